@@ -1,0 +1,31 @@
+// Package etcdkeys is the etcd key layout of DESIGN §3; every part builds its
+// keys here so the layout lives in one place.
+package etcdkeys
+
+import "strconv"
+
+// Root returns /ecskv/<cluster>/.
+func Root(cluster string) string { return "/ecskv/" + cluster + "/" }
+
+// Ring is the key of the published ring metadata.
+func Ring(cluster string) string { return Root(cluster) + "ring" }
+
+// ServersPrefix prefixes the lease-bound membership keys.
+func ServersPrefix(cluster string) string { return Root(cluster) + "servers/" }
+
+// Server is server id's membership key.
+func Server(cluster, id string) string { return ServersPrefix(cluster) + id }
+
+// Ready is where a caught-up learner asks to join partition p's chain.
+func Ready(cluster, id string, p int) string {
+	return Root(cluster) + "ready/" + id + "/" + strconv.Itoa(p)
+}
+
+// LeaderPrefix is the election prefix of the ECS candidates.
+func LeaderPrefix(cluster string) string { return Root(cluster) + "ecs/leader" }
+
+// Stop is written by `ecs stop`; the running ECS watches it.
+func Stop(cluster string) string { return Root(cluster) + "ecs/stop" }
+
+// Users prefixes the user records.
+func Users(cluster string) string { return Root(cluster) + "users/" }

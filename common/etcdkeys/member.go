@@ -1,0 +1,31 @@
+package etcdkeys
+
+import "encoding/json"
+
+// Member is the value a kvserver writes under its lease-bound servers/<id> key.
+type Member struct {
+	ID          string `json:"id"`
+	Addr        string `json:"addr"`
+	Zone        string `json:"zone,omitempty"`
+	Metrics     string `json:"metrics,omitempty"`
+	PID         int    `json:"pid"`
+	StartUnixMs int64  `json:"start_unix_ms"`
+	// Incarnation grows with every start of the server (its start time in
+	// nanoseconds), so the ECS tells a restarted server from the old one.
+	Incarnation uint64 `json:"incarnation"`
+	// Epoch is the latest ring epoch the server applied; the ECS waits on it.
+	Epoch uint64 `json:"epoch"`
+}
+
+// Marshal encodes a member record.
+func (m Member) Marshal() []byte {
+	b, _ := json.Marshal(m) // cannot fail: plain fields
+	return b
+}
+
+// UnmarshalMember decodes a member record.
+func UnmarshalMember(b []byte) (Member, error) {
+	var m Member
+	err := json.Unmarshal(b, &m)
+	return m, err
+}

@@ -1,0 +1,211 @@
+package hashring
+
+type move struct{ p, from, to int }
+
+// balance moves replicas until no move both helps and is allowed. Every move
+// narrows the gap between two servers whose loads differ by two or more, so
+// the sum of squared loads falls and the loop ends; a second run from its
+// result finds nothing to do, which makes Rebalance idempotent.
+func (st *state) balance(b bounds) {
+	for {
+		m, ok := st.findMove(b, true)
+		if !ok {
+			// Keeping zones apart and the cap conflict (zones of unequal
+			// size): the cap is the guarantee, so give up a zone.
+			m, ok = st.findMove(b, false)
+		}
+		if !ok {
+			return
+		}
+		st.remove(m.p, m.from)
+		st.add(m.p, m.to)
+	}
+}
+
+// findMove looks for a replica to move from the most loaded server that has
+// one to give. A strict move keeps the chain's zones and aims at the tight
+// band: a source above b.top may give to any server at least two below it,
+// any other source only to a server below b.lo. A relaxed move may cost a
+// zone and only serves the cap: its source is above b.hi.
+func (st *state) findMove(b bounds, strict bool) (move, bool) {
+	sr := st.newSearch(strict)
+	ord, load := st.loads.ord, st.loads.load
+	minLoad := load[ord[0]]
+	top, lo := b.top, b.lo
+	if !strict {
+		top, lo = b.hi, minLoad
+	}
+	for i := len(ord) - 1; i >= 0; i-- {
+		s := ord[i]
+		limit := load[s] - 2
+		if load[s] <= top {
+			limit = min(limit, lo-1)
+		}
+		if limit < minLoad {
+			if load[s] <= top {
+				return move{}, false // sources further down have even less
+			}
+			continue
+		}
+		if p, t, ok := sr.bestTarget(s, limit, minLoad); ok {
+			return move{p: p, from: s, to: t}, true
+		}
+	}
+	return move{}, false
+}
+
+// search is one findMove call. The layout does not change during it, so
+// for strict moves it computes once the least load in each zone, which lets
+// it skip partitions whose allowed zones hold no server light enough, and
+// start each scan at the first load an allowed zone can offer.
+type search struct {
+	st      *state
+	zoned   bool  // strict moves in a layout with zones
+	zoneMin []int // per zone: the least load, -1 until seen
+	byMin   []int // zones by ascending zoneMin
+}
+
+func (st *state) newSearch(strict bool) *search {
+	sr := &search{st: st, zoned: strict && st.nzones > 1}
+	if !sr.zoned {
+		return sr
+	}
+	sr.zoneMin = make([]int, st.nzones)
+	for z := range sr.zoneMin {
+		sr.zoneMin[z] = -1
+	}
+	for _, s := range st.loads.ord { // ascending, so byMin comes out sorted
+		if z := st.zone[s]; sr.zoneMin[z] < 0 {
+			sr.zoneMin[z] = st.loads.load[s]
+			if sr.byMin = append(sr.byMin, z); len(sr.byMin) == st.nzones {
+				break
+			}
+		}
+	}
+	return sr
+}
+
+// bestTarget returns the partition of s whose replica can go to the least
+// loaded server (load <= limit), stopping early at the global minimum.
+func (sr *search) bestTarget(s, limit, minLoad int) (p, t int, ok bool) {
+	for _, q := range sr.st.parts[s] {
+		u := sr.lightest(q, s, limit)
+		if u < 0 {
+			continue
+		}
+		p, t, ok, limit = q, u, true, sr.st.loads.load[u]-1
+		if limit < minLoad {
+			break
+		}
+	}
+	return p, t, ok
+}
+
+// lightest returns the least loaded server with load <= limit that may
+// replace s in partition p's chain, or -1.
+func (sr *search) lightest(p, s, limit int) int {
+	st := sr.st
+	from := 0
+	if sr.zoned {
+		floor := sr.zoneFloor(p, s)
+		if floor > limit {
+			return -1
+		}
+		from = st.loads.start[floor]
+	}
+	for _, t := range st.loads.ord[from:] {
+		if st.loads.load[t] > limit {
+			return -1
+		}
+		if !st.inChain(p, t) && (!sr.zoned || st.keepsZones(p, s, t)) {
+			return t
+		}
+	}
+	return -1
+}
+
+// zoneFloor returns the least load among the zones a strict move may take
+// s's replica in partition p to: every zone when another member shares s's
+// zone, else s's zone and the zones the rest of the chain lacks.
+func (sr *search) zoneFloor(p, s int) int {
+	st := sr.st
+	zs := st.zone[s]
+	others := func(z int) bool {
+		for _, o := range st.chains[p] {
+			if o != s && st.zone[o] == z {
+				return true
+			}
+		}
+		return false
+	}
+	if others(zs) {
+		return sr.zoneMin[sr.byMin[0]]
+	}
+	for _, z := range sr.byMin { // at most len(chain) zones are ruled out
+		if z == zs || !others(z) {
+			return sr.zoneMin[z]
+		}
+	}
+	return sr.zoneMin[zs] // unreachable: zs itself is allowed
+}
+
+// keepsZones reports whether replacing s by t leaves partition p's chain
+// spanning at least as many zones: true when t shares s's zone, when another
+// member shares s's zone, or when t brings a zone the rest lacks.
+func (st *state) keepsZones(p, s, t int) bool {
+	zs, zt := st.zone[s], st.zone[t]
+	if st.nzones <= 1 || zs == zt {
+		return true
+	}
+	dupS, hasT := false, false
+	for _, o := range st.chains[p] {
+		if o != s {
+			dupS = dupS || st.zone[o] == zs
+			hasT = hasT || st.zone[o] == zt
+		}
+	}
+	return dupS || !hasT
+}
+
+// loadOrder keeps servers sorted by load in O(1) per unit change: ord is
+// sorted ascending by load, start[l] is the first index in ord whose load
+// is >= l. A change swaps the server with the edge of its load's block, so
+// the order of equal loads is arbitrary but deterministic.
+type loadOrder struct {
+	load  []int // per server
+	ord   []int // servers by ascending load
+	pos   []int // pos[s] is the index of s in ord
+	start []int // len maxLoad+2
+}
+
+func newLoadOrder(n, maxLoad int) loadOrder {
+	lo := loadOrder{load: make([]int, n), ord: make([]int, n), pos: make([]int, n), start: make([]int, maxLoad+2)}
+	for s := range n {
+		lo.ord[s], lo.pos[s] = s, s
+	}
+	for l := 1; l < len(lo.start); l++ {
+		lo.start[l] = n // every server starts at load 0
+	}
+	return lo
+}
+
+func (lo *loadOrder) swap(i, j int) {
+	a, b := lo.ord[i], lo.ord[j]
+	lo.ord[i], lo.ord[j] = b, a
+	lo.pos[a], lo.pos[b] = j, i
+}
+
+func (lo *loadOrder) inc(s int) {
+	l := lo.load[s]
+	last := lo.start[l+1] - 1 // last index of the block of load l
+	lo.swap(lo.pos[s], last)
+	lo.start[l+1]--
+	lo.load[s]++
+}
+
+func (lo *loadOrder) dec(s int) {
+	l := lo.load[s]
+	lo.swap(lo.pos[s], lo.start[l])
+	lo.start[l]++
+	lo.load[s]--
+}

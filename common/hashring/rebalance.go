@@ -1,0 +1,185 @@
+package hashring
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
+
+// Rebalance starts from the current chains (as published; they may name
+// servers no longer in servers, and may be shorter or longer than replicas)
+// and returns new chains that change them minimally:
+//
+//   - members not in servers are dropped, the others keep their order; a
+//     chain longer than min(replicas, len(servers)) keeps its head-most
+//     members, and a repeated member is kept once;
+//   - a chain shorter than that gets the least loaded eligible servers
+//     appended at the tail, preferring zones the chain does not use yet;
+//   - then single replicas move from the most to the least loaded servers
+//     until no server exceeds the cap (1.10x the mean) and, where zones
+//     allow, every server holds the mean rounded down or up: a moved replica
+//     leaves its chain and the receiver joins as the new tail, since a new
+//     member always catches up behind the old tail (DESIGN §4).
+//
+// A chain never holds a server twice. A move never reduces the number of
+// zones a chain spans unless the cap cannot be met otherwise. The result does
+// not depend on the order of servers. Options are accepted so callers can
+// pass the same ones as to Initial; Rebalance works from the current layout,
+// not the token ring, so they do not change its result today.
+func Rebalance(current [][]string, servers []Server, replicas int, opts ...Option) ([][]string, error) {
+	if err := checkShape(len(current), replicas); err != nil {
+		return nil, err
+	}
+	st, index, err := newState(servers, len(current), replicas)
+	if err != nil {
+		return nil, err
+	}
+	_ = buildOptions(opts)
+	r := st.r
+	for p, chain := range current {
+		for _, id := range chain {
+			s, ok := index[id]
+			if ok && len(st.chains[p]) < r && !st.inChain(p, s) {
+				st.add(p, s)
+			}
+		}
+	}
+	b := loadBounds(len(current), r, len(st.ids))
+	for p := range st.chains {
+		for len(st.chains[p]) < r {
+			st.add(p, st.pickTail(p, b.hi))
+		}
+	}
+	st.balance(b)
+	return st.export(), nil
+}
+
+// state is a mutable working copy of a layout, with servers numbered by
+// their position in ids (sorted, so the numbering ignores input order).
+type state struct {
+	r      int // chain length: min(replicas, servers)
+	ids    []string
+	zone   []int // zone number per server
+	nzones int
+	chains [][]int // per partition: server numbers, head first
+	parts  [][]int // per server: the partitions it is in, ascending
+	loads  loadOrder
+}
+
+// newState returns an empty layout of the given shape. The chains share
+// one backing array, each capped at r so that an append cannot spill into
+// the next chain; replicas must already be validated.
+func newState(servers []Server, partitions, replicas int) (*state, map[string]int, error) {
+	if len(servers) == 0 {
+		return nil, nil, ErrNoServers
+	}
+	sorted := slices.Clone(servers)
+	slices.SortFunc(sorted, func(a, b Server) int { return cmp.Compare(a.ID, b.ID) })
+	n := len(sorted)
+	r := min(replicas, n)
+	st := &state{
+		r:      r,
+		ids:    make([]string, n),
+		zone:   make([]int, n),
+		chains: make([][]int, partitions),
+		parts:  make([][]int, n),
+		loads:  newLoadOrder(n, partitions),
+	}
+	backing := make([]int, partitions*r)
+	for p := range st.chains {
+		st.chains[p] = backing[p*r : p*r : p*r+r]
+	}
+	share := loadBounds(partitions, r, n).hi + 1
+	for s := range st.parts {
+		st.parts[s] = make([]int, 0, share)
+	}
+	index := make(map[string]int, n)
+	zones := make(map[string]int)
+	for i, s := range sorted {
+		if s.ID == "" {
+			return nil, nil, ErrEmptyServerID
+		}
+		if _, dup := index[s.ID]; dup {
+			return nil, nil, fmt.Errorf("%w: %q", ErrDuplicateServer, s.ID)
+		}
+		index[s.ID] = i
+		z, ok := zones[s.Zone]
+		if !ok {
+			z = len(zones)
+			zones[s.Zone] = z
+		}
+		st.ids[i], st.zone[i] = s.ID, z
+	}
+	st.nzones = len(zones)
+	return st, index, nil
+}
+
+func (st *state) add(p, s int) {
+	st.chains[p] = append(st.chains[p], s)
+	i, _ := slices.BinarySearch(st.parts[s], p)
+	st.parts[s] = slices.Insert(st.parts[s], i, p)
+	st.loads.inc(s)
+}
+
+func (st *state) remove(p, s int) {
+	st.chains[p] = slices.DeleteFunc(st.chains[p], func(o int) bool { return o == s })
+	i, _ := slices.BinarySearch(st.parts[s], p)
+	st.parts[s] = slices.Delete(st.parts[s], i, i+1)
+	st.loads.dec(s)
+}
+
+func (st *state) inChain(p, s int) bool { return slices.Contains(st.chains[p], s) }
+
+func (st *state) zoneUsed(p, s int) bool {
+	return slices.ContainsFunc(st.chains[p], func(o int) bool { return st.zone[o] == st.zone[s] })
+}
+
+func (st *state) export() [][]string {
+	out := make([][]string, len(st.chains))
+	backing := make([]string, 0, len(st.chains)*st.r)
+	for p, chain := range st.chains {
+		from := len(backing)
+		for _, s := range chain {
+			backing = append(backing, st.ids[s])
+		}
+		out[p] = backing[from:len(backing):len(backing)]
+	}
+	return out
+}
+
+// pickTail returns the server to append to partition p's chain: the least
+// loaded one not in it, from a new zone if one is under the cap, else any
+// under the cap, else a new zone, else the least loaded.
+func (st *state) pickTail(p, limit int) int {
+	load := st.loads.load
+	allZones := st.nzones <= 1 || st.zonesIn(p) == st.nzones
+	least := -1
+	for _, t := range st.loads.ord {
+		if st.inChain(p, t) {
+			continue
+		}
+		if least < 0 {
+			least = t
+		}
+		if allZones || !st.zoneUsed(p, t) {
+			if load[t] < limit || load[least] >= limit {
+				return t
+			}
+			return least
+		}
+		if load[t] >= limit && load[least] < limit {
+			return least
+		}
+	}
+	return least
+}
+
+func (st *state) zonesIn(p int) int {
+	n := 0
+	for i, s := range st.chains[p] {
+		if !slices.ContainsFunc(st.chains[p][:i], func(o int) bool { return st.zone[o] == st.zone[s] }) {
+			n++
+		}
+	}
+	return n
+}

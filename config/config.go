@@ -1,0 +1,54 @@
+package config
+
+import "time"
+
+// ECS configures the External Configuration Service (`ecs start`).
+type ECS struct {
+	Cluster string `mapstructure:"cluster"` // etcd key prefix /ecskv/<cluster>/; default "default"
+	DataDir string `mapstructure:"data-dir"` // embedded etcd and launched servers' data; default ./data
+	// Servers is how many local kvservers `ecs start` launches (-n); 0 launches none.
+	Servers  int    `mapstructure:"servers"`
+	Host     string `mapstructure:"host"`      // address launched servers and embedded etcd bind; default 127.0.0.1
+	BasePort int    `mapstructure:"base-port"` // server i listens on base-port+i-1; metrics on base-port+1000+i-1
+	// EtcdEndpoints selects an external etcd; empty embeds one.
+	EtcdEndpoints []string `mapstructure:"etcd-endpoints"`
+	EtcdPort      int      `mapstructure:"etcd-port"` // embedded etcd client port (peer port is +1); default 2379
+	Replicas      int      `mapstructure:"replicas"`  // R; default 1 until replication lands
+	Partitions    int      `mapstructure:"partitions"` // P, power of two; fixed at cluster creation; default 1024
+	HTTP          string   `mapstructure:"http"`       // status page and /metrics; default 127.0.0.1:9400
+	KVServerBin   string   `mapstructure:"kvserver-bin"` // kvserver binary; default: beside the ecs binary
+	MaxKeyBytes   int      `mapstructure:"max-key-bytes"`   // default 1024
+	MaxValueBytes int      `mapstructure:"max-value-bytes"` // default 1 MiB
+	LeaseTTL      time.Duration `mapstructure:"lease-ttl"`    // kvserver membership lease; default 3s
+	ReadyTimeout  time.Duration `mapstructure:"ready-timeout"` // how long start waits for servers; default 60s
+	LogLevel      string        `mapstructure:"log-level"`     // debug|info|warn|error; default warn
+}
+
+// KVServer configures one storage server.
+type KVServer struct {
+	ID            string        `mapstructure:"id"`             // unique, stable across restarts
+	Listen        string        `mapstructure:"listen"`         // client and peer gRPC address
+	Advertise     string        `mapstructure:"advertise"`      // address others dial; default Listen
+	Metrics       string        `mapstructure:"metrics"`        // /metrics address; "" disables
+	DataDir       string        `mapstructure:"data-dir"`       // pebble directory
+	Zone          string        `mapstructure:"zone"`           // failure domain for placement
+	Cluster       string        `mapstructure:"cluster"`        // default "default"
+	EtcdEndpoints []string      `mapstructure:"etcd-endpoints"` // default 127.0.0.1:2379
+	LeaseTTL      time.Duration `mapstructure:"lease-ttl"`      // membership lease; default 3s
+	Sync          bool          `mapstructure:"sync"`           // fsync every write batch; default true
+	CacheEntries  int           `mapstructure:"cache-entries"`  // LRU entries; default 100000; 0 disables
+	CacheBytes    int64         `mapstructure:"cache-bytes"`    // LRU byte budget; default 64 MiB
+	LogLevel      string        `mapstructure:"log-level"`      // default warn
+}
+
+// Client configures the kvclient library and binary.
+type Client struct {
+	// Servers bootstraps the ring from these kvservers; when empty the ring is
+	// read from etcd.
+	Servers        []string      `mapstructure:"server"`
+	EtcdEndpoints  []string      `mapstructure:"etcd-endpoints"`  // default 127.0.0.1:2379
+	Cluster        string        `mapstructure:"cluster"`         // default "default"
+	DialTimeout    time.Duration `mapstructure:"dial-timeout"`    // default 3s
+	RequestTimeout time.Duration `mapstructure:"request-timeout"` // per call, retries included; default 10s
+	LogLevel       string        `mapstructure:"log-level"`       // default warn
+}

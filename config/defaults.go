@@ -1,0 +1,58 @@
+package config
+
+import "time"
+
+// Defaults shared by the parts.
+const (
+	DefaultCluster       = "default"
+	DefaultEtcdEndpoint  = "127.0.0.1:2379"
+	DefaultPartitions    = 1024
+	DefaultReplicas      = 1
+	DefaultMaxKeyBytes   = 1024
+	DefaultMaxValueBytes = 1 << 20
+	DefaultLogLevel      = "warn"
+)
+
+// DefaultECS returns the ECS defaults (DESIGN §10).
+func DefaultECS() ECS {
+	return ECS{
+		Cluster:       DefaultCluster,
+		DataDir:       "./data",
+		Servers:       5,
+		Host:          "127.0.0.1",
+		BasePort:      5001,
+		EtcdPort:      2379,
+		Replicas:      DefaultReplicas,
+		Partitions:    DefaultPartitions,
+		HTTP:          "127.0.0.1:9400",
+		MaxKeyBytes:   DefaultMaxKeyBytes,
+		MaxValueBytes: DefaultMaxValueBytes,
+		LeaseTTL:      3 * time.Second,
+		ReadyTimeout:  60 * time.Second,
+		LogLevel:      DefaultLogLevel,
+	}
+}
+
+// DefaultKVServer returns the kvserver defaults.
+func DefaultKVServer() KVServer {
+	return KVServer{
+		Cluster:       DefaultCluster,
+		EtcdEndpoints: []string{DefaultEtcdEndpoint},
+		LeaseTTL:      3 * time.Second,
+		Sync:          true,
+		CacheEntries:  100_000,
+		CacheBytes:    64 << 20,
+		LogLevel:      DefaultLogLevel,
+	}
+}
+
+// DefaultClient returns the client defaults; they find the cluster `make run` starts.
+func DefaultClient() Client {
+	return Client{
+		EtcdEndpoints:  []string{DefaultEtcdEndpoint},
+		Cluster:        DefaultCluster,
+		DialTimeout:    3 * time.Second,
+		RequestTimeout: 10 * time.Second,
+		LogLevel:       DefaultLogLevel,
+	}
+}

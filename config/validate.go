@@ -1,0 +1,163 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"net"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+// Hard upper bounds: keys and values travel in one gRPC message.
+const (
+	maxKeyLimit   = 64 << 10
+	maxValueLimit = 64 << 20
+	maxPartitions = 32768
+)
+
+// problems collects field errors so one run reports them all.
+type problems []error
+
+func (p *problems) addf(field, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%w: %s: %s", ErrInvalid, field, fmt.Sprintf(format, args...)))
+}
+
+func (p problems) err() error { return errors.Join(p...) }
+
+// Validate reports every invalid field of an ECS configuration.
+func (c ECS) Validate() error {
+	var p problems
+	checkName(&p, "cluster", c.Cluster)
+	if c.DataDir == "" {
+		p.addf("data-dir", "must not be empty")
+	}
+	if c.Servers < 0 || c.Servers > 1000 {
+		p.addf("servers", "must be in 0..1000, got %d", c.Servers)
+	}
+	if net.ParseIP(c.Host) == nil {
+		p.addf("host", "must be an IP address, got %q", c.Host)
+	}
+	if c.BasePort < 1 || c.BasePort+1000+c.Servers-1 > 65535 { // last metrics port
+		p.addf("base-port", "servers need ports %d..%d (and metrics +1000), outside 1..65535", c.BasePort, c.BasePort+c.Servers-1)
+	}
+	if len(c.EtcdEndpoints) == 0 && (c.EtcdPort < 1 || c.EtcdPort > 65534) {
+		p.addf("etcd-port", "must be in 1..65534 (peer port is +1), got %d", c.EtcdPort)
+	}
+	checkEndpoints(&p, "etcd-endpoints", c.EtcdEndpoints, false)
+	if c.Replicas < 1 || c.Replicas > 7 {
+		p.addf("replicas", "must be in 1..7, got %d", c.Replicas)
+	}
+	if c.Partitions < 1 || c.Partitions > maxPartitions || bits.OnesCount(uint(c.Partitions)) != 1 {
+		p.addf("partitions", "must be a power of two in 1..%d, got %d", maxPartitions, c.Partitions)
+	}
+	checkAddr(&p, "http", c.HTTP, true)
+	if c.MaxKeyBytes < 1 || c.MaxKeyBytes > maxKeyLimit {
+		p.addf("max-key-bytes", "must be in 1..%d, got %d", maxKeyLimit, c.MaxKeyBytes)
+	}
+	if c.MaxValueBytes < 0 || c.MaxValueBytes > maxValueLimit {
+		p.addf("max-value-bytes", "must be in 0..%d, got %d", maxValueLimit, c.MaxValueBytes)
+	}
+	checkMin(&p, "lease-ttl", c.LeaseTTL, time.Second)
+	checkMin(&p, "ready-timeout", c.ReadyTimeout, time.Second)
+	checkLevel(&p, c.LogLevel)
+	return p.err()
+}
+
+// Validate reports every invalid field of a kvserver configuration.
+func (c KVServer) Validate() error {
+	var p problems
+	checkName(&p, "id", c.ID)
+	checkAddr(&p, "listen", c.Listen, false)
+	if c.Advertise != "" {
+		checkAddr(&p, "advertise", c.Advertise, false)
+	}
+	checkAddr(&p, "metrics", c.Metrics, true)
+	if c.DataDir == "" {
+		p.addf("data-dir", "must not be empty")
+	}
+	checkName(&p, "cluster", c.Cluster)
+	checkEndpoints(&p, "etcd-endpoints", c.EtcdEndpoints, true)
+	checkMin(&p, "lease-ttl", c.LeaseTTL, time.Second)
+	if c.CacheEntries < 0 {
+		p.addf("cache-entries", "must be >= 0, got %d", c.CacheEntries)
+	}
+	if c.CacheBytes < 0 {
+		p.addf("cache-bytes", "must be >= 0, got %d", c.CacheBytes)
+	}
+	checkLevel(&p, c.LogLevel)
+	return p.err()
+}
+
+// Validate reports every invalid field of a client configuration.
+func (c Client) Validate() error {
+	var p problems
+	for _, s := range c.Servers {
+		checkAddr(&p, "server", s, false)
+	}
+	if len(c.Servers) == 0 {
+		checkEndpoints(&p, "etcd-endpoints", c.EtcdEndpoints, true)
+	}
+	checkName(&p, "cluster", c.Cluster)
+	checkMin(&p, "dial-timeout", c.DialTimeout, time.Millisecond)
+	checkMin(&p, "request-timeout", c.RequestTimeout, time.Millisecond)
+	checkLevel(&p, c.LogLevel)
+	return p.err()
+}
+
+func checkName(p *problems, field, v string) {
+	if !nameRE.MatchString(v) {
+		p.addf(field, "must be 1-63 letters, digits, '.', '_' or '-', got %q", v)
+	}
+}
+
+// checkAddr wants host:port with a numeric port; optional allows "".
+func checkAddr(p *problems, field, v string, optional bool) {
+	if v == "" && optional {
+		return
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		p.addf(field, "must be host:port, got %q", v)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		p.addf(field, "port must be 0..65535, got %q", port)
+	}
+	_ = host
+}
+
+func checkEndpoints(p *problems, field string, eps []string, required bool) {
+	if required && len(eps) == 0 {
+		p.addf(field, "must list at least one etcd endpoint")
+	}
+	for _, e := range eps {
+		checkAddr(p, field, trimScheme(e), false)
+	}
+}
+
+func trimScheme(e string) string {
+	for _, s := range []string{"http://", "https://"} {
+		if len(e) > len(s) && e[:len(s)] == s {
+			return e[len(s):]
+		}
+	}
+	return e
+}
+
+func checkMin(p *problems, field string, d, lower time.Duration) {
+	if d < lower {
+		p.addf(field, "must be at least %v, got %v", lower, d)
+	}
+}
+
+func checkLevel(p *problems, lvl string) {
+	switch lvl {
+	case "debug", "info", "warn", "error":
+	default:
+		p.addf("log-level", "must be debug, info, warn or error, got %q", lvl)
+	}
+}

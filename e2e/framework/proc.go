@@ -1,0 +1,80 @@
+package framework
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// ProcInfo is what /proc tells about a process.
+type ProcInfo struct {
+	PID, PPID, PGID int
+	State           byte   // R, S, D, Z, T, ...
+	Cmdline         string // argv joined by spaces
+}
+
+// ReadProc reads /proc/<pid>; ok is false when there is no such process.
+func ReadProc(pid int) (ProcInfo, bool) {
+	dir := filepath.Join("/proc", strconv.Itoa(pid))
+	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
+	if err != nil {
+		return ProcInfo{}, false
+	}
+	// pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return ProcInfo{}, false
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 3 || len(f[0]) != 1 {
+		return ProcInfo{}, false
+	}
+	info := ProcInfo{PID: pid, State: f[0][0]}
+	info.PPID, _ = strconv.Atoi(f[1])
+	info.PGID, _ = strconv.Atoi(f[2])
+	if cmd, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil {
+		info.Cmdline = strings.TrimSpace(string(bytes.ReplaceAll(cmd, []byte{0}, []byte{' '})))
+	}
+	return info, true
+}
+
+// Alive reports whether pid is a live process (a zombie is not).
+func Alive(pid int) bool {
+	info, ok := ReadProc(pid)
+	return ok && info.State != 'Z' && info.State != 'X'
+}
+
+// Children returns the live processes whose parent is ppid.
+func Children(ppid int) []ProcInfo {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []ProcInfo
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if info, ok := ReadProc(pid); ok && info.PPID == ppid && info.State != 'Z' {
+			out = append(out, info)
+		}
+	}
+	return out
+}
+
+// killIfKVServer sends SIGKILL to pid when it is still a live kvserver (the
+// command-line check guards against a recycled pid). It reports whether it
+// sent the signal.
+func killIfKVServer(pid int) bool {
+	info, ok := ReadProc(pid)
+	if !ok || info.State == 'Z' || !strings.Contains(info.Cmdline, KVServerBin) {
+		return false
+	}
+	err := syscall.Kill(pid, syscall.SIGKILL)
+	return err == nil || !errors.Is(err, syscall.ESRCH)
+}

@@ -1,0 +1,16 @@
+package ecs
+
+import "errors"
+
+var (
+	// ErrDataDirLocked means another ecs runs on the same data directory.
+	ErrDataDirLocked = errors.New("ecs: data directory is in use by another ecs")
+	// ErrPortInUse means a port the cluster needs is taken.
+	ErrPortInUse = errors.New("ecs: port in use")
+	// ErrNotLeader means this ECS lost leadership while publishing.
+	ErrNotLeader = errors.New("ecs: not the leader")
+	// ErrRingConflict means the ring changed under a publish (another writer).
+	ErrRingConflict = errors.New("ecs: ring changed concurrently")
+	// ErrNoCluster means etcd holds no ring for the cluster.
+	ErrNoCluster = errors.New("ecs: no cluster found in etcd")
+)

@@ -1,0 +1,77 @@
+package ecs
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// startEmbeddedEtcd runs a single-member etcd in dataDir/etcd on host:port
+// (peers on port+1) and waits until it serves.
+func startEmbeddedEtcd(dataDir, host string, port int, lg *zap.Logger) (*embed.Etcd, error) {
+	cfg := embed.NewConfig()
+	cfg.Name = "ecs"
+	cfg.Dir = filepath.Join(dataDir, "etcd")
+	client := url.URL{Scheme: "http", Host: net.JoinHostPort(host, strconv.Itoa(port))}
+	peer := url.URL{Scheme: "http", Host: net.JoinHostPort(host, strconv.Itoa(port+1))}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	cfg.LogLevel = "error"
+	cfg.AutoCompactionMode = "periodic"
+	cfg.AutoCompactionRetention = "1h"
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ecs: embedded etcd on %s: %w", client.Host, err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+		lg.Info("embedded etcd ready", zap.String("client-url", client.String()))
+		return e, nil
+	case err := <-e.Err():
+		e.Close()
+		return nil, fmt.Errorf("ecs: embedded etcd: %w", err)
+	case <-time.After(30 * time.Second):
+		e.Close()
+		return nil, fmt.Errorf("ecs: embedded etcd on %s did not become ready in 30s", client.Host)
+	}
+}
+
+// dialEtcd connects to etcd and checks it answers, so a wrong endpoint fails
+// now with a clear message instead of hanging later.
+func dialEtcd(ctx context.Context, endpoints []string, lg *zap.Logger) (*clientv3.Client, error) {
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints: endpoints, DialTimeout: 5 * time.Second,
+		Logger: lg.Named("etcd-client").WithOptions(zap.IncreaseLevel(zap.ErrorLevel)),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ecs: etcd %v: %w", endpoints, err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := cli.Get(cctx, "/ecskv/"); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("ecs: etcd %v does not answer: %w", endpoints, err)
+	}
+	return cli, nil
+}
+
+// checkPortsFree fails with ErrPortInUse naming the first taken port.
+func checkPortsFree(host string, ports map[int]string) error {
+	for port, what := range ports {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			return fmt.Errorf("%w: %s port %d on %s: %v", ErrPortInUse, what, port, host, err)
+		}
+		l.Close()
+	}
+	return nil
+}

@@ -1,0 +1,70 @@
+package ecs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// startHTTP serves /metrics, /status (JSON) and the status page.
+func (s *Server) startHTTP() error {
+	if s.cfg.HTTP == "" {
+		return nil
+	}
+	lis, err := net.Listen("tcp", s.cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("%w: status page %s: %v", ErrPortInUse, s.cfg.HTTP, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{Registry: s.metrics.reg}))
+	mux.HandleFunc("/status", s.serveStatusJSON)
+	mux.HandleFunc("/", s.serveStatusPage)
+	s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = s.httpSrv.Serve(lis) }()
+	return nil
+}
+
+func (s *Server) status(ctx context.Context) (*Status, error) {
+	if s.cli == nil {
+		return nil, ErrNoCluster
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	st, err := ReadStatus(ctx, s.cli, s.cfg.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	st.Events = s.events.list()
+	return st, nil
+}
+
+func (s *Server) serveStatusJSON(w http.ResponseWriter, r *http.Request) {
+	st, err := s.status(r.Context())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(st)
+}
+
+func (s *Server) serveStatusPage(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" {
+		http.NotFound(w, r)
+		return
+	}
+	st, err := s.status(r.Context())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := pageTmpl.Execute(w, st); err != nil {
+		s.lg.Sugar().Warnw("render status page", "error", err)
+	}
+}

@@ -1,0 +1,151 @@
+package ecs
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ecskv/ecskv/config"
+	"go.uber.org/zap"
+)
+
+// child is one kvserver process launched by `ecs start -n N`.
+type child struct {
+	id      string
+	addr    string
+	metrics string
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when the process has exited
+}
+
+// launcher starts and stops local kvserver processes.
+type launcher struct {
+	cfg config.ECS
+	lg  *zap.Logger
+	bin string
+
+	mu       sync.Mutex // guards children
+	children []*child
+	out      io.Writer
+	outMu    sync.Mutex  // serialises prefixed output lines
+	exited   chan string // ids of children that exited, buffered for all
+}
+
+// serverPorts lists the ports local server i (1-based) uses.
+func serverPorts(cfg config.ECS, i int) (grpcPort, metricsPort int) {
+	return cfg.BasePort + i - 1, cfg.BasePort + 1000 + i - 1
+}
+
+func newLauncher(cfg config.ECS, lg *zap.Logger, out io.Writer) (*launcher, error) {
+	bin := cfg.KVServerBin
+	if bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("ecs: find kvserver binary: %w", err)
+		}
+		bin = filepath.Join(filepath.Dir(exe), "kvserver")
+	}
+	if _, err := os.Stat(bin); err != nil && cfg.Servers > 0 {
+		return nil, fmt.Errorf("ecs: kvserver binary: %w (build it with `make build` or pass --kvserver-bin)", err)
+	}
+	return &launcher{cfg: cfg, lg: lg, bin: bin, out: out, exited: make(chan string, cfg.Servers)}, nil
+}
+
+// start launches servers s1..sN.
+func (l *launcher) start(etcdEndpoints []string) error {
+	for i := 1; i <= l.cfg.Servers; i++ {
+		if err := l.startOne(i, etcdEndpoints); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *launcher) startOne(i int, etcdEndpoints []string) error {
+	gp, mp := serverPorts(l.cfg, i)
+	c := &child{
+		id:      "s" + strconv.Itoa(i),
+		addr:    net.JoinHostPort(l.cfg.Host, strconv.Itoa(gp)),
+		metrics: net.JoinHostPort(l.cfg.Host, strconv.Itoa(mp)),
+		done:    make(chan struct{}),
+	}
+	c.cmd = exec.Command(l.bin,
+		"--id", c.id, "--listen", c.addr, "--metrics", c.metrics,
+		"--data-dir", filepath.Join(l.cfg.DataDir, c.id),
+		"--etcd-endpoints", strings.Join(etcdEndpoints, ","),
+		"--cluster", l.cfg.Cluster, "--lease-ttl", l.cfg.LeaseTTL.String(),
+		"--log-level", l.cfg.LogLevel)
+	// A child outlives nothing: if the ecs dies, the kernel sends it SIGTERM.
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	stdout, _ := c.cmd.StdoutPipe()
+	stderr, _ := c.cmd.StderrPipe()
+	if err := c.cmd.Start(); err != nil {
+		return fmt.Errorf("ecs: start %s: %w", c.id, err)
+	}
+	go l.copyPrefixed(c.id, stdout)
+	go l.copyPrefixed(c.id, stderr)
+	go func() {
+		err := c.cmd.Wait()
+		if err != nil {
+			l.lg.Warn("kvserver exited", zap.String("id", c.id), zap.Error(err))
+		}
+		close(c.done)
+		l.exited <- c.id
+	}()
+	l.mu.Lock()
+	l.children = append(l.children, c)
+	l.mu.Unlock()
+	l.lg.Info("launched kvserver", zap.String("id", c.id), zap.String("addr", c.addr), zap.Int("pid", c.cmd.Process.Pid))
+	return nil
+}
+
+// copyPrefixed forwards a child's output line by line as "[id] line".
+func (l *launcher) copyPrefixed(id string, r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		l.outMu.Lock()
+		fmt.Fprintf(l.out, "[%s] %s\n", id, sc.Text())
+		l.outMu.Unlock()
+	}
+}
+
+// ids returns the launched server ids.
+func (l *launcher) ids() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]string, len(l.children))
+	for i, c := range l.children {
+		out[i] = c.id
+	}
+	return out
+}
+
+// stop sends SIGTERM to every child and waits; stragglers get SIGKILL.
+func (l *launcher) stop(timeout time.Duration) {
+	l.mu.Lock()
+	children := l.children
+	l.mu.Unlock()
+	for _, c := range children {
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	end := time.Now().Add(timeout)
+	for _, c := range children {
+		select {
+		case <-c.done:
+		case <-time.After(time.Until(end)):
+			l.lg.Warn("kvserver did not stop in time; killing", zap.String("id", c.id))
+			_ = c.cmd.Process.Kill()
+			<-c.done
+		}
+	}
+}

@@ -1,0 +1,67 @@
+package ecs
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ecskv/ecskv/common/etcdkeys"
+	"github.com/ecskv/ecskv/common/ringmeta"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// ringStore reads and writes the ring key. A write succeeds only while the
+// ring is unchanged since it was read (mod revision) and this ECS still
+// holds the leader key, so a deposed leader can never publish.
+type ringStore struct {
+	cli       *clientv3.Client
+	key       string
+	leaderKey string // election key of this ECS; "" skips the guard (tests)
+	leaderRev int64
+	rev       int64 // mod revision of the ring last read or written
+}
+
+func newRingStore(cli *clientv3.Client, cluster string) *ringStore {
+	return &ringStore{cli: cli, key: etcdkeys.Ring(cluster)}
+}
+
+// load returns the stored ring, or nil when the cluster has none yet.
+func (rs *ringStore) load(ctx context.Context) (*ringmeta.Ring, error) {
+	resp, err := rs.cli.Get(ctx, rs.key)
+	if err != nil {
+		return nil, fmt.Errorf("ecs: read ring: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		rs.rev = 0
+		return nil, nil
+	}
+	rs.rev = resp.Kvs[0].ModRevision
+	return ringmeta.Unmarshal(resp.Kvs[0].Value)
+}
+
+// publish writes r (whose epoch the caller already advanced) with the
+// compare-and-swap described on ringStore.
+func (rs *ringStore) publish(ctx context.Context, r *ringmeta.Ring) error {
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("ecs: refusing to publish: %w", err)
+	}
+	data, err := r.Marshal()
+	if err != nil {
+		return err
+	}
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(rs.key), "=", rs.rev)}
+	if rs.leaderKey != "" {
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(rs.leaderKey), "=", rs.leaderRev))
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := rs.cli.Txn(ctx).If(cmps...).Then(clientv3.OpPut(rs.key, string(data))).Commit()
+	if err != nil {
+		return fmt.Errorf("ecs: publish ring epoch %d: %w", r.Epoch, err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("%w (or %w) at epoch %d", ErrRingConflict, ErrNotLeader, r.Epoch)
+	}
+	rs.rev = resp.Header.Revision
+	return nil
+}

@@ -1,0 +1,238 @@
+package ecs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ecskv/ecskv/common/etcdkeys"
+	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/config"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// Server is one ECS process. Create with New, then Start.
+type Server struct {
+	cfg config.ECS
+	lg  *zap.Logger
+	out io.Writer // where launched servers' output goes
+
+	lock      *os.File
+	etcd      *embed.Etcd
+	cli       *clientv3.Client
+	endpoints []string
+	launcher  *launcher
+	metrics   *ecsMetrics
+	events    *eventLog
+	httpSrv   *http.Server
+
+	ctx       context.Context // server lifetime
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	readyCh   chan struct{}
+	readyRing *ringmeta.Ring // set before readyCh closes
+	stopReqCh chan struct{}
+	stopReq   sync.Once
+	stopOnce  sync.Once
+}
+
+// New validates cfg; child output is copied to out.
+func New(cfg config.ECS, lg *zap.Logger, out io.Writer) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		cfg: cfg, lg: lg, out: out, metrics: newECSMetrics(), events: &eventLog{},
+		ctx: ctx, cancel: cancel, readyCh: make(chan struct{}), stopReqCh: make(chan struct{}),
+	}, nil
+}
+
+// Start takes the data dir, starts or dials etcd, launches the local
+// servers and begins campaigning for leadership. A failed Start undoes
+// everything it did.
+func (s *Server) Start() (err error) {
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	embedded := len(s.cfg.EtcdEndpoints) == 0
+	if embedded || s.cfg.Servers > 0 {
+		if s.lock, err = lockDataDir(s.cfg.DataDir); err != nil {
+			return err
+		}
+	}
+	if err = checkPortsFree(s.cfg.Host, s.neededPorts(embedded)); err != nil {
+		return err
+	}
+	if err = s.startHTTP(); err != nil {
+		return err
+	}
+	s.endpoints = s.cfg.EtcdEndpoints
+	if embedded {
+		if s.etcd, err = startEmbeddedEtcd(s.cfg.DataDir, s.cfg.Host, s.cfg.EtcdPort, s.lg); err != nil {
+			return err
+		}
+		s.endpoints = []string{net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.EtcdPort))}
+	}
+	if s.cli, err = dialEtcd(s.ctx, s.endpoints, s.lg); err != nil {
+		return err
+	}
+	if s.launcher, err = newLauncher(s.cfg, s.lg, s.out); err != nil {
+		return err
+	}
+	if err = s.launcher.start(s.endpoints); err != nil {
+		return err
+	}
+	s.goAttach(s.watchStopLoop)
+	s.goAttach(s.leadLoop)
+	return nil
+}
+
+// neededPorts lists every port this start will bind, with what it is for.
+func (s *Server) neededPorts(embedded bool) map[int]string {
+	ports := map[int]string{}
+	if embedded {
+		ports[s.cfg.EtcdPort] = "etcd client"
+		ports[s.cfg.EtcdPort+1] = "etcd peer"
+	}
+	for i := 1; i <= s.cfg.Servers; i++ {
+		g, m := serverPorts(s.cfg, i)
+		ports[g] = "kvserver s" + strconv.Itoa(i)
+		ports[m] = "kvserver s" + strconv.Itoa(i) + " metrics"
+	}
+	return ports
+}
+
+// ReadyNotify is closed when every launched server serves the published ring.
+func (s *Server) ReadyNotify() <-chan struct{} { return s.readyCh }
+
+// ReadyRing is the ring at the moment the cluster became ready.
+func (s *Server) ReadyRing() *ringmeta.Ring { return s.readyRing }
+
+// StopRequested is closed when `ecs stop` asks this cluster to stop.
+func (s *Server) StopRequested() <-chan struct{} { return s.stopReqCh }
+
+// ChildExited reports the id of every launched server that exits.
+func (s *Server) ChildExited() <-chan string { return s.launcher.exited }
+
+// EtcdEndpoints returns the etcd endpoints the cluster uses.
+func (s *Server) EtcdEndpoints() []string { return s.endpoints }
+
+// Stop stops leading (without publishing the servers' departure), stops the
+// launched servers, then etcd. It is idempotent.
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() {
+		s.cancel()
+		s.wg.Wait()
+		if s.launcher != nil {
+			s.launcher.stop(10 * time.Second)
+		}
+		if s.httpSrv != nil {
+			_ = s.httpSrv.Close()
+		}
+		if s.cli != nil {
+			_ = s.cli.Close()
+		}
+		if s.etcd != nil {
+			s.etcd.Close()
+		}
+		if s.lock != nil {
+			_ = s.lock.Close()
+		}
+	})
+}
+
+func (s *Server) goAttach(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+// leadLoop campaigns for leadership and runs the controller while leader;
+// a lost session (etcd partition, expiry) means campaigning again.
+func (s *Server) leadLoop() {
+	for s.ctx.Err() == nil {
+		if err := s.leadOnce(); err != nil && s.ctx.Err() == nil {
+			s.lg.Warn("leadership ended", zap.Error(err))
+			select {
+			case <-time.After(time.Second):
+			case <-s.ctx.Done():
+			}
+		}
+	}
+}
+
+func (s *Server) leadOnce() error {
+	sess, err := concurrency.NewSession(s.cli, concurrency.WithTTL(5), concurrency.WithContext(s.ctx))
+	if err != nil {
+		return fmt.Errorf("ecs: session: %w", err)
+	}
+	defer sess.Close()
+	el := concurrency.NewElection(sess, etcdkeys.LeaderPrefix(s.cfg.Cluster))
+	host, _ := os.Hostname()
+	if err := el.Campaign(s.ctx, fmt.Sprintf("%s pid %d http %s", host, os.Getpid(), s.cfg.HTTP)); err != nil {
+		return fmt.Errorf("ecs: campaign: %w", err)
+	}
+	s.lg.Info("elected leader")
+	s.metrics.leader.Set(1)
+	defer s.metrics.leader.Set(0)
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-sess.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	rs := newRingStore(s.cli, s.cfg.Cluster)
+	rs.leaderKey, rs.leaderRev = el.Key(), el.Rev()
+	c := &controller{
+		cfg: s.cfg, lg: s.lg, cli: s.cli, rings: rs, expect: s.launcher.ids(),
+		events: s.events, gauges: s.metrics, onReady: s.markReady,
+	}
+	err = c.run(ctx)
+	if errors.Is(s.ctx.Err(), context.Canceled) {
+		return nil
+	}
+	if err == nil {
+		err = errors.New("ecs: leadership session lost")
+	}
+	return err
+}
+
+func (s *Server) markReady(r *ringmeta.Ring) {
+	select {
+	case <-s.readyCh:
+	default:
+		s.readyRing = r
+		close(s.readyCh)
+	}
+}
+
+// watchStopLoop turns a write of the stop key (`ecs stop`) into
+// StopRequested. Only writes after this ECS started count.
+func (s *Server) watchStopLoop() {
+	for wr := range s.cli.Watch(s.ctx, etcdkeys.Stop(s.cfg.Cluster)) {
+		for _, ev := range wr.Events {
+			if ev.Type == clientv3.EventTypePut {
+				s.lg.Info("stop requested")
+				s.stopReq.Do(func() { close(s.stopReqCh) })
+			}
+		}
+	}
+}

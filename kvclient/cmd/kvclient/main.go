@@ -1,0 +1,180 @@
+// Command kvclient is the ecskv command-line client (DESIGN §10).
+//
+//	kvclient [flags]                               REPL (see "help" inside it)
+//	kvclient [flags] put [--ttl DURATION] KEY VALUE...
+//	kvclient [flags] get KEY | delete KEY | keyrange | keyrange_read
+//
+// Exit status: 0 on success; 1 when get or delete finds no key (get prints
+// NOT_FOUND on stderr so stdout holds only values, delete prints it on
+// stdout like its SUCCESS); 2 on any error, with one line "kvclient: ..." on
+// stderr. The REPL reading a pipe or file exits 2 when any line failed to
+// parse or printed ERROR, 0 otherwise; at a terminal it exits 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/chzyer/readline"
+	"github.com/ecskv/ecskv/config"
+	"github.com/ecskv/ecskv/kvclient"
+	"github.com/ecskv/ecskv/kvclient/repl"
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, isTerminal: readline.DefaultIsTerminal}
+	os.Exit(a.run(os.Args[1:]))
+}
+
+// app is one run of the binary; tests build it with pipes and a fake dialer.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	isTerminal     func() bool
+	dial           repl.Dialer // nil: kvclient.New
+	ttl            time.Duration
+}
+
+// exitCode is returned once the command has printed everything it had to
+// say; it only sets the exit status.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func (a *app) run(args []string) int {
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	err := root.ExecuteContext(context.Background())
+	var code exitCode
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &code):
+		return int(code)
+	}
+	fmt.Fprintf(a.stderr, "kvclient: %s\n", repl.Message(err))
+	return 2
+}
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "kvclient [flags] [command]",
+		Short: "ecskv client: a REPL, or one command",
+		Long: `kvclient talks to an ecskv cluster. Without a command it starts a REPL
+(type help there); with one it runs it and exits.
+
+Exit status: 0 success; 1 get or delete found no key (get prints NOT_FOUND
+on stderr, delete on stdout); 2 any error (one line "kvclient: ..." on
+stderr). A REPL reading a pipe exits 2 if any line failed to parse or
+printed ERROR.`,
+		Args:          a.noCommand,
+		RunE:          a.runREPL,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	addConfigFlags(root)
+	put := a.oneShot("put", "put [--ttl DURATION] KEY VALUE...",
+		"store VALUE (the remaining words, joined by spaces) under KEY; prints SUCCESS or UPDATE")
+	put.Flags().DurationVar(&a.ttl, "ttl", 0, "expire the key DURATION after the write (e.g. 30s, 5m)")
+	// Flags must come before KEY: everything after it is the value, as in the REPL.
+	put.Flags().SetInterspersed(false)
+	root.AddCommand(put,
+		a.oneShot("get", "get KEY", "print KEY's value; NOT_FOUND on stderr and exit 1 if missing"),
+		a.oneShot("delete", "delete KEY", "remove KEY; prints SUCCESS, or NOT_FOUND and exit 1"),
+		a.oneShot("keyrange", "keyrange", "print the write key ranges of the ring"),
+		a.oneShot("keyrange_read", "keyrange_read", "print the read key ranges of the ring"),
+	)
+	return root
+}
+
+// noCommand rejects arguments that name no command; cobra's own message
+// would list suggestions over several lines.
+func (a *app) noCommand(_ *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unknown command %q; want put, get, delete, keyrange or keyrange_read (none starts the REPL)", args[0])
+	}
+	return nil
+}
+
+func addConfigFlags(root *cobra.Command) {
+	d := config.DefaultClient()
+	f := root.PersistentFlags()
+	f.StringSlice("server", nil, "kvserver HOST:PORT to read the ring from (repeatable or comma-separated); overrides --etcd-endpoints")
+	f.StringSlice("etcd-endpoints", d.EtcdEndpoints, "etcd endpoints holding the ring")
+	f.String("cluster", d.Cluster, "cluster name (etcd key prefix)")
+	f.Duration("dial-timeout", d.DialTimeout, "how long connecting may take")
+	f.Duration("request-timeout", d.RequestTimeout, "how long one command may take, retries included")
+	f.String("log-level", d.LogLevel, "client log level: debug|info|warn|error")
+	f.String(config.ConfigFlag, "", "config file (YAML, TOML or JSON); flags override it")
+}
+
+func (a *app) oneShot(name, use, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ArbitraryArgs, // repl.FromArgs checks them with the REPL's usage lines
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runOne(cmd, name, args)
+		},
+	}
+}
+
+// runOne connects at once and runs a single command.
+func (a *app) runOne(cmd *cobra.Command, name string, args []string) error {
+	c, err := repl.FromArgs(name, args)
+	if err != nil {
+		return err
+	}
+	c.TTL = a.ttl
+	s, err := a.session(cmd, a.stdout)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	out, err := s.Do(cmd.Context(), c)
+	if errors.Is(err, kvclient.ErrNotFound) {
+		w := a.stdout
+		if name == "get" {
+			w = a.stderr // stdout carries only values
+		}
+		fmt.Fprintln(w, repl.NotFound)
+		return exitCode(1)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, out)
+	return nil
+}
+
+// session loads the configuration and returns a Session that dials lazily.
+func (a *app) session(cmd *cobra.Command, out io.Writer) (*repl.Session, error) {
+	cfg, err := config.LoadClient(cmd.Flags())
+	if err != nil {
+		return nil, err
+	}
+	lg, setLevel, err := newLogger(cfg.LogLevel)
+	if err != nil {
+		return nil, err
+	}
+	dial := a.dial
+	if dial == nil {
+		dial = func(ctx context.Context, cfg config.Client) (repl.Client, error) {
+			c, err := kvclient.New(ctx, cfg, kvclient.WithLogger(lg))
+			if err != nil {
+				return nil, err // not c: a nil *Client in an interface is not nil
+			}
+			return c, nil
+		}
+	}
+	return repl.NewSession(cfg, dial, out, repl.WithLogLevel(setLevel)), nil
+}

@@ -1,0 +1,43 @@
+package kvclient
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithLogger sets the client's logger (default: no logs).
+func WithLogger(lg *zap.Logger) Option { return func(c *Client) { c.lg = lg } }
+
+// OpOption configures one call.
+type OpOption func(*opOptions)
+
+type opOptions struct {
+	ttl time.Duration
+}
+
+// WithTTL makes a put expire ttl after the head applies it.
+func WithTTL(ttl time.Duration) OpOption { return func(o *opOptions) { o.ttl = ttl } }
+
+// PutResult tells whether a put created the key or overwrote it.
+type PutResult int
+
+const (
+	// Created means the key did not exist (SUCCESS).
+	Created PutResult = iota + 1
+	// Updated means a live value was overwritten (UPDATE).
+	Updated
+)
+
+func (r PutResult) String() string {
+	switch r {
+	case Created:
+		return "SUCCESS"
+	case Updated:
+		return "UPDATE"
+	}
+	return "UNKNOWN"
+}

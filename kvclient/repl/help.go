@@ -1,0 +1,50 @@
+package repl
+
+import (
+	"fmt"
+	"strings"
+)
+
+const helpFooter = `Quoting: "..." understands \" \\ \n \t \r; '...' is literal; a quote only
+counts at the start of a word. Lines starting with # are comments.
+Type help CMD for details.`
+
+// Help returns the command list, or the usage and details of the command
+// named cmd (any alias or case).
+func Help(cmd string) string {
+	if cmd == "" {
+		return helpAll()
+	}
+	sp := lookup(cmd)
+	if sp == nil {
+		return fmt.Sprintf("unknown command %q; type help", cmd)
+	}
+	text := "usage: " + sp.usage() + "\n" + sp.summary
+	if sp.details != "" {
+		text += "\n" + sp.details
+	}
+	return text
+}
+
+func helpAll() string {
+	width := 0
+	for i := range specs {
+		width = max(width, len(specs[i].usage()))
+	}
+	var b strings.Builder
+	b.WriteString("Commands:\n")
+	for i := range specs {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, specs[i].usage(), specs[i].summary)
+	}
+	b.WriteString(helpFooter)
+	return b.String()
+}
+
+// Names returns the canonical command names in help order (for completion).
+func Names() []string {
+	names := make([]string, len(specs))
+	for i := range specs {
+		names[i] = specs[i].name
+	}
+	return names
+}

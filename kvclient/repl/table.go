@@ -1,0 +1,186 @@
+package repl
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// spec describes one command: its syntax, help and argument checks.
+type spec struct {
+	name    string
+	aliases []string
+	args    string // argument synopsis, as in "usage: get KEY"
+	summary string // one line for the command list
+	details string // extra help for "help CMD"
+	// min and max bound the number of words after the name (max < 0: no
+	// limit); they are used when build is nil.
+	min, max int
+	build    func(c *Command, args []token) error
+}
+
+// Levels are the logLevel arguments; off silences the client's logs.
+var Levels = []string{"debug", "info", "warn", "error", "off"}
+
+// specs is the command table, in help order. It is filled by init because
+// help's checker looks commands up in it.
+var specs []spec
+
+func init() {
+	specs = []spec{
+		{name: "connect", args: "[HOST:PORT | HOST PORT]", build: buildConnect,
+			summary: "use this kvserver to find the cluster (no address: the startup --server or --etcd-endpoints)",
+			details: "The connection is made at once; key commands reconnect on their own after an error."},
+		{name: "disconnect", summary: "close the connection; key commands fail until connect"},
+		{name: "put", args: "[--ttl DURATION] KEY VALUE...", build: buildPut,
+			summary: "store VALUE under KEY; prints SUCCESS (new key) or UPDATE (overwrite)",
+			details: putDetails},
+		{name: "get", args: "KEY", min: 1, max: 1, summary: "print KEY's value, or NOT_FOUND"},
+		{name: "delete", args: "KEY", min: 1, max: 1, summary: "remove KEY; prints SUCCESS or NOT_FOUND"},
+		{name: "keyrange", summary: "print the write key ranges of the ring (ECE419 keyrange)"},
+		{name: "keyrange_read", summary: "print the read key ranges of the ring, replicas included"},
+		{name: "login", args: "NAME", min: 1, max: 1, summary: "log in as NAME (authentication is not enabled yet)"},
+		{name: "logout", summary: "log out"},
+		{name: "logLevel", args: "LEVEL", build: buildLogLevel,
+			summary: "set the client's log level: " + strings.Join(Levels, "|")},
+		{name: "help", args: "[CMD]", build: buildHelp, summary: "list the commands, or explain CMD"},
+		{name: "quit", aliases: []string{"exit"}, summary: "leave the client (also: exit, Ctrl-D)"},
+	}
+}
+
+const putDetails = `Options go right after put, before KEY: --ttl 30s or --ttl=30s (units
+ns us ms s m h, must be positive); the key expires that long after the write.
+Everything after KEY is the value: unquoted words are joined by single
+spaces, so "put k a  b" stores "a b"; quote to keep spacing or to start the
+value with a quote mark: put "my key" "a  value". Inside "..." the escapes
+are \" \\ \n \t \r; '...' is literal. Quote a KEY that starts with --, or
+end the options with --: put -- --key value.`
+
+// lookup finds a command by name or alias, ignoring case.
+func lookup(name string) *spec {
+	for i := range specs {
+		sp := &specs[i]
+		if strings.EqualFold(name, sp.name) {
+			return sp
+		}
+		for _, a := range sp.aliases {
+			if strings.EqualFold(name, a) {
+				return sp
+			}
+		}
+	}
+	return nil
+}
+
+func (sp *spec) usage() string {
+	return strings.TrimSpace(sp.name + " " + sp.args)
+}
+
+func (sp *spec) usageError() error {
+	return parseErrorf("usage: %s", sp.usage())
+}
+
+// buildPut reads put's options, then KEY, then the value words.
+func buildPut(c *Command, args []token) error {
+	rest, err := putOptions(c, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) < 2 {
+		return lookup("put").usageError()
+	}
+	vals := make([]string, len(rest)-1)
+	for i, t := range rest[1:] {
+		vals[i] = t.text
+	}
+	c.Args = []string{rest[0].text, strings.Join(vals, " ")}
+	return nil
+}
+
+// putOptions consumes the unquoted --words before KEY and returns the rest.
+func putOptions(c *Command, args []token) ([]token, error) {
+	for len(args) > 0 && !args[0].quoted && strings.HasPrefix(args[0].text, "--") {
+		opt, val := args[0].text, ""
+		args = args[1:]
+		switch {
+		case opt == "--":
+			return args, nil
+		case opt == "--ttl" && len(args) > 0:
+			val, args = args[0].text, args[1:]
+		case strings.HasPrefix(opt, "--ttl="):
+			val = strings.TrimPrefix(opt, "--ttl=")
+		case opt == "--ttl":
+			return nil, lookup("put").usageError()
+		default:
+			return nil, parseErrorf("put: unknown option %s; options go before KEY (quote a KEY that starts with --)", opt)
+		}
+		ttl, err := parseTTL(val)
+		if err != nil {
+			return nil, err
+		}
+		c.TTL = ttl
+	}
+	return args, nil
+}
+
+func parseTTL(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, parseErrorf("put: bad --ttl %q: want a duration such as 30s, 5m or 2h", s)
+	}
+	if d <= 0 {
+		return 0, parseErrorf("put: --ttl must be positive, got %s", s)
+	}
+	return d, nil
+}
+
+// buildConnect accepts HOST:PORT, or HOST PORT as the ECE419 clients did.
+func buildConnect(c *Command, args []token) error {
+	var addr string
+	switch len(args) {
+	case 0:
+		return nil
+	case 1:
+		addr = args[0].text
+	case 2:
+		addr = net.JoinHostPort(args[0].text, args[1].text)
+	default:
+		return lookup("connect").usageError()
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		return parseErrorf("connect: want HOST:PORT or HOST PORT with a port 0-65535, got %q", addr)
+	}
+	c.Args = []string{addr}
+	return nil
+}
+
+func buildLogLevel(c *Command, args []token) error {
+	if len(args) != 1 {
+		return lookup("logLevel").usageError()
+	}
+	lvl := strings.ToLower(args[0].text)
+	for _, l := range Levels {
+		if lvl == l {
+			c.Args = []string{lvl}
+			return nil
+		}
+	}
+	return parseErrorf("logLevel: unknown level %q; want %s", args[0].text, strings.Join(Levels, "|"))
+}
+
+func buildHelp(c *Command, args []token) error {
+	switch len(args) {
+	case 0:
+		return nil
+	case 1:
+		sp := lookup(args[0].text)
+		if sp == nil {
+			return parseErrorf("unknown command %q; type help", args[0].text)
+		}
+		c.Args = []string{sp.name}
+		return nil
+	}
+	return lookup("help").usageError()
+}

@@ -1,0 +1,120 @@
+package kvclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/common/ringmeta"
+	"go.uber.org/zap"
+)
+
+// Backoff between attempts, doubling up to the cap.
+const (
+	minBackoff = 5 * time.Millisecond
+	maxBackoff = 250 * time.Millisecond
+)
+
+// do routes o by the cached ring and retries on stale routing and dead
+// connections until ctx ends. Writes keep one request id across attempts so
+// the head can recognise a retry.
+func (c *Client) do(ctx context.Context, o *op) (*kvpb.Response, error) {
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	ctx, cancel := c.withDefaultTimeout(ctx)
+	defer cancel()
+	o.header = &kvpb.RequestHeader{ClientId: c.clientID}
+	if o.kind != opGet {
+		o.header.Seq = c.seq.Add(1)
+	}
+	ambiguous := false // a write attempt may have reached a server
+	backoff := minBackoff
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		rr := c.rings.get()
+		if err := checkLimits(rr.Ring, o); err != nil {
+			return nil, err
+		}
+		addr, err := c.route(rr, o)
+		if err == nil {
+			var resp *kvpb.Response
+			resp, err = c.tr.call(ctx, addr, o)
+			if err == nil && !redirect(resp.Status) {
+				return resp, nil
+			}
+			if err == nil {
+				err = fmt.Errorf("%s: %s: %s", addr, resp.Status, resp.Message)
+			} else if !retryable(err) {
+				return nil, fromStatus(err)
+			} else if o.kind != opGet {
+				ambiguous = true
+			}
+		}
+		lastErr = err
+		c.lg.Debug("retrying", zap.Int("attempt", attempt), zap.Error(err))
+		if !sleep(ctx, backoff) {
+			break
+		}
+		backoff = min(2*backoff, maxBackoff)
+		// A failed refresh is not fatal: the next attempt may find the ring.
+		_, _ = c.rings.refresh(ctx, rr.Epoch)
+	}
+	if ambiguous {
+		return nil, fmt.Errorf("%w: %v", ErrUnknownOutcome, lastErr)
+	}
+	return nil, fmt.Errorf("%w: %v", ErrUnavailable, errors.Join(lastErr, ctx.Err()))
+}
+
+// route picks the server for o: the head for writes, the tail for reads.
+func (c *Client) route(rr *routedRing, o *op) (string, error) {
+	p := rr.PartitionOf(nil, o.key)
+	ch := rr.Chain(p)
+	id := ch.Tail()
+	if o.kind != opGet {
+		id = ch.Head()
+	}
+	if id == "" {
+		return "", ErrNoLayout
+	}
+	o.header.Epoch, o.header.ChainVersion = rr.Epoch, ch.Version
+	addr, ok := rr.addr[id]
+	if !ok {
+		return "", fmt.Errorf("kvclient: ring names unknown server %q", id)
+	}
+	return addr, nil
+}
+
+// redirect reports statuses that mean "ask again elsewhere or later".
+func redirect(s kvpb.Status) bool {
+	switch s {
+	case kvpb.Status_SERVER_NOT_RESPONSIBLE, kvpb.Status_SERVER_STOPPED, kvpb.Status_SERVER_WRITE_LOCK:
+		return true
+	}
+	return false
+}
+
+func checkLimits(r *ringmeta.Ring, o *op) error {
+	switch {
+	case len(o.key) == 0:
+		return ErrEmptyKey
+	case len(o.key) > r.Limits.MaxKeyBytes:
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrKeyTooLarge, len(o.key), r.Limits.MaxKeyBytes)
+	case len(o.value) > r.Limits.MaxValueBytes:
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrValueTooLarge, len(o.value), r.Limits.MaxValueBytes)
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,75 @@
+// Command kvserver runs one ecskv storage server.
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ecskv/ecskv/common/logutil"
+	"github.com/ecskv/ecskv/config"
+	"github.com/ecskv/ecskv/kvserver"
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	if err := newCommand().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "kvserver:", err)
+		os.Exit(2)
+	}
+}
+
+func newCommand() *cobra.Command {
+	d := config.DefaultKVServer()
+	cmd := &cobra.Command{
+		Use:           "kvserver --id ID --listen ADDR --data-dir DIR [--etcd-endpoints URLS]",
+		Short:         "Run one ecskv storage server",
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.LoadKVServer(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			return run(cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.String("config", "", "config file (YAML, TOML or JSON)")
+	f.String("id", "", "server id, unique and stable across restarts")
+	f.String("listen", "", "gRPC listen address host:port")
+	f.String("advertise", "", "address other parts dial (default: --listen)")
+	f.String("metrics", "", "address of the /metrics endpoint (empty: off)")
+	f.String("data-dir", "", "pebble data directory")
+	f.String("zone", "", "failure domain for placement")
+	f.String("cluster", d.Cluster, "cluster name (etcd key prefix)")
+	f.StringSlice("etcd-endpoints", d.EtcdEndpoints, "etcd endpoints")
+	f.Duration("lease-ttl", d.LeaseTTL, "membership lease TTL")
+	f.Bool("sync", d.Sync, "fsync every write batch")
+	f.Int("cache-entries", d.CacheEntries, "LRU cache entries (0 disables)")
+	f.Int64("cache-bytes", d.CacheBytes, "LRU cache byte budget")
+	f.String("log-level", d.LogLevel, "debug, info, warn or error")
+	return cmd
+}
+
+func run(cfg config.KVServer) error {
+	lg, err := logutil.New(cfg.LogLevel, "kvserver")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = lg.Sync() }()
+	srv, err := kvserver.New(cfg, lg)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	<-sig
+	srv.Stop()
+	return nil
+}

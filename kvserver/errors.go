@@ -1,0 +1,49 @@
+package kvserver
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ecskv/ecskv/kvserver/storage"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+var (
+	// ErrEmptyKey rejects an empty key.
+	ErrEmptyKey = errors.New("kvserver: key must not be empty")
+	// ErrKeyTooLarge rejects a key over the cluster's limit.
+	ErrKeyTooLarge = errors.New("kvserver: key too large")
+	// ErrValueTooLarge rejects a value over the cluster's limit.
+	ErrValueTooLarge = errors.New("kvserver: value too large")
+	// ErrBadTTL rejects a negative TTL.
+	ErrBadTTL = errors.New("kvserver: ttl must not be negative")
+	// ErrAuthDisabled is returned for Login while authentication is off.
+	ErrAuthDisabled = errors.New("kvserver: authentication is not enabled on this cluster")
+	// ErrNotInRing is returned before the server has seen a ring.
+	ErrNotInRing = errors.New("kvserver: no ring yet")
+	// ErrStopped is returned after Stop.
+	ErrStopped = errors.New("kvserver: server stopped")
+)
+
+// toStatus is the one translation table from domain errors to gRPC statuses.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	code := codes.Internal
+	switch {
+	case errors.Is(err, ErrEmptyKey), errors.Is(err, ErrKeyTooLarge),
+		errors.Is(err, ErrValueTooLarge), errors.Is(err, ErrBadTTL), errors.Is(err, storage.ErrBadKey):
+		code = codes.InvalidArgument
+	case errors.Is(err, ErrAuthDisabled):
+		code = codes.Unimplemented
+	case errors.Is(err, ErrStopped), errors.Is(err, ErrNotInRing), errors.Is(err, storage.ErrClosed):
+		code = codes.Unavailable
+	}
+	return status.Error(code, err.Error())
+}
+
+func tooLarge(sentinel error, n, limit int) error {
+	return fmt.Errorf("%w: %d bytes, limit is %d", sentinel, n, limit)
+}

@@ -1,0 +1,156 @@
+package kvserver
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/ecskv/ecskv/common/etcdkeys"
+	"github.com/ecskv/ecskv/common/ringmeta"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// registerLoop keeps servers/<id> alive under a lease. When the lease is lost
+// (etcd unreachable longer than the TTL) it registers again with a new one.
+// It rewrites the record whenever the applied ring epoch changes, which is
+// how the ECS learns that a server serves the ring it published.
+func (s *Server) registerLoop() {
+	start := time.Now()
+	member := etcdkeys.Member{
+		ID: s.cfg.ID, Addr: s.cfg.Advertise, Zone: s.cfg.Zone, Metrics: s.cfg.Metrics,
+		PID: os.Getpid(), StartUnixMs: start.UnixMilli(), Incarnation: uint64(start.UnixNano()),
+	}
+	key := etcdkeys.Server(s.cfg.Cluster, s.cfg.ID)
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
+		lease, err := s.register(key, &member)
+		if err == nil {
+			backoff = 100 * time.Millisecond
+			err = s.keepRegistered(key, &member, lease)
+		}
+		if s.ctx.Err() != nil {
+			return
+		}
+		s.lg.Warn("membership lease lost; registering again", zap.Error(err))
+		if !s.sleepCtx(backoff) {
+			return
+		}
+	}
+}
+
+func (s *Server) register(key string, m *etcdkeys.Member) (clientv3.LeaseID, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	defer cancel()
+	lease, err := s.etcd.Grant(ctx, int64(max(s.cfg.LeaseTTL/time.Second, 1)))
+	if err != nil {
+		return 0, err
+	}
+	m.Epoch = s.appliedEpoch()
+	if _, err := s.etcd.Put(ctx, key, string(m.Marshal()), clientv3.WithLease(lease.ID)); err != nil {
+		return 0, err
+	}
+	s.lg.Info("registered", zap.String("key", key), zap.Int64("lease", int64(lease.ID)))
+	return lease.ID, nil
+}
+
+// keepRegistered renews the lease and republishes the record when the
+// applied epoch moves, until the lease is lost or the server stops.
+func (s *Server) keepRegistered(key string, m *etcdkeys.Member, lease clientv3.LeaseID) error {
+	defer s.revoke(lease)
+	ka, err := s.etcd.KeepAlive(s.ctx, lease)
+	if err != nil {
+		return err
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case _, ok := <-ka:
+			if !ok {
+				return context.Cause(s.ctx)
+			}
+		case <-tick.C:
+			if e := s.appliedEpoch(); e != m.Epoch {
+				m.Epoch = e
+				ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+				_, err := s.etcd.Put(ctx, key, string(m.Marshal()), clientv3.WithLease(lease))
+				cancel()
+				if err != nil {
+					return err
+				}
+			}
+		case <-s.ctx.Done():
+			return nil
+		}
+	}
+}
+
+// revoke drops the lease on the way out so the ECS sees the departure now,
+// not a TTL later. Best effort.
+func (s *Server) revoke(lease clientv3.LeaseID) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, _ = s.etcd.Revoke(ctx, lease)
+}
+
+func (s *Server) appliedEpoch() uint64 {
+	if r := s.ring.Load(); r != nil {
+		return r.Epoch
+	}
+	return 0
+}
+
+// watchRingLoop follows the ring key. Servers keep serving the last ring
+// they saw while etcd is unreachable; only reconfiguration waits.
+func (s *Server) watchRingLoop() {
+	key := etcdkeys.Ring(s.cfg.Cluster)
+	for backoff := 100 * time.Millisecond; s.ctx.Err() == nil; backoff = min(2*backoff, 2*time.Second) {
+		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+		resp, err := s.etcd.Get(ctx, key)
+		cancel()
+		if err != nil {
+			s.lg.Warn("read ring", zap.Error(err))
+			s.sleepCtx(backoff)
+			continue
+		}
+		if len(resp.Kvs) > 0 {
+			s.applyRing(resp.Kvs[0].Value)
+		}
+		backoff = 100 * time.Millisecond
+		wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(s.ctx))
+		for wr := range s.etcd.Watch(wctx, key, clientv3.WithRev(resp.Header.Revision+1)) {
+			if wr.Err() != nil {
+				s.lg.Warn("ring watch", zap.Error(wr.Err()))
+				break
+			}
+			for _, ev := range wr.Events {
+				if ev.Type == clientv3.EventTypePut {
+					s.applyRing(ev.Kv.Value)
+				}
+			}
+		}
+		wcancel()
+		s.sleepCtx(backoff)
+	}
+}
+
+// applyRing installs a newer ring; stale or invalid ones are ignored (a
+// ring's epoch only grows).
+func (s *Server) applyRing(raw []byte) {
+	r, err := ringmeta.Unmarshal(raw)
+	if err != nil {
+		s.lg.Error("ignoring invalid ring", zap.Error(err))
+		return
+	}
+	old := s.ring.Load()
+	if old != nil && r.Epoch <= old.Epoch {
+		return
+	}
+	s.parts.resize(r.Partitions)
+	s.ring.Store(&currentRing{Ring: r, raw: raw})
+	s.metrics.ringChanged(r, s.cfg.ID)
+	s.lg.Info("ring updated", zap.Uint64("epoch", r.Epoch), zap.Int("servers", len(r.Servers)))
+	if _, ok := r.Server(s.cfg.ID); ok && len(r.Chains) > 0 {
+		s.readyMu.Do(func() { close(s.readyCh) })
+	}
+}

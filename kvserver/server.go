@@ -1,0 +1,181 @@
+package kvserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/config"
+	"github.com/ecskv/ecskv/kvserver/storage"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+)
+
+// maxMsgBytes bounds one gRPC message: the largest key and value the config
+// allows plus framing. The ring's limits, checked per request, are lower.
+const maxMsgBytes = 64<<20 + 64<<10 + 4096
+
+// Server is one kvserver. Create it with New, then Start.
+type Server struct {
+	cfg config.KVServer
+	lg  *zap.Logger
+
+	store   *storage.Store
+	etcd    *clientv3.Client
+	grpc    *grpc.Server
+	lis     net.Listener
+	httpSrv *http.Server
+	metrics *metrics
+
+	ring    atomic.Pointer[currentRing]
+	parts   partitions
+	stopped atomic.Bool
+
+	ctx     context.Context // server lifetime; cancelled by Stop
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	readyCh chan struct{}
+	readyMu sync.Once
+	stopMu  sync.Once
+}
+
+// currentRing is the ring the server routes by, with its encoded form for
+// GetRing and the server's position in it.
+type currentRing struct {
+	*ringmeta.Ring
+	raw []byte
+}
+
+// New validates cfg and builds a server; Start opens storage and listens.
+func New(cfg config.KVServer, lg *zap.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Advertise == "" {
+		cfg.Advertise = cfg.Listen
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{cfg: cfg, lg: lg, ctx: ctx, cancel: cancel, readyCh: make(chan struct{})}, nil
+}
+
+// Start opens the store, listens, registers in etcd and follows the ring.
+// On error everything it started is undone.
+func (s *Server) Start() (err error) {
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	s.store, err = storage.Open(s.cfg.DataDir, storage.Options{
+		Sync: s.cfg.Sync, CacheEntries: s.cfg.CacheEntries, CacheBytes: s.cfg.CacheBytes, Logger: s.lg,
+	})
+	if err != nil {
+		return fmt.Errorf("kvserver: open storage %s: %w", s.cfg.DataDir, err)
+	}
+	if s.lis, err = net.Listen("tcp", s.cfg.Listen); err != nil {
+		return fmt.Errorf("kvserver: listen %s: %w", s.cfg.Listen, err)
+	}
+	s.metrics = newMetrics(s)
+	if err = s.startMetrics(); err != nil {
+		return err
+	}
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(maxMsgBytes), grpc.MaxSendMsgSize(maxMsgBytes))
+	kvpb.RegisterKVServer(s.grpc, &kvService{s: s})
+	s.goAttach(func() {
+		if err := s.grpc.Serve(s.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			s.lg.Error("grpc serve", zap.Error(err))
+		}
+	})
+	s.etcd, err = clientv3.New(clientv3.Config{
+		Endpoints: s.cfg.EtcdEndpoints, DialTimeout: 5 * time.Second, Logger: s.lg.Named("etcd").WithOptions(zap.IncreaseLevel(zap.ErrorLevel)),
+	})
+	if err != nil {
+		return fmt.Errorf("kvserver: etcd %v: %w", s.cfg.EtcdEndpoints, err)
+	}
+	s.goAttach(s.registerLoop)
+	s.goAttach(s.watchRingLoop)
+	s.goAttach(s.sweepLoop)
+	return nil
+}
+
+func (s *Server) startMetrics() error {
+	if s.cfg.Metrics == "" {
+		return nil
+	}
+	lis, err := net.Listen("tcp", s.cfg.Metrics)
+	if err != nil {
+		return fmt.Errorf("kvserver: metrics listen %s: %w", s.cfg.Metrics, err)
+	}
+	s.httpSrv = &http.Server{Handler: s.metrics.handler(), ReadHeaderTimeout: 5 * time.Second}
+	s.goAttach(func() { _ = s.httpSrv.Serve(lis) })
+	return nil
+}
+
+// ReadyNotify is closed once the server serves the first ring that has it.
+func (s *Server) ReadyNotify() <-chan struct{} { return s.readyCh }
+
+// Addr returns the address the server listens on.
+func (s *Server) Addr() string { return s.lis.Addr().String() }
+
+// Stop stops serving, leaves the cluster (revoking its lease so the ECS sees
+// it go at once), and closes the store. It is idempotent.
+func (s *Server) Stop() {
+	s.stopMu.Do(func() {
+		s.stopped.Store(true)
+		if s.grpc != nil {
+			stopGracefully(s.grpc, 5*time.Second)
+		}
+		if s.httpSrv != nil {
+			_ = s.httpSrv.Close()
+		}
+		s.cancel()
+		s.wg.Wait()
+		if s.etcd != nil {
+			_ = s.etcd.Close()
+		}
+		if s.store != nil {
+			if err := s.store.Close(); err != nil {
+				s.lg.Warn("close storage", zap.Error(err))
+			}
+		}
+	})
+}
+
+func stopGracefully(g *grpc.Server, timeout time.Duration) {
+	done := make(chan struct{})
+	go func() { g.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		g.Stop()
+	}
+}
+
+// goAttach runs f in a goroutine that Stop waits for.
+func (s *Server) goAttach(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+// sleepCtx waits d or until the server stops; false means stopping.
+func (s *Server) sleepCtx(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.ctx.Done():
+		return false
+	}
+}

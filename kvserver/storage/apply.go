@@ -1,0 +1,207 @@
+package storage
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"go.uber.org/zap"
+)
+
+// OpKind is the kind of a write.
+type OpKind uint8
+
+const (
+	// OpPut stores Value (with ExpiryMs) under Key.
+	OpPut OpKind = iota + 1
+	// OpDelete removes Key.
+	OpDelete
+)
+
+// String returns "put" or "delete".
+func (k OpKind) String() string {
+	switch k {
+	case OpPut:
+		return "put"
+	case OpDelete:
+		return "delete"
+	}
+	return fmt.Sprintf("OpKind(%d)", uint8(k))
+}
+
+// Op is one write of a batch. ExpiryMs is absolute (unix ms, 0 = never); the
+// head turns a TTL into it before replicating.
+type Op struct {
+	Kind     OpKind
+	NS, Key  []byte
+	Value    []byte
+	ExpiryMs int64
+}
+
+// Entry is one stored record of a partition, as streamed in a snapshot.
+type Entry struct {
+	NS, Key []byte
+	Record  Record
+}
+
+// validateOps checks kinds and namespaces before anything is read or written.
+func validateOps(ops []Op) error {
+	for i, op := range ops {
+		if op.Kind != OpPut && op.Kind != OpDelete {
+			return fmt.Errorf("op %d: %w", i, ErrBadOp)
+		}
+		if err := ValidateNamespace(op.NS); err != nil {
+			return fmt.Errorf("op %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// Apply writes ops for one partition with sequence number seq: the data and the
+// partition's applied_seq (= seq) commit in one pebble batch. existed[i] tells
+// whether a live record (not expired at nowMs) existed before ops[i], taking
+// earlier ops of the same batch into account. seq must exceed the current
+// applied_seq (else ErrStaleSeq and nothing is written). The caller serialises
+// Apply per partition. The cache is updated only after the batch commits.
+func (s *Store) Apply(partition int, seq uint64, ops []Op, nowMs int64) (existed []bool, err error) {
+	if err := s.check(partition); err != nil {
+		return nil, err
+	}
+	if err := validateOps(ops); err != nil {
+		return nil, err
+	}
+	applied, err := readState(s.db, partition, stateApplied)
+	if err != nil {
+		return nil, err
+	}
+	if seq <= applied {
+		return nil, fmt.Errorf("partition %d seq %d <= applied %d: %w", partition, seq, applied, ErrStaleSeq)
+	}
+
+	b := s.db.NewBatch()
+	defer b.Close()
+	existed = make([]bool, len(ops))
+	var ups []cacheUpdate
+	if s.cache != nil {
+		ups = make([]cacheUpdate, 0, len(ops))
+	}
+	var pending map[string]bool // live-after state of keys written earlier in this batch
+	if len(ops) > 1 {
+		pending = make(map[string]bool, len(ops))
+	}
+	var scratch []byte // record buffer reused when the cache does not keep it
+	for i, op := range ops {
+		k := EncodeKey(partition, op.NS, op.Key)
+		if existed[i], err = s.liveBefore(k, pending, nowMs); err != nil {
+			return nil, err
+		}
+		up := cacheUpdate{key: k, delete: op.Kind == OpDelete}
+		if up.delete {
+			err = b.Delete(k, nil)
+		} else {
+			up.rec = Record{Seq: seq, ExpiryMs: op.ExpiryMs, Value: op.Value}
+			var v []byte
+			if s.cache != nil {
+				v = EncodeRecord(up.rec) // the cache keeps the value: own copy
+				up.rec.Value = v[recordHeaderLen:]
+			} else {
+				scratch = AppendRecord(scratch[:0], up.rec)
+				v = scratch
+			}
+			err = b.Set(k, v, nil)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("storage: batch: %w", err)
+		}
+		if pending != nil {
+			pending[string(k)] = !up.delete && !up.rec.Expired(nowMs)
+		}
+		if ups != nil {
+			ups = append(ups, up)
+		}
+	}
+	seqBuf := binary.BigEndian.AppendUint64(scratch[:0], seq)
+	if err := b.Set(stateKey(partition, stateApplied), seqBuf, nil); err != nil {
+		return nil, fmt.Errorf("storage: batch: %w", err)
+	}
+	if err := b.Commit(s.wo); err != nil {
+		return nil, fmt.Errorf("storage: commit partition %d seq %d: %w", partition, seq, err)
+	}
+	s.cache.update(partition, ups)
+	return existed, nil
+}
+
+// liveBefore reports whether k holds a record live at nowMs, looking at
+// earlier ops of the batch, then the cache, then pebble.
+func (s *Store) liveBefore(k []byte, pending map[string]bool, nowMs int64) (bool, error) {
+	if live, ok := pending[lookupKey(k)]; ok {
+		return live, nil
+	}
+	if r, ok := s.cache.peek(k); ok {
+		return !r.Expired(nowMs), nil
+	}
+	r, ok, err := s.readRecord(k, false)
+	if err != nil {
+		return false, err
+	}
+	return ok && !r.Expired(nowMs), nil
+}
+
+// Ingest writes snapshot entries of a partition as they are (keeping each
+// record's seq and expiry) and, when appliedSeq != 0, sets applied_seq to it, in
+// one batch. A learner uses it to load the stream of ScanSnapshot. The
+// partition's cache entries are dropped. Serialised with Apply per partition.
+func (s *Store) Ingest(partition int, entries []Entry, appliedSeq uint64) error {
+	if err := s.check(partition); err != nil {
+		return err
+	}
+	for i, e := range entries {
+		if err := ValidateNamespace(e.NS); err != nil {
+			return fmt.Errorf("entry %d: %w", i, err)
+		}
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	var kbuf, vbuf []byte
+	for _, e := range entries {
+		kbuf = AppendKey(kbuf[:0], partition, e.NS, e.Key)
+		vbuf = AppendRecord(vbuf[:0], e.Record)
+		if err := b.Set(kbuf, vbuf, nil); err != nil {
+			return fmt.Errorf("storage: batch: %w", err)
+		}
+	}
+	if appliedSeq != 0 {
+		v := binary.BigEndian.AppendUint64(nil, appliedSeq)
+		if err := b.Set(stateKey(partition, stateApplied), v, nil); err != nil {
+			return fmt.Errorf("storage: batch: %w", err)
+		}
+	}
+	if err := b.Commit(s.wo); err != nil {
+		return fmt.Errorf("storage: ingest partition %d: %w", partition, err)
+	}
+	s.cache.invalidate(partition)
+	return nil
+}
+
+// DropPartition deletes every key of a partition and its state (range
+// deletions in one batch) and drops its cache entries.
+func (s *Store) DropPartition(partition int) error {
+	if err := s.check(partition); err != nil {
+		return err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	dlo, dhi := partitionBounds(partition)
+	slo, shi := stateBounds(partition)
+	if err := b.DeleteRange(dlo, dhi, nil); err != nil {
+		return fmt.Errorf("storage: batch: %w", err)
+	}
+	if err := b.DeleteRange(slo, shi, nil); err != nil {
+		return fmt.Errorf("storage: batch: %w", err)
+	}
+	if err := b.Commit(s.wo); err != nil {
+		return fmt.Errorf("storage: drop partition %d: %w", partition, err)
+	}
+	s.cache.invalidate(partition)
+	s.lg.Info("partition dropped", zap.Int("partition", partition))
+	return nil
+}

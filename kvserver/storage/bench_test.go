@@ -1,0 +1,99 @@
+package storage
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/stretchr/testify/require"
+)
+
+func BenchmarkEncodeKey(b *testing.B) {
+	ns, key := []byte("alice"), []byte("user:1234567890")
+	b.Run("alloc", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = EncodeKey(513, ns, key)
+		}
+	})
+	b.Run("append", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 0, 64)
+		for b.Loop() {
+			buf = AppendKey(buf[:0], 513, ns, key)
+		}
+	})
+}
+
+func BenchmarkApply(b *testing.B) {
+	for _, cache := range []int{0, 100_000} {
+		b.Run(fmt.Sprintf("cache=%d", cache), func(b *testing.B) {
+			s := openTest(b, Options{FS: vfs.NewMem(), Sync: false, CacheEntries: cache})
+			val := make([]byte, 100)
+			keys := benchKeys(10_000)
+			b.ReportAllocs()
+			seq := uint64(0)
+			for b.Loop() {
+				seq++
+				op := Op{Kind: OpPut, NS: []byte("n"), Key: keys[seq%uint64(len(keys))], Value: val}
+				if _, err := s.Apply(1, seq, []Op{op}, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkGetCached(b *testing.B) {
+	s := openTest(b, Options{FS: vfs.NewMem(), CacheEntries: 100_000})
+	keys := loadBench(b, s, 10_000)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		if _, ok, err := s.Get(1, []byte("n"), keys[i%len(keys)], 0); err != nil || !ok {
+			b.Fatal(ok, err)
+		}
+	}
+	h, m := s.CacheStats()
+	b.ReportMetric(float64(h)/float64(h+m), "hit-ratio")
+}
+
+func BenchmarkGetUncached(b *testing.B) {
+	s := openTest(b, Options{FS: vfs.NewMem()})
+	keys := loadBench(b, s, 10_000)
+	require.NoError(b, s.db.Flush()) // read from sstables, not only the memtable
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		if _, ok, err := s.Get(1, []byte("n"), keys[i%len(keys)], 0); err != nil || !ok {
+			b.Fatal(ok, err)
+		}
+	}
+}
+
+func benchKeys(n int) [][]byte {
+	keys := make([][]byte, n)
+	for i := range keys {
+		keys[i] = fmt.Appendf(nil, "key-%08d", i)
+	}
+	return keys
+}
+
+// loadBench writes n 100-byte values to partition 1 in batches and warms the cache.
+func loadBench(b *testing.B, s *Store, n int) [][]byte {
+	b.Helper()
+	keys := benchKeys(n)
+	val := make([]byte, 100)
+	var ops []Op
+	for i, k := range keys {
+		ops = append(ops, Op{Kind: OpPut, NS: []byte("n"), Key: k, Value: val})
+		if len(ops) == 1000 || i == len(keys)-1 {
+			_, err := s.Apply(1, uint64(i+1), ops, 0)
+			require.NoError(b, err)
+			ops = ops[:0]
+		}
+	}
+	return keys
+}

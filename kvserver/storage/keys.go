@@ -1,0 +1,104 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+)
+
+// MaxPartitions bounds the partition count P: data partitions are in
+// [0, MaxPartitions), so the 2-byte prefix 0xFFFF is free for per-partition state.
+const MaxPartitions = 1 << 15
+
+// Reserved state keys: 0xFF 0xFF | partition (2 bytes BE) | kind.
+const (
+	stateTag     = 0xFF
+	stateKeyLen  = 5
+	stateApplied = 0x01 // applied_seq, 8 bytes BE
+	stateMeta    = 0x02 // chain version, 8 bytes BE
+)
+
+// ValidatePartition returns ErrBadPartition unless 0 <= p < MaxPartitions.
+func ValidatePartition(p int) error {
+	if p < 0 || p >= MaxPartitions {
+		return fmt.Errorf("partition %d: %w", p, ErrBadPartition)
+	}
+	return nil
+}
+
+// ValidateNamespace returns ErrBadNamespace if ns contains a 0x00 byte.
+func ValidateNamespace(ns []byte) error {
+	if bytes.IndexByte(ns, 0) >= 0 {
+		return ErrBadNamespace
+	}
+	return nil
+}
+
+// EncodeKey returns partition (2 bytes BE) | ns | 0x00 | key. It panics if the
+// partition or namespace is invalid (see ValidatePartition, ValidateNamespace):
+// Store methods validate before encoding, other callers must too.
+func EncodeKey(partition int, ns, key []byte) []byte {
+	return AppendKey(make([]byte, 0, 3+len(ns)+len(key)), partition, ns, key)
+}
+
+// AppendKey appends EncodeKey(partition, ns, key) to dst and returns the
+// extended slice. It panics on invalid input, like EncodeKey.
+func AppendKey(dst []byte, partition int, ns, key []byte) []byte {
+	if err := ValidatePartition(partition); err != nil {
+		panic(fmt.Errorf("storage.AppendKey: %w", err))
+	}
+	if err := ValidateNamespace(ns); err != nil {
+		panic(fmt.Errorf("storage.AppendKey: %w", err))
+	}
+	dst = binary.BigEndian.AppendUint16(dst, uint16(partition))
+	dst = append(dst, ns...)
+	dst = append(dst, 0)
+	return append(dst, key...)
+}
+
+// DecodeKey splits an encoded data key. ns and key alias k. State keys and
+// anything else not produced by EncodeKey return ErrBadKey.
+func DecodeKey(k []byte) (partition int, ns, key []byte, err error) {
+	if len(k) < 3 {
+		return 0, nil, nil, ErrBadKey
+	}
+	partition = int(binary.BigEndian.Uint16(k))
+	if partition >= MaxPartitions {
+		return 0, nil, nil, ErrBadKey
+	}
+	i := bytes.IndexByte(k[2:], 0)
+	if i < 0 {
+		return 0, nil, nil, ErrBadKey
+	}
+	return partition, k[2 : 2+i], k[3+i:], nil
+}
+
+// partitionBounds returns [lo, hi) covering every data key of partition p.
+func partitionBounds(p int) (lo, hi []byte) {
+	lo = binary.BigEndian.AppendUint16(make([]byte, 0, 2), uint16(p))
+	hi = binary.BigEndian.AppendUint16(make([]byte, 0, 2), uint16(p+1))
+	return lo, hi
+}
+
+// stateBounds returns [lo, hi) covering every state key of partition p.
+func stateBounds(p int) (lo, hi []byte) {
+	lo = binary.BigEndian.AppendUint16([]byte{stateTag, stateTag}, uint16(p))
+	hi = binary.BigEndian.AppendUint16([]byte{stateTag, stateTag}, uint16(p+1))
+	return lo, hi
+}
+
+// stateKey returns the reserved key holding state kind for partition p.
+func stateKey(p int, kind byte) []byte {
+	k := make([]byte, 0, stateKeyLen)
+	k = append(k, stateTag, stateTag)
+	k = binary.BigEndian.AppendUint16(k, uint16(p))
+	return append(k, kind)
+}
+
+// keyPartition returns the partition prefix of an encoded key (data or state).
+func keyPartition(k []byte) int {
+	if len(k) >= 4 && k[0] == stateTag && k[1] == stateTag {
+		return int(binary.BigEndian.Uint16(k[2:]))
+	}
+	return int(binary.BigEndian.Uint16(k))
+}

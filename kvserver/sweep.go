@@ -1,0 +1,66 @@
+package kvserver
+
+import (
+	"time"
+
+	"github.com/ecskv/ecskv/kvserver/storage"
+
+	"go.uber.org/zap"
+)
+
+// Sweeper pacing: every tick the head visits a slice of its partitions and
+// deletes up to sweepBatch expired keys in each, so a full pass over 1024
+// partitions takes a few seconds without a burst of scans.
+const (
+	sweepTick       = 100 * time.Millisecond
+	sweepPartitions = 32
+	sweepBatch      = 256
+)
+
+// sweepLoop deletes expired keys at the head through the normal write path,
+// so the deletion is sequenced like any write. Expired keys already read as
+// missing; the sweep only reclaims space.
+func (s *Server) sweepLoop() {
+	next := 0
+	for s.sleepCtx(sweepTick) {
+		cur := s.ring.Load()
+		if cur == nil || len(cur.Chains) == 0 {
+			continue
+		}
+		for i := 0; i < sweepPartitions; i++ {
+			p := (next + i) % cur.Partitions
+			if cur.Chains[p].Head() == s.cfg.ID {
+				s.sweepPartition(p)
+			}
+		}
+		next = (next + sweepPartitions) % cur.Partitions
+	}
+}
+
+func (s *Server) sweepPartition(p int) {
+	ops, err := s.store.ExpiredKeys(p, nowMs(), sweepBatch)
+	if err != nil {
+		s.lg.Warn("ttl sweep", zap.Int("partition", p), zap.Error(err))
+		return
+	}
+	for _, op := range ops {
+		if err := s.expire(p, op); err != nil {
+			s.lg.Warn("ttl delete", zap.Int("partition", p), zap.Error(err))
+			return
+		}
+	}
+}
+
+// expire deletes an expired key unless a put made it live again since the
+// scan; the check runs under the partition's write lock.
+func (s *Server) expire(p int, op storage.Op) error {
+	ps := s.parts.get(p)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	_, live, err := s.store.Get(p, op.NS, op.Key, nowMs())
+	if err != nil || live {
+		return err
+	}
+	_, err = s.applyLocked(ps, p, op)
+	return err
+}
