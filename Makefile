@@ -37,7 +37,7 @@ proto: proto-tools
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" protoc -I common \
 		--go_out=common --go_opt=paths=source_relative \
 		--go-grpc_out=common --go-grpc_opt=paths=source_relative \
-		common/kvpb/ecskv.proto
+		common/kvpb/ecskv.proto common/kvpb/replication.proto
 
 proto-tools:
 	@command -v protoc >/dev/null || (apt-get update -qq && apt-get install -y -qq protobuf-compiler)

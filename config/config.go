@@ -4,24 +4,35 @@ import "time"
 
 // ECS configures the External Configuration Service (`ecs start`).
 type ECS struct {
-	Cluster string `mapstructure:"cluster"` // etcd key prefix /ecskv/<cluster>/; default "default"
+	Cluster string `mapstructure:"cluster"`  // etcd key prefix /ecskv/<cluster>/; default "default"
 	DataDir string `mapstructure:"data-dir"` // embedded etcd and launched servers' data; default ./data
 	// Servers is how many local kvservers `ecs start` launches (-n); 0 launches none.
 	Servers  int    `mapstructure:"servers"`
 	Host     string `mapstructure:"host"`      // address launched servers and embedded etcd bind; default 127.0.0.1
 	BasePort int    `mapstructure:"base-port"` // server i listens on base-port+i-1; metrics on base-port+1000+i-1
 	// EtcdEndpoints selects an external etcd; empty embeds one.
-	EtcdEndpoints []string `mapstructure:"etcd-endpoints"`
-	EtcdPort      int      `mapstructure:"etcd-port"` // embedded etcd client port (peer port is +1); default 2379
-	Replicas      int      `mapstructure:"replicas"`  // R; default 1 until replication lands
-	Partitions    int      `mapstructure:"partitions"` // P, power of two; fixed at cluster creation; default 1024
-	HTTP          string   `mapstructure:"http"`       // status page and /metrics; default 127.0.0.1:9400
-	KVServerBin   string   `mapstructure:"kvserver-bin"` // kvserver binary; default: beside the ecs binary
-	MaxKeyBytes   int      `mapstructure:"max-key-bytes"`   // default 1024
-	MaxValueBytes int      `mapstructure:"max-value-bytes"` // default 1 MiB
-	LeaseTTL      time.Duration `mapstructure:"lease-ttl"`    // kvserver membership lease; default 3s
-	ReadyTimeout  time.Duration `mapstructure:"ready-timeout"` // how long start waits for servers; default 60s
-	LogLevel      string        `mapstructure:"log-level"`     // debug|info|warn|error; default warn
+	EtcdEndpoints []string      `mapstructure:"etcd-endpoints"`
+	EtcdPort      int           `mapstructure:"etcd-port"`       // embedded etcd client port (peer port is +1); default 2379
+	Replicas      int           `mapstructure:"replicas"`        // R; default 1 until replication lands
+	Partitions    int           `mapstructure:"partitions"`      // P, power of two; fixed at cluster creation; default 1024
+	HTTP          string        `mapstructure:"http"`            // status page and /metrics; default 127.0.0.1:9400
+	KVServerBin   string        `mapstructure:"kvserver-bin"`    // kvserver binary; default: beside the ecs binary
+	MaxKeyBytes   int           `mapstructure:"max-key-bytes"`   // default 1024
+	MaxValueBytes int           `mapstructure:"max-value-bytes"` // default 1 MiB
+	LeaseTTL      time.Duration `mapstructure:"lease-ttl"`       // kvserver membership lease; default 3s
+	ReadyTimeout  time.Duration `mapstructure:"ready-timeout"`   // how long start waits for servers; default 60s
+	LogLevel      string        `mapstructure:"log-level"`       // debug|info|warn|error; default warn
+	// ProbeInterval is how often the leader probes each server's gRPC health
+	// (DESIGN §5); default 150ms.
+	ProbeInterval time.Duration `mapstructure:"probe-interval"`
+	// ProbeTimeout bounds one health probe; default 200ms.
+	ProbeTimeout time.Duration `mapstructure:"probe-timeout"`
+	// ProbeFailures is how many consecutive failed probes mark a server down
+	// (and how many consecutive successes bring it back); default 3.
+	ProbeFailures int `mapstructure:"probe-failures"`
+	// MaxMoves bounds the learners (partition copies) in flight cluster-wide
+	// while re-replicating or rebalancing; default 8.
+	MaxMoves int `mapstructure:"max-moves"`
 }
 
 // KVServer configures one storage server.
@@ -39,6 +50,9 @@ type KVServer struct {
 	CacheEntries  int           `mapstructure:"cache-entries"`  // LRU entries; default 100000; 0 disables
 	CacheBytes    int64         `mapstructure:"cache-bytes"`    // LRU byte budget; default 64 MiB
 	LogLevel      string        `mapstructure:"log-level"`      // default warn
+	// TransferRate caps the bytes/s this server sends to learners, so
+	// rebalancing leaves room for foreground traffic; default 64 MiB/s, 0 = no cap.
+	TransferRate int64 `mapstructure:"transfer-rate"`
 }
 
 // Client configures the kvclient library and binary.

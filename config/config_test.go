@@ -161,6 +161,12 @@ func TestValidateNamesField(t *testing.T) {
 		{name: "ecs http bad", cfg: ecs(func(c *ECS) { c.HTTP = "9400" }), field: "http"},
 		{name: "ecs max-key-bytes 0", cfg: ecs(func(c *ECS) { c.MaxKeyBytes = 0 }), field: "max-key-bytes"},
 		{name: "ecs max-value-bytes huge", cfg: ecs(func(c *ECS) { c.MaxValueBytes = 1 << 30 }), field: "max-value-bytes"},
+		{name: "ecs probe-interval 1ms", cfg: ecs(func(c *ECS) { c.ProbeInterval = time.Millisecond }), field: "probe-interval"},
+		{name: "ecs probe-timeout 0", cfg: ecs(func(c *ECS) { c.ProbeTimeout = 0 }), field: "probe-timeout"},
+		{name: "ecs probe-failures 0", cfg: ecs(func(c *ECS) { c.ProbeFailures = 0 }), field: "probe-failures"},
+		{name: "ecs probe-failures 101", cfg: ecs(func(c *ECS) { c.ProbeFailures = 101 }), field: "probe-failures"},
+		{name: "ecs max-moves 0", cfg: ecs(func(c *ECS) { c.MaxMoves = 0 }), field: "max-moves"},
+		{name: "ecs max-moves 10001", cfg: ecs(func(c *ECS) { c.MaxMoves = 10001 }), field: "max-moves"},
 		{name: "kvserver missing id", cfg: kvs(func(c *KVServer) { c.ID = "" }), field: "id"},
 		{name: "kvserver missing listen", cfg: kvs(func(c *KVServer) { c.Listen = "" }), field: "listen"},
 		{name: "kvserver listen port text", cfg: kvs(func(c *KVServer) { c.Listen = "h:http" }), field: "listen"},
@@ -424,6 +430,19 @@ func TestLoadEnv(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, 5*time.Second, got.LeaseTTL)
 		require.Equal(t, 2*time.Minute, got.ReadyTimeout)
+	})
+	t.Run("detector and mover", func(t *testing.T) {
+		clearEnv(t)
+		t.Setenv("ECSKV_PROBE_INTERVAL", "50ms")
+		t.Setenv("ECSKV_PROBE_TIMEOUT", "40ms")
+		t.Setenv("ECSKV_PROBE_FAILURES", "5")
+		t.Setenv("ECSKV_MAX_MOVES", "2")
+		got, err := LoadECS(nil)
+		require.NoError(t, err)
+		require.Equal(t, 50*time.Millisecond, got.ProbeInterval)
+		require.Equal(t, 40*time.Millisecond, got.ProbeTimeout)
+		require.Equal(t, 5, got.ProbeFailures)
+		require.Equal(t, 2, got.MaxMoves)
 	})
 	t.Run("client duration and servers", func(t *testing.T) {
 		clearEnv(t)

@@ -30,6 +30,10 @@ func DefaultECS() ECS {
 		LeaseTTL:      3 * time.Second,
 		ReadyTimeout:  60 * time.Second,
 		LogLevel:      DefaultLogLevel,
+		ProbeInterval: 150 * time.Millisecond,
+		ProbeTimeout:  200 * time.Millisecond,
+		ProbeFailures: 3,
+		MaxMoves:      8,
 	}
 }
 
@@ -43,6 +47,7 @@ func DefaultKVServer() KVServer {
 		CacheEntries:  100_000,
 		CacheBytes:    64 << 20,
 		LogLevel:      DefaultLogLevel,
+		TransferRate:  64 << 20,
 	}
 }
 

@@ -41,8 +41,9 @@ func FuzzLoadConfigFile(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	// One file per fuzz worker: inputs run one at a time in a worker.
+	path := filepath.Join(f.TempDir(), "ecs.yaml")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		path := filepath.Join(t.TempDir(), "ecs.yaml")
 		require.NoError(t, os.WriteFile(path, data, 0o600))
 		fs := ecsFlags()
 		require.NoError(t, fs.Parse([]string{"--config", path}))

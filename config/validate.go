@@ -64,6 +64,14 @@ func (c ECS) Validate() error {
 	checkMin(&p, "lease-ttl", c.LeaseTTL, time.Second)
 	checkMin(&p, "ready-timeout", c.ReadyTimeout, time.Second)
 	checkLevel(&p, c.LogLevel)
+	checkMin(&p, "probe-interval", c.ProbeInterval, 10*time.Millisecond)
+	checkMin(&p, "probe-timeout", c.ProbeTimeout, time.Millisecond)
+	if c.ProbeFailures < 1 || c.ProbeFailures > 100 {
+		p.addf("probe-failures", "must be in 1..100, got %d", c.ProbeFailures)
+	}
+	if c.MaxMoves < 1 || c.MaxMoves > 10000 {
+		p.addf("max-moves", "must be in 1..10000, got %d", c.MaxMoves)
+	}
 	return p.err()
 }
 
@@ -87,6 +95,9 @@ func (c KVServer) Validate() error {
 	}
 	if c.CacheBytes < 0 {
 		p.addf("cache-bytes", "must be >= 0, got %d", c.CacheBytes)
+	}
+	if c.TransferRate < 0 {
+		p.addf("transfer-rate", "must be >= 0 bytes/s, got %d", c.TransferRate)
 	}
 	checkLevel(&p, c.LogLevel)
 	return p.err()

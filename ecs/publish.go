@@ -40,8 +40,9 @@ func (rs *ringStore) load(ctx context.Context) (*ringmeta.Ring, error) {
 }
 
 // publish writes r (whose epoch the caller already advanced) with the
-// compare-and-swap described on ringStore.
-func (rs *ringStore) publish(ctx context.Context, r *ringmeta.Ring) error {
+// compare-and-swap described on ringStore. extra ops (the controller state,
+// deletes of handled ready keys) commit in the same transaction or not at all.
+func (rs *ringStore) publish(ctx context.Context, r *ringmeta.Ring, extra ...clientv3.Op) error {
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("ecs: refusing to publish: %w", err)
 	}
@@ -55,7 +56,7 @@ func (rs *ringStore) publish(ctx context.Context, r *ringmeta.Ring) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	resp, err := rs.cli.Txn(ctx).If(cmps...).Then(clientv3.OpPut(rs.key, string(data))).Commit()
+	resp, err := rs.cli.Txn(ctx).If(cmps...).Then(append([]clientv3.Op{clientv3.OpPut(rs.key, string(data))}, extra...)...).Commit()
 	if err != nil {
 		return fmt.Errorf("ecs: publish ring epoch %d: %w", r.Epoch, err)
 	}

@@ -26,6 +26,7 @@ type Client struct {
 	rings    *ringCache
 	tr       transport
 	conns    *connPool
+	lat      *latencies
 	clientID uint64
 	seq      atomic.Uint64
 	closed   atomic.Bool
@@ -37,7 +38,7 @@ func New(ctx context.Context, cfg config.Client, opts ...Option) (*Client, error
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, lg: zap.NewNop(), clientID: randomID()}
+	c := &Client{cfg: cfg, lg: zap.NewNop(), clientID: randomID(), lat: newLatencies()}
 	for _, o := range opts {
 		o(c)
 	}
@@ -104,7 +105,11 @@ func (c *Client) Put(ctx context.Context, key string, value []byte, opts ...OpOp
 
 // Get returns key's value, or ErrNotFound.
 func (c *Client) Get(ctx context.Context, key string, opts ...OpOption) ([]byte, error) {
-	resp, err := c.do(ctx, &op{kind: opGet, key: []byte(key)})
+	var o opOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	resp, err := c.do(ctx, &op{kind: opGet, key: []byte(key), nearest: o.nearest})
 	if err != nil {
 		return nil, err
 	}

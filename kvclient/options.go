@@ -16,11 +16,27 @@ func WithLogger(lg *zap.Logger) Option { return func(c *Client) { c.lg = lg } }
 type OpOption func(*opOptions)
 
 type opOptions struct {
-	ttl time.Duration
+	ttl     time.Duration
+	nearest bool
 }
 
 // WithTTL makes a put expire ttl after the head applies it.
 func WithTTL(ttl time.Duration) OpOption { return func(o *opOptions) { o.ttl = ttl } }
+
+// ReadMode chooses which chain member answers a Get. Both modes are
+// linearizable (DESIGN §4).
+type ReadMode int
+
+const (
+	// Linearizable reads from the chain's tail (the default).
+	Linearizable ReadMode = iota
+	// Nearest reads from the closest chain member where the key is clean
+	// (CRAQ), falling back to the tail for a key with a write in flight.
+	Nearest
+)
+
+// WithReadMode selects the member that answers a Get.
+func WithReadMode(m ReadMode) OpOption { return func(o *opOptions) { o.nearest = m == Nearest } }
 
 // PutResult tells whether a put created the key or overwrote it.
 type PutResult int

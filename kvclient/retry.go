@@ -41,7 +41,13 @@ func (c *Client) do(ctx context.Context, o *op) (*kvpb.Response, error) {
 		addr, err := c.route(rr, o)
 		if err == nil {
 			var resp *kvpb.Response
+			start := time.Now()
 			resp, err = c.tr.call(ctx, addr, o)
+			c.lat.observe(addr, time.Since(start), err)
+			if err == nil && resp.Status == kvpb.Status_READ_FROM_TAIL && !o.toTail {
+				o.toTail = true // the key is dirty at the nearest member
+				continue
+			}
 			if err == nil && !redirect(resp.Status) {
 				return resp, nil
 			}
@@ -68,13 +74,17 @@ func (c *Client) do(ctx context.Context, o *op) (*kvpb.Response, error) {
 	return nil, fmt.Errorf("%w: %v", ErrUnavailable, errors.Join(lastErr, ctx.Err()))
 }
 
-// route picks the server for o: the head for writes, the tail for reads.
+// route picks the server for o: the head for writes, the tail for reads,
+// the member with the lowest observed latency for nearest reads.
 func (c *Client) route(rr *routedRing, o *op) (string, error) {
 	p := rr.PartitionOf(nil, o.key)
 	ch := rr.Chain(p)
 	id := ch.Tail()
-	if o.kind != opGet {
+	switch {
+	case o.kind != opGet:
 		id = ch.Head()
+	case o.nearest && !o.toTail:
+		id = c.lat.nearest(ch.Members, rr.addr)
 	}
 	if id == "" {
 		return "", ErrNoLayout
@@ -90,7 +100,8 @@ func (c *Client) route(rr *routedRing, o *op) (string, error) {
 // redirect reports statuses that mean "ask again elsewhere or later".
 func redirect(s kvpb.Status) bool {
 	switch s {
-	case kvpb.Status_SERVER_NOT_RESPONSIBLE, kvpb.Status_SERVER_STOPPED, kvpb.Status_SERVER_WRITE_LOCK:
+	case kvpb.Status_SERVER_NOT_RESPONSIBLE, kvpb.Status_SERVER_STOPPED, kvpb.Status_SERVER_WRITE_LOCK,
+		kvpb.Status_SERVER_NOT_READY, kvpb.Status_READ_FROM_TAIL:
 		return true
 	}
 	return false

@@ -23,11 +23,13 @@ const (
 // op is one key operation as the transport sends it. The transport is the
 // seam where the batched stream of DESIGN §7 replaces unary calls.
 type op struct {
-	kind   opKind
-	header *kvpb.RequestHeader
-	key    []byte
-	value  []byte
-	ttlMs  int64
+	kind    opKind
+	header  *kvpb.RequestHeader
+	key     []byte
+	value   []byte
+	ttlMs   int64
+	nearest bool // a Get any clean chain member may answer
+	toTail  bool // the nearest member said the key is dirty: ask the tail
 }
 
 // transport sends one operation to the server at addr.
@@ -90,7 +92,7 @@ func (t *unaryTransport) call(ctx context.Context, addr string, o *op) (*kvpb.Re
 	case opDelete:
 		return kv.Delete(ctx, &kvpb.DeleteRequest{Header: o.header, Key: o.key})
 	default:
-		return kv.Get(ctx, &kvpb.GetRequest{Header: o.header, Key: o.key})
+		return kv.Get(ctx, &kvpb.GetRequest{Header: o.header, Key: o.key, AnyMember: o.nearest && !o.toTail})
 	}
 }
 

@@ -14,9 +14,9 @@ type kvService struct {
 	s *Server
 }
 
-func (k *kvService) Put(_ context.Context, r *kvpb.PutRequest) (*kvpb.Response, error) {
+func (k *kvService) Put(ctx context.Context, r *kvpb.PutRequest) (*kvpb.Response, error) {
 	defer k.s.metrics.observe("put", time.Now())
-	resp, err := k.s.put(r)
+	resp, err := k.s.put(ctx, r)
 	return k.s.metrics.result("put", resp, toStatus(err))
 }
 
@@ -26,9 +26,9 @@ func (k *kvService) Get(_ context.Context, r *kvpb.GetRequest) (*kvpb.Response, 
 	return k.s.metrics.result("get", resp, toStatus(err))
 }
 
-func (k *kvService) Delete(_ context.Context, r *kvpb.DeleteRequest) (*kvpb.Response, error) {
+func (k *kvService) Delete(ctx context.Context, r *kvpb.DeleteRequest) (*kvpb.Response, error) {
 	defer k.s.metrics.observe("delete", time.Now())
-	resp, err := k.s.del(r)
+	resp, err := k.s.del(ctx, r)
 	return k.s.metrics.result("delete", resp, toStatus(err))
 }
 
@@ -63,7 +63,7 @@ func (k *kvService) Login(context.Context, *kvpb.LoginRequest) (*kvpb.LoginRespo
 // namespace is the caller's key namespace: empty while authentication is off.
 func namespace(*kvpb.RequestHeader) []byte { return nil }
 
-func (s *Server) put(r *kvpb.PutRequest) (*kvpb.Response, error) {
+func (s *Server) put(ctx context.Context, r *kvpb.PutRequest) (*kvpb.Response, error) {
 	ns := namespace(r.Header)
 	rt, resp := s.locate(r.Header, ns, r.Key, true)
 	if resp != nil {
@@ -76,18 +76,10 @@ func (s *Server) put(r *kvpb.PutRequest) (*kvpb.Response, error) {
 	if r.TtlMs > 0 {
 		op.ExpiryMs = nowMs() + r.TtlMs
 	}
-	existed, err := s.applyWrite(rt.partition, op)
-	if err != nil {
-		return nil, err
-	}
-	st := kvpb.Status_SUCCESS
-	if existed {
-		st = kvpb.Status_UPDATE
-	}
-	return &kvpb.Response{Status: st, Epoch: rt.ring.Epoch}, nil
+	return s.write(ctx, rt, r.Header, op)
 }
 
-func (s *Server) del(r *kvpb.DeleteRequest) (*kvpb.Response, error) {
+func (s *Server) del(ctx context.Context, r *kvpb.DeleteRequest) (*kvpb.Response, error) {
 	ns := namespace(r.Header)
 	rt, resp := s.locate(r.Header, ns, r.Key, true)
 	if resp != nil {
@@ -96,25 +88,39 @@ func (s *Server) del(r *kvpb.DeleteRequest) (*kvpb.Response, error) {
 	if err := checkKV(rt.ring.Limits, r.Key, nil, 0); err != nil {
 		return nil, err
 	}
-	existed, err := s.applyWrite(rt.partition, storage.Op{Kind: storage.OpDelete, NS: ns, Key: r.Key})
+	return s.write(ctx, rt, r.Header, storage.Op{Kind: storage.OpDelete, NS: ns, Key: r.Key})
+}
+
+func (s *Server) write(ctx context.Context, rt route, h *kvpb.RequestHeader, op storage.Op) (*kvpb.Response, error) {
+	st, err := s.headWrite(ctx, rt.partition, rt.chain.Version, h, op, false)
 	if err != nil {
 		return nil, err
 	}
-	st := kvpb.Status_SUCCESS
-	if !existed {
-		st = kvpb.Status_NOT_FOUND
+	if st == kvpb.Status_SERVER_NOT_RESPONSIBLE {
+		return notResponsible(rt.ring, "partition is changing chains here"), nil
 	}
 	return &kvpb.Response{Status: st, Epoch: rt.ring.Epoch}, nil
 }
 
 func (s *Server) get(r *kvpb.GetRequest) (*kvpb.Response, error) {
 	ns := namespace(r.Header)
-	rt, resp := s.locate(r.Header, ns, r.Key, false)
+	rt, resp := s.locateRead(r.Header, ns, r.Key, r.AnyMember)
 	if resp != nil {
 		return resp, nil
 	}
 	if err := checkKV(rt.ring.Limits, r.Key, nil, 0); err != nil {
 		return nil, err
+	}
+	ps := s.parts.get(rt.partition)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	switch {
+	case ps.version != rt.chain.Version:
+		return notResponsible(rt.ring, "partition is changing chains here"), nil
+	case !s.canReadLocked(ps):
+		return &kvpb.Response{Status: kvpb.Status_SERVER_NOT_READY, Epoch: rt.ring.Epoch, Message: "read lease pending"}, nil
+	case ps.succ != "" && ps.dirty[dirtyKey(ns, r.Key)] > 0:
+		return &kvpb.Response{Status: kvpb.Status_READ_FROM_TAIL, Epoch: rt.ring.Epoch, Message: "key has a write in flight"}, nil
 	}
 	rec, ok, err := s.store.Get(rt.partition, ns, r.Key, nowMs())
 	if err != nil {

@@ -23,6 +23,7 @@ type metrics struct {
 	latency    *prometheus.HistogramVec
 	epoch      prometheus.Gauge
 	partitions *prometheus.GaugeVec
+	transfer   prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -41,7 +42,10 @@ func newMetrics(s *Server) *metrics {
 			Name: "ecskv_partitions", Help: "Partitions by this server's role in their chain.",
 		}, []string{"role"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.epoch, m.partitions,
+	m.transfer = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ecskv_transfer_received_bytes_total", Help: "Snapshot bytes this server received as a learner.",
+	})
+	m.reg.MustRegister(m.requests, m.latency, m.epoch, m.partitions, m.transfer,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "ecskv_cache_hits_total", Help: "LRU cache hits.",
@@ -92,4 +96,13 @@ func (m *metrics) ringChanged(r *ringmeta.Ring, id string) {
 	m.partitions.WithLabelValues("head").Set(float64(head))
 	m.partitions.WithLabelValues("middle").Set(float64(middle))
 	m.partitions.WithLabelValues("tail").Set(float64(tail))
+}
+
+// transferBytes counts a received snapshot chunk.
+func (m *metrics) transferBytes(c *kvpb.SnapshotChunk) {
+	n := 0
+	for _, r := range c.Records {
+		n += len(r.Key) + len(r.Value)
+	}
+	m.transfer.Add(float64(n))
 }

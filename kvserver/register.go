@@ -137,6 +137,8 @@ func (s *Server) watchRingLoop() {
 // applyRing installs a newer ring; stale or invalid ones are ignored (a
 // ring's epoch only grows).
 func (s *Server) applyRing(raw []byte) {
+	s.ringMu.Lock()
+	defer s.ringMu.Unlock()
 	r, err := ringmeta.Unmarshal(raw)
 	if err != nil {
 		s.lg.Error("ignoring invalid ring", zap.Error(err))
@@ -148,6 +150,7 @@ func (s *Server) applyRing(raw []byte) {
 	}
 	s.parts.resize(r.Partitions)
 	s.ring.Store(&currentRing{Ring: r, raw: raw})
+	s.adoptRing(r)
 	s.metrics.ringChanged(r, s.cfg.ID)
 	s.lg.Info("ring updated", zap.Uint64("epoch", r.Epoch), zap.Int("servers", len(r.Servers)))
 	if _, ok := r.Server(s.cfg.ID); ok && len(r.Chains) > 0 {

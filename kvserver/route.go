@@ -39,6 +39,24 @@ func (s *Server) locate(h *kvpb.RequestHeader, ns, key []byte, write bool) (rout
 	return route{ring: cur, partition: p, chain: ch}, nil
 }
 
+// locateRead is locate for reads: the tail, or with anyMember any full
+// member of the chain (CRAQ; the read itself checks the key is clean).
+func (s *Server) locateRead(h *kvpb.RequestHeader, ns, key []byte, anyMember bool) (route, *kvpb.Response) {
+	if !anyMember {
+		return s.locate(h, ns, key, false)
+	}
+	cur := s.ring.Load()
+	if s.stopped.Load() || cur == nil || len(cur.Chains) == 0 {
+		return route{}, &kvpb.Response{Status: kvpb.Status_SERVER_STOPPED, Message: "server is not serving (not in the ring yet, or stopping)", Epoch: epochOf(cur)}
+	}
+	p := cur.PartitionOf(ns, key)
+	ch := cur.Chain(p)
+	if ch.Index(s.cfg.ID) < 0 {
+		return route{}, notResponsible(cur, fmt.Sprintf("not a member of partition %d", p))
+	}
+	return route{ring: cur, partition: p, chain: ch}, nil
+}
+
 func notResponsible(cur *currentRing, msg string) *kvpb.Response {
 	return &kvpb.Response{Status: kvpb.Status_SERVER_NOT_RESPONSIBLE, Epoch: cur.Epoch, Message: msg}
 }

@@ -17,6 +17,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // maxMsgBytes bounds one gRPC message: the largest key and value the config
@@ -36,7 +38,12 @@ type Server struct {
 	metrics *metrics
 
 	ring    atomic.Pointer[currentRing]
+	ringMu  sync.Mutex // serialises applyRing (watch and ping both call it)
 	parts   partitions
+	peers   *peerSet
+	leases  *leaseTable
+	limiter *byteLimiter
+	health  *health.Server
 	stopped atomic.Bool
 
 	ctx     context.Context // server lifetime; cancelled by Stop
@@ -83,12 +90,18 @@ func (s *Server) Start() (err error) {
 	if s.lis, err = net.Listen("tcp", s.cfg.Listen); err != nil {
 		return fmt.Errorf("kvserver: listen %s: %w", s.cfg.Listen, err)
 	}
+	s.peers, s.leases = newPeerSet(s), newLeaseTable()
+	s.limiter = newByteLimiter(s.cfg.TransferRate)
 	s.metrics = newMetrics(s)
 	if err = s.startMetrics(); err != nil {
 		return err
 	}
 	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(maxMsgBytes), grpc.MaxSendMsgSize(maxMsgBytes))
 	kvpb.RegisterKVServer(s.grpc, &kvService{s: s})
+	kvpb.RegisterReplicationServer(s.grpc, &replService{s: s})
+	kvpb.RegisterAdminServer(s.grpc, &adminService{s: s})
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
 	s.goAttach(func() {
 		if err := s.grpc.Serve(s.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			s.lg.Error("grpc serve", zap.Error(err))
@@ -103,6 +116,9 @@ func (s *Server) Start() (err error) {
 	s.goAttach(s.registerLoop)
 	s.goAttach(s.watchRingLoop)
 	s.goAttach(s.sweepLoop)
+	s.goAttach(s.retransmitLoop)
+	s.goAttach(s.leaseLoop)
+	s.goAttach(s.etcdPingLoop)
 	return nil
 }
 
@@ -130,6 +146,9 @@ func (s *Server) Addr() string { return s.lis.Addr().String() }
 func (s *Server) Stop() {
 	s.stopMu.Do(func() {
 		s.stopped.Store(true)
+		if s.health != nil {
+			s.health.Shutdown()
+		}
 		if s.grpc != nil {
 			stopGracefully(s.grpc, 5*time.Second)
 		}
@@ -138,6 +157,9 @@ func (s *Server) Stop() {
 		}
 		s.cancel()
 		s.wg.Wait()
+		if s.peers != nil {
+			s.peers.closeAll()
+		}
 		if s.etcd != nil {
 			_ = s.etcd.Close()
 		}

@@ -1,6 +1,7 @@
 package kvserver
 
 import (
+	"context"
 	"time"
 
 	"github.com/ecskv/ecskv/kvserver/storage"
@@ -51,16 +52,16 @@ func (s *Server) sweepPartition(p int) {
 	}
 }
 
-// expire deletes an expired key unless a put made it live again since the
-// scan; the check runs under the partition's write lock.
+// expire deletes an expired key through the chain, unless a put made it
+// live again since the scan.
 func (s *Server) expire(p int, op storage.Op) error {
-	ps := s.parts.get(p)
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	_, live, err := s.store.Get(p, op.NS, op.Key, nowMs())
-	if err != nil || live {
-		return err
+	cur := s.ring.Load()
+	ch := cur.Chain(p)
+	if ch.Head() != s.cfg.ID {
+		return nil
 	}
-	_, err = s.applyLocked(ps, p, op)
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	defer cancel()
+	_, err := s.headWrite(ctx, p, ch.Version, nil, op, true)
 	return err
 }

@@ -1,12 +1,18 @@
 package hashring
 
+import "slices"
+
 type move struct{ p, from, to int }
 
 // balance moves replicas until no move both helps and is allowed. Every move
 // narrows the gap between two servers whose loads differ by two or more, so
 // the sum of squared loads falls and the loop ends; a second run from its
 // result finds nothing to do, which makes Rebalance idempotent.
-func (st *state) balance(b bounds) {
+//
+// published holds, per partition, the known members of the chain as last
+// published (nil for a new layout); a server that held the partition there
+// and rejoins it goes back to its old place (see rejoin).
+func (st *state) balance(b bounds, published [][]int) {
 	for {
 		m, ok := st.findMove(b, true)
 		if !ok {
@@ -18,8 +24,32 @@ func (st *state) balance(b bounds) {
 			return
 		}
 		st.remove(m.p, m.from)
-		st.add(m.p, m.to)
+		var was []int
+		if published != nil {
+			was = published[m.p]
+		}
+		st.rejoin(m.p, m.to, was)
 	}
+}
+
+// rejoin adds s to partition p's chain as the new tail, unless s is in the
+// published chain was: then s never lost the data (it was cut from an
+// over-long chain, or moved out earlier in this run because zones made the
+// source of one move the target of a later one), and it goes back to its
+// published place, so that members that stay are never reordered.
+func (st *state) rejoin(p, s int, was []int) {
+	i := slices.Index(was, s)
+	if i < 0 {
+		st.add(p, s)
+		return
+	}
+	at := 0
+	for _, o := range st.chains[p] {
+		if j := slices.Index(was, o); j >= 0 && j < i {
+			at++
+		}
+	}
+	st.insert(p, s, at)
 }
 
 // findMove looks for a replica to move from the most loaded server that has

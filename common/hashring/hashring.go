@@ -101,7 +101,7 @@ func Initial(servers []Server, partitions, replicas int, opts ...Option) ([][]st
 			w.assign(p, w.pick(rg, first, p))
 		}
 	}
-	st.balance(b)
+	st.balance(b, nil)
 	return st.export(), nil
 }
 

@@ -22,7 +22,9 @@ func makeServers(n int, zones ...string) []Server {
 }
 
 // requireValid checks the invariants every layout must keep: each chain has
-// min(r, n) distinct members, all of them current servers.
+// min(r, n) distinct members, all of them current servers. It calls require
+// only on failure: per-element assertions would dominate the runtime of the
+// 16384-partition cases under -race.
 func requireValid(t testing.TB, chains [][]string, servers []Server, r int) {
 	t.Helper()
 	known := make(map[string]bool, len(servers))
@@ -31,10 +33,13 @@ func requireValid(t testing.TB, chains [][]string, servers []Server, r int) {
 	}
 	want := min(r, len(servers))
 	for p, chain := range chains {
-		require.Len(t, chain, want, "partition %d", p)
+		if len(chain) != want {
+			require.Failf(t, "wrong chain length", "partition %d: %v, want %d members", p, chain, want)
+		}
 		for i, id := range chain {
-			require.True(t, known[id], "partition %d: unknown server %q", p, id)
-			require.NotContains(t, chain[:i], id, "partition %d: server twice", p)
+			if !known[id] || slices.Contains(chain[:i], id) {
+				require.Failf(t, "bad member", "partition %d: %v: %q unknown or repeated", p, chain, id)
+			}
 		}
 	}
 }
@@ -44,13 +49,15 @@ func requireValid(t testing.TB, chains [][]string, servers []Server, r int) {
 func requireChainOrder(t testing.TB, before, after [][]string) {
 	t.Helper()
 	for p := range after {
-		kept := []string{}
+		kept := make([]string, 0, len(after[p]))
 		for _, id := range before[p] {
 			if slices.Contains(after[p], id) && !slices.Contains(kept, id) {
 				kept = append(kept, id)
 			}
 		}
-		require.Equal(t, kept, after[p][:len(kept)], "partition %d: %v -> %v", p, before[p], after[p])
+		if !slices.Equal(kept, after[p][:len(kept)]) {
+			require.Failf(t, "chain order changed", "partition %d: %v -> %v", p, before[p], after[p])
+		}
 	}
 }
 
@@ -139,14 +146,44 @@ func checkChange(t *testing.T, what string, before [][]string, servers []Server,
 	require.Empty(t, Diff(after, again), "second rebalance must be a no-op")
 }
 
+// TestChurn adds and removes random servers one at a time: every step must
+// stay within the move and load bounds, not just the first one after Initial.
+func TestChurn(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	servers := makeServers(40)
+	chains, err := Initial(servers, 1024, 3)
+	require.NoError(t, err)
+	worst, next := 0.0, len(servers)
+	for step := range 40 {
+		n := len(servers)
+		var after []Server
+		ideal := float64(1024*3) / float64(n)
+		if rng.IntN(2) == 0 || n < 20 {
+			after = append(slices.Clone(servers), Server{ID: fmt.Sprintf("c%04d", next)})
+			next++
+			ideal = float64(1024*3) / float64(n+1)
+		} else {
+			after = without(servers, servers[rng.IntN(n)].ID)
+		}
+		got, err := Rebalance(chains, after, 3)
+		require.NoError(t, err)
+		requireValid(t, got, after, 3)
+		moved := float64(movedReplicas(chains, got))
+		ratio, _ := loadRatio(got, len(after))
+		require.LessOrEqual(t, ratio, 1.10, "step %d", step)
+		require.LessOrEqual(t, moved, 1.15*ideal, "step %d", step)
+		worst = max(worst, moved/ideal)
+		chains, servers = got, after
+	}
+	t.Logf("worst moved/ideal over 40 steps: %.3f", worst)
+}
+
 func TestRebalanceRepairsShortChains(t *testing.T) {
 	cases := []struct {
-		name       string
-		n, p, r    int
-		dropEvery  int
-		dropHead   bool
-		wantMoved  int // appended replicas; nothing else should move
-		maxPerDrop float64
+		name      string
+		n, p, r   int
+		dropEvery int  // damage every dropEvery-th chain
+		dropHead  bool // drop the head instead of the tail
 	}{
 		{name: "tails", n: 10, p: 1024, r: 3, dropEvery: 3},
 		{name: "heads", n: 50, p: 1024, r: 3, dropEvery: 5, dropHead: true},
@@ -198,88 +235,6 @@ func TestRebalanceCleansInput(t *testing.T) {
 	require.Equal(t, []string{"s0000", "s0001", "s0002"}, got[0])
 	require.Equal(t, []string{"s0003", "s0000"}, got[1][:2])
 	require.Equal(t, []string{"s0001", "s0002", "s0003"}, got[2])
-}
-
-func TestZones(t *testing.T) {
-	cases := []struct {
-		name     string
-		perZone  int
-		addZone  string // zone of an added server
-		dropZone string // zone of a removed server
-	}{
-		{name: "3x4", perZone: 4, addZone: "a"},
-		{name: "3x10", perZone: 10, addZone: "a", dropZone: "b"},
-		{name: "3x33", perZone: 33, addZone: "c", dropZone: "a"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			servers := makeServers(3*tc.perZone, "a", "b", "c")
-			chains, err := Initial(servers, 1024, 3)
-			require.NoError(t, err)
-			requireZones(t, chains, servers, 3)
-			steps := []struct {
-				what    string
-				servers []Server
-			}{{what: "add", servers: append(slices.Clone(servers), Server{ID: "new", Zone: tc.addZone})}}
-			if tc.dropZone != "" {
-				i := slices.IndexFunc(servers, func(s Server) bool { return s.Zone == tc.dropZone })
-				steps = append(steps, struct {
-					what    string
-					servers []Server
-				}{what: "remove", servers: without(servers, servers[i].ID)})
-			}
-			for _, step := range steps {
-				after, err := Rebalance(chains, step.servers, 3)
-				require.NoError(t, err)
-				requireValid(t, after, step.servers, 3)
-				requireZones(t, after, step.servers, 3)
-				t.Logf("%s: moved %d", step.what, movedReplicas(chains, after))
-			}
-		})
-	}
-}
-
-// requireZones checks that every chain spans `zones` zones and that the load
-// bound holds.
-func requireZones(t *testing.T, chains [][]string, servers []Server, zones int) {
-	t.Helper()
-	zoneOf := make(map[string]string, len(servers))
-	for _, s := range servers {
-		zoneOf[s.ID] = s.Zone
-	}
-	for p, chain := range chains {
-		seen := map[string]bool{}
-		for _, id := range chain {
-			seen[zoneOf[id]] = true
-		}
-		require.Len(t, seen, zones, "partition %d: %v", p, chain)
-	}
-	ratio, _ := loadRatio(chains, len(servers))
-	t.Logf("max/mean %.3f", ratio)
-	require.LessOrEqual(t, ratio, 1.10)
-}
-
-// With zones of unequal size, one replica per zone would overload the small
-// zone; the load bound wins and the other chains keep their zones apart.
-func TestZonesUnequalKeepLoadBound(t *testing.T) {
-	servers := append(makeServers(10, "big-a", "big-b"), Server{ID: "lonely", Zone: "small"})
-	chains, err := Initial(servers, 1024, 3)
-	require.NoError(t, err)
-	requireValid(t, chains, servers, 3)
-	ratio, _ := loadRatio(chains, len(servers))
-	require.LessOrEqual(t, ratio, 1.10)
-	zoneOf := map[string]string{}
-	for _, s := range servers {
-		zoneOf[s.ID] = s.Zone
-	}
-	twoZones := 0
-	for _, chain := range chains {
-		if zoneOf[chain[0]] != zoneOf[chain[1]] || zoneOf[chain[1]] != zoneOf[chain[2]] {
-			twoZones++
-		}
-	}
-	t.Logf("max/mean %.3f, chains spanning >= 2 zones: %d/%d", ratio, twoZones, len(chains))
-	require.Equal(t, len(chains), twoZones)
 }
 
 // TestInitialRing pins Initial's consistent-hashing walk with one token per

@@ -11,8 +11,9 @@ import (
 // and returns new chains that change them minimally:
 //
 //   - members not in servers are dropped, the others keep their order; a
-//     chain longer than min(replicas, len(servers)) keeps its head-most
-//     members, and a repeated member is kept once;
+//     repeated member is kept once, and a chain longer than
+//     min(replicas, len(servers)) is cut to its head-most members (balancing
+//     may then keep a cut member instead of another: it has the data);
 //   - a chain shorter than that gets the least loaded eligible servers
 //     appended at the tail, preferring zones the chain does not use yet;
 //   - then single replicas move from the most to the least loaded servers
@@ -21,7 +22,8 @@ import (
 //     leaves its chain and the receiver joins as the new tail, since a new
 //     member always catches up behind the old tail (DESIGN §4).
 //
-// A chain never holds a server twice. A move never reduces the number of
+// Members that stay keep their published order and come before new ones. A
+// chain never holds a server twice. A move never reduces the number of
 // zones a chain spans unless the cap cannot be met otherwise. The result does
 // not depend on the order of servers. Options are accepted so callers can
 // pass the same ones as to Initial; Rebalance works from the current layout,
@@ -35,22 +37,26 @@ func Rebalance(current [][]string, servers []Server, replicas int, opts ...Optio
 		return nil, err
 	}
 	_ = buildOptions(opts)
-	r := st.r
+	published, backing := make([][]int, len(current)), make([]int, 0, len(current)*st.r)
 	for p, chain := range current {
+		from := len(backing)
 		for _, id := range chain {
-			s, ok := index[id]
-			if ok && len(st.chains[p]) < r && !st.inChain(p, s) {
-				st.add(p, s)
+			if s, ok := index[id]; ok && !slices.Contains(backing[from:], s) {
+				backing = append(backing, s)
 			}
 		}
+		published[p] = backing[from:len(backing):len(backing)]
+		for _, s := range published[p][:min(len(published[p]), st.r)] {
+			st.add(p, s)
+		}
 	}
-	b := loadBounds(len(current), r, len(st.ids))
+	b := loadBounds(len(current), st.r, len(st.ids))
 	for p := range st.chains {
-		for len(st.chains[p]) < r {
+		for len(st.chains[p]) < st.r {
 			st.add(p, st.pickTail(p, b.hi))
 		}
 	}
-	st.balance(b)
+	st.balance(b, published)
 	return st.export(), nil
 }
 
@@ -66,9 +72,9 @@ type state struct {
 	loads  loadOrder
 }
 
-// newState returns an empty layout of the given shape. The chains share
-// one backing array, each capped at r so that an append cannot spill into
-// the next chain; replicas must already be validated.
+// newState validates the servers and returns an empty layout of the given
+// shape; replicas must already be validated. The chains share one backing
+// array, each capped at r so that an append cannot spill into the next.
 func newState(servers []Server, partitions, replicas int) (*state, map[string]int, error) {
 	if len(servers) == 0 {
 		return nil, nil, ErrNoServers
@@ -76,23 +82,7 @@ func newState(servers []Server, partitions, replicas int) (*state, map[string]in
 	sorted := slices.Clone(servers)
 	slices.SortFunc(sorted, func(a, b Server) int { return cmp.Compare(a.ID, b.ID) })
 	n := len(sorted)
-	r := min(replicas, n)
-	st := &state{
-		r:      r,
-		ids:    make([]string, n),
-		zone:   make([]int, n),
-		chains: make([][]int, partitions),
-		parts:  make([][]int, n),
-		loads:  newLoadOrder(n, partitions),
-	}
-	backing := make([]int, partitions*r)
-	for p := range st.chains {
-		st.chains[p] = backing[p*r : p*r : p*r+r]
-	}
-	share := loadBounds(partitions, r, n).hi + 1
-	for s := range st.parts {
-		st.parts[s] = make([]int, 0, share)
-	}
+	st := &state{r: min(replicas, n), ids: make([]string, n), zone: make([]int, n)}
 	index := make(map[string]int, n)
 	zones := make(map[string]int)
 	for i, s := range sorted {
@@ -111,11 +101,27 @@ func newState(servers []Server, partitions, replicas int) (*state, map[string]in
 		st.ids[i], st.zone[i] = s.ID, z
 	}
 	st.nzones = len(zones)
+
+	r := st.r
+	backing := make([]int, partitions*r)
+	st.chains = make([][]int, partitions)
+	for p := range st.chains {
+		st.chains[p] = backing[p*r : p*r : p*r+r]
+	}
+	share := loadBounds(partitions, r, n).hi + 1
+	st.parts = make([][]int, n)
+	for s := range st.parts {
+		st.parts[s] = make([]int, 0, share)
+	}
+	st.loads = newLoadOrder(n, partitions)
 	return st, index, nil
 }
 
-func (st *state) add(p, s int) {
-	st.chains[p] = append(st.chains[p], s)
+func (st *state) add(p, s int) { st.insert(p, s, len(st.chains[p])) }
+
+// insert puts s at position at of partition p's chain.
+func (st *state) insert(p, s, at int) {
+	st.chains[p] = slices.Insert(st.chains[p], at, s)
 	i, _ := slices.BinarySearch(st.parts[s], p)
 	st.parts[s] = slices.Insert(st.parts[s], i, p)
 	st.loads.inc(s)

@@ -38,6 +38,11 @@ const (
 	Status_SERVER_STOPPED Status = 5
 	// The partition is briefly locked for writes (reconfiguration).
 	Status_SERVER_WRITE_LOCK Status = 6
+	// The key has a write in flight here; read it from the chain's tail.
+	Status_READ_FROM_TAIL Status = 7
+	// The partition cannot serve here for a moment (read lease renewing,
+	// failover holdback); retry shortly.
+	Status_SERVER_NOT_READY Status = 8
 )
 
 // Enum value maps for Status.
@@ -50,6 +55,8 @@ var (
 		4: "SERVER_NOT_RESPONSIBLE",
 		5: "SERVER_STOPPED",
 		6: "SERVER_WRITE_LOCK",
+		7: "READ_FROM_TAIL",
+		8: "SERVER_NOT_READY",
 	}
 	Status_value = map[string]int32{
 		"STATUS_UNSPECIFIED":     0,
@@ -59,6 +66,8 @@ var (
 		"SERVER_NOT_RESPONSIBLE": 4,
 		"SERVER_STOPPED":         5,
 		"SERVER_WRITE_LOCK":      6,
+		"READ_FROM_TAIL":         7,
+		"SERVER_NOT_READY":       8,
 	}
 )
 
@@ -249,9 +258,12 @@ func (x *PutRequest) GetTtlMs() int64 {
 }
 
 type GetRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Header        *RequestHeader         `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
-	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Header *RequestHeader         `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	Key    []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// any_member lets any full chain member answer when the key is clean
+	// there (CRAQ); otherwise the tail answers. Both are linearizable.
+	AnyMember     bool `protobuf:"varint,3,opt,name=any_member,json=anyMember,proto3" json:"any_member,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -298,6 +310,13 @@ func (x *GetRequest) GetKey() []byte {
 		return x.Key
 	}
 	return nil
+}
+
+func (x *GetRequest) GetAnyMember() bool {
+	if x != nil {
+		return x.AnyMember
+	}
+	return false
 }
 
 type DeleteRequest struct {
@@ -712,11 +731,13 @@ const file_kvpb_ecskv_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2\x17.ecskv.v1.RequestHeaderR\x06header\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\fR\x05value\x12\x15\n" +
-	"\x06ttl_ms\x18\x04 \x01(\x03R\x05ttlMs\"O\n" +
+	"\x06ttl_ms\x18\x04 \x01(\x03R\x05ttlMs\"n\n" +
 	"\n" +
 	"GetRequest\x12/\n" +
 	"\x06header\x18\x01 \x01(\v2\x17.ecskv.v1.RequestHeaderR\x06header\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\"R\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x1d\n" +
+	"\n" +
+	"any_member\x18\x03 \x01(\bR\tanyMember\"R\n" +
 	"\rDeleteRequest\x12/\n" +
 	"\x06header\x18\x01 \x01(\v2\x17.ecskv.v1.RequestHeaderR\x06header\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\"z\n" +
@@ -737,7 +758,7 @@ const file_kvpb_ecskv_proto_rawDesc = "" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\"M\n" +
 	"\rLoginResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12&\n" +
-	"\x0fexpires_unix_ms\x18\x02 \x01(\x03R\rexpiresUnixMs*\x8f\x01\n" +
+	"\x0fexpires_unix_ms\x18\x02 \x01(\x03R\rexpiresUnixMs*\xb9\x01\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aSUCCESS\x10\x01\x12\n" +
@@ -746,7 +767,9 @@ const file_kvpb_ecskv_proto_rawDesc = "" +
 	"\tNOT_FOUND\x10\x03\x12\x1a\n" +
 	"\x16SERVER_NOT_RESPONSIBLE\x10\x04\x12\x12\n" +
 	"\x0eSERVER_STOPPED\x10\x05\x12\x15\n" +
-	"\x11SERVER_WRITE_LOCK\x10\x062\x9e\x03\n" +
+	"\x11SERVER_WRITE_LOCK\x10\x06\x12\x12\n" +
+	"\x0eREAD_FROM_TAIL\x10\a\x12\x14\n" +
+	"\x10SERVER_NOT_READY\x10\b2\x9e\x03\n" +
 	"\x02KV\x12/\n" +
 	"\x03Put\x12\x14.ecskv.v1.PutRequest\x1a\x12.ecskv.v1.Response\x12/\n" +
 	"\x03Get\x12\x14.ecskv.v1.GetRequest\x1a\x12.ecskv.v1.Response\x125\n" +

@@ -34,3 +34,11 @@ func poll(ctx context.Context, interval time.Duration, cond func() bool) bool {
 		}
 	}
 }
+
+// WaitUntil is Eventually without failing: it reports whether cond returned
+// true within timeout, so the caller can describe the failure itself.
+func WaitUntil(timeout, interval time.Duration, cond func() bool) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return poll(ctx, interval, cond)
+}

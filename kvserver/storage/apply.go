@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/cockroachdb/pebble/v2"
 
 	"go.uber.org/zap"
 )
@@ -63,13 +64,40 @@ func validateOps(ops []Op) error {
 // applied_seq (else ErrStaleSeq and nothing is written). The caller serialises
 // Apply per partition. The cache is updated only after the batch commits.
 func (s *Store) Apply(partition int, seq uint64, ops []Op, nowMs int64) (existed []bool, err error) {
+	return s.apply(partition, seq, ops, nowMs, s.wo)
+}
+
+// ApplyOpts is Apply with the sync choice made per call: a replica applies a
+// whole replicated batch unsynced and then calls SyncWAL once.
+func (s *Store) ApplyOpts(partition int, seq uint64, ops []Op, nowMs int64, sync bool) (existed []bool, err error) {
+	wo := pebble.NoSync
+	if sync && s.wo == pebble.Sync {
+		wo = pebble.Sync
+	}
+	return s.apply(partition, seq, ops, nowMs, wo)
+}
+
+// SyncWAL makes every write committed before the call durable (pebble has
+// one WAL, synced in order). Concurrent callers share fsyncs through
+// pebble's commit pipeline. A store opened with Sync false does nothing.
+func (s *Store) SyncWAL() error {
+	if s.wo != pebble.Sync {
+		return nil
+	}
+	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+		return fmt.Errorf("storage: sync wal: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) apply(partition int, seq uint64, ops []Op, nowMs int64, wo *pebble.WriteOptions) (existed []bool, err error) {
 	if err := s.check(partition); err != nil {
 		return nil, err
 	}
 	if err := validateOps(ops); err != nil {
 		return nil, err
 	}
-	applied, err := readState(s.db, partition, stateApplied)
+	applied, err := s.AppliedSeq(partition)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +118,7 @@ func (s *Store) Apply(partition int, seq uint64, ops []Op, nowMs int64) (existed
 	}
 	var scratch []byte // record buffer reused when the cache does not keep it
 	for i, op := range ops {
-		k := EncodeKey(partition, op.NS, op.Key)
+		k := appendKeyUnchecked(make([]byte, 0, 3+len(op.NS)+len(op.Key)), partition, op.NS, op.Key)
 		if existed[i], err = s.liveBefore(k, pending, nowMs); err != nil {
 			return nil, err
 		}
@@ -123,9 +151,10 @@ func (s *Store) Apply(partition int, seq uint64, ops []Op, nowMs int64) (existed
 	if err := b.Set(stateKey(partition, stateApplied), seqBuf, nil); err != nil {
 		return nil, fmt.Errorf("storage: batch: %w", err)
 	}
-	if err := b.Commit(s.wo); err != nil {
+	if err := b.Commit(wo); err != nil {
 		return nil, fmt.Errorf("storage: commit partition %d seq %d: %w", partition, seq, err)
 	}
+	s.applied[partition].Store(seq + 1)
 	s.cache.update(partition, ups)
 	return existed, nil
 }
@@ -163,7 +192,7 @@ func (s *Store) Ingest(partition int, entries []Entry, appliedSeq uint64) error 
 	defer b.Close()
 	var kbuf, vbuf []byte
 	for _, e := range entries {
-		kbuf = AppendKey(kbuf[:0], partition, e.NS, e.Key)
+		kbuf = appendKeyUnchecked(kbuf[:0], partition, e.NS, e.Key)
 		vbuf = AppendRecord(vbuf[:0], e.Record)
 		if err := b.Set(kbuf, vbuf, nil); err != nil {
 			return fmt.Errorf("storage: batch: %w", err)
@@ -177,6 +206,9 @@ func (s *Store) Ingest(partition int, entries []Entry, appliedSeq uint64) error 
 	}
 	if err := b.Commit(s.wo); err != nil {
 		return fmt.Errorf("storage: ingest partition %d: %w", partition, err)
+	}
+	if appliedSeq != 0 {
+		s.applied[partition].Store(appliedSeq + 1)
 	}
 	s.cache.invalidate(partition)
 	return nil
@@ -201,6 +233,7 @@ func (s *Store) DropPartition(partition int) error {
 	if err := b.Commit(s.wo); err != nil {
 		return fmt.Errorf("storage: drop partition %d: %w", partition, err)
 	}
+	s.applied[partition].Store(1) // applied_seq 0
 	s.cache.invalidate(partition)
 	s.lg.Info("partition dropped", zap.Int("partition", partition))
 	return nil

@@ -84,8 +84,8 @@ func TestCacheByteBudget(t *testing.T) {
 	n, size := s.cache.len()
 	require.Equal(t, 3, n)
 	require.Equal(t, int64(90), size)
-	_, hits0 := s.CacheStats()
-	for i := range 10 { // every key still readable; only the last 3 from the cache
+	hits0, _ := s.CacheStats()
+	for i := 9; i >= 0; i-- { // every key still readable; only the last 3 from the cache
 		v, ok := get(t, s, 1, "n", fmt.Sprint("k", i), 0)
 		require.True(t, ok)
 		require.Equal(t, val, v)

@@ -50,6 +50,11 @@ func AppendKey(dst []byte, partition int, ns, key []byte) []byte {
 	if err := ValidateNamespace(ns); err != nil {
 		panic(fmt.Errorf("storage.AppendKey: %w", err))
 	}
+	return appendKeyUnchecked(dst, partition, ns, key)
+}
+
+// appendKeyUnchecked is AppendKey for arguments already validated.
+func appendKeyUnchecked(dst []byte, partition int, ns, key []byte) []byte {
 	dst = binary.BigEndian.AppendUint16(dst, uint16(partition))
 	dst = append(dst, ns...)
 	dst = append(dst, 0)

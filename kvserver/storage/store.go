@@ -44,6 +44,12 @@ type Store struct {
 	wo     *pebble.WriteOptions
 	cache  *recordCache // nil when disabled; goroutine-safe
 	closed atomic.Bool
+
+	// applied mirrors each partition's committed applied_seq as seq+1; 0 means
+	// unknown (read pebble). Only the partition's writer (Apply, Ingest,
+	// DropPartition, serialised by the caller) stores into it, after its batch
+	// commits, so a reader can never install a stale value.
+	applied []atomic.Uint64
 }
 
 // keyBufPool recycles key-encoding buffers for Get so a cache hit allocates nothing.
@@ -67,6 +73,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		lg:    lg,
 		wo:    pebble.NoSync,
 		cache: newRecordCache(opts.CacheEntries, opts.CacheBytes),
+
+		applied: make([]atomic.Uint64, MaxPartitions),
 	}
 	if opts.Sync {
 		s.wo = pebble.Sync
@@ -107,7 +115,7 @@ func (s *Store) Get(partition int, ns, key []byte, nowMs int64) (Record, bool, e
 		return Record{}, false, err
 	}
 	bp := keyBufPool.Get().(*[]byte)
-	k := AppendKey((*bp)[:0], partition, ns, key)
+	k := appendKeyUnchecked((*bp)[:0], partition, ns, key)
 	r, ok, err := s.getEncoded(k)
 	*bp = k
 	keyBufPool.Put(bp)
@@ -176,6 +184,9 @@ func readState(r pebble.Reader, p int, kind byte) (uint64, error) {
 func (s *Store) AppliedSeq(partition int) (uint64, error) {
 	if err := s.check(partition); err != nil {
 		return 0, err
+	}
+	if v := s.applied[partition].Load(); v != 0 {
+		return v - 1, nil
 	}
 	return readState(s.db, partition, stateApplied)
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -355,4 +356,41 @@ func TestStatsAndMetrics(t *testing.T) {
 	_, err = s.DiskUsage(1)
 	require.NoError(t, err)
 	require.NotNil(t, s.Metrics())
+}
+
+func TestConcurrentPartitions(t *testing.T) {
+	s := openTest(t, Options{FS: vfs.NewMem(), Sync: true, CacheEntries: 64})
+	const parts, writes = 4, 100
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Go(func() { // one writer per partition, as Apply requires
+			for i := range writes {
+				k := []byte(fmt.Sprint("k", i%10))
+				if _, err := s.Apply(p, uint64(i+1), []Op{{Kind: OpPut, Key: k, Value: k}}, 0); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+		wg.Go(func() { // a concurrent reader
+			for i := range writes {
+				if _, _, err := s.Get(p, nil, []byte(fmt.Sprint("k", i%10)), 0); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for p := range parts {
+		seq, err := s.AppliedSeq(p)
+		require.NoError(t, err)
+		require.Equal(t, uint64(writes), seq)
+		st, err := s.Stats(p)
+		require.NoError(t, err)
+		require.Equal(t, 10, st.Keys)
+	}
+	ps, err := s.Partitions()
+	require.NoError(t, err)
+	require.Equal(t, []int{0, 1, 2, 3}, ps)
 }

@@ -122,6 +122,8 @@ func (a *app) oneShot(name, use, short string) *cobra.Command {
 		Use:   use,
 		Short: short,
 		Args:  cobra.ArbitraryArgs, // repl.FromArgs checks them with the REPL's usage lines
+		// Flags go before the arguments; cobra's "[flags]" suffix would say otherwise.
+		DisableFlagsInUseLine: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runOne(cmd, name, args)
 		},

@@ -51,6 +51,7 @@ func newCommand() *cobra.Command {
 	f.Int("cache-entries", d.CacheEntries, "LRU cache entries (0 disables)")
 	f.Int64("cache-bytes", d.CacheBytes, "LRU cache byte budget")
 	f.String("log-level", d.LogLevel, "debug, info, warn or error")
+	f.Int64("transfer-rate", d.TransferRate, "bytes/s sent to learners (0: no cap)")
 	return cmd
 }
 

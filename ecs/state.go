@@ -1,0 +1,141 @@
+package ecs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ecskv/ecskv/common/etcdkeys"
+	"github.com/ecskv/ecskv/common/ringmeta"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// ctlState is the leader's own record. It is written in the same etcd
+// transaction as every ring the leader publishes, so a new leader after a
+// failover, and `ecs status` on any host, read a plan that matches the ring
+// (DESIGN §3: all ECS state is in etcd).
+type ctlState struct {
+	Epoch uint64 `json:"epoch"` // ring epoch it was written with
+	// Leaves lists, per partition, the members planned to leave once the
+	// partition's learner is promoted.
+	Leaves map[int][]string `json:"leaves,omitempty"`
+	// Removing holds the servers `ecs remove` drains; each leaves the ring's
+	// server list once it holds nothing.
+	Removing map[string]bool `json:"removing,omitempty"`
+	// Removed maps servers removed from the ring to the incarnation they had
+	// then: a server that keeps running is not admitted again until it
+	// restarts (a new incarnation) or deregisters.
+	Removed map[string]uint64 `json:"removed,omitempty"`
+	Moves   Progress          `json:"moves"`
+}
+
+// Progress is the progress of the current (or last) rebalancing round. A
+// round starts when some partition's chain differs from the planner's
+// target and ends when none does.
+type Progress struct {
+	Pending  int `json:"pending"`   // partitions whose chain is not yet its target
+	Done     int `json:"done"`      // partitions that reached their target this round
+	Total    int `json:"total"`     // done + pending
+	InFlight int `json:"in_flight"` // learners copying now
+	// KeysMoved adds up, for every promoted learner, the keys its partition
+	// held (from the kvserver's Digest).
+	KeysMoved     uint64 `json:"keys_moved"`
+	StartedUnixMs int64  `json:"started_unix_ms,omitempty"`
+	UpdatedUnixMs int64  `json:"updated_unix_ms,omitempty"` // when done last grew
+}
+
+func newCtlState() ctlState {
+	return ctlState{Leaves: map[int][]string{}, Removing: map[string]bool{}, Removed: map[string]uint64{}}
+}
+
+// clone copies the maps so the controller can build the next state without
+// touching the published one.
+func (s ctlState) clone() ctlState {
+	c := s
+	c.Leaves = make(map[int][]string, len(s.Leaves))
+	for p, l := range s.Leaves {
+		c.Leaves[p] = append([]string(nil), l...)
+	}
+	c.Removing = make(map[string]bool, len(s.Removing))
+	for id, v := range s.Removing {
+		c.Removing[id] = v
+	}
+	c.Removed = make(map[string]uint64, len(s.Removed))
+	for id, v := range s.Removed {
+		c.Removed[id] = v
+	}
+	return c
+}
+
+func (s ctlState) marshal() string {
+	b, _ := json.Marshal(s) // cannot fail: maps of plain values
+	return string(b)
+}
+
+// loadRingAndState reads the ring and the controller state in one
+// transaction, so they belong to the same epoch. The ring is nil when the
+// cluster has none; the state is empty when no leader wrote one yet.
+func loadRingAndState(ctx context.Context, cli *clientv3.Client, cluster string) (*ringmeta.Ring, int64, ctlState, error) {
+	resp, err := cli.Txn(ctx).Then(
+		clientv3.OpGet(etcdkeys.Ring(cluster)),
+		clientv3.OpGet(etcdkeys.ControllerState(cluster)),
+	).Commit()
+	if err != nil {
+		return nil, 0, ctlState{}, fmt.Errorf("ecs: read ring: %w", err)
+	}
+	st := newCtlState()
+	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
+		if err := json.Unmarshal(kvs[0].Value, &st); err != nil {
+			return nil, 0, ctlState{}, fmt.Errorf("ecs: controller state: %w", err)
+		}
+		if st.Leaves == nil || st.Removing == nil || st.Removed == nil {
+			st = st.clone()
+		}
+	}
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	if len(kvs) == 0 {
+		return nil, 0, st, nil
+	}
+	r, err := ringmeta.Unmarshal(kvs[0].Value)
+	if err != nil {
+		return nil, 0, ctlState{}, err
+	}
+	return r, kvs[0].ModRevision, st, nil
+}
+
+// advance moves the round forward from the partitions pending before (nil:
+// unknown, after a leader change) to those pending now.
+func (pr Progress) advance(before, now map[int]struct{}, inFlight int, t time.Time) (Progress, int) {
+	finished := 0
+	switch {
+	case before == nil && pr.Pending == 0 && len(now) > 0, before != nil && len(before) == 0 && len(now) > 0:
+		pr = Progress{StartedUnixMs: t.UnixMilli()} // a new round
+	case before != nil:
+		for p := range before {
+			if _, ok := now[p]; !ok {
+				finished++
+			}
+		}
+	}
+	if finished > 0 {
+		pr.Done += finished
+		pr.UpdatedUnixMs = t.UnixMilli()
+	}
+	pr.Pending, pr.InFlight = len(now), inFlight
+	pr.Total = pr.Done + pr.Pending
+	return pr, finished
+}
+
+// ETA estimates the time left from the rate so far; -1 when unknown (no
+// partition finished yet), 0 when nothing is pending.
+func (pr Progress) ETA() time.Duration {
+	if pr.Pending == 0 {
+		return 0
+	}
+	if pr.Done == 0 || pr.UpdatedUnixMs <= pr.StartedUnixMs {
+		return -1
+	}
+	per := time.Duration(pr.UpdatedUnixMs-pr.StartedUnixMs) * time.Millisecond / time.Duration(pr.Done)
+	return per * time.Duration(pr.Pending)
+}

@@ -1,0 +1,197 @@
+package kvserver
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ecskv/ecskv/common/kvpb"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+)
+
+// Sender batching: one stream message carries at most this much.
+const (
+	maxBatchUpdates = 512
+	maxBatchBytes   = 4 << 20
+)
+
+// peerSet owns one sender per peer server and the gRPC connections to them.
+type peerSet struct {
+	s *Server
+
+	mu    sync.Mutex // guards peers and conns
+	peers map[string]*peer
+	conns map[string]*grpc.ClientConn
+}
+
+// peer queues messages for one server; its goroutine drains the queue into
+// batched ReplBatch messages on one long-lived stream. Lost messages (a
+// broken stream) are recovered by retransmission and nacks, so sending is
+// fire-and-forget.
+type peer struct {
+	id   string
+	set  *peerSet
+	mu   sync.Mutex // guards q
+	q    kvpb.ReplBatch
+	wake chan struct{}
+}
+
+func newPeerSet(s *Server) *peerSet {
+	return &peerSet{s: s, peers: map[string]*peer{}, conns: map[string]*grpc.ClientConn{}}
+}
+
+func (ps *peerSet) get(id string) *peer {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p, ok := ps.peers[id]
+	if !ok {
+		p = &peer{id: id, set: ps, wake: make(chan struct{}, 1)}
+		ps.peers[id] = p
+		ps.s.goAttach(p.run)
+	}
+	return p
+}
+
+// conn returns the shared connection to addr.
+func (ps *peerSet) conn(addr string) (*grpc.ClientConn, error) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if c, ok := ps.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgBytes), grpc.MaxCallSendMsgSize(maxMsgBytes)))
+	if err != nil {
+		return nil, fmt.Errorf("kvserver: dial %s: %w", addr, err)
+	}
+	ps.conns[addr] = c
+	return c, nil
+}
+
+func (ps *peerSet) closeAll() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for a, c := range ps.conns {
+		_ = c.Close()
+		delete(ps.conns, a)
+	}
+}
+
+func (ps *peerSet) sendUpdates(id string, ups []*kvpb.Update) {
+	if id == "" || len(ups) == 0 {
+		return
+	}
+	p := ps.get(id)
+	p.mu.Lock()
+	p.q.Updates = append(p.q.Updates, ups...)
+	p.mu.Unlock()
+	p.signal()
+}
+
+func (ps *peerSet) sendAck(id string, a *kvpb.Ack) {
+	p := ps.get(id)
+	p.mu.Lock()
+	p.q.Acks = append(p.q.Acks, a)
+	p.mu.Unlock()
+	p.signal()
+}
+
+func (ps *peerSet) sendNack(id string, a *kvpb.Ack) {
+	p := ps.get(id)
+	p.mu.Lock()
+	p.q.Nacks = append(p.q.Nacks, a)
+	p.mu.Unlock()
+	p.signal()
+}
+
+func (p *peer) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take removes up to one batch worth of queued messages.
+func (p *peer) take() *kvpb.ReplBatch {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.q.Updates)+len(p.q.Acks)+len(p.q.Nacks) == 0 {
+		return nil
+	}
+	b := &kvpb.ReplBatch{From: p.set.s.cfg.ID, Acks: p.q.Acks, Nacks: p.q.Nacks}
+	p.q.Acks, p.q.Nacks = nil, nil
+	n, size := 0, 0
+	for n < len(p.q.Updates) && n < maxBatchUpdates && size < maxBatchBytes {
+		size += proto.Size(p.q.Updates[n])
+		n++
+	}
+	b.Updates = p.q.Updates[:n:n]
+	p.q.Updates = p.q.Updates[n:]
+	if len(p.q.Updates) > 0 {
+		p.signal()
+	}
+	return b
+}
+
+// run keeps a stream to the peer open and sends whatever is queued.
+func (p *peer) run() {
+	s := p.set.s
+	var stream kvpb.Replication_ReplicateClient
+	var cancel context.CancelFunc = func() {}
+	defer func() { cancel() }()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-p.wake:
+		}
+		for b := p.take(); b != nil; b = p.take() {
+			if stream == nil {
+				var err error
+				if stream, cancel, err = p.open(); err != nil {
+					s.lg.Debug("peer unreachable; dropping batch", zap.String("peer", p.id), zap.Error(err))
+					s.sleepCtx(50 * time.Millisecond)
+					continue
+				}
+			}
+			if err := stream.Send(b); err != nil {
+				s.lg.Debug("peer stream broke", zap.String("peer", p.id), zap.Error(err))
+				cancel()
+				stream = nil
+			}
+		}
+	}
+}
+
+func (p *peer) open() (kvpb.Replication_ReplicateClient, context.CancelFunc, error) {
+	s := p.set.s
+	addr, ok := s.addrOf(p.id)
+	if !ok {
+		return nil, nil, fmt.Errorf("no address for %q", p.id)
+	}
+	c, err := p.set.conn(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	st, err := kvpb.NewReplicationClient(c).Replicate(ctx)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	return st, cancel, nil
+}
+
+// addrOf resolves a server id through the current ring.
+func (s *Server) addrOf(id string) (string, bool) {
+	cur := s.ring.Load()
+	if cur == nil {
+		return "", false
+	}
+	srv, ok := cur.Server(id)
+	return srv.Addr, ok && srv.Addr != ""
+}
