@@ -25,9 +25,9 @@ type partState struct {
 	version   uint64 // chain version this member follows
 	since     uint64 // ring epoch in which this server adopted version
 	members   []string
-	pred      string // predecessor in the chain; "" at the head
-	succ      string // successor; "" at the tail
-	learner   string // when tail: a learner to forward updates to
+	pred      string         // predecessor in the chain; "" at the head
+	succ      string         // successor; "" at the tail
+	learner   string         // when tail: a learner to forward updates to
 	feeding   bool           // the learner took its snapshot: forward it updates
 	learnFrom uint64         // ... after this seq
 	recent    []*kvpb.Update // updates forwarded to the learner, for resends

@@ -47,4 +47,3 @@ func (b *byteLimiter) wait(ctx context.Context, n int) {
 	}
 	_ = b.l.WaitN(ctx, min(n, b.l.Burst()))
 }
-
