@@ -17,7 +17,7 @@ deps:
 ## build: compile ecs, kvserver, kvclient and kvbench into bin/
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -trimpath -o $(BIN)/ ./ecs/cmd/ecs ./kvserver/cmd/kvserver ./kvclient/cmd/kvclient
+	$(GO) build -trimpath -o $(BIN)/ ./ecs/cmd/ecs ./kvserver/cmd/kvserver ./kvclient/cmd/kvclient ./kvclient/cmd/kvbench
 
 ## run: start a local cluster of $(N) servers on the embedded etcd (Ctrl-C stops it)
 run: build

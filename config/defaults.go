@@ -7,7 +7,7 @@ const (
 	DefaultCluster       = "default"
 	DefaultEtcdEndpoint  = "127.0.0.1:2379"
 	DefaultPartitions    = 1024
-	DefaultReplicas      = 1
+	DefaultReplicas      = 3
 	DefaultMaxKeyBytes   = 1024
 	DefaultMaxValueBytes = 1 << 20
 	DefaultLogLevel      = "warn"

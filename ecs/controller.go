@@ -4,66 +4,120 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"sort"
+	"sync"
 	"time"
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/hashring"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/config"
-	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
 
-// controller is the leader's control loop. One goroutine (run) owns ring and
-// members; nothing else touches them.
-type controller struct {
-	cfg    config.ECS
-	lg     *zap.Logger
-	cli    *clientv3.Client
-	rings  *ringStore
-	expect []string // servers this ECS launched; readiness waits for them
-	events *eventLog
-	gauges *ecsMetrics
+// settleTimeout bounds how long planned steps wait for the servers to report
+// the last epoch (see settled).
+const settleTimeout = time.Second
 
-	ring    *ringmeta.Ring
-	members map[string]etcdkeys.Member
-	started time.Time
-	onReady func(*ringmeta.Ring) // called once, when every expected server serves
+// controller is the leader's control loop. One goroutine (run) owns every
+// field below the blank line; the detector's probe loops and the etcd
+// watches only send it events.
+type controller struct {
+	cfg       config.ECS
+	lg        *zap.Logger
+	cli       *clientv3.Client
+	rings     *ringStore
+	expect    []string // servers this ECS launched; readiness waits for them
+	events    *eventLog
+	gauges    *ecsMetrics
+	procs     procManager // local kvservers; nil when this ECS launches none
+	dial      dialFunc    // health probes; nil dials gRPC
+	adminDial AdminDialer // Digest calls sizing moved partitions; nil dials gRPC
+	onReady   func(*ringmeta.Ring)
+	wg        sync.WaitGroup // measure goroutines; joined when run returns
+	sizes     chan uint64    // keys moved, from measure
+
+	ring        *ringmeta.Ring
+	state       ctlState
+	members     map[string]etcdkeys.Member
+	seen        map[string]bool        // member keys seen since this leader started
+	incarnation map[string]uint64      // last incarnation seen per server, kept after its key goes
+	suspect     map[string]time.Time   // when a failure or restart was first observed
+	restarted   map[string]bool        // new incarnation while the old one may still be in chains
+	health      map[string]healthEvent // latest probe verdict per server
+	ready       map[readyKey]string    // ready/<id>/<p> keys and their values
+	removeQ     []etcdkeys.AdminRequest
+	pendingSet  map[int]struct{} // nil until the first plan after taking over
+	planCache   planCacheEntry
+	det         *detector
+	started     time.Time
+	lastPublish time.Time
 }
 
-// run loads the ring, follows membership and reconciles until ctx ends or
-// publishing fails for a reason other than a lost race.
+// procManager is the local launcher as the controller uses it.
+type procManager interface {
+	ids() []string
+	add(k int, taken func(id string) bool) ([]string, error)
+	stopServer(id string) bool
+}
+
+// run loads the ring, follows membership, probes, ready keys and admin
+// requests, and reconciles until ctx ends or a watch fails.
 func (c *controller) run(ctx context.Context) error {
-	c.started = time.Now()
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		c.wg.Wait()
+	}()
+	c.started, c.sizes = time.Now(), make(chan uint64, 16)
+	c.members, c.seen, c.incarnation = map[string]etcdkeys.Member{}, map[string]bool{}, map[string]uint64{}
+	c.suspect, c.restarted, c.health = map[string]time.Time{}, map[string]bool{}, map[string]healthEvent{}
+	c.ready = map[readyKey]string{}
 	if err := c.loadOrCreate(ctx); err != nil {
 		return err
 	}
-	resp, err := c.cli.Get(ctx, etcdkeys.ServersPrefix(c.cfg.Cluster), clientv3.WithPrefix())
+	c.det = newDetector(c.lg, c.cfg.ProbeInterval, c.cfg.ProbeTimeout, c.cfg.ProbeFailures, c.dial)
+	defer c.det.stop()
+	w, err := c.watchAll(ctx)
 	if err != nil {
-		return fmt.Errorf("ecs: read members: %w", err)
+		return err
 	}
-	c.members = map[string]etcdkeys.Member{}
-	for _, kv := range resp.Kvs {
-		c.applyMember(clientv3.EventTypePut, kv.Key, kv.Value)
-	}
-	wch := c.cli.Watch(clientv3.WithRequireLeader(ctx), etcdkeys.ServersPrefix(c.cfg.Cluster),
-		clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
-	tick := time.NewTicker(c.cfg.LeaseTTL / 2)
+	tick := time.NewTicker(max(c.cfg.ProbeInterval, 50*time.Millisecond))
 	defer tick.Stop()
 	for {
 		if err := c.reconcile(ctx); err != nil {
 			return err
 		}
 		select {
-		case wr, ok := <-wch:
-			if !ok || wr.Err() != nil {
-				return fmt.Errorf("ecs: membership watch ended: %v", wr.Err())
+		case wr, ok := <-w.members:
+			if err := watchErr(wr, ok, "membership"); err != nil {
+				return err
 			}
 			for _, ev := range wr.Events {
 				c.applyMember(ev.Type, ev.Kv.Key, ev.Kv.Value)
 			}
+		case wr, ok := <-w.ready:
+			if err := watchErr(wr, ok, "ready"); err != nil {
+				return err
+			}
+			for _, ev := range wr.Events {
+				c.applyReady(ev.Type, ev.Kv.Key, ev.Kv.Value)
+			}
+		case wr, ok := <-w.requests:
+			if err := watchErr(wr, ok, "requests"); err != nil {
+				return err
+			}
+			for _, ev := range wr.Events {
+				if ev.Type == clientv3.EventTypePut {
+					c.handleRequest(ctx, ev.Kv.Key, ev.Kv.Value)
+				}
+			}
+		case ev := <-c.det.out:
+			c.applyHealth(ev)
+		case n := <-c.sizes:
+			c.state.Moves.KeysMoved += n // published with the next epoch
+			c.gauges.keysMoved.Add(float64(n))
 		case <-tick.C:
 		case <-ctx.Done():
 			return nil
@@ -71,19 +125,60 @@ func (c *controller) run(ctx context.Context) error {
 	}
 }
 
-// loadOrCreate reads the ring, creating the empty first epoch (P, R and the
-// limits, fixed from now on) for a new cluster.
+type watches struct{ members, ready, requests clientv3.WatchChan }
+
+// watchAll reads members, ready keys and pending requests at one revision
+// and watches each prefix from the next, so no event falls in between.
+func (c *controller) watchAll(ctx context.Context) (watches, error) {
+	cl := c.cfg.Cluster
+	resp, err := c.cli.Txn(ctx).Then(
+		clientv3.OpGet(etcdkeys.ServersPrefix(cl), clientv3.WithPrefix()),
+		clientv3.OpGet(etcdkeys.ReadyPrefix(cl), clientv3.WithPrefix()),
+		clientv3.OpGet(etcdkeys.RequestsPrefix(cl), clientv3.WithPrefix()),
+	).Commit()
+	if err != nil {
+		return watches{}, fmt.Errorf("ecs: read members: %w", err)
+	}
+	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
+		c.applyMember(clientv3.EventTypePut, kv.Key, kv.Value)
+	}
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		c.applyReady(clientv3.EventTypePut, kv.Key, kv.Value)
+	}
+	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
+		c.handleRequest(ctx, kv.Key, kv.Value)
+	}
+	rev := resp.Header.Revision + 1
+	wctx := clientv3.WithRequireLeader(ctx)
+	watch := func(prefix string) clientv3.WatchChan {
+		return c.cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev))
+	}
+	return watches{watch(etcdkeys.ServersPrefix(cl)), watch(etcdkeys.ReadyPrefix(cl)), watch(etcdkeys.RequestsPrefix(cl))}, nil
+}
+
+func watchErr(wr clientv3.WatchResponse, ok bool, what string) error {
+	if !ok || wr.Err() != nil {
+		return fmt.Errorf("ecs: %s watch ended: %v", what, wr.Err())
+	}
+	return nil
+}
+
+// loadOrCreate reads the ring and the controller state, creating the empty
+// first epoch (P, R and the limits, fixed from now on) for a new cluster.
 func (c *controller) loadOrCreate(ctx context.Context) error {
-	r, err := c.rings.load(ctx)
+	r, rev, st, err := loadRingAndState(ctx, c.cli, c.cfg.Cluster)
 	if err != nil {
 		return err
 	}
+	c.rings.rev = rev
+	c.state, c.pendingSet = st, nil
 	if r == nil {
 		r = &ringmeta.Ring{
 			Epoch: 1, Partitions: c.cfg.Partitions, Replicas: c.cfg.Replicas,
 			Limits: ringmeta.Limits{MaxKeyBytes: c.cfg.MaxKeyBytes, MaxValueBytes: c.cfg.MaxValueBytes},
 		}
-		if err := c.rings.publish(ctx, r); err != nil {
+		st.Epoch = r.Epoch
+		if err := c.rings.publish(ctx, r, clientv3.OpPut(etcdkeys.ControllerState(c.cfg.Cluster), st.marshal())); err != nil {
 			return err
 		}
 		c.events.add("cluster created", fmt.Sprintf("%d partitions, %d replicas", r.Partitions, r.Replicas))
@@ -96,109 +191,145 @@ func (c *controller) loadOrCreate(ctx context.Context) error {
 	return nil
 }
 
-func (c *controller) applyMember(t mvccpb.Event_EventType, key, value []byte) {
-	id := string(key[len(etcdkeys.ServersPrefix(c.cfg.Cluster)):])
-	if t == clientv3.EventTypeDelete {
-		delete(c.members, id)
-		return
-	}
-	m, err := etcdkeys.UnmarshalMember(value)
-	if err != nil || m.ID != id {
-		c.lg.Warn("ignoring malformed member record", zap.String("id", id), zap.Error(err))
-		return
-	}
-	c.members[id] = m
+// epochChange collects what one reconcile pass changes; it all goes out in
+// one epoch, with each chain's version bumped at most once.
+type epochChange struct {
+	changed  bool
+	touched  map[int]bool // partitions whose chain changed in this epoch
+	failed   []failure
+	readyDel []readyKey
+	promoted []readyKey
+	removed  []string // servers dropped from the ring's list
+	answered []etcdkeys.AdminResult
+	pending  map[int]struct{} // partitions not at their target after this epoch
+	finished int              // partitions that reached it in this epoch
 }
 
-// reconcile publishes the next epoch when membership differs from the ring.
-func (c *controller) reconcile(ctx context.Context) error {
-	next := c.ring.Clone()
-	changed := c.admit(next)
-	if changed || len(next.Chains) == 0 {
-		laid, err := c.layout(next)
-		if err != nil {
-			return err
-		}
-		changed = changed || laid
+func (e *epochChange) bump(ch *ringmeta.Chain, p int) {
+	if !e.touched[p] {
+		ch.Version++
+		e.touched[p] = true
 	}
-	if changed {
-		next.Epoch = c.ring.Epoch + 1
-		if err := c.rings.publish(ctx, next); err != nil {
-			if errors.Is(err, ErrRingConflict) {
-				return c.loadOrCreate(ctx) // someone else wrote; start from theirs
-			}
+	e.changed = true
+}
+
+// reconcile builds the next epoch from everything observed and publishes it
+// when it differs from the current one.
+func (c *controller) reconcile(ctx context.Context) error {
+	next, st := c.ring.Clone(), c.state.clone()
+	ep := &epochChange{touched: map[int]bool{}}
+	c.admit(next, &st, ep)
+	c.failover(next, ep)
+	c.applyRemoves(next, &st, ep)
+	c.promote(next, ep)
+	if len(next.Chains) == 0 {
+		if err := c.layout(next, ep); err != nil {
 			return err
 		}
-		c.ring = next
-		c.gauges.ringPublished(next)
-		c.lg.Info("ring published", zap.Uint64("epoch", next.Epoch), zap.Int("servers", len(next.Servers)))
+	} else if err := c.planStep(next, &st, ep); err != nil {
+		return err
+	}
+	c.dropDrained(next, &st, ep)
+	if ep.changed {
+		if err := c.publish(ctx, next, st, ep); err != nil {
+			return err
+		}
+	} else {
+		c.deleteStaleReady(ctx, ep.readyDel)
 	}
 	c.checkReady()
+	c.det.sync(ctx, c.probeTargets())
 	return nil
 }
 
-// admit brings next.Servers in line with the registered members: new members
-// join as active, changed addresses are updated, members whose lease is gone
-// are marked down (after a grace period at startup, so servers restarting
-// with the ECS are not flapped).
-func (c *controller) admit(next *ringmeta.Ring) bool {
-	changed := false
-	for id, m := range c.members {
-		want := ringmeta.Server{ID: id, Addr: m.Addr, Zone: m.Zone, State: ringmeta.StateActive, Metrics: m.Metrics}
-		i := slices.IndexFunc(next.Servers, func(s ringmeta.Server) bool { return s.ID == id })
-		switch {
-		case i < 0:
-			next.Servers = append(next.Servers, want)
-			c.events.add("server joined", id+" at "+m.Addr)
-		case next.Servers[i] != want:
-			if next.Servers[i].State != ringmeta.StateActive {
-				c.events.add("server up", id)
-			}
-			next.Servers[i] = want
-		default:
-			continue
+// publish writes next with the state and the handled ready keys' deletion
+// in one transaction, then records what the epoch did.
+func (c *controller) publish(ctx context.Context, next *ringmeta.Ring, st ctlState, ep *epochChange) error {
+	next.Epoch = c.ring.Epoch + 1
+	st.Epoch = next.Epoch
+	ops := []clientv3.Op{clientv3.OpPut(etcdkeys.ControllerState(c.cfg.Cluster), st.marshal())}
+	for _, k := range ep.readyDel {
+		ops = append(ops, clientv3.OpDelete(etcdkeys.Ready(c.cfg.Cluster, k.id, k.p)))
+	}
+	if err := c.rings.publish(ctx, next, ops...); err != nil {
+		if errors.Is(err, ErrRingConflict) {
+			c.lg.Warn("ring changed under us; reloading", zap.Error(err))
+			return c.loadOrCreate(ctx) // someone else wrote; start from theirs
 		}
-		changed = true
+		return err
 	}
-	if time.Since(c.started) < c.cfg.LeaseTTL {
-		return changed
+	now := time.Now()
+	if ep.pending != nil {
+		c.noteRound(c.state.Moves, st.Moves, ep.finished)
+		c.pendingSet = ep.pending
 	}
-	for i, s := range next.Servers {
-		if _, ok := c.members[s.ID]; !ok && s.State == ringmeta.StateActive {
-			next.Servers[i].State = ringmeta.StateDown
-			c.events.add("server down", s.ID)
-			changed = true
-		}
+	c.ring, c.state, c.lastPublish = next, st, now
+	for _, k := range ep.readyDel {
+		delete(c.ready, k)
 	}
-	return changed
+	c.gauges.ringPublished(next)
+	c.gauges.movesPublished(st.Moves)
+	c.lg.Info("ring published", zap.Uint64("epoch", next.Epoch), zap.Int("servers", len(next.Servers)),
+		zap.Int("chains-changed", len(ep.touched)), zap.Int("moves-pending", st.Moves.Pending))
+	c.afterPublish(ctx, next, ep, now)
+	return nil
+}
+
+// afterPublish records failovers and removals and answers requests that
+// took effect in the epoch just published.
+func (c *controller) afterPublish(ctx context.Context, next *ringmeta.Ring, ep *epochChange, now time.Time) {
+	for _, f := range ep.failed {
+		delete(c.restarted, f.id)
+		delete(c.suspect, f.id)
+		took := now.Sub(f.at)
+		c.gauges.failovers.WithLabelValues(f.cause).Inc()
+		c.gauges.failoverSeconds.Observe(took.Seconds())
+		c.events.add("failover", fmt.Sprintf("%s %s (%s): left %d chains in epoch %d, %v after detection",
+			f.id, f.what(), f.cause, f.chains, next.Epoch, took.Round(time.Millisecond)))
+		c.lg.Warn("failover published", zap.String("id", f.id), zap.String("cause", f.cause),
+			zap.Int("chains", f.chains), zap.Uint64("epoch", next.Epoch), zap.Duration("took", took))
+	}
+	for _, id := range ep.removed {
+		stopped := c.procs != nil && c.procs.stopServer(id)
+		c.events.add("server removed", fmt.Sprintf("%s (process stopped: %v)", id, stopped))
+	}
+	c.measure(ctx, ep.promoted)
+	for _, res := range ep.answered {
+		res.Epoch = next.Epoch
+		c.answer(ctx, res)
+	}
+	if len(ep.answered) > 0 {
+		c.removeQ = nil
+	}
 }
 
 // layout gives a ring without chains its first placement once enough servers
-// are active. Later membership changes keep the chains: moving data between
-// servers is the rebalancer's job.
-func (c *controller) layout(next *ringmeta.Ring) (bool, error) {
-	if len(next.Chains) > 0 {
-		return false, nil
-	}
+// are active: every server this ECS launched, else R servers.
+func (c *controller) layout(next *ringmeta.Ring, ep *epochChange) error {
 	var cands []hashring.Server
 	for _, s := range next.Servers {
 		if s.State == ringmeta.StateActive {
 			cands = append(cands, hashring.Server{ID: s.ID, Zone: s.Zone})
 		}
 	}
-	if len(cands) == 0 || len(cands) < max(len(c.expect), next.Replicas) {
-		return false, nil
+	need := len(c.expect)
+	if need == 0 {
+		need = next.Replicas
+	}
+	if len(cands) == 0 || len(cands) < need {
+		return nil
 	}
 	chains, err := hashring.Initial(cands, next.Partitions, next.Replicas)
 	if err != nil {
-		return false, fmt.Errorf("ecs: initial layout: %w", err)
+		return fmt.Errorf("ecs: initial layout: %w", err)
 	}
 	next.Chains = make([]ringmeta.Chain, len(chains))
 	for p, members := range chains {
 		next.Chains[p] = ringmeta.Chain{Members: members, Version: 1}
 	}
+	ep.changed = true
 	c.events.add("layout created", fmt.Sprintf("%d partitions over %d servers", next.Partitions, len(cands)))
-	return true, nil
+	return nil
 }
 
 // checkReady fires onReady once every expected server runs the current
@@ -214,4 +345,16 @@ func (c *controller) checkReady() {
 	}
 	c.onReady(c.ring)
 	c.onReady = nil
+}
+
+// probeTargets lists the ring's servers that are registered, by id.
+func (c *controller) probeTargets() []probeTarget {
+	var ts []probeTarget
+	for _, s := range c.ring.Servers {
+		if m, ok := c.members[s.ID]; ok {
+			ts = append(ts, probeTarget{id: s.ID, addr: m.Addr, incarnation: m.Incarnation})
+		}
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].id < ts[j].id })
+	return ts
 }

@@ -13,4 +13,14 @@ var (
 	ErrRingConflict = errors.New("ecs: ring changed concurrently")
 	// ErrNoCluster means etcd holds no ring for the cluster.
 	ErrNoCluster = errors.New("ecs: no cluster found in etcd")
+	// ErrUnknownServer means an admin request names a server the ring lacks.
+	ErrUnknownServer = errors.New("ecs: unknown server")
+	// ErrNoLeader means no ECS leads the cluster, so nobody would act on a request.
+	ErrNoLeader = errors.New("ecs: no ECS is running")
+	// ErrRefused means the leader ECS refused an admin request.
+	ErrRefused = errors.New("ecs: request refused")
+	// ErrTimeout means an admin command gave up waiting.
+	ErrTimeout = errors.New("ecs: timed out")
+	// ErrLaunch means a local kvserver could not be launched.
+	ErrLaunch = errors.New("ecs: cannot launch kvserver")
 )

@@ -25,6 +25,8 @@ type child struct {
 	metrics string
 	cmd     *exec.Cmd
 	done    chan struct{} // closed when the process has exited
+	index   int           // i of s<i>; picks its ports
+	removed bool          // stopped by `ecs remove`: its exit is expected (guarded by launcher.mu)
 }
 
 // launcher starts and stops local kvserver processes.
@@ -33,12 +35,18 @@ type launcher struct {
 	lg  *zap.Logger
 	bin string
 
-	mu       sync.Mutex // guards children
-	children []*child
-	out      io.Writer
-	outMu    sync.Mutex  // serialises prefixed output lines
-	exited   chan string // ids of children that exited, buffered for all
+	mu        sync.Mutex // guards children, endpoints and child.removed
+	children  []*child
+	endpoints []string // etcd endpoints children are given
+	out       io.Writer
+	outMu     sync.Mutex     // serialises prefixed output lines
+	exited    chan string    // ids of children that exited unexpectedly; never blocks the sender
+	wg        sync.WaitGroup // kill timers of removed children
 }
+
+// maxChildren bounds the exited buffer; config allows at most 1000 servers
+// at start and `ecs add` adds at most 100 at a time.
+const maxChildren = 4096
 
 // serverPorts lists the ports local server i (1-based) uses.
 func serverPorts(cfg config.ECS, i int) (grpcPort, metricsPort int) {
@@ -57,11 +65,14 @@ func newLauncher(cfg config.ECS, lg *zap.Logger, out io.Writer) (*launcher, erro
 	if _, err := os.Stat(bin); err != nil && cfg.Servers > 0 {
 		return nil, fmt.Errorf("ecs: kvserver binary: %w (build it with `make build` or pass --kvserver-bin)", err)
 	}
-	return &launcher{cfg: cfg, lg: lg, bin: bin, out: out, exited: make(chan string, cfg.Servers)}, nil
+	return &launcher{cfg: cfg, lg: lg, bin: bin, out: out, exited: make(chan string, maxChildren)}, nil
 }
 
 // start launches servers s1..sN.
 func (l *launcher) start(etcdEndpoints []string) error {
+	l.mu.Lock()
+	l.endpoints = etcdEndpoints
+	l.mu.Unlock()
 	for i := 1; i <= l.cfg.Servers; i++ {
 		if err := l.startOne(i, etcdEndpoints); err != nil {
 			return err
@@ -77,6 +88,7 @@ func (l *launcher) startOne(i int, etcdEndpoints []string) error {
 		addr:    net.JoinHostPort(l.cfg.Host, strconv.Itoa(gp)),
 		metrics: net.JoinHostPort(l.cfg.Host, strconv.Itoa(mp)),
 		done:    make(chan struct{}),
+		index:   i,
 	}
 	c.cmd = exec.Command(l.bin,
 		"--id", c.id, "--listen", c.addr, "--metrics", c.metrics,
@@ -99,7 +111,15 @@ func (l *launcher) startOne(i int, etcdEndpoints []string) error {
 			l.lg.Warn("kvserver exited", zap.String("id", c.id), zap.Error(err))
 		}
 		close(c.done)
-		l.exited <- c.id
+		l.mu.Lock()
+		expected := c.removed
+		l.mu.Unlock()
+		if !expected {
+			select {
+			case l.exited <- c.id:
+			default: // nobody listens once the cluster is up; the detector sees it
+			}
+		}
 	}()
 	l.mu.Lock()
 	l.children = append(l.children, c)
@@ -130,8 +150,72 @@ func (l *launcher) ids() []string {
 	return out
 }
 
+// add launches k more servers for `ecs add`: ids and ports continue after
+// the highest index launched, skipping ids taken by other servers. It
+// returns the ids launched, also when it fails part way.
+func (l *launcher) add(k int, taken func(id string) bool) ([]string, error) {
+	l.mu.Lock()
+	i, endpoints := 0, l.endpoints
+	for _, c := range l.children {
+		i = max(i, c.index)
+	}
+	l.mu.Unlock()
+	var ids []string
+	for len(ids) < k {
+		i++
+		id := "s" + strconv.Itoa(i)
+		if taken(id) {
+			continue
+		}
+		gp, mp := serverPorts(l.cfg, i)
+		if mp > 65535 {
+			return ids, fmt.Errorf("%w: %s would need port %d", ErrLaunch, id, mp)
+		}
+		if err := checkPortsFree(l.cfg.Host, map[int]string{gp: "kvserver " + id, mp: "kvserver " + id + " metrics"}); err != nil {
+			return ids, fmt.Errorf("%w: %w", ErrLaunch, err)
+		}
+		if err := l.startOne(i, endpoints); err != nil {
+			return ids, fmt.Errorf("%w: %w", ErrLaunch, err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// stopServer stops the child with this id (SIGTERM, then SIGKILL after
+// 10s) and reports whether this ECS launched it.
+func (l *launcher) stopServer(id string) bool {
+	l.mu.Lock()
+	var c *child
+	for _, ch := range l.children {
+		if ch.id == id {
+			c = ch
+		}
+	}
+	if c != nil {
+		c.removed = true
+	}
+	l.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		select {
+		case <-c.done:
+		case <-time.After(10 * time.Second):
+			l.lg.Warn("removed kvserver did not stop in time; killing", zap.String("id", c.id))
+			_ = c.cmd.Process.Kill()
+		}
+	}()
+	return true
+}
+
 // stop sends SIGTERM to every child and waits; stragglers get SIGKILL.
 func (l *launcher) stop(timeout time.Duration) {
+	defer l.wg.Wait()
 	l.mu.Lock()
 	children := l.children
 	l.mu.Unlock()

@@ -6,12 +6,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// ecsMetrics is the ECS's own registry.
+// ecsMetrics is the ECS's own registry. Its collectors are safe for
+// concurrent use; the controller goroutine is the main writer.
 type ecsMetrics struct {
 	reg     *prometheus.Registry
 	epoch   prometheus.Gauge
 	leader  prometheus.Gauge
 	servers *prometheus.GaugeVec
+
+	failovers       *prometheus.CounterVec
+	failoverSeconds prometheus.Histogram
+	movesPending    prometheus.Gauge
+	movesDone       prometheus.Counter
+	underReplicated prometheus.Gauge
+	learners        prometheus.Gauge
+	keysMoved       prometheus.Counter
 }
 
 func newECSMetrics() *ecsMetrics {
@@ -24,9 +33,35 @@ func newECSMetrics() *ecsMetrics {
 		servers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ecskv_ecs_servers", Help: "Servers in the ring by state.",
 		}, []string{"state"}),
+		failovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ecskv_ecs_failovers_total", Help: "Servers removed from their chains after a failure, by how it was detected (probe, lease, restart).",
+		}, []string{"cause"}),
+		failoverSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ecskv_ecs_failover_seconds", Help: "Time from detecting a failure to publishing the epoch that removes the server from its chains.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		movesPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ecskv_ecs_moves_pending", Help: "Partitions whose chain is not yet what the planner wants (learners included).",
+		}),
+		movesDone: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ecskv_ecs_moves_total", Help: "Partitions that reached their planned chain.",
+		}),
+		underReplicated: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ecskv_ecs_under_replicated_partitions", Help: "Partitions whose chain has fewer than R members.",
+		}),
+		learners: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ecskv_ecs_learners", Help: "Learners copying a partition now.",
+		}),
+		keysMoved: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ecskv_ecs_keys_moved_total", Help: "Keys held by the partitions of promoted learners (an estimate of data moved).",
+		}),
 	}
-	m.reg.MustRegister(m.epoch, m.leader, m.servers,
+	m.reg.MustRegister(m.epoch, m.leader, m.servers, m.failovers, m.failoverSeconds, m.movesPending, m.movesDone,
+		m.underReplicated, m.learners, m.keysMoved,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, cause := range []string{causeProbe, causeLease, causeRestart} {
+		m.failovers.WithLabelValues(cause)
+	}
 	return m
 }
 
@@ -39,4 +74,17 @@ func (m *ecsMetrics) ringPublished(r *ringmeta.Ring) {
 	for st, n := range counts {
 		m.servers.WithLabelValues(string(st)).Set(float64(n))
 	}
+	under, learning := 0, 0
+	for _, c := range r.Chains {
+		if len(c.Members) < r.Replicas {
+			under++
+		}
+		if c.Learner != "" {
+			learning++
+		}
+	}
+	m.underReplicated.Set(float64(under))
+	m.learners.Set(float64(learning))
 }
+
+func (m *ecsMetrics) movesPublished(pr Progress) { m.movesPending.Set(float64(pr.Pending)) }

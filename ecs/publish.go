@@ -18,25 +18,11 @@ type ringStore struct {
 	key       string
 	leaderKey string // election key of this ECS; "" skips the guard (tests)
 	leaderRev int64
-	rev       int64 // mod revision of the ring last read or written
+	rev       int64 // mod revision of the ring last read (loadRingAndState) or written
 }
 
 func newRingStore(cli *clientv3.Client, cluster string) *ringStore {
 	return &ringStore{cli: cli, key: etcdkeys.Ring(cluster)}
-}
-
-// load returns the stored ring, or nil when the cluster has none yet.
-func (rs *ringStore) load(ctx context.Context) (*ringmeta.Ring, error) {
-	resp, err := rs.cli.Get(ctx, rs.key)
-	if err != nil {
-		return nil, fmt.Errorf("ecs: read ring: %w", err)
-	}
-	if len(resp.Kvs) == 0 {
-		rs.rev = 0
-		return nil, nil
-	}
-	rs.rev = resp.Kvs[0].ModRevision
-	return ringmeta.Unmarshal(resp.Kvs[0].Value)
 }
 
 // publish writes r (whose epoch the caller already advanced) with the

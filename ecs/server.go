@@ -203,7 +203,7 @@ func (s *Server) leadOnce() error {
 	rs.leaderKey, rs.leaderRev = el.Key(), el.Rev()
 	c := &controller{
 		cfg: s.cfg, lg: s.lg, cli: s.cli, rings: rs, expect: s.launcher.ids(),
-		events: s.events, gauges: s.metrics, onReady: s.markReady,
+		events: s.events, gauges: s.metrics, onReady: s.markReady, procs: s.launcher,
 	}
 	err = c.run(ctx)
 	if errors.Is(s.ctx.Err(), context.Canceled) {

@@ -21,28 +21,45 @@ type Status struct {
 	// UnderReplicated counts partitions whose chain has fewer than R members.
 	UnderReplicated int `json:"under_replicated"`
 	// Unavailable counts partitions whose chain has no active member left.
-	Unavailable int     `json:"unavailable"`
-	Learners    int     `json:"learners"`
-	Events      []Event `json:"events,omitempty"`
+	Unavailable int `json:"unavailable"`
+	Learners    int `json:"learners"`
+	// Moves is the rebalancing progress the leader published with the ring.
+	Moves  MoveStatus `json:"moves"`
+	Events []Event    `json:"events,omitempty"`
+}
+
+// MoveStatus is the progress of re-replication and rebalancing: partitions
+// whose chain is not yet what the planner wants.
+type MoveStatus struct {
+	Pending    int    `json:"pending"`
+	Done       int    `json:"done"`
+	Total      int    `json:"total"`
+	InProgress int    `json:"in_progress"` // learners copying now
+	KeysMoved  uint64 `json:"keys_moved"`
+	// ETASeconds estimates the time left from the rate so far: 0 when
+	// nothing is pending, -1 when no partition finished yet.
+	ETASeconds float64 `json:"eta_seconds"`
 }
 
 // ServerStatus is one server's line.
 type ServerStatus struct {
-	ID      string         `json:"id"`
-	Address string         `json:"address"`
-	Zone    string         `json:"zone,omitempty"`
-	State   string         `json:"state"`
-	Metrics string         `json:"metrics"`
-	PID     int            `json:"pid,omitempty"`
-	Epoch   uint64         `json:"epoch"` // epoch the server last reported applying
-	Roles   map[string]int `json:"partitions"`
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Zone    string `json:"zone,omitempty"`
+	State   string `json:"state"`
+	Metrics string `json:"metrics"`
+	PID     int    `json:"pid,omitempty"`
+	Epoch   uint64 `json:"epoch"` // epoch the server last reported applying
+	// Incarnation changes with every start of the server process.
+	Incarnation uint64         `json:"incarnation,omitempty"`
+	Roles       map[string]int `json:"partitions"`
+	Learning    int            `json:"learning"` // partitions it is copying as a learner
 }
 
 // ReadStatus assembles the cluster's status from etcd alone, so it works
 // from any host and whether or not an ECS runs.
 func ReadStatus(ctx context.Context, cli *clientv3.Client, cluster string) (*Status, error) {
-	rs := newRingStore(cli, cluster)
-	r, err := rs.load(ctx)
+	r, _, cst, err := loadRingAndState(ctx, cli, cluster)
 	if err != nil {
 		return nil, err
 	}
@@ -61,6 +78,12 @@ func ReadStatus(ctx context.Context, cli *clientv3.Client, cluster string) (*Sta
 	}
 	st := statusOf(r, members)
 	st.Cluster = cluster
+	st.Moves = moveStatus(cst.Moves)
+	for i, s := range st.Servers {
+		if _, ok := cst.Removed[s.ID]; ok && s.State == "joining" {
+			st.Servers[i].State = "removed"
+		}
+	}
 	if lr, err := cli.Get(ctx, etcdkeys.LeaderPrefix(cluster), clientv3.WithFirstCreate()...); err == nil && len(lr.Kvs) > 0 {
 		st.Leader = string(lr.Kvs[0].Value)
 	}
@@ -71,6 +94,7 @@ func statusOf(r *ringmeta.Ring, members map[string]etcdkeys.Member) *Status {
 	st := &Status{Epoch: r.Epoch, Partitions: r.Partitions, Replicas: r.Replicas}
 	roles := map[string]map[string]int{}
 	active := map[string]bool{}
+	learning := map[string]int{}
 	for _, s := range r.Servers {
 		roles[s.ID] = map[string]int{"head": 0, "middle": 0, "tail": 0}
 		active[s.ID] = s.State == ringmeta.StateActive
@@ -84,6 +108,7 @@ func statusOf(r *ringmeta.Ring, members map[string]etcdkeys.Member) *Status {
 		}
 		if c.Learner != "" {
 			st.Learners++
+			learning[c.Learner]++
 		}
 		for i, id := range c.Members {
 			if i == 0 {
@@ -98,16 +123,28 @@ func statusOf(r *ringmeta.Ring, members map[string]etcdkeys.Member) *Status {
 		}
 	}
 	for _, s := range r.Servers {
-		ss := ServerStatus{ID: s.ID, Address: s.Addr, Zone: s.Zone, State: string(s.State), Metrics: s.Metrics, Roles: roles[s.ID]}
+		ss := ServerStatus{ID: s.ID, Address: s.Addr, Zone: s.Zone, State: string(s.State), Metrics: s.Metrics,
+			Roles: roles[s.ID], Learning: learning[s.ID]}
 		if m, ok := members[s.ID]; ok {
-			ss.PID, ss.Epoch = m.PID, m.Epoch
+			ss.PID, ss.Epoch, ss.Incarnation = m.PID, m.Epoch, m.Incarnation
 		}
 		st.Servers = append(st.Servers, ss)
 	}
 	for id, m := range members {
 		if _, ok := r.Server(id); !ok {
-			st.Servers = append(st.Servers, ServerStatus{ID: id, Address: m.Addr, Zone: m.Zone, State: "joining", Metrics: m.Metrics, PID: m.PID, Epoch: m.Epoch})
+			st.Servers = append(st.Servers, ServerStatus{ID: id, Address: m.Addr, Zone: m.Zone, State: "joining",
+				Metrics: m.Metrics, PID: m.PID, Epoch: m.Epoch, Incarnation: m.Incarnation})
 		}
 	}
 	return st
+}
+
+func moveStatus(pr Progress) MoveStatus {
+	ms := MoveStatus{Pending: pr.Pending, Done: pr.Done, Total: pr.Total, InProgress: pr.InFlight, KeysMoved: pr.KeysMoved}
+	if eta := pr.ETA(); eta >= 0 {
+		ms.ETASeconds = eta.Seconds()
+	} else {
+		ms.ETASeconds = -1
+	}
+	return ms
 }

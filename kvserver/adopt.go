@@ -130,7 +130,10 @@ func (s *Server) ackLocked(ps *partState, p int) {
 		return
 	}
 	if d := time.Until(ps.holdUntil); d > 0 {
-		s.scheduleAck(p, d)
+		if !ps.ackPending {
+			ps.ackPending = true
+			s.scheduleAck(p, d)
+		}
 		return
 	}
 	s.peers.sendAck(ps.pred, &kvpb.Ack{Partition: uint32(p), ChainVersion: ps.version, Seq: ps.committed})
@@ -145,6 +148,7 @@ func (s *Server) scheduleAck(p int, d time.Duration) {
 		ps := s.parts.get(p)
 		ps.mu.Lock()
 		defer ps.mu.Unlock()
+		ps.ackPending = false
 		if ps.succ == "" && ps.pred != "" && !time.Now().Before(ps.holdUntil) {
 			s.peers.sendAck(ps.pred, &kvpb.Ack{Partition: uint32(p), ChainVersion: ps.version, Seq: ps.committed})
 		}

@@ -20,13 +20,28 @@ type replService struct {
 	s *Server
 }
 
-// Replicate consumes one peer's stream until it ends.
+// Replicate consumes one peer's stream until it ends or this server stops.
+// Recv runs in a tracked goroutine so that a peer's idle stream does not
+// hold GracefulStop for its whole timeout: the handler returns at Stop, which
+// ends the stream and so that Recv; Stop waits for the goroutine (goAttach)
+// before it closes the store.
 func (r *replService) Replicate(stream kvpb.Replication_ReplicateServer) error {
-	for {
-		b, err := stream.Recv()
+	errc := make(chan error, 1)
+	r.s.goAttach(func() { errc <- r.consume(stream) })
+	select {
+	case err := <-errc:
 		if errors.Is(err, io.EOF) {
 			return stream.SendAndClose(&kvpb.ReplStreamEnd{})
 		}
+		return err
+	case <-r.s.stopc:
+		return status.Error(codes.Unavailable, "kvserver: stopping")
+	}
+}
+
+func (r *replService) consume(stream kvpb.Replication_ReplicateServer) error {
+	for {
+		b, err := stream.Recv()
 		if err != nil {
 			return err
 		}

@@ -135,7 +135,7 @@ func (s *Server) onAck(from string, a *kvpb.Ack) {
 	if a.ChainVersion != ps.version || from != ps.succ {
 		return
 	}
-	ps.recent = nil // the successor has caught up with everything before
+	ps.trimRecent(a.Seq) // the successor holds everything up to a.Seq
 	if a.Seq <= ps.committed {
 		return
 	}
@@ -195,5 +195,17 @@ func retag(u *kvpb.Update, version uint64, toLearner bool) *kvpb.Update {
 	return &kvpb.Update{
 		Partition: u.Partition, ChainVersion: version, Seq: u.Seq, Ops: u.Ops,
 		ClientId: u.ClientId, ClientSeq: u.ClientSeq, Status: u.Status, ToLearner: toLearner,
+	}
+}
+
+// trimRecent drops the kept learner updates the successor no longer needs.
+func (ps *partState) trimRecent(upto uint64) {
+	n := 0
+	for n < len(ps.recent) && ps.recent[n].Seq <= upto {
+		n++
+	}
+	ps.recent = ps.recent[n:]
+	if len(ps.recent) == 0 {
+		ps.recent = nil
 	}
 }

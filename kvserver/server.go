@@ -45,6 +45,7 @@ type Server struct {
 	limiter *byteLimiter
 	health  *health.Server
 	stopped atomic.Bool
+	stopc   chan struct{} // closed when Stop begins: ends peers' idle Replicate streams
 
 	ctx     context.Context // server lifetime; cancelled by Stop
 	cancel  context.CancelFunc
@@ -70,7 +71,7 @@ func New(cfg config.KVServer, lg *zap.Logger) (*Server, error) {
 		cfg.Advertise = cfg.Listen
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, lg: lg, ctx: ctx, cancel: cancel, readyCh: make(chan struct{})}, nil
+	return &Server{cfg: cfg, lg: lg, ctx: ctx, cancel: cancel, readyCh: make(chan struct{}), stopc: make(chan struct{})}, nil
 }
 
 // Start opens the store, listens, registers in etcd and follows the ring.
@@ -146,6 +147,7 @@ func (s *Server) Addr() string { return s.lis.Addr().String() }
 func (s *Server) Stop() {
 	s.stopMu.Do(func() {
 		s.stopped.Store(true)
+		close(s.stopc)
 		if s.health != nil {
 			s.health.Shutdown()
 		}

@@ -27,8 +27,8 @@ const MetricsOffset = 1000
 // (32768-60999) so that outgoing connections do not take our ports, with
 // room for the metrics block above.
 const (
-	minBasePort = 15000
-	maxBasePort = 30000
+	minBasePort = 20000
+	maxBasePort = 31000
 )
 
 // Server returns the service port of server slot i (1-based).

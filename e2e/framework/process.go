@@ -60,6 +60,7 @@ func StartProcess(t testing.TB, spec ProcessSpec) *Process {
 }
 
 func startProcess(t testing.TB, spec ProcessSpec) (*Process, error) {
+	t.Helper()
 	name := spec.Name
 	if name == "" {
 		name = filepath.Base(spec.Path)

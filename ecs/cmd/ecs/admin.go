@@ -60,19 +60,33 @@ func newStatusCommand() *cobra.Command {
 }
 
 func printStatus(st *ecs.Status) {
-	fmt.Printf("cluster %s  epoch %d  partitions %d  replicas %d  under-replicated %d  unavailable %d  learners %d\n",
-		st.Cluster, st.Epoch, st.Partitions, st.Replicas, st.UnderReplicated, st.Unavailable, st.Learners)
+	fmt.Printf("cluster %s  epoch %d  partitions %d  replicas %d\n", st.Cluster, st.Epoch, st.Partitions, st.Replicas)
 	if st.Leader != "" {
 		fmt.Printf("leader: %s\n", st.Leader)
 	}
-	sort.Slice(st.Servers, func(i, j int) bool { return st.Servers[i].ID < st.Servers[j].ID })
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tADDRESS\tSTATE\tHEAD\tMIDDLE\tTAIL\tEPOCH\tPID\tMETRICS")
+	fmt.Fprintln(tw, "UNDER-REPLICATED\tUNAVAILABLE\tLEARNERS\tMOVES IN PROGRESS\tMOVED\tPENDING\tKEYS MOVED\tETA")
+	m := st.Moves
+	fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d/%d\t%d\t%d\t%s\n\n", st.UnderReplicated, st.Unavailable, st.Learners,
+		m.InProgress, m.Done, m.Total, m.Pending, m.KeysMoved, eta(m))
+	sort.Slice(st.Servers, func(i, j int) bool { return st.Servers[i].ID < st.Servers[j].ID })
+	fmt.Fprintln(tw, "ID\tADDRESS\tSTATE\tHEAD\tMIDDLE\tTAIL\tLEARNING\tEPOCH\tPID\tMETRICS")
 	for _, s := range st.Servers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", s.ID, s.Address, s.State,
-			s.Roles["head"], s.Roles["middle"], s.Roles["tail"], s.Epoch, s.PID, s.Metrics)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", s.ID, s.Address, s.State,
+			s.Roles["head"], s.Roles["middle"], s.Roles["tail"], s.Learning, s.Epoch, s.PID, s.Metrics)
 	}
 	_ = tw.Flush()
+}
+
+// eta renders the estimated time left of a rebalancing round.
+func eta(m ecs.MoveStatus) string {
+	switch {
+	case m.Pending == 0:
+		return "-"
+	case m.ETASeconds < 0:
+		return "unknown"
+	}
+	return (time.Duration(m.ETASeconds) * time.Second).String()
 }
 
 func newStopCommand() *cobra.Command {

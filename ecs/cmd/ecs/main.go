@@ -21,7 +21,8 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newStartCommand(), newStatusCommand(), newStopCommand())
+	root.AddCommand(newStartCommand(), newStatusCommand(), newStopCommand(),
+		newAddCommand(), newRemoveCommand(), newCheckCommand())
 	if err := root.Execute(); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {

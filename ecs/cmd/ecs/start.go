@@ -46,6 +46,10 @@ func newStartCommand() *cobra.Command {
 	f.Duration("ready-timeout", d.ReadyTimeout, "how long to wait for the servers to serve")
 	f.String("cluster", d.Cluster, "cluster name (etcd key prefix)")
 	f.String("log-level", d.LogLevel, "debug, info, warn or error")
+	f.Duration("probe-interval", d.ProbeInterval, "how often the leader probes each server's health")
+	f.Duration("probe-timeout", d.ProbeTimeout, "timeout of one health probe")
+	f.Int("probe-failures", d.ProbeFailures, "consecutive failed probes that mark a server down")
+	f.Int("max-moves", d.MaxMoves, "partition copies (learners) in flight cluster-wide while rebalancing")
 	return cmd
 }
 

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ecskv/ecskv/common/etcdkeys"
+	"github.com/ecskv/ecskv/ecs"
+	"github.com/spf13/cobra"
+)
+
+// defaultMoveTimeout bounds how long add and remove wait for the cluster to
+// rebalance.
+const defaultMoveTimeout = 10 * time.Minute
+
+func newAddCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "add [-n K]",
+		Short: "Launch K more local kvservers through the leader ECS and wait until the cluster is balanced",
+		Args:  cobra.NoArgs,
+	}
+	endpoints, cluster := adminFlags(cmd)
+	count := cmd.Flags().IntP("count", "n", 1, "how many servers to add")
+	timeout := cmd.Flags().Duration("timeout", defaultMoveTimeout, "how long to wait for the cluster to rebalance")
+	cmd.RunE = func(*cobra.Command, []string) error {
+		req := etcdkeys.AdminRequest{Kind: etcdkeys.RequestAdd, Count: *count}
+		var ids []string
+		st, err := runRequest(*endpoints, *cluster, *timeout, req, func(res etcdkeys.AdminResult) func(*ecs.Status) bool {
+			ids = res.Servers
+			fmt.Fprintf(os.Stderr, "add: launched %s; waiting for the cluster to rebalance\n", strings.Join(ids, ", "))
+			return func(st *ecs.Status) bool {
+				for _, id := range ids {
+					if i := slices.IndexFunc(st.Servers, func(s ecs.ServerStatus) bool { return s.ID == id }); i < 0 || st.Servers[i].State != "active" {
+						return false
+					}
+				}
+				return true
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("add: %w", err)
+		}
+		fmt.Printf("added %s: cluster balanced at epoch %d (%d servers, %s)\n",
+			strings.Join(ids, ", "), st.Epoch, len(st.Servers), st.Moves.Summary(st))
+		return nil
+	}
+	return cmd
+}
+
+func newRemoveCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "remove ID",
+		Short: "Move every replica off server ID, take it out of the cluster and stop it if this cluster's ECS launched it",
+		Args:  cobra.ExactArgs(1),
+	}
+	endpoints, cluster := adminFlags(cmd)
+	timeout := cmd.Flags().Duration("timeout", defaultMoveTimeout, "how long to wait for the server's replicas to move")
+	cmd.RunE = func(_ *cobra.Command, args []string) error {
+		id := args[0]
+		req := etcdkeys.AdminRequest{Kind: etcdkeys.RequestRemove, Server: id}
+		fmt.Fprintf(os.Stderr, "remove: draining %s\n", id)
+		st, err := runRequest(*endpoints, *cluster, *timeout, req, func(etcdkeys.AdminResult) func(*ecs.Status) bool {
+			return func(st *ecs.Status) bool {
+				return !slices.ContainsFunc(st.Servers, func(s ecs.ServerStatus) bool {
+					return s.ID == id && s.State != "removed" && s.State != "joining"
+				})
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("remove %s: %w", id, err)
+		}
+		fmt.Printf("removed %s: cluster balanced at epoch %d (%d servers, %s)\n", id, st.Epoch, len(st.Servers), st.Moves.Summary(st))
+		return nil
+	}
+	return cmd
+}
+
+// runRequest submits req, waits for the leader's answer, then waits, with a
+// live progress line on stderr, until the condition built from the answer
+// holds and the cluster is balanced.
+func runRequest(endpoints []string, cluster string, timeout time.Duration, req etcdkeys.AdminRequest,
+	until func(etcdkeys.AdminResult) func(*ecs.Status) bool) (*ecs.Status, error) {
+	cli, err := dial(endpoints)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	id, err := ecs.Submit(ctx, cli, cluster, req)
+	if err != nil {
+		return nil, err
+	}
+	res, err := ecs.WaitResult(ctx, cli, cluster, id)
+	if err != nil {
+		return nil, err
+	}
+	pl := newProgressLine(req.Kind)
+	defer pl.finish()
+	st, err := ecs.WaitBalanced(ctx, cli, cluster, until(res), pl.update)
+	if err != nil {
+		return nil, fmt.Errorf("%w after %v", err, timeout)
+	}
+	return st, nil
+}
+
+// progressLine shows rebalancing progress on stderr: one line rewritten in
+// place on a terminal, else a new line when it changes, at most each second.
+type progressLine struct {
+	what   string
+	tty    bool
+	last   string
+	lastAt time.Time
+	shown  bool
+}
+
+func newProgressLine(what string) *progressLine {
+	fi, err := os.Stderr.Stat()
+	return &progressLine{what: what, tty: err == nil && fi.Mode()&os.ModeCharDevice != 0}
+}
+
+func (p *progressLine) update(st *ecs.Status) {
+	line := fmt.Sprintf("%s: epoch %d, %s", p.what, st.Epoch, st.Moves.Summary(st))
+	if p.tty {
+		fmt.Fprintf(os.Stderr, "\r\033[K%s", line)
+		p.shown = true
+		return
+	}
+	if line != p.last && time.Since(p.lastAt) >= time.Second {
+		fmt.Fprintln(os.Stderr, line)
+		p.last, p.lastAt = line, time.Now()
+	}
+}
+
+func (p *progressLine) finish() {
+	if p.shown {
+		fmt.Fprintln(os.Stderr)
+	}
+}

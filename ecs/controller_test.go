@@ -1,0 +1,205 @@
+package ecs
+
+import (
+	"context"
+	"io"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ecskv/ecskv/common/etcdkeys"
+	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/common/ringmeta"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+)
+
+// fakeAdmin answers Digest with 10 keys per partition asked for.
+type fakeAdmin struct{}
+
+func (fakeAdmin) Digest(_ context.Context, in *kvpb.DigestRequest, _ ...grpc.CallOption) (*kvpb.DigestResponse, error) {
+	out := &kvpb.DigestResponse{}
+	for _, p := range in.GetPartitions() {
+		out.Partitions = append(out.Partitions, &kvpb.PartitionDigest{Partition: p, Keys: 10})
+	}
+	return out, nil
+}
+
+func noAdmin(string) (kvpb.AdminClient, io.Closer, error) { return fakeAdmin{}, io.NopCloser(nil), nil }
+
+func chain(v uint64, learner string, members ...string) ringmeta.Chain {
+	return ringmeta.Chain{Members: members, Version: v, Learner: learner}
+}
+
+func seedRing(epoch uint64, r int, servers []string, chains ...ringmeta.Chain) *ringmeta.Ring {
+	ring := &ringmeta.Ring{Epoch: epoch, Partitions: len(chains), Replicas: r, Chains: chains,
+		Limits: ringmeta.Limits{MaxKeyBytes: 1024, MaxValueBytes: 1024}}
+	for _, id := range servers {
+		ring.Servers = append(ring.Servers, ringmeta.Server{ID: id, Addr: addr(id), State: ringmeta.StateActive})
+	}
+	return ring
+}
+
+func serverState(r *ringmeta.Ring, id string) ringmeta.State {
+	s, _ := r.Server(id)
+	return s.State
+}
+
+func TestFailoverOnMemberKeyDeleted(t *testing.T) {
+	tc := newTestCluster(t, testConfig(8, 3, 8))
+	tc.autoReady = false // keep learners in place: this test looks at one epoch
+	srv := []string{"s1", "s2", "s3", "s4"}
+	tc.seed(seedRing(10, 3, srv,
+		chain(1, "", "s1", "s2", "s3"),
+		chain(1, "", "s1"), // the only copy: stays, even when s1 is down
+		chain(2, "", "s2", "s1", "s4"),
+		chain(5, "s2", "s3", "s4", "s1"), // s1 is the tail: the learner goes too
+		chain(3, "s1", "s2", "s3", "s4"), // s1 is the learner
+		chain(1, "", "s4", "s1"),
+		chain(1, "", "s1", "s2"),
+		chain(1, "", "s2", "s3", "s4"),
+	))
+	tc.register(srv...)
+	tc.start()
+	before := tc.waitRing("controller running", func(r *ringmeta.Ring) bool { return r.Epoch >= 10 })
+	require.Equal(t, ringmeta.StateActive, serverState(before, "s1"))
+
+	tc.kill("s1")
+	tc.waitRing("s1 down", func(r *ringmeta.Ring) bool { return serverState(r, "s1") == ringmeta.StateDown })
+	h := tc.history()
+	i := slices.IndexFunc(h, func(r *ringmeta.Ring) bool { return serverState(r, "s1") == ringmeta.StateDown })
+	prev, down := h[i-1], h[i]
+	require.Equal(t, ringmeta.StateActive, serverState(prev, "s1"))
+	for p, ch := range down.Chains {
+		require.NotEqual(t, "s1", ch.Learner, "partition %d", p)
+		if slices.Equal(ch.Members, []string{"s1"}) {
+			continue
+		}
+		require.NotContains(t, ch.Members, "s1", "partition %d: the same epoch removes s1 everywhere", p)
+		if prev.Chains[p].Index("s1") >= 0 || prev.Chains[p].Learner == "s1" {
+			require.Equal(t, prev.Chains[p].Version+1, ch.Version, "partition %d", p)
+		}
+	}
+	require.Equal(t, []string{"s1"}, down.Chains[1].Members, "the last copy stays")
+	require.Equal(t, ringmeta.Chain{Members: []string{"s3", "s4"}, Version: 6}, down.Chains[3], "tail gone: learner cleared")
+	require.Equal(t, ringmeta.Chain{Members: []string{"s2", "s3", "s4"}, Version: 4}, down.Chains[4])
+	tc.checkContract(8)
+	eventually(t, 5*time.Second, "failover metric", func() bool {
+		return promtest.ToFloat64(tc.ctl.gauges.failovers.WithLabelValues(causeLease)) == 1
+	})
+	require.Equal(t, 1, promtest.CollectAndCount(tc.ctl.gauges.failoverSeconds))
+}
+
+func TestFailoverOnProbesAndRecovery(t *testing.T) {
+	tc := newTestCluster(t, testConfig(4, 3, 8))
+	tc.register("s1", "s2", "s3")
+	tc.start()
+	tc.waitRing("layout", func(r *ringmeta.Ring) bool { return len(r.Chains) == 4 })
+
+	tc.health.set(addr("s2"), true)
+	down := tc.waitRing("s2 down", func(r *ringmeta.Ring) bool { return serverState(r, "s2") == ringmeta.StateDown })
+	for p, ch := range down.Chains {
+		require.Equal(t, []string{"s1", "s3"}, sortedCopy(ch.Members), "partition %d", p)
+	}
+	tc.health.set(addr("s2"), false)
+	tc.waitRing("s2 back in every chain", func(r *ringmeta.Ring) bool {
+		for _, ch := range r.Chains {
+			if len(ch.Members) != 3 || ch.Learner != "" {
+				return false
+			}
+		}
+		return serverState(r, "s2") == ringmeta.StateActive
+	})
+	tc.checkContract(8)
+	require.Equal(t, 1.0, promtest.ToFloat64(tc.ctl.gauges.failovers.WithLabelValues(causeProbe)))
+}
+
+func TestRestartLeavesChains(t *testing.T) {
+	tc := newTestCluster(t, testConfig(4, 2, 8))
+	tc.autoReady = false
+	tc.register("s1", "s2", "s3")
+	tc.start()
+	laid := tc.waitRing("layout", func(r *ringmeta.Ring) bool { return len(r.Chains) == 4 })
+	require.True(t, holds(laid, "s2"))
+
+	tc.register("s2") // a new incarnation, before any probe or lease noticed
+	r := tc.waitRing("s2 out of its chains", func(r *ringmeta.Ring) bool {
+		for _, ch := range r.Chains {
+			if ch.Index("s2") >= 0 {
+				return false
+			}
+		}
+		return true
+	})
+	require.Equal(t, ringmeta.StateActive, serverState(r, "s2"), "a restarted server stays active")
+	tc.checkContract(8)
+}
+
+func TestPromotionViaReadyKey(t *testing.T) {
+	tc := newTestCluster(t, testConfig(1, 3, 8))
+	tc.autoReady = false
+	srv := []string{"s1", "s2", "s3"}
+	tc.seed(seedRing(3, 3, srv, chain(4, "s3", "s1", "s2")))
+	tc.register(srv...)
+	tc.start()
+	tc.waitRing("controller running", func(r *ringmeta.Ring) bool { return r.Epoch >= 3 })
+	ctx := context.Background()
+	cl := tc.cfg.Cluster
+
+	// Stale: the wrong version, and a server that is no learner.
+	_, err := tc.cli.Put(ctx, etcdkeys.Ready(cl, "s3", 0), "3")
+	require.NoError(t, err)
+	_, err = tc.cli.Put(ctx, etcdkeys.Ready(cl, "s2", 0), "4")
+	require.NoError(t, err)
+	eventually(t, 5*time.Second, "stale ready keys deleted", func() bool { return readyKeys(t, tc) == 0 })
+	require.Equal(t, chain(4, "s3", "s1", "s2"), tc.latest().Chains[0])
+
+	_, err = tc.cli.Put(ctx, etcdkeys.Ready(cl, "s3", 0), "4")
+	require.NoError(t, err)
+	r := tc.waitRing("s3 promoted", func(r *ringmeta.Ring) bool { return r.Chains[0].Learner == "" })
+	require.Equal(t, chain(5, "", "s1", "s2", "s3"), r.Chains[0])
+	eventually(t, 5*time.Second, "ready key deleted", func() bool { return readyKeys(t, tc) == 0 })
+	tc.checkContract(8)
+	eventually(t, 5*time.Second, "keys moved counted", func() bool {
+		return promtest.ToFloat64(tc.ctl.gauges.keysMoved) == 10
+	})
+}
+
+func readyKeys(t *testing.T, tc *testCluster) int64 {
+	resp, err := tc.cli.Get(context.Background(), etcdkeys.ReadyPrefix(tc.cfg.Cluster), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	require.NoError(t, err)
+	return resp.Count
+}
+
+func TestPlannerKeepsMaxMoves(t *testing.T) {
+	tc := newTestCluster(t, testConfig(32, 2, 2))
+	tc.register("s1", "s2", "s3")
+	tc.start()
+	tc.waitRing("layout", func(r *ringmeta.Ring) bool { return len(r.Chains) == 32 })
+	tc.register("s4", "s5")
+	st := waitBalanced(t, tc, func(st *Status) bool { return len(st.Servers) == 5 })
+	for _, s := range st.Servers {
+		require.Positive(t, s.Roles["head"]+s.Roles["middle"]+s.Roles["tail"], "server %s holds replicas", s.ID)
+	}
+	require.Positive(t, st.Moves.Done)
+	require.Equal(t, st.Moves.Done, st.Moves.Total)
+	require.Positive(t, st.Moves.KeysMoved)
+	tc.checkContract(2)
+}
+
+func waitBalanced(t *testing.T, tc *testCluster, done func(*Status) bool) *Status {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := WaitBalanced(ctx, tc.cli, tc.cfg.Cluster, done, nil)
+	require.NoError(t, err)
+	return st
+}
+
+func sortedCopy(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
+}

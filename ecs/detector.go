@@ -1,0 +1,199 @@
+package ecs
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+)
+
+// The failure detector (DESIGN §5) probes every registered server's gRPC
+// health on its client address. One goroutine per server probes in a loop
+// and reports verdict changes to the controller, which decides what they
+// mean; lease expiry (the membership watch) is the other, slower signal.
+
+// healthEvent is a change of verdict for one incarnation of a server.
+type healthEvent struct {
+	id          string
+	incarnation uint64
+	up          bool
+	at          time.Time // when the verdict was reached
+}
+
+// healthChecker probes one server; the controller's tests swap it for a fake.
+type healthChecker interface {
+	check(ctx context.Context) error
+	close()
+}
+
+// dialFunc makes a checker for a server address.
+type dialFunc func(addr string) (healthChecker, error)
+
+// probeTarget is one incarnation of a server to probe.
+type probeTarget struct {
+	id, addr    string
+	incarnation uint64
+}
+
+// detector runs the probe loops. sync and stop are called only by the
+// controller goroutine, which owns loops; the loops only send on out.
+type detector struct {
+	lg       *zap.Logger
+	interval time.Duration
+	timeout  time.Duration
+	failures int
+	dial     dialFunc
+	out      chan healthEvent
+
+	loops map[string]probeLoop // by server id
+	wg    sync.WaitGroup
+}
+
+type probeLoop struct {
+	t      probeTarget
+	cancel context.CancelFunc
+}
+
+func newDetector(lg *zap.Logger, interval, timeout time.Duration, failures int, dial dialFunc) *detector {
+	if dial == nil {
+		dial = dialHealth
+	}
+	return &detector{
+		lg: lg, interval: interval, timeout: timeout, failures: max(failures, 1), dial: dial,
+		out: make(chan healthEvent, 64), loops: map[string]probeLoop{},
+	}
+}
+
+// sync makes the running loops match targets: a loop whose server left or
+// changed address or incarnation is stopped, a new one starts fresh.
+func (d *detector) sync(ctx context.Context, targets []probeTarget) {
+	want := make(map[string]probeTarget, len(targets))
+	for _, t := range targets {
+		want[t.id] = t
+	}
+	for id, l := range d.loops {
+		if t, ok := want[id]; !ok || t != l.t {
+			l.cancel()
+			delete(d.loops, id)
+		}
+	}
+	for id, t := range want {
+		if _, ok := d.loops[id]; ok {
+			continue
+		}
+		lctx, cancel := context.WithCancel(ctx)
+		d.loops[id] = probeLoop{t: t, cancel: cancel}
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.run(lctx, t)
+		}()
+	}
+}
+
+// stop ends every loop and waits for them.
+func (d *detector) stop() {
+	for id, l := range d.loops {
+		l.cancel()
+		delete(d.loops, id)
+	}
+	d.wg.Wait()
+}
+
+// run probes t until ctx ends. The first success reports the server up;
+// after that, `failures` consecutive failures report it down and as many
+// consecutive successes report it up again, so one slow probe does not
+// flap a server. A loop never reports down before its first success: a
+// server that never answered is left to its lease, which also covers a
+// server that died while no ECS was leading.
+func (d *detector) run(ctx context.Context, t probeTarget) {
+	hc, err := d.dial(t.addr)
+	if err != nil {
+		d.lg.Warn("cannot probe server", zap.String("id", t.id), zap.String("addr", t.addr), zap.Error(err))
+		return
+	}
+	defer hc.close()
+	tick := time.NewTicker(d.interval)
+	defer tick.Stop()
+	known, up := false, false
+	oks, fails := 0, 0
+	for {
+		pctx, cancel := context.WithTimeout(ctx, d.timeout)
+		err := hc.check(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			oks, fails = oks+1, 0
+		} else {
+			oks, fails = 0, fails+1
+		}
+		switch {
+		case err == nil && (!known || !up && oks >= d.failures):
+			known, up = true, true
+			d.send(ctx, healthEvent{id: t.id, incarnation: t.incarnation, up: true, at: time.Now()})
+		case err != nil && known && up && fails >= d.failures:
+			up = false
+			d.lg.Info("server fails health probes", zap.String("id", t.id), zap.Int("failures", fails), zap.Error(err))
+			d.send(ctx, healthEvent{id: t.id, incarnation: t.incarnation, up: false, at: time.Now()})
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (d *detector) send(ctx context.Context, ev healthEvent) {
+	select {
+	case d.out <- ev:
+	case <-ctx.Done():
+	}
+}
+
+// grpcHealth probes the standard gRPC health service (service "").
+type grpcHealth struct {
+	conn *grpc.ClientConn
+	cli  healthpb.HealthClient
+}
+
+// dialHealth creates a lazy connection. Reconnect backoff is capped at one
+// second so a server that comes back is seen within about a second.
+func dialHealth(addr string) (healthChecker, error) {
+	conn, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: time.Second,
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("ecs: probe %s: %w", addr, err)
+	}
+	return &grpcHealth{conn: conn, cli: healthpb.NewHealthClient(conn)}, nil
+}
+
+func (g *grpcHealth) check(ctx context.Context) error {
+	resp, err := g.cli.Check(ctx, &healthpb.HealthCheckRequest{})
+	if status.Code(err) == codes.Unimplemented {
+		return nil // it answered, so it runs; it just serves no health service
+	}
+	if err != nil {
+		return err
+	}
+	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("ecs: health %s", resp.GetStatus())
+	}
+	return nil
+}
+
+func (g *grpcHealth) close() { _ = g.conn.Close() }

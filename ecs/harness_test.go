@@ -1,0 +1,347 @@
+package ecs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ecskv/ecskv/common/etcdkeys"
+	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/config"
+	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+)
+
+// The controller tests run against a real (embedded) etcd and fake
+// kvservers: member records written straight into etcd, a fake health
+// checker, and a loop that plays the kvservers' part of the protocol
+// (report the applied epoch, write ready keys for learners).
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startEtcd runs a single-member etcd in a temp dir on free ports, the way
+// etcd's own integration tests embed one.
+func startEtcd(t testing.TB) *clientv3.Client {
+	t.Helper()
+	cfg := embed.NewConfig()
+	cfg.Dir = t.TempDir()
+	cu := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(freePort(t))}
+	pu := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(freePort(t))}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	cfg.LogLevel = "error"
+	e, err := embed.StartEtcd(cfg)
+	require.NoError(t, err)
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(20 * time.Second):
+		e.Close()
+		t.Fatal("embedded etcd did not start")
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{cu.Host}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		cli.Close()
+		e.Close()
+	})
+	return cli
+}
+
+func testConfig(partitions, replicas, maxMoves int) config.ECS {
+	cfg := config.DefaultECS()
+	cfg.Cluster = "t"
+	cfg.Partitions, cfg.Replicas, cfg.MaxMoves = partitions, replicas, maxMoves
+	cfg.LeaseTTL = time.Second
+	cfg.ProbeInterval, cfg.ProbeTimeout, cfg.ProbeFailures = 10*time.Millisecond, 10*time.Millisecond, 2
+	return cfg
+}
+
+// fakeHealth answers probes by address; down addresses fail.
+type fakeHealth struct {
+	mu   sync.Mutex // guards down
+	down map[string]bool
+}
+
+type fakeChecker struct {
+	f    *fakeHealth
+	addr string
+}
+
+func (f *fakeHealth) dial(addr string) (healthChecker, error) { return fakeChecker{f, addr}, nil }
+
+func (f *fakeHealth) set(addr string, down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down[addr] = down
+}
+
+func (c fakeChecker) check(context.Context) error {
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	if c.f.down[c.addr] {
+		return errors.New("fake: down")
+	}
+	return nil
+}
+
+func (fakeChecker) close() {}
+
+// testCluster is one controller over etcd with fake servers.
+type testCluster struct {
+	t      *testing.T
+	cli    *clientv3.Client
+	cfg    config.ECS
+	health *fakeHealth
+	ctl    *controller
+	procs  *fakeProcs
+
+	mu        sync.Mutex // guards the fields below
+	rings     []*ringmeta.Ring
+	alive     map[string]uint64 // fake servers that play along, by id: incarnation
+	autoReady bool
+	inc       uint64
+}
+
+func newTestCluster(t *testing.T, cfg config.ECS) *testCluster {
+	tc := &testCluster{t: t, cli: startEtcd(t), cfg: cfg, health: &fakeHealth{down: map[string]bool{}},
+		alive: map[string]uint64{}, autoReady: true}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tc.playServers(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	return tc
+}
+
+func addr(id string) string { return "fake-" + id + ":1" }
+
+// register writes a member record for id with a new incarnation.
+func (tc *testCluster) register(ids ...string) {
+	for _, id := range ids {
+		tc.mu.Lock()
+		tc.inc++
+		tc.alive[id] = tc.inc
+		tc.mu.Unlock()
+		tc.putMember(context.Background(), id, tc.epoch())
+	}
+}
+
+func (tc *testCluster) putMember(ctx context.Context, id string, epoch uint64) {
+	tc.mu.Lock()
+	inc, ok := tc.alive[id]
+	tc.mu.Unlock()
+	if !ok {
+		return
+	}
+	m := etcdkeys.Member{ID: id, Addr: addr(id), Incarnation: inc, Epoch: epoch, PID: 1000 + int(inc)}
+	_, err := tc.cli.Put(ctx, etcdkeys.Server(tc.cfg.Cluster, id), string(m.Marshal()))
+	if err != nil && ctx.Err() == nil {
+		tc.t.Errorf("register %s: %v", id, err)
+	}
+}
+
+// kill deletes id's member record, as a lease expiry would.
+func (tc *testCluster) kill(id string) {
+	tc.mu.Lock()
+	delete(tc.alive, id)
+	tc.mu.Unlock()
+	if _, err := tc.cli.Delete(context.Background(), etcdkeys.Server(tc.cfg.Cluster, id)); err != nil {
+		tc.t.Errorf("kill %s: %v", id, err) // may run on the controller goroutine: no FailNow
+	}
+}
+
+func (tc *testCluster) seed(r *ringmeta.Ring) {
+	b, err := r.Marshal()
+	require.NoError(tc.t, err)
+	_, err = tc.cli.Put(context.Background(), etcdkeys.Ring(tc.cfg.Cluster), string(b))
+	require.NoError(tc.t, err)
+}
+
+// start runs the controller until the test ends.
+func (tc *testCluster) start() {
+	tc.ctl = &controller{
+		cfg: tc.cfg, lg: zaptest.NewLogger(tc.t, zaptest.Level(zap.WarnLevel)), cli: tc.cli,
+		rings: newRingStore(tc.cli, tc.cfg.Cluster), events: &eventLog{}, gauges: newECSMetrics(),
+		dial: tc.health.dial, adminDial: noAdmin,
+	}
+	if tc.procs != nil {
+		tc.ctl.procs = tc.procs
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tc.ctl.run(ctx) }()
+	tc.t.Cleanup(func() {
+		cancel()
+		require.NoError(tc.t, <-done)
+	})
+}
+
+// playServers follows the ring from its first revision, records every
+// epoch, and acts for the fake servers: each reports the epoch it applied,
+// and learners that play along report ready at once.
+func (tc *testCluster) playServers(ctx context.Context) {
+	key := etcdkeys.Ring(tc.cfg.Cluster)
+	for wr := range tc.cli.Watch(ctx, key, clientv3.WithRev(1)) {
+		for _, ev := range wr.Events {
+			if ev.Type != clientv3.EventTypePut {
+				continue
+			}
+			r, err := ringmeta.Unmarshal(ev.Kv.Value)
+			if err != nil {
+				tc.t.Errorf("published ring does not decode: %v", err)
+				return
+			}
+			tc.mu.Lock()
+			tc.rings = append(tc.rings, r)
+			var ids []string
+			for id := range tc.alive {
+				ids = append(ids, id)
+			}
+			auto := tc.autoReady
+			tc.mu.Unlock()
+			for _, id := range ids {
+				tc.putMember(ctx, id, r.Epoch)
+			}
+			for p, ch := range r.Chains {
+				tc.mu.Lock()
+				_, live := tc.alive[ch.Learner]
+				tc.mu.Unlock()
+				if auto && live {
+					_, _ = tc.cli.Put(ctx, etcdkeys.Ready(tc.cfg.Cluster, ch.Learner, p), strconv.FormatUint(ch.Version, 10))
+				}
+			}
+		}
+	}
+}
+
+func (tc *testCluster) epoch() uint64 {
+	if r := tc.latest(); r != nil {
+		return r.Epoch
+	}
+	return 0
+}
+
+func (tc *testCluster) latest() *ringmeta.Ring {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if len(tc.rings) == 0 {
+		return nil
+	}
+	return tc.rings[len(tc.rings)-1]
+}
+
+func (tc *testCluster) history() []*ringmeta.Ring {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	return append([]*ringmeta.Ring(nil), tc.rings...)
+}
+
+// waitRing waits until the latest ring satisfies cond and returns it.
+func (tc *testCluster) waitRing(what string, cond func(*ringmeta.Ring) bool) *ringmeta.Ring {
+	tc.t.Helper()
+	var got *ringmeta.Ring
+	eventually(tc.t, 20*time.Second, what, func() bool {
+		got = tc.latest()
+		return got != nil && cond(got)
+	})
+	return got
+}
+
+// checkContract asserts that consecutive epochs follow the rules the
+// kvservers rely on: epochs count up by one, and each chain changes by at
+// most one allowed step per epoch, with its version bumped by one.
+func (tc *testCluster) checkContract(maxLearners int) {
+	tc.t.Helper()
+	h := tc.history()
+	for i := 1; i < len(h); i++ {
+		prev, cur := h[i-1], h[i]
+		require.Equal(tc.t, prev.Epoch+1, cur.Epoch)
+		require.LessOrEqual(tc.t, learners(cur.Chains), maxLearners, "epoch %d", cur.Epoch)
+		if len(prev.Chains) == 0 {
+			continue
+		}
+		for p := range cur.Chains {
+			requireStep(tc.t, prev.Chains[p], cur.Chains[p])
+		}
+	}
+}
+
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// fakeProcs stands in for the launcher: "launching" registers a fake server.
+type fakeProcs struct {
+	tc       *testCluster
+	mu       sync.Mutex // guards launched and stopped
+	launched []string
+	stopped  []string
+}
+
+func (f *fakeProcs) ids() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.launched...)
+}
+
+func (f *fakeProcs) add(k int, taken func(string) bool) ([]string, error) {
+	var out []string
+	for i := 1; len(out) < k; i++ {
+		id := fmt.Sprintf("s%d", i)
+		if taken(id) || contains(f.ids(), id) {
+			continue
+		}
+		f.mu.Lock()
+		f.launched = append(f.launched, id)
+		f.mu.Unlock()
+		out = append(out, id)
+		f.tc.register(id)
+	}
+	return out, nil
+}
+
+func (f *fakeProcs) stopServer(id string) bool {
+	f.mu.Lock()
+	f.stopped = append(f.stopped, id)
+	f.mu.Unlock()
+	f.tc.kill(id)
+	return true
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

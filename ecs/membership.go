@@ -1,0 +1,203 @@
+package ecs
+
+import (
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/ecskv/ecskv/common/etcdkeys"
+	"github.com/ecskv/ecskv/common/ringmeta"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Failure causes, as metric labels and in events.
+const (
+	causeLease   = "lease"   // its servers/<id> key is gone (lease expired or revoked)
+	causeProbe   = "probe"   // consecutive health probes failed
+	causeRestart = "restart" // a new incarnation registered while the old one was in chains
+)
+
+// failure is one server failed over in an epoch.
+type failure struct {
+	id     string
+	cause  string
+	at     time.Time // when it was detected
+	chains int       // chains it left
+}
+
+func (f failure) what() string {
+	if f.cause == causeRestart {
+		return "restarted"
+	}
+	return "down"
+}
+
+// applyMember follows servers/<id>. A record with a new incarnation means
+// the process restarted: its old copies cannot be trusted to be current.
+func (c *controller) applyMember(t mvccpb.Event_EventType, key, value []byte) {
+	id := string(key[len(etcdkeys.ServersPrefix(c.cfg.Cluster)):])
+	if t == clientv3.EventTypeDelete {
+		if _, ok := c.members[id]; ok {
+			c.suspect[id] = time.Now()
+		}
+		delete(c.members, id)
+		return
+	}
+	m, err := etcdkeys.UnmarshalMember(value)
+	if err != nil || m.ID != id {
+		c.lg.Warn("ignoring malformed member record", zap.String("id", id), zap.Error(err))
+		return
+	}
+	if old, ok := c.incarnation[id]; ok && old != m.Incarnation {
+		c.restarted[id] = true
+		c.suspect[id] = time.Now()
+		c.lg.Info("server restarted", zap.String("id", id), zap.Uint64("incarnation", m.Incarnation))
+	}
+	c.incarnation[id] = m.Incarnation
+	c.members[id], c.seen[id] = m, true
+}
+
+// applyHealth records a probe verdict for the server's current incarnation.
+func (c *controller) applyHealth(ev healthEvent) {
+	if m, ok := c.members[ev.id]; !ok || m.Incarnation != ev.incarnation {
+		return // a verdict about a process that is gone
+	}
+	c.health[ev.id] = ev
+	if !ev.up {
+		c.suspect[ev.id] = ev.at
+	}
+}
+
+// up reports whether the detector's latest verdict on the server's current
+// incarnation is healthy.
+func (c *controller) up(id string) bool {
+	h, ok := c.health[id]
+	return ok && h.up && h.incarnation == c.members[id].Incarnation
+}
+
+// probedDown reports whether the detector's latest verdict on this
+// incarnation is down.
+func (c *controller) probedDown(id string, incarnation uint64) bool {
+	h, ok := c.health[id]
+	return ok && !h.up && h.incarnation == incarnation
+}
+
+// admit brings next.Servers in line with the registered members: new members
+// join as active, changed addresses are updated, and a down server whose
+// key is back and whose probes succeed is active (or leaving) again; it
+// dropped the data of the chains it was removed from.
+func (c *controller) admit(next *ringmeta.Ring, st *ctlState, ep *epochChange) {
+	for id, inc := range st.Removed {
+		if m, ok := c.members[id]; !ok || m.Incarnation != inc {
+			delete(st.Removed, id) // gone or restarted: welcome as a new server
+		}
+	}
+	ids := make([]string, 0, len(c.members))
+	for id := range c.members {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		m := c.members[id]
+		if _, gone := st.Removed[id]; gone {
+			continue // removed by `ecs remove` and still running
+		}
+		i := slices.IndexFunc(next.Servers, func(s ringmeta.Server) bool { return s.ID == id })
+		if i < 0 {
+			next.Servers = append(next.Servers, ringmeta.Server{ID: id, Addr: m.Addr, Zone: m.Zone, State: ringmeta.StateActive, Metrics: m.Metrics})
+			delete(c.restarted, id)
+			c.events.add("server joined", id+" at "+m.Addr)
+			ep.changed = true
+			continue
+		}
+		s := &next.Servers[i]
+		if s.Addr != m.Addr || s.Zone != m.Zone || s.Metrics != m.Metrics {
+			s.Addr, s.Zone, s.Metrics = m.Addr, m.Zone, m.Metrics
+			ep.changed = true
+		}
+		if s.State == ringmeta.StateDown && c.up(id) {
+			s.State = ringmeta.StateActive
+			if st.Removing[id] {
+				s.State = ringmeta.StateLeaving
+			}
+			delete(c.restarted, id) // it was stripped when it went down
+			c.events.add("server up", id)
+			ep.changed = true
+		}
+	}
+}
+
+// failover is step (a): in this one epoch, every server found failed is
+// marked down and leaves every chain where another member remains. A
+// restarted server stays active but leaves its chains all the same.
+func (c *controller) failover(next *ringmeta.Ring, ep *epochChange) {
+	now := time.Now()
+	graceOver := now.Sub(c.started) >= c.cfg.LeaseTTL
+	for i := range next.Servers {
+		s := &next.Servers[i]
+		if s.State == ringmeta.StateDown {
+			continue
+		}
+		m, present := c.members[s.ID]
+		cause := ""
+		switch {
+		// A server absent since this leader started may be restarting
+		// along with the ECS: it gets one lease TTL to register.
+		case !present && (c.seen[s.ID] || graceOver):
+			cause = causeLease
+		case present && c.probedDown(s.ID, m.Incarnation):
+			cause = causeProbe
+		case present && c.restarted[s.ID]:
+			cause = causeRestart
+		}
+		if cause == "" {
+			continue
+		}
+		if cause != causeRestart {
+			s.State = ringmeta.StateDown
+			c.events.add("server down", s.ID+" ("+cause+")")
+			ep.changed = true
+		}
+		at, ok := c.suspect[s.ID]
+		if !ok {
+			at = now
+		}
+		n := strip(next, s.ID, ep)
+		if cause != causeRestart || n > 0 {
+			ep.failed = append(ep.failed, failure{id: s.ID, cause: cause, at: at, chains: n})
+		} else {
+			delete(c.restarted, s.ID)
+		}
+	}
+}
+
+// strip removes id from every chain where another member remains and from
+// every learner slot, and returns how many chains changed. A chain that
+// changes also loses its learner: the learner's ready key names the version
+// it was made at, which this change bumps, and when the tail goes the
+// learner has lost its source anyway (DESIGN §4). The same holds for a
+// chain whose last member fails: it keeps the member (R=1 data lives only
+// there) but its learner has nothing to copy from. The planner sets a
+// learner again in a later epoch, once the chain has a live tail.
+func strip(next *ringmeta.Ring, id string, ep *epochChange) int {
+	n := 0
+	for p := range next.Chains {
+		ch := &next.Chains[p]
+		switch i := ch.Index(id); {
+		case ch.Learner == id:
+			ch.Learner = ""
+		case i >= 0 && len(ch.Members) > 1:
+			ch.Members = slices.Delete(slices.Clone(ch.Members), i, i+1)
+			ch.Learner = ""
+		case i >= 0 && ch.Learner != "":
+			ch.Learner = ""
+		default:
+			continue // not here, or the last copy without a learner: nothing changes
+		}
+		ep.bump(ch, p)
+		n++
+	}
+	return n
+}

@@ -1,0 +1,258 @@
+package ecs
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ecskv/ecskv/common/etcdkeys"
+	"github.com/ecskv/ecskv/common/hashring"
+	"github.com/ecskv/ecskv/common/ringmeta"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// This file drives re-replication and rebalancing (DESIGN §4-5): it
+// promotes learners that wrote ready/<id>/<p> (step c), applies the
+// planner's steps (b, d) and keeps the progress record.
+
+// readyKey names ready/<id>/<p>.
+type readyKey struct {
+	id string
+	p  int
+}
+
+func (c *controller) applyReady(t mvccpb.Event_EventType, key, value []byte) {
+	rest := strings.TrimPrefix(string(key), etcdkeys.ReadyPrefix(c.cfg.Cluster))
+	id, ps, ok := strings.Cut(rest, "/")
+	p, err := strconv.Atoi(ps)
+	if !ok || err != nil {
+		c.lg.Warn("ignoring malformed ready key", zap.String("key", string(key)))
+		return
+	}
+	if t == clientv3.EventTypeDelete {
+		delete(c.ready, readyKey{id, p})
+		return
+	}
+	c.ready[readyKey{id, p}] = string(value)
+}
+
+// promote is step (c): a learner whose ready key names the chain version it
+// was made learner at, while the chain still has it as learner at that
+// version, becomes the new tail. Every ready key seen is deleted with the
+// epoch; those that do not match are stale (the chain moved on).
+func (c *controller) promote(next *ringmeta.Ring, ep *epochChange) {
+	keys := make([]readyKey, 0, len(c.ready))
+	for k := range c.ready {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].p < keys[j].p || keys[i].p == keys[j].p && keys[i].id < keys[j].id })
+	for _, k := range keys {
+		ep.readyDel = append(ep.readyDel, k)
+		v, err := strconv.ParseUint(strings.TrimSpace(c.ready[k]), 10, 64)
+		if err != nil || k.p < 0 || k.p >= len(next.Chains) || ep.touched[k.p] {
+			continue
+		}
+		ch := &next.Chains[k.p]
+		if ch.Learner != k.id || ch.Version != v {
+			continue
+		}
+		ch.Members = append(slices.Clone(ch.Members), k.id)
+		ch.Learner = ""
+		ep.bump(ch, k.p)
+		ep.promoted = append(ep.promoted, k)
+	}
+}
+
+// deleteStaleReady deletes ready keys that led to no change. Best effort: a
+// key left behind is seen again and deleted on the next pass.
+func (c *controller) deleteStaleReady(ctx context.Context, keys []readyKey) {
+	for _, k := range keys {
+		if _, err := c.cli.Delete(ctx, etcdkeys.Ready(c.cfg.Cluster, k.id, k.p)); err != nil {
+			c.lg.Warn("delete stale ready key", zap.String("id", k.id), zap.Int("partition", k.p), zap.Error(err))
+			return
+		}
+		delete(c.ready, k)
+	}
+}
+
+// planCacheEntry remembers the last plan: Rebalance over thousands of
+// partitions is cheap but not free, and most passes change nothing.
+type planCacheEntry struct {
+	epoch    uint64
+	eligible string
+	plan     movePlan
+}
+
+// planStep runs the planner over next and applies its steps when the
+// servers have settled, then updates the progress record.
+func (c *controller) planStep(next *ringmeta.Ring, st *ctlState, ep *epochChange) error {
+	eligible, sources := c.placeable(next, st)
+	key := eligibleKey(eligible)
+	var pl movePlan
+	if !ep.changed && c.planCache.epoch == c.ring.Epoch && c.planCache.eligible == key && c.planCache.plan.target != nil {
+		pl = c.planCache.plan
+	} else {
+		var err error
+		pl, err = planMoves(planInput{
+			chains: next.Chains, eligible: eligible, sources: sources, replicas: next.Replicas,
+			maxMoves: c.cfg.MaxMoves, leaves: st.Leaves, frozen: ep.touched,
+		})
+		if err != nil {
+			return fmt.Errorf("ecs: plan: %w", err)
+		}
+		if !ep.changed {
+			c.planCache = planCacheEntry{epoch: c.ring.Epoch, eligible: key, plan: pl}
+		}
+	}
+	if c.settled() {
+		applySteps(next, st, pl, ep)
+	}
+	st.Leaves = pruneLeaves(next.Chains, st.Leaves, pl.want)
+	// Progress goes out with the next epoch; alone it is no reason for one.
+	ep.pending = pendingOf(next.Chains, pl.target)
+	st.Moves, ep.finished = st.Moves.advance(c.pendingSet, ep.pending, learners(next.Chains), time.Now())
+	return nil
+}
+
+// applySteps writes the planner's removals (d) and new learners (b) into
+// next.
+func applySteps(next *ringmeta.Ring, st *ctlState, pl movePlan, ep *epochChange) {
+	for p, out := range pl.removals {
+		ch := &next.Chains[p]
+		ch.Members = slices.DeleteFunc(slices.Clone(ch.Members), func(m string) bool { return slices.Contains(out, m) })
+		ep.bump(ch, p)
+	}
+	for p, id := range pl.learners {
+		ch := &next.Chains[p]
+		ch.Learner = id
+		ep.bump(ch, p)
+		if l := pl.leaves[p]; l != nil {
+			st.Leaves[p] = l
+		} else {
+			delete(st.Leaves, p)
+		}
+	}
+}
+
+// noteRound logs the start and the end of a rebalancing round.
+func (c *controller) noteRound(before, after Progress, finished int) {
+	c.gauges.movesDone.Add(float64(finished))
+	switch {
+	case after.StartedUnixMs != before.StartedUnixMs && after.Pending > 0:
+		c.events.add("rebalance started", fmt.Sprintf("%d partitions to move", after.Pending))
+	case before.Pending > 0 && after.Pending == 0 && after.Total > 0:
+		took := time.Duration(after.UpdatedUnixMs-after.StartedUnixMs) * time.Millisecond
+		c.events.add("rebalance done", fmt.Sprintf("%d partitions in %v", after.Total, took))
+	}
+}
+
+// placeable returns the servers that may receive replicas (active, not being
+// removed) and those a learner may copy from (active or leaving).
+func (c *controller) placeable(next *ringmeta.Ring, st *ctlState) ([]hashring.Server, map[string]bool) {
+	var eligible []hashring.Server
+	sources := map[string]bool{}
+	for _, s := range next.Servers {
+		if _, ok := c.members[s.ID]; !ok {
+			continue
+		}
+		switch s.State {
+		case ringmeta.StateActive:
+			sources[s.ID] = true
+			if !st.Removing[s.ID] {
+				eligible = append(eligible, hashring.Server{ID: s.ID, Zone: s.Zone})
+			}
+		case ringmeta.StateLeaving:
+			sources[s.ID] = true
+		}
+	}
+	return eligible, sources
+}
+
+func eligibleKey(servers []hashring.Server) string {
+	var b strings.Builder
+	for _, s := range servers {
+		b.WriteString(s.ID + "@" + s.Zone + ",")
+	}
+	return b.String()
+}
+
+// settled gates the planned steps: they wait until every active server has
+// reported applying the current epoch (or settleTimeout passed), so servers
+// see each step of a chain in its own epoch and epochs do not pile up
+// faster than servers apply them. Failovers and promotions never wait.
+func (c *controller) settled() bool {
+	if time.Since(c.lastPublish) >= settleTimeout {
+		return true
+	}
+	for _, s := range c.ring.Servers {
+		if s.State == ringmeta.StateDown {
+			continue
+		}
+		if m, ok := c.members[s.ID]; ok && m.Epoch < c.ring.Epoch {
+			return false
+		}
+	}
+	return true
+}
+
+// dropDrained removes from the ring's list every server being removed that
+// held nothing in the published epoch and holds nothing in next, so it has
+// seen itself leave its last chain before it leaves the list.
+func (c *controller) dropDrained(next *ringmeta.Ring, st *ctlState, ep *epochChange) {
+	ids := make([]string, 0, len(st.Removing))
+	for id := range st.Removing {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if holds(c.ring, id) || holds(next, id) {
+			continue
+		}
+		next.Servers = slices.DeleteFunc(next.Servers, func(s ringmeta.Server) bool { return s.ID == id })
+		delete(st.Removing, id)
+		if m, ok := c.members[id]; ok {
+			st.Removed[id] = m.Incarnation
+		}
+		ep.removed = append(ep.removed, id)
+		ep.changed = true
+	}
+}
+
+// holds reports whether id is a member or the learner of any chain.
+func holds(r *ringmeta.Ring, id string) bool {
+	for _, ch := range r.Chains {
+		if ch.Learner == id || ch.Index(id) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// pendingOf lists the partitions whose chain is not yet its target: a
+// learner is still copying or the members differ. With no target (no
+// server can take replicas) only learners count.
+func pendingOf(chains []ringmeta.Chain, target [][]string) map[int]struct{} {
+	out := map[int]struct{}{}
+	for p, ch := range chains {
+		if ch.Learner != "" || target != nil && !sameSet(ch.Members, target[p]) {
+			out[p] = struct{}{}
+		}
+	}
+	return out
+}
+
+func learners(chains []ringmeta.Chain) int {
+	n := 0
+	for _, ch := range chains {
+		if ch.Learner != "" {
+			n++
+		}
+	}
+	return n
+}
