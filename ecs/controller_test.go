@@ -10,7 +10,8 @@ import (
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
-	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
@@ -87,9 +88,9 @@ func TestFailoverOnMemberKeyDeleted(t *testing.T) {
 	require.Equal(t, ringmeta.Chain{Members: []string{"s2", "s3", "s4"}, Version: 4}, down.Chains[4])
 	tc.checkContract(8)
 	eventually(t, 5*time.Second, "failover metric", func() bool {
-		return promtest.ToFloat64(tc.ctl.gauges.failovers.WithLabelValues(causeLease)) == 1
+		return metricValue(t, tc.ctl.gauges.failovers.WithLabelValues(causeLease)) == 1
 	})
-	require.Equal(t, 1, promtest.CollectAndCount(tc.ctl.gauges.failoverSeconds))
+	require.Equal(t, 1.0, metricValue(t, tc.ctl.gauges.failoverSeconds), "one failover timed")
 }
 
 func TestFailoverOnProbesAndRecovery(t *testing.T) {
@@ -113,7 +114,7 @@ func TestFailoverOnProbesAndRecovery(t *testing.T) {
 		return serverState(r, "s2") == ringmeta.StateActive
 	})
 	tc.checkContract(8)
-	require.Equal(t, 1.0, promtest.ToFloat64(tc.ctl.gauges.failovers.WithLabelValues(causeProbe)))
+	require.Equal(t, 1.0, metricValue(t, tc.ctl.gauges.failovers.WithLabelValues(causeProbe)))
 }
 
 func TestRestartLeavesChains(t *testing.T) {
@@ -163,7 +164,7 @@ func TestPromotionViaReadyKey(t *testing.T) {
 	eventually(t, 5*time.Second, "ready key deleted", func() bool { return readyKeys(t, tc) == 0 })
 	tc.checkContract(8)
 	eventually(t, 5*time.Second, "keys moved counted", func() bool {
-		return promtest.ToFloat64(tc.ctl.gauges.keysMoved) == 10
+		return metricValue(t, tc.ctl.gauges.keysMoved) == 10
 	})
 }
 
@@ -202,4 +203,23 @@ func sortedCopy(s []string) []string {
 	c := slices.Clone(s)
 	slices.Sort(c)
 	return c
+}
+
+// metricValue reads a counter or gauge, or a histogram's sample count.
+func metricValue(t *testing.T, c prometheus.Collector) float64 {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 1)
+	c.Collect(ch)
+	var m dto.Metric
+	require.NoError(t, (<-ch).Write(&m))
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Histogram != nil:
+		return float64(m.Histogram.GetSampleCount())
+	}
+	t.Fatalf("unsupported metric %v", &m)
+	return 0
 }

@@ -57,7 +57,9 @@ type worker struct {
 	ops            atomic.Int64
 }
 
-func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, int64(opTimeout/time.Microsecond), 3) }
+func newHist() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, int64(opTimeout/time.Microsecond), 3)
+}
 
 // runPhase runs the mix for d and returns what it measured.
 func (b *bench) runPhase(ctx context.Context, phase string, d time.Duration) *result {
@@ -139,4 +141,3 @@ func (b *bench) progress(phase string, line func() string) (stop func()) {
 	}()
 	return func() { close(done); wg.Wait() }
 }
-
