@@ -53,6 +53,8 @@ type KVServer struct {
 	// TransferRate caps the bytes/s this server sends to learners, so
 	// rebalancing leaves room for foreground traffic; default 64 MiB/s, 0 = no cap.
 	TransferRate int64 `mapstructure:"transfer-rate"`
+	// Pprof serves /debug/pprof on the metrics address; default false.
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // Client configures the kvclient library and binary.

@@ -63,8 +63,12 @@ func TestTenThousandKeys(t *testing.T) {
 	t.Logf("keys stored per server: %v", perServer)
 
 	c.Start(t)
-	elapsed = readAll(ctx, t, c.Client(t), d, workers)
+	cli = c.Client(t)
+	elapsed = readAll(ctx, t, cli, d, workers)
 	t.Logf("after restart got %d keys in %v: %.0f ops/s", d.n, elapsed.Round(time.Millisecond), rate(d.n, elapsed))
+	after, err := cli.RefreshRing(ctx)
+	require.NoError(t, err)
+	assertSameChains(t, ring, after)
 }
 
 // Limits of the TestSemantics cluster, small so the test is fast.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/ecskv/ecskv/e2e/framework"
 	"github.com/ecskv/ecskv/kvclient"
 	"github.com/ecskv/ecskv/kvserver/storage"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -23,11 +25,16 @@ import (
 type dataset struct {
 	prefix string
 	n      int
+	size   int // bytes per value when > 0; else short values of varying length
 }
 
 func (d dataset) key(i int) string { return fmt.Sprintf("%s%05d", d.prefix, i) }
 
 func (d dataset) value(i int) []byte {
+	if d.size > 0 {
+		v := fmt.Appendf(nil, "value-%07d-", i)
+		return append(v, bytes.Repeat([]byte{byte('a' + i%26)}, max(0, d.size-len(v)))...)
+	}
 	return []byte(fmt.Sprintf("value-%05d-%s", i, strings.Repeat("v", i%61)))
 }
 
@@ -48,10 +55,10 @@ func putAll(ctx context.Context, t *testing.T, cli *kvclient.Client, d dataset, 
 	err := framework.ForEach(ctx, d.n, workers, func(ctx context.Context, i int) error {
 		res, err := cli.Put(ctx, d.key(i), d.value(i))
 		if err != nil {
-			return fmt.Errorf("put %s: %w", d.key(i), err)
+			return fmt.Errorf("put %s: %w (%s)", d.key(i), err, where(cli, d.key(i)))
 		}
 		if res != kvclient.Created {
-			return fmt.Errorf("put %s: got %v, want SUCCESS (new key)", d.key(i), res)
+			return fmt.Errorf("put %s: got %v, want SUCCESS (new key) (%s)", d.key(i), res, where(cli, d.key(i)))
 		}
 		return nil
 	})
@@ -61,22 +68,33 @@ func putAll(ctx context.Context, t *testing.T, cli *kvclient.Client, d dataset, 
 }
 
 // readAll reads the set back with workers concurrent callers and returns the
-// elapsed time.
+// elapsed time. Every key is read; the test fails listing how many were
+// wrong and the first few.
 func readAll(ctx context.Context, t *testing.T, cli *kvclient.Client, d dataset, workers int) time.Duration {
 	t.Helper()
+	var rep placementReport // reused as an error collector
+	var mu sync.Mutex       // guards rep
 	began := time.Now()
 	err := framework.ForEach(ctx, d.n, workers, func(ctx context.Context, i int) error {
 		got, err := cli.Get(ctx, d.key(i))
+		switch {
+		case err != nil:
+			err = fmt.Errorf("get %s: %w (%s)", d.key(i), err, where(cli, d.key(i)))
+		case !bytes.Equal(got, d.value(i)):
+			err = fmt.Errorf("get %s = %q, want %q (%s)", d.key(i), got, d.value(i), where(cli, d.key(i)))
+		}
 		if err != nil {
-			return fmt.Errorf("get %s: %w", d.key(i), err)
+			mu.Lock()
+			rep.add("%v", err)
+			mu.Unlock()
 		}
-		if !bytes.Equal(got, d.value(i)) {
-			return fmt.Errorf("get %s = %q, want %q", d.key(i), got, d.value(i))
-		}
-		return nil
+		return ctx.Err()
 	})
 	elapsed := time.Since(began)
 	require.NoError(t, err)
+	if rep.count > 0 {
+		t.Fatalf("%d of %d keys %s* read back wrong; first ones:\n%s", rep.count, d.n, d.prefix, strings.Join(rep.errs, "\n"))
+	}
 	return elapsed
 }
 
@@ -162,3 +180,27 @@ func isNotFound(stdout, stderr string, code int) bool {
 
 // errIsNotFound is errors.Is(err, kvclient.ErrNotFound).
 func errIsNotFound(err error) bool { return errors.Is(err, kvclient.ErrNotFound) }
+
+// assertSameChains checks that a restart with the same servers kept every
+// partition's chain (the planner starts from the chains in etcd, DESIGN §2).
+func assertSameChains(t *testing.T, before, after *ringmeta.Ring) {
+	t.Helper()
+	require.Len(t, after.Chains, len(before.Chains))
+	moved := 0
+	for p := range before.Chains {
+		if !slices.Equal(before.Chains[p].Members, after.Chains[p].Members) {
+			moved++
+		}
+	}
+	t.Logf("ring epoch %d before the restart, %d after", before.Epoch, after.Epoch)
+	assert.Zero(t, moved, "partitions whose chain changed across a restart with the same servers")
+}
+
+// where describes the key's partition and chain in the client's ring, for
+// error messages.
+func where(cli *kvclient.Client, key string) string {
+	r := cli.Ring()
+	p := r.PartitionOf(nil, []byte(key))
+	ch := r.Chain(p)
+	return fmt.Sprintf("partition %d, chain %v v%d learner %q at ring epoch %d", p, ch.Members, ch.Version, ch.Learner, r.Epoch)
+}

@@ -130,9 +130,17 @@ func TestSecondStartFails(t *testing.T) {
 }
 
 // TestHandStartedServerAdmitted starts a kvserver by hand and waits for the
-// ECS to admit it.
+// ECS to admit it; keys written before and while it joins stay readable
+// (once rebalancing moves partitions to it, they move with their data).
 func TestHandStartedServerAdmitted(t *testing.T) {
 	c := framework.NewCluster(t, framework.WithServers(3))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cli := c.Client(t)
+	before := dataset{prefix: "before-", n: 200}
+	putAll(ctx, t, cli, before, 4)
+
+	began := time.Now()
 	p := c.StartKVServer(t, "s4")
 	var last framework.StatusJSON
 	admitted := framework.WaitUntil(30*time.Second, 200*time.Millisecond, func() bool {
@@ -146,19 +154,23 @@ func TestHandStartedServerAdmitted(t *testing.T) {
 		return ok && s.State == "active"
 	})
 	require.True(t, admitted, "ecs status lists s4 as active within 30s; last status:\n%s", last.Raw)
+	t.Logf("s4 admitted %v after its start; ring epoch %d", time.Since(began).Round(time.Millisecond), last.Epoch)
 	s, _ := last.Server("s4")
 	assert.Equal(t, c.ServerAddr("s4"), s.Address)
 	assert.Equal(t, p.PID(), s.PID)
 	assert.Len(t, last.Servers, 4)
 	assert.True(t, p.Running())
 
-	// The cluster keeps serving.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cli := c.Client(t)
-	putAll(ctx, t, cli, dataset{prefix: "hand-", n: 200}, 4)
-	readAll(ctx, t, cli, dataset{prefix: "hand-", n: 200}, 4)
+	// The cluster keeps serving while (and after) s4 joins.
+	during := dataset{prefix: "during-", n: 200}
+	putAll(ctx, t, cli, during, 4)
+	readAll(ctx, t, cli, before, 4)
+	readAll(ctx, t, cli, during, 4)
+	t.Logf("ring epoch %d after the reads", cli.Ring().Epoch)
+
+	began = time.Now()
 	assert.Equal(t, 0, p.Stop(t, 0), "s4 exit status after SIGTERM")
+	t.Logf("s4 stopped in %v", time.Since(began).Round(time.Millisecond))
 }
 
 // TestRestartAfterKill kills every process of the cluster with SIGKILL while
@@ -183,6 +195,7 @@ func TestRestartAfterKill(t *testing.T) {
 		wg      sync.WaitGroup
 	)
 	wctx, stopWriters := context.WithCancel(ctx)
+	defer func() { stopWriters(); wg.Wait() }() // also when the test fails early
 	for w := range workers {
 		wg.Add(1)
 		go func() {
@@ -209,12 +222,14 @@ func TestRestartAfterKill(t *testing.T) {
 	wg.Wait()
 	t.Logf("killed with %d writes acknowledged, %d unacknowledged", len(acked), len(unknown))
 
+	before := cli.Ring()
 	c.Start(t)
-	cli = c.Client(t)
-	readAll(ctx, t, cli, settled, workers)
+	fresh := c.Client(t)
+	readAll(ctx, t, fresh, settled, workers)
+	assertSameChains(t, before, fresh.Ring())
 	err := framework.ForEach(ctx, len(acked), workers, func(ctx context.Context, j int) error {
 		i := acked[j]
-		got, err := cli.Get(ctx, live.key(i))
+		got, err := fresh.Get(ctx, live.key(i))
 		if err != nil {
 			return err
 		}
@@ -226,7 +241,7 @@ func TestRestartAfterKill(t *testing.T) {
 	require.NoError(t, err, "every acknowledged write survives kill -9")
 	found := 0
 	for _, i := range unknown {
-		got, err := cli.Get(ctx, live.key(i))
+		got, err := fresh.Get(ctx, live.key(i))
 		switch {
 		case errIsNotFound(err):
 		case err != nil:

@@ -118,7 +118,7 @@ func (m MoveStatus) Summary(s *Status) string {
 	case m.Pending == 0:
 		eta = "0s"
 	case m.ETASeconds >= 0:
-		eta = (time.Duration(m.ETASeconds) * time.Second).String()
+		eta = (time.Duration(m.ETASeconds * float64(time.Second))).Round(100 * time.Millisecond).String()
 	}
 	return fmt.Sprintf("%d/%d partitions moved, %d keys, %d copying, %d under-replicated, ETA %s",
 		m.Done, m.Total, m.KeysMoved, s.Learners, s.UnderReplicated, eta)

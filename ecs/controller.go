@@ -16,9 +16,15 @@ import (
 	"go.uber.org/zap"
 )
 
-// settleTimeout bounds how long planned steps wait for the servers to report
-// the last epoch (see settled).
+// settleTimeout bounds how long a partition's next planned step waits for
+// its servers to report applying its last change (see unsettled).
 const settleTimeout = time.Second
+
+// minEpochGap spaces epochs that only move data (promotions, learners,
+// removals after a move): each epoch is a ring every server parses, and
+// batching moves into fewer epochs makes rebalancing faster, not slower.
+// Failovers and membership changes never wait.
+const minEpochGap = 20 * time.Millisecond
 
 // controller is the leader's control loop. One goroutine (run) owns every
 // field below the blank line; the detector's probe loops and the etcd
@@ -49,10 +55,12 @@ type controller struct {
 	ready       map[readyKey]string    // ready/<id>/<p> keys and their values
 	removeQ     []etcdkeys.AdminRequest
 	pendingSet  map[int]struct{} // nil until the first plan after taking over
-	planCache   planCacheEntry
+	targets     targetCache
+	changed     map[int]changeMark // partitions changed recently, until their servers report it
+	lastPublish time.Time
+	holdUntil   time.Time // when a held-back epoch of data moves is due; zero if none
 	det         *detector
 	started     time.Time
-	lastPublish time.Time
 }
 
 // procManager is the local launcher as the controller uses it.
@@ -73,7 +81,7 @@ func (c *controller) run(ctx context.Context) error {
 	c.started, c.sizes = time.Now(), make(chan uint64, 16)
 	c.members, c.seen, c.incarnation = map[string]etcdkeys.Member{}, map[string]bool{}, map[string]uint64{}
 	c.suspect, c.restarted, c.health = map[string]time.Time{}, map[string]bool{}, map[string]healthEvent{}
-	c.ready = map[readyKey]string{}
+	c.ready, c.changed = map[readyKey]string{}, map[int]changeMark{}
 	if err := c.loadOrCreate(ctx); err != nil {
 		return err
 	}
@@ -83,49 +91,134 @@ func (c *controller) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tick := time.NewTicker(max(c.cfg.ProbeInterval, 50*time.Millisecond))
-	defer tick.Stop()
+	w.tick = time.NewTicker(max(c.cfg.ProbeInterval, 50*time.Millisecond))
+	defer w.tick.Stop()
 	for {
-		if err := c.reconcile(ctx); err != nil {
+		if err := c.step(ctx, w); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopping: a publish or watch cut short is no failure
+			}
 			return err
-		}
-		select {
-		case wr, ok := <-w.members:
-			if err := watchErr(wr, ok, "membership"); err != nil {
-				return err
-			}
-			for _, ev := range wr.Events {
-				c.applyMember(ev.Type, ev.Kv.Key, ev.Kv.Value)
-			}
-		case wr, ok := <-w.ready:
-			if err := watchErr(wr, ok, "ready"); err != nil {
-				return err
-			}
-			for _, ev := range wr.Events {
-				c.applyReady(ev.Type, ev.Kv.Key, ev.Kv.Value)
-			}
-		case wr, ok := <-w.requests:
-			if err := watchErr(wr, ok, "requests"); err != nil {
-				return err
-			}
-			for _, ev := range wr.Events {
-				if ev.Type == clientv3.EventTypePut {
-					c.handleRequest(ctx, ev.Kv.Key, ev.Kv.Value)
-				}
-			}
-		case ev := <-c.det.out:
-			c.applyHealth(ev)
-		case n := <-c.sizes:
-			c.state.Moves.KeysMoved += n // published with the next epoch
-			c.gauges.keysMoved.Add(float64(n))
-		case <-tick.C:
-		case <-ctx.Done():
-			return nil
 		}
 	}
 }
 
-type watches struct{ members, ready, requests clientv3.WatchChan }
+// maxBatch bounds how many queued events one reconcile pass takes in.
+const maxBatch = 256
+
+// step reconciles, then waits for the next event and takes in every other
+// event already queued, so a burst (learners reporting ready together,
+// servers reporting an epoch) makes one epoch, not one each.
+func (c *controller) step(ctx context.Context, w watches) error {
+	if err := c.reconcile(ctx); err != nil {
+		return err
+	}
+	due := make(<-chan time.Time) // never fires, unless an epoch is held
+	if !c.holdUntil.IsZero() {
+		t := time.NewTimer(time.Until(c.holdUntil))
+		defer t.Stop()
+		due = t.C
+	}
+	if _, err := c.next(ctx, w, due); err != nil {
+		return err
+	}
+	for range maxBatch {
+		if got, err := c.next(ctx, w, nil); err != nil || !got {
+			return err
+		}
+	}
+	return nil
+}
+
+// loopEvent is one event for the controller, from whichever source.
+type loopEvent struct {
+	src    int // one of the src* constants
+	wr     clientv3.WatchResponse
+	ok     bool // the watch channel is still open
+	health healthEvent
+	keys   uint64
+}
+
+const (
+	srcTick = iota
+	srcMembers
+	srcReady
+	srcRequests
+	srcHealth
+	srcSizes
+)
+
+// next takes in one event. With due nil it returns false at once when none
+// is queued; else it waits for one, or until due fires.
+func (c *controller) next(ctx context.Context, w watches, due <-chan time.Time) (bool, error) {
+	var ev loopEvent
+	if due != nil {
+		select {
+		case ev.wr, ev.ok = <-w.members:
+			ev.src = srcMembers
+		case ev.wr, ev.ok = <-w.ready:
+			ev.src = srcReady
+		case ev.wr, ev.ok = <-w.requests:
+			ev.src = srcRequests
+		case ev.health = <-c.det.out:
+			ev.src = srcHealth
+		case ev.keys = <-c.sizes:
+			ev.src = srcSizes
+		case <-w.tick.C:
+		case <-due:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	} else {
+		select {
+		case ev.wr, ev.ok = <-w.members:
+			ev.src = srcMembers
+		case ev.wr, ev.ok = <-w.ready:
+			ev.src = srcReady
+		case ev.wr, ev.ok = <-w.requests:
+			ev.src = srcRequests
+		case ev.health = <-c.det.out:
+			ev.src = srcHealth
+		case ev.keys = <-c.sizes:
+			ev.src = srcSizes
+		default:
+			return false, nil
+		}
+	}
+	return true, c.apply(ctx, ev)
+}
+
+// apply takes in one event.
+func (c *controller) apply(ctx context.Context, ev loopEvent) error {
+	switch ev.src {
+	case srcMembers, srcReady, srcRequests:
+		if err := watchErr(ctx, ev.wr, ev.ok, [...]string{srcMembers: "membership", srcReady: "ready", srcRequests: "requests"}[ev.src]); err != nil {
+			return err
+		}
+		for _, e := range ev.wr.Events {
+			switch {
+			case ev.src == srcMembers:
+				c.applyMember(e.Type, e.Kv.Key, e.Kv.Value)
+			case ev.src == srcReady:
+				c.applyReady(e.Type, e.Kv.Key, e.Kv.Value)
+			case e.Type == clientv3.EventTypePut:
+				c.handleRequest(ctx, e.Kv.Key, e.Kv.Value)
+			}
+		}
+	case srcHealth:
+		c.applyHealth(ev.health)
+	case srcSizes:
+		c.state.Moves.KeysMoved += ev.keys // published with the next epoch
+		c.gauges.keysMoved.Add(float64(ev.keys))
+	}
+	return nil
+}
+
+// watches are the loop's event sources besides the detector.
+type watches struct {
+	members, ready, requests clientv3.WatchChan
+	tick                     *time.Ticker // paces retries, the grace period and the settle gate
+}
 
 // watchAll reads members, ready keys and pending requests at one revision
 // and watches each prefix from the next, so no event falls in between.
@@ -153,14 +246,20 @@ func (c *controller) watchAll(ctx context.Context) (watches, error) {
 	watch := func(prefix string) clientv3.WatchChan {
 		return c.cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev))
 	}
-	return watches{watch(etcdkeys.ServersPrefix(cl)), watch(etcdkeys.ReadyPrefix(cl)), watch(etcdkeys.RequestsPrefix(cl))}, nil
+	return watches{members: watch(etcdkeys.ServersPrefix(cl)), ready: watch(etcdkeys.ReadyPrefix(cl)),
+		requests: watch(etcdkeys.RequestsPrefix(cl))}, nil
 }
 
-func watchErr(wr clientv3.WatchResponse, ok bool, what string) error {
-	if !ok || wr.Err() != nil {
-		return fmt.Errorf("ecs: %s watch ended: %v", what, wr.Err())
+// watchErr turns the end of a watch into the end of the loop: an error,
+// unless the loop is stopping anyway.
+func watchErr(ctx context.Context, wr clientv3.WatchResponse, ok bool, what string) error {
+	if ok && wr.Err() == nil {
+		return nil
 	}
-	return nil
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("ecs: %s watch ended: %v", what, wr.Err())
 }
 
 // loadOrCreate reads the ring and the controller state, creating the empty
@@ -221,6 +320,7 @@ func (c *controller) reconcile(ctx context.Context) error {
 	c.admit(next, &st, ep)
 	c.failover(next, ep)
 	c.applyRemoves(next, &st, ep)
+	urgent := ep.changed // membership changed; what follows only moves data
 	c.promote(next, ep)
 	if len(next.Chains) == 0 {
 		if err := c.layout(next, ep); err != nil {
@@ -230,7 +330,12 @@ func (c *controller) reconcile(ctx context.Context) error {
 		return err
 	}
 	c.dropDrained(next, &st, ep)
-	if ep.changed {
+	c.holdUntil = time.Time{}
+	if ep.changed && !urgent && time.Since(c.lastPublish) < minEpochGap {
+		// Data moves wait a moment, so that promotions and new learners
+		// arriving close together share one epoch.
+		c.holdUntil = c.lastPublish.Add(minEpochGap)
+	} else if ep.changed {
 		if err := c.publish(ctx, next, st, ep); err != nil {
 			return err
 		}
@@ -264,6 +369,9 @@ func (c *controller) publish(ctx context.Context, next *ringmeta.Ring, st ctlSta
 		c.pendingSet = ep.pending
 	}
 	c.ring, c.state, c.lastPublish = next, st, now
+	for p := range ep.touched {
+		c.changed[p] = changeMark{epoch: next.Epoch, at: now}
+	}
 	for _, k := range ep.readyDel {
 		delete(c.ready, k)
 	}

@@ -4,6 +4,26 @@
 // compare-and-swap on the leader key and the ring's revision, and, for
 // `ecs start -n N`, launches and supervises local kvserver processes.
 //
-// Concurrency: the controller goroutine owns the ring being built and the
-// member table; the membership watcher and the launcher only send it events.
+// The leader is the configuration master of every partition's chain
+// (DESIGN §4-5). Its controller changes a chain only in these steps, each in
+// its own epoch for a given partition, bumping the chain's version:
+//
+//   - (a) failover (membership.go): a server whose lease is gone, whose
+//     health probes fail (detector.go) or that restarted leaves every chain
+//     where another member remains, in one epoch;
+//   - (b) a learner is set on a chain (moves.go plans it, at most max-moves
+//     in flight cluster-wide, under-replicated partitions first);
+//   - (c) a learner that wrote ready/<id>/<p> becomes the tail (rebalance.go);
+//   - (d) in a later epoch, the member the plan moves away leaves.
+//
+// Admin requests (`ecs add`, `ecs remove`) go through etcd, so any host can
+// run them (admin.go writes them, requests.go answers them); `ecs check`
+// compares replicas through the kvservers' Digest (check.go). The leader
+// keeps its plan and progress in etcd next to the ring (state.go), written
+// in the same transaction, so a new leader carries on where the old one
+// stopped and `ecs status` reads progress from any host.
+//
+// Concurrency: the controller goroutine owns the ring being built, the
+// member table, probe verdicts and the plan; the detector's probe loops, the
+// etcd watches and the digest calls that size moves only send it events.
 package ecs

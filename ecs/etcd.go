@@ -12,6 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // startEmbeddedEtcd runs a single-member etcd in dataDir/etcd on host:port
@@ -26,6 +27,8 @@ func startEmbeddedEtcd(dataDir, host string, port int, lg *zap.Logger) (*embed.E
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	cfg.LogLevel = "error"
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(lg.Named("etcd").WithOptions(
+		zap.IncreaseLevel(zap.ErrorLevel), zap.WrapCore(func(c zapcore.Core) zapcore.Core { return quietCore{c} })))
 	cfg.AutoCompactionMode = "periodic"
 	cfg.AutoCompactionRetention = "1h"
 	e, err := embed.StartEtcd(cfg)
@@ -75,3 +78,16 @@ func checkPortsFree(host string, ports map[int]string) error {
 	}
 	return nil
 }
+
+// quietCore drops the embedded etcd's shutdown chatter: when it closes, each
+// listener reports "use of closed network connection" at error level.
+type quietCore struct{ zapcore.Core }
+
+func (q quietCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if e.Message == "setting up serving from embedded etcd failed." {
+		return ce
+	}
+	return q.Core.Check(e, ce)
+}
+
+func (q quietCore) With(fields []zapcore.Field) zapcore.Core { return quietCore{q.Core.With(fields)} }

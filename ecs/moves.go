@@ -33,8 +33,12 @@ type planInput struct {
 	// leaves lists, per partition, the members planned to leave once the
 	// partition's learner is promoted (persisted in the controller state).
 	leaves map[int][]string
-	// frozen partitions already changed in this epoch; they get no step.
+	// frozen partitions get no step: they changed in this epoch, or their
+	// servers have not yet reported applying their last change.
 	frozen map[int]bool
+	// target, when set, is a layout computed earlier from the same chains,
+	// leaves and eligible servers (Rebalance is the costly part).
+	target [][]string
 }
 
 // movePlan is the planner's answer. target is nil when no server is
@@ -67,9 +71,12 @@ func planMoves(in planInput) (movePlan, error) {
 	if len(in.eligible) == 0 || len(in.chains) == 0 {
 		return pl, nil
 	}
-	target, err := hashring.Rebalance(rebalanceInput(in.chains, in.leaves), in.eligible, in.replicas)
-	if err != nil {
-		return pl, err
+	target := in.target
+	if target == nil {
+		var err error
+		if target, err = hashring.Rebalance(rebalanceInput(in.chains, in.leaves), in.eligible, in.replicas); err != nil {
+			return pl, err
+		}
 	}
 	pl.target, pl.want = target, min(in.replicas, len(in.eligible))
 	for p, c := range in.chains {

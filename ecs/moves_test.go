@@ -169,6 +169,8 @@ func TestPlanMoves(t *testing.T) {
 func simulate(t *testing.T, chains []ringmeta.Chain, eligible []string, r, maxMoves int) ([]ringmeta.Chain, int) {
 	t.Helper()
 	leaves := map[int][]string{}
+	var target [][]string // kept, as the controller keeps it while the servers stay
+	needed, copies := 0, 0
 	src := all(eligible...)
 	for _, ch := range chains {
 		for _, m := range ch.Members {
@@ -187,9 +189,17 @@ func simulate(t *testing.T, chains []ringmeta.Chain, eligible []string, r, maxMo
 			}
 		}
 		pl, err := planMoves(planInput{chains: chains, eligible: hservers(eligible...), sources: src,
-			replicas: r, maxMoves: maxMoves, leaves: leaves, frozen: frozen})
+			replicas: r, maxMoves: maxMoves, leaves: leaves, frozen: frozen, target: target})
 		require.NoError(t, err)
+		if target == nil {
+			for p, want := range pl.target {
+				needed += len(minus(want, chains[p].Members))
+			}
+		}
+		target = pl.target
+		copies += len(pl.learners)
 		if len(pl.pending) == 0 {
+			require.Equal(t, needed, copies, "every copy made is one the first target needed")
 			return chains, epoch
 		}
 		ep := &epochChange{touched: frozen}
@@ -313,4 +323,14 @@ func TestStripKeepsLastMember(t *testing.T) {
 	}
 	require.Equal(t, want, r.Chains)
 	require.Equal(t, map[int]bool{0: true, 2: true, 3: true, 4: true}, ep.touched)
+}
+
+func minus(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }

@@ -81,43 +81,79 @@ func (c *controller) deleteStaleReady(ctx context.Context, keys []readyKey) {
 	}
 }
 
-// planCacheEntry remembers the last plan: Rebalance over thousands of
-// partitions is cheap but not free, and most passes change nothing.
-type planCacheEntry struct {
-	epoch    uint64
+// targetCache keeps the target layout for as long as the servers that may
+// hold replicas stay the same. Recomputing it as chains move would let the
+// greedy balancing pick other partitions half way and move more than needed;
+// a kept target is always reachable, since the steps only move chains
+// towards it. (It also saves Rebalance's milliseconds on every pass.)
+type targetCache struct {
 	eligible string
-	plan     movePlan
+	target   [][]string
 }
 
-// planStep runs the planner over next and applies its steps when the
-// servers have settled, then updates the progress record.
+// planStep runs the planner over next and applies its steps to the
+// partitions whose servers have settled, then updates the progress record.
 func (c *controller) planStep(next *ringmeta.Ring, st *ctlState, ep *epochChange) error {
 	eligible, sources := c.placeable(next, st)
 	key := eligibleKey(eligible)
-	var pl movePlan
-	if !ep.changed && c.planCache.epoch == c.ring.Epoch && c.planCache.eligible == key && c.planCache.plan.target != nil {
-		pl = c.planCache.plan
-	} else {
-		var err error
-		pl, err = planMoves(planInput{
-			chains: next.Chains, eligible: eligible, sources: sources, replicas: next.Replicas,
-			maxMoves: c.cfg.MaxMoves, leaves: st.Leaves, frozen: ep.touched,
-		})
-		if err != nil {
-			return fmt.Errorf("ecs: plan: %w", err)
-		}
-		if !ep.changed {
-			c.planCache = planCacheEntry{epoch: c.ring.Epoch, eligible: key, plan: pl}
-		}
+	in := planInput{
+		chains: next.Chains, eligible: eligible, sources: sources, replicas: next.Replicas,
+		maxMoves: c.cfg.MaxMoves, leaves: st.Leaves, frozen: c.unsettled(ep.touched),
 	}
-	if c.settled() {
-		applySteps(next, st, pl, ep)
+	if c.targets.eligible == key && len(c.targets.target) == len(next.Chains) {
+		in.target = c.targets.target
 	}
+	pl, err := planMoves(in)
+	if err != nil {
+		return fmt.Errorf("ecs: plan: %w", err)
+	}
+	c.targets = targetCache{eligible: key, target: pl.target}
+	applySteps(next, st, pl, ep)
 	st.Leaves = pruneLeaves(next.Chains, st.Leaves, pl.want)
 	// Progress goes out with the next epoch; alone it is no reason for one.
 	ep.pending = pendingOf(next.Chains, pl.target)
 	st.Moves, ep.finished = st.Moves.advance(c.pendingSet, ep.pending, learners(next.Chains), time.Now())
 	return nil
+}
+
+// unsettled returns the partitions that may not take a planned step now:
+// those changed in this epoch, and those whose members and learner have not
+// all reported applying the epoch of their chain's last change (or
+// settleTimeout passed). So each server sees every step of a chain in its
+// own epoch before the next, while other partitions go on.
+func (c *controller) unsettled(touched map[int]bool) map[int]bool {
+	out := make(map[int]bool, len(touched)+len(c.changed))
+	for p := range touched {
+		out[p] = true
+	}
+	for p, mark := range c.changed {
+		if p >= len(c.ring.Chains) || time.Since(mark.at) >= settleTimeout || c.applied(c.ring.Chains[p], mark.epoch) {
+			delete(c.changed, p)
+			continue
+		}
+		out[p] = true
+	}
+	return out
+}
+
+// applied reports whether every registered server of the chain reported an
+// epoch at least epoch.
+func (c *controller) applied(ch ringmeta.Chain, epoch uint64) bool {
+	for _, id := range ch.Members {
+		if m, ok := c.members[id]; ok && m.Epoch < epoch {
+			return false
+		}
+	}
+	if m, ok := c.members[ch.Learner]; ok && m.Epoch < epoch {
+		return false
+	}
+	return true
+}
+
+// changeMark is when a partition's chain last changed.
+type changeMark struct {
+	epoch uint64
+	at    time.Time
 }
 
 // applySteps writes the planner's removals (d) and new learners (b) into
@@ -180,25 +216,6 @@ func eligibleKey(servers []hashring.Server) string {
 		b.WriteString(s.ID + "@" + s.Zone + ",")
 	}
 	return b.String()
-}
-
-// settled gates the planned steps: they wait until every active server has
-// reported applying the current epoch (or settleTimeout passed), so servers
-// see each step of a chain in its own epoch and epochs do not pile up
-// faster than servers apply them. Failovers and promotions never wait.
-func (c *controller) settled() bool {
-	if time.Since(c.lastPublish) >= settleTimeout {
-		return true
-	}
-	for _, s := range c.ring.Servers {
-		if s.State == ringmeta.StateDown {
-			continue
-		}
-		if m, ok := c.members[s.ID]; ok && m.Epoch < c.ring.Epoch {
-			return false
-		}
-	}
-	return true
 }
 
 // dropDrained removes from the ring's list every server being removed that

@@ -82,6 +82,17 @@ func (s *Server) headWrite(ctx context.Context, p int, version uint64, h *kvpb.R
 	return awaitEntry(ctx, e, st)
 }
 
+// failWrites fails every write waiting at a head here (Stop: they could
+// only time out, holding up the graceful stop). Clients retry them by id.
+func (s *Server) failWrites(err error) {
+	for p := 0; p < s.parts.count(); p++ {
+		ps := s.parts.get(p)
+		ps.mu.Lock()
+		ps.failWaitersLocked(err)
+		ps.mu.Unlock()
+	}
+}
+
 // awaitDuplicate answers a retried write that this partition already
 // sequenced: at once when committed, else when its entry commits. ps.mu is
 // held on entry and released.

@@ -84,7 +84,7 @@ func (s *Server) etcdPingLoop() {
 			continue
 		}
 		if len(resp.Kvs) > 0 {
-			s.applyRing(resp.Kvs[0].Value)
+			s.applyRing(resp.Kvs[0].Value, resp.Kvs[0].ModRevision)
 		}
 		s.leases.etcdOK.Store(start.UnixNano())
 	}
@@ -99,7 +99,7 @@ func (s *Server) leaseLoop() {
 			continue
 		}
 		for g := range s.grantors(cur.Ring.Chains) {
-			go s.renewLease(g, cur.Epoch)
+			s.goAttach(func() { s.renewLease(g, cur.Epoch) }) // joined by Stop before closeAll
 		}
 	}
 }

@@ -2,6 +2,7 @@ package kvserver
 
 import (
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/ecskv/ecskv/common/kvpb"
@@ -24,6 +25,9 @@ type metrics struct {
 	epoch      prometheus.Gauge
 	partitions *prometheus.GaugeVec
 	transfer   prometheus.Counter
+	resent     prometheus.Counter
+	dropped    *prometheus.CounterVec
+	batches    prometheus.Histogram
 }
 
 func newMetrics(s *Server) *metrics {
@@ -45,7 +49,17 @@ func newMetrics(s *Server) *metrics {
 	m.transfer = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "ecskv_transfer_received_bytes_total", Help: "Snapshot bytes this server received as a learner.",
 	})
-	m.reg.MustRegister(m.requests, m.latency, m.epoch, m.partitions, m.transfer,
+	m.resent = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ecskv_replication_resent_updates_total", Help: "Updates sent again after a timeout, a nack or a chain change.",
+	})
+	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ecskv_replication_dropped_updates_total", Help: "Incoming updates not applied, by reason.",
+	}, []string{"reason"})
+	m.batches = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "ecskv_replication_batch_updates", Help: "Updates per incoming replication message.",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+	})
+	m.reg.MustRegister(m.requests, m.latency, m.epoch, m.partitions, m.transfer, m.resent, m.dropped, m.batches,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "ecskv_cache_hits_total", Help: "LRU cache hits.",
@@ -57,8 +71,16 @@ func newMetrics(s *Server) *metrics {
 	return m
 }
 
-func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+func (m *metrics) handler(pprofOn bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
+	if pprofOn {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
 }
 
 func (m *metrics) observe(op string, start time.Time) {

@@ -142,7 +142,11 @@ func (p *peer) run() {
 	s := p.set.s
 	var stream kvpb.Replication_ReplicateClient
 	var cancel context.CancelFunc = func() {}
-	defer func() { cancel() }()
+	defer func() {
+		if cancel != nil { // nil after a failed open
+			cancel()
+		}
+	}()
 	for {
 		select {
 		case <-s.ctx.Done():

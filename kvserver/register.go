@@ -114,7 +114,7 @@ func (s *Server) watchRingLoop() {
 			continue
 		}
 		if len(resp.Kvs) > 0 {
-			s.applyRing(resp.Kvs[0].Value)
+			s.applyRing(resp.Kvs[0].Value, resp.Kvs[0].ModRevision)
 		}
 		backoff = 100 * time.Millisecond
 		wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(s.ctx))
@@ -125,7 +125,7 @@ func (s *Server) watchRingLoop() {
 			}
 			for _, ev := range wr.Events {
 				if ev.Type == clientv3.EventTypePut {
-					s.applyRing(ev.Kv.Value)
+					s.applyRing(ev.Kv.Value, ev.Kv.ModRevision)
 				}
 			}
 		}
@@ -135,10 +135,16 @@ func (s *Server) watchRingLoop() {
 }
 
 // applyRing installs a newer ring; stale or invalid ones are ignored (a
-// ring's epoch only grows).
-func (s *Server) applyRing(raw []byte) {
+// ring's epoch only grows). rev is the etcd mod revision of the ring key: a
+// revision already seen is skipped without decoding (the ping loop reads the
+// ring ten times a second).
+func (s *Server) applyRing(raw []byte, rev int64) {
 	s.ringMu.Lock()
 	defer s.ringMu.Unlock()
+	if rev <= s.ringRev {
+		return
+	}
+	s.ringRev = rev
 	r, err := ringmeta.Unmarshal(raw)
 	if err != nil {
 		s.lg.Error("ignoring invalid ring", zap.Error(err))

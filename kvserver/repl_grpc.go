@@ -1,6 +1,7 @@
 package kvserver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -79,7 +80,10 @@ func (r *replService) Snapshot(req *kvpb.SnapshotRequest, stream kvpb.Replicatio
 		return err
 	}
 	applied, err := s.store.ScanSnapshot(p, func(ns, key []byte, rec storage.Record) error {
-		chunk.Records = append(chunk.Records, &kvpb.Op{Ns: ns, Key: key, Value: rec.Value, ExpiryMs: rec.ExpiryMs})
+		// ns, key and the value alias the scan's iterator: copy what the chunk keeps.
+		chunk.Records = append(chunk.Records, &kvpb.Op{
+			Ns: bytes.Clone(ns), Key: bytes.Clone(key), Value: bytes.Clone(rec.Value), ExpiryMs: rec.ExpiryMs,
+		})
 		chunk.Seqs = append(chunk.Seqs, rec.Seq)
 		if size += len(key) + len(rec.Value) + 32; size >= snapshotChunkBytes {
 			return flush()

@@ -20,6 +20,9 @@ type appliedUpdate struct {
 // handled by one goroutine, so updates of a partition arrive in seq order.
 func (s *Server) onBatch(from string, b *kvpb.ReplBatch) {
 	var done []appliedUpdate
+	if len(b.Updates) > 0 {
+		s.metrics.batches.Observe(float64(len(b.Updates)))
+	}
 	for _, u := range b.Updates {
 		if a, ok := s.onUpdate(from, u); ok {
 			done = append(done, a)
@@ -53,9 +56,16 @@ func (s *Server) onUpdate(from string, u *kvpb.Update) (appliedUpdate, bool) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if u.ToLearner {
-		return s.onLearnerUpdateLocked(ps, p, from, u)
+		if ps.catchup != nil || from != ps.pred {
+			return s.onLearnerUpdateLocked(ps, p, from, u)
+		}
+		// A promoted learner: what the old tail committed and forwarded
+		// before it learned of the promotion is history this member must
+		// hold (nothing else would resend it), so take it in seq order.
+		u = retag(u, ps.version, false)
 	}
 	if u.ChainVersion != ps.version || from != ps.pred || !ps.loaded {
+		s.metrics.dropped.WithLabelValues("version").Inc()
 		return appliedUpdate{}, false // stale sender, or our ring is behind: the sender retransmits
 	}
 	switch {
@@ -64,6 +74,7 @@ func (s *Server) onUpdate(from string, u *kvpb.Update) (appliedUpdate, bool) {
 		return appliedUpdate{}, false
 	case u.Seq > ps.applied+1:
 		// A gap: something was lost on the way. Ask for it.
+		s.metrics.dropped.WithLabelValues("gap").Inc()
 		s.peers.sendNack(from, &kvpb.Ack{Partition: u.Partition, ChainVersion: ps.version, Seq: ps.applied})
 		return appliedUpdate{}, false
 	}

@@ -8,11 +8,13 @@ import (
 )
 
 // Retransmission: replication messages are fire-and-forget, so an in-flight
-// entry not acknowledged within retransmitAfter is sent again. Receivers
+// entry not acknowledged within retransmitAfter is sent again (generous: a
+// loaded machine must not turn slow acks into a storm of duplicates; gaps
+// are repaired sooner by nacks). Receivers
 // ignore what they already applied and re-ack what is committed.
 const (
 	retransmitTick  = 100 * time.Millisecond
-	retransmitAfter = 300 * time.Millisecond
+	retransmitAfter = time.Second
 )
 
 func (s *Server) retransmitLoop() {
@@ -23,7 +25,9 @@ func (s *Server) retransmitLoop() {
 			ps := s.parts.get(p)
 			ps.mu.Lock()
 			if ps.succ != "" && len(ps.log) > 0 && now.Sub(ps.log[0].sentAt) > retransmitAfter {
-				s.peers.sendUpdates(ps.succ, ps.resendLocked(ps.committed, now))
+				ups := ps.resendLocked(ps.committed, now)
+				s.metrics.resent.Add(float64(len(ups)))
+				s.peers.sendUpdates(ps.succ, ups)
 			}
 			ps.mu.Unlock()
 		}

@@ -38,7 +38,8 @@ type Server struct {
 	metrics *metrics
 
 	ring    atomic.Pointer[currentRing]
-	ringMu  sync.Mutex // serialises applyRing (watch and ping both call it)
+	ringMu  sync.Mutex // serialises applyRing (watch and ping both call it); guards ringRev
+	ringRev int64      // etcd mod revision of the ring last applied
 	parts   partitions
 	peers   *peerSet
 	leases  *leaseTable
@@ -131,7 +132,7 @@ func (s *Server) startMetrics() error {
 	if err != nil {
 		return fmt.Errorf("kvserver: metrics listen %s: %w", s.cfg.Metrics, err)
 	}
-	s.httpSrv = &http.Server{Handler: s.metrics.handler(), ReadHeaderTimeout: 5 * time.Second}
+	s.httpSrv = &http.Server{Handler: s.metrics.handler(s.cfg.Pprof), ReadHeaderTimeout: 5 * time.Second}
 	s.goAttach(func() { _ = s.httpSrv.Serve(lis) })
 	return nil
 }
@@ -148,11 +149,14 @@ func (s *Server) Stop() {
 	s.stopMu.Do(func() {
 		s.stopped.Store(true)
 		close(s.stopc)
+		s.failWrites(ErrStopped) // no ack gets in any more: answer them now
 		if s.health != nil {
 			s.health.Shutdown()
 		}
 		if s.grpc != nil {
-			stopGracefully(s.grpc, 5*time.Second)
+			// Long-lived replication streams never end by themselves: give
+			// unary calls a moment, then close the rest.
+			stopGracefully(s.grpc, time.Second)
 		}
 		if s.httpSrv != nil {
 			_ = s.httpSrv.Close()

@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,6 +69,8 @@ type Cluster struct {
 	pids map[int]string // kvserver pids launched by the ECS -> id (or "?")
 	hand map[string]int // hand-started server id -> port slot
 	own  map[int]bool   // pids of hand-started servers (not the ECS's)
+	// restarted holds the servers the test restarted by hand (RestartServer).
+	restarted map[string]*Process
 }
 
 // NewCluster starts a cluster on fresh ports and a fresh data dir and waits
@@ -88,6 +92,8 @@ func NewCluster(t testing.TB, opts ...Option) *Cluster {
 		pids:    map[int]string{},
 		hand:    map[string]int{},
 		own:     map[int]bool{},
+
+		restarted: map[string]*Process{},
 	}
 	t.Cleanup(c.killLeftovers(t))
 	c.Start(t)
@@ -121,8 +127,9 @@ func (c *Cluster) ServerIDs() []string {
 	return ids
 }
 
-// ServerAddr returns the service address of a launched server (s1..sN) or of
-// a hand-started one; "" for an unknown id.
+// ServerAddr returns the service address of a server launched by the ECS
+// (s1..sN, and sN+1.. of `ecs add` within the reserved slots) or of a
+// hand-started one; "" for an unknown id.
 func (c *Cluster) ServerAddr(id string) string {
 	if slot := c.slot(id); slot > 0 {
 		return Addr(c.ports.Server(slot))
@@ -144,7 +151,7 @@ func (c *Cluster) slot(id string) int {
 	if s, ok := c.hand[id]; ok {
 		return s
 	}
-	if n, err := strconv.Atoi(id[min(1, len(id)):]); err == nil && len(id) > 1 && id[0] == 's' && n >= 1 && n <= c.cfg.servers {
+	if n, err := strconv.Atoi(id[min(1, len(id)):]); err == nil && len(id) > 1 && id[0] == 's' && n >= 1 && n <= c.ports.Slots {
 		return n
 	}
 	return 0
@@ -283,6 +290,10 @@ func (c *Cluster) trackedPIDs() map[int]string {
 	return out
 }
 
+// Track records the kvservers the ECS runs now (after `ecs add`, say), so
+// that the cluster's cleanup kills any of them that outlive their ECS.
+func (c *Cluster) Track(t testing.TB) { c.trackServers(t) }
+
 // trackServers records the kvservers the ECS runs: its children, and the pids
 // `ecs status` reports.
 func (c *Cluster) trackServers(t testing.TB) {
@@ -357,8 +368,9 @@ func (c *Cluster) Client(t testing.TB) *kvclient.Client {
 }
 
 // StartKVServer starts a kvserver by hand on the next spare port slot, with
-// its data in ServerDir(id), registering through the cluster's etcd.
-func (c *Cluster) StartKVServer(t testing.TB, id string) *Process {
+// its data in ServerDir(id), registering through the cluster's etcd. args
+// are appended to its command line (e.g. "--log-level", "info").
+func (c *Cluster) StartKVServer(t testing.TB, id string, args ...string) *Process {
 	t.Helper()
 	c.mu.Lock()
 	slot, ok := c.hand[id]
@@ -371,15 +383,82 @@ func (c *Cluster) StartKVServer(t testing.TB, id string) *Process {
 		c.hand[id] = slot
 	}
 	c.mu.Unlock()
-	p := StartProcess(t, ProcessSpec{Name: id, Path: c.Bin(KVServerBin), Args: []string{
+	p := StartProcess(t, ProcessSpec{Name: id, Path: c.Bin(KVServerBin), Args: append([]string{
 		"--id", id,
 		"--listen", Addr(c.ports.Server(slot)),
 		"--metrics", Addr(c.ports.Metrics(slot)),
 		"--data-dir", c.ServerDir(id),
 		"--etcd-endpoints", c.EtcdEndpoint(),
-	}})
+	}, args...)})
 	c.mu.Lock()
 	c.own[p.PID()] = true
+	c.mu.Unlock()
+	return p
+}
+
+// ServerPID returns the pid of the live kvserver with this id: one the test
+// restarted, else a child of the ECS; 0 when there is none.
+func (c *Cluster) ServerPID(id string) int {
+	c.mu.Lock()
+	p := c.restarted[id]
+	c.mu.Unlock()
+	if p != nil {
+		if p.Running() {
+			return p.PID()
+		}
+		return 0
+	}
+	if e := c.ECS(); e != nil {
+		for _, ch := range Children(e.PID()) {
+			if strings.Contains(ch.Cmdline, KVServerBin) && idFromCmdline(ch.Cmdline) == id {
+				return ch.PID
+			}
+		}
+	}
+	return 0
+}
+
+// KillServer simulates a crash of one kvserver: SIGKILL, then waits until
+// the process is gone. It returns the server's exact command line (argv,
+// from /proc, read before the kill) for RestartServer.
+func (c *Cluster) KillServer(t testing.TB, id string) []string {
+	t.Helper()
+	pid := c.ServerPID(id)
+	if pid == 0 {
+		t.Fatalf("framework: KillServer: no live kvserver %s", id)
+	}
+	argv, ok := ProcArgs(pid)
+	if !ok {
+		t.Fatalf("framework: KillServer: read the command line of %s (pid %d)", id, pid)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("framework: kill -9 %s (pid %d): %v", id, pid, err)
+	}
+	c.mu.Lock()
+	p := c.restarted[id]
+	c.mu.Unlock()
+	if p != nil && p.PID() == pid {
+		p.Wait(killTimeout)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
+	defer cancel()
+	if !poll(ctx, 2*time.Millisecond, func() bool { return !Alive(pid) }) {
+		t.Fatalf("framework: %s (pid %d) still alive %v after SIGKILL", id, pid, killTimeout)
+	}
+	return argv
+}
+
+// RestartServer starts a kvserver again with the command line KillServer
+// returned (same id, ports, data dir and flags), as a Process of the test.
+func (c *Cluster) RestartServer(t testing.TB, id string, argv []string) *Process {
+	t.Helper()
+	if len(argv) == 0 {
+		t.Fatalf("framework: RestartServer %s: empty command line", id)
+	}
+	p := StartProcess(t, ProcessSpec{Name: id, Path: argv[0], Args: argv[1:]})
+	c.mu.Lock()
+	c.own[p.PID()] = true
+	c.restarted[id] = p
 	c.mu.Unlock()
 	return p
 }

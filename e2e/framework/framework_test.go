@@ -24,17 +24,24 @@ func TestProcessVerbs(t *testing.T) {
 	Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return len(p.Stderr()) == 1 }, "stderr line")
 	require.Equal(t, []string{"oops"}, p.Stderr())
 
-	p.Pause(t)
-	Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool {
-		info, ok := ReadProc(p.PID())
-		return ok && info.State == 'T'
-	}, "paused state")
-	p.Resume(t)
-	require.True(t, p.Running())
-
 	require.Equal(t, 3, p.Stop(t, 5*time.Second))
 	require.Contains(t, p.Stdout(), "bye")
 	require.False(t, Alive(p.PID()))
+}
+
+// TestProcessPause uses a process that does not fork: a shell that forks
+// can be stopped between fork and exec, leaving the shell in state D (vfork)
+// rather than T.
+func TestProcessPause(t *testing.T) {
+	p := StartProcess(t, ProcessSpec{Path: "/bin/sleep", Args: []string{"30"}})
+	state := func() byte { info, _ := ReadProc(p.PID()); return info.State }
+	p.Pause(t)
+	Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return state() == 'T' }, "stopped")
+	p.Resume(t)
+	Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return state() != 'T' }, "continued")
+	p.Pause(t)
+	Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return state() == 'T' }, "stopped again")
+	require.Equal(t, -1, p.Stop(t, 5*time.Second), "Stop continues a paused process so SIGTERM lands")
 }
 
 func TestProcessKillAndEarlyExit(t *testing.T) {

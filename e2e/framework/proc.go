@@ -78,3 +78,21 @@ func killIfKVServer(pid int) bool {
 	err := syscall.Kill(pid, syscall.SIGKILL)
 	return err == nil || !errors.Is(err, syscall.ESRCH)
 }
+
+// ProcArgs returns the argv of a live process, exactly as it was started
+// (/proc/<pid>/cmdline split on NUL); ok is false when there is no such
+// process or it is a zombie.
+func ProcArgs(pid int) (argv []string, ok bool) {
+	info, ok := ReadProc(pid)
+	if !ok || info.State == 'Z' {
+		return nil, false
+	}
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	if err != nil || len(b) == 0 {
+		return nil, false
+	}
+	for _, a := range bytes.Split(bytes.TrimSuffix(b, []byte{0}), []byte{0}) {
+		argv = append(argv, string(a))
+	}
+	return argv, true
+}

@@ -107,14 +107,15 @@ func (p *Process) wait() {
 // cleanupStop ends a process the test left running.
 func (p *Process) cleanupStop(t testing.TB) {
 	if !p.Running() {
-		p.signalGroup(syscall.SIGKILL) // stray members of its group
+		_ = p.signalGroup(syscall.SIGKILL) // stray members of its group
 		return
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.signalGroup(syscall.SIGCONT) // a paused process handles SIGTERM only once continued
 	if _, ok := p.Wait(DefaultStopTimeout); !ok {
 		t.Logf("framework: %s did not exit %v after SIGTERM; killing its group", p.name, DefaultStopTimeout)
 	}
-	p.signalGroup(syscall.SIGKILL)
+	_ = p.signalGroup(syscall.SIGKILL)
 	if _, ok := p.Wait(killTimeout); !ok {
 		t.Errorf("framework: %s (pid %d) survived SIGKILL", p.name, p.PID())
 	}
@@ -167,6 +168,7 @@ func (p *Process) Stop(t testing.TB, timeout time.Duration) int {
 	}
 	if p.Running() {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		_ = p.signalGroup(syscall.SIGCONT) // in case it was paused
 	}
 	code, ok := p.Wait(timeout)
 	if !ok {
@@ -180,7 +182,7 @@ func (p *Process) Stop(t testing.TB, timeout time.Duration) int {
 // the exit status (-1 when the signal killed it).
 func (p *Process) Kill(t testing.TB) int {
 	t.Helper()
-	p.signalGroup(syscall.SIGKILL)
+	_ = p.signalGroup(syscall.SIGKILL)
 	code, ok := p.Wait(killTimeout)
 	if !ok {
 		t.Fatalf("framework: %s (pid %d) not reaped within %v of SIGKILL", p.name, p.PID(), killTimeout)

@@ -16,17 +16,77 @@ type StatusJSON struct {
 	Epoch      uint64         `json:"epoch"`
 	Partitions int            `json:"partitions"`
 	Replicas   int            `json:"replicas"`
+	Leader     string         `json:"leader"`
 	Servers    []ServerStatus `json:"servers"`
-	Raw        string         `json:"-"` // the command's stdout
+	// UnderReplicated counts partitions whose chain has fewer than R members.
+	UnderReplicated int `json:"under_replicated"`
+	// Unavailable counts partitions whose chain has no active member.
+	Unavailable int        `json:"unavailable"`
+	Learners    int        `json:"learners"`
+	Moves       MoveStatus `json:"moves"`
+	Raw         string     `json:"-"` // the command's stdout
+}
+
+// MoveStatus is the rebalancing progress in `ecs status --json`.
+type MoveStatus struct {
+	Pending    int     `json:"pending"`
+	Done       int     `json:"done"`
+	Total      int     `json:"total"`
+	InProgress int     `json:"in_progress"`
+	KeysMoved  uint64  `json:"keys_moved"`
+	ETASeconds float64 `json:"eta_seconds"`
 }
 
 // ServerStatus is one server in `ecs status --json`.
 type ServerStatus struct {
-	ID      string `json:"id"`
-	Address string `json:"address"`
-	State   string `json:"state"`
-	Metrics string `json:"metrics"`
-	PID     int    `json:"pid"`
+	ID          string         `json:"id"`
+	Address     string         `json:"address"`
+	State       string         `json:"state"`
+	Metrics     string         `json:"metrics"`
+	PID         int            `json:"pid"`
+	Epoch       uint64         `json:"epoch"`
+	Incarnation uint64         `json:"incarnation"`
+	Roles       map[string]int `json:"partitions"` // head, middle, tail
+	Learning    int            `json:"learning"`
+}
+
+// Replicas returns how many chains the server is a member of.
+func (s ServerStatus) Replicas() int { return s.Roles["head"] + s.Roles["middle"] + s.Roles["tail"] }
+
+// Converged reports whether every chain has R members, none of them a
+// server that is not active, no learner is copying and no move is pending;
+// otherwise it says what is left.
+func (s StatusJSON) Converged() (bool, string) {
+	var left []string
+	if s.UnderReplicated > 0 {
+		left = append(left, fmt.Sprintf("%d under-replicated", s.UnderReplicated))
+	}
+	if s.Unavailable > 0 {
+		left = append(left, fmt.Sprintf("%d unavailable", s.Unavailable))
+	}
+	if s.Learners > 0 {
+		left = append(left, fmt.Sprintf("%d learners", s.Learners))
+	}
+	if s.Moves.Pending > 0 {
+		left = append(left, fmt.Sprintf("%d moves pending", s.Moves.Pending))
+	}
+	for _, srv := range s.Servers {
+		if srv.State != "active" && srv.Replicas()+srv.Learning > 0 {
+			left = append(left, fmt.Sprintf("%s (%s) still in %d chains", srv.ID, srv.State, srv.Replicas()+srv.Learning))
+		}
+	}
+	return len(left) == 0, strings.Join(left, ", ")
+}
+
+// Summary is a one-line digest for logs.
+func (s StatusJSON) Summary() string {
+	var srv []string
+	for _, x := range s.Servers {
+		srv = append(srv, fmt.Sprintf("%s:%s:%d/%d/%d+%d", x.ID, x.State,
+			x.Roles["head"], x.Roles["middle"], x.Roles["tail"], x.Learning))
+	}
+	return fmt.Sprintf("epoch %d, under-replicated %d, unavailable %d, learners %d, moves %d/%d pending %d; servers (id:state:head/middle/tail+learning) %s",
+		s.Epoch, s.UnderReplicated, s.Unavailable, s.Learners, s.Moves.Done, s.Moves.Total, s.Moves.Pending, strings.Join(srv, " "))
 }
 
 // Server returns the entry of server id.
@@ -64,6 +124,34 @@ func (c *Cluster) StatusE(t testing.TB) (StatusJSON, error) {
 	}
 	st.Raw = res.Stdout
 	return st, nil
+}
+
+// CheckJSON is the output of `ecs check --json`.
+type CheckJSON struct {
+	Epoch       uint64            `json:"epoch"`
+	Partitions  int               `json:"partitions"`
+	Servers     int               `json:"servers"`
+	Skipped     []string          `json:"skipped"`
+	Differences []json.RawMessage `json:"differences"`
+	ExitCode    int               `json:"-"`
+	Stderr      string            `json:"-"`
+	Raw         string            `json:"-"`
+}
+
+// Check runs `ecs check --json` and returns its report and exit status
+// (0 agree, 1 differences, 2 error). Unparsable output with exit status 0
+// or 1 fails the test.
+func (c *Cluster) Check(t testing.TB) CheckJSON {
+	t.Helper()
+	res := Run(t, RunOptions{Timeout: 3 * time.Minute, Quiet: true}, c.Bin(ECSBin),
+		"check", "--etcd-endpoints", c.EtcdEndpoint(), "--json")
+	rep := CheckJSON{ExitCode: res.ExitCode, Stderr: strings.TrimSpace(res.Stderr), Raw: res.Stdout}
+	if res.ExitCode == 0 || res.ExitCode == 1 {
+		if err := json.Unmarshal([]byte(res.Stdout), &rep); err != nil {
+			t.Fatalf("framework: ecs check --json exited %d: %v; stdout:\n%s", res.ExitCode, err, res.Stdout)
+		}
+	}
+	return rep
 }
 
 // Admin runs `ecs <args...> --etcd-endpoints <this cluster>` (stop, add, ...).

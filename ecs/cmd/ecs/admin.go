@@ -86,7 +86,7 @@ func eta(m ecs.MoveStatus) string {
 	case m.ETASeconds < 0:
 		return "unknown"
 	}
-	return (time.Duration(m.ETASeconds) * time.Second).String()
+	return (time.Duration(m.ETASeconds * float64(time.Second))).Round(100 * time.Millisecond).String()
 }
 
 func newStopCommand() *cobra.Command {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -28,7 +29,8 @@ func main() {
 		if errors.As(err, &ee) {
 			os.Exit(ee.code)
 		}
-		fmt.Fprintln(os.Stderr, "ecs:", err)
+		// Errors from the ecs package already carry the "ecs: " prefix.
+		fmt.Fprintln(os.Stderr, "ecs: "+strings.TrimPrefix(err.Error(), "ecs: "))
 		os.Exit(1)
 	}
 }

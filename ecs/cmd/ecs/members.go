@@ -62,8 +62,8 @@ func newRemoveCommand() *cobra.Command {
 	cmd.RunE = func(_ *cobra.Command, args []string) error {
 		id := args[0]
 		req := etcdkeys.AdminRequest{Kind: etcdkeys.RequestRemove, Server: id}
-		fmt.Fprintf(os.Stderr, "remove: draining %s\n", id)
 		st, err := runRequest(*endpoints, *cluster, *timeout, req, func(etcdkeys.AdminResult) func(*ecs.Status) bool {
+			fmt.Fprintf(os.Stderr, "remove: draining %s; waiting for its replicas to move\n", id)
 			return func(st *ecs.Status) bool {
 				return !slices.ContainsFunc(st.Servers, func(s ecs.ServerStatus) bool {
 					return s.ID == id && s.State != "removed" && s.State != "joining"

@@ -52,6 +52,7 @@ func newCommand() *cobra.Command {
 	f.Int64("cache-bytes", d.CacheBytes, "LRU cache byte budget")
 	f.String("log-level", d.LogLevel, "debug, info, warn or error")
 	f.Int64("transfer-rate", d.TransferRate, "bytes/s sent to learners (0: no cap)")
+	f.Bool("pprof", d.Pprof, "serve /debug/pprof on the metrics address")
 	return cmd
 }
 

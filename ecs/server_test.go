@@ -1,0 +1,94 @@
+package ecs
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ecskv/ecskv/common/etcdkeys"
+	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+)
+
+// freePortPair finds p such that p and p+1 are free (embedded etcd's client
+// and peer ports).
+func freePortPair(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		p := freePort(t)
+		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+1)); err == nil {
+			l.Close()
+			return p
+		}
+	}
+	t.Fatal("no two consecutive free ports")
+	return 0
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	return string(b)
+}
+
+// TestServerWithExternalServers runs the whole ECS (embedded etcd, election,
+// controller, detector over real gRPC health, HTTP) with one kvserver that
+// registers by itself, as `ecs start -n 0` with servers started by hand.
+func TestServerWithExternalServers(t *testing.T) {
+	cfg := testConfig(16, 1, 8)
+	cfg.Servers, cfg.DataDir = 0, t.TempDir()
+	cfg.EtcdPort = freePortPair(t)
+	cfg.HTTP = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	srv, err := New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), io.Discard)
+	require.NoError(t, err)
+	require.NoError(t, srv.Start())
+	defer srv.Stop()
+
+	_, healthAddr := serveHealth(t)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: srv.EtcdEndpoints(), Logger: zap.NewNop()})
+	require.NoError(t, err)
+	defer cli.Close()
+	m := etcdkeys.Member{ID: "x1", Addr: healthAddr, Incarnation: 42}
+	_, err = cli.Put(context.Background(), etcdkeys.Server(cfg.Cluster, "x1"), string(m.Marshal()))
+	require.NoError(t, err)
+	select {
+	case <-srv.ReadyNotify():
+	case <-time.After(20 * time.Second):
+		t.Fatal("not ready")
+	}
+	require.Len(t, srv.ReadyRing().Chains, 16)
+
+	var st Status
+	require.NoError(t, json.Unmarshal([]byte(httpGet(t, "http://"+cfg.HTTP+"/status")), &st))
+	require.Equal(t, uint64(42), st.Servers[0].Incarnation)
+	require.Equal(t, "active", st.Servers[0].State)
+	require.Equal(t, 16, st.Servers[0].Roles["head"])
+	require.True(t, st.Balanced())
+	require.Contains(t, httpGet(t, "http://"+cfg.HTTP+"/"), "rebalancing:")
+	metrics := httpGet(t, "http://"+cfg.HTTP+"/metrics")
+	for _, name := range []string{"ecskv_ecs_failovers_total", "ecskv_ecs_moves_pending", "ecskv_ecs_moves_total",
+		"ecskv_ecs_under_replicated_partitions", "ecskv_ecs_failover_seconds"} {
+		require.Contains(t, metrics, name)
+	}
+
+	// `ecs add` against an ECS that launched nothing fails with advice.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	id, err := Submit(ctx, cli, cfg.Cluster, etcdkeys.AdminRequest{Kind: etcdkeys.RequestAdd, Count: 1})
+	require.NoError(t, err)
+	_, err = WaitResult(ctx, cli, cfg.Cluster, id)
+	require.ErrorIs(t, err, ErrRefused)
+	require.ErrorContains(t, err, "launched no kvservers")
+}

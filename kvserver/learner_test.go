@@ -1,0 +1,228 @@
+package kvserver
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ecskv/ecskv/common/etcdkeys"
+	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/kvserver/storage"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// readyVersion returns the chain version learner id announced for p, or 0.
+func (c *tcluster) readyVersion(id string, p int) uint64 {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := c.cli.Get(ctx, etcdkeys.Ready(c.name, id, p))
+	require.NoError(c.t, err)
+	if len(resp.Kvs) == 0 {
+		return 0
+	}
+	v, err := strconv.ParseUint(string(resp.Kvs[0].Value), 10, 64)
+	require.NoError(c.t, err)
+	return v
+}
+
+// seed writes n keys of partition p, with values of size bytes, straight
+// into the stores of ids in batches of 100 (seqs 1, 2, ...): a chain that
+// already holds data. Call it before the first ring.
+func (c *tcluster) seed(ids []string, p, n, size int) []string {
+	c.t.Helper()
+	keys := keysIn(p, n, "pre")
+	for _, id := range ids {
+		st := c.srv(id).store
+		for b := 0; b*100 < n; b++ {
+			var ops []storage.Op
+			for _, k := range keys[b*100 : min((b+1)*100, n)] {
+				ops = append(ops, storage.Op{Kind: storage.OpPut, Key: []byte(k), Value: []byte(seedValue(k, size))})
+			}
+			_, err := st.Apply(p, uint64(b+1), ops, nowMs())
+			require.NoError(c.t, err)
+		}
+	}
+	return keys
+}
+
+func seedValue(key string, size int) string { return key + "=" + strings.Repeat("x", size) }
+
+// TestChainLearner moves a partition the way the ECS does (DESIGN §4): add a
+// learner while writes go on, promote it when it announces ready, then
+// remove an old member.
+func TestChainLearner(t *testing.T) {
+	c := newCluster(t, 4)
+	const p = 6
+	seeded := c.seed(chain3, p, 2000, 600) // ~1.3 MB: several snapshot chunks
+	c.publishInitial(chain3...)
+	c.waitEpoch(1, "s1", "s2", "s3", "s4")
+	wl := c.startWorkload("learn", 3, func(g, i int) string {
+		if i%2 == 0 {
+			return fmt.Sprintf("learn-%d-%d", g, i) // anywhere
+		}
+		return keysIn(p, 1, fmt.Sprintf("learnp-%d-%d", g, i))[0] // in p
+	})
+	wl.waitWrites(t, 20)
+
+	r := c.publish(func(r *ringmeta.Ring) { r.Chains[p].Learner = "s4" })
+	v := r.Chains[p].Version
+	eventually(t, 15*time.Second, func() bool { return c.readyVersion("s4", p) == v },
+		"learner never announced ready at version %d", v)
+	// Not a member yet: s4 does not list p in a full digest.
+	resp, err := c.admin("s4").Digest(context.Background(), &kvpb.DigestRequest{})
+	require.NoError(t, err)
+	for _, d := range resp.Partitions {
+		assert.NotEqual(t, uint32(p), d.Partition, "a learner reported as a member")
+	}
+	wl.waitWrites(t, 20)
+
+	// Promotion: the learner becomes the tail.
+	r = c.publish(func(r *ringmeta.Ring) {
+		r.Chains[p].Members = append(r.Chains[p].Members, "s4")
+		r.Chains[p].Learner = ""
+	})
+	c.waitEpoch(r.Epoch, "s1", "s2", "s3", "s4")
+	wl.waitWrites(t, 30)
+	acked := wl.stop(t)
+	c.waitConverged([]string{"s1", "s2", "s3", "s4"}, []int{p}, 10*time.Second)
+	c.checkAcked(t, acked)
+
+	// The old head leaves: it drops the partition, the rest agree.
+	wl = c.startWorkload("after", 2, func(g, i int) string {
+		return keysIn(p, 1, fmt.Sprintf("after-%d-%d", g, i))[0]
+	})
+	r = c.publish(func(r *ringmeta.Ring) { r.Chains[p].Members = []string{"s2", "s3", "s4"} })
+	c.waitEpoch(r.Epoch, "s1", "s2", "s3", "s4")
+	wl.waitWrites(t, 30)
+	acked = append(acked, wl.stop(t)...)
+	rest := []string{"s2", "s3", "s4"}
+	c.waitConverged(rest, []int{p}, 10*time.Second)
+	d := c.digest("s1", p)[p]
+	assert.Zero(t, d.AppliedSeq, "removed member kept applied_seq")
+	assert.Zero(t, d.Keys, "removed member kept keys")
+	assert.Greater(t, c.digest("s4", p)[p].Keys, uint64(2000))
+	c.checkAcked(t, acked)
+	w := c.client()
+	for _, k := range seeded[:50] {
+		v, ok := w.mustGet(t, k)
+		assert.True(t, ok, k)
+		assert.Equal(t, seedValue(k, 600), v, k)
+	}
+	// Other partitions never involved s4.
+	c.waitConverged(chain3, []int{0, 5, 15}, 5*time.Second)
+}
+
+// blockRing keeps server id from installing any newer ring until the
+// returned release is called (its ring watcher and etcd ping wait on
+// ringMu), as if its link to etcd were slow.
+func (c *tcluster) blockRing(id string) (release func()) {
+	s := c.srv(id)
+	s.ringMu.Lock()
+	var once sync.Once
+	release = func() { once.Do(s.ringMu.Unlock) }
+	c.t.Cleanup(release)
+	return release
+}
+
+// TestChainPromotionRace: the learner learns of its promotion before the old
+// tail does. A write the old tail commits meanwhile, and forwards to the
+// learner, must reach the new tail: it serves reads of it.
+func TestChainPromotionRace(t *testing.T) {
+	c := newChain3(t, 4)
+	const p = 2
+	keys := keysIn(p, 3, "race")
+	w := c.client()
+	w.mustPut(t, keys[0], "before")
+
+	r := c.publish(func(r *ringmeta.Ring) { r.Chains[p].Learner = "s4" })
+	v := r.Chains[p].Version
+	eventually(t, 10*time.Second, func() bool { return c.readyVersion("s4", p) == v }, "learner not ready")
+
+	// s1..s3 miss the promotion for a while; s4 applies it.
+	var releases []func()
+	for _, id := range chain3 {
+		releases = append(releases, c.blockRing(id))
+	}
+	r = c.publish(func(r *ringmeta.Ring) {
+		r.Chains[p].Members = append(r.Chains[p].Members, "s4")
+		r.Chains[p].Learner = ""
+	})
+	c.waitEpoch(r.Epoch, "s4")
+	// Committed by the old chain (tail s3), forwarded to s4 as a learner update.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, id := range chain3 {
+		require.Less(t, c.srv(id).appliedEpoch(), r.Epoch)
+	}
+	resp, err := c.kv("s1").Put(ctx, &kvpb.PutRequest{Header: w.header(), Key: []byte(keys[1]), Value: []byte("during")})
+	require.NoError(t, err)
+	require.Equal(t, kvpb.Status_SUCCESS, resp.Status)
+	for _, rel := range releases {
+		rel()
+	}
+	c.waitEpoch(r.Epoch, chain3...)
+
+	// The new tail must serve the acknowledged write, and hold it.
+	eventually(t, 5*time.Second, func() bool {
+		resp, err := c.getAt("s4", keys[1], false)
+		require.NoError(t, err)
+		switch resp.Status {
+		case kvpb.Status_SUCCESS:
+			assert.Equal(t, "during", string(resp.Value))
+			return true
+		case kvpb.Status_NOT_FOUND:
+			t.Fatalf("new tail s4 answers NOT_FOUND for a write acknowledged before its promotion")
+		}
+		return false
+	})
+	c.waitConverged([]string{"s1", "s2", "s3", "s4"}, []int{p}, 5*time.Second)
+}
+
+// TestChainLearnerSourceFails: the tail a learner copies from crashes; the
+// ECS removes it and clears the learner (one epoch), then sets the learner
+// again, which copies from the new tail and is promoted.
+func TestChainLearnerSourceFails(t *testing.T) {
+	c := newCluster(t, 4)
+	const p = 10
+	c.seed(chain3, p, 500, 600)
+	c.publishInitial(chain3...)
+	c.waitEpoch(1, "s1", "s2", "s3", "s4")
+	wl := c.startWorkload("src", 3, func(g, i int) string {
+		return keysIn(p, 1, fmt.Sprintf("src-%d-%d", g, i))[0]
+	})
+	wl.waitWrites(t, 20)
+
+	c.publish(func(r *ringmeta.Ring) { r.Chains[p].Learner = "s4" })
+	c.stopNode("s3")
+	r := c.publish(func(r *ringmeta.Ring) {
+		r.Chains[p].Members = []string{"s1", "s2"}
+		r.Chains[p].Learner = ""
+	})
+	c.waitEpoch(r.Epoch, "s1", "s2", "s4")
+	d := c.digest("s4", p)[p]
+	assert.Zero(t, d.Keys, "a learner dropped from the chain kept its copy")
+	wl.waitWrites(t, 20)
+
+	r = c.publish(func(r *ringmeta.Ring) { r.Chains[p].Learner = "s4" })
+	v := r.Chains[p].Version
+	eventually(t, 15*time.Second, func() bool { return c.readyVersion("s4", p) == v }, "learner not ready at %d", v)
+	resp, err := c.getAt("s4", keysIn(p, 1, "pre")[0], true)
+	require.NoError(t, err)
+	assert.Equal(t, kvpb.Status_SERVER_NOT_RESPONSIBLE, resp.Status, "a learner served a read")
+	r = c.publish(func(r *ringmeta.Ring) {
+		r.Chains[p].Members = []string{"s1", "s2", "s4"}
+		r.Chains[p].Learner = ""
+	})
+	c.waitEpoch(r.Epoch, "s1", "s2", "s4")
+	wl.waitWrites(t, 30)
+	acked := wl.stop(t)
+	c.waitConverged([]string{"s1", "s2", "s4"}, []int{p}, 10*time.Second)
+	c.checkAcked(t, acked)
+}
