@@ -28,7 +28,9 @@ type ECS struct {
 	// ProbeTimeout bounds one health probe; default 200ms.
 	ProbeTimeout time.Duration `mapstructure:"probe-timeout"`
 	// ProbeFailures is how many consecutive failed probes mark a server down
-	// (and how many consecutive successes bring it back); default 3.
+	// (and how many consecutive successes bring it back); default 3. Probes
+	// that only time out also need a second without any answer, so a busy
+	// server is not failed over.
 	ProbeFailures int `mapstructure:"probe-failures"`
 	// MaxMoves bounds the learners (partition copies) in flight cluster-wide
 	// while re-replicating or rebalancing; default 8.

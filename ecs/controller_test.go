@@ -196,6 +196,7 @@ func waitBalanced(t *testing.T, tc *testCluster, done func(*Status) bool) *Statu
 	defer cancel()
 	st, err := WaitBalanced(ctx, tc.cli, tc.cfg.Cluster, done, nil)
 	require.NoError(t, err)
+	eventually(t, 5*time.Second, "the recorder catches up", func() bool { return tc.epoch() >= st.Epoch })
 	return st
 }
 

@@ -2,6 +2,7 @@ package ecs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -19,6 +20,9 @@ import (
 // health on its client address. One goroutine per server probes in a loop
 // and reports verdict changes to the controller, which decides what they
 // mean; lease expiry (the membership watch) is the other, slower signal.
+
+// errNotServing is a health answer other than SERVING.
+var errNotServing = errors.New("ecs: server not serving")
 
 // healthEvent is a change of verdict for one incarnation of a server.
 type healthEvent struct {
@@ -50,6 +54,7 @@ type detector struct {
 	interval time.Duration
 	timeout  time.Duration
 	failures int
+	silence  time.Duration
 	dial     dialFunc
 	out      chan healthEvent
 
@@ -67,7 +72,7 @@ func newDetector(lg *zap.Logger, interval, timeout time.Duration, failures int, 
 		dial = dialHealth
 	}
 	return &detector{
-		lg: lg, interval: interval, timeout: timeout, failures: max(failures, 1), dial: dial,
+		lg: lg, interval: interval, timeout: timeout, failures: max(failures, 1), silence: silence, dial: dial,
 		out: make(chan healthEvent, 64), loops: map[string]probeLoop{},
 	}
 }
@@ -108,10 +113,18 @@ func (d *detector) stop() {
 	d.wg.Wait()
 }
 
+// silence is how long a server must have answered nothing before timed-out
+// probes alone mark it down. A refused connection or a NOT_SERVING answer
+// means the process is gone or going: `failures` of those suffice. A probe
+// that times out may only mean the machine is busy (a 2-core box copying
+// partitions stalls a server for a few hundred milliseconds), and a false
+// failover is expensive: the server's every replica is copied again.
+const silence = time.Second
+
 // run probes t until ctx ends. The first success reports the server up;
-// after that, `failures` consecutive failures report it down and as many
-// consecutive successes report it up again, so one slow probe does not
-// flap a server. A loop never reports down before its first success: a
+// after that, `failures` consecutive failures report it down (timeouts only
+// after `silence` without an answer) and as many consecutive successes
+// report it up again. A loop never reports down before its first success: a
 // server that never answered is left to its lease, which also covers a
 // server that died while no ECS was leading.
 func (d *detector) run(ctx context.Context, t probeTarget) {
@@ -125,6 +138,7 @@ func (d *detector) run(ctx context.Context, t probeTarget) {
 	defer tick.Stop()
 	known, up := false, false
 	oks, fails := 0, 0
+	var lastOK time.Time
 	for {
 		pctx, cancel := context.WithTimeout(ctx, d.timeout)
 		err := hc.check(pctx)
@@ -133,7 +147,7 @@ func (d *detector) run(ctx context.Context, t probeTarget) {
 			return
 		}
 		if err == nil {
-			oks, fails = oks+1, 0
+			oks, fails, lastOK = oks+1, 0, time.Now()
 		} else {
 			oks, fails = 0, fails+1
 		}
@@ -141,7 +155,7 @@ func (d *detector) run(ctx context.Context, t probeTarget) {
 		case err == nil && (!known || !up && oks >= d.failures):
 			known, up = true, true
 			d.send(ctx, healthEvent{id: t.id, incarnation: t.incarnation, up: true, at: time.Now()})
-		case err != nil && known && up && fails >= d.failures:
+		case err != nil && known && up && fails >= d.failures && (isGone(err) || time.Since(lastOK) >= d.silence):
 			up = false
 			d.lg.Info("server fails health probes", zap.String("id", t.id), zap.Int("failures", fails), zap.Error(err))
 			d.send(ctx, healthEvent{id: t.id, incarnation: t.incarnation, up: false, at: time.Now()})
@@ -152,6 +166,12 @@ func (d *detector) run(ctx context.Context, t probeTarget) {
 			return
 		}
 	}
+}
+
+// isGone tells a server that is not there (connection refused or reset,
+// or it answered NOT_SERVING) from one that is only slow to answer.
+func isGone(err error) bool {
+	return errors.Is(err, errNotServing) || status.Code(err) == codes.Unavailable
 }
 
 func (d *detector) send(ctx context.Context, ev healthEvent) {
@@ -191,7 +211,7 @@ func (g *grpcHealth) check(ctx context.Context) error {
 		return err
 	}
 	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-		return fmt.Errorf("ecs: health %s", resp.GetStatus())
+		return fmt.Errorf("%w: %s", errNotServing, resp.GetStatus())
 	}
 	return nil
 }

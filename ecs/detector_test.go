@@ -3,6 +3,7 @@ package ecs
 import (
 	"context"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,3 +80,38 @@ func TestDetectorDeadServer(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 }
+
+// slowChecker never answers in time.
+type slowChecker struct{}
+
+func (slowChecker) check(ctx context.Context) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (slowChecker) close() {}
+
+func TestDetectorTimeoutsNeedSilence(t *testing.T) {
+	var slow atomic.Bool
+	dial := func(string) (healthChecker, error) { return switchChecker{&slow}, nil }
+	d := newDetector(zaptest.NewLogger(t), 5*time.Millisecond, 5*time.Millisecond, 2, dial)
+	d.silence = 300 * time.Millisecond
+	defer d.stop()
+	d.sync(context.Background(), []probeTarget{{id: "s1", addr: "x"}})
+	require.True(t, nextEvent(t, d).up)
+	start := time.Now()
+	slow.Store(true)
+	ev := nextEvent(t, d)
+	require.False(t, ev.up)
+	require.GreaterOrEqual(t, time.Since(start), d.silence, "timeouts alone wait for the silence")
+}
+
+// switchChecker answers, or times out while slow is set.
+type switchChecker struct{ slow *atomic.Bool }
+
+func (c switchChecker) check(ctx context.Context) error {
+	if c.slow.Load() {
+		return slowChecker{}.check(ctx)
+	}
+	return nil
+}
+func (switchChecker) close() {}

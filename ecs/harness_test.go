@@ -2,7 +2,6 @@ package ecs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -46,6 +45,7 @@ func startEtcd(t testing.TB) *clientv3.Client {
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	cfg.UnsafeNoFsync = true // a test's etcd need not survive a crash
 	e, err := embed.StartEtcd(cfg)
 	require.NoError(t, err)
 	select {
@@ -95,7 +95,7 @@ func (c fakeChecker) check(context.Context) error {
 	c.f.mu.Lock()
 	defer c.f.mu.Unlock()
 	if c.f.down[c.addr] {
-		return errors.New("fake: down")
+		return fmt.Errorf("fake: %w", errNotServing) // as a server that answers NOT_SERVING
 	}
 	return nil
 }
@@ -111,8 +111,10 @@ type testCluster struct {
 	ctl    *controller
 	procs  *fakeProcs
 
+	putMu     sync.Mutex // serialises member writes with kill
 	mu        sync.Mutex // guards the fields below
 	rings     []*ringmeta.Ring
+	at        []time.Time       // when each ring arrived (debugging)
 	alive     map[string]uint64 // fake servers that play along, by id: incarnation
 	autoReady bool
 	inc       uint64
@@ -149,6 +151,8 @@ func (tc *testCluster) register(ids ...string) {
 }
 
 func (tc *testCluster) putMember(ctx context.Context, id string, epoch uint64) {
+	tc.putMu.Lock() // a killed server must not be written back by a report in flight
+	defer tc.putMu.Unlock()
 	tc.mu.Lock()
 	inc, ok := tc.alive[id]
 	tc.mu.Unlock()
@@ -164,6 +168,8 @@ func (tc *testCluster) putMember(ctx context.Context, id string, epoch uint64) {
 
 // kill deletes id's member record, as a lease expiry would.
 func (tc *testCluster) kill(id string) {
+	tc.putMu.Lock()
+	defer tc.putMu.Unlock()
 	tc.mu.Lock()
 	delete(tc.alive, id)
 	tc.mu.Unlock()
@@ -215,6 +221,7 @@ func (tc *testCluster) playServers(ctx context.Context) {
 			}
 			tc.mu.Lock()
 			tc.rings = append(tc.rings, r)
+			tc.at = append(tc.at, time.Now())
 			var ids []string
 			for id := range tc.alive {
 				ids = append(ids, id)
