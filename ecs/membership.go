@@ -14,9 +14,8 @@ import (
 
 // Failure causes, as metric labels and in events.
 const (
-	causeLease   = "lease"   // its servers/<id> key is gone (lease expired or revoked)
-	causeProbe   = "probe"   // consecutive health probes failed
-	causeRestart = "restart" // a new incarnation registered while the old one was in chains
+	causeLease = "lease" // its servers/<id> key is gone (lease expired or revoked)
+	causeProbe = "probe" // consecutive health probes failed
 )
 
 // failure is one server failed over in an epoch.
@@ -28,14 +27,11 @@ type failure struct {
 }
 
 func (f failure) what() string {
-	if f.cause == causeRestart {
-		return "restarted"
-	}
 	return "down"
 }
 
 // applyMember follows servers/<id>. A record with a new incarnation means
-// the process restarted: its old copies cannot be trusted to be current.
+// the process restarted.
 func (c *controller) applyMember(t mvccpb.Event_EventType, key, value []byte) {
 	id := string(key[len(etcdkeys.ServersPrefix(c.cfg.Cluster)):])
 	if t == clientv3.EventTypeDelete {
@@ -51,8 +47,11 @@ func (c *controller) applyMember(t mvccpb.Event_EventType, key, value []byte) {
 		return
 	}
 	if old, ok := c.incarnation[id]; ok && old != m.Incarnation {
-		c.restarted[id] = true
-		c.suspect[id] = time.Now()
+		// A server restarted before anyone noticed rejoins its chains where
+		// it was: nothing of its partitions committed without it, and its
+		// predecessor resends what it lacks (DESIGN §4). Stripping it instead
+		// would copy every replica again on each restart of a whole cluster.
+		c.events.add("server restarted", id)
 		c.lg.Info("server restarted", zap.String("id", id), zap.Uint64("incarnation", m.Incarnation))
 	}
 	c.incarnation[id] = m.Incarnation
@@ -107,7 +106,6 @@ func (c *controller) admit(next *ringmeta.Ring, st *ctlState, ep *epochChange) {
 		i := slices.IndexFunc(next.Servers, func(s ringmeta.Server) bool { return s.ID == id })
 		if i < 0 {
 			next.Servers = append(next.Servers, ringmeta.Server{ID: id, Addr: m.Addr, Zone: m.Zone, State: ringmeta.StateActive, Metrics: m.Metrics})
-			delete(c.restarted, id)
 			c.events.add("server joined", id+" at "+m.Addr)
 			ep.changed = true
 			continue
@@ -122,7 +120,6 @@ func (c *controller) admit(next *ringmeta.Ring, st *ctlState, ep *epochChange) {
 			if st.Removing[id] {
 				s.State = ringmeta.StateLeaving
 			}
-			delete(c.restarted, id) // it was stripped when it went down
 			c.events.add("server up", id)
 			ep.changed = true
 		}
@@ -130,8 +127,7 @@ func (c *controller) admit(next *ringmeta.Ring, st *ctlState, ep *epochChange) {
 }
 
 // failover is step (a): in this one epoch, every server found failed is
-// marked down and leaves every chain where another member remains. A
-// restarted server stays active but leaves its chains all the same.
+// marked down and leaves every chain where another member remains.
 func (c *controller) failover(next *ringmeta.Ring, ep *epochChange) {
 	now := time.Now()
 	graceOver := now.Sub(c.started) >= c.cfg.LeaseTTL
@@ -149,27 +145,19 @@ func (c *controller) failover(next *ringmeta.Ring, ep *epochChange) {
 			cause = causeLease
 		case present && c.probedDown(s.ID, m.Incarnation):
 			cause = causeProbe
-		case present && c.restarted[s.ID]:
-			cause = causeRestart
 		}
 		if cause == "" {
 			continue
 		}
-		if cause != causeRestart {
-			s.State = ringmeta.StateDown
-			c.events.add("server down", s.ID+" ("+cause+")")
-			ep.changed = true
-		}
+		s.State = ringmeta.StateDown
+		c.events.add("server down", s.ID+" ("+cause+")")
+		ep.changed = true
 		at, ok := c.suspect[s.ID]
 		if !ok {
 			at = now
 		}
 		n := strip(next, s.ID, ep)
-		if cause != causeRestart || n > 0 {
-			ep.failed = append(ep.failed, failure{id: s.ID, cause: cause, at: at, chains: n})
-		} else {
-			delete(c.restarted, s.ID)
-		}
+		ep.failed = append(ep.failed, failure{id: s.ID, cause: cause, at: at, chains: n})
 	}
 }
 

@@ -181,7 +181,15 @@ func (s *Server) leadOnce() error {
 	if err != nil {
 		return fmt.Errorf("ecs: session: %w", err)
 	}
-	defer sess.Close()
+	// Session.Close revokes with the session's (by then cancelled) context,
+	// which would leave the leader key for a restarted ECS to wait out: revoke
+	// with a context of its own.
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, _ = s.cli.Revoke(ctx, sess.Lease())
+		sess.Orphan()
+	}()
 	el := concurrency.NewElection(sess, etcdkeys.LeaderPrefix(s.cfg.Cluster))
 	host, _ := os.Hostname()
 	if err := el.Campaign(s.ctx, fmt.Sprintf("%s pid %d http %s", host, os.Getpid(), s.cfg.HTTP)); err != nil {
