@@ -152,6 +152,23 @@ func (e *epochChange) bump(ch *ringmeta.Chain, p int) {
 	e.changed = true
 }
 
+// settledMembership reports whether the planner may run: every active server
+// of the ring has registered, or the startup grace (one lease TTL) is over
+// and failover has marked the absent ones down. Planning earlier, while the
+// servers of a restarting cluster register one by one, would move replicas
+// off servers that are merely a moment late.
+func (c *controller) settledMembership(next *ringmeta.Ring) bool {
+	if time.Since(c.started) >= c.cfg.LeaseTTL {
+		return true
+	}
+	for _, s := range next.Servers {
+		if _, ok := c.members[s.ID]; !ok && s.State == ringmeta.StateActive {
+			return false
+		}
+	}
+	return true
+}
+
 // reconcile builds the next epoch from everything observed and publishes it
 // when it differs from the current one.
 func (c *controller) reconcile(ctx context.Context) error {
@@ -166,8 +183,10 @@ func (c *controller) reconcile(ctx context.Context) error {
 		if err := c.layout(next, ep); err != nil {
 			return err
 		}
-	} else if err := c.planStep(next, &st, ep); err != nil {
-		return err
+	} else if c.settledMembership(next) {
+		if err := c.planStep(next, &st, ep); err != nil {
+			return err
+		}
 	}
 	c.dropDrained(next, &st, ep)
 	c.holdUntil = time.Time{}
