@@ -6,7 +6,7 @@ FUZZTIME ?= 30s
 DATA     ?= ./data
 N        ?= 5
 
-.PHONY: all deps build run test unit e2e proto proto-tools lint fmt vet bench fuzz clean
+.PHONY: all deps build run test unit e2e bench-failover proto proto-tools lint fmt vet bench fuzz clean
 
 all: build
 
@@ -31,6 +31,14 @@ unit:
 
 e2e: build
 	$(GO) test -tags e2e -count=1 -timeout 15m ./e2e/... -bin-dir $(BIN)
+
+## bench-failover: kill -9 trials under load (write/read unavailability) and
+## rebalancing of a loaded cluster, on real processes; TRIALS trials, KEYS keys
+TRIALS ?= 20
+KEYS   ?= 200000
+bench-failover: build
+	ECSKV_BENCH=1 TRIALS=$(TRIALS) ECSKV_E2E_KEYS=$(KEYS) \
+		$(GO) test -tags e2e -run TestBenchFailover -count=1 -timeout 30m -p 1 ./e2e/... -bin-dir $(BIN) -v
 
 ## proto: regenerate common/kvpb from its .proto (installs protoc and plugins when missing)
 proto: proto-tools

@@ -9,5 +9,23 @@
 //	go test -tags e2e -count=1 -timeout 6m ./e2e/...
 //	go test -tags e2e ./e2e/... -args -bin-dir=/path/to/bin
 //
+// Replication under faults (failover_test.go, rebalance_test.go): kill -9
+// under write load, two kills in one chain, restart with the same command
+// line, `ecs add` and `ecs remove` under load. Every test records each
+// acknowledged write and reads it back, waits until every chain has R
+// members again and runs `ecs check`. A lost write is explained with its
+// partition's chain history, recorded from an etcd watch of the ring.
+// Timings are printed, not asserted (the bounds are hang guards); the
+// measurements live in TestBenchFailover (make bench-failover).
+//
+// Environment (read by the test process; children never see ECSKV_*):
+//
+//	ECSKV_E2E_KEYS=N          keys of 1 KiB in TestAddRemoveUnderLoad (default 20000)
+//	                          and TestBenchFailover (default 200000)
+//	ECSKV_E2E_LOG_LEVEL=lvl   --log-level of every cluster (debug, info, ...)
+//	ECSKV_BENCH=1 TRIALS=n    run TestBenchFailover with n kill -9 trials (default 20)
+//	ECSKV_BENCH_PARTITIONS=P  P of the benchmark cluster (default 256)
+//	ECSKV_E2E_KNOWN_BUGS=1    run the tests of known, unfixed bugs
+//
 // The process harness lives in e2e/framework.
 package e2e

@@ -4,6 +4,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -12,6 +15,9 @@ import (
 	"github.com/ecskv/ecskv/kvclient"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // Shape and hang guards of the failover tests. The timings themselves are
@@ -31,6 +37,25 @@ const (
 // one write in 5 overwriting one of the writer's 4 hot keys.
 func failoverLoad(prefix string) loadConfig {
 	return loadConfig{prefix: prefix, workers: 8, hot: 4, hotEvery: 5, valueSize: 100, opTimeout: 5 * time.Second}
+}
+
+// startFailoverLoad starts the write load, with the ring history recorded
+// to explain any lost write.
+func startFailoverLoad(t *testing.T, c *framework.Cluster, cli *kvclient.Client, prefix string) *writeLoad {
+	t.Helper()
+	h := recordHistory(t, c)
+	l := startWriteLoad(t, cli, failoverLoad(prefix))
+	l.hist = h
+	return l
+}
+
+// kill kills -9 server id, notes it in the history and returns its command
+// line and when it was killed.
+func kill(t *testing.T, c *framework.Cluster, l *writeLoad, id string) ([]string, time.Time) {
+	t.Helper()
+	at := time.Now()
+	l.hist.note("kill -9 %s (%d writes acknowledged)", id, l.acks.Load())
+	return c.KillServer(t, id), at
 }
 
 func newFailoverCluster(t *testing.T) (*framework.Cluster, *kvclient.Client) {
@@ -101,7 +126,7 @@ func finish(ctx context.Context, t *testing.T, c *framework.Cluster, cli *kvclie
 	require.NoError(t, err)
 	assertChainsFull(t, r)
 	l.verify(ctx, t, cli)
-	assertCheckClean(t, c)
+	assertCheckClean(t, c, l.hist)
 	return st
 }
 
@@ -113,7 +138,7 @@ func TestKillUnderLoad(t *testing.T) {
 	c, cli := newFailoverCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	l := startWriteLoad(t, cli, failoverLoad("kul"))
+	l := startFailoverLoad(t, c, cli, "kul")
 	l.waitAcks(t, 1000, 30*time.Second)
 
 	p, ch := hotChain(t, cli, l)
@@ -122,8 +147,7 @@ func TestKillUnderLoad(t *testing.T) {
 	acks := l.acks.Load()
 	t.Logf("kill -9 %s (head of %d, member of %d partitions) with %d writes acknowledged", victim,
 		len(partitionsOf(cli.Ring(), victim, "head")), len(partitionsOf(cli.Ring(), victim, "member")), acks)
-	killedAt := time.Now()
-	c.KillServer(t, victim)
+	_, killedAt := kill(t, c, l, victim)
 	awaitWritesResume(t, cli, probe, killedAt)
 	awaitRemoved(t, cli, victim, killedAt)
 	keepWriting(t, l, killedAt, writeAfterKill, acks)
@@ -141,7 +165,7 @@ func TestKillTwoOfAChain(t *testing.T) {
 	c, cli := newFailoverCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	l := startWriteLoad(t, cli, failoverLoad("k2"))
+	l := startFailoverLoad(t, c, cli, "k2")
 	l.waitAcks(t, 1000, 30*time.Second)
 
 	p, ch := hotChain(t, cli, l)
@@ -150,17 +174,20 @@ func TestKillTwoOfAChain(t *testing.T) {
 
 	acks := l.acks.Load()
 	t.Logf("kill -9 %s (head of partition %d) with %d writes acknowledged", first, p, acks)
-	killedAt := time.Now()
-	c.KillServer(t, first)
+	_, killedAt := kill(t, c, l, first)
 	awaitWritesResume(t, cli, probe, killedAt)
 	r := awaitRemoved(t, cli, first, killedAt)
 	t.Logf("partition %d after the first kill: chain %v v%d learner %q", p, r.Chain(p).Members, r.Chain(p).Version, r.Chain(p).Learner)
 	require.Contains(t, r.Chain(p).Members, second, "%s still in partition %d's chain", second, p)
+	// Let the load resume and re-replication start before the second kill.
+	l.waitAcks(t, l.acks.Load()+200, 30*time.Second)
+	if st, err := c.StatusE(t); err == nil {
+		t.Logf("before the second kill: %s", st.Summary())
+	}
 
 	acks2 := l.acks.Load()
 	t.Logf("kill -9 %s with %d writes acknowledged (%d since the first kill)", second, acks2, acks2-acks)
-	killed2At := time.Now()
-	c.KillServer(t, second)
+	_, killed2At := kill(t, c, l, second)
 	awaitWritesResume(t, cli, probe, killed2At)
 	r = awaitRemoved(t, cli, second, killed2At)
 	t.Logf("partition %d after the second kill: chain %v v%d learner %q", p, r.Chain(p).Members, r.Chain(p).Version, r.Chain(p).Learner)
@@ -169,48 +196,146 @@ func TestKillTwoOfAChain(t *testing.T) {
 	finish(ctx, t, c, cli, l)
 }
 
-// TestRestartRejoins kills -9 a server under load and restarts it at once
-// with its exact command line (same id, ports and data dir): it comes back
-// as a new incarnation, rejoins, and the cluster converges with every
-// acknowledged write intact.
+// TestRestartRejoins kills -9 a server under load and restarts it with its
+// exact command line (same id, ports and data dir): it comes back as a new
+// incarnation, rejoins, and the cluster converges with every acknowledged
+// write intact. Two timings: at once, before the ECS noticed the crash (a
+// supervisor's immediate restart), and once the ECS failed it over but
+// before its old membership lease expired (the new process answers health
+// probes at the old address while etcd still holds the old incarnation).
 func TestRestartRejoins(t *testing.T) {
+	t.Run("before-detection", func(t *testing.T) { testRestartRejoins(t, false, 1) })
+	t.Run("after-failover", func(t *testing.T) { testRestartRejoins(t, true, 3) })
+}
+
+// testRestartRejoins runs cycles kill/restart rounds, each on another
+// server (the first: the head of a hot key's partition), then checks.
+func testRestartRejoins(t *testing.T, afterFailover bool, cycles int) {
 	c, cli := newFailoverCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	l := startWriteLoad(t, cli, failoverLoad("rr"))
+	l := startFailoverLoad(t, c, cli, "rr")
 	l.waitAcks(t, 1000, 30*time.Second)
 
 	p, ch := hotChain(t, cli, l)
 	victim := ch.Head()
-	probe := keyInPartition(cli.Ring(), p, "rr-probe-")
-	st0 := c.Status(t)
-	old, ok := st0.Server(victim)
-	require.True(t, ok)
-
-	acks := l.acks.Load()
-	killedAt := time.Now()
-	argv := c.KillServer(t, victim)
-	t.Logf("killed %s (pid %d, incarnation %d) with %d writes acknowledged; restarting it: %q",
-		victim, old.PID, old.Incarnation, acks, argv)
-	proc := c.RestartServer(t, victim, argv)
-
-	awaitWritesResume(t, cli, probe, killedAt)
-	var last framework.StatusJSON
-	active := framework.WaitUntil(removedWithin, 100*time.Millisecond, func() bool {
-		st, err := c.StatusE(t)
-		if err != nil {
-			return false
+	procs := map[string]*framework.Process{} // the latest process of each restarted server
+	for cycle := range cycles {
+		if cycle > 0 {
+			// The next victim: a member of the hot chain not killed yet.
+			r, err := cli.RefreshRing(ctx)
+			require.NoError(t, err)
+			ch = r.Chain(p)
+			victim = ch.Members[0]
+			for _, id := range ch.Members {
+				if procs[id] == nil {
+					victim = id
+					break
+				}
+			}
 		}
-		last = st
-		s, ok := st.Server(victim)
-		return ok && s.State == "active" && s.PID == proc.PID() && s.Incarnation != old.Incarnation
-	})
-	require.True(t, active, "%s active again as pid %d, a new incarnation; last status: %s", victim, proc.PID(), last.Summary())
-	t.Logf("%s active again %v after the kill: %s", victim, time.Since(killedAt).Round(time.Millisecond), last.Summary())
-	keepWriting(t, l, killedAt, writeAfterKill, acks)
+		probe := keyInPartition(cli.Ring(), p, fmt.Sprintf("rr-probe%d-", cycle))
+		st0 := c.Status(t)
+		old, ok := st0.Server(victim)
+		require.True(t, ok)
+
+		acks := l.acks.Load()
+		argv, killedAt := kill(t, c, l, victim)
+		t.Logf("cycle %d: killed %s (pid %d, incarnation %d) with %d writes acknowledged; its command line: %q",
+			cycle+1, victim, old.PID, old.Incarnation, acks, argv)
+		if afterFailover {
+			awaitRemoved(t, cli, victim, killedAt)
+		}
+		t.Logf("restarting %s %v after the kill", victim, time.Since(killedAt).Round(time.Millisecond))
+		l.hist.note("restart %s", victim)
+		proc := c.RestartServer(t, victim, argv)
+		procs[victim] = proc
+
+		awaitWritesResume(t, cli, probe, killedAt)
+		var last framework.StatusJSON
+		active := framework.WaitUntil(removedWithin, 100*time.Millisecond, func() bool {
+			st, err := c.StatusE(t)
+			if err != nil {
+				return false
+			}
+			last = st
+			s, ok := st.Server(victim)
+			return ok && s.State == "active" && s.PID == proc.PID() && s.Incarnation != old.Incarnation
+		})
+		require.True(t, active, "%s active again as pid %d, a new incarnation; last status: %s", victim, proc.PID(), last.Summary())
+		t.Logf("%s active again %v after the kill: %s", victim, time.Since(killedAt).Round(time.Millisecond), last.Summary())
+		if cycle < cycles-1 {
+			st, took := waitConverged(t, c, convergeWithin)
+			t.Logf("cycle %d: converged %v after %s was active again; %s holds %d replicas", cycle+1,
+				took.Round(time.Millisecond), victim, victim, func() int { s, _ := st.Server(victim); return s.Replicas() }())
+		} else {
+			keepWriting(t, l, killedAt, writeAfterKill, acks)
+		}
+	}
 
 	st := finish(ctx, t, c, cli, l)
 	s := assertActive(t, st, victim)
 	assert.Positive(t, s.Replicas(), "%s holds replicas again after rejoining", victim)
-	assert.True(t, proc.Running(), "restarted %s still runs", victim)
+	for _, proc := range procs {
+		assert.True(t, proc.Running(), "restarted %s still runs", proc.Name())
+	}
+}
+
+// TestDeadIncarnationNotRevived kills -9 a server and, once the ECS has
+// failed it over, lets a process that answers gRPC health probes (SERVING)
+// but never registers listen on its address while its old membership lease
+// runs out: what a restarted kvserver looks like between its Listen and its
+// etcd registration. The ECS must not take the dead incarnation back:
+// health answers from whatever listens on the address are not evidence that
+// the incarnation in etcd lives.
+//
+// Known failure (ECS detector keys verdicts by the incarnation it probes
+// for, not the one that answers): the dead server turns active again and
+// gets learners until its old lease expires. Run with
+// ECSKV_E2E_KNOWN_BUGS=1.
+func TestDeadIncarnationNotRevived(t *testing.T) {
+	if os.Getenv("ECSKV_E2E_KNOWN_BUGS") != "1" {
+		t.Skip("known ECS bug, see the comment; set ECSKV_E2E_KNOWN_BUGS=1")
+	}
+	c, cli := newFailoverCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	l := startFailoverLoad(t, c, cli, "dinr")
+	l.waitAcks(t, 300, 30*time.Second)
+	_, ch := hotChain(t, cli, l)
+	victim := ch.Head()
+	argv, killedAt := kill(t, c, l, victim)
+	awaitRemoved(t, cli, victim, killedAt)
+
+	lis, err := net.Listen("tcp", c.ServerAddr(victim))
+	require.NoError(t, err)
+	gs := grpc.NewServer()
+	healthpb.RegisterHealthServer(gs, health.NewServer())
+	go func() { _ = gs.Serve(lis) }()
+	// The old lease (3s TTL) runs out while the impostor answers.
+	revived := ""
+	for time.Since(killedAt) < 5*time.Second {
+		st, err := c.StatusE(t)
+		if err == nil {
+			if s, ok := st.Server(victim); ok && (s.State == "active" || s.Replicas()+s.Learning > 0) && revived == "" {
+				revived = fmt.Sprintf("%v after the kill: %s state %s, %d replicas, %d learning",
+					time.Since(killedAt).Round(time.Millisecond), victim, s.State, s.Replicas(), s.Learning)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	gs.Stop()
+	assert.Empty(t, revived, "the dead incarnation of %s was taken back on the strength of health answers from another process", victim)
+
+	l.hist.note("restart %s", victim)
+	proc := c.RestartServer(t, victim, argv)
+	framework.Eventually(t, removedWithin, 100*time.Millisecond, func() bool {
+		st, err := c.StatusE(t)
+		s, ok := st.Server(victim)
+		return err == nil && ok && s.State == "active" && s.PID == proc.PID()
+	}, "the restarted %s active", victim)
+	st := finish(ctx, t, c, cli, l)
+	if s := assertActive(t, st, victim); s.Replicas() == 0 {
+		t.Errorf("the restarted %s holds no replica after convergence", victim)
+	}
 }

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -41,12 +42,13 @@ type loadConfig struct {
 // writerLog is what one worker saw. Only that worker writes it until the
 // load is stopped.
 type writerLog struct {
-	acked     map[string]string   // unique key -> acknowledged value
-	maybe     map[string]string   // unique key -> value whose write failed (may have applied)
-	hotAcked  map[string]string   // hot key -> last acknowledged value
-	hotMaybe  map[string][]string // hot key -> values whose write failed
-	latencies []time.Duration     // of acknowledged writes
-	errs      map[string]int      // failed writes by kind
+	acked     map[string]string    // unique key -> acknowledged value
+	maybe     map[string]string    // unique key -> value whose write failed (may have applied)
+	hotAcked  map[string]string    // hot key -> last acknowledged value
+	hotMaybe  map[string][]string  // hot key -> values whose write failed
+	latencies []time.Duration      // of acknowledged writes
+	errs      map[string]int       // failed writes by kind
+	ackAt     map[string]time.Time // key -> when its (last) write was acknowledged
 }
 
 // writeLoad runs the writers of a loadConfig until stop.
@@ -54,6 +56,7 @@ type writeLoad struct {
 	cfg  loadConfig
 	cli  *kvclient.Client
 	logs []*writerLog
+	hist *history // when set, lost writes are explained with their partition's chain history
 
 	stopping atomic.Bool
 	acks     atomic.Int64
@@ -73,7 +76,7 @@ func startWriteLoad(t *testing.T, cli *kvclient.Client, cfg loadConfig) *writeLo
 	l := &writeLoad{cfg: cfg, cli: cli, began: time.Now()}
 	for w := range cfg.workers {
 		lg := &writerLog{acked: map[string]string{}, maybe: map[string]string{}, hotAcked: map[string]string{},
-			hotMaybe: map[string][]string{}, errs: map[string]int{}}
+			hotMaybe: map[string][]string{}, errs: map[string]int{}, ackAt: map[string]time.Time{}}
 		l.logs = append(l.logs, lg)
 		l.wg.Add(1)
 		go func() {
@@ -130,6 +133,7 @@ func (l *writeLoad) run(w int, lg *writerLog) {
 			lg.maybe[key] = val
 		}
 		if err == nil {
+			lg.ackAt[key] = time.Now()
 			lg.latencies = append(lg.latencies, took)
 			l.acks.Add(1)
 			l.lastAck.Store(time.Now().UnixNano())
@@ -205,6 +209,7 @@ func (l *writeLoad) latencies() []time.Duration {
 func (l *writeLoad) verify(ctx context.Context, t *testing.T, cli *kvclient.Client) {
 	t.Helper()
 	type item struct {
+		ackAt     time.Time
 		key, want string
 		alt       []string // other acceptable values
 		missingOK bool
@@ -213,7 +218,7 @@ func (l *writeLoad) verify(ctx context.Context, t *testing.T, cli *kvclient.Clie
 	var items []item
 	for _, lg := range l.logs {
 		for k, v := range lg.acked {
-			items = append(items, item{key: k, want: v})
+			items = append(items, item{key: k, want: v, ackAt: lg.ackAt[k]})
 		}
 		for k, v := range lg.maybe {
 			items = append(items, item{key: k, want: v, missingOK: true, unique: true})
@@ -224,7 +229,7 @@ func (l *writeLoad) verify(ctx context.Context, t *testing.T, cli *kvclient.Clie
 			}
 		}
 		for k, v := range lg.hotAcked {
-			items = append(items, item{key: k, want: v, alt: lg.hotMaybe[k]})
+			items = append(items, item{key: k, want: v, alt: lg.hotMaybe[k], ackAt: lg.ackAt[k]})
 		}
 	}
 	var (
@@ -232,7 +237,18 @@ func (l *writeLoad) verify(ctx context.Context, t *testing.T, cli *kvclient.Clie
 		rep                  placementReport
 		lost, failedApplied  int
 		failedMissing, reads int
+		explained            []string
 	)
+	explain := func(it item) {
+		if l.hist == nil || len(explained) >= 3 {
+			return
+		}
+		p := cli.Ring().PartitionOf(nil, []byte(it.key))
+		ch, epoch := l.hist.chainAt(p, it.ackAt)
+		explained = append(explained, fmt.Sprintf("%s (partition %d) acknowledged at %s, when the chain was %v v%d learner %q (epoch %d); history:\n%s",
+			it.key, p, it.ackAt.Format("15:04:05.000"), ch.Members, ch.Version, ch.Learner, epoch,
+			l.hist.explain(p, it.ackAt.Add(-5*time.Second), it.ackAt.Add(20*time.Second))))
+	}
 	began := time.Now()
 	err := framework.ForEach(ctx, len(items), 16, func(ctx context.Context, i int) error {
 		it := items[i]
@@ -254,7 +270,9 @@ func (l *writeLoad) verify(ctx context.Context, t *testing.T, cli *kvclient.Clie
 			failedMissing++
 		case errIsNotFound(err):
 			lost++
-			rep.add("LOST: %s (acknowledged %.40q...) reads as missing (%s)", it.key, it.want, where(cli, it.key))
+			rep.add("LOST: %s (acknowledged %.40q... at %s) reads as missing (%s)", it.key, it.want,
+				it.ackAt.Format("15:04:05.000"), where(cli, it.key))
+			explain(it)
 		case err != nil:
 			rep.add("get %s: %v (%s)", it.key, err, where(cli, it.key))
 		case string(got) == it.want || slices.Contains(it.alt, string(got)):
@@ -263,8 +281,9 @@ func (l *writeLoad) verify(ctx context.Context, t *testing.T, cli *kvclient.Clie
 			}
 		default:
 			lost++
-			rep.add("WRONG: %s = %.40q..., want %.40q... or one of %d failed writes (%s)",
-				it.key, got, it.want, len(it.alt), where(cli, it.key))
+			rep.add("WRONG: %s = %.40q..., want %.40q... (acknowledged at %s) or one of %d failed writes (%s)",
+				it.key, got, it.want, it.ackAt.Format("15:04:05.000"), len(it.alt), where(cli, it.key))
+			explain(it)
 		}
 		return nil
 	})
@@ -274,6 +293,9 @@ func (l *writeLoad) verify(ctx context.Context, t *testing.T, cli *kvclient.Clie
 	if rep.count > 0 {
 		t.Errorf("verify %s: %d of %d keys wrong (%d acknowledged writes lost); first ones:\n%s",
 			l.cfg.prefix, rep.count, len(items), lost, strings.Join(rep.errs, "\n"))
+		for _, e := range explained {
+			t.Logf("lost write: %s", e)
+		}
 	}
 }
 
@@ -414,6 +436,13 @@ func waitRing(t *testing.T, cli *kvclient.Client, timeout time.Duration, cond fu
 // the last status after timeout.
 func waitConverged(t *testing.T, c *framework.Cluster, timeout time.Duration) (framework.StatusJSON, time.Duration) {
 	t.Helper()
+	return waitConvergedAnd(t, c, timeout, nil)
+}
+
+// waitConvergedAnd is waitConverged with an extra condition on the status,
+// which returns "" when it holds and what is missing otherwise.
+func waitConvergedAnd(t *testing.T, c *framework.Cluster, timeout time.Duration, also func(framework.StatusJSON) string) (framework.StatusJSON, time.Duration) {
+	t.Helper()
 	began := time.Now()
 	var last framework.StatusJSON
 	var why string
@@ -426,6 +455,10 @@ func waitConverged(t *testing.T, c *framework.Cluster, timeout time.Duration) (f
 		last = st
 		var done bool
 		done, why = st.Converged()
+		if done && also != nil {
+			why = also(st)
+			done = why == ""
+		}
 		return done
 	})
 	took := time.Since(began)
@@ -461,7 +494,7 @@ func assertChainsFull(t *testing.T, r *ringmeta.Ring) {
 }
 
 // assertCheckClean runs `ecs check` and requires exit 0 and no difference.
-func assertCheckClean(t *testing.T, c *framework.Cluster) {
+func assertCheckClean(t *testing.T, c *framework.Cluster, h *history) {
 	t.Helper()
 	began := time.Now()
 	rep := c.Check(t)
@@ -475,6 +508,14 @@ func assertCheckClean(t *testing.T, c *framework.Cluster) {
 		}
 		t.Errorf("ecs check exited %d with %d differences; stderr %q; first ones:\n%s",
 			rep.ExitCode, len(rep.Differences), rep.Stderr, strings.Join(lines, "\n"))
+		for _, d := range rep.Differences[:min(len(rep.Differences), 3)] {
+			var diff struct {
+				Partition int `json:"partition"`
+			}
+			if json.Unmarshal(d, &diff) == nil && h != nil {
+				t.Logf("history of partition %d (last 30 chain changes):\n%s", diff.Partition, h.explainLast(diff.Partition, 30))
+			}
+		}
 	}
 }
 

@@ -17,8 +17,11 @@ import (
 )
 
 // settleTimeout bounds how long a partition's next planned step waits for
-// its servers to report applying its last change (see unsettled).
-const settleTimeout = time.Second
+// its servers to report applying its last change (see unsettled). It is a
+// last resort only: a promoted tail reports its epoch once it has caught up
+// with the old tail, and removing the old tail earlier could lose the writes
+// it alone committed, so the bound is generous.
+const settleTimeout = 10 * time.Second
 
 // minEpochGap spaces epochs that only move data (promotions, learners,
 // removals after a move): each epoch is a ring every server parses, and

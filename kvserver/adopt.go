@@ -31,13 +31,13 @@ func (s *Server) adoptChainLocked(ps *partState, p int, ch ringmeta.Chain, epoch
 	// other member with a read lease of the old chain.
 	removed := slices.ContainsFunc(ps.members, func(id string) bool { return ch.Index(id) < 0 }) ||
 		ps.members == nil && len(ch.Members) > 1
-	oldSucc, wasTail := ps.succ, len(ps.members) > 0 && ps.succ == ""
 	ps.version, ps.members, ps.since = ch.Version, slices.Clone(ch.Members), epoch
 	if i < 0 {
 		s.leaveLocked(ps, p, ch.Learner == me)
 		return
 	}
-	if ps.catchup != nil {
+	promoted := ps.catchup != nil
+	if promoted {
 		ps.catchup.cancel() // promoted: the learner is now a member
 		ps.catchup = nil
 	}
@@ -69,14 +69,19 @@ func (s *Server) adoptChainLocked(ps *partState, p int, ch ringmeta.Chain, epoch
 		if ps.pred != "" {
 			s.ackLocked(ps, p)
 		}
-	case ps.succ != oldSucc || wasTail:
-		// A new successor: it asks for what it lacks with a nack; meanwhile
-		// resend the in-flight list under the new version.
+	default:
+		// A new version, maybe a new successor: it drops what was sent under
+		// the old version and asks for what it lacks with a nack, which is
+		// lost if it adopted first. Resend the in-flight list under the new
+		// version now rather than a retransmit interval later.
 		if ups := ps.resendLocked(ps.committed, time.Now()); len(ups) > 0 {
 			s.peers.sendUpdates(ps.succ, ups)
 		}
 	}
+	s.setSyncingLocked(ps, promoted && ps.pred != "")
+	ps.syncTo = 0
 	if ps.pred != "" {
+		ps.nackedAt = time.Now()
 		s.peers.sendNack(ps.pred, &kvpb.Ack{Partition: uint32(p), ChainVersion: ps.version, Seq: ps.applied})
 	}
 	s.store.InvalidateCache(p)
@@ -87,6 +92,7 @@ func (s *Server) adoptChainLocked(ps *partState, p int, ch ringmeta.Chain, epoch
 // again), or, as a learner, it starts catching up.
 func (s *Server) leaveLocked(ps *partState, p int, learner bool) {
 	ps.failWaitersLocked(errChainChanged)
+	s.setSyncingLocked(ps, false)
 	ps.pred, ps.succ, ps.learner, ps.recent, ps.feeding = "", "", "", nil, false
 	ps.log, ps.dirty = nil, map[string]int{}
 	ps.dedup.reset()
@@ -96,11 +102,12 @@ func (s *Server) leaveLocked(ps *partState, p int, learner bool) {
 		}
 		return
 	}
-	if ps.catchup != nil {
+	wasLearner := ps.catchup != nil
+	if wasLearner {
 		ps.catchup.cancel()
 		ps.catchup = nil
 	}
-	if ps.loaded && ps.applied > 0 || !ps.loaded {
+	if ps.loaded && (ps.applied > 0 || wasLearner) || !ps.loaded && s.stored[p] {
 		if err := s.store.DropPartition(p); err != nil {
 			s.lg.Error("drop partition", zap.Int("partition", p), zap.Error(err))
 		}

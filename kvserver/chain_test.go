@@ -49,6 +49,7 @@ func (c *tcluster) getAt(id, key string, anyMember bool) (*kvpb.Response, error)
 // once every member applied it; the statuses; reads at the tail and, when
 // clean, at any member.
 func TestChainWriteAckedOnEveryMember(t *testing.T) {
+	t.Parallel()
 	c := newChain3(t, 3)
 	w := c.client()
 	key := keysIn(5, 1, "ack")[0]
@@ -106,6 +107,7 @@ func TestChainWriteAckedOnEveryMember(t *testing.T) {
 // TestChainIdempotentRetry: the same request id twice returns the first
 // answer and applies once (DESIGN §4 idempotence).
 func TestChainIdempotentRetry(t *testing.T) {
+	t.Parallel()
 	c := newChain3(t, 3)
 	w := c.client()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -160,6 +162,7 @@ func TestChainIdempotentRetry(t *testing.T) {
 // TestChainBadInput: limits are enforced at the gRPC layer and misrouted
 // requests get SERVER_NOT_RESPONSIBLE with the server's epoch.
 func TestChainBadInput(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

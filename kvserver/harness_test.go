@@ -155,9 +155,10 @@ func newCluster(t *testing.T, n int) *tcluster {
 		Endpoints: testEtcdEndpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
 	})
 	require.NoError(t, err)
-	name := strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())
+	// A cluster name is at most 63 characters (config.Validate).
+	name := fmt.Sprintf("c%d-%s", clusterSeq.Add(1), strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	c := &tcluster{
-		t: t, name: fmt.Sprintf("%s-%d", name, clusterSeq.Add(1)), cli: cli,
+		t: t, name: name[:min(len(name), 63)], cli: cli,
 		nodes: map[string]*tnode{}, conns: map[string]*grpc.ClientConn{},
 	}
 	t.Cleanup(c.close)
@@ -185,7 +186,11 @@ func (c *tcluster) startNode(nd *tnode) {
 	cfg.Cluster, cfg.EtcdEndpoints = c.name, testEtcdEndpoints
 	cfg.LeaseTTL, cfg.LogLevel = 2*time.Second, "error"
 	cfg.CacheEntries, cfg.CacheBytes, cfg.TransferRate = 1000, 1<<20, 0
-	lg := zaptest.NewLogger(c.t, zaptest.Level(zap.WarnLevel)).Named(nd.id).
+	level := zap.WarnLevel
+	if os.Getenv("KVSERVER_TEST_DEBUG") != "" {
+		level = zap.DebugLevel
+	}
+	lg := zaptest.NewLogger(c.t, zaptest.Level(level)).Named(nd.id).
 		WithOptions(zap.Hooks(func(e zapcore.Entry) error {
 			if e.Level >= zap.ErrorLevel {
 				c.errs.Add(1)
@@ -257,9 +262,8 @@ func (c *tcluster) close() {
 	_, _ = c.cli.Delete(ctx, etcdkeys.Root(c.name), clientv3.WithPrefix())
 	cancel()
 	_ = c.cli.Close()
-	if n := c.errs.Load(); n > 0 {
-		c.t.Logf("servers logged %d errors", n)
-	}
+	// Every error-level log of a server is a fault (apply, sync, load, drop).
+	assert.Zero(c.t, c.errs.Load(), "servers logged errors; see the test log")
 }
 
 // conn returns a cached client connection to server id.
@@ -577,14 +581,45 @@ func (c *tcluster) diffDigests(members []string, parts []int) string {
 	return b.String()
 }
 
-// waitConverged waits until members hold equal digests of parts.
+// waitConverged waits until members hold equal digests of parts. On failure
+// it logs each member's replica state of the partitions that differ.
 func (c *tcluster) waitConverged(members []string, parts []int, timeout time.Duration) {
 	c.t.Helper()
-	var last string
-	eventually(c.t, timeout, func() bool {
-		last = c.diffDigests(members, parts)
-		return last == ""
-	}, "digests of %v never converged: %s", members, &stringer{&last})
+	deadline := time.Now().Add(timeout)
+	for {
+		diff := c.diffDigests(members, parts)
+		if diff == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, p := range parts {
+				if strings.Contains(diff, fmt.Sprintf("p%d:", p)) {
+					for _, id := range members {
+						c.t.Logf("%s p%d: %s", id, p, c.srv(id).partSummary(p))
+					}
+				}
+			}
+			c.t.Fatalf("digests of %v never converged in %v: %s", members, timeout, diff)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// partSummary describes this server's replica state of p, for test failures.
+func (s *Server) partSummary(p int) string {
+	ps := s.parts.get(p)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var recent []uint64
+	for _, u := range ps.recent {
+		recent = append(recent, u.Seq)
+	}
+	var log []uint64
+	for _, e := range ps.log {
+		log = append(log, e.seq())
+	}
+	return fmt.Sprintf("version=%d members=%v pred=%q succ=%q learner=%q feeding=%v applied=%d committed=%d log=%v recent=%v catchup=%v",
+		ps.version, ps.members, ps.pred, ps.succ, ps.learner, ps.feeding, ps.applied, ps.committed, log, recent, ps.catchup != nil)
 }
 
 // stringer formats *p when printed, so a failure message shows the last

@@ -59,7 +59,8 @@ func (s *Server) catchupOnce(ctx context.Context, p int, version uint64) (int, e
 		return 0, nil
 	}
 	tail := ps.members[len(ps.members)-1]
-	ps.catchup.ready, ps.catchup.buf = false, nil
+	cu := ps.catchup
+	cu.ready, cu.buf = false, nil
 	err := s.store.DropPartition(p)
 	ps.applied, ps.committed, ps.loaded = 0, 0, true
 	ps.mu.Unlock()
@@ -80,7 +81,7 @@ func (s *Server) catchupOnce(ctx context.Context, p int, version uint64) (int, e
 	if err != nil {
 		return 0, err
 	}
-	n, snapSeq, err := s.ingestSnapshot(p, stream)
+	n, snapSeq, err := s.ingestSnapshot(p, cu, stream)
 	if err != nil {
 		return n, err
 	}
@@ -90,7 +91,20 @@ func (s *Server) catchupOnce(ctx context.Context, p int, version uint64) (int, e
 	return n, s.announceReady(ctx, p, version)
 }
 
-func (s *Server) ingestSnapshot(p int, stream kvpb.Replication_SnapshotClient) (int, uint64, error) {
+// ingestChunk stores a snapshot chunk under the partition's lock, and only
+// while cu is still its catch-up: a cancelled catch-up must not leave records
+// behind after the partition was dropped.
+func (s *Server) ingestChunk(p int, cu *catchup, entries []storage.Entry, applied uint64) error {
+	ps := s.parts.get(p)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.catchup != cu {
+		return context.Canceled
+	}
+	return s.store.Ingest(p, entries, applied)
+}
+
+func (s *Server) ingestSnapshot(p int, cu *catchup, stream kvpb.Replication_SnapshotClient) (int, uint64, error) {
 	n := 0
 	for {
 		c, err := stream.Recv()
@@ -104,7 +118,7 @@ func (s *Server) ingestSnapshot(p int, stream kvpb.Replication_SnapshotClient) (
 		for i, r := range c.Records {
 			entries[i] = storage.Entry{NS: r.Ns, Key: r.Key, Record: storage.Record{Seq: c.Seqs[i], ExpiryMs: r.ExpiryMs, Value: r.Value}}
 		}
-		if err := s.store.Ingest(p, entries, c.AppliedSeq); err != nil {
+		if err := s.ingestChunk(p, cu, entries, c.AppliedSeq); err != nil {
 			return n, 0, err
 		}
 		n += len(entries)

@@ -158,7 +158,7 @@ func grantorIn(members []string, id string) string {
 // partition now: outside any holdback and under a valid lease.
 func (s *Server) canReadLocked(ps *partState) bool {
 	now := time.Now()
-	if now.Before(ps.holdUntil) {
+	if now.Before(ps.holdUntil) || ps.syncing {
 		return false
 	}
 	g := grantorIn(ps.members, s.cfg.ID)

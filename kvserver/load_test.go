@@ -3,6 +3,7 @@ package kvserver
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -79,6 +80,13 @@ func (wl *workload) waitWrites(t *testing.T, n int64) {
 	eventually(t, 20*time.Second, func() bool { return wl.n.Load() >= target }, "workload stalled at %d writes", wl.n.Load())
 }
 
+// ackedSoFar returns the writes acknowledged until now.
+func (wl *workload) ackedSoFar() []ackedWrite {
+	wl.mu.Lock()
+	defer wl.mu.Unlock()
+	return slices.Clone(wl.acked)
+}
+
 func (wl *workload) stop(t *testing.T) []ackedWrite {
 	t.Helper()
 	wl.cancel()
@@ -109,6 +117,7 @@ func (c *tcluster) checkAcked(t *testing.T, acked []ackedWrite) {
 // several partitions. Afterwards the members agree and each key holds a value
 // no later acknowledged write superseded.
 func TestChainConcurrentWriters(t *testing.T) {
+	t.Parallel()
 	c := newChain3(t, 3)
 	var keys []string
 	for _, p := range []int{0, 3, 7, 12} {

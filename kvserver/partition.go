@@ -18,22 +18,30 @@ import (
 //   - a tail has committed == applied and an empty log;
 //   - every entry in log was or will be forwarded to succ under version.
 type partState struct {
-	mu         sync.Mutex
-	loaded     bool   // applied was read from storage
-	applied    uint64 // seq of the last write applied here
-	committed  uint64 // every seq <= committed is applied by the tail
-	version    uint64 // chain version this member follows
-	since      uint64 // ring epoch in which this server adopted version
-	members    []string
-	pred       string         // predecessor in the chain; "" at the head
-	succ       string         // successor; "" at the tail
-	learner    string         // when tail: a learner to forward updates to
-	feeding    bool           // the learner took its snapshot: forward it updates
-	learnFrom  uint64         // ... after this seq
-	recent     []*kvpb.Update // updates forwarded to the learner, for resends
-	log        []*entry
-	dirty      map[string]int // key -> in-flight entries touching it (CRAQ)
-	dedup      dedupTable
+	mu        sync.Mutex
+	loaded    bool   // applied was read from storage
+	applied   uint64 // seq of the last write applied here
+	committed uint64 // every seq <= committed is applied by the tail
+	version   uint64 // chain version this member follows
+	since     uint64 // ring epoch in which this server adopted version
+	members   []string
+	pred      string         // predecessor in the chain; "" at the head
+	succ      string         // successor; "" at the tail
+	learner   string         // when tail: a learner to forward updates to
+	feeding   bool           // the learner took its snapshot: forward it updates
+	learnFrom uint64         // ... after this seq
+	recent    []*kvpb.Update // updates forwarded to the learner, for resends
+	recentAt  time.Time      // last resend of recent to a promoted learner
+	log       []*entry
+	dirty     map[string]int // key -> in-flight entries touching it (CRAQ)
+	dedup     dedupTable
+	// syncing marks a learner just promoted to tail: until it has applied
+	// syncTo (what its predecessor, the old tail, had applied when it
+	// answered our nack) it may lack writes the old tail committed, so it
+	// serves no reads and does not report the epoch as applied.
+	syncing    bool
+	syncTo     uint64
+	nackedAt   time.Time
 	holdUntil  time.Time // no commit or read before this (read-lease holdback)
 	ackPending bool      // an ack is scheduled for the end of the holdback
 	catchup    *catchup  // learner catching up; nil otherwise

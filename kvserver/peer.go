@@ -108,6 +108,14 @@ func (ps *peerSet) sendNack(id string, a *kvpb.Ack) {
 	p.signal()
 }
 
+func (ps *peerSet) sendSync(id string, a *kvpb.Ack) {
+	p := ps.get(id)
+	p.mu.Lock()
+	p.q.Syncs = append(p.q.Syncs, a)
+	p.mu.Unlock()
+	p.signal()
+}
+
 func (p *peer) signal() {
 	select {
 	case p.wake <- struct{}{}:
@@ -119,11 +127,11 @@ func (p *peer) signal() {
 func (p *peer) take() *kvpb.ReplBatch {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.q.Updates)+len(p.q.Acks)+len(p.q.Nacks) == 0 {
+	if len(p.q.Updates)+len(p.q.Acks)+len(p.q.Nacks)+len(p.q.Syncs) == 0 {
 		return nil
 	}
-	b := &kvpb.ReplBatch{From: p.set.s.cfg.ID, Acks: p.q.Acks, Nacks: p.q.Nacks}
-	p.q.Acks, p.q.Nacks = nil, nil
+	b := &kvpb.ReplBatch{From: p.set.s.cfg.ID, Acks: p.q.Acks, Nacks: p.q.Nacks, Syncs: p.q.Syncs}
+	p.q.Acks, p.q.Nacks, p.q.Syncs = nil, nil, nil
 	n, size := 0, 0
 	for n < len(p.q.Updates) && n < maxBatchUpdates && size < maxBatchBytes {
 		size += proto.Size(p.q.Updates[n])

@@ -70,7 +70,10 @@ func (s *Server) keepRegistered(key string, m *etcdkeys.Member, lease clientv3.L
 				return context.Cause(s.ctx)
 			}
 		case <-tick.C:
-			if e := s.appliedEpoch(); e != m.Epoch {
+			// A promoted tail still syncing with its predecessor does not
+			// report the new epoch yet: the ECS takes the next step of a
+			// chain (removing the old tail) only once every member reports.
+			if e := s.appliedEpoch(); e != m.Epoch && s.syncing.Load() == 0 {
 				m.Epoch = e
 				ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 				_, err := s.etcd.Put(ctx, key, string(m.Marshal()), clientv3.WithLease(lease))

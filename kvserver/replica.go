@@ -43,6 +43,9 @@ func (s *Server) onBatch(from string, b *kvpb.ReplBatch) {
 	for _, n := range b.Nacks {
 		s.onNack(from, n)
 	}
+	for _, y := range b.Syncs {
+		s.onSync(from, y)
+	}
 }
 
 // onUpdate applies one update from the predecessor (or, to a learner, from
@@ -126,6 +129,7 @@ func (s *Server) afterSync(done []appliedUpdate) {
 		ps.mu.Lock()
 		if ps.succ == "" {
 			ps.commitLocked(a.seq)
+			s.checkSyncedLocked(ps)
 			s.ackLocked(ps, a.p)
 		} else if ups := ps.unsentLocked(a.seq, now); len(ups) > 0 {
 			s.peers.sendUpdates(ps.succ, ups)
@@ -176,6 +180,9 @@ func (s *Server) onNack(from string, n *kvpb.Ack) {
 		if len(ups) > 0 {
 			s.peers.sendUpdates(from, ups)
 		}
+		// Queued after the resends on the same stream: once the successor
+		// applied this far it holds everything this member committed.
+		s.peers.sendSync(from, &kvpb.Ack{Partition: n.Partition, ChainVersion: ps.version, Seq: ps.applied})
 	case from == ps.learner && ps.feeding:
 		var ups []*kvpb.Update
 		for _, u := range ps.recent {
@@ -219,4 +226,39 @@ func (ps *partState) trimRecent(upto uint64) {
 	if len(ps.recent) == 0 {
 		ps.recent = nil
 	}
+}
+
+// onSync records how far a promoted tail must apply before it is caught up
+// with its predecessor.
+func (s *Server) onSync(from string, y *kvpb.Ack) {
+	p := int(y.Partition)
+	if p >= s.parts.count() {
+		return
+	}
+	ps := s.parts.get(p)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.syncing && from == ps.pred && y.ChainVersion == ps.version && y.Seq > ps.syncTo {
+		ps.syncTo = y.Seq
+		s.checkSyncedLocked(ps)
+	}
+}
+
+// checkSyncedLocked ends the promotion sync once the target is applied.
+func (s *Server) checkSyncedLocked(ps *partState) {
+	if ps.syncing && ps.syncTo > 0 && ps.applied >= ps.syncTo {
+		s.setSyncingLocked(ps, false)
+	}
+}
+
+// setSyncingLocked flips a partition's promotion sync and keeps the count
+// the membership record waits on.
+func (s *Server) setSyncingLocked(ps *partState, on bool) {
+	switch {
+	case on && !ps.syncing:
+		s.syncing.Add(1)
+	case !on && ps.syncing:
+		s.syncing.Add(-1)
+	}
+	ps.syncing = on
 }

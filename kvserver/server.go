@@ -38,8 +38,10 @@ type Server struct {
 	metrics *metrics
 
 	ring    atomic.Pointer[currentRing]
-	ringMu  sync.Mutex // serialises applyRing (watch and ping both call it); guards ringRev
-	ringRev int64      // etcd mod revision of the ring last applied
+	ringMu  sync.Mutex   // serialises applyRing (watch and ping both call it); guards ringRev
+	ringRev int64        // etcd mod revision of the ring last applied
+	stored  map[int]bool // partitions holding data at start; read-only after Start
+	syncing atomic.Int64 // partitions in promotion sync (see partState.syncing)
 	parts   partitions
 	peers   *peerSet
 	leases  *leaseTable
@@ -88,6 +90,9 @@ func (s *Server) Start() (err error) {
 	})
 	if err != nil {
 		return fmt.Errorf("kvserver: open storage %s: %w", s.cfg.DataDir, err)
+	}
+	if s.stored, err = s.storedPartitions(); err != nil {
+		return err
 	}
 	if s.lis, err = net.Listen("tcp", s.cfg.Listen); err != nil {
 		return fmt.Errorf("kvserver: listen %s: %w", s.cfg.Listen, err)
@@ -206,4 +211,18 @@ func (s *Server) sleepCtx(d time.Duration) bool {
 	case <-s.ctx.Done():
 		return false
 	}
+}
+
+// storedPartitions lists what the store held at start, so that adopting the
+// first ring drops only partitions that have something to drop.
+func (s *Server) storedPartitions() (map[int]bool, error) {
+	ps, err := s.store.Partitions()
+	if err != nil {
+		return nil, fmt.Errorf("kvserver: list stored partitions: %w", err)
+	}
+	out := make(map[int]bool, len(ps))
+	for _, p := range ps {
+		out[p] = true
+	}
+	return out, nil
 }

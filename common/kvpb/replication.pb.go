@@ -319,7 +319,11 @@ type ReplBatch struct {
 	// nacks ask the receiver (the sender's predecessor, or the tail for a
 	// learner) to resend every update after seq: the sender found a gap or
 	// just got a new predecessor.
-	Nacks         []*Ack `protobuf:"bytes,4,rep,name=nacks,proto3" json:"nacks,omitempty"`
+	Nacks []*Ack `protobuf:"bytes,4,rep,name=nacks,proto3" json:"nacks,omitempty"`
+	// syncs answer a nack: the sender (the predecessor) has applied up to seq
+	// and resent everything the receiver asked for. A promoted learner serves
+	// reads only once it has applied that far.
+	Syncs         []*Ack `protobuf:"bytes,5,rep,name=syncs,proto3" json:"syncs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -378,6 +382,13 @@ func (x *ReplBatch) GetAcks() []*Ack {
 func (x *ReplBatch) GetNacks() []*Ack {
 	if x != nil {
 		return x.Nacks
+	}
+	return nil
+}
+
+func (x *ReplBatch) GetSyncs() []*Ack {
+	if x != nil {
+		return x.Syncs
 	}
 	return nil
 }
@@ -865,12 +876,13 @@ const file_kvpb_replication_proto_rawDesc = "" +
 	"\x03Ack\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12#\n" +
 	"\rchain_version\x18\x02 \x01(\x04R\fchainVersion\x12\x10\n" +
-	"\x03seq\x18\x03 \x01(\x04R\x03seq\"\x93\x01\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\"\xb8\x01\n" +
 	"\tReplBatch\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12*\n" +
 	"\aupdates\x18\x02 \x03(\v2\x10.ecskv.v1.UpdateR\aupdates\x12!\n" +
 	"\x04acks\x18\x03 \x03(\v2\r.ecskv.v1.AckR\x04acks\x12#\n" +
-	"\x05nacks\x18\x04 \x03(\v2\r.ecskv.v1.AckR\x05nacks\"\x0f\n" +
+	"\x05nacks\x18\x04 \x03(\v2\r.ecskv.v1.AckR\x05nacks\x12#\n" +
+	"\x05syncs\x18\x05 \x03(\v2\r.ecskv.v1.AckR\x05syncs\"\x0f\n" +
 	"\rReplStreamEnd\"Y\n" +
 	"\x0fSnapshotRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x1c\n" +
@@ -955,21 +967,22 @@ var file_kvpb_replication_proto_depIdxs = []int32{
 	2,  // 3: ecskv.v1.ReplBatch.updates:type_name -> ecskv.v1.Update
 	3,  // 4: ecskv.v1.ReplBatch.acks:type_name -> ecskv.v1.Ack
 	3,  // 5: ecskv.v1.ReplBatch.nacks:type_name -> ecskv.v1.Ack
-	1,  // 6: ecskv.v1.SnapshotChunk.records:type_name -> ecskv.v1.Op
-	11, // 7: ecskv.v1.DigestResponse.partitions:type_name -> ecskv.v1.PartitionDigest
-	4,  // 8: ecskv.v1.Replication.Replicate:input_type -> ecskv.v1.ReplBatch
-	6,  // 9: ecskv.v1.Replication.Snapshot:input_type -> ecskv.v1.SnapshotRequest
-	8,  // 10: ecskv.v1.Replication.Lease:input_type -> ecskv.v1.LeaseRequest
-	10, // 11: ecskv.v1.Admin.Digest:input_type -> ecskv.v1.DigestRequest
-	5,  // 12: ecskv.v1.Replication.Replicate:output_type -> ecskv.v1.ReplStreamEnd
-	7,  // 13: ecskv.v1.Replication.Snapshot:output_type -> ecskv.v1.SnapshotChunk
-	9,  // 14: ecskv.v1.Replication.Lease:output_type -> ecskv.v1.LeaseResponse
-	12, // 15: ecskv.v1.Admin.Digest:output_type -> ecskv.v1.DigestResponse
-	12, // [12:16] is the sub-list for method output_type
-	8,  // [8:12] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	3,  // 6: ecskv.v1.ReplBatch.syncs:type_name -> ecskv.v1.Ack
+	1,  // 7: ecskv.v1.SnapshotChunk.records:type_name -> ecskv.v1.Op
+	11, // 8: ecskv.v1.DigestResponse.partitions:type_name -> ecskv.v1.PartitionDigest
+	4,  // 9: ecskv.v1.Replication.Replicate:input_type -> ecskv.v1.ReplBatch
+	6,  // 10: ecskv.v1.Replication.Snapshot:input_type -> ecskv.v1.SnapshotRequest
+	8,  // 11: ecskv.v1.Replication.Lease:input_type -> ecskv.v1.LeaseRequest
+	10, // 12: ecskv.v1.Admin.Digest:input_type -> ecskv.v1.DigestRequest
+	5,  // 13: ecskv.v1.Replication.Replicate:output_type -> ecskv.v1.ReplStreamEnd
+	7,  // 14: ecskv.v1.Replication.Snapshot:output_type -> ecskv.v1.SnapshotChunk
+	9,  // 15: ecskv.v1.Replication.Lease:output_type -> ecskv.v1.LeaseResponse
+	12, // 16: ecskv.v1.Admin.Digest:output_type -> ecskv.v1.DigestResponse
+	13, // [13:17] is the sub-list for method output_type
+	9,  // [9:13] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_kvpb_replication_proto_init() }

@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -83,6 +84,11 @@ func NewCluster(t testing.TB, opts ...Option) *Cluster {
 	}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	// $ECSKV_E2E_LOG_LEVEL (debug, info, ...) turns up the logs of every
+	// cluster of a run, for diagnosing a failure.
+	if lvl := os.Getenv("ECSKV_E2E_LOG_LEVEL"); lvl != "" {
+		cfg.args = append(cfg.args, "--log-level", lvl)
 	}
 	c := &Cluster{
 		cfg:     cfg,
@@ -440,10 +446,22 @@ func (c *Cluster) KillServer(t testing.TB, id string) []string {
 	if p != nil && p.PID() == pid {
 		p.Wait(killTimeout)
 	}
+	// Wait for every thread, not only the main one: a thread in an
+	// uninterruptible sleep keeps the process's sockets open (and so its
+	// connections to etcd and its peers) until it returns to user space.
+	began := time.Now()
+	var states []string
 	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
 	defer cancel()
-	if !poll(ctx, 2*time.Millisecond, func() bool { return !Alive(pid) }) {
-		t.Fatalf("framework: %s (pid %d) still alive %v after SIGKILL", id, pid, killTimeout)
+	if !poll(ctx, 2*time.Millisecond, func() bool {
+		var exited bool
+		exited, states = Exited(pid)
+		return exited
+	}) {
+		t.Fatalf("framework: %s (pid %d) still running %v after SIGKILL; threads %v", id, pid, killTimeout, states)
+	}
+	if took := time.Since(began); took > 100*time.Millisecond {
+		t.Logf("framework: %s (pid %d) took %v to exit after SIGKILL", id, pid, took.Round(time.Millisecond))
 	}
 	return argv
 }

@@ -106,3 +106,18 @@ func TestIDFromCmdline(t *testing.T) {
 	}
 	require.True(t, strings.HasPrefix(Addr(80), "127.0.0.1:"))
 }
+
+func TestProcArgsAndExited(t *testing.T) {
+	p := StartProcess(t, ProcessSpec{Path: "/bin/sleep", Args: []string{"30", ""}})
+	argv, ok := ProcArgs(p.PID())
+	require.True(t, ok)
+	require.Equal(t, []string{"/bin/sleep", "30", ""}, argv, "argv kept exactly, empty arguments included")
+	exited, states := Exited(p.PID())
+	require.False(t, exited)
+	require.NotEmpty(t, states)
+	require.Equal(t, -1, p.Kill(t))
+	exited, _ = Exited(p.PID())
+	require.True(t, exited)
+	_, ok = ProcArgs(p.PID())
+	require.False(t, ok)
+}

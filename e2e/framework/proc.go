@@ -96,3 +96,35 @@ func ProcArgs(pid int) (argv []string, ok bool) {
 	}
 	return argv, true
 }
+
+// Exited reports whether every thread of pid has exited (they are zombies
+// or gone). A process killed while one of its threads sleeps uninterruptibly
+// (fsync on a busy disk) shows its main thread as a zombie while that
+// thread still holds its files and sockets; Alive(pid) is then already false
+// but Exited(pid) is not. states lists the threads still running, as
+// "tid:state".
+func Exited(pid int) (exited bool, states []string) {
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "task")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return true, nil
+	}
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join(dir, e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 || i+2 >= len(stat) {
+			continue
+		}
+		if s := stat[i+2]; s != 'Z' && s != 'X' {
+			states = append(states, strconv.Itoa(tid)+":"+string(s))
+		}
+	}
+	return len(states) == 0, states
+}
