@@ -78,7 +78,9 @@ func (s *Server) adoptChainLocked(ps *partState, p int, ch ringmeta.Chain, epoch
 			s.peers.sendUpdates(ps.succ, ups)
 		}
 	}
-	s.setSyncingLocked(ps, promoted && ps.pred != "")
+	// A sync in progress survives a later change (say a failed head is
+	// stripped): this member still lacks what the old tail committed.
+	s.setSyncingLocked(ps, (promoted || ps.syncing) && ps.pred != "")
 	ps.syncTo = 0
 	if ps.pred != "" {
 		ps.nackedAt = time.Now()
@@ -118,7 +120,10 @@ func (s *Server) leaveLocked(ps *partState, p int, learner bool) {
 // setLearnerLocked follows the chain's learner field; only the tail feeds a
 // learner. Forwarding starts when the learner asks for its snapshot. A tail
 // whose learner was just promoted to its successor keeps the recent updates
-// so the new successor can fill any gap left by the catch-up stream.
+// so the new successor can fill any gap left by the catch-up stream; it
+// keeps naming it (not feeding) while it may still need them, so that a
+// later change that keeps the successor (say a failed head stripped) does
+// not drop them.
 func (s *Server) setLearnerLocked(ps *partState, learner string) {
 	switch {
 	case ps.succ != "":
@@ -126,6 +131,9 @@ func (s *Server) setLearnerLocked(ps *partState, learner string) {
 			ps.recent = nil
 		}
 		ps.learner, ps.learnFrom, ps.feeding = "", 0, false
+		if ps.recent != nil {
+			ps.learner = ps.succ
+		}
 	case learner != ps.learner:
 		ps.learner, ps.learnFrom, ps.feeding, ps.recent = learner, 0, false, nil
 	}
