@@ -118,8 +118,9 @@ func (d *detector) stop() {
 // means the process is gone or going: `failures` of those suffice. A probe
 // that times out may only mean the machine is busy (a 2-core box copying
 // partitions stalls a server for a few hundred milliseconds), and a false
-// failover is expensive: the server's every replica is copied again.
-const silence = time.Second
+// failover is expensive: the server's every replica is copied again. A
+// crashed process is still caught at once (refused connections, its lease).
+const silence = 2 * time.Second
 
 // run probes t until ctx ends. The first success reports the server up;
 // after that, `failures` consecutive failures report it down (timeouts only

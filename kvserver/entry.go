@@ -130,10 +130,14 @@ func (ps *partState) unsentLocked(upto uint64, now time.Time) []*kvpb.Update {
 }
 
 // resendLocked returns every in-flight entry after seq for retransmission.
+// Only entries already forwarded once go: an unsent entry may not be synced
+// here yet, and the writer that syncs it sends it. (At a head, an entry
+// passed on before its sync could outlive a crash that loses it locally, and
+// the restarted head would then reuse its seq for another write.)
 func (ps *partState) resendLocked(after uint64, now time.Time) []*kvpb.Update {
 	var out []*kvpb.Update
 	for _, e := range ps.log {
-		if e.seq() > after {
+		if e.seq() > after && e.sent {
 			e.sent, e.sentAt = true, now
 			out = append(out, e.wire(ps.version))
 		}

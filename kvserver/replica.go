@@ -113,6 +113,9 @@ func (s *Server) onDuplicateLocked(ps *partState, p int, u *kvpb.Update) {
 		return
 	}
 	if e := ps.findLocked(u.Seq); e != nil {
+		if !e.sent {
+			return // not synced here yet; it goes on after the sync
+		}
 		e.sentAt = time.Now()
 		s.peers.sendUpdates(ps.succ, []*kvpb.Update{e.wire(ps.version)})
 		return
