@@ -53,6 +53,7 @@ type controller struct {
 	seen        map[string]bool        // member keys seen since this leader started
 	incarnation map[string]uint64      // last incarnation seen per server, kept after its key goes
 	suspect     map[string]time.Time   // when a failure or restart was first observed
+	restarted   map[string]bool        // new incarnation while the old one may still be in chains
 	health      map[string]healthEvent // latest probe verdict per server
 	ready       map[readyKey]string    // ready/<id>/<p> keys and their values
 	removeQ     []etcdkeys.AdminRequest
@@ -82,7 +83,7 @@ func (c *controller) run(ctx context.Context) error {
 	}()
 	c.started, c.sizes = time.Now(), make(chan uint64, 16)
 	c.members, c.seen, c.incarnation = map[string]etcdkeys.Member{}, map[string]bool{}, map[string]uint64{}
-	c.suspect, c.health = map[string]time.Time{}, map[string]healthEvent{}
+	c.suspect, c.restarted, c.health = map[string]time.Time{}, map[string]bool{}, map[string]healthEvent{}
 	c.ready, c.changed = map[readyKey]string{}, map[int]changeMark{}
 	if err := c.loadOrCreate(ctx); err != nil {
 		return err
@@ -249,6 +250,7 @@ func (c *controller) publish(ctx context.Context, next *ringmeta.Ring, st ctlSta
 // took effect in the epoch just published.
 func (c *controller) afterPublish(ctx context.Context, next *ringmeta.Ring, ep *epochChange, now time.Time) {
 	for _, f := range ep.failed {
+		delete(c.restarted, f.id)
 		delete(c.suspect, f.id)
 		took := now.Sub(f.at)
 		c.gauges.failovers.WithLabelValues(f.cause).Inc()

@@ -9,9 +9,8 @@
 // its own epoch for a given partition, bumping the chain's version:
 //
 //   - (a) failover (membership.go): a server whose lease is gone, whose
-//     health probes fail (detector.go) leaves every chain where another
-//     member remains, in one epoch (a server restarted before either noticed
-//     keeps its chains: its predecessor resends what it lacks);
+//     health probes fail (detector.go) or that restarted leaves every chain
+//     where another member remains, in one epoch;
 //   - (b) a learner is set on a chain (moves.go plans it, at most max-moves
 //     in flight cluster-wide, under-replicated partitions first);
 //   - (c) a learner that wrote ready/<id>/<p> becomes the tail (rebalance.go);

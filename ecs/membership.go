@@ -14,8 +14,9 @@ import (
 
 // Failure causes, as metric labels and in events.
 const (
-	causeLease = "lease" // its servers/<id> key is gone (lease expired or revoked)
-	causeProbe = "probe" // consecutive health probes failed
+	causeLease   = "lease"   // its servers/<id> key is gone (lease expired or revoked)
+	causeProbe   = "probe"   // consecutive health probes failed
+	causeRestart = "restart" // a new incarnation registered while the old one was in chains
 )
 
 // failure is one server failed over in an epoch.
@@ -27,11 +28,14 @@ type failure struct {
 }
 
 func (f failure) what() string {
+	if f.cause == causeRestart {
+		return "restarted"
+	}
 	return "down"
 }
 
 // applyMember follows servers/<id>. A record with a new incarnation means
-// the process restarted.
+// the process restarted: its old copies cannot be trusted to be current.
 func (c *controller) applyMember(t mvccpb.Event_EventType, key, value []byte) {
 	id := string(key[len(etcdkeys.ServersPrefix(c.cfg.Cluster)):])
 	if t == clientv3.EventTypeDelete {
@@ -47,11 +51,8 @@ func (c *controller) applyMember(t mvccpb.Event_EventType, key, value []byte) {
 		return
 	}
 	if old, ok := c.incarnation[id]; ok && old != m.Incarnation {
-		// A server restarted before anyone noticed rejoins its chains where
-		// it was: nothing of its partitions committed without it, and its
-		// predecessor resends what it lacks (DESIGN §4). Stripping it instead
-		// would copy every replica again on each restart of a whole cluster.
-		c.events.add("server restarted", id)
+		c.restarted[id] = true
+		c.suspect[id] = time.Now()
 		c.lg.Info("server restarted", zap.String("id", id), zap.Uint64("incarnation", m.Incarnation))
 	}
 	c.incarnation[id] = m.Incarnation
@@ -106,6 +107,7 @@ func (c *controller) admit(next *ringmeta.Ring, st *ctlState, ep *epochChange) {
 		i := slices.IndexFunc(next.Servers, func(s ringmeta.Server) bool { return s.ID == id })
 		if i < 0 {
 			next.Servers = append(next.Servers, ringmeta.Server{ID: id, Addr: m.Addr, Zone: m.Zone, State: ringmeta.StateActive, Metrics: m.Metrics})
+			delete(c.restarted, id)
 			c.events.add("server joined", id+" at "+m.Addr)
 			ep.changed = true
 			continue
@@ -120,6 +122,7 @@ func (c *controller) admit(next *ringmeta.Ring, st *ctlState, ep *epochChange) {
 			if st.Removing[id] {
 				s.State = ringmeta.StateLeaving
 			}
+			delete(c.restarted, id) // it was stripped when it went down
 			c.events.add("server up", id)
 			ep.changed = true
 		}
@@ -127,7 +130,8 @@ func (c *controller) admit(next *ringmeta.Ring, st *ctlState, ep *epochChange) {
 }
 
 // failover is step (a): in this one epoch, every server found failed is
-// marked down and leaves every chain where another member remains.
+// marked down and leaves every chain where another member remains. A
+// restarted server stays active but leaves its chains all the same.
 func (c *controller) failover(next *ringmeta.Ring, ep *epochChange) {
 	now := time.Now()
 	graceOver := now.Sub(c.started) >= c.cfg.LeaseTTL
@@ -145,19 +149,27 @@ func (c *controller) failover(next *ringmeta.Ring, ep *epochChange) {
 			cause = causeLease
 		case present && c.probedDown(s.ID, m.Incarnation):
 			cause = causeProbe
+		case present && c.restarted[s.ID]:
+			cause = causeRestart
 		}
 		if cause == "" {
 			continue
 		}
-		s.State = ringmeta.StateDown
-		c.events.add("server down", s.ID+" ("+cause+")")
-		ep.changed = true
+		if cause != causeRestart {
+			s.State = ringmeta.StateDown
+			c.events.add("server down", s.ID+" ("+cause+")")
+			ep.changed = true
+		}
 		at, ok := c.suspect[s.ID]
 		if !ok {
 			at = now
 		}
 		n := strip(next, s.ID, ep)
-		ep.failed = append(ep.failed, failure{id: s.ID, cause: cause, at: at, chains: n})
+		if cause != causeRestart || n > 0 {
+			ep.failed = append(ep.failed, failure{id: s.ID, cause: cause, at: at, chains: n})
+		} else {
+			delete(c.restarted, s.ID)
+		}
 	}
 }
 

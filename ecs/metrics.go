@@ -59,7 +59,7 @@ func newECSMetrics() *ecsMetrics {
 	m.reg.MustRegister(m.epoch, m.leader, m.servers, m.failovers, m.failoverSeconds, m.movesPending, m.movesDone,
 		m.underReplicated, m.learners, m.keysMoved,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, cause := range []string{causeProbe, causeLease} {
+	for _, cause := range []string{causeProbe, causeLease, causeRestart} {
 		m.failovers.WithLabelValues(cause)
 	}
 	return m
