@@ -82,36 +82,31 @@ func (ps *peerSet) closeAll() {
 }
 
 func (ps *peerSet) sendUpdates(id string, ups []*kvpb.Update) {
-	if id == "" || len(ups) == 0 {
+	if len(ups) > 0 {
+		ps.enqueue(id, func(q *kvpb.ReplBatch) { q.Updates = append(q.Updates, ups...) })
+	}
+}
+
+func (ps *peerSet) sendAck(id string, a *kvpb.Ack) {
+	ps.enqueue(id, func(q *kvpb.ReplBatch) { q.Acks = append(q.Acks, a) })
+}
+
+func (ps *peerSet) sendNack(id string, a *kvpb.Ack) {
+	ps.enqueue(id, func(q *kvpb.ReplBatch) { q.Nacks = append(q.Nacks, a) })
+}
+
+func (ps *peerSet) sendSync(id string, a *kvpb.Ack) {
+	ps.enqueue(id, func(q *kvpb.ReplBatch) { q.Syncs = append(q.Syncs, a) })
+}
+
+// enqueue adds to peer id's queue and wakes its sender.
+func (ps *peerSet) enqueue(id string, add func(*kvpb.ReplBatch)) {
+	if id == "" {
 		return
 	}
 	p := ps.get(id)
 	p.mu.Lock()
-	p.q.Updates = append(p.q.Updates, ups...)
-	p.mu.Unlock()
-	p.signal()
-}
-
-func (ps *peerSet) sendAck(id string, a *kvpb.Ack) {
-	p := ps.get(id)
-	p.mu.Lock()
-	p.q.Acks = append(p.q.Acks, a)
-	p.mu.Unlock()
-	p.signal()
-}
-
-func (ps *peerSet) sendNack(id string, a *kvpb.Ack) {
-	p := ps.get(id)
-	p.mu.Lock()
-	p.q.Nacks = append(p.q.Nacks, a)
-	p.mu.Unlock()
-	p.signal()
-}
-
-func (ps *peerSet) sendSync(id string, a *kvpb.Ack) {
-	p := ps.get(id)
-	p.mu.Lock()
-	p.q.Syncs = append(p.q.Syncs, a)
+	add(&p.q)
 	p.mu.Unlock()
 	p.signal()
 }
