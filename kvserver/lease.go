@@ -9,6 +9,7 @@ import (
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
 
@@ -78,13 +79,18 @@ func (s *Server) etcdPingLoop() {
 	for s.sleepCtx(leaseDuration / 4) {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(s.ctx, leaseDuration/4)
-		resp, err := s.etcd.Get(ctx, key)
+		// Keys only: the revision tells whether the ring changed, and the
+		// ring itself (tens of KiB) is fetched only then.
+		resp, err := s.etcd.Get(ctx, key, clientv3.WithKeysOnly())
+		if err == nil && len(resp.Kvs) > 0 && s.newerRing(resp.Kvs[0].ModRevision) {
+			resp, err = s.etcd.Get(ctx, key)
+			if err == nil && len(resp.Kvs) > 0 {
+				s.applyRing(resp.Kvs[0].Value, resp.Kvs[0].ModRevision)
+			}
+		}
 		cancel()
 		if err != nil {
 			continue
-		}
-		if len(resp.Kvs) > 0 {
-			s.applyRing(resp.Kvs[0].Value, resp.Kvs[0].ModRevision)
 		}
 		s.leases.etcdOK.Store(start.UnixNano())
 	}

@@ -137,6 +137,13 @@ func (s *Server) watchRingLoop() {
 	}
 }
 
+// newerRing reports whether rev is newer than the ring applied.
+func (s *Server) newerRing(rev int64) bool {
+	s.ringMu.Lock()
+	defer s.ringMu.Unlock()
+	return rev > s.ringRev
+}
+
 // applyRing installs a newer ring; stale or invalid ones are ignored (a
 // ring's epoch only grows). rev is the etcd mod revision of the ring key: a
 // revision already seen is skipped without decoding (the ping loop reads the

@@ -16,35 +16,41 @@ type appliedUpdate struct {
 	seq uint64
 }
 
-// onBatch handles one message from peer `from`. The stream from one peer is
-// handled by one goroutine, so updates of a partition arrive in seq order.
-func (s *Server) onBatch(from string, b *kvpb.ReplBatch) {
+// onBatches handles messages from one peer's stream, in order. The stream
+// is handled by one goroutine, so updates of a partition arrive in seq order.
+// Every update of the group is applied first and made durable by one WAL
+// sync before anything is passed on or acknowledged.
+func (s *Server) onBatches(bs []*kvpb.ReplBatch) {
 	var done []appliedUpdate
-	if len(b.Updates) > 0 {
-		s.metrics.batches.Observe(float64(len(b.Updates)))
-	}
-	for _, u := range b.Updates {
-		if a, ok := s.onUpdate(from, u); ok {
-			done = append(done, a)
+	n := 0
+	for _, b := range bs {
+		n += len(b.Updates)
+		for _, u := range b.Updates {
+			if a, ok := s.onUpdate(b.From, u); ok {
+				done = append(done, a)
+			}
 		}
 	}
+	if n > 0 {
+		s.metrics.batches.Observe(float64(n))
+	}
 	if len(done) > 0 {
-		// One WAL sync makes the whole batch durable before anything is
-		// passed on or acknowledged.
 		if err := s.store.SyncWAL(); err != nil {
 			s.lg.Error("sync replicated batch", zap.Error(err))
 			return
 		}
 		s.afterSync(done)
 	}
-	for _, a := range b.Acks {
-		s.onAck(from, a)
-	}
-	for _, n := range b.Nacks {
-		s.onNack(from, n)
-	}
-	for _, y := range b.Syncs {
-		s.onSync(from, y)
+	for _, b := range bs {
+		for _, a := range b.Acks {
+			s.onAck(b.From, a)
+		}
+		for _, x := range b.Nacks {
+			s.onNack(b.From, x)
+		}
+		for _, y := range b.Syncs {
+			s.onSync(b.From, y)
+		}
 	}
 }
 
