@@ -108,10 +108,12 @@ func TestIDFromCmdline(t *testing.T) {
 }
 
 func TestProcArgsAndExited(t *testing.T) {
-	p := StartProcess(t, ProcessSpec{Path: "/bin/sleep", Args: []string{"30", ""}})
+	// The shell keeps its own argv (the trailing "; true" stops it from
+	// exec'ing sleep); sleep itself would reject an empty argument and exit.
+	p := StartProcess(t, ProcessSpec{Path: "/bin/sh", Args: []string{"-c", "sleep 30; true", "sh", ""}})
 	argv, ok := ProcArgs(p.PID())
 	require.True(t, ok)
-	require.Equal(t, []string{"/bin/sleep", "30", ""}, argv, "argv kept exactly, empty arguments included")
+	require.Equal(t, []string{"/bin/sh", "-c", "sleep 30; true", "sh", ""}, argv, "argv kept exactly, empty arguments included")
 	exited, states := Exited(p.PID())
 	require.False(t, exited)
 	require.NotEmpty(t, states)
