@@ -92,6 +92,16 @@ func (ps *partitions) get(p int) *partState {
 	return (*ps.table.Load())[p]
 }
 
+// lookup returns partition p's state, or false for a partition outside the
+// ring (or before the first ring): replication input is not trusted.
+func (ps *partitions) lookup(p int) (*partState, bool) {
+	t := ps.table.Load()
+	if t == nil || p < 0 || p >= len(*t) {
+		return nil, false
+	}
+	return (*t)[p], true
+}
+
 func (ps *partitions) count() int {
 	if t := ps.table.Load(); t != nil {
 		return len(*t)

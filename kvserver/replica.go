@@ -58,10 +58,10 @@ func (s *Server) onBatches(bs []*kvpb.ReplBatch) {
 // the tail). It reports the updates that need the post-sync step.
 func (s *Server) onUpdate(from string, u *kvpb.Update) (appliedUpdate, bool) {
 	p := int(u.Partition)
-	if p >= s.parts.count() {
+	ps, ok := s.parts.lookup(p)
+	if !ok {
 		return appliedUpdate{}, false
 	}
-	ps := s.parts.get(p)
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if u.ToLearner {
@@ -150,10 +150,10 @@ func (s *Server) afterSync(done []appliedUpdate) {
 // onAck handles "committed up to seq" from the successor.
 func (s *Server) onAck(from string, a *kvpb.Ack) {
 	p := int(a.Partition)
-	if p >= s.parts.count() {
+	ps, ok := s.parts.lookup(p)
+	if !ok {
 		return
 	}
-	ps := s.parts.get(p)
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if a.ChainVersion != ps.version || from != ps.succ {
@@ -171,10 +171,10 @@ func (s *Server) onAck(from string, a *kvpb.Ack) {
 // found a gap or just joined.
 func (s *Server) onNack(from string, n *kvpb.Ack) {
 	p := int(n.Partition)
-	if p >= s.parts.count() {
+	ps, ok := s.parts.lookup(p)
+	if !ok {
 		return
 	}
-	ps := s.parts.get(p)
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	switch {
@@ -241,10 +241,10 @@ func (ps *partState) trimRecent(upto uint64) {
 // with its predecessor.
 func (s *Server) onSync(from string, y *kvpb.Ack) {
 	p := int(y.Partition)
-	if p >= s.parts.count() {
+	ps, ok := s.parts.lookup(p)
+	if !ok {
 		return
 	}
-	ps := s.parts.get(p)
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if ps.syncing && from == ps.pred && y.ChainVersion == ps.version && y.Seq > ps.syncTo {
