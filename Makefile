@@ -6,13 +6,27 @@ FUZZTIME ?= 30s
 DATA     ?= ./data
 N        ?= 5
 
-.PHONY: all deps build run test unit e2e bench-failover proto proto-tools lint fmt vet bench fuzz clean
+.PHONY: all deps tools build run test unit e2e bench-failover proto proto-tools lint fmt vet bench fuzz clean
 
 all: build
 
-## deps: download every Go module the build and tests need
-deps:
+## deps: download every Go module the build and tests need, and the tools
+## the end-to-end tests drive (Prometheus, Chromium)
+deps: tools
 	$(GO) mod download
+
+## tools: install Prometheus (prometheus, promtool) and headless Chromium from
+## Debian's packages when missing
+tools:
+	@missing=""; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 ## build: compile ecs, kvserver, kvclient and kvbench into bin/
 build:

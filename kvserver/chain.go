@@ -74,12 +74,17 @@ func (s *Server) headWrite(ctx context.Context, p int, version uint64, h *kvpb.R
 	if err := s.store.SyncWAL(); err != nil {
 		return 0, fmt.Errorf("kvserver: sync: %w", err)
 	}
+	forwarded := time.Now()
 	ps.mu.Lock()
-	if ups := ps.unsentLocked(seq, time.Now()); len(ups) > 0 {
+	if ups := ps.unsentLocked(seq, forwarded); len(ups) > 0 {
 		s.peers.sendUpdates(ps.succ, ups)
 	}
 	ps.mu.Unlock()
-	return awaitEntry(ctx, e, st)
+	st, err = awaitEntry(ctx, e, st)
+	if err == nil {
+		s.metrics.commit.Observe(time.Since(forwarded).Seconds())
+	}
+	return st, err
 }
 
 // failWrites fails every write waiting at a head here (Stop: they could

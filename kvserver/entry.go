@@ -35,7 +35,7 @@ func fromPBOps(ops []*kvpb.Op) []storage.Op {
 
 // newEntry records an applied write for the in-flight list.
 func newEntry(u *kvpb.Update, waiter bool) *entry {
-	e := &entry{upd: u}
+	e := &entry{upd: u, at: time.Now()}
 	if waiter {
 		e.done = make(chan struct{})
 	}

@@ -28,6 +28,8 @@ type metrics struct {
 	resent     prometheus.Counter
 	dropped    *prometheus.CounterVec
 	batches    prometheus.Histogram
+	walSync    prometheus.Histogram
+	commit     prometheus.Histogram
 }
 
 func newMetrics(s *Server) *metrics {
@@ -59,7 +61,16 @@ func newMetrics(s *Server) *metrics {
 		Name: "ecskv_replication_batch_updates", Help: "Updates per incoming replication message.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 10),
 	})
+	m.walSync = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "ecskv_storage_wal_sync_seconds", Help: "Duration of each WAL fsync a write waited for (pebble group commit).",
+		Buckets: latencyBuckets,
+	})
+	m.commit = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "ecskv_replication_commit_seconds", Help: "At a head: time from forwarding a durable write to the tail's acknowledgement (replication lag of acknowledged writes).",
+		Buckets: latencyBuckets,
+	})
 	m.reg.MustRegister(m.requests, m.latency, m.epoch, m.partitions, m.transfer, m.resent, m.dropped, m.batches,
+		m.walSync, m.commit, newStateCollector(s),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "ecskv_cache_hits_total", Help: "LRU cache hits.",

@@ -50,6 +50,7 @@ type partState struct {
 // entry is one in-flight write.
 type entry struct {
 	upd    *kvpb.Update
+	at     time.Time     // applied here: the age of the oldest entry is the chain's lag
 	sent   bool          // forwarded to succ at least once
 	sentAt time.Time     // last (re)send, for retransmission
 	done   chan struct{} // head only: closed when committed or failed

@@ -85,8 +85,10 @@ func (s *Server) Start() (err error) {
 			s.Stop()
 		}
 	}()
+	s.metrics = newMetrics(s)
 	s.store, err = storage.Open(s.cfg.DataDir, storage.Options{
 		Sync: s.cfg.Sync, CacheEntries: s.cfg.CacheEntries, CacheBytes: s.cfg.CacheBytes, Logger: s.lg,
+		OnSync: func(d time.Duration) { s.metrics.walSync.Observe(d.Seconds()) },
 	})
 	if err != nil {
 		return fmt.Errorf("kvserver: open storage %s: %w", s.cfg.DataDir, err)
@@ -99,7 +101,6 @@ func (s *Server) Start() (err error) {
 	}
 	s.peers, s.leases = newPeerSet(s), newLeaseTable()
 	s.limiter = newByteLimiter(s.cfg.TransferRate)
-	s.metrics = newMetrics(s)
 	if err = s.startMetrics(); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"github.com/cockroachdb/pebble/v2"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -84,10 +85,17 @@ func (s *Store) SyncWAL() error {
 	if s.wo != pebble.Sync {
 		return nil
 	}
+	defer s.timeSync(time.Now())
 	if err := s.db.LogData(nil, pebble.Sync); err != nil {
 		return fmt.Errorf("storage: sync wal: %w", err)
 	}
 	return nil
+}
+
+func (s *Store) timeSync(start time.Time) {
+	if s.onSync != nil {
+		s.onSync(time.Since(start))
+	}
 }
 
 func (s *Store) apply(partition int, seq uint64, ops []Op, nowMs int64, wo *pebble.WriteOptions) (existed []bool, err error) {
@@ -150,6 +158,9 @@ func (s *Store) apply(partition int, seq uint64, ops []Op, nowMs int64, wo *pebb
 	seqBuf := binary.BigEndian.AppendUint64(scratch[:0], seq)
 	if err := b.Set(stateKey(partition, stateApplied), seqBuf, nil); err != nil {
 		return nil, fmt.Errorf("storage: batch: %w", err)
+	}
+	if wo == pebble.Sync {
+		defer s.timeSync(time.Now())
 	}
 	if err := b.Commit(wo); err != nil {
 		return nil, fmt.Errorf("storage: commit partition %d seq %d: %w", partition, seq, err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -29,6 +30,9 @@ type Options struct {
 	CacheBytes int64
 	// Logger receives store and pebble logs; nil means zap.NewNop().
 	Logger *zap.Logger
+	// OnSync, when set, is told how long each synced commit or WAL sync took
+	// (the fsync latency every acknowledged write waits for).
+	OnSync func(time.Duration)
 }
 
 // DefaultOptions returns synced writes and a 100k-entry, 64 MiB cache.
@@ -44,6 +48,7 @@ type Store struct {
 	wo     *pebble.WriteOptions
 	cache  *recordCache // nil when disabled; goroutine-safe
 	closed atomic.Bool
+	onSync func(time.Duration)
 
 	// applied mirrors each partition's committed applied_seq as seq+1; 0 means
 	// unknown (read pebble). Only the partition's writer (Apply, Ingest,
@@ -69,10 +74,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("storage: open %q: %w", dir, err)
 	}
 	s := &Store{
-		db:    db,
-		lg:    lg,
-		wo:    pebble.NoSync,
-		cache: newRecordCache(opts.CacheEntries, opts.CacheBytes),
+		db:     db,
+		lg:     lg,
+		wo:     pebble.NoSync,
+		cache:  newRecordCache(opts.CacheEntries, opts.CacheBytes),
+		onSync: opts.OnSync,
 
 		applied: make([]atomic.Uint64, MaxPartitions),
 	}
