@@ -16,11 +16,15 @@ type Event struct {
 type eventLog struct {
 	mu     sync.Mutex // guards events
 	events []Event
+	count  func(kind string) // optional: counts events by kind (metrics)
 }
 
 const maxEvents = 100
 
 func (l *eventLog) add(kind, detail string) {
+	if l.count != nil {
+		l.count(kind)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.events = append(l.events, Event{Time: time.Now(), Kind: kind, Detail: detail})

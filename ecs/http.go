@@ -23,6 +23,7 @@ func (s *Server) startHTTP() error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{Registry: s.metrics.reg}))
 	mux.HandleFunc("/status", s.serveStatusJSON)
+	mux.HandleFunc("/sd", s.serveSD)
 	mux.HandleFunc("/", s.serveStatusPage)
 	s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = s.httpSrv.Serve(lis) }()
@@ -64,7 +65,42 @@ func (s *Server) serveStatusPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := pageTmpl.Execute(w, st); err != nil {
+	w.Header().Set("Cache-Control", "no-store")
+	tmpl := pageTmpl
+	if r.URL.Query().Get("part") == "live" {
+		tmpl = pageTmpl.Lookup("live")
+	}
+	if err := tmpl.Execute(w, newPageData(st)); err != nil {
 		s.lg.Sugar().Warnw("render status page", "error", err)
 	}
+}
+
+// sdGroup is one target group of Prometheus' HTTP service discovery.
+type sdGroup struct {
+	Targets []string          `json:"targets"`
+	Labels  map[string]string `json:"labels"`
+}
+
+// serveSD lists every server's /metrics address for Prometheus' http_sd:
+// servers join, leave and fail over without touching Prometheus' config.
+// Servers that are down stay listed so `up == 0` shows them.
+func (s *Server) serveSD(w http.ResponseWriter, r *http.Request) {
+	st, err := s.status(r.Context())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	groups := []sdGroup{}
+	for _, srv := range st.Servers {
+		if srv.Metrics == "" || srv.State == "removed" {
+			continue
+		}
+		labels := map[string]string{"server": srv.ID, "cluster": st.Cluster}
+		if srv.Zone != "" {
+			labels["zone"] = srv.Zone
+		}
+		groups = append(groups, sdGroup{Targets: []string{srv.Metrics}, Labels: labels})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(groups)
 }

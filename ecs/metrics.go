@@ -21,6 +21,9 @@ type ecsMetrics struct {
 	underReplicated prometheus.Gauge
 	learners        prometheus.Gauge
 	keysMoved       prometheus.Counter
+	unavailable     prometheus.Gauge
+	eta             prometheus.Gauge
+	events          *prometheus.CounterVec
 }
 
 func newECSMetrics() *ecsMetrics {
@@ -56,6 +59,16 @@ func newECSMetrics() *ecsMetrics {
 			Name: "ecskv_ecs_keys_moved_total", Help: "Keys held by the partitions of promoted learners (an estimate of data moved).",
 		}),
 	}
+	m.unavailable = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ecskv_ecs_unavailable_partitions", Help: "Partitions with no active member left (their keys cannot be served).",
+	})
+	m.eta = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ecskv_ecs_rebalance_eta_seconds", Help: "Estimated time left for the moves in progress: 0 when none is pending, -1 while unknown.",
+	})
+	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ecskv_ecs_events_total", Help: "Cluster events this ECS recorded, by kind (the status page's recent events).",
+	}, []string{"kind"})
+	m.reg.MustRegister(m.unavailable, m.eta, m.events)
 	m.reg.MustRegister(m.epoch, m.leader, m.servers, m.failovers, m.failoverSeconds, m.movesPending, m.movesDone,
 		m.underReplicated, m.learners, m.keysMoved,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -74,10 +87,13 @@ func (m *ecsMetrics) ringPublished(r *ringmeta.Ring) {
 	for st, n := range counts {
 		m.servers.WithLabelValues(string(st)).Set(float64(n))
 	}
-	under, learning := 0, 0
+	under, learning, unavailable := 0, 0, 0
 	for _, c := range r.Chains {
 		if len(c.Members) < r.Replicas {
 			under++
+		}
+		if len(c.Members) == 0 {
+			unavailable++
 		}
 		if c.Learner != "" {
 			learning++
@@ -85,6 +101,10 @@ func (m *ecsMetrics) ringPublished(r *ringmeta.Ring) {
 	}
 	m.underReplicated.Set(float64(under))
 	m.learners.Set(float64(learning))
+	m.unavailable.Set(float64(unavailable))
 }
 
-func (m *ecsMetrics) movesPublished(pr Progress) { m.movesPending.Set(float64(pr.Pending)) }
+func (m *ecsMetrics) movesPublished(pr Progress) {
+	m.movesPending.Set(float64(pr.Pending))
+	m.eta.Set(moveStatus(pr).ETASeconds)
+}

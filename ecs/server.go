@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,8 +53,10 @@ func New(cfg config.ECS, lg *zap.Logger, out io.Writer) (*Server, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	m := newECSMetrics()
+	countEvent := func(kind string) { m.events.WithLabelValues(strings.ReplaceAll(kind, " ", "_")).Inc() }
 	return &Server{
-		cfg: cfg, lg: lg, out: out, metrics: newECSMetrics(), events: &eventLog{},
+		cfg: cfg, lg: lg, out: out, metrics: m, events: &eventLog{count: countEvent},
 		ctx: ctx, cancel: cancel, readyCh: make(chan struct{}), stopReqCh: make(chan struct{}),
 	}, nil
 }

@@ -60,7 +60,7 @@ func TestServerWithExternalServers(t *testing.T) {
 	cli, err := clientv3.New(clientv3.Config{Endpoints: srv.EtcdEndpoints(), Logger: zap.NewNop()})
 	require.NoError(t, err)
 	defer cli.Close()
-	m := etcdkeys.Member{ID: "x1", Addr: healthAddr, Incarnation: 42}
+	m := etcdkeys.Member{ID: "x1", Addr: healthAddr, Metrics: "127.0.0.1:9999", Incarnation: 42}
 	_, err = cli.Put(context.Background(), etcdkeys.Server(cfg.Cluster, "x1"), string(m.Marshal()))
 	require.NoError(t, err)
 	select {
@@ -76,12 +76,20 @@ func TestServerWithExternalServers(t *testing.T) {
 	require.Equal(t, "active", st.Servers[0].State)
 	require.Equal(t, 16, st.Servers[0].Roles["head"])
 	require.True(t, st.Balanced())
-	require.Contains(t, httpGet(t, "http://"+cfg.HTTP+"/"), "rebalancing:")
+	page := httpGet(t, "http://"+cfg.HTTP+"/")
+	require.Contains(t, page, `<svg id="ring"`)
+	require.Contains(t, page, `data-head="x1" data-from="0" data-to="15"`, "one arc: x1 heads every partition")
+	require.NotContains(t, httpGet(t, "http://"+cfg.HTTP+"/?part=live"), "<script>", "the live part is a fragment")
 	metrics := httpGet(t, "http://"+cfg.HTTP+"/metrics")
 	for _, name := range []string{"ecskv_ecs_failovers_total", "ecskv_ecs_moves_pending", "ecskv_ecs_moves_total",
-		"ecskv_ecs_under_replicated_partitions", "ecskv_ecs_failover_seconds"} {
+		"ecskv_ecs_under_replicated_partitions", "ecskv_ecs_failover_seconds", "ecskv_ecs_unavailable_partitions",
+		"ecskv_ecs_rebalance_eta_seconds", `ecskv_ecs_events_total{kind="cluster_created"} 1`} {
 		require.Contains(t, metrics, name)
 	}
+	// Prometheus discovers the servers' /metrics through http_sd.
+	var sd []sdGroup
+	require.NoError(t, json.Unmarshal([]byte(httpGet(t, "http://"+cfg.HTTP+"/sd")), &sd))
+	require.Equal(t, []sdGroup{{Targets: []string{"127.0.0.1:9999"}, Labels: map[string]string{"server": "x1", "cluster": cfg.Cluster}}}, sd)
 
 	// `ecs add` against an ECS that launched nothing fails with advice.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -26,6 +26,8 @@ type Status struct {
 	// Moves is the rebalancing progress the leader published with the ring.
 	Moves  MoveStatus `json:"moves"`
 	Events []Event    `json:"events,omitempty"`
+
+	ring *ringmeta.Ring // the ring read, for the status page's picture
 }
 
 // MoveStatus is the progress of re-replication and rebalancing: partitions
@@ -78,6 +80,7 @@ func ReadStatus(ctx context.Context, cli *clientv3.Client, cluster string) (*Sta
 	}
 	st := statusOf(r, members)
 	st.Cluster = cluster
+	st.ring = r
 	st.Moves = moveStatus(cst.Moves)
 	for i, s := range st.Servers {
 		if _, ok := cst.Removed[s.ID]; ok && s.State == "joining" {
