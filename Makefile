@@ -43,8 +43,8 @@ test: unit e2e
 unit:
 	$(GO) test -race -count=1 $(PKGS)
 
-e2e: build
-	$(GO) test -tags e2e -count=1 -timeout 15m ./e2e/... -bin-dir $(BIN)
+e2e: build tools
+	ECSKV_E2E_REQUIRE_TOOLS=1 $(GO) test -tags e2e -count=1 -timeout 15m ./e2e/... -bin-dir $(BIN)
 
 ## bench-failover: kill -9 trials under load (write/read unavailability) and
 ## rebalancing of a loaded cluster, on real processes; TRIALS trials, KEYS keys
