@@ -35,12 +35,12 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <style>
 body{font-family:system-ui,sans-serif;margin:1.5em 2em;color:#222;background:#fafafa}
 h1{font-size:1.4em;margin:0 0 .3em} h2{font-size:1.1em;margin:1.2em 0 .4em}
-.grid{display:flex;flex-wrap:wrap;gap:2em;align-items:flex-start}
-table{border-collapse:collapse;background:#fff} td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}
+.grid{display:flex;flex-wrap:wrap;gap:2em;align-items:flex-start} .grid>div:last-child{flex:1;min-width:28em}
+table{border-collapse:collapse;background:#fff} td,th{border:1px solid #ddd;padding:3px 8px;text-align:left} #servers td{white-space:nowrap}
 .active{color:#17752a}.down{color:#b00020;font-weight:bold}.leaving,.joining{color:#a66b00}.removed{color:#888}
 .swatch{display:inline-block;width:.9em;height:.9em;border-radius:2px;vertical-align:-1px;margin-right:.3em}
 .bad{color:#b00020;font-weight:bold} .muted{color:#777}
-#ring path.under{fill:#d62728} #ring path.learning{fill:#f0a30a}
+#ring path.under{fill:#d62728} #ring path.learning{fill:#7b3fa0}
 progress{width:16em}
 </style></head>
 <body>
@@ -77,14 +77,14 @@ progress{width:16em}
  data-partitions="{{.Partitions}}" role="img" aria-label="hash ring of {{.Partitions}} partitions coloured by head server">
 {{$p := .Partitions}}
 {{range .Arcs}}<path class="part" d="{{.D}}" fill="{{.Fill}}" stroke="#fff" stroke-width="0.5" data-head="{{.Head}}" data-from="{{.From}}" data-to="{{.To}}"><title>partitions {{.From}}{{if ne .From .To}}–{{.To}}{{end}}: {{if .Unavailable}}no live copy{{else}}{{.Chain}}{{end}}{{with .Learner}} (learner {{.}}){{end}}</title></path>
-{{if .Under}}<path class="under" d="{{.Band true $p}}"><title>under-replicated</title></path>{{end}}
+{{if .Under}}<path class="under" d="{{.Band true $p}}" data-from="{{.From}}" data-to="{{.To}}"><title>under-replicated</title></path>{{end}}
 {{if .Learner}}<path class="learning" d="{{.Band false $p}}"><title>learner copying</title></path>{{end}}
 {{end}}
 <text x="50%" y="48%" text-anchor="middle" font-size="15">epoch {{$.Epoch}}</text>
 <text x="50%" y="54%" text-anchor="middle" font-size="12" fill="#777">{{$p}} partitions</text>
 </svg>
 <p class="muted"><span class="swatch" style="background:#d62728"></span>under-replicated
-<span class="swatch" style="background:#f0a30a"></span>learner copying
+<span class="swatch" style="background:#7b3fa0"></span>learner copying
 <span class="swatch" style="background:#222"></span>no live copy</p>
 {{else}}<p class="bad">no ring published yet</p>{{end}}
 </div>
@@ -99,6 +99,7 @@ progress{width:16em}
 {{with .Moves}}{{if .Total}}<p><progress id="moves" max="{{.Total}}" value="{{.Done}}"></progress>
 {{.Done}}/{{.Total}} partitions moved, {{.Pending}} pending, {{.InProgress}} copying, {{.KeysMoved}} keys moved
 {{if gt .Pending 0}}&middot; ETA {{if lt .ETASeconds 0.0}}unknown{{else}}{{printf "%.0f" .ETASeconds}}s{{end}}{{end}}</p>
+{{else if $.UnderReplicated}}<p class="bad">nothing can move: fewer active servers than R (add one with <code>ecs add</code>)</p>
 {{else}}<p class="muted">balanced: nothing to move</p>{{end}}{{end}}
 <h2>recent events</h2>
 <table id="events"><tr><th>time</th><th>event</th><th>detail</th></tr>

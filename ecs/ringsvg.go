@@ -37,10 +37,11 @@ type legendEntry struct {
 	Heads           int
 }
 
-// palette gives servers distinguishable colours, in ring order.
+// palette gives servers distinguishable colours, in ring order. It has no
+// red or purple: those mark under-replicated and learning partitions.
 var palette = []string{
-	"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948",
-	"#b07aa1", "#ff9da7", "#9c755f", "#bab0ac", "#2f4b7c", "#a05195",
+	"#4e79a7", "#f28e2b", "#59a14f", "#76b7b2", "#edc948", "#9c755f",
+	"#2f4b7c", "#bab0ac", "#b6992d", "#8cd17d", "#ffbe7d", "#86bcb6",
 }
 
 const (
