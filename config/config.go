@@ -35,6 +35,38 @@ type ECS struct {
 	// MaxMoves bounds the learners (partition copies) in flight cluster-wide
 	// while re-replicating or rebalancing; default 8.
 	MaxMoves int `mapstructure:"max-moves"`
+	// Secure turns on TLS on every link and authentication. Certificates
+	// come from CertsDir (default <data-dir>/certs), created there for a
+	// local cluster when missing; default false.
+	Secure bool `mapstructure:"secure"`
+	// Auth turns on users and tokens (on with Secure); fixed at cluster
+	// creation. Default false.
+	Auth bool `mapstructure:"auth"`
+	// TokenTTL is how long a login token lasts; default 10m.
+	TokenTTL time.Duration `mapstructure:"token-ttl"`
+	TLS      `mapstructure:",squash"`
+}
+
+// TLS names the certificate files of one binary (DESIGN §8). With none set
+// every link is plaintext. CertsDir is a directory of `ecs certs init`; the
+// single files override what it provides.
+type TLS struct {
+	CertsDir string `mapstructure:"certs-dir"` // ca.crt plus <name>.crt and <name>.key
+	CACert   string `mapstructure:"cacert"`    // CA that signs every cluster certificate
+	Cert     string `mapstructure:"cert"`      // this binary's certificate
+	Key      string `mapstructure:"key"`       // its private key
+	// EtcdCACert, EtcdCert and EtcdKey are for an external etcd with its own
+	// CA; each defaults to the file above.
+	EtcdCACert string `mapstructure:"etcd-cacert"`
+	EtcdCert   string `mapstructure:"etcd-cert"`
+	EtcdKey    string `mapstructure:"etcd-key"`
+}
+
+// Admin configures the admin commands (`ecs status`, `ecs user`, ...).
+type Admin struct {
+	EtcdEndpoints []string `mapstructure:"etcd-endpoints"` // default 127.0.0.1:2379
+	Cluster       string   `mapstructure:"cluster"`        // default "default"
+	TLS           `mapstructure:",squash"`
 }
 
 // KVServer configures one storage server.
@@ -57,6 +89,16 @@ type KVServer struct {
 	TransferRate int64 `mapstructure:"transfer-rate"`
 	// Pprof serves /debug/pprof on the metrics address; default false.
 	Pprof bool `mapstructure:"pprof"`
+	// MaxConnections bounds the connections the server accepts at once
+	// (clients and peers); default 4096, 0 = no bound.
+	MaxConnections int `mapstructure:"max-connections"`
+	// MaxStreams bounds the concurrent calls on one connection; default 1024.
+	MaxStreams uint32 `mapstructure:"max-streams"`
+	// RateLimit is each user's key operations per second on this server,
+	// 0 = no limit (default); RateBurst is the burst above it (default 100).
+	RateLimit float64 `mapstructure:"rate-limit"`
+	RateBurst int     `mapstructure:"rate-burst"`
+	TLS       `mapstructure:",squash"`
 }
 
 // Client configures the kvclient library and binary.
@@ -69,4 +111,11 @@ type Client struct {
 	DialTimeout    time.Duration `mapstructure:"dial-timeout"`    // default 3s
 	RequestTimeout time.Duration `mapstructure:"request-timeout"` // per call, retries included; default 10s
 	LogLevel       string        `mapstructure:"log-level"`       // default warn
+	// User logs in as this user when the cluster has authentication.
+	User string `mapstructure:"user"`
+	// PasswordFile holds User's password (first line); Password (from
+	// ECSKV_PASSWORD) is used when no file is given.
+	PasswordFile string `mapstructure:"password-file"`
+	Password     string `mapstructure:"password"`
+	TLS          `mapstructure:",squash"`
 }

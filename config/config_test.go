@@ -562,3 +562,70 @@ func TestLoadClientBadServer(t *testing.T) {
 	require.Contains(t, err.Error(), "server: ")
 	require.Contains(t, err.Error(), `"127.0.0.1"`)
 }
+
+func TestValidateTLS(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"ca.crt", "s1.crt", "s1.key", "client.crt", "client.key"} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600))
+	}
+	kv := func(mut func(*KVServer)) error {
+		c := DefaultKVServer()
+		c.ID, c.Listen, c.DataDir = "s1", "127.0.0.1:1", "/d"
+		mut(&c)
+		return c.Validate()
+	}
+	tests := []struct {
+		name    string
+		mut     func(*KVServer)
+		wantErr string
+	}{
+		{name: "plaintext", mut: func(*KVServer) {}},
+		{name: "certs dir", mut: func(c *KVServer) { c.CertsDir = dir }},
+		{name: "missing certs dir", mut: func(c *KVServer) { c.CertsDir = filepath.Join(dir, "none") }, wantErr: "certs-dir: "},
+		{name: "server without its certificate", mut: func(c *KVServer) { c.ID, c.CertsDir = "s2", dir }, wantErr: "cert: cannot read"},
+		{name: "files one by one", mut: func(c *KVServer) {
+			c.CACert, c.Cert, c.Key = filepath.Join(dir, "ca.crt"), filepath.Join(dir, "s1.crt"), filepath.Join(dir, "s1.key")
+		}},
+		{name: "cert without key", mut: func(c *KVServer) {
+			c.CACert, c.Cert = filepath.Join(dir, "ca.crt"), filepath.Join(dir, "s1.crt")
+		}, wantErr: "key: must be set"},
+		{name: "missing etcd CA", mut: func(c *KVServer) { c.CertsDir, c.EtcdCACert = dir, filepath.Join(dir, "etcd.crt") }, wantErr: "etcd-cacert: cannot read"},
+		{name: "no streams", mut: func(c *KVServer) { c.MaxStreams = 0 }, wantErr: "max-streams: "},
+		{name: "negative rate", mut: func(c *KVServer) { c.RateLimit = -1 }, wantErr: "rate-limit: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := kv(tt.mut)
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, ErrInvalid)
+			require.ErrorContains(t, err, tt.wantErr)
+		})
+	}
+	t.Run("secure ecs creates its directory", func(t *testing.T) {
+		c := DefaultECS()
+		c.Secure = true
+		require.NoError(t, c.Validate())
+		require.Equal(t, filepath.Join(c.DataDir, "certs"), c.CertsTLS().CertsDir)
+		require.True(t, c.AuthOn())
+	})
+	t.Run("client names its files", func(t *testing.T) {
+		c := DefaultClient()
+		c.CertsDir, c.User, c.PasswordFile = dir, "bad name", filepath.Join(dir, "pw")
+		err := c.Validate()
+		require.ErrorContains(t, err, "user: ")
+		require.ErrorContains(t, err, "password-file: ")
+		require.Equal(t, filepath.Join(dir, "client.crt"), c.Files("client").Cert)
+	})
+	t.Run("env", func(t *testing.T) {
+		clearEnv(t)
+		t.Setenv("ECSKV_CERTS_DIR", dir)
+		t.Setenv("ECSKV_PASSWORD", "pw")
+		c, err := LoadClient(nil)
+		require.NoError(t, err)
+		require.Equal(t, dir, c.CertsDir)
+		require.Equal(t, "pw", c.Password)
+	})
+}

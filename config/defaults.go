@@ -34,20 +34,24 @@ func DefaultECS() ECS {
 		ProbeTimeout:  200 * time.Millisecond,
 		ProbeFailures: 3,
 		MaxMoves:      8,
+		TokenTTL:      10 * time.Minute,
 	}
 }
 
 // DefaultKVServer returns the kvserver defaults.
 func DefaultKVServer() KVServer {
 	return KVServer{
-		Cluster:       DefaultCluster,
-		EtcdEndpoints: []string{DefaultEtcdEndpoint},
-		LeaseTTL:      3 * time.Second,
-		Sync:          true,
-		CacheEntries:  100_000,
-		CacheBytes:    64 << 20,
-		LogLevel:      DefaultLogLevel,
-		TransferRate:  64 << 20,
+		Cluster:        DefaultCluster,
+		EtcdEndpoints:  []string{DefaultEtcdEndpoint},
+		LeaseTTL:       3 * time.Second,
+		Sync:           true,
+		CacheEntries:   100_000,
+		CacheBytes:     64 << 20,
+		LogLevel:       DefaultLogLevel,
+		TransferRate:   64 << 20,
+		MaxConnections: 4096,
+		MaxStreams:     1024,
+		RateBurst:      100,
 	}
 }
 
@@ -60,4 +64,9 @@ func DefaultClient() Client {
 		RequestTimeout: 10 * time.Second,
 		LogLevel:       DefaultLogLevel,
 	}
+}
+
+// DefaultAdmin returns the admin commands' defaults: the cluster `make run` starts.
+func DefaultAdmin() Admin {
+	return Admin{EtcdEndpoints: []string{DefaultEtcdEndpoint}, Cluster: DefaultCluster}
 }

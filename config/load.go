@@ -44,6 +44,15 @@ func LoadClient(flags *pflag.FlagSet) (Client, error) {
 	return cfg, cfg.Validate()
 }
 
+// LoadAdmin loads and validates the configuration of an admin command.
+func LoadAdmin(flags *pflag.FlagSet) (Admin, error) {
+	cfg := DefaultAdmin()
+	if err := load(flags, &cfg); err != nil {
+		return Admin{}, err
+	}
+	return cfg, cfg.Validate()
+}
+
 // load fills out (which holds the defaults) from, in rising precedence, the
 // config file, ECSKV_* environment variables and the flags that were set.
 func load(flags *pflag.FlagSet, out any) error {

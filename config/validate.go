@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"math/bits"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/ecskv/ecskv/common/tlsutil"
 )
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
@@ -72,6 +75,9 @@ func (c ECS) Validate() error {
 	if c.MaxMoves < 1 || c.MaxMoves > 10000 {
 		p.addf("max-moves", "must be in 1..10000, got %d", c.MaxMoves)
 	}
+	checkMin(&p, "token-ttl", c.TokenTTL, time.Second)
+	// --secure creates missing certificates in the directory.
+	checkTLS(&p, c.TLS, tlsutil.ECSName, !c.Secure)
 	return p.err()
 }
 
@@ -99,7 +105,20 @@ func (c KVServer) Validate() error {
 	if c.TransferRate < 0 {
 		p.addf("transfer-rate", "must be >= 0 bytes/s, got %d", c.TransferRate)
 	}
+	if c.MaxConnections < 0 {
+		p.addf("max-connections", "must be >= 0 (0 = no bound), got %d", c.MaxConnections)
+	}
+	if c.MaxStreams < 1 {
+		p.addf("max-streams", "must be at least 1, got %d", c.MaxStreams)
+	}
+	if c.RateLimit < 0 {
+		p.addf("rate-limit", "must be >= 0 requests/s (0 = no limit), got %v", c.RateLimit)
+	}
+	if c.RateBurst < 1 {
+		p.addf("rate-burst", "must be at least 1, got %d", c.RateBurst)
+	}
 	checkLevel(&p, c.LogLevel)
+	checkTLS(&p, c.TLS, c.ID, true)
 	return p.err()
 }
 
@@ -116,6 +135,24 @@ func (c Client) Validate() error {
 	checkMin(&p, "dial-timeout", c.DialTimeout, time.Millisecond)
 	checkMin(&p, "request-timeout", c.RequestTimeout, time.Millisecond)
 	checkLevel(&p, c.LogLevel)
+	if c.User != "" {
+		checkName(&p, "user", c.User)
+	}
+	if c.PasswordFile != "" {
+		if _, err := os.Stat(c.PasswordFile); err != nil {
+			p.addf("password-file", "cannot read %q: %v", c.PasswordFile, err)
+		}
+	}
+	checkTLS(&p, c.TLS, tlsutil.ClientName, true)
+	return p.err()
+}
+
+// Validate reports every invalid field of an admin command's configuration.
+func (c Admin) Validate() error {
+	var p problems
+	checkEndpoints(&p, "etcd-endpoints", c.EtcdEndpoints, true)
+	checkName(&p, "cluster", c.Cluster)
+	checkTLS(&p, c.TLS, tlsutil.ECSName, true)
 	return p.err()
 }
 

@@ -63,7 +63,7 @@ type AdminDialer func(addr string) (kvpb.AdminClient, io.Closer, error)
 
 // CheckOptions tune Check; the zero value is usable.
 type CheckOptions struct {
-	Dial AdminDialer // default: gRPC with insecure credentials
+	Dial AdminDialer // default: plaintext gRPC; see AdminDialerWith
 	// Retries re-examines differing partitions this many times (default 3),
 	// RetryDelay apart (default 300ms): a write in flight makes the head
 	// briefly ahead of the tail, which is no fault.
@@ -225,9 +225,17 @@ func disagreement(reps []ReplicaDigest) string {
 }
 
 func dialAdmin(addr string) (kvpb.AdminClient, io.Closer, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return nil, nil, err
+	return AdminDialerWith(grpc.WithTransportCredentials(insecure.NewCredentials()))(addr)
+}
+
+// AdminDialerWith dials servers' admin service with creds (a member's TLS
+// certificate on a secure cluster).
+func AdminDialerWith(creds grpc.DialOption) AdminDialer {
+	return func(addr string) (kvpb.AdminClient, io.Closer, error) {
+		conn, err := grpc.NewClient(addr, creds)
+		if err != nil {
+			return nil, nil, err
+		}
+		return kvpb.NewAdminClient(conn), conn, nil
 	}
-	return kvpb.NewAdminClient(conn), conn, nil
 }

@@ -188,19 +188,26 @@ type grpcHealth struct {
 	cli  healthpb.HealthClient
 }
 
-// dialHealth creates a lazy connection. Reconnect backoff is capped at one
-// second so a server that comes back is seen within about a second.
+// dialHealth creates a lazy plaintext connection.
 func dialHealth(addr string) (healthChecker, error) {
-	conn, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
-			MinConnectTimeout: time.Second,
-		}))
-	if err != nil {
-		return nil, fmt.Errorf("ecs: probe %s: %w", addr, err)
+	return healthDialer(grpc.WithTransportCredentials(insecure.NewCredentials()))(addr)
+}
+
+// healthDialer creates lazy connections with creds. Reconnect backoff is
+// capped at one second so a server that comes back is seen within about a
+// second.
+func healthDialer(creds grpc.DialOption) dialFunc {
+	return func(addr string) (healthChecker, error) {
+		conn, err := grpc.NewClient(addr, creds,
+			grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+				MinConnectTimeout: time.Second,
+			}))
+		if err != nil {
+			return nil, fmt.Errorf("ecs: probe %s: %w", addr, err)
+		}
+		return &grpcHealth{conn: conn, cli: healthpb.NewHealthClient(conn)}, nil
 	}
-	return &grpcHealth{conn: conn, cli: healthpb.NewHealthClient(conn)}, nil
 }
 
 func (g *grpcHealth) check(ctx context.Context) error {

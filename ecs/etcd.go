@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ecskv/ecskv/common/tlsutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -16,13 +17,17 @@ import (
 )
 
 // startEmbeddedEtcd runs a single-member etcd in dataDir/etcd on host:port
-// (peers on port+1) and waits until it serves.
-func startEmbeddedEtcd(dataDir, host string, port int, lg *zap.Logger) (*embed.Etcd, error) {
+// (peers on port+1) and waits until it serves. With TLS files both ports
+// serve TLS and require a member certificate.
+func startEmbeddedEtcd(dataDir, host string, port int, tls tlsutil.Files, lg *zap.Logger) (*embed.Etcd, error) {
 	cfg := embed.NewConfig()
 	cfg.Name = "ecs"
 	cfg.Dir = filepath.Join(dataDir, "etcd")
-	client := url.URL{Scheme: "http", Host: net.JoinHostPort(host, strconv.Itoa(port))}
-	peer := url.URL{Scheme: "http", Host: net.JoinHostPort(host, strconv.Itoa(port+1))}
+	if tls.Enabled() {
+		cfg.ClientTLSInfo, cfg.PeerTLSInfo = etcdTLSInfo(tls), etcdTLSInfo(tls)
+	}
+	client := url.URL{Scheme: scheme(tls.Enabled()), Host: net.JoinHostPort(host, strconv.Itoa(port))}
+	peer := url.URL{Scheme: scheme(tls.Enabled()), Host: net.JoinHostPort(host, strconv.Itoa(port+1))}
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
@@ -50,9 +55,13 @@ func startEmbeddedEtcd(dataDir, host string, port int, lg *zap.Logger) (*embed.E
 
 // dialEtcd connects to etcd and checks it answers, so a wrong endpoint fails
 // now with a clear message instead of hanging later.
-func dialEtcd(ctx context.Context, endpoints []string, lg *zap.Logger) (*clientv3.Client, error) {
+func dialEtcd(ctx context.Context, endpoints []string, tls tlsutil.Files, lg *zap.Logger) (*clientv3.Client, error) {
+	tlsCfg, err := tlsutil.EtcdConfig(tls, endpoints)
+	if err != nil {
+		return nil, fmt.Errorf("ecs: etcd TLS: %w", err)
+	}
 	cli, err := clientv3.New(clientv3.Config{
-		Endpoints: endpoints, DialTimeout: 5 * time.Second,
+		Endpoints: endpoints, DialTimeout: 5 * time.Second, TLS: tlsCfg,
 		Logger: lg.Named("etcd-client").WithOptions(zap.IncreaseLevel(zap.ErrorLevel)),
 	})
 	if err != nil {

@@ -32,6 +32,7 @@ type child struct {
 // launcher starts and stops local kvserver processes.
 type launcher struct {
 	cfg config.ECS
+	tls config.TLS // passed on to the servers
 	lg  *zap.Logger
 	bin string
 
@@ -53,7 +54,7 @@ func serverPorts(cfg config.ECS, i int) (grpcPort, metricsPort int) {
 	return cfg.BasePort + i - 1, cfg.BasePort + 1000 + i - 1
 }
 
-func newLauncher(cfg config.ECS, lg *zap.Logger, out io.Writer) (*launcher, error) {
+func newLauncher(cfg config.ECS, tls config.TLS, lg *zap.Logger, out io.Writer) (*launcher, error) {
 	bin := cfg.KVServerBin
 	if bin == "" {
 		exe, err := os.Executable()
@@ -65,7 +66,7 @@ func newLauncher(cfg config.ECS, lg *zap.Logger, out io.Writer) (*launcher, erro
 	if _, err := os.Stat(bin); err != nil && cfg.Servers > 0 {
 		return nil, fmt.Errorf("ecs: kvserver binary: %w (build it with `make build` or pass --kvserver-bin)", err)
 	}
-	return &launcher{cfg: cfg, lg: lg, bin: bin, out: out, exited: make(chan string, maxChildren)}, nil
+	return &launcher{cfg: cfg, tls: tls, lg: lg, bin: bin, out: out, exited: make(chan string, maxChildren)}, nil
 }
 
 // start launches servers s1..sN.
@@ -90,12 +91,16 @@ func (l *launcher) startOne(i int, etcdEndpoints []string) error {
 		done:    make(chan struct{}),
 		index:   i,
 	}
-	c.cmd = exec.Command(l.bin,
+	tlsArgs, err := serverTLSArgs(l.cfg, l.tls, c.id)
+	if err != nil {
+		return err
+	}
+	c.cmd = exec.Command(l.bin, append([]string{
 		"--id", c.id, "--listen", c.addr, "--metrics", c.metrics,
 		"--data-dir", filepath.Join(l.cfg.DataDir, c.id),
 		"--etcd-endpoints", strings.Join(etcdEndpoints, ","),
 		"--cluster", l.cfg.Cluster, "--lease-ttl", l.cfg.LeaseTTL.String(),
-		"--log-level", l.cfg.LogLevel)
+		"--log-level", l.cfg.LogLevel}, tlsArgs...)...)
 	// A child outlives nothing: if the ecs dies, the kernel sends it SIGTERM.
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	stdout, _ := c.cmd.StdoutPipe()

@@ -15,11 +15,13 @@ import (
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/tlsutil"
 	"github.com/ecskv/ecskv/config"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 )
 
 // Server is one ECS process. Create with New, then Start.
@@ -36,6 +38,8 @@ type Server struct {
 	metrics   *ecsMetrics
 	events    *eventLog
 	httpSrv   *http.Server
+	tls       config.TLS      // certificate settings, --secure's default dir filled in
+	creds     grpc.DialOption // how the ECS dials servers (probes, digests)
 
 	ctx       context.Context // server lifetime
 	cancel    context.CancelFunc
@@ -79,20 +83,23 @@ func (s *Server) Start() (err error) {
 	if err = checkPortsFree(s.cfg.Host, s.neededPorts(embedded)); err != nil {
 		return err
 	}
+	if err = s.setupTLS(); err != nil {
+		return err
+	}
 	if err = s.startHTTP(); err != nil {
 		return err
 	}
 	s.endpoints = s.cfg.EtcdEndpoints
 	if embedded {
-		if s.etcd, err = startEmbeddedEtcd(s.cfg.DataDir, s.cfg.Host, s.cfg.EtcdPort, s.lg); err != nil {
+		if s.etcd, err = startEmbeddedEtcd(s.cfg.DataDir, s.cfg.Host, s.cfg.EtcdPort, s.tls.Files(tlsutil.ECSName), s.lg); err != nil {
 			return err
 		}
 		s.endpoints = []string{net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.EtcdPort))}
 	}
-	if s.cli, err = dialEtcd(s.ctx, s.endpoints, s.lg); err != nil {
+	if s.cli, err = dialEtcd(s.ctx, s.endpoints, s.tls.EtcdFiles(tlsutil.ECSName), s.lg); err != nil {
 		return err
 	}
-	if s.launcher, err = newLauncher(s.cfg, s.lg, s.out); err != nil {
+	if s.launcher, err = newLauncher(s.cfg, s.tls, s.lg, s.out); err != nil {
 		return err
 	}
 	if err = s.launcher.start(s.endpoints); err != nil {
@@ -215,6 +222,7 @@ func (s *Server) leadOnce() error {
 	c := &controller{
 		cfg: s.cfg, lg: s.lg, cli: s.cli, rings: rs, expect: s.launcher.ids(),
 		events: s.events, gauges: s.metrics, onReady: s.markReady, procs: s.launcher,
+		dial: healthDialer(s.creds), adminDial: AdminDialerWith(s.creds),
 	}
 	err = c.run(ctx)
 	if errors.Is(s.ctx.Err(), context.Canceled) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/tlsutil"
 	"github.com/ecskv/ecskv/config"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -42,11 +43,15 @@ func New(ctx context.Context, cfg config.Client, opts ...Option) (*Client, error
 	for _, o := range opts {
 		o(c)
 	}
-	c.conns = newConnPool(grpc.WithDefaultCallOptions(
+	creds, err := tlsutil.DialOption(cfg.Files(tlsutil.ClientName))
+	if err != nil {
+		return nil, fmt.Errorf("kvclient: %w", err)
+	}
+	c.conns = newConnPool(creds, grpc.WithDefaultCallOptions(
 		grpc.MaxCallRecvMsgSize(maxMsgBytes), grpc.MaxCallSendMsgSize(maxMsgBytes)))
 	var src ringSource = &serverSource{seeds: cfg.Servers, conns: c.conns}
 	if len(cfg.Servers) == 0 {
-		es, err := newEtcdSource(cfg.EtcdEndpoints, cfg.Cluster, cfg.DialTimeout)
+		es, err := newEtcdSource(cfg)
 		if err != nil {
 			return nil, err
 		}

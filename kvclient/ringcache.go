@@ -10,6 +10,8 @@ import (
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/tlsutil"
+	"github.com/ecskv/ecskv/config"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -36,22 +38,33 @@ type ringSource interface {
 
 // etcdSource reads the ring key from etcd.
 type etcdSource struct {
-	cli *clientv3.Client
-	key string
+	cli  *clientv3.Client
+	key  string
+	hint string // added to read errors
 }
 
-func newEtcdSource(endpoints []string, cluster string, dial time.Duration) (*etcdSource, error) {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: dial, Logger: zap.NewNop()})
+// newEtcdSource dials etcd. A secure cluster's embedded etcd refuses client
+// certificates (it holds the password hashes): such clients use --server.
+func newEtcdSource(cfg config.Client) (*etcdSource, error) {
+	tlsCfg, err := tlsutil.EtcdConfig(cfg.EtcdFiles(tlsutil.ClientName), cfg.EtcdEndpoints)
 	if err != nil {
-		return nil, fmt.Errorf("kvclient: etcd %v: %w", endpoints, err)
+		return nil, fmt.Errorf("kvclient: etcd TLS: %w", err)
 	}
-	return &etcdSource{cli: cli, key: etcdkeys.Ring(cluster)}, nil
+	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.EtcdEndpoints, DialTimeout: cfg.DialTimeout, TLS: tlsCfg, Logger: zap.NewNop()})
+	if err != nil {
+		return nil, fmt.Errorf("kvclient: etcd %v: %w", cfg.EtcdEndpoints, err)
+	}
+	es := &etcdSource{cli: cli, key: etcdkeys.Ring(cfg.Cluster)}
+	if cfg.TLS.Enabled() {
+		es.hint = " (a secure cluster's etcd admits only its members: use --server HOST:PORT)"
+	}
+	return es, nil
 }
 
 func (s *etcdSource) fetch(ctx context.Context, _ *routedRing) (*ringmeta.Ring, error) {
 	resp, err := s.cli.Get(ctx, s.key)
 	if err != nil {
-		return nil, fmt.Errorf("kvclient: read ring from etcd: %w", err)
+		return nil, fmt.Errorf("kvclient: read ring from etcd: %w%s", err, s.hint)
 	}
 	if len(resp.Kvs) == 0 {
 		return nil, ErrNoLayout

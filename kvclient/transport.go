@@ -8,7 +8,6 @@ import (
 	"github.com/ecskv/ecskv/common/kvpb"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // opKind is the kind of a key operation.
@@ -45,9 +44,9 @@ type connPool struct {
 	opts  []grpc.DialOption
 }
 
+// newConnPool dials with opts, which must include transport credentials.
 func newConnPool(opts ...grpc.DialOption) *connPool {
-	base := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
-	return &connPool{conns: map[string]*grpc.ClientConn{}, opts: append(base, opts...)}
+	return &connPool{conns: map[string]*grpc.ClientConn{}, opts: opts}
 }
 
 func (p *connPool) get(addr string) (*grpc.ClientConn, error) {

@@ -146,10 +146,22 @@ type tcluster struct {
 	ring  *ringmeta.Ring // last published
 	conns map[string]*grpc.ClientConn
 	errs  atomic.Int64 // error-level logs from servers
+
+	// Set before the first node starts (newClusterWith): how servers are
+	// configured and how the test dials them.
+	configure func(*config.KVServer)
+	creds     grpc.DialOption
 }
 
 // newCluster starts n servers s1..sn (not yet in any ring).
 func newCluster(t *testing.T, n int) *tcluster {
+	t.Helper()
+	return newClusterWith(t, n, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+}
+
+// newClusterWith is newCluster with every server's configuration passed
+// through configure and the test's connections dialed with creds.
+func newClusterWith(t *testing.T, n int, configure func(*config.KVServer), creds grpc.DialOption) *tcluster {
 	t.Helper()
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints: testEtcdEndpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
@@ -160,6 +172,7 @@ func newCluster(t *testing.T, n int) *tcluster {
 	c := &tcluster{
 		t: t, name: name[:min(len(name), 63)], cli: cli,
 		nodes: map[string]*tnode{}, conns: map[string]*grpc.ClientConn{},
+		configure: configure, creds: creds,
 	}
 	t.Cleanup(c.close)
 	for i := 1; i <= n; i++ {
@@ -186,6 +199,9 @@ func (c *tcluster) startNode(nd *tnode) {
 	cfg.Cluster, cfg.EtcdEndpoints = c.name, testEtcdEndpoints
 	cfg.LeaseTTL, cfg.LogLevel = 2*time.Second, "error"
 	cfg.CacheEntries, cfg.CacheBytes, cfg.TransferRate = 1000, 1<<20, 0
+	if c.configure != nil {
+		c.configure(&cfg)
+	}
 	level := zap.WarnLevel
 	if os.Getenv("KVSERVER_TEST_DEBUG") != "" {
 		level = zap.DebugLevel
@@ -274,7 +290,7 @@ func (c *tcluster) conn(id string) *grpc.ClientConn {
 	if cc, ok := c.conns[nd.addr]; ok {
 		return cc
 	}
-	cc, err := grpc.NewClient(nd.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := grpc.NewClient(nd.addr, c.creds)
 	require.NoError(c.t, err)
 	c.conns[nd.addr] = cc
 	return cc

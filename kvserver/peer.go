@@ -9,7 +9,6 @@ import (
 	"github.com/ecskv/ecskv/common/kvpb"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -63,7 +62,7 @@ func (ps *peerSet) conn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := ps.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	c, err := grpc.NewClient(addr, ps.s.dialCreds,
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgBytes), grpc.MaxCallSendMsgSize(maxMsgBytes)))
 	if err != nil {
 		return nil, fmt.Errorf("kvserver: dial %s: %w", addr, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/tlsutil"
 	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/kvserver/storage"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -47,8 +48,10 @@ type Server struct {
 	leases  *leaseTable
 	limiter *byteLimiter
 	health  *health.Server
-	stopped atomic.Bool
-	stopc   chan struct{} // closed when Stop begins: ends peers' idle Replicate streams
+	// dialCreds are the transport credentials for dialing peers.
+	dialCreds grpc.DialOption
+	stopped   atomic.Bool
+	stopc     chan struct{} // closed when Stop begins: ends peers' idle Replicate streams
 
 	ctx     context.Context // server lifetime; cancelled by Stop
 	cancel  context.CancelFunc
@@ -96,15 +99,17 @@ func (s *Server) Start() (err error) {
 	if s.stored, err = s.storedPartitions(); err != nil {
 		return err
 	}
-	if s.lis, err = net.Listen("tcp", s.cfg.Listen); err != nil {
-		return fmt.Errorf("kvserver: listen %s: %w", s.cfg.Listen, err)
+	if s.lis, err = s.listen(); err != nil {
+		return err
 	}
 	s.peers, s.leases = newPeerSet(s), newLeaseTable()
 	s.limiter = newByteLimiter(s.cfg.TransferRate)
 	if err = s.startMetrics(); err != nil {
 		return err
 	}
-	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(maxMsgBytes), grpc.MaxSendMsgSize(maxMsgBytes))
+	if s.grpc, err = s.newGRPCServer(); err != nil {
+		return err
+	}
 	kvpb.RegisterKVServer(s.grpc, &kvService{s: s})
 	kvpb.RegisterReplicationServer(s.grpc, &replService{s: s})
 	kvpb.RegisterAdminServer(s.grpc, &adminService{s: s})
@@ -115,8 +120,13 @@ func (s *Server) Start() (err error) {
 			s.lg.Error("grpc serve", zap.Error(err))
 		}
 	})
+	etcdTLS, err := tlsutil.EtcdConfig(s.cfg.EtcdFiles(s.cfg.ID), s.cfg.EtcdEndpoints)
+	if err != nil {
+		return fmt.Errorf("kvserver: etcd TLS: %w", err)
+	}
 	s.etcd, err = clientv3.New(clientv3.Config{
-		Endpoints: s.cfg.EtcdEndpoints, DialTimeout: 5 * time.Second, Logger: s.lg.Named("etcd").WithOptions(zap.IncreaseLevel(zap.ErrorLevel)),
+		Endpoints: s.cfg.EtcdEndpoints, DialTimeout: 5 * time.Second, TLS: etcdTLS,
+		Logger: s.lg.Named("etcd").WithOptions(zap.IncreaseLevel(zap.ErrorLevel)),
 	})
 	if err != nil {
 		return fmt.Errorf("kvserver: etcd %v: %w", s.cfg.EtcdEndpoints, err)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
+	"github.com/ecskv/ecskv/common/tlsutil"
 	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/ecs"
 	"github.com/spf13/cobra"
@@ -17,36 +19,60 @@ import (
 	"go.uber.org/zap"
 )
 
-// adminFlags are the flags every admin command takes to find the cluster.
-func adminFlags(cmd *cobra.Command) (endpoints *[]string, cluster *string) {
-	endpoints = cmd.Flags().StringSlice("etcd-endpoints", []string{config.DefaultEtcdEndpoint}, "etcd endpoints of the cluster")
-	cluster = cmd.Flags().String("cluster", config.DefaultCluster, "cluster name")
-	return endpoints, cluster
+// adminFlags adds the flags every admin command takes to find the cluster
+// and returns the loader of its configuration (flags, ECSKV_* variables,
+// --config file).
+func adminFlags(cmd *cobra.Command) func() (config.Admin, error) {
+	d := config.DefaultAdmin()
+	f := cmd.Flags()
+	f.StringSlice("etcd-endpoints", d.EtcdEndpoints, "etcd endpoints of the cluster")
+	f.String("cluster", d.Cluster, "cluster name")
+	config.AddTLSFlags(f, "ecs.crt and ecs.key", true)
+	f.String(config.ConfigFlag, "", "config file (YAML, TOML or JSON)")
+	return func() (config.Admin, error) { return config.LoadAdmin(f) }
 }
 
-func dial(endpoints []string) (*clientv3.Client, error) {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 3 * time.Second, Logger: zap.NewNop()})
+// dial connects to the cluster's etcd.
+func dial(cfg config.Admin) (*clientv3.Client, error) {
+	tlsCfg, err := tlsutil.EtcdConfig(cfg.EtcdFiles(tlsutil.ECSName), cfg.EtcdEndpoints)
 	if err != nil {
-		return nil, fmt.Errorf("etcd %v: %w", endpoints, err)
+		return nil, err
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.EtcdEndpoints, DialTimeout: 3 * time.Second, TLS: tlsCfg, Logger: zap.NewNop()})
+	if err != nil {
+		return nil, fmt.Errorf("etcd %v: %w", cfg.EtcdEndpoints, err)
 	}
 	return cli, nil
 }
 
+// hint adds what to try when etcd did not answer a plaintext client: a
+// secure cluster's etcd only speaks TLS.
+func hint(err error, cfg config.Admin) error {
+	if err != nil && !cfg.TLS.Enabled() && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w (a secure cluster needs --certs-dir or --cacert/--cert/--key)", err)
+	}
+	return err
+}
+
 func newStatusCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "status [--json]", Short: "Show the cluster's servers and partitions", Args: cobra.NoArgs}
-	endpoints, cluster := adminFlags(cmd)
+	load := adminFlags(cmd)
 	asJSON := cmd.Flags().Bool("json", false, "print JSON")
 	cmd.RunE = func(*cobra.Command, []string) error {
-		cli, err := dial(*endpoints)
+		cfg, err := load()
+		if err != nil {
+			return err
+		}
+		cli, err := dial(cfg)
 		if err != nil {
 			return err
 		}
 		defer cli.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		st, err := ecs.ReadStatus(ctx, cli, *cluster)
+		st, err := ecs.ReadStatus(ctx, cli, cfg.Cluster)
 		if err != nil {
-			return fmt.Errorf("status of %q via %v: %w", *cluster, *endpoints, err)
+			return fmt.Errorf("status of %q via %v: %w", cfg.Cluster, cfg.EtcdEndpoints, hint(err, cfg))
 		}
 		if *asJSON {
 			enc := json.NewEncoder(os.Stdout)
@@ -91,20 +117,24 @@ func eta(m ecs.MoveStatus) string {
 
 func newStopCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "stop", Short: "Stop a running cluster (its ecs and every server it launched)", Args: cobra.NoArgs}
-	endpoints, cluster := adminFlags(cmd)
+	load := adminFlags(cmd)
 	wait := cmd.Flags().Duration("timeout", 30*time.Second, "how long to wait for the cluster to stop")
 	cmd.RunE = func(*cobra.Command, []string) error {
-		cli, err := dial(*endpoints)
+		cfg, err := load()
+		if err != nil {
+			return err
+		}
+		cli, err := dial(cfg)
 		if err != nil {
 			return err
 		}
 		defer cli.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), *wait)
 		defer cancel()
-		if _, err := cli.Put(ctx, etcdkeys.Stop(*cluster), time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
-			return fmt.Errorf("ask cluster %q to stop via %v: %w", *cluster, *endpoints, err)
+		if _, err := cli.Put(ctx, etcdkeys.Stop(cfg.Cluster), time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+			return fmt.Errorf("ask cluster %q to stop via %v: %w", cfg.Cluster, cfg.EtcdEndpoints, hint(err, cfg))
 		}
-		return waitStopped(ctx, cli, *cluster)
+		return waitStopped(ctx, cli, cfg.Cluster)
 	}
 	return cmd
 }

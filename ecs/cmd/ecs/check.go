@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ecskv/ecskv/common/tlsutil"
+	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/ecs"
 	"github.com/spf13/cobra"
 )
@@ -24,11 +26,11 @@ func newCheckCommand() *cobra.Command {
 		Short: "Compare every partition's replicas (applied sequence and content hash); exit 1 on differences, 2 on error",
 		Args:  cobra.NoArgs,
 	}
-	endpoints, cluster := adminFlags(cmd)
+	load := adminFlags(cmd)
 	asJSON := cmd.Flags().Bool("json", false, "print the report as JSON")
 	timeout := cmd.Flags().Duration("timeout", 2*time.Minute, "how long the check may take")
 	cmd.RunE = func(*cobra.Command, []string) error {
-		rep, err := runCheck(*endpoints, *cluster, *timeout)
+		rep, err := runCheck(load, *timeout)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "ecs: check:", err)
 			return exitError{code: checkError}
@@ -56,13 +58,23 @@ func newCheckCommand() *cobra.Command {
 	return cmd
 }
 
-func runCheck(endpoints []string, cluster string, timeout time.Duration) (*ecs.CheckReport, error) {
-	cli, err := dial(endpoints)
+func runCheck(load func() (config.Admin, error), timeout time.Duration) (*ecs.CheckReport, error) {
+	cfg, err := load()
+	if err != nil {
+		return nil, err
+	}
+	// Digests are for cluster members: the ECS's certificate.
+	creds, err := tlsutil.DialOption(cfg.Files(tlsutil.ECSName))
+	if err != nil {
+		return nil, err
+	}
+	cli, err := dial(cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return ecs.Check(ctx, cli, cluster, ecs.CheckOptions{})
+	rep, err := ecs.Check(ctx, cli, cfg.Cluster, ecs.CheckOptions{Dial: ecs.AdminDialerWith(creds)})
+	return rep, hint(err, cfg)
 }

@@ -23,7 +23,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newStartCommand(), newStatusCommand(), newStopCommand(),
-		newAddCommand(), newRemoveCommand(), newCheckCommand())
+		newAddCommand(), newRemoveCommand(), newCheckCommand(), newCertsCommand())
 	if err := root.Execute(); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {

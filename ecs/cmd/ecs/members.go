@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
+	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/ecs"
 	"github.com/spf13/cobra"
 )
@@ -23,13 +24,13 @@ func newAddCommand() *cobra.Command {
 		Short: "Launch K more local kvservers through the leader ECS and wait until the cluster is balanced",
 		Args:  cobra.NoArgs,
 	}
-	endpoints, cluster := adminFlags(cmd)
+	load := adminFlags(cmd)
 	count := cmd.Flags().IntP("count", "n", 1, "how many servers to add")
 	timeout := cmd.Flags().Duration("timeout", defaultMoveTimeout, "how long to wait for the cluster to rebalance")
 	cmd.RunE = func(*cobra.Command, []string) error {
 		req := etcdkeys.AdminRequest{Kind: etcdkeys.RequestAdd, Count: *count}
 		var ids []string
-		st, err := runRequest(*endpoints, *cluster, *timeout, req, func(res etcdkeys.AdminResult) func(*ecs.Status) bool {
+		st, err := runRequest(load, *timeout, req, func(res etcdkeys.AdminResult) func(*ecs.Status) bool {
 			ids = res.Servers
 			fmt.Fprintf(os.Stderr, "add: launched %s; waiting for the cluster to rebalance\n", strings.Join(ids, ", "))
 			return func(st *ecs.Status) bool {
@@ -57,12 +58,12 @@ func newRemoveCommand() *cobra.Command {
 		Short: "Move every replica off server ID, take it out of the cluster and stop it if this cluster's ECS launched it",
 		Args:  cobra.ExactArgs(1),
 	}
-	endpoints, cluster := adminFlags(cmd)
+	load := adminFlags(cmd)
 	timeout := cmd.Flags().Duration("timeout", defaultMoveTimeout, "how long to wait for the server's replicas to move")
 	cmd.RunE = func(_ *cobra.Command, args []string) error {
 		id := args[0]
 		req := etcdkeys.AdminRequest{Kind: etcdkeys.RequestRemove, Server: id}
-		st, err := runRequest(*endpoints, *cluster, *timeout, req, func(etcdkeys.AdminResult) func(*ecs.Status) bool {
+		st, err := runRequest(load, *timeout, req, func(etcdkeys.AdminResult) func(*ecs.Status) bool {
 			fmt.Fprintf(os.Stderr, "remove: draining %s; waiting for its replicas to move\n", id)
 			return func(st *ecs.Status) bool {
 				return !slices.ContainsFunc(st.Servers, func(s ecs.ServerStatus) bool {
@@ -82,9 +83,14 @@ func newRemoveCommand() *cobra.Command {
 // runRequest submits req, waits for the leader's answer, then waits, with a
 // live progress line on stderr, until the condition built from the answer
 // holds and the cluster is balanced.
-func runRequest(endpoints []string, cluster string, timeout time.Duration, req etcdkeys.AdminRequest,
+func runRequest(load func() (config.Admin, error), timeout time.Duration, req etcdkeys.AdminRequest,
 	until func(etcdkeys.AdminResult) func(*ecs.Status) bool) (*ecs.Status, error) {
-	cli, err := dial(endpoints)
+	cfg, err := load()
+	if err != nil {
+		return nil, err
+	}
+	cluster := cfg.Cluster
+	cli, err := dial(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +99,7 @@ func runRequest(endpoints []string, cluster string, timeout time.Duration, req e
 	defer cancel()
 	id, err := ecs.Submit(ctx, cli, cluster, req)
 	if err != nil {
-		return nil, err
+		return nil, hint(err, cfg)
 	}
 	res, err := ecs.WaitResult(ctx, cli, cluster, id)
 	if err != nil {

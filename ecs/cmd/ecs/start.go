@@ -50,6 +50,10 @@ func newStartCommand() *cobra.Command {
 	f.Duration("probe-timeout", d.ProbeTimeout, "timeout of one health probe")
 	f.Int("probe-failures", d.ProbeFailures, "consecutive failed probes that mark a server down")
 	f.Int("max-moves", d.MaxMoves, "partition copies (learners) in flight cluster-wide while rebalancing")
+	f.Bool("secure", false, "TLS on every link and authentication; creates certificates in --certs-dir (default DATA/certs) when missing")
+	f.Bool("auth", false, "users and login tokens (on with --secure); fixed at cluster creation")
+	f.Duration("token-ttl", d.TokenTTL, "how long a login token lasts")
+	config.AddTLSFlags(f, "ecs.crt and ecs.key; servers' <id>.crt", true)
 	return cmd
 }
 
@@ -74,9 +78,9 @@ func runStart(cfg config.ECS) error {
 	select {
 	case <-srv.ReadyNotify():
 		r := srv.ReadyRing()
-		fmt.Printf("cluster ready: %d servers, %d partitions, %d replicas, epoch %d, etcd %s, status http://%s (%.1fs)\n",
+		fmt.Printf("cluster ready: %d servers, %d partitions, %d replicas, epoch %d, etcd %s, status http://%s%s (%.1fs)\n",
 			len(r.Servers), r.Partitions, r.Replicas, r.Epoch, strings.Join(srv.EtcdEndpoints(), ","), cfg.HTTP,
-			time.Since(start).Seconds())
+			srv.SecuritySummary(), time.Since(start).Seconds())
 	case <-timeout:
 		return fmt.Errorf("servers did not all serve within %v (see the server logs above)", cfg.ReadyTimeout)
 	case id := <-srv.ChildExited():

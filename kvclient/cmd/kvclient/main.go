@@ -115,6 +115,9 @@ func addConfigFlags(root *cobra.Command) {
 	f.Duration("request-timeout", d.RequestTimeout, "how long one command may take, retries included")
 	f.String("log-level", d.LogLevel, "client log level: debug|info|warn|error")
 	f.String(config.ConfigFlag, "", "config file (YAML, TOML or JSON); flags override it")
+	config.AddTLSFlags(f, "client.crt and client.key", false)
+	f.String("user", "", "log in as this user (clusters with authentication)")
+	f.String("password-file", "", "file holding the password of --user (else $ECSKV_PASSWORD, else a prompt)")
 }
 
 func (a *app) oneShot(name, use, short string) *cobra.Command {

@@ -53,6 +53,11 @@ func newCommand() *cobra.Command {
 	f.String("log-level", d.LogLevel, "debug, info, warn or error")
 	f.Int64("transfer-rate", d.TransferRate, "bytes/s sent to learners (0: no cap)")
 	f.Bool("pprof", d.Pprof, "serve /debug/pprof on the metrics address")
+	f.Int("max-connections", d.MaxConnections, "connections served at once (0: no bound)")
+	f.Uint32("max-streams", d.MaxStreams, "concurrent calls per connection")
+	f.Float64("rate-limit", d.RateLimit, "key operations per second per user (0: no limit)")
+	f.Int("rate-burst", d.RateBurst, "burst above --rate-limit")
+	config.AddTLSFlags(f, "<id>.crt and <id>.key", true)
 	return cmd
 }
 

@@ -1,0 +1,96 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/ecskv/ecskv/common/tlsutil"
+)
+
+// Enabled reports whether any TLS file or directory is configured.
+func (t TLS) Enabled() bool {
+	return t.CertsDir != "" || t.CACert != "" || t.Cert != "" || t.Key != ""
+}
+
+// Files returns the TLS files of holder name (its file name in CertsDir:
+// "ecs", a server id, "client"); explicitly named files win. All empty
+// means plaintext.
+func (t TLS) Files(name string) tlsutil.Files {
+	if !t.Enabled() {
+		return tlsutil.Files{}
+	}
+	f := tlsutil.Files{CA: t.CACert, Cert: t.Cert, Key: t.Key}
+	if t.CertsDir != "" {
+		d := tlsutil.DirFiles(t.CertsDir, name)
+		f.CA, f.Cert, f.Key = or(f.CA, d.CA), or(f.Cert, d.Cert), or(f.Key, d.Key)
+	}
+	return f
+}
+
+// EtcdFiles returns the files for dialing etcd: the etcd-* files where set,
+// else those of Files.
+func (t TLS) EtcdFiles(name string) tlsutil.Files {
+	f := t.Files(name)
+	if t.EtcdCACert == "" && t.EtcdCert == "" && t.EtcdKey == "" {
+		return f
+	}
+	return tlsutil.Files{CA: or(t.EtcdCACert, f.CA), Cert: or(t.EtcdCert, f.Cert), Key: or(t.EtcdKey, f.Key)}
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// checkTLS reports a partial setup or a missing file under the key that
+// names it. exist is false when missing files will be created (ecs start
+// --secure), so only files named one by one must exist.
+func checkTLS(p *problems, t TLS, name string, exist bool) {
+	if t.CertsDir != "" && exist {
+		if fi, err := os.Stat(t.CertsDir); err != nil || !fi.IsDir() {
+			p.addf("certs-dir", "must be a directory of certificates (ecs certs init), got %q", t.CertsDir)
+			return
+		}
+	}
+	f := t.Files(name)
+	ef := t.EtcdFiles(name)
+	for _, c := range []struct{ key, set, path string }{
+		{"cacert", t.CACert, f.CA}, {"cert", t.Cert, f.Cert}, {"key", t.Key, f.Key},
+		{"etcd-cacert", t.EtcdCACert, ef.CA}, {"etcd-cert", t.EtcdCert, ef.Cert}, {"etcd-key", t.EtcdKey, ef.Key},
+	} {
+		if !exist && c.set == "" {
+			continue
+		}
+		on := t.Enabled()
+		if c.key[0] == 'e' { // etcd TLS may be on alone: ecskv links stay plaintext
+			on = ef.Enabled()
+		}
+		switch {
+		case c.path == "" && on:
+			p.addf(c.key, "must be set when TLS is on (or give --certs-dir)")
+		case c.path == "":
+		default:
+			if _, err := os.Stat(c.path); err != nil {
+				p.addf(c.key, "cannot read %q: %v", c.path, err)
+			}
+		}
+	}
+}
+
+// TLSOn reports whether the ECS runs with TLS: --secure or certificates given.
+func (c ECS) TLSOn() bool { return c.Secure || c.TLS.Enabled() }
+
+// AuthOn reports whether the ECS creates the cluster with authentication.
+func (c ECS) AuthOn() bool { return c.Auth || c.Secure }
+
+// CertsTLS returns the ECS's TLS settings with --secure's default
+// directory, <data-dir>/certs, filled in.
+func (c ECS) CertsTLS() TLS {
+	t := c.TLS
+	if c.Secure && t.CertsDir == "" && t.CACert == "" {
+		t.CertsDir = filepath.Join(c.DataDir, "certs")
+	}
+	return t
+}
