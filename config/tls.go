@@ -1,8 +1,10 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/ecskv/ecskv/common/tlsutil"
 )
@@ -93,4 +95,18 @@ func (c ECS) CertsTLS() TLS {
 		t.CertsDir = filepath.Join(c.DataDir, "certs")
 	}
 	return t
+}
+
+// ReadPassword returns the client's password: the first line of
+// PasswordFile when set, else Password (ECSKV_PASSWORD).
+func (c Client) ReadPassword() (string, error) {
+	if c.PasswordFile == "" {
+		return c.Password, nil
+	}
+	b, err := os.ReadFile(c.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("%w: password-file: %v", ErrInvalid, err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimSuffix(line, "\r"), nil
 }

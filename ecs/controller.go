@@ -119,6 +119,7 @@ func (c *controller) loadOrCreate(ctx context.Context) error {
 		r = &ringmeta.Ring{
 			Epoch: 1, Partitions: c.cfg.Partitions, Replicas: c.cfg.Replicas,
 			Limits: ringmeta.Limits{MaxKeyBytes: c.cfg.MaxKeyBytes, MaxValueBytes: c.cfg.MaxValueBytes},
+			Auth:   c.cfg.AuthOn(),
 		}
 		st.Epoch = r.Epoch
 		if err := c.rings.publish(ctx, r, clientv3.OpPut(etcdkeys.ControllerState(c.cfg.Cluster), st.marshal())); err != nil {

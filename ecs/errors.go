@@ -21,6 +21,13 @@ var (
 	ErrRefused = errors.New("ecs: request refused")
 	// ErrTimeout means an admin command gave up waiting.
 	ErrTimeout = errors.New("ecs: timed out")
+	// ErrAuthMismatch means the cluster was created with authentication on
+	// and this ECS was started with it off, or the reverse.
+	ErrAuthMismatch = errors.New("ecs: authentication is fixed at cluster creation")
+	// ErrUserExists refuses to add a user that exists.
+	ErrUserExists = errors.New("ecs: user exists")
+	// ErrNoUser means the named user does not exist.
+	ErrNoUser = errors.New("ecs: no such user")
 	// ErrLaunch means a local kvserver could not be launched.
 	ErrLaunch = errors.New("ecs: cannot launch kvserver")
 )

@@ -99,6 +99,9 @@ func (s *Server) Start() (err error) {
 	if s.cli, err = dialEtcd(s.ctx, s.endpoints, s.tls.EtcdFiles(tlsutil.ECSName), s.lg); err != nil {
 		return err
 	}
+	if err = s.prepareAuth(s.ctx); err != nil {
+		return err
+	}
 	if s.launcher, err = newLauncher(s.cfg, s.tls, s.lg, s.out); err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ type Client struct {
 	tr       transport
 	conns    *connPool
 	lat      *latencies
+	creds    credentials
 	clientID uint64
 	seq      atomic.Uint64
 	closed   atomic.Bool
@@ -42,6 +43,9 @@ func New(ctx context.Context, cfg config.Client, opts ...Option) (*Client, error
 	c := &Client{cfg: cfg, lg: zap.NewNop(), clientID: randomID(), lat: newLatencies()}
 	for _, o := range opts {
 		o(c)
+	}
+	if err := c.creds.from(cfg); err != nil {
+		return nil, err
 	}
 	creds, err := tlsutil.DialOption(cfg.Files(tlsutil.ClientName))
 	if err != nil {
@@ -61,7 +65,12 @@ func New(ctx context.Context, cfg config.Client, opts ...Option) (*Client, error
 	c.tr = &unaryTransport{conns: c.conns, lg: c.lg}
 	fctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
-	if _, err := c.rings.refresh(fctx, 0); err != nil {
+	rr, err := c.rings.refresh(fctx, 0)
+	if err == nil && rr.Auth && c.User() != "" {
+		// Log in now, so wrong credentials show at once.
+		_, _, err = c.token(fctx, "")
+	}
+	if err != nil {
 		c.Close()
 		return nil, err
 	}

@@ -23,6 +23,11 @@ var (
 	ErrUnavailable = errors.New("kvclient: cluster unavailable")
 	// ErrUnknownOutcome means a write may or may not have been applied.
 	ErrUnknownOutcome = errors.New("kvclient: write outcome unknown")
+	// ErrLoginRequired means the cluster has authentication and the client
+	// has no user to log in as.
+	ErrLoginRequired = errors.New("kvclient: the cluster requires a login (--user, or login in the REPL)")
+	// ErrUnauthenticated means the cluster refused the credentials or token.
+	ErrUnauthenticated = errors.New("kvclient: not authenticated")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("kvclient: client closed")
 )
@@ -35,8 +40,10 @@ func fromStatus(err error) error {
 		return err
 	}
 	switch st.Code() {
+	case codes.Unauthenticated:
+		return fmt.Errorf("%w: %s", ErrUnauthenticated, st.Message())
 	case codes.InvalidArgument, codes.OutOfRange, codes.ResourceExhausted,
-		codes.Unauthenticated, codes.PermissionDenied, codes.Unimplemented:
+		codes.PermissionDenied, codes.Unimplemented:
 		return fmt.Errorf("kvclient: %s", st.Message())
 	}
 	return err

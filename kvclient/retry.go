@@ -31,11 +31,15 @@ func (c *Client) do(ctx context.Context, o *op) (*kvpb.Response, error) {
 		o.header.Seq = c.seq.Add(1)
 	}
 	ambiguous := false // a write attempt may have reached a server
+	refused := ""      // a token a server refused: log in again, once
 	backoff := minBackoff
 	var lastErr error
 	for attempt := 0; ; attempt++ {
 		rr := c.rings.get()
 		if err := checkLimits(rr.Ring, o); err != nil {
+			return nil, err
+		}
+		if err := c.authorize(ctx, rr, o, refused); err != nil {
 			return nil, err
 		}
 		addr, err := c.route(rr, o)
@@ -53,6 +57,9 @@ func (c *Client) do(ctx context.Context, o *op) (*kvpb.Response, error) {
 			}
 			if err == nil {
 				err = fmt.Errorf("%s: %s: %s", addr, resp.Status, resp.Message)
+			} else if unauthenticated(err) && refused == "" {
+				refused = o.header.Token // expired or revoked: log in again and retry
+				continue
 			} else if !retryable(err) {
 				return nil, fromStatus(err)
 			} else if o.kind != opGet {
@@ -77,7 +84,7 @@ func (c *Client) do(ctx context.Context, o *op) (*kvpb.Response, error) {
 // route picks the server for o: the head for writes, the tail for reads,
 // the member with the lowest observed latency for nearest reads.
 func (c *Client) route(rr *routedRing, o *op) (string, error) {
-	p := rr.PartitionOf(nil, o.key)
+	p := rr.PartitionOf(o.ns, o.key)
 	ch := rr.Chain(p)
 	id := ch.Tail()
 	switch {
@@ -95,6 +102,20 @@ func (c *Client) route(rr *routedRing, o *op) (string, error) {
 		return "", fmt.Errorf("kvclient: ring names unknown server %q", id)
 	}
 	return addr, nil
+}
+
+// authorize sets o's token and namespace on a cluster with authentication.
+func (c *Client) authorize(ctx context.Context, rr *routedRing, o *op, refused string) error {
+	if !rr.Auth {
+		o.header.Token, o.ns = "", nil
+		return nil
+	}
+	tok, user, err := c.token(ctx, refused)
+	if err != nil {
+		return err
+	}
+	o.header.Token, o.ns = tok, []byte(user)
+	return nil
 }
 
 // redirect reports statuses that mean "ask again elsewhere or later".

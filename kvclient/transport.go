@@ -24,6 +24,7 @@ const (
 type op struct {
 	kind    opKind
 	header  *kvpb.RequestHeader
+	ns      []byte // the user's namespace on a cluster with authentication
 	key     []byte
 	value   []byte
 	ttlMs   int64

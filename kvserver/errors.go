@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ecskv/ecskv/common/auth"
 	"github.com/ecskv/ecskv/kvserver/storage"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -21,6 +22,8 @@ var (
 	ErrBadTTL = errors.New("kvserver: ttl must not be negative")
 	// ErrAuthDisabled is returned for Login while authentication is off.
 	ErrAuthDisabled = errors.New("kvserver: authentication is not enabled on this cluster")
+	// ErrRateLimited refuses a request over the user's request rate.
+	ErrRateLimited = errors.New("kvserver: request rate limit")
 	// ErrNotInRing is returned before the server has seen a ring.
 	ErrNotInRing = errors.New("kvserver: no ring yet")
 	// ErrStopped is returned after Stop.
@@ -39,6 +42,14 @@ func toStatus(err error) error {
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrAuthDisabled):
 		code = codes.Unimplemented
+	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrTokenExpired), errors.Is(err, auth.ErrBadCredentials):
+		code = codes.Unauthenticated
+	case errors.Is(err, auth.ErrBadUser), errors.Is(err, auth.ErrBadPassword):
+		code = codes.InvalidArgument
+	case errors.Is(err, auth.ErrTooManyAttempts), errors.Is(err, ErrRateLimited):
+		code = codes.ResourceExhausted
+	case errors.Is(err, auth.ErrNotReady), errors.Is(err, auth.ErrUserUnknownYet):
+		code = codes.Unavailable
 	case errors.Is(err, ErrStopped), errors.Is(err, ErrNotInRing), errors.Is(err, storage.ErrClosed),
 		errors.Is(err, errChainChanged):
 		code = codes.Unavailable

@@ -56,15 +56,17 @@ func (k *kvService) KeyRangeRead(context.Context, *kvpb.KeyRangeRequest) (*kvpb.
 	return &kvpb.KeyRangeResponse{Ranges: cur.KeyRangeRead()}, nil
 }
 
-func (k *kvService) Login(context.Context, *kvpb.LoginRequest) (*kvpb.LoginResponse, error) {
-	return nil, toStatus(ErrAuthDisabled)
+func (k *kvService) Login(_ context.Context, r *kvpb.LoginRequest) (*kvpb.LoginResponse, error) {
+	defer k.s.metrics.observe("login", time.Now())
+	resp, err := k.s.login(r)
+	return resp, toStatus(err)
 }
 
-// namespace is the caller's key namespace: empty while authentication is off.
-func namespace(*kvpb.RequestHeader) []byte { return nil }
-
 func (s *Server) put(ctx context.Context, r *kvpb.PutRequest) (*kvpb.Response, error) {
-	ns := namespace(r.Header)
+	ns, err := s.caller(r.Header)
+	if err != nil {
+		return nil, err
+	}
 	rt, resp := s.locate(r.Header, ns, r.Key, true)
 	if resp != nil {
 		return resp, nil
@@ -80,7 +82,10 @@ func (s *Server) put(ctx context.Context, r *kvpb.PutRequest) (*kvpb.Response, e
 }
 
 func (s *Server) del(ctx context.Context, r *kvpb.DeleteRequest) (*kvpb.Response, error) {
-	ns := namespace(r.Header)
+	ns, err := s.caller(r.Header)
+	if err != nil {
+		return nil, err
+	}
 	rt, resp := s.locate(r.Header, ns, r.Key, true)
 	if resp != nil {
 		return resp, nil
@@ -103,7 +108,10 @@ func (s *Server) write(ctx context.Context, rt route, h *kvpb.RequestHeader, op 
 }
 
 func (s *Server) get(r *kvpb.GetRequest) (*kvpb.Response, error) {
-	ns := namespace(r.Header)
+	ns, err := s.caller(r.Header)
+	if err != nil {
+		return nil, err
+	}
 	rt, resp := s.locateRead(r.Header, ns, r.Key, r.AnyMember)
 	if resp != nil {
 		return resp, nil

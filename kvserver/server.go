@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ecskv/ecskv/common/auth"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/common/tlsutil"
@@ -48,6 +49,8 @@ type Server struct {
 	leases  *leaseTable
 	limiter *byteLimiter
 	health  *health.Server
+	auth    *auth.Authenticator // users and token key, kept by watchAuthLoop
+	rates   *userRates          // per-user request rates; nil = no limit
 	// dialCreds are the transport credentials for dialing peers.
 	dialCreds grpc.DialOption
 	stopped   atomic.Bool
@@ -103,6 +106,7 @@ func (s *Server) Start() (err error) {
 		return err
 	}
 	s.peers, s.leases = newPeerSet(s), newLeaseTable()
+	s.auth, s.rates = newAuthenticator(), newUserRates(s.cfg.RateLimit, s.cfg.RateBurst)
 	s.limiter = newByteLimiter(s.cfg.TransferRate)
 	if err = s.startMetrics(); err != nil {
 		return err
@@ -133,6 +137,7 @@ func (s *Server) Start() (err error) {
 	}
 	s.goAttach(s.registerLoop)
 	s.goAttach(s.watchRingLoop)
+	s.goAttach(s.watchAuthLoop)
 	s.goAttach(s.sweepLoop)
 	s.goAttach(s.retransmitLoop)
 	s.goAttach(s.leaseLoop)

@@ -39,7 +39,7 @@ func dialWith(t *testing.T, f tlsutil.Files) grpc.DialOption {
 }
 
 // newTLSCluster starts n servers with mutual TLS between everyone; the test
-// talks to them as a client. The package's etcd stays plaintext.
+// talks to them as a member (the ECS). The package's etcd stays plaintext.
 func newTLSCluster(t *testing.T, n int, configure func(*config.KVServer)) (*tcluster, string) {
 	t.Helper()
 	dir := certsDir(t)
@@ -49,7 +49,7 @@ func newTLSCluster(t *testing.T, n int, configure func(*config.KVServer)) (*tclu
 		if configure != nil {
 			configure(cfg)
 		}
-	}, dialWith(t, tlsutil.DirFiles(dir, tlsutil.ClientName)))
+	}, dialWith(t, tlsutil.DirFiles(dir, tlsutil.ECSName)))
 	return c, dir
 }
 
@@ -65,24 +65,23 @@ func TestTLSReplicatesAndGuardsMemberServices(t *testing.T) {
 	})
 	require.NoError(t, err, "a write replicates over mutual TLS")
 
-	member := func(id string) *grpc.ClientConn {
-		cc, err := grpc.NewClient(c.node(id).addr, dialWith(t, tlsutil.DirFiles(dir, tlsutil.ECSName)))
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = cc.Close() })
-		return cc
-	}
+	client, err := grpc.NewClient(c.node("s1").addr, dialWith(t, tlsutil.DirFiles(dir, tlsutil.ClientName)))
+	require.NoError(t, err)
+	defer client.Close()
 	t.Run("client certificate may not call member services", func(t *testing.T) {
-		_, err := c.admin("s1").Digest(ctx, &kvpb.DigestRequest{})
+		_, err := kvpb.NewAdminClient(client).Digest(ctx, &kvpb.DigestRequest{})
 		require.Equal(t, codes.PermissionDenied, status.Code(err), "%v", err)
-		_, err = kvpb.NewReplicationClient(c.conn("s1")).Lease(ctx, &kvpb.LeaseRequest{})
+		_, err = kvpb.NewReplicationClient(client).Lease(ctx, &kvpb.LeaseRequest{})
 		require.Equal(t, codes.PermissionDenied, status.Code(err), "%v", err)
-		st, err := kvpb.NewReplicationClient(c.conn("s1")).Replicate(ctx)
+		st, err := kvpb.NewReplicationClient(client).Replicate(ctx)
 		require.NoError(t, err)
 		_, err = st.CloseAndRecv()
 		require.Equal(t, codes.PermissionDenied, status.Code(err), "%v", err)
+		_, err = kvpb.NewKVClient(client).GetRing(ctx, &kvpb.GetRingRequest{})
+		require.NoError(t, err, "the KV service is for clients")
 	})
 	t.Run("member certificate may", func(t *testing.T) {
-		_, err := kvpb.NewAdminClient(member("s1")).Digest(ctx, &kvpb.DigestRequest{})
+		_, err := c.admin("s1").Digest(ctx, &kvpb.DigestRequest{})
 		require.NoError(t, err)
 	})
 	t.Run("plaintext refused", func(t *testing.T) {

@@ -29,3 +29,10 @@ func Stop(cluster string) string { return Root(cluster) + "ecs/stop" }
 
 // Users prefixes the user records.
 func Users(cluster string) string { return Root(cluster) + "users/" }
+
+// User is the record of user name.
+func User(cluster, name string) string { return Users(cluster) + name }
+
+// Auth holds the cluster's token key and token lifetime (auth.Config);
+// only cluster members may read it.
+func Auth(cluster string) string { return Root(cluster) + "auth" }

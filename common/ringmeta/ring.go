@@ -50,12 +50,15 @@ type Limits struct {
 
 // Ring is the published metadata. Treat a published Ring as read-only.
 type Ring struct {
-	Epoch      uint64   `json:"epoch"`
-	Partitions int      `json:"partitions"`
-	Replicas   int      `json:"replicas"`
-	Limits     Limits   `json:"limits"`
-	Servers    []Server `json:"servers"`
-	Chains     []Chain  `json:"chains"`
+	Epoch      uint64 `json:"epoch"`
+	Partitions int    `json:"partitions"`
+	Replicas   int    `json:"replicas"`
+	Limits     Limits `json:"limits"`
+	// Auth means every key operation needs a login token and runs in the
+	// user's namespace; fixed at cluster creation.
+	Auth    bool     `json:"auth,omitempty"`
+	Servers []Server `json:"servers"`
+	Chains  []Chain  `json:"chains"`
 }
 
 // Marshal encodes the ring as stored in etcd.

@@ -13,6 +13,8 @@ var (
 	ErrQuit = errors.New("repl: quit")
 	// ErrNotConnected is returned by key commands after disconnect.
 	ErrNotConnected = errors.New("repl: not connected; type connect [HOST:PORT]")
+	// ErrNoPassword is returned by login when nothing can ask for a password.
+	ErrNoPassword = errors.New("repl: login needs a terminal to ask for the password, or --password-file or ECSKV_PASSWORD")
 	// ErrNoLogLevel is returned by logLevel when the session has no logger hook.
 	ErrNoLogLevel = errors.New("repl: this session cannot change its log level")
 )

@@ -14,11 +14,6 @@ import (
 // NotFound is printed for a missing key.
 const NotFound = "NOT_FOUND"
 
-// authDisabled answers login and logout until the cluster has
-// authentication (the Login RPC returns Unimplemented today); the commands
-// stay so that change only has to fill them in.
-const authDisabled = "authentication is not enabled on this cluster"
-
 // Client is the part of *kvclient.Client a Session uses; tests pass a fake.
 type Client interface {
 	Put(ctx context.Context, key string, value []byte, opts ...kvclient.OpOption) (kvclient.PutResult, error)
@@ -26,8 +21,13 @@ type Client interface {
 	Delete(ctx context.Context, key string) error
 	KeyRange(ctx context.Context) (string, error)
 	KeyRangeRead(ctx context.Context) (string, error)
+	Login(ctx context.Context, user, password string) error
+	Logout()
 	Close() error
 }
+
+// PasswordFunc asks for user's password (without echo at a terminal).
+type PasswordFunc func(user string) (string, error)
 
 // Dialer connects a Client; the binary wraps kvclient.New.
 type Dialer func(ctx context.Context, cfg config.Client) (Client, error)
@@ -43,6 +43,7 @@ type Session struct {
 	client   Client        // nil until a key command or connect needs it
 	offline  bool          // after disconnect: do not dial until connect
 	setLevel func(level string) error
+	password PasswordFunc // nil: login uses the configured password only
 }
 
 // SessionOption configures a Session.
@@ -52,6 +53,11 @@ type SessionOption func(*Session)
 // one of Levels.
 func WithLogLevel(set func(level string) error) SessionOption {
 	return func(s *Session) { s.setLevel = set }
+}
+
+// WithPassword makes login ask for the password with ask.
+func WithPassword(ask PasswordFunc) SessionOption {
+	return func(s *Session) { s.password = ask }
 }
 
 // NewSession returns a Session that dials cfg on first use and prints to out.
@@ -128,8 +134,10 @@ func (s *Session) do(ctx context.Context, cmd Command) (string, error) {
 		_ = s.Close()
 		s.offline = true
 		return "disconnected", nil
-	case "login", "logout":
-		return cmd.Name + ": " + authDisabled, nil
+	case "login":
+		return s.login(ctx, cmd.Args[0])
+	case "logout":
+		return s.logout(), nil
 	case "logLevel":
 		return s.logLevel(cmd.Args[0])
 	case "help":
@@ -201,6 +209,8 @@ func (s *Session) connect(ctx context.Context, args []string) (string, error) {
 		return "", err
 	}
 	_ = s.Close() // replaced below; its close error changes nothing
+	// The login carries over to the new target.
+	cfg.User, cfg.Password, cfg.PasswordFile = s.cfg.User, s.cfg.Password, s.cfg.PasswordFile
 	s.cfg, s.offline = cfg, false
 	if _, err := s.conn(ctx); err != nil {
 		return "", err
@@ -216,4 +226,43 @@ func (s *Session) logLevel(level string) (string, error) {
 		return "", err
 	}
 	return "log level: " + level, nil
+}
+
+// login asks for user's password (or takes the configured one, for a
+// script) and logs in; later commands and connections run as user.
+func (s *Session) login(ctx context.Context, user string) (string, error) {
+	cfg := s.cfg
+	cfg.User = user
+	if s.password != nil {
+		pw, err := s.password(user)
+		if err != nil {
+			return "", err
+		}
+		cfg.Password, cfg.PasswordFile = pw, ""
+	} else if cfg.Password == "" && cfg.PasswordFile == "" {
+		return "", ErrNoPassword
+	}
+	pw, err := cfg.ReadPassword()
+	if err != nil {
+		return "", err
+	}
+	c, err := s.conn(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := c.Login(ctx, user, pw); err != nil {
+		return "", err
+	}
+	s.cfg = cfg
+	return "logged in as " + user, nil
+}
+
+// logout forgets the login; key commands then fail on a cluster with
+// authentication.
+func (s *Session) logout() string {
+	if s.client != nil {
+		s.client.Logout()
+	}
+	s.cfg.User, s.cfg.Password, s.cfg.PasswordFile = "", "", ""
+	return "logged out"
 }

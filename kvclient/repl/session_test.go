@@ -17,6 +17,7 @@ type fakeClient struct {
 	data   map[string]string
 	err    error
 	closed bool
+	user   string // logged in as
 }
 
 func newFake() *fakeClient { return &fakeClient{data: map[string]string{}} }
@@ -54,6 +55,16 @@ func (f *fakeClient) KeyRangeRead(context.Context) (string, error) {
 	return "a,b,127.0.0.1:5002;", f.err
 }
 func (f *fakeClient) Close() error { f.closed = true; return nil }
+
+// Login accepts password "<user>-pw".
+func (f *fakeClient) Login(_ context.Context, user, password string) error {
+	if password != user+"-pw" {
+		return kvclient.ErrUnauthenticated
+	}
+	f.user = user
+	return nil
+}
+func (f *fakeClient) Logout() { f.user = "" }
 
 // fakeDialer records the configurations it dials; err fails the dial.
 type fakeDialer struct {
@@ -103,8 +114,8 @@ func TestSessionKeyCommands(t *testing.T) {
 		{"get missing", []string{"get nope"}, "NOT_FOUND\n"},
 		{"delete", []string{"put k v", "delete k", "delete k", "get k"}, "SUCCESS\nSUCCESS\nNOT_FOUND\nNOT_FOUND\n"},
 		{"keyrange", []string{"keyrange", "keyrange_read"}, "a,b,127.0.0.1:5001;\na,b,127.0.0.1:5002;\n"},
-		{"login", []string{"login alice", "logout"},
-			"login: authentication is not enabled on this cluster\nlogout: authentication is not enabled on this cluster\n"},
+		{"login without a password source", []string{"login alice", "logout"},
+			"ERROR: login needs a terminal to ask for the password, or --password-file or ECSKV_PASSWORD\nlogged out\n"},
 		{"blank", []string{"", "# note"}, ""},
 	}
 	for _, tt := range tests {
@@ -206,4 +217,37 @@ func TestLoop(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, failed, "NOT_FOUND is not a failure")
 	require.Equal(t, "NOT_FOUND\nUPDATE\n", out.String())
+}
+
+func TestSessionLogin(t *testing.T) {
+	d := &fakeDialer{client: newFake()}
+	var out bytes.Buffer
+	var asked []string
+	s := NewSession(config.DefaultClient(), d.dial, &out, WithPassword(func(user string) (string, error) {
+		asked = append(asked, user)
+		return user + "-pw", nil
+	}))
+	t.Cleanup(func() { _ = s.Close() })
+	require.Equal(t, "logged in as alice\n", runLines(t, s, &out, "login alice"))
+	require.Equal(t, []string{"alice"}, asked)
+	require.Equal(t, "alice", d.client.user)
+
+	require.Equal(t, "connected to 127.0.0.1:5009\n", runLines(t, s, &out, "connect 127.0.0.1:5009"))
+	require.Equal(t, "alice", d.dialed[len(d.dialed)-1].User, "a new connection logs in as the same user")
+
+	require.Equal(t, "logged out\n", runLines(t, s, &out, "logout"))
+	require.Empty(t, d.client.user)
+
+	t.Run("wrong password", func(t *testing.T) {
+		s := NewSession(config.DefaultClient(), d.dial, &out, WithPassword(func(string) (string, error) { return "nope", nil }))
+		t.Cleanup(func() { _ = s.Close() })
+		require.Equal(t, "ERROR: not authenticated\n", runLines(t, s, &out, "login bob"))
+	})
+	t.Run("password from the configuration", func(t *testing.T) {
+		cfg := config.DefaultClient()
+		cfg.Password = "carol-pw"
+		s := NewSession(cfg, d.dial, &out)
+		t.Cleanup(func() { _ = s.Close() })
+		require.Equal(t, "logged in as carol\n", runLines(t, s, &out, "login carol"))
+	})
 }

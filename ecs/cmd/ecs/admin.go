@@ -45,6 +45,24 @@ func dial(cfg config.Admin) (*clientv3.Client, error) {
 	return cli, nil
 }
 
+// withEtcd loads the admin configuration, dials etcd and runs f within
+// timeout.
+func withEtcd(load func() (config.Admin, error), timeout time.Duration,
+	f func(context.Context, *clientv3.Client, config.Admin) error) error {
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	cli, err := dial(cfg)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return hint(f(ctx, cli, cfg), cfg)
+}
+
 // hint adds what to try when etcd did not answer a plaintext client: a
 // secure cluster's etcd only speaks TLS.
 func hint(err error, cfg config.Admin) error {
@@ -59,28 +77,19 @@ func newStatusCommand() *cobra.Command {
 	load := adminFlags(cmd)
 	asJSON := cmd.Flags().Bool("json", false, "print JSON")
 	cmd.RunE = func(*cobra.Command, []string) error {
-		cfg, err := load()
-		if err != nil {
-			return err
-		}
-		cli, err := dial(cfg)
-		if err != nil {
-			return err
-		}
-		defer cli.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		st, err := ecs.ReadStatus(ctx, cli, cfg.Cluster)
-		if err != nil {
-			return fmt.Errorf("status of %q via %v: %w", cfg.Cluster, cfg.EtcdEndpoints, hint(err, cfg))
-		}
-		if *asJSON {
-			enc := json.NewEncoder(os.Stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(st)
-		}
-		printStatus(st)
-		return nil
+		return withEtcd(load, 5*time.Second, func(ctx context.Context, cli *clientv3.Client, cfg config.Admin) error {
+			st, err := ecs.ReadStatus(ctx, cli, cfg.Cluster)
+			if err != nil {
+				return fmt.Errorf("status of %q via %v: %w", cfg.Cluster, cfg.EtcdEndpoints, err)
+			}
+			if *asJSON {
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			printStatus(st)
+			return nil
+		})
 	}
 	return cmd
 }
@@ -120,21 +129,12 @@ func newStopCommand() *cobra.Command {
 	load := adminFlags(cmd)
 	wait := cmd.Flags().Duration("timeout", 30*time.Second, "how long to wait for the cluster to stop")
 	cmd.RunE = func(*cobra.Command, []string) error {
-		cfg, err := load()
-		if err != nil {
-			return err
-		}
-		cli, err := dial(cfg)
-		if err != nil {
-			return err
-		}
-		defer cli.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), *wait)
-		defer cancel()
-		if _, err := cli.Put(ctx, etcdkeys.Stop(cfg.Cluster), time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
-			return fmt.Errorf("ask cluster %q to stop via %v: %w", cfg.Cluster, cfg.EtcdEndpoints, hint(err, cfg))
-		}
-		return waitStopped(ctx, cli, cfg.Cluster)
+		return withEtcd(load, *wait, func(ctx context.Context, cli *clientv3.Client, cfg config.Admin) error {
+			if _, err := cli.Put(ctx, etcdkeys.Stop(cfg.Cluster), time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+				return fmt.Errorf("ask cluster %q to stop via %v: %w", cfg.Cluster, cfg.EtcdEndpoints, err)
+			}
+			return waitStopped(ctx, cli, cfg.Cluster)
+		})
 	}
 	return cmd
 }

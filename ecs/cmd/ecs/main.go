@@ -23,7 +23,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newStartCommand(), newStatusCommand(), newStopCommand(),
-		newAddCommand(), newRemoveCommand(), newCheckCommand(), newCertsCommand())
+		newAddCommand(), newRemoveCommand(), newCheckCommand(), newCertsCommand(), newUserCommand())
 	if err := root.Execute(); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {

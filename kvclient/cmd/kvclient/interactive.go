@@ -21,7 +21,7 @@ func (a *app) runREPL(cmd *cobra.Command, _ []string) error {
 	if a.isTerminal() {
 		return a.interactive(cmd)
 	}
-	s, err := a.session(cmd, a.stdout)
+	s, err := a.session(cmd, a.stdout, nil)
 	if err != nil {
 		return err
 	}
@@ -46,7 +46,10 @@ func (a *app) interactive(cmd *cobra.Command) error {
 		return err
 	}
 	defer rl.Close()
-	s, err := a.session(cmd, rl.Stdout())
+	s, err := a.session(cmd, rl.Stdout(), func(user string) (string, error) {
+		b, err := rl.ReadPassword("Password for " + user + ": ")
+		return string(b), err
+	})
 	if err != nil {
 		return err
 	}

@@ -24,10 +24,11 @@ import (
 	"github.com/ecskv/ecskv/kvclient"
 	"github.com/ecskv/ecskv/kvclient/repl"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 func main() {
-	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, isTerminal: readline.DefaultIsTerminal}
+	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, isTerminal: readline.DefaultIsTerminal, askPassword: termPassword}
 	os.Exit(a.run(os.Args[1:]))
 }
 
@@ -38,6 +39,20 @@ type app struct {
 	isTerminal     func() bool
 	dial           repl.Dialer // nil: kvclient.New
 	ttl            time.Duration
+	// askPassword reads a password without echo from the terminal; nil
+	// when there is none to ask at.
+	askPassword repl.PasswordFunc
+}
+
+// termPassword asks for user's password on the terminal without echo.
+func termPassword(user string) (string, error) {
+	fmt.Fprintf(os.Stderr, "Password for %s: ", user)
+	b, err := term.ReadPassword(int(os.Stdin.Fd()))
+	fmt.Fprintln(os.Stderr)
+	if err != nil {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	return string(b), nil
 }
 
 // exitCode is returned once the command has printed everything it had to
@@ -140,7 +155,7 @@ func (a *app) runOne(cmd *cobra.Command, name string, args []string) error {
 		return err
 	}
 	c.TTL = a.ttl
-	s, err := a.session(cmd, a.stdout)
+	s, err := a.session(cmd, a.stdout, a.terminalPassword())
 	if err != nil {
 		return err
 	}
@@ -161,11 +176,28 @@ func (a *app) runOne(cmd *cobra.Command, name string, args []string) error {
 	return nil
 }
 
-// session loads the configuration and returns a Session that dials lazily.
-func (a *app) session(cmd *cobra.Command, out io.Writer) (*repl.Session, error) {
+// terminalPassword is the password prompt when standard input is a terminal.
+func (a *app) terminalPassword() repl.PasswordFunc {
+	if a.isTerminal() {
+		return a.askPassword
+	}
+	return nil
+}
+
+// session loads the configuration and returns a Session that dials lazily;
+// ask (nil: none) asks for passwords, for --user and for login.
+func (a *app) session(cmd *cobra.Command, out io.Writer, ask repl.PasswordFunc) (*repl.Session, error) {
 	cfg, err := config.LoadClient(cmd.Flags())
 	if err != nil {
 		return nil, err
+	}
+	if cfg.User != "" && cfg.Password == "" && cfg.PasswordFile == "" {
+		if ask == nil {
+			return nil, fmt.Errorf("--user %s needs --password-file, ECSKV_PASSWORD, or a terminal to ask at", cfg.User)
+		}
+		if cfg.Password, err = ask(cfg.User); err != nil {
+			return nil, err
+		}
 	}
 	lg, setLevel, err := newLogger(cfg.LogLevel)
 	if err != nil {
@@ -181,5 +213,5 @@ func (a *app) session(cmd *cobra.Command, out io.Writer) (*repl.Session, error) 
 			return c, nil
 		}
 	}
-	return repl.NewSession(cfg, dial, out, repl.WithLogLevel(setLevel)), nil
+	return repl.NewSession(cfg, dial, out, repl.WithLogLevel(setLevel), repl.WithPassword(ask)), nil
 }

@@ -33,6 +33,9 @@ func (m *memClient) Get(_ context.Context, key string, _ ...kvclient.OpOption) (
 	return []byte(v), nil
 }
 
+func (m *memClient) Login(context.Context, string, string) error { return nil }
+func (m *memClient) Logout()                                     {}
+
 func (m *memClient) Delete(_ context.Context, key string) error {
 	if _, ok := m.data[key]; !ok {
 		return kvclient.ErrNotFound

@@ -1,0 +1,176 @@
+package auth
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// fakeClock is a settable clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// newTestAuth has users alice (rev 10) and bob (rev 11), passwords
+// "alice-pw" and "bob-pw", tokens lasting a minute.
+func newTestAuth(t testing.TB) (*Authenticator, *fakeClock) {
+	t.Helper()
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	a := NewAuthenticator(bcrypt.MinCost, clk.now)
+	users := map[string]User{}
+	for _, n := range []string{"alice", "bob"} {
+		u, err := NewUser(n, n+"-pw", bcrypt.MinCost)
+		require.NoError(t, err)
+		users[n] = u
+	}
+	a.Reset(NewConfig(time.Minute), users, map[string]int64{"alice": 10, "bob": 11}, 12)
+	return a, clk
+}
+
+func TestLoginAndVerify(t *testing.T) {
+	a, clk := newTestAuth(t)
+	tok, exp, err := a.Login("alice", "alice-pw")
+	require.NoError(t, err)
+	require.Equal(t, clk.now().Add(time.Minute), exp)
+	user, err := a.Verify(tok)
+	require.NoError(t, err)
+	require.Equal(t, "alice", user)
+
+	t.Run("tampered token", func(t *testing.T) {
+		bobTok, _, err := a.Login("bob", "bob-pw")
+		require.NoError(t, err)
+		// alice's payload with bob's signature
+		forged := tok[:strings.LastIndexByte(tok, '.')] + bobTok[strings.LastIndexByte(bobTok, '.'):]
+		_, err = a.Verify(forged)
+		require.ErrorIs(t, err, ErrInvalidToken)
+	})
+	t.Run("other cluster key", func(t *testing.T) {
+		other := Sign(NewConfig(time.Minute).Key, Claims{User: "alice", Rev: 10, Expires: exp})
+		_, err := a.Verify(other)
+		require.ErrorIs(t, err, ErrInvalidToken)
+	})
+	t.Run("no token", func(t *testing.T) {
+		_, err := a.Verify("")
+		require.ErrorIs(t, err, ErrInvalidToken)
+	})
+	t.Run("expired", func(t *testing.T) {
+		clk.add(time.Minute)
+		defer clk.add(-time.Minute)
+		_, err := a.Verify(tok)
+		require.ErrorIs(t, err, ErrTokenExpired)
+	})
+	t.Run("password changed", func(t *testing.T) {
+		a2, _ := newTestAuth(t)
+		tok, _, err := a2.Login("bob", "bob-pw")
+		require.NoError(t, err)
+		u, err := NewUser("bob", "new-pw", bcrypt.MinCost)
+		require.NoError(t, err)
+		a2.PutUser(u, 20)
+		_, err = a2.Verify(tok)
+		require.ErrorIs(t, err, ErrInvalidToken)
+	})
+	t.Run("removed", func(t *testing.T) {
+		a.DeleteUser("alice", 30)
+		_, err := a.Verify(tok)
+		require.ErrorIs(t, err, ErrInvalidToken)
+		_, _, err = a.Login("alice", "alice-pw")
+		require.ErrorIs(t, err, ErrBadCredentials)
+	})
+	t.Run("user newer than this server", func(t *testing.T) {
+		a3, _ := newTestAuth(t)
+		a3.mu.Lock()
+		key := a3.cfg.Key
+		a3.mu.Unlock()
+		_, err := a3.Verify(Sign(key, Claims{User: "carol", Rev: 99, Expires: clk.now().Add(time.Second)}))
+		require.ErrorIs(t, err, ErrUserUnknownYet)
+	})
+}
+
+func TestLoginBackoff(t *testing.T) {
+	a, clk := newTestAuth(t)
+	_, _, err := a.Login("alice", "wrong")
+	require.ErrorIs(t, err, ErrBadCredentials)
+	// Right away, even the right password waits out the back-off.
+	_, _, err = a.Login("alice", "alice-pw")
+	require.ErrorIs(t, err, ErrTooManyAttempts)
+	require.ErrorContains(t, err, "retry in 100ms")
+	// Each failure doubles the wait.
+	var waits []time.Duration
+	for range 4 {
+		clk.add(maxBackoff)
+		_, _, err = a.Login("alice", "wrong")
+		require.ErrorIs(t, err, ErrBadCredentials)
+		f, _ := a.fails.Get("alice")
+		waits = append(waits, f.until.Sub(clk.now()))
+	}
+	require.Equal(t, []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond}, waits)
+	// Other users are not affected; unknown names back off too.
+	_, _, err = a.Login("bob", "bob-pw")
+	require.NoError(t, err)
+	_, _, err = a.Login("nobody", "pw")
+	require.ErrorIs(t, err, ErrBadCredentials)
+	_, _, err = a.Login("nobody", "pw")
+	require.ErrorIs(t, err, ErrTooManyAttempts)
+	// A success clears the count.
+	clk.add(maxBackoff)
+	_, _, err = a.Login("alice", "alice-pw")
+	require.NoError(t, err)
+	_, _, err = a.Login("alice", "wrong")
+	require.ErrorIs(t, err, ErrBadCredentials)
+	f, _ := a.fails.Get("alice")
+	require.Equal(t, baseBackoff, f.until.Sub(clk.now()))
+	for range 30 {
+		clk.add(maxBackoff)
+		_, _, _ = a.Login("alice", "wrong")
+	}
+	f, _ = a.fails.Get("alice")
+	require.Equal(t, maxBackoff, f.until.Sub(clk.now()), "the wait is capped")
+}
+
+func TestLoginInput(t *testing.T) {
+	a, _ := newTestAuth(t)
+	for _, tt := range []struct{ user, pw string }{
+		{"", "pw"}, {"a\x00b", "pw"}, {strings.Repeat("a", 64), "pw"}, {"-a", "pw"},
+		{"alice", ""}, {"alice", strings.Repeat("p", 73)},
+	} {
+		_, _, err := a.Login(tt.user, tt.pw)
+		require.True(t, errors.Is(err, ErrBadUser) || errors.Is(err, ErrBadPassword), "%q/%q: %v", tt.user, tt.pw, err)
+	}
+	notLoaded := NewAuthenticator(bcrypt.MinCost, nil)
+	_, _, err := notLoaded.Login("alice", "pw")
+	require.ErrorIs(t, err, ErrNotReady)
+	_, err = notLoaded.Verify("v1.x.y")
+	require.ErrorIs(t, err, ErrNotReady)
+}
+
+func TestRecords(t *testing.T) {
+	u, err := NewUser("alice", "pw", bcrypt.MinCost)
+	require.NoError(t, err)
+	got, err := UnmarshalUser(u.Marshal())
+	require.NoError(t, err)
+	require.Equal(t, u, got)
+	_, err = UnmarshalUser([]byte(`{"name":"alice","hash":"bm90IGEgaGFzaA=="}`))
+	require.Error(t, err)
+	_, err = UnmarshalUser([]byte(`{"name":"../x"}`))
+	require.ErrorIs(t, err, ErrBadUser)
+
+	c := NewConfig(time.Minute)
+	gc, err := UnmarshalConfig(c.Marshal())
+	require.NoError(t, err)
+	require.Equal(t, c, gc)
+	_, err = UnmarshalConfig([]byte(`{"key":"c2hvcnQ=","token_ttl_ms":60000}`))
+	require.Error(t, err)
+}

@@ -1,0 +1,173 @@
+package auth
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Back-off after failed logins, per user name: the n-th failure in a row
+// blocks the name for baseBackoff*2^(n-1), at most maxBackoff; a success
+// clears it. Tracking is bounded (maxTracked names, least recent dropped).
+const (
+	baseBackoff = 100 * time.Millisecond
+	maxBackoff  = 10 * time.Second
+	maxTracked  = 10000
+)
+
+type userEntry struct {
+	hash []byte
+	rev  int64
+}
+
+type failures struct {
+	count int
+	until time.Time
+}
+
+// Authenticator logs users in and verifies tokens from the users and
+// config it is given (a kvserver feeds it from etcd watches).
+type Authenticator struct {
+	cost      int              // bcrypt cost of the dummy hash for unknown names
+	now       func() time.Time // injectable clock for tests
+	dummyOnce sync.Once
+	dummy     []byte // compared against for unknown users, so timing does not tell
+
+	mu     sync.Mutex // guards the fields below
+	cfg    Config
+	loaded bool
+	users  map[string]userEntry
+	rev    int64 // etcd revision the users are known at
+	fails  *lru.Cache[string, failures]
+}
+
+// NewAuthenticator returns an Authenticator with no users; cost is the
+// bcrypt cost the cluster's hashes use (bcrypt.DefaultCost).
+func NewAuthenticator(cost int, now func() time.Time) *Authenticator {
+	if now == nil {
+		now = time.Now
+	}
+	fails, _ := lru.New[string, failures](maxTracked) // size > 0: cannot fail
+	return &Authenticator{cost: cost, now: now, users: map[string]userEntry{}, fails: fails}
+}
+
+// Reset replaces every user and the config with a fresh load taken at
+// etcd revision rev.
+func (a *Authenticator) Reset(cfg Config, users map[string]User, revs map[string]int64, rev int64) {
+	m := make(map[string]userEntry, len(users))
+	for name, u := range users {
+		m[name] = userEntry{hash: u.Hash, rev: revs[name]}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.cfg, a.users, a.rev, a.loaded = cfg, m, rev, true
+}
+
+// SetConfig installs a new key or token lifetime.
+func (a *Authenticator) SetConfig(cfg Config, rev int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.cfg, a.rev = cfg, max(a.rev, rev)
+}
+
+// PutUser adds or replaces a user as of record revision rev.
+func (a *Authenticator) PutUser(u User, rev int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.users[u.Name] = userEntry{hash: u.Hash, rev: rev}
+	a.rev = max(a.rev, rev)
+}
+
+// DeleteUser removes a user at revision rev: their tokens stop working.
+func (a *Authenticator) DeleteUser(name string, rev int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.users, name)
+	a.rev = max(a.rev, rev)
+}
+
+// Login checks user's password and returns a token and its expiry.
+func (a *Authenticator) Login(user, password string) (string, time.Time, error) {
+	if err := CheckUser(user); err != nil {
+		return "", time.Time{}, err
+	}
+	if err := CheckPassword(password); err != nil {
+		return "", time.Time{}, err
+	}
+	now := a.now()
+	a.mu.Lock()
+	if !a.readyLocked() {
+		a.mu.Unlock()
+		return "", time.Time{}, ErrNotReady
+	}
+	if f, ok := a.fails.Get(user); ok && now.Before(f.until) {
+		a.mu.Unlock()
+		return "", time.Time{}, fmt.Errorf("%w for %q: retry in %v", ErrTooManyAttempts, user, f.until.Sub(now).Round(time.Millisecond))
+	}
+	e, known := a.users[user]
+	cfg := a.cfg
+	a.mu.Unlock()
+
+	// bcrypt outside the lock: it takes tens of milliseconds on purpose.
+	hash := e.hash
+	if !known {
+		a.dummyOnce.Do(func() { a.dummy, _ = bcrypt.GenerateFromPassword([]byte("ecskv dummy password"), a.cost) })
+		hash = a.dummy
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || !known {
+		a.failed(user, now)
+		return "", time.Time{}, ErrBadCredentials
+	}
+	a.mu.Lock()
+	a.fails.Remove(user)
+	a.mu.Unlock()
+	exp := now.Add(time.Duration(cfg.TokenTTLMs) * time.Millisecond)
+	return Sign(cfg.Key, Claims{User: user, Rev: e.rev, Expires: exp}), exp, nil
+}
+
+func (a *Authenticator) failed(user string, now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f, _ := a.fails.Get(user)
+	f.count++
+	d := maxBackoff
+	if f.count < 20 { // 100ms << 19 is far past the cap
+		d = min(baseBackoff<<(f.count-1), maxBackoff)
+	}
+	f.until = now.Add(d)
+	a.fails.Add(user, f)
+}
+
+// Verify returns the user a token was issued to, if it is still valid here.
+func (a *Authenticator) Verify(token string) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.readyLocked() {
+		return "", ErrNotReady
+	}
+	if token == "" {
+		return "", fmt.Errorf("%w: log in first", ErrInvalidToken)
+	}
+	c, err := Parse(a.cfg.Key, token)
+	if err != nil {
+		return "", err
+	}
+	if !a.now().Before(c.Expires) {
+		return "", ErrTokenExpired
+	}
+	e, ok := a.users[c.User]
+	switch {
+	case ok && e.rev == c.Rev:
+		return c.User, nil
+	case c.Rev > a.rev:
+		return "", ErrUserUnknownYet
+	}
+	return "", fmt.Errorf("%w: user %q was removed or changed", ErrInvalidToken, c.User)
+}
+
+// readyLocked reports whether users and a key are loaded: without a key
+// anyone could sign tokens. a.mu must be held.
+func (a *Authenticator) readyLocked() bool { return a.loaded && len(a.cfg.Key) == KeyBytes }

@@ -1,0 +1,139 @@
+package kvserver
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ecskv/ecskv/common/auth"
+	"github.com/ecskv/ecskv/common/etcdkeys"
+	"github.com/ecskv/ecskv/common/kvpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// newAuthenticator is the server's user table; watchAuthLoop fills it.
+func newAuthenticator() *auth.Authenticator { return auth.NewAuthenticator(bcrypt.DefaultCost, nil) }
+
+// caller returns the namespace a key operation runs in: the user of its
+// token when the cluster has authentication, empty otherwise. The token is
+// checked here, with no round trip to etcd.
+func (s *Server) caller(h *kvpb.RequestHeader) ([]byte, error) {
+	cur := s.ring.Load()
+	if cur == nil || !cur.Auth {
+		return nil, nil
+	}
+	user, err := s.auth.Verify(h.GetToken())
+	if err != nil {
+		return nil, err
+	}
+	if !s.rates.allow(user) {
+		return nil, fmt.Errorf("%w: user %q is over %v requests/s here", ErrRateLimited, user, s.cfg.RateLimit)
+	}
+	return []byte(user), nil
+}
+
+// login checks a password and returns a token for the Login RPC.
+func (s *Server) login(r *kvpb.LoginRequest) (*kvpb.LoginResponse, error) {
+	cur := s.ring.Load()
+	switch {
+	case cur == nil:
+		return nil, ErrNotInRing
+	case !cur.Auth:
+		return nil, ErrAuthDisabled
+	}
+	tok, exp, err := s.auth.Login(r.User, r.Password)
+	if err != nil {
+		s.lg.Info("login refused", zap.String("user", r.User), zap.Error(err))
+		return nil, err
+	}
+	return &kvpb.LoginResponse{Token: tok, ExpiresUnixMs: exp.UnixMilli()}, nil
+}
+
+// watchAuthLoop keeps the user table and token key in step with etcd, so a
+// removed user's tokens stop working here as soon as the removal is seen.
+func (s *Server) watchAuthLoop() {
+	users, key := etcdkeys.Users(s.cfg.Cluster), etcdkeys.Auth(s.cfg.Cluster)
+	for backoff := 100 * time.Millisecond; s.ctx.Err() == nil; backoff = min(2*backoff, 2*time.Second) {
+		rev, err := s.loadAuth(users, key)
+		if err != nil {
+			s.lg.Warn("read users", zap.Error(err))
+			s.sleepCtx(backoff)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(s.ctx))
+		uw := s.etcd.Watch(wctx, users, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+		kw := s.etcd.Watch(wctx, key, clientv3.WithRev(rev+1))
+		err = s.followAuth(len(users), uw, kw)
+		wcancel()
+		if err != nil && s.ctx.Err() == nil {
+			s.lg.Warn("users watch", zap.Error(err))
+		}
+		s.sleepCtx(backoff)
+	}
+}
+
+// loadAuth reads every user and the key at one revision and installs them.
+func (s *Server) loadAuth(usersPrefix, key string) (int64, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	defer cancel()
+	resp, err := s.etcd.Txn(ctx).Then(clientv3.OpGet(usersPrefix, clientv3.WithPrefix()), clientv3.OpGet(key)).Commit()
+	if err != nil {
+		return 0, err
+	}
+	users, revs := map[string]auth.User{}, map[string]int64{}
+	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
+		if u, ok := s.decodeUser(kv.Value); ok {
+			users[u.Name], revs[u.Name] = u, kv.ModRevision
+		}
+	}
+	var cfg auth.Config
+	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
+		if cfg, err = auth.UnmarshalConfig(kvs[0].Value); err != nil {
+			s.lg.Error("bad auth config in etcd", zap.Error(err))
+		}
+	}
+	s.auth.Reset(cfg, users, revs, resp.Header.Revision)
+	return resp.Header.Revision, nil
+}
+
+// followAuth applies watch events until a watch fails or ends.
+func (s *Server) followAuth(prefixLen int, uw, kw clientv3.WatchChan) error {
+	for {
+		select {
+		case wr, ok := <-uw:
+			if !ok || wr.Err() != nil {
+				return wr.Err()
+			}
+			for _, ev := range wr.Events {
+				if ev.Type == clientv3.EventTypeDelete {
+					s.auth.DeleteUser(string(ev.Kv.Key[prefixLen:]), ev.Kv.ModRevision)
+				} else if u, ok := s.decodeUser(ev.Kv.Value); ok {
+					s.auth.PutUser(u, ev.Kv.ModRevision)
+				}
+			}
+		case wr, ok := <-kw:
+			if !ok || wr.Err() != nil {
+				return wr.Err()
+			}
+			for _, ev := range wr.Events {
+				cfg, err := auth.UnmarshalConfig(ev.Kv.Value)
+				if ev.Type == clientv3.EventTypeDelete || err != nil {
+					cfg = auth.Config{} // no key: refuse every token rather than accept forged ones
+				}
+				s.auth.SetConfig(cfg, ev.Kv.ModRevision)
+			}
+		}
+	}
+}
+
+func (s *Server) decodeUser(b []byte) (auth.User, bool) {
+	u, err := auth.UnmarshalUser(b)
+	if err != nil {
+		s.lg.Error("bad user record in etcd", zap.Error(err))
+		return auth.User{}, false
+	}
+	return u, true
+}
