@@ -32,6 +32,7 @@ type clusterConfig struct {
 	servers, replicas, partitions, spare int
 	readyTimeout, stopTimeout            time.Duration
 	args                                 []string
+	secure                               bool
 }
 
 // Option configures NewCluster.
@@ -50,6 +51,13 @@ func WithPartitions(p int) Option { return func(c *clusterConfig) { c.partitions
 // repeated flag such as --log-level overrides them).
 func WithArgs(args ...string) Option {
 	return func(c *clusterConfig) { c.args = append(c.args, args...) }
+}
+
+// WithSecure starts the cluster with `ecs start --secure` (TLS everywhere,
+// authentication); the framework's admin commands and clients then use the
+// certificates it creates in CertsDir.
+func WithSecure() Option {
+	return func(c *clusterConfig) { c.secure, c.args = true, append(c.args, "--secure") }
 }
 
 // WithReadyTimeout bounds the wait for "cluster ready" (default 60s).
@@ -114,6 +122,21 @@ func (c *Cluster) DataDir() string { return c.dataDir }
 
 // ServerDir returns the pebble directory of server id.
 func (c *Cluster) ServerDir(id string) string { return filepath.Join(c.dataDir, id) }
+
+// Secure reports whether the cluster runs with --secure.
+func (c *Cluster) Secure() bool { return c.cfg.secure }
+
+// CertsDir returns where `ecs start --secure` keeps the cluster's certificates.
+func (c *Cluster) CertsDir() string { return filepath.Join(c.dataDir, "certs") }
+
+// AdminTLS returns the certificate flags of admin commands: none for a
+// plaintext cluster.
+func (c *Cluster) AdminTLS() []string {
+	if !c.cfg.secure {
+		return nil
+	}
+	return []string{"--certs-dir", c.CertsDir()}
+}
 
 // Ports returns the cluster's port block.
 func (c *Cluster) Ports() Ports { return c.ports }
@@ -358,11 +381,22 @@ func (c *Cluster) killLeftovers(t testing.TB) func() {
 	}
 }
 
+// ClientConfig is the library configuration for this cluster: the ring
+// from its etcd, or on a secure cluster (whose etcd admits only members)
+// from s1 with the client certificate.
+func (c *Cluster) ClientConfig() config.Client {
+	cfg := config.DefaultClient()
+	cfg.EtcdEndpoints = []string{c.EtcdEndpoint()}
+	if c.cfg.secure {
+		cfg.Servers, cfg.CertsDir = []string{c.ServerAddr("s1")}, c.CertsDir()
+	}
+	return cfg
+}
+
 // Client returns a library client of the cluster, closed by t.Cleanup.
 func (c *Cluster) Client(t testing.TB) *kvclient.Client {
 	t.Helper()
-	cfg := config.DefaultClient()
-	cfg.EtcdEndpoints = []string{c.EtcdEndpoint()}
+	cfg := c.ClientConfig()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	cli, err := kvclient.New(ctx, cfg)

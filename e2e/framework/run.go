@@ -25,6 +25,7 @@ type RunOptions struct {
 	Stdin   string        // fed to the command's standard input (a pipe, not a terminal)
 	Timeout time.Duration // 0: DefaultRunTimeout
 	Quiet   bool          // do not log the command and its result
+	Env     []string      // KEY=VALUE added to the child's environment
 }
 
 // Run runs path with args to completion in its own process group and returns
@@ -38,7 +39,7 @@ func Run(t testing.TB, opts RunOptions, path string, args ...string) Result {
 	}
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(path, args...)
-	cmd.Env = childEnv()
+	cmd.Env = append(childEnv(), opts.Env...)
 	cmd.Stdin = strings.NewReader(opts.Stdin)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

@@ -114,7 +114,7 @@ func (c *Cluster) Status(t testing.TB) StatusJSON {
 func (c *Cluster) StatusE(t testing.TB) (StatusJSON, error) {
 	t.Helper()
 	res := Run(t, RunOptions{Timeout: statusTimeout, Quiet: true}, c.Bin(ECSBin),
-		"status", "--etcd-endpoints", c.EtcdEndpoint(), "--json")
+		append([]string{"status", "--etcd-endpoints", c.EtcdEndpoint(), "--json"}, c.AdminTLS()...)...)
 	if res.ExitCode != 0 {
 		return StatusJSON{}, fmt.Errorf("ecs status exited %d: %s", res.ExitCode, strings.TrimSpace(res.Stderr))
 	}
@@ -144,7 +144,7 @@ type CheckJSON struct {
 func (c *Cluster) Check(t testing.TB) CheckJSON {
 	t.Helper()
 	res := Run(t, RunOptions{Timeout: 3 * time.Minute, Quiet: true}, c.Bin(ECSBin),
-		"check", "--etcd-endpoints", c.EtcdEndpoint(), "--json")
+		append([]string{"check", "--etcd-endpoints", c.EtcdEndpoint(), "--json"}, c.AdminTLS()...)...)
 	rep := CheckJSON{ExitCode: res.ExitCode, Stderr: strings.TrimSpace(res.Stderr), Raw: res.Stdout}
 	if res.ExitCode == 0 || res.ExitCode == 1 {
 		if err := json.Unmarshal([]byte(res.Stdout), &rep); err != nil {
@@ -157,8 +157,15 @@ func (c *Cluster) Check(t testing.TB) CheckJSON {
 // Admin runs `ecs <args...> --etcd-endpoints <this cluster>` (stop, add, ...).
 func (c *Cluster) Admin(t testing.TB, args ...string) Result {
 	t.Helper()
-	args = append(args, "--etcd-endpoints", c.EtcdEndpoint())
-	return Run(t, RunOptions{Timeout: 2 * DefaultStopTimeout}, c.Bin(ECSBin), args...)
+	return c.AdminInput(t, "", args...)
+}
+
+// AdminInput is Admin with stdin fed from a pipe (`ecs user add` reads the
+// password from it).
+func (c *Cluster) AdminInput(t testing.TB, stdin string, args ...string) Result {
+	t.Helper()
+	args = append(append(args, "--etcd-endpoints", c.EtcdEndpoint()), c.AdminTLS()...)
+	return Run(t, RunOptions{Stdin: stdin, Timeout: 2 * DefaultStopTimeout}, c.Bin(ECSBin), args...)
 }
 
 // Kvclient runs `kvclient --etcd-endpoints <this cluster> args...` once.
@@ -172,8 +179,19 @@ func (c *Cluster) Kvclient(t testing.TB, args ...string) (stdout, stderr string,
 // line by line).
 func (c *Cluster) KvclientInput(t testing.TB, stdin string, args ...string) Result {
 	t.Helper()
-	args = append([]string{"--etcd-endpoints", c.EtcdEndpoint()}, args...)
-	return Run(t, RunOptions{Stdin: stdin}, c.Bin(KVClientBin), args...)
+	return c.KvclientRun(t, RunOptions{Stdin: stdin}, args...)
+}
+
+// KvclientRun runs kvclient with opts (stdin, environment) against this
+// cluster: through etcd, or on a secure cluster through s1 with the client
+// certificate.
+func (c *Cluster) KvclientRun(t testing.TB, opts RunOptions, args ...string) Result {
+	t.Helper()
+	target := []string{"--etcd-endpoints", c.EtcdEndpoint()}
+	if c.cfg.secure {
+		target = []string{"--server", c.ServerAddr("s1"), "--certs-dir", c.CertsDir()}
+	}
+	return Run(t, opts, c.Bin(KVClientBin), append(target, args...)...)
 }
 
 // splitFields splits a command line on spaces.

@@ -36,7 +36,11 @@ func openTarget(ctx context.Context, raw string, nearest bool) (target, error) {
 	hosts := strings.Split(u.Host, ",")
 	switch u.Scheme {
 	case "ecskv", "ecskv+server":
-		cfg := config.DefaultClient()
+		// ECSKV_* variables give certificates and a user for a secure cluster.
+		cfg, err := config.LoadClient(nil)
+		if err != nil {
+			return nil, err
+		}
 		if u.Scheme == "ecskv" {
 			cfg.EtcdEndpoints = hosts
 		} else {
