@@ -28,6 +28,9 @@ func (s *Server) prepareAuth(ctx context.Context) error {
 	if !s.cfg.AuthOn() {
 		return nil
 	}
+	if !s.tls.Enabled() {
+		s.lg.Warn("authentication without TLS: passwords and tokens cross the network in the clear (use --secure)")
+	}
 	return EnsureAuthConfig(ctx, s.cli, s.cfg.Cluster, s.cfg.TokenTTL)
 }
 

@@ -53,7 +53,11 @@ func New(ctx context.Context, cfg config.Client, opts ...Option) (*Client, error
 	}
 	c.conns = newConnPool(creds, grpc.WithDefaultCallOptions(
 		grpc.MaxCallRecvMsgSize(maxMsgBytes), grpc.MaxCallSendMsgSize(maxMsgBytes)))
-	var src ringSource = &serverSource{seeds: cfg.Servers, conns: c.conns}
+	ss := &serverSource{seeds: cfg.Servers, conns: c.conns}
+	if !cfg.TLS.Enabled() {
+		ss.hint = " (a secure cluster needs --certs-dir or --cacert, --cert and --key)"
+	}
+	var src ringSource = ss
 	if len(cfg.Servers) == 0 {
 		es, err := newEtcdSource(cfg)
 		if err != nil {

@@ -79,6 +79,7 @@ func (s *etcdSource) close() error { return s.cli.Close() }
 type serverSource struct {
 	seeds []string
 	conns *connPool
+	hint  string // added when no server answers
 }
 
 func (s *serverSource) fetch(ctx context.Context, last *routedRing) (*ringmeta.Ring, error) {
@@ -108,7 +109,7 @@ func (s *serverSource) fetch(ctx context.Context, last *routedRing) (*ringmeta.R
 		}
 		return ringmeta.Unmarshal(resp.Ring)
 	}
-	return nil, fmt.Errorf("kvclient: no server gave a ring: %w", errors.Join(errs...))
+	return nil, fmt.Errorf("kvclient: no server gave a ring%s: %w", s.hint, errors.Join(errs...))
 }
 
 func (s *serverSource) close() error { return nil }

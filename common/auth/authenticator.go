@@ -2,6 +2,7 @@ package auth
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -16,6 +17,10 @@ const (
 	baseBackoff = 100 * time.Millisecond
 	maxBackoff  = 10 * time.Second
 	maxTracked  = 10000
+	// busyWait is how long a login waits for a bcrypt slot: a flood of
+	// logins (each costs tens of milliseconds of CPU on purpose) is refused
+	// instead of starving the server's key operations.
+	busyWait = time.Second
 )
 
 type userEntry struct {
@@ -34,7 +39,8 @@ type Authenticator struct {
 	cost      int              // bcrypt cost of the dummy hash for unknown names
 	now       func() time.Time // injectable clock for tests
 	dummyOnce sync.Once
-	dummy     []byte // compared against for unknown users, so timing does not tell
+	dummy     []byte        // compared against for unknown users, so timing does not tell
+	slots     chan struct{} // bounds concurrent bcrypt comparisons
 
 	mu     sync.Mutex // guards the fields below
 	cfg    Config
@@ -51,7 +57,10 @@ func NewAuthenticator(cost int, now func() time.Time) *Authenticator {
 		now = time.Now
 	}
 	fails, _ := lru.New[string, failures](maxTracked) // size > 0: cannot fail
-	return &Authenticator{cost: cost, now: now, users: map[string]userEntry{}, fails: fails}
+	return &Authenticator{
+		cost: cost, now: now, users: map[string]userEntry{}, fails: fails,
+		slots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+	}
 }
 
 // Reset replaces every user and the config with a fresh load taken at
@@ -112,6 +121,12 @@ func (a *Authenticator) Login(user, password string) (string, time.Time, error) 
 	a.mu.Unlock()
 
 	// bcrypt outside the lock: it takes tens of milliseconds on purpose.
+	select {
+	case a.slots <- struct{}{}:
+		defer func() { <-a.slots }()
+	case <-time.After(busyWait):
+		return "", time.Time{}, fmt.Errorf("%w: the server is busy with logins; retry shortly", ErrTooManyAttempts)
+	}
 	hash := e.hash
 	if !known {
 		a.dummyOnce.Do(func() { a.dummy, _ = bcrypt.GenerateFromPassword([]byte("ecskv dummy password"), a.cost) })

@@ -77,6 +77,22 @@ func InitDir(dir string, spec DirSpec) ([]string, error) {
 	if _, err := os.Stat(caFiles.CA); err == nil {
 		return nil, fmt.Errorf("%w: %s (use a new directory, or remove it to start a new CA)", ErrExists, caFiles.CA)
 	}
+	leaves := []Leaf{{Name: ECSName, Role: RoleMember, Hosts: spec.ECSHosts}}
+	for _, s := range spec.Servers {
+		leaves = append(leaves, Leaf{Name: s.ID, Role: RoleMember, Hosts: s.Hosts})
+	}
+	for _, c := range spec.Clients {
+		leaves = append(leaves, Leaf{Name: c, Role: RoleClient})
+	}
+	// Refuse before writing anything, so a failed init leaves no half CA.
+	for _, l := range append(leaves, Leaf{Name: caName}) {
+		f := DirFiles(dir, l.Name)
+		for _, p := range []string{f.Cert, f.Key} {
+			if _, err := os.Stat(p); err == nil {
+				return nil, fmt.Errorf("%w: %s", ErrExists, p)
+			}
+		}
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("tlsutil: %w", err)
 	}
@@ -96,13 +112,6 @@ func InitDir(dir string, spec DirSpec) ([]string, error) {
 		return nil, err
 	}
 	written = append(written, caFiles.Cert, caFiles.Key)
-	leaves := []Leaf{{Name: ECSName, Role: RoleMember, Hosts: spec.ECSHosts}}
-	for _, s := range spec.Servers {
-		leaves = append(leaves, Leaf{Name: s.ID, Role: RoleMember, Hosts: s.Hosts})
-	}
-	for _, c := range spec.Clients {
-		leaves = append(leaves, Leaf{Name: c, Role: RoleClient})
-	}
 	for _, l := range leaves {
 		l.Validity = spec.Validity
 		f, err := issueTo(dir, ca, l)

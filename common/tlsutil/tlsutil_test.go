@@ -46,6 +46,13 @@ func TestInitDir(t *testing.T) {
 		_, err := InitDir(dir, DirSpec{Validity: time.Hour})
 		require.ErrorIs(t, err, ErrExists)
 	})
+	t.Run("a leftover file refuses init before anything is written", func(t *testing.T) {
+		other := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(other, "client.key"), []byte("x"), 0o600))
+		_, err := InitDir(other, DirSpec{Clients: []string{ClientName}, Validity: time.Hour})
+		require.ErrorIs(t, err, ErrExists)
+		require.NoFileExists(t, filepath.Join(other, "ca.crt"))
+	})
 	t.Run("ensure issues a missing leaf once", func(t *testing.T) {
 		f, err := EnsureLeaf(dir, Leaf{Name: "s2", Role: RoleMember, Hosts: []string{"127.0.0.1"}, Validity: time.Hour})
 		require.NoError(t, err)

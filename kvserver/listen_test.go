@@ -1,0 +1,38 @@
+package kvserver
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/config"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// TestMaxConnections: a connection over the bound waits until one closes.
+func TestMaxConnections(t *testing.T) {
+	c := newClusterWith(t, 1, func(cfg *config.KVServer) { cfg.MaxConnections = 1 },
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	addr := c.node("s1").addr
+	getRing := func(cc *grpc.ClientConn, d time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		_, err := kvpb.NewKVClient(cc).GetRing(ctx, &kvpb.GetRingRequest{})
+		return err
+	}
+	dial := func() *grpc.ClientConn {
+		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		require.NoError(t, err)
+		return cc
+	}
+	first, second := dial(), dial()
+	defer second.Close()
+	require.NoError(t, getRing(first, 5*time.Second))
+	require.Error(t, getRing(second, 300*time.Millisecond), "a second connection is over the bound")
+	require.NoError(t, first.Close())
+	eventually(t, 10*time.Second, func() bool { return getRing(second, time.Second) == nil },
+		"the waiting connection is served once the first closes")
+}
