@@ -37,30 +37,39 @@ func freePort(t testing.TB) int {
 // etcd's own integration tests embed one.
 func startEtcd(t testing.TB) *clientv3.Client {
 	t.Helper()
+	endpoint := runEtcd(t, "http", nil)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	require.NoError(t, err)
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// runEtcd starts the etcd of startEtcd with its client URL's scheme, after
+// configure (nil: none) adjusts its configuration; it returns the client
+// endpoint host:port. t.Cleanup stops it.
+func runEtcd(t testing.TB, scheme string, configure func(*embed.Config)) string {
+	t.Helper()
 	cfg := embed.NewConfig()
 	cfg.Dir = t.TempDir()
-	cu := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(freePort(t))}
+	cu := url.URL{Scheme: scheme, Host: "127.0.0.1:" + strconv.Itoa(freePort(t))}
 	pu := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(freePort(t))}
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	cfg.UnsafeNoFsync = true // a test's etcd need not survive a crash
+	if configure != nil {
+		configure(cfg)
+	}
 	e, err := embed.StartEtcd(cfg)
 	require.NoError(t, err)
+	t.Cleanup(e.Close)
 	select {
 	case <-e.Server.ReadyNotify():
 	case <-time.After(20 * time.Second):
-		e.Close()
 		t.Fatal("embedded etcd did not start")
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{cu.Host}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		cli.Close()
-		e.Close()
-	})
-	return cli
+	return cu.Host
 }
 
 func testConfig(partitions, replicas, maxMoves int) config.ECS {

@@ -18,7 +18,7 @@ import (
 // runs in the user's namespace; the client logs in again before the token
 // expires, and once more when a server refuses it.
 type credentials struct {
-	mu       sync.Mutex // guards every field; held across a login so one runs at a time
+	mu       sync.RWMutex // guards every field; held across a login so one runs at a time
 	user     string
 	password string
 	token    string
@@ -70,8 +70,8 @@ func (c *Client) Logout() {
 
 // User returns the user the client logs in as ("" for none).
 func (c *Client) User() string {
-	c.creds.mu.Lock()
-	defer c.creds.mu.Unlock()
+	c.creds.mu.RLock()
+	defer c.creds.mu.RUnlock()
 	return c.creds.user
 }
 
@@ -79,6 +79,12 @@ func (c *Client) User() string {
 // needed; stale is a token a server refused, to be replaced.
 func (c *Client) token(ctx context.Context, stale string) (tok, user string, err error) {
 	cr := &c.creds
+	cr.mu.RLock()
+	if cr.token != "" && cr.token != stale && time.Now().Before(cr.renewAt) {
+		defer cr.mu.RUnlock()
+		return cr.token, cr.user, nil
+	}
+	cr.mu.RUnlock()
 	cr.mu.Lock()
 	defer cr.mu.Unlock()
 	if cr.user == "" {

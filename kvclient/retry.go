@@ -39,10 +39,15 @@ func (c *Client) do(ctx context.Context, o *op) (*kvpb.Response, error) {
 		if err := checkLimits(rr.Ring, o); err != nil {
 			return nil, err
 		}
-		if err := c.authorize(ctx, rr, o, refused); err != nil {
-			return nil, err
+		// A login no server answered is retried like the call itself.
+		err := c.authorize(ctx, rr, o, refused)
+		if err != nil && !errors.Is(err, ErrUnavailable) {
+			return nil, err // no or wrong credentials
 		}
-		addr, err := c.route(rr, o)
+		var addr string
+		if err == nil {
+			addr, err = c.route(rr, o)
+		}
 		if err == nil {
 			var resp *kvpb.Response
 			start := time.Now()

@@ -42,7 +42,7 @@ type Authenticator struct {
 	dummy     []byte        // compared against for unknown users, so timing does not tell
 	slots     chan struct{} // bounds concurrent bcrypt comparisons
 
-	mu     sync.Mutex // guards the fields below
+	mu     sync.RWMutex // guards the fields below; Verify, on every request, only reads
 	cfg    Config
 	loaded bool
 	users  map[string]userEntry
@@ -158,8 +158,8 @@ func (a *Authenticator) failed(user string, now time.Time) {
 
 // Verify returns the user a token was issued to, if it is still valid here.
 func (a *Authenticator) Verify(token string) (string, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.mu.RLock()
+	defer a.mu.RUnlock()
 	if !a.readyLocked() {
 		return "", ErrNotReady
 	}
