@@ -75,7 +75,11 @@ func (c ECS) Validate() error {
 	if c.MaxMoves < 1 || c.MaxMoves > 10000 {
 		p.addf("max-moves", "must be in 1..10000, got %d", c.MaxMoves)
 	}
-	checkMin(&p, "token-ttl", c.TokenTTL, time.Second)
+	// A server cut off from etcd accepts a removed user's tokens until they
+	// expire, so the lifetime bounds revocation: keep it short.
+	if c.TokenTTL < time.Second || c.TokenTTL > 24*time.Hour {
+		p.addf("token-ttl", "must be in 1s..24h, got %v", c.TokenTTL)
+	}
 	// --secure creates missing certificates in the directory.
 	checkTLS(&p, c.TLS, tlsutil.ECSName, !c.Secure)
 	return p.err()

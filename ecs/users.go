@@ -118,3 +118,13 @@ func ListUsers(ctx context.Context, cli *clientv3.Client, cluster string) ([]str
 	slices.Sort(names)
 	return names, nil
 }
+
+// AuthEnabled reports whether the cluster has authentication; known is
+// false when its ring cannot be read.
+func AuthEnabled(ctx context.Context, cli *clientv3.Client, cluster string) (on, known bool) {
+	r, _, _, err := loadRingAndState(ctx, cli, cluster)
+	if err != nil || r == nil {
+		return false, false
+	}
+	return r.Auth, true
+}

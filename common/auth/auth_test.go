@@ -174,3 +174,19 @@ func TestRecords(t *testing.T) {
 	_, err = UnmarshalConfig([]byte(`{"key":"c2hvcnQ=","token_ttl_ms":60000}`))
 	require.Error(t, err)
 }
+
+// BenchmarkVerify is the cost every key operation pays on a cluster with
+// authentication.
+func BenchmarkVerify(b *testing.B) {
+	a, _ := newTestAuth(b)
+	tok, _, err := a.Login("alice", "alice-pw")
+	require.NoError(b, err)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := a.Verify(tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

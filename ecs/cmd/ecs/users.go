@@ -47,6 +47,9 @@ func newUserCommand() *cobra.Command {
 				return err
 			}
 			fmt.Printf("added user %s\n", u.Name)
+			if on, known := ecs.AuthEnabled(ctx, cli, cfg.Cluster); known && !on {
+				fmt.Fprintf(os.Stderr, "note: cluster %q has authentication off; users matter only on a cluster created with --secure or --auth\n", cfg.Cluster)
+			}
 			return nil
 		})
 	}
