@@ -75,23 +75,11 @@ type DirSpec struct {
 func InitDir(dir string, spec DirSpec) ([]string, error) {
 	caFiles := DirFiles(dir, caName)
 	if _, err := os.Stat(caFiles.CA); err == nil {
-		return nil, fmt.Errorf("%w: %s (use a new directory, or remove it to start a new CA)", ErrExists, caFiles.CA)
+		return nil, fmt.Errorf("%w: %s (use a new directory, or `ecs certs add` to issue more)", ErrExists, caFiles.CA)
 	}
-	leaves := []Leaf{{Name: ECSName, Role: RoleMember, Hosts: spec.ECSHosts}}
-	for _, s := range spec.Servers {
-		leaves = append(leaves, Leaf{Name: s.ID, Role: RoleMember, Hosts: s.Hosts})
-	}
-	for _, c := range spec.Clients {
-		leaves = append(leaves, Leaf{Name: c, Role: RoleClient})
-	}
-	// Refuse before writing anything, so a failed init leaves no half CA.
-	for _, l := range append(leaves, Leaf{Name: caName}) {
-		f := DirFiles(dir, l.Name)
-		for _, p := range []string{f.Cert, f.Key} {
-			if _, err := os.Stat(p); err == nil {
-				return nil, fmt.Errorf("%w: %s", ErrExists, p)
-			}
-		}
+	leaves := append([]Leaf{{Name: ECSName, Role: RoleMember, Hosts: spec.ECSHosts}}, spec.leaves()...)
+	if err := refuseExisting(dir, append(leaves, Leaf{Name: caName})); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("tlsutil: %w", err)
@@ -104,16 +92,62 @@ func InitDir(dir string, spec DirSpec) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var written []string
 	if err := writeNew(caFiles.Cert, ca.CertPEM, 0o644); err != nil {
 		return nil, err
 	}
 	if err := writeNew(caFiles.Key, caKey, 0o600); err != nil {
 		return nil, err
 	}
-	written = append(written, caFiles.Cert, caFiles.Key)
+	written, err := issueAll(dir, ca, leaves, spec.Validity)
+	return append([]string{caFiles.Cert, caFiles.Key}, written...), err
+}
+
+// AddToDir issues the server and client certificates of spec (not the
+// ECS's) with the CA of dir, for hosts that join later. It refuses any that
+// exist.
+func AddToDir(dir string, spec DirSpec) ([]string, error) {
+	leaves := spec.leaves()
+	if err := refuseExisting(dir, leaves); err != nil {
+		return nil, err
+	}
+	caFiles := DirFiles(dir, caName)
+	ca, err := LoadCA(caFiles.Cert, caFiles.Key)
+	if err != nil {
+		return nil, err
+	}
+	return issueAll(dir, ca, leaves, spec.Validity)
+}
+
+// leaves lists the servers' and clients' certificates of spec.
+func (spec DirSpec) leaves() []Leaf {
+	var out []Leaf
+	for _, s := range spec.Servers {
+		out = append(out, Leaf{Name: s.ID, Role: RoleMember, Hosts: s.Hosts})
+	}
+	for _, c := range spec.Clients {
+		out = append(out, Leaf{Name: c, Role: RoleClient})
+	}
+	return out
+}
+
+// refuseExisting fails before anything is written when a file of leaves
+// exists, so a refused run leaves the directory as it was.
+func refuseExisting(dir string, leaves []Leaf) error {
 	for _, l := range leaves {
-		l.Validity = spec.Validity
+		f := DirFiles(dir, l.Name)
+		for _, p := range []string{f.Cert, f.Key} {
+			if _, err := os.Stat(p); err == nil {
+				return fmt.Errorf("%w: %s", ErrExists, p)
+			}
+		}
+	}
+	return nil
+}
+
+func issueAll(dir string, ca *CA, leaves []Leaf, validity time.Duration) ([]string, error) {
+	var written []string
+	for _, l := range leaves {
+		l.Validity = validity
 		f, err := issueTo(dir, ca, l)
 		if err != nil {
 			return written, err

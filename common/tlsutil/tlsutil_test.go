@@ -2,6 +2,7 @@ package tlsutil
 
 import (
 	"context"
+	"crypto/x509"
 	"net"
 	"os"
 	"path/filepath"
@@ -52,6 +53,22 @@ func TestInitDir(t *testing.T) {
 		_, err := InitDir(other, DirSpec{Clients: []string{ClientName}, Validity: time.Hour})
 		require.ErrorIs(t, err, ErrExists)
 		require.NoFileExists(t, filepath.Join(other, "ca.crt"))
+	})
+	t.Run("add issues with the same CA", func(t *testing.T) {
+		written, err := AddToDir(dir, DirSpec{Servers: []Server{{ID: "s7", Hosts: []string{"10.0.0.7"}}}, Clients: []string{"alice"}, Validity: time.Hour})
+		require.NoError(t, err)
+		require.Len(t, written, 4)
+		f := DirFiles(dir, "s7")
+		cfg, err := ClientConfig(f)
+		require.NoError(t, err)
+		leaf, err := x509.ParseCertificate(cfg.Certificates[0].Certificate[0])
+		require.NoError(t, err)
+		_, err = leaf.Verify(x509.VerifyOptions{Roots: cfg.RootCAs, DNSName: "10.0.0.7"})
+		require.NoError(t, err, "signed by the directory's CA, for its host")
+		_, err = AddToDir(dir, DirSpec{Clients: []string{"alice"}, Validity: time.Hour})
+		require.ErrorIs(t, err, ErrExists)
+		_, err = AddToDir(t.TempDir(), DirSpec{Clients: []string{"bob"}, Validity: time.Hour})
+		require.ErrorContains(t, err, "ca.crt", "no CA to issue with")
 	})
 	t.Run("ensure issues a missing leaf once", func(t *testing.T) {
 		f, err := EnsureLeaf(dir, Leaf{Name: "s2", Role: RoleMember, Hosts: []string{"127.0.0.1"}, Validity: time.Hour})

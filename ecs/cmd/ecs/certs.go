@@ -22,43 +22,56 @@ certificates name the hosts they serve on; 127.0.0.1 and localhost are
 always included. A directory that already holds a CA is left alone.`,
 		Args: cobra.NoArgs,
 	}
-	f := initCmd.Flags()
-	dir := f.String("dir", "", "directory to create the certificates in (required)")
-	hosts := f.StringSlice("host", nil, "host names or IPs of the ECS and its embedded etcd (repeatable)")
+	initCmd.RunE = certsRun(initCmd, []string{tlsutil.ClientName}, "created", tlsutil.InitDir)
+	addCmd := &cobra.Command{
+		Use:   "add --dir DIR [--host H]... [-n N | --server ID=HOST[,HOST...]]... [--client NAME]...",
+		Short: "Issue more server and client certificates with the CA in DIR (for hosts that join later)",
+		Args:  cobra.NoArgs,
+	}
+	addCmd.RunE = certsRun(addCmd, nil, "issued", tlsutil.AddToDir)
+	certs.AddCommand(initCmd, addCmd)
+	return certs
+}
+
+// certsRun adds the flags of `certs init` and `certs add` to cmd and
+// returns its action: check the flags, then create the files with do.
+func certsRun(cmd *cobra.Command, defaultClients []string, done string,
+	do func(string, tlsutil.DirSpec) ([]string, error)) func(*cobra.Command, []string) error {
+	f := cmd.Flags()
+	dir := f.String("dir", "", "certificate directory (required)")
+	hosts := f.StringSlice("host", nil, "host names or IPs of the ECS and its embedded etcd, and of -n servers (repeatable)")
 	n := f.IntP("servers", "n", 0, "servers s1..sN on the --host names")
 	servers := f.StringArray("server", nil, "server ID=HOST[,HOST...] (repeatable)")
-	clients := f.StringSlice("client", []string{tlsutil.ClientName}, "client certificate names")
-	valid := f.Duration("valid-for", 365*24*time.Hour, "validity of the certificates (the CA's is ten times longer)")
-	_ = initCmd.MarkFlagRequired("dir")
-	initCmd.RunE = func(*cobra.Command, []string) error {
+	clients := f.StringSlice("client", defaultClients, "client certificate names")
+	valid := f.Duration("valid-for", 365*24*time.Hour, "validity of the certificates (a new CA's is ten times longer)")
+	_ = cmd.MarkFlagRequired("dir")
+	return func(*cobra.Command, []string) error {
 		spec, err := certSpec(*hosts, *n, *servers, *clients, *valid)
 		if err != nil {
 			return err
 		}
-		written, err := tlsutil.InitDir(*dir, spec)
+		written, err := do(*dir, spec)
 		if err != nil {
-			return fmt.Errorf("certs init: %w", err)
+			return fmt.Errorf("certs %s: %w", cmd.Name(), err)
 		}
-		fmt.Printf("created %d files in %s: %s\n", len(written), *dir, strings.Join(baseNames(written), " "))
+		fmt.Printf("%s %d files in %s: %s\n", done, len(written), *dir, strings.Join(baseNames(written), " "))
 		return nil
 	}
-	certs.AddCommand(initCmd)
-	return certs
 }
 
 // certSpec checks the flags of `certs init` and builds what it creates.
 func certSpec(hosts []string, n int, servers, clients []string, valid time.Duration) (tlsutil.DirSpec, error) {
 	spec := tlsutil.DirSpec{ECSHosts: ecs.HostNames(hosts...), Clients: clients, Validity: valid}
 	if valid < time.Hour {
-		return spec, fmt.Errorf("certs init: --valid-for must be at least 1h, got %v", valid)
+		return spec, fmt.Errorf("certs: --valid-for must be at least 1h, got %v", valid)
 	}
 	if n < 0 || n > 1000 {
-		return spec, fmt.Errorf("certs init: -n must be in 0..1000, got %d", n)
+		return spec, fmt.Errorf("certs: -n must be in 0..1000, got %d", n)
 	}
 	seen := map[string]bool{}
 	add := func(id string, hs []string) error {
 		if !validName(id) || seen[id] || id == tlsutil.ECSName || id == "ca" {
-			return fmt.Errorf("certs init: server id %q is empty, repeated, reserved or has characters other than letters, digits, '.', '_', '-'", id)
+			return fmt.Errorf("certs: server id %q is empty, repeated, reserved or has characters other than letters, digits, '.', '_', '-'", id)
 		}
 		seen[id] = true
 		spec.Servers = append(spec.Servers, tlsutil.Server{ID: id, Hosts: ecs.HostNames(hs...)})
@@ -72,7 +85,7 @@ func certSpec(hosts []string, n int, servers, clients []string, valid time.Durat
 	for _, s := range servers {
 		id, hs, ok := strings.Cut(s, "=")
 		if !ok {
-			return spec, fmt.Errorf("certs init: --server wants ID=HOST[,HOST...], got %q", s)
+			return spec, fmt.Errorf("certs: --server wants ID=HOST[,HOST...], got %q", s)
 		}
 		if err := add(id, strings.Split(hs, ",")); err != nil {
 			return spec, err
@@ -80,7 +93,7 @@ func certSpec(hosts []string, n int, servers, clients []string, valid time.Durat
 	}
 	for _, c := range clients {
 		if !validName(c) || seen[c] || c == tlsutil.ECSName || c == "ca" {
-			return spec, fmt.Errorf("certs init: client name %q is empty, taken, reserved or has characters other than letters, digits, '.', '_', '-'", c)
+			return spec, fmt.Errorf("certs: client name %q is empty, taken, reserved or has characters other than letters, digits, '.', '_', '-'", c)
 		}
 		seen[c] = true
 	}
