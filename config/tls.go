@@ -58,19 +58,21 @@ func checkTLS(p *problems, t TLS, name string, exist bool) {
 	}
 	f := t.Files(name)
 	ef := t.EtcdFiles(name)
-	for _, c := range []struct{ key, set, path string }{
-		{"cacert", t.CACert, f.CA}, {"cert", t.Cert, f.Cert}, {"key", t.Key, f.Key},
-		{"etcd-cacert", t.EtcdCACert, ef.CA}, {"etcd-cert", t.EtcdCert, ef.Cert}, {"etcd-key", t.EtcdKey, ef.Key},
+	// etcd TLS may be on alone: ecskv's own links stay plaintext then.
+	on, etcdOn := t.Enabled(), ef.Enabled()
+	for _, c := range []struct {
+		key, set, path string
+		on             bool
+	}{
+		{"cacert", t.CACert, f.CA, on}, {"cert", t.Cert, f.Cert, on}, {"key", t.Key, f.Key, on},
+		{"etcd-cacert", t.EtcdCACert, ef.CA, etcdOn}, {"etcd-cert", t.EtcdCert, ef.Cert, etcdOn},
+		{"etcd-key", t.EtcdKey, ef.Key, etcdOn},
 	} {
 		if !exist && c.set == "" {
 			continue
 		}
-		on := t.Enabled()
-		if c.key[0] == 'e' { // etcd TLS may be on alone: ecskv links stay plaintext
-			on = ef.Enabled()
-		}
 		switch {
-		case c.path == "" && on:
+		case c.path == "" && c.on:
 			p.addf(c.key, "must be set when TLS is on (or give --certs-dir)")
 		case c.path == "":
 		default:
@@ -80,9 +82,6 @@ func checkTLS(p *problems, t TLS, name string, exist bool) {
 		}
 	}
 }
-
-// TLSOn reports whether the ECS runs with TLS: --secure or certificates given.
-func (c ECS) TLSOn() bool { return c.Secure || c.TLS.Enabled() }
 
 // AuthOn reports whether the ECS creates the cluster with authentication.
 func (c ECS) AuthOn() bool { return c.Auth || c.Secure }
