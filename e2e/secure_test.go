@@ -122,6 +122,14 @@ func TestSecureCluster(t *testing.T) {
 		require.True(t, slowed, "repeated wrong passwords are not slowed down")
 	})
 
+	t.Run("ecs add issues a certificate and the server joins over mutual TLS", func(t *testing.T) {
+		res := c.Admin(t, "add", "-n", "1", "--timeout", "60s")
+		c.Track(t)
+		require.Equal(t, 0, res.ExitCode, res.Stderr)
+		require.FileExists(t, filepath.Join(c.CertsDir(), "s4.crt"))
+		require.Equal(t, "alice's\n", alice("get", "k").Stdout)
+	})
+
 	t.Run("library client; a removed user is locked out", func(t *testing.T) {
 		cli, err := kvclient.New(ctx, c.ClientConfig(), kvclient.WithCredentials("alice", "alice-pw"))
 		require.NoError(t, err)
