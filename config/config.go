@@ -98,7 +98,11 @@ type KVServer struct {
 	// 0 = no limit (default); RateBurst is the burst above it (default 100).
 	RateLimit float64 `mapstructure:"rate-limit"`
 	RateBurst int     `mapstructure:"rate-burst"`
-	TLS       `mapstructure:",squash"`
+	// MaxMessageBytes bounds one gRPC message the server receives or sends;
+	// it must hold the cluster's largest key and value plus 5 MiB (ecs start
+	// passes exactly that). Default: enough for the largest limits allowed.
+	MaxMessageBytes int `mapstructure:"max-message-bytes"`
+	TLS             `mapstructure:",squash"`
 }
 
 // Client configures the kvclient library and binary.

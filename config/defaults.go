@@ -50,8 +50,10 @@ func DefaultKVServer() KVServer {
 		LogLevel:       DefaultLogLevel,
 		TransferRate:   64 << 20,
 		MaxConnections: 4096,
-		MaxStreams:     1024,
-		RateBurst:      100,
+		// The largest key and value limits allowed, plus a replication batch.
+		MaxMessageBytes: maxKeyLimit + maxValueLimit + 5<<20,
+		MaxStreams:      1024,
+		RateBurst:       100,
 	}
 }
 

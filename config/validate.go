@@ -112,6 +112,9 @@ func (c KVServer) Validate() error {
 	if c.MaxConnections < 0 {
 		p.addf("max-connections", "must be >= 0 (0 = no bound), got %d", c.MaxConnections)
 	}
+	if c.MaxMessageBytes < 1<<20 {
+		p.addf("max-message-bytes", "must be at least 1 MiB, got %d", c.MaxMessageBytes)
+	}
 	if c.MaxStreams < 1 {
 		p.addf("max-streams", "must be at least 1, got %d", c.MaxStreams)
 	}

@@ -33,8 +33,11 @@ type child struct {
 type launcher struct {
 	cfg config.ECS
 	tls config.TLS // passed on to the servers
-	lg  *zap.Logger
-	bin string
+	// msgBytes is the servers' --max-message-bytes: what the cluster's key
+	// and value limits need, and no more a client could send.
+	msgBytes int
+	lg       *zap.Logger
+	bin      string
 
 	mu        sync.Mutex // guards children, endpoints and child.removed
 	children  []*child
@@ -54,7 +57,7 @@ func serverPorts(cfg config.ECS, i int) (grpcPort, metricsPort int) {
 	return cfg.BasePort + i - 1, cfg.BasePort + 1000 + i - 1
 }
 
-func newLauncher(cfg config.ECS, tls config.TLS, lg *zap.Logger, out io.Writer) (*launcher, error) {
+func newLauncher(cfg config.ECS, tls config.TLS, msgBytes int, lg *zap.Logger, out io.Writer) (*launcher, error) {
 	bin := cfg.KVServerBin
 	if bin == "" {
 		exe, err := os.Executable()
@@ -66,7 +69,7 @@ func newLauncher(cfg config.ECS, tls config.TLS, lg *zap.Logger, out io.Writer) 
 	if _, err := os.Stat(bin); err != nil && cfg.Servers > 0 {
 		return nil, fmt.Errorf("ecs: kvserver binary: %w (build it with `make build` or pass --kvserver-bin)", err)
 	}
-	return &launcher{cfg: cfg, tls: tls, lg: lg, bin: bin, out: out, exited: make(chan string, maxChildren)}, nil
+	return &launcher{cfg: cfg, tls: tls, msgBytes: msgBytes, lg: lg, bin: bin, out: out, exited: make(chan string, maxChildren)}, nil
 }
 
 // start launches servers s1..sN.
@@ -100,7 +103,7 @@ func (l *launcher) startOne(i int, etcdEndpoints []string) error {
 		"--data-dir", filepath.Join(l.cfg.DataDir, c.id),
 		"--etcd-endpoints", strings.Join(etcdEndpoints, ","),
 		"--cluster", l.cfg.Cluster, "--lease-ttl", l.cfg.LeaseTTL.String(),
-		"--log-level", l.cfg.LogLevel}, tlsArgs...)...)
+		"--log-level", l.cfg.LogLevel, "--max-message-bytes", strconv.Itoa(l.msgBytes)}, tlsArgs...)...)
 	// A child outlives nothing: if the ecs dies, the kernel sends it SIGTERM.
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	stdout, _ := c.cmd.StdoutPipe()

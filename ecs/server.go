@@ -39,6 +39,7 @@ type Server struct {
 	events    *eventLog
 	httpSrv   *http.Server
 	tls       config.TLS      // certificate settings, --secure's default dir filled in
+	limits    ringmeta.Limits // the cluster's key and value limits (the ring's once it exists)
 	creds     grpc.DialOption // how the ECS dials servers (probes, digests)
 
 	ctx       context.Context // server lifetime
@@ -99,10 +100,10 @@ func (s *Server) Start() (err error) {
 	if s.cli, err = dialEtcd(s.ctx, s.endpoints, s.tls.EtcdFiles(tlsutil.ECSName), s.lg); err != nil {
 		return err
 	}
-	if err = s.prepareAuth(s.ctx); err != nil {
+	if err = s.checkCluster(s.ctx); err != nil {
 		return err
 	}
-	if s.launcher, err = newLauncher(s.cfg, s.tls, s.lg, s.out); err != nil {
+	if s.launcher, err = newLauncher(s.cfg, s.tls, s.limits.MessageBytes(), s.lg, s.out); err != nil {
 		return err
 	}
 	if err = s.launcher.start(s.endpoints); err != nil {

@@ -8,18 +8,25 @@ import (
 
 	"github.com/ecskv/ecskv/common/auth"
 	"github.com/ecskv/ecskv/common/etcdkeys"
+	"github.com/ecskv/ecskv/common/ringmeta"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// prepareAuth checks that authentication is as the cluster was created
-// and, when it is on, makes sure the token key exists with this ECS's token
+// checkCluster reads what an existing cluster fixed at creation: its key
+// and value limits (launched servers size their messages by them) and
+// whether it has authentication, which this start must match. With
+// authentication it makes sure the token key exists with this ECS's token
 // lifetime.
-func (s *Server) prepareAuth(ctx context.Context) error {
+func (s *Server) checkCluster(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	r, _, _, err := loadRingAndState(ctx, s.cli, s.cfg.Cluster)
 	if err != nil {
 		return err
+	}
+	s.limits = ringmeta.Limits{MaxKeyBytes: s.cfg.MaxKeyBytes, MaxValueBytes: s.cfg.MaxValueBytes}
+	if r != nil {
+		s.limits = r.Limits
 	}
 	if r != nil && r.Auth != s.cfg.AuthOn() {
 		return fmt.Errorf("%w: cluster %q was created with authentication %s and this start has it %s (--secure or --auth turn it on); use a new data dir or cluster name to change it",

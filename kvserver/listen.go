@@ -39,7 +39,7 @@ func (s *Server) newGRPCServer() (*grpc.Server, error) {
 		return nil, fmt.Errorf("kvserver: TLS: %w", err)
 	}
 	opts := []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(maxMsgBytes), grpc.MaxSendMsgSize(maxMsgBytes),
+		grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes), grpc.MaxSendMsgSize(s.cfg.MaxMessageBytes),
 		grpc.MaxConcurrentStreams(s.cfg.MaxStreams),
 		grpc.ChainUnaryInterceptor(s.unaryGuard),
 		grpc.ChainStreamInterceptor(s.streamGuard),

@@ -9,7 +9,9 @@ import (
 	"github.com/ecskv/ecskv/config"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 )
 
 // TestMaxConnections: a connection over the bound waits until one closes.
@@ -35,4 +37,22 @@ func TestMaxConnections(t *testing.T) {
 	require.NoError(t, first.Close())
 	eventually(t, 10*time.Second, func() bool { return getRing(second, time.Second) == nil },
 		"the waiting connection is served once the first closes")
+}
+
+// TestMaxMessageBytes: a message over the bound is refused with a clear
+// error before the server reads it all.
+func TestMaxMessageBytes(t *testing.T) {
+	c := newClusterWith(t, 1, func(cfg *config.KVServer) { cfg.MaxMessageBytes = 6 << 20 },
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	c.waitEpoch(c.publishInitial("s1").Epoch, "s1")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	big := make([]byte, 7<<20)
+	_, err := c.kv("s1").Put(ctx, &kvpb.PutRequest{Key: []byte("k"), Value: big}, grpc.MaxCallSendMsgSize(8<<20))
+	require.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
+	require.ErrorContains(t, err, "larger than max")
+	// Within the message bound but over the cluster's value limit.
+	_, err = c.kv("s1").Put(ctx, &kvpb.PutRequest{Key: []byte("k"), Value: big[:5000]})
+	require.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
+	require.ErrorContains(t, err, "value too large")
 }

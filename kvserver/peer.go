@@ -63,7 +63,7 @@ func (ps *peerSet) conn(addr string) (*grpc.ClientConn, error) {
 		return c, nil
 	}
 	c, err := grpc.NewClient(addr, ps.s.dialCreds,
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgBytes), grpc.MaxCallSendMsgSize(maxMsgBytes)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(ps.s.cfg.MaxMessageBytes), grpc.MaxCallSendMsgSize(ps.s.cfg.MaxMessageBytes)))
 	if err != nil {
 		return nil, fmt.Errorf("kvserver: dial %s: %w", addr, err)
 	}

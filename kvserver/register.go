@@ -164,6 +164,10 @@ func (s *Server) applyRing(raw []byte, rev int64) {
 	if old != nil && r.Epoch <= old.Epoch {
 		return
 	}
+	if need := r.Limits.MessageBytes(); need > s.cfg.MaxMessageBytes && (old == nil || old.Limits != r.Limits) {
+		s.lg.Error("max-message-bytes is below what the cluster's key and value limits need; large writes will not replicate",
+			zap.Int("max-message-bytes", s.cfg.MaxMessageBytes), zap.Int("needed", need))
+	}
 	s.parts.resize(r.Partitions)
 	s.ring.Store(&currentRing{Ring: r, raw: raw})
 	s.adoptRing(r)

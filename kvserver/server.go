@@ -23,10 +23,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
-// maxMsgBytes bounds one gRPC message: the largest key and value the config
-// allows plus framing. The ring's limits, checked per request, are lower.
-const maxMsgBytes = 64<<20 + 64<<10 + 4096
-
 // Server is one kvserver. Create it with New, then Start.
 type Server struct {
 	cfg config.KVServer

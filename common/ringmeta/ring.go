@@ -48,6 +48,11 @@ type Limits struct {
 	MaxValueBytes int `json:"max_value_bytes"`
 }
 
+// MessageBytes is the smallest gRPC message size servers of a cluster with
+// these limits must accept: a replication batch holds up to 4 MiB of updates
+// plus one more (the largest key and value), with acks and framing.
+func (l Limits) MessageBytes() int { return l.MaxKeyBytes + l.MaxValueBytes + 5<<20 }
+
 // Ring is the published metadata. Treat a published Ring as read-only.
 type Ring struct {
 	Epoch      uint64 `json:"epoch"`

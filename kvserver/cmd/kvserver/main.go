@@ -57,6 +57,7 @@ func newCommand() *cobra.Command {
 	f.Uint32("max-streams", d.MaxStreams, "concurrent calls per connection")
 	f.Float64("rate-limit", d.RateLimit, "key operations per second per user (0: no limit)")
 	f.Int("rate-burst", d.RateBurst, "burst above --rate-limit")
+	f.Int("max-message-bytes", d.MaxMessageBytes, "largest gRPC message (at least the cluster's max key and value sizes + 5 MiB)")
 	config.AddTLSFlags(f, "<id>.crt and <id>.key", true)
 	return cmd
 }
