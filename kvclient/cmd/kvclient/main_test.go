@@ -56,7 +56,9 @@ type result struct {
 // runApp runs the binary's logic with stdin as a pipe (no terminal).
 func runApp(t *testing.T, dialErr error, stdin string, args ...string) result {
 	t.Helper()
-	t.Setenv("ECSKV_CONFIG", "")
+	for _, v := range []string{"ECSKV_CONFIG", "ECSKV_USER", "ECSKV_PASSWORD", "ECSKV_PASSWORD_FILE", "ECSKV_CERTS_DIR"} {
+		t.Setenv(v, "") // a developer's shell must not change the results
+	}
 	var out, errOut bytes.Buffer
 	c := &memClient{data: map[string]string{"k": "v"}}
 	a := &app{
@@ -98,6 +100,10 @@ func TestOneShot(t *testing.T) {
 		{"bad config", nil, []string{"--server", "nohost", "get", "k"}, result{2, "",
 			"kvclient: config: invalid: server: must be host:port, got \"nohost\"\n"}},
 		{"cluster down", down, []string{"get", "k"}, result{2, "", "kvclient: read ring from etcd: context deadline exceeded\n"}},
+		{"user without a password", nil, []string{"--user", "alice", "get", "k"}, result{2, "",
+			"kvclient: --user alice needs --password-file, ECSKV_PASSWORD, or a terminal to ask at\n"}},
+		{"missing password file", nil, []string{"--user", "alice", "--password-file", "/nonexistent/pw", "get", "k"}, result{2, "",
+			"kvclient: config: invalid: password-file: cannot read \"/nonexistent/pw\": stat /nonexistent/pw: no such file or directory\n"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
