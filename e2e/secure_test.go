@@ -34,6 +34,7 @@ func TestSecureCluster(t *testing.T) {
 	}
 	res := c.Admin(t, "user", "list")
 	require.Equal(t, "alice\nbob\n", res.Stdout)
+	require.True(t, c.Status(t).Auth, "ecs status reports authentication")
 
 	pwFile := filepath.Join(t.TempDir(), "alice.pw")
 	require.NoError(t, os.WriteFile(pwFile, []byte("alice-pw\n"), 0o600))

@@ -12,12 +12,14 @@ import (
 
 // Status is what `ecs status --json` prints and the status page shows.
 type Status struct {
-	Cluster    string         `json:"cluster"`
-	Epoch      uint64         `json:"epoch"`
-	Partitions int            `json:"partitions"`
-	Replicas   int            `json:"replicas"`
-	Leader     string         `json:"leader,omitempty"`
-	Servers    []ServerStatus `json:"servers"`
+	Cluster    string `json:"cluster"`
+	Epoch      uint64 `json:"epoch"`
+	Partitions int    `json:"partitions"`
+	Replicas   int    `json:"replicas"`
+	Leader     string `json:"leader,omitempty"`
+	// Auth means key operations need a login (fixed at cluster creation).
+	Auth    bool           `json:"auth,omitempty"`
+	Servers []ServerStatus `json:"servers"`
 	// UnderReplicated counts partitions whose chain has fewer than R members.
 	UnderReplicated int `json:"under_replicated"`
 	// Unavailable counts partitions whose chain has no active member left.
@@ -94,7 +96,7 @@ func ReadStatus(ctx context.Context, cli *clientv3.Client, cluster string) (*Sta
 }
 
 func statusOf(r *ringmeta.Ring, members map[string]etcdkeys.Member) *Status {
-	st := &Status{Epoch: r.Epoch, Partitions: r.Partitions, Replicas: r.Replicas}
+	st := &Status{Epoch: r.Epoch, Partitions: r.Partitions, Replicas: r.Replicas, Auth: r.Auth}
 	roles := map[string]map[string]int{}
 	active := map[string]bool{}
 	learning := map[string]int{}

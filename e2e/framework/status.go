@@ -17,6 +17,7 @@ type StatusJSON struct {
 	Partitions int            `json:"partitions"`
 	Replicas   int            `json:"replicas"`
 	Leader     string         `json:"leader"`
+	Auth       bool           `json:"auth"` // key operations need a login
 	Servers    []ServerStatus `json:"servers"`
 	// UnderReplicated counts partitions whose chain has fewer than R members.
 	UnderReplicated int `json:"under_replicated"`

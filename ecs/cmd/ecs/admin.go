@@ -95,7 +95,11 @@ func newStatusCommand() *cobra.Command {
 }
 
 func printStatus(st *ecs.Status) {
-	fmt.Printf("cluster %s  epoch %d  partitions %d  replicas %d\n", st.Cluster, st.Epoch, st.Partitions, st.Replicas)
+	auth := ""
+	if st.Auth {
+		auth = "  authentication on"
+	}
+	fmt.Printf("cluster %s  epoch %d  partitions %d  replicas %d%s\n", st.Cluster, st.Epoch, st.Partitions, st.Replicas, auth)
 	if st.Leader != "" {
 		fmt.Printf("leader: %s\n", st.Leader)
 	}
