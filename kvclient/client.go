@@ -71,8 +71,11 @@ func New(ctx context.Context, cfg config.Client, opts ...Option) (*Client, error
 	defer cancel()
 	rr, err := c.rings.refresh(fctx, 0)
 	if err == nil && rr.Auth && c.User() != "" {
-		// Log in now, so wrong credentials show at once.
-		_, _, err = c.token(fctx, "")
+		// Log in now, so wrong credentials show at once; when no server
+		// can answer, the first call logs in (and retries) instead.
+		if _, _, err = c.token(fctx, ""); errors.Is(err, ErrUnavailable) {
+			err = nil
+		}
 	}
 	if err != nil {
 		c.Close()

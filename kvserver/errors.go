@@ -48,7 +48,7 @@ func toStatus(err error) error {
 		code = codes.InvalidArgument
 	case errors.Is(err, auth.ErrTooManyAttempts), errors.Is(err, ErrRateLimited):
 		code = codes.ResourceExhausted
-	case errors.Is(err, auth.ErrNotReady), errors.Is(err, auth.ErrUserUnknownYet):
+	case errors.Is(err, auth.ErrNotReady), errors.Is(err, auth.ErrUserUnknownYet), errors.Is(err, auth.ErrBusy):
 		code = codes.Unavailable
 	case errors.Is(err, ErrStopped), errors.Is(err, ErrNotInRing), errors.Is(err, storage.ErrClosed),
 		errors.Is(err, errChainChanged):

@@ -140,6 +140,18 @@ func TestLoginBackoff(t *testing.T) {
 	require.Equal(t, maxBackoff, f.until.Sub(clk.now()), "the wait is capped")
 }
 
+func TestLoginBusy(t *testing.T) {
+	a, _ := newTestAuth(t)
+	for range cap(a.slots) {
+		a.slots <- struct{}{} // every bcrypt slot taken
+	}
+	_, _, err := a.Login("alice", "alice-pw")
+	require.ErrorIs(t, err, ErrBusy)
+	<-a.slots
+	_, _, err = a.Login("alice", "alice-pw")
+	require.NoError(t, err)
+}
+
 func TestLoginInput(t *testing.T) {
 	a, _ := newTestAuth(t)
 	for _, tt := range []struct{ user, pw string }{

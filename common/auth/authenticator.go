@@ -125,7 +125,7 @@ func (a *Authenticator) Login(user, password string) (string, time.Time, error) 
 	case a.slots <- struct{}{}:
 		defer func() { <-a.slots }()
 	case <-time.After(busyWait):
-		return "", time.Time{}, fmt.Errorf("%w: the server is busy with logins; retry shortly", ErrTooManyAttempts)
+		return "", time.Time{}, ErrBusy
 	}
 	hash := e.hash
 	if !known {

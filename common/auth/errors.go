@@ -9,6 +9,9 @@ var (
 	// ErrTooManyAttempts refuses a login during the back-off that follows
 	// failed ones.
 	ErrTooManyAttempts = errors.New("auth: too many failed logins")
+	// ErrBusy refuses a login while the server checks as many passwords as
+	// it allows at once: retry shortly, or at another server.
+	ErrBusy = errors.New("auth: the server is busy with logins; retry shortly")
 	// ErrInvalidToken is a missing, malformed, forged or revoked token.
 	ErrInvalidToken = errors.New("auth: invalid token")
 	// ErrTokenExpired is a token past its expiry: log in again.

@@ -34,7 +34,7 @@ func FuzzLogin(f *testing.F) {
 	for _, s := range [][2]string{{"alice", "alice-pw"}, {"alice", "wrong"}, {"", ""}, {"bob", "bob-pw\x00"}, {"a\x00", "x"}, {"ALICE", "alice-pw"}} {
 		f.Add(s[0], s[1])
 	}
-	known := []error{ErrBadUser, ErrBadPassword, ErrBadCredentials, ErrTooManyAttempts}
+	known := []error{ErrBadUser, ErrBadPassword, ErrBadCredentials, ErrTooManyAttempts, ErrBusy}
 	f.Fuzz(func(t *testing.T, user, pw string) {
 		tok, _, err := a.Login(user, pw)
 		if err != nil {
