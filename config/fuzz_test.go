@@ -38,6 +38,11 @@ func FuzzLoadConfigFile(f *testing.F) {
 		"{",
 		"\x00\xff",
 		"<<: {partitions: 8}\n",
+		"secure: true\n",
+		"secure: true\ncacert: /nonexistent/ca.crt\n",
+		"auth: yes\ntoken-ttl: 0s\n",
+		"token-ttl: 1000h\n",
+		"certs-dir: /\netcd-key: x\n",
 	} {
 		f.Add([]byte(s))
 	}
