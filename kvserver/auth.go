@@ -2,6 +2,8 @@ package kvserver
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -32,6 +34,24 @@ func (s *Server) caller(h *kvpb.RequestHeader) ([]byte, error) {
 		return nil, fmt.Errorf("%w: user %q is over %v requests/s here", ErrRateLimited, user, s.cfg.RateLimit)
 	}
 	return []byte(user), nil
+}
+
+// scopedClientID is the request id a write is deduplicated by: the
+// client's own in the empty namespace, else a 64-bit SHA-256 of the
+// namespace and the client's id, so one user's request id can never match,
+// and so answer or suppress, another user's write. The head derives it and
+// the chain carries it, so every member and a retry at a new head agree.
+func scopedClientID(ns []byte, client uint64) uint64 {
+	if len(ns) == 0 || client == 0 {
+		return client // 0 marks internal writes, which are not deduplicated
+	}
+	h := sha256.New()
+	h.Write(ns)
+	var b [9]byte // 0x00 ends the namespace, as in the storage key
+	binary.BigEndian.PutUint64(b[1:], client)
+	h.Write(b[:])
+	id := binary.BigEndian.Uint64(h.Sum(nil))
+	return max(id, 1)
 }
 
 // login checks a password and returns a token for the Login RPC.

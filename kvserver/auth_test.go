@@ -115,6 +115,23 @@ func TestAuthNamespaces(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "bob's", string(resp.Value))
 	})
+	t.Run("one request id in two namespaces is two writes", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, tok := range []string{alice, bob} {
+			h := &kvpb.RequestHeader{Token: tok, ClientId: 5, Seq: 9}
+			resp, err := c.kv("s1").Put(ctx, &kvpb.PutRequest{Header: h, Key: []byte("same-id"), Value: []byte(tok[:8])})
+			require.NoError(t, err)
+			require.Equal(t, kvpb.Status_SUCCESS, resp.Status, "not taken for a retry of the other user's write")
+			// The same request again is a retry: answered, not applied twice.
+			resp, err = c.kv("s1").Put(ctx, &kvpb.PutRequest{Header: h, Key: []byte("same-id"), Value: []byte("other")})
+			require.NoError(t, err)
+			require.Equal(t, kvpb.Status_SUCCESS, resp.Status)
+			resp, err = c.kvAs(t, tok, "same-id", nil, false)
+			require.NoError(t, err)
+			require.Equal(t, tok[:8], string(resp.Value))
+		}
+	})
 	t.Run("replicas agree on both namespaces", func(t *testing.T) {
 		c.waitConverged([]string{"s1", "s2", "s3"}, []int{partOfNS("alice", "k"), partOfNS("bob", "k")}, 5*time.Second)
 	})
@@ -170,4 +187,14 @@ func TestAuthLogin(t *testing.T) {
 		require.Equal(t, codes.ResourceExhausted, status.Code(limited), "%v", limited)
 		require.ErrorContains(t, limited, "requests/s")
 	})
+}
+
+func TestScopedClientID(t *testing.T) {
+	require.Equal(t, uint64(42), scopedClientID(nil, 42), "unchanged without authentication")
+	require.Equal(t, uint64(0), scopedClientID([]byte("alice"), 0), "internal writes stay unmarked")
+	a, b := scopedClientID([]byte("alice"), 42), scopedClientID([]byte("bob"), 42)
+	require.NotEqual(t, a, b)
+	require.NotEqual(t, uint64(42), a)
+	require.Equal(t, a, scopedClientID([]byte("alice"), 42), "a retry at another head derives the same id")
+	require.NotEqual(t, scopedClientID([]byte("ab"), 42), scopedClientID([]byte("a"), 42))
 }

@@ -24,7 +24,7 @@ var errChainChanged = errors.New("kvserver: chain changed before the write commi
 // still expired under the lock (a put may have revived it since the scan).
 func (s *Server) headWrite(ctx context.Context, p int, version uint64, h *kvpb.RequestHeader, op storage.Op, expireOnly bool) (kvpb.Status, error) {
 	ps := s.parts.get(p)
-	id := dedupKey{h.GetClientId(), h.GetSeq()}
+	id := dedupKey{scopedClientID(op.NS, h.GetClientId()), h.GetSeq()}
 	ps.mu.Lock()
 	if ps.version != version || ps.pred != "" || len(ps.members) == 0 || ps.members[0] != s.cfg.ID {
 		ps.mu.Unlock()
