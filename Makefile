@@ -6,7 +6,7 @@ FUZZTIME ?= 30s
 DATA     ?= ./data
 N        ?= 5
 
-.PHONY: all deps tools build run test unit e2e bench-failover proto proto-tools lint fmt vet bench fuzz clean
+.PHONY: all deps tools screenshots build run test unit e2e bench-failover proto proto-tools lint fmt vet bench fuzz clean
 
 all: build
 
@@ -45,6 +45,11 @@ unit:
 
 e2e: build tools
 	ECSKV_E2E_REQUIRE_TOOLS=1 $(GO) test -tags e2e -count=1 -timeout 15m ./e2e/... -bin-dir $(BIN)
+
+## screenshots: regenerate docs/img (status page, dashboard) from the e2e tests
+screenshots: build tools
+	ECSKV_E2E_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -tags e2e -count=1 \
+		-run 'TestStatusPageDrawsRing|TestPrometheusSeesFailover' ./e2e/... -bin-dir $(BIN)
 
 ## bench-failover: kill -9 trials under load (write/read unavailability) and
 ## rebalancing of a loaded cluster, on real processes; TRIALS trials, KEYS keys

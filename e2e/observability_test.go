@@ -6,8 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -48,6 +52,7 @@ func TestPrometheusSeesFailover(t *testing.T) {
 	const partitions = 32
 	c := framework.NewCluster(t, framework.WithServers(3), framework.WithReplicas(3), framework.WithPartitions(partitions))
 	prom := framework.StartPrometheus(t, framework.Addr(c.Ports().HTTP))
+	started := time.Now()
 	cli := c.Client(t)
 
 	ctx, stopLoad := context.WithCancel(context.Background())
@@ -131,6 +136,30 @@ func TestPrometheusSeesFailover(t *testing.T) {
 	for name, h := range health {
 		assert.True(t, strings.HasPrefix(h, "ok"), "rule %s: %s", name, h)
 	}
+
+	if dir := os.Getenv(screenshotsEnv); dir != "" {
+		screenshotDashboard(t, prom, started, filepath.Join(dir, "dashboard.png"))
+	}
+}
+
+// screenshotDashboard draws the Grafana dashboard's panels from Prometheus
+// over the test's run and saves a screenshot (README's picture).
+func screenshotDashboard(t *testing.T, prom *framework.Prometheus, from time.Time, path string) {
+	time.Sleep(3 * time.Second) // a few points after the recovery; a picture, not an assertion
+	d, err := framework.LoadDashboard(framework.RepoFile(t, "config/grafana/ecskv.json"))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	html, err := prom.PreviewHTML(ctx, d, from, time.Now(), map[string]string{"$__rate_interval": "4s", "$server": ".*"})
+	require.NoError(t, err)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, html)
+	}))
+	defer srv.Close()
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	framework.Screenshot(t, srv.URL, path, 1180, 2460, time.Second)
+	t.Logf("screenshot: %s", path)
 }
 
 // dashboardExprs returns every PromQL expression of the Grafana dashboard.

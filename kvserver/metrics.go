@@ -13,6 +13,12 @@ import (
 	"google.golang.org/grpc/status"
 )
 
+// Reasons an incoming update is dropped.
+const (
+	dropVersion = "version" // another chain version or sender, or not loaded yet
+	dropGap     = "gap"     // a seq is missing before it: nacked
+)
+
 // latencyBuckets resolve sub-millisecond requests: 50µs .. ~3.3s.
 var latencyBuckets = prometheus.ExponentialBuckets(50e-6, 2, 17)
 
@@ -69,6 +75,9 @@ func newMetrics(s *Server) *metrics {
 		Name: "ecskv_replication_commit_seconds", Help: "At a head: time from forwarding a durable write to the tail's acknowledgement (replication lag of acknowledged writes).",
 		Buckets: latencyBuckets,
 	})
+	for _, reason := range []string{dropVersion, dropGap} {
+		m.dropped.WithLabelValues(reason) // exported at 0 from the start: dashboards and rate() see it
+	}
 	m.reg.MustRegister(m.requests, m.latency, m.epoch, m.partitions, m.transfer, m.resent, m.dropped, m.batches,
 		m.walSync, m.commit, newStateCollector(s),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -74,7 +74,7 @@ func (s *Server) onUpdate(from string, u *kvpb.Update) (appliedUpdate, bool) {
 		u = retag(u, ps.version, false)
 	}
 	if u.ChainVersion != ps.version || from != ps.pred || !ps.loaded {
-		s.metrics.dropped.WithLabelValues("version").Inc()
+		s.metrics.dropped.WithLabelValues(dropVersion).Inc()
 		return appliedUpdate{}, false // stale sender, or our ring is behind: the sender retransmits
 	}
 	switch {
@@ -83,7 +83,7 @@ func (s *Server) onUpdate(from string, u *kvpb.Update) (appliedUpdate, bool) {
 		return appliedUpdate{}, false
 	case u.Seq > ps.applied+1:
 		// A gap: something was lost on the way. Ask for it.
-		s.metrics.dropped.WithLabelValues("gap").Inc()
+		s.metrics.dropped.WithLabelValues(dropGap).Inc()
 		s.peers.sendNack(from, &kvpb.Ack{Partition: u.Partition, ChainVersion: ps.version, Seq: ps.applied})
 		return appliedUpdate{}, false
 	}
