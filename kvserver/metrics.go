@@ -51,7 +51,7 @@ func newMetrics(s *Server) *metrics {
 			Name: "ecskv_ring_epoch", Help: "Epoch of the ring this server routes by.",
 		}),
 		partitions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "ecskv_partitions", Help: "Partitions by this server's role in their chain.",
+			Name: "ecskv_partitions", Help: "Partitions by this server's role in their chain (head, middle, tail, learner); a one-member chain counts as head and tail.",
 		}, []string{"role"}),
 	}
 	m.transfer = prometheus.NewCounter(prometheus.CounterOpts{
@@ -120,8 +120,11 @@ func (m *metrics) result(op string, resp *kvpb.Response, err error) (*kvpb.Respo
 // ringChanged recounts this server's roles in the new ring.
 func (m *metrics) ringChanged(r *ringmeta.Ring, id string) {
 	m.epoch.Set(float64(r.Epoch))
-	var head, middle, tail int
+	var head, middle, tail, learner int
 	for _, c := range r.Chains {
+		if c.Learner == id {
+			learner++
+		}
 		switch i := c.Index(id); {
 		case i < 0:
 		case i == 0:
@@ -138,6 +141,7 @@ func (m *metrics) ringChanged(r *ringmeta.Ring, id string) {
 	m.partitions.WithLabelValues("head").Set(float64(head))
 	m.partitions.WithLabelValues("middle").Set(float64(middle))
 	m.partitions.WithLabelValues("tail").Set(float64(tail))
+	m.partitions.WithLabelValues("learner").Set(float64(learner))
 }
 
 // transferBytes counts a received snapshot chunk.
