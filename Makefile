@@ -6,7 +6,7 @@ FUZZTIME ?= 30s
 DATA     ?= ./data
 N        ?= 5
 
-.PHONY: all deps tools screenshots build run test unit e2e bench-failover proto proto-tools lint fmt vet bench fuzz clean
+.PHONY: all deps tools peer-tools screenshots build run test unit e2e bench-failover bench-peers profile proto proto-tools lint fmt vet bench fuzz clean
 
 all: build
 
@@ -82,9 +82,40 @@ vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
 
-## bench: Go benchmarks of the hot paths
+## bench: Go benchmarks of the hot paths (key encoding, ring lookup, storage
+## apply, one batch through an in-process chain, the library on the Batch
+## stream vs unary calls); BENCHTIME per benchmark (default 1s)
+BENCHTIME ?= 1s
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+## peer-tools: install redis-server, redis-cli and etcd from Debian's packages
+## when missing (for bench-peers; RUNLEVEL=1 keeps apt from starting them)
+peer-tools:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v redis-cli >/dev/null || missing="$$missing redis-tools"; \
+	command -v etcd >/dev/null || missing="$$missing etcd-server"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO env RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+## bench-peers: ecskv (3 and 5 servers), a Redis Cluster (3 masters + 3
+## replicas, AOF everysec) and a 3-member etcd on loopback, kvbench workloads
+## W, A and C against each for DURATION (30s) after a warm-up; prints one
+## table and writes bench-results/peers.{json,svg}
+DURATION ?= 30s
+bench-peers: build peer-tools
+	$(GO) run ./e2e/peers --bin-dir $(BIN) --duration $(DURATION) --out $(CURDIR)/bench-results
+
+## profile: kvbench W and C against a local 3-server cluster started with
+## --pprof; CPU profiles of every kvserver and the client, and
+## `go tool pprof -top` summaries, into bench-results/profile
+profile: build
+	$(GO) run ./e2e/peers --bin-dir $(BIN) --profile --duration $(DURATION) --out $(CURDIR)/bench-results/profile
 
 ## fuzz: run every fuzz target for FUZZTIME each
 fuzz:
