@@ -36,7 +36,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.binDir, "bin-dir", "bin", "directory with ecs, kvserver and kvbench")
 	flag.StringVar(&o.out, "out", "bench-results", "directory for results (JSON, SVG, profiles)")
-	flag.StringVar(&o.systems, "systems", "ecskv-3,ecskv-5,redis-cluster,etcd-3", "systems to measure, in order")
+	flag.StringVar(&o.systems, "systems", "ecskv-3,ecskv-3-unary,ecskv-5,redis-cluster,etcd-3", "systems to measure, in order")
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "measured run of each workload")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "unmeasured run before each workload")
 	flag.IntVar(&o.clients, "clients", 50, "concurrent clients")
@@ -113,7 +113,7 @@ func measure(ctx context.Context, o options, sys system) (rows []row, err error)
 	progress("%s: ready in %.1fs at %s", sys.name(), time.Since(start).Seconds(), target)
 	for i, w := range workloads {
 		progress("%s: workload %s (%v + %v warm-up)", sys.name(), strings.ToUpper(w), o.duration, o.warmup)
-		res, err := kvbench(ctx, o, target, w, i == 0, nil)
+		res, err := kvbench(ctx, o, target, w, i == 0, sys.benchArgs())
 		if err != nil {
 			return rows, err
 		}

@@ -64,6 +64,7 @@ func profileWorkload(ctx context.Context, o options, sys *ecskv, target, w strin
 	case <-ctx.Done():
 	case <-time.After(o.warmup):
 	}
+	before := scrapeAll(sys)
 	errs := make([]error, sys.n)
 	var pw sync.WaitGroup
 	for i := 1; i <= sys.n; i++ {
@@ -72,11 +73,15 @@ func profileWorkload(ctx context.Context, o options, sys *ecskv, target, w strin
 		})
 	}
 	pw.Wait()
+	after := scrapeAll(sys)
 	wg.Wait()
 	if err := errors.Join(append(errs, benchEr)...); err != nil {
 		return err
 	}
 	progress("workload %s: %.0f ops/s, read p99 %.2f ms, update p99 %.2f ms", W, res.OpsPerSec, res.Reads.P99, res.Updates.P99)
+	for i := range sys.n {
+		progress("  s%d: %s", i+1, perOp(before[i], after[i]))
+	}
 	for i := 1; i <= sys.n; i++ {
 		if err := summarize(o, filepath.Join(o.out, fmt.Sprintf("s%d-%s.pprof", i, W)), "kvserver"); err != nil {
 			return err
@@ -115,4 +120,57 @@ func summarize(o options, prof, bin string) error {
 		return fmt.Errorf("pprof -top %s: %w", prof, err)
 	}
 	return os.WriteFile(strings.TrimSuffix(prof, ".pprof")+".top.txt", out, 0o644)
+}
+
+// Server metrics whose mean over the profiled run tells where a write's
+// time goes.
+var timers = []string{"ecskv_storage_wal_sync_seconds", "ecskv_replication_commit_seconds", "ecskv_request_duration_seconds"}
+
+// scrapeAll reads the _sum and _count of timers from every server.
+func scrapeAll(sys *ecskv) []map[string]float64 {
+	out := make([]map[string]float64, sys.n)
+	for i := range sys.n {
+		out[i] = scrape(sys.metricsAddr(i + 1))
+	}
+	return out
+}
+
+func scrape(addr string) map[string]float64 {
+	m := map[string]float64{}
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return m
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		name, val, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		base, _, _ := strings.Cut(name, "{") // sum over labels (request duration by op)
+		for _, t := range timers {
+			if base == t+"_sum" || base == t+"_count" {
+				var v float64
+				_, _ = fmt.Sscan(val, &v)
+				m[base] += v
+			}
+		}
+	}
+	return m
+}
+
+// perOp formats each timer's count and mean between two scrapes.
+func perOp(before, after map[string]float64) string {
+	var parts []string
+	for _, t := range timers {
+		n := after[t+"_count"] - before[t+"_count"]
+		if n <= 0 {
+			continue
+		}
+		mean := (after[t+"_sum"] - before[t+"_sum"]) / n
+		parts = append(parts, fmt.Sprintf("%s n=%.0f mean=%.2fms", strings.TrimPrefix(t, "ecskv_"), n, mean*1000))
+	}
+	return strings.Join(parts, "  ")
 }

@@ -24,12 +24,16 @@ type system interface {
 	start(ctx context.Context, dir string) (string, error)
 	// stop stops everything start started (also after a failed start).
 	stop() error
+	// benchArgs are extra kvbench flags for this system.
+	benchArgs() []string
 }
 
 func newSystem(name, binDir string) (system, error) {
 	switch name {
 	case "ecskv-3":
 		return &ecskv{n: 3, binDir: binDir}, nil
+	case "ecskv-3-unary":
+		return &ecskv{n: 3, binDir: binDir, unary: true}, nil
 	case "ecskv-5":
 		return &ecskv{n: 5, binDir: binDir}, nil
 	case "redis-cluster":
@@ -37,7 +41,7 @@ func newSystem(name, binDir string) (system, error) {
 	case "etcd-3":
 		return &etcdCluster{}, nil
 	}
-	return nil, fmt.Errorf("unknown system %q (ecskv-3, ecskv-5, redis-cluster, etcd-3)", name)
+	return nil, fmt.Errorf("unknown system %q (ecskv-3, ecskv-3-unary, ecskv-5, redis-cluster, etcd-3)", name)
 }
 
 // proc is one process this program started.
@@ -145,12 +149,25 @@ func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 type ecskv struct {
 	n      int
 	binDir string
+	unary  bool     // the library sends unary calls (kvbench --unary): the path before the Batch stream
 	env    []string // extra environment (ECSKV_PPROF=true for profiles)
 	ecs    *proc
 	base   int // server sI listens on base+I-1, its metrics on base+1000+I-1
 }
 
-func (e *ecskv) name() string { return fmt.Sprintf("ecskv-%d", e.n) }
+func (e *ecskv) name() string {
+	if e.unary {
+		return fmt.Sprintf("ecskv-%d-unary", e.n)
+	}
+	return fmt.Sprintf("ecskv-%d", e.n)
+}
+
+func (e *ecskv) benchArgs() []string {
+	if e.unary {
+		return []string{"--unary"}
+	}
+	return nil
+}
 
 func (e *ecskv) start(ctx context.Context, dir string) (string, error) {
 	base, err := freePorts(e.n+3, 0, 1000)
@@ -188,7 +205,8 @@ func (e *ecskv) metricsAddr(i int) string { return addr(e.base + 1000 + i - 1) }
 // redisCluster is 3 masters and 3 replicas, AOF with fsync every second.
 type redisCluster struct{ procs []*proc }
 
-func (r *redisCluster) name() string { return "redis-cluster" }
+func (r *redisCluster) name() string        { return "redis-cluster" }
+func (r *redisCluster) benchArgs() []string { return nil }
 
 func (r *redisCluster) start(ctx context.Context, dir string) (string, error) {
 	base, err := freePorts(6, 0, 10000) // the cluster bus is port+10000
@@ -253,7 +271,8 @@ func portOf(a string) int {
 // etcdCluster is three etcd members (the etcd of Debian's etcd-server).
 type etcdCluster struct{ procs []*proc }
 
-func (e *etcdCluster) name() string { return "etcd-3" }
+func (e *etcdCluster) name() string        { return "etcd-3" }
+func (e *etcdCluster) benchArgs() []string { return nil }
 
 func (e *etcdCluster) start(ctx context.Context, dir string) (string, error) {
 	base, err := freePorts(6, 0)
