@@ -37,14 +37,25 @@ type authServer struct {
 
 func startAuthServer(t *testing.T, ttl time.Duration) *authServer {
 	t.Helper()
+	lis := listen(t)
+	s := &authServer{addr: lis.Addr().String(), ttl: ttl, valid: map[string]time.Time{}, users: map[string]string{}}
+	serveKV(t, lis, s)
+	return s
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	s := &authServer{addr: lis.Addr().String(), ttl: ttl, valid: map[string]time.Time{}, users: map[string]string{}}
+	return lis
+}
+
+// serveKV serves srv on lis until the test ends.
+func serveKV(t *testing.T, lis net.Listener, srv kvpb.KVServer) {
 	g := grpc.NewServer()
-	kvpb.RegisterKVServer(g, s)
+	kvpb.RegisterKVServer(g, srv)
 	go func() { _ = g.Serve(lis) }()
 	t.Cleanup(g.Stop)
-	return s
 }
 
 func (s *authServer) GetRing(context.Context, *kvpb.GetRingRequest) (*kvpb.RingResponse, error) {

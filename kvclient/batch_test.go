@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/config"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -40,13 +38,9 @@ type memServer struct {
 
 func startMemServer(t *testing.T) *memServer {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	lis := listen(t)
 	s := &memServer{addr: lis.Addr().String(), data: map[string][]byte{}, breakc: make(chan struct{})}
-	g := grpc.NewServer()
-	kvpb.RegisterKVServer(g, s)
-	go func() { _ = g.Serve(lis) }()
-	t.Cleanup(g.Stop)
+	serveKV(t, lis, s)
 	return s
 }
 

@@ -87,6 +87,15 @@ func (p *proc) stop(timeout time.Duration) error {
 	}
 }
 
+// stopAll stops every process of a multi-process system.
+func stopAll(ps []*proc) error {
+	var errs []error
+	for _, p := range ps {
+		errs = append(errs, p.stop(10*time.Second))
+	}
+	return errors.Join(errs...)
+}
+
 // tail returns the last lines of the process's log, for error messages.
 func (p *proc) tail() string {
 	b, _ := os.ReadFile(p.log)
@@ -252,13 +261,7 @@ func (r *redisCluster) start(ctx context.Context, dir string) (string, error) {
 	return "redis-cluster://" + strings.Join(addrs, ","), err
 }
 
-func (r *redisCluster) stop() error {
-	var errs []error
-	for _, p := range r.procs {
-		errs = append(errs, p.stop(10*time.Second))
-	}
-	return errors.Join(errs...)
-}
+func (r *redisCluster) stop() error { return stopAll(r.procs) }
 
 func portOf(a string) int {
 	_, p, _ := net.SplitHostPort(a)
@@ -306,13 +309,7 @@ func (e *etcdCluster) start(ctx context.Context, dir string) (string, error) {
 	return "etcd://" + strings.Join(clients, ","), nil
 }
 
-func (e *etcdCluster) stop() error {
-	var errs []error
-	for _, p := range e.procs {
-		errs = append(errs, p.stop(10*time.Second))
-	}
-	return errors.Join(errs...)
-}
+func (e *etcdCluster) stop() error { return stopAll(e.procs) }
 
 func etcdHealthy(a string) bool {
 	c := http.Client{Timeout: time.Second}
