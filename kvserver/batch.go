@@ -26,6 +26,11 @@ const (
 //
 // Every operation goes through servePut, serveGet or serveDelete, so auth,
 // namespaces, limits, rate limits and metrics are those of the unary RPCs.
+//
+// A client keeps its stream open for good, so, as Replicate does, the
+// handler returns when Stop begins (the client retries elsewhere) instead
+// of holding the graceful stop for its whole timeout; the receiver is
+// tracked and ends with the stream.
 func (s *Server) serveBatch(stream kvpb.KV_BatchServer) error {
 	ctx := stream.Context()
 	out := newBatchOut()
@@ -33,14 +38,25 @@ func (s *Server) serveBatch(stream kvpb.KV_BatchServer) error {
 	go func() { sendErr <- out.run(stream) }()
 
 	slots := make(chan struct{}, max(s.cfg.MaxStreams, 1))
-	var writes sync.WaitGroup
-	err := s.receiveBatches(ctx, stream, out, slots, &writes)
-	writes.Wait() // every write answers (or ends with ctx) before the stream ends
-	out.close()
-	if serr := <-sendErr; err == nil {
-		err = serr
+	recvErr := make(chan error, 1)
+	s.goAttach(func() {
+		var writes sync.WaitGroup
+		err := s.receiveBatches(ctx, stream, out, slots, &writes)
+		writes.Wait() // every write answers (or ends with ctx) before the stream ends
+		out.close()
+		recvErr <- err
+	})
+	select {
+	case err := <-recvErr:
+		if serr := <-sendErr; err == nil {
+			err = serr
+		}
+		return err
+	case <-s.stopc:
+		out.abandon()
+		<-sendErr // nothing is sent once the handler returns
+		return toStatus(ErrStopped)
 	}
-	return err
 }
 
 // receiveBatches reads requests until the client closes its side (nil) or
@@ -106,9 +122,10 @@ func result(id uint64, resp *kvpb.Response, err error) *kvpb.BatchResult {
 
 // batchOut collects the results of one stream for its sender goroutine.
 type batchOut struct {
-	mu      sync.Mutex // guards ready and closed
+	mu      sync.Mutex // guards ready, closed and dropped
 	ready   []*kvpb.BatchResult
 	closed  bool
+	dropped bool          // abandon: the sender returns without sending more
 	wake    chan struct{} // capacity 1: results are ready or the stream closes
 	scratch []*kvpb.BatchResult
 }
@@ -129,6 +146,14 @@ func (b *batchOut) close() {
 	b.signal()
 }
 
+// abandon stops the sender at once; later results are dropped.
+func (b *batchOut) abandon() {
+	b.mu.Lock()
+	b.closed, b.dropped = true, true
+	b.mu.Unlock()
+	b.signal()
+}
+
 func (b *batchOut) signal() {
 	select {
 	case b.wake <- struct{}{}:
@@ -144,6 +169,10 @@ func (b *batchOut) run(stream kvpb.KV_BatchServer) error {
 		b.mu.Lock()
 		ready, closed := b.ready, b.closed
 		b.ready, b.scratch = b.scratch[:0], nil
+		if b.dropped {
+			b.mu.Unlock()
+			return sendErr
+		}
 		b.mu.Unlock()
 		if len(ready) > 0 && sendErr == nil {
 			sendErr = stream.Send(&kvpb.BatchResponse{Results: ready})

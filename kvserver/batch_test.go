@@ -190,3 +190,22 @@ func TestBatchAuthNamespaces(t *testing.T) {
 	_, uerr := c.kvAs(t, "", "secret", nil, false)
 	require.Equal(t, status.Convert(uerr).Message(), got[2].Error, "the same error as the unary RPC")
 }
+
+// TestBatchStreamEndsAtStop: an open Batch stream does not hold Stop; the
+// client sees Unavailable (its library retries elsewhere).
+func TestBatchStreamEndsAtStop(t *testing.T) {
+	c := newCluster(t, 1)
+	r := c.publishInitial("s1")
+	c.waitEpoch(r.Epoch, "s1")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := c.kv("s1").Batch(ctx)
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&kvpb.BatchRequest{Ops: []*kvpb.BatchOp{bget(nil, "k")}}))
+	msg, err := stream.Recv()
+	require.NoError(t, err)
+	require.Equal(t, kvpb.Status_NOT_FOUND, msg.Results[0].Response.GetStatus())
+	c.stopNode("s1")
+	_, err = stream.Recv()
+	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
+}

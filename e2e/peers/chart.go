@@ -53,9 +53,9 @@ func panel(b *bytes.Buffer, x0 int, title string, rows []row, systems, loads []s
 	top = niceCeil(top)
 	plotW, plotH := panelW-marginL-10, panelH-marginT-marginB
 	fmt.Fprintf(b, `<text x="%d" y="20" font-size="14" font-weight="bold">%s</text>`+"\n", x0+marginL, title)
-	for i := 0; i <= 4; i++ { // axis with 5 ticks
-		v := top * float64(i) / 4
-		y := marginT + plotH - int(float64(plotH)*float64(i)/4)
+	for i := 0; i <= 5; i++ { // axis with 6 ticks
+		v := top * float64(i) / 5
+		y := marginT + plotH - int(float64(plotH)*float64(i)/5)
 		fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#ddd"/><text x="%d" y="%d" text-anchor="end">%s</text>`+"\n",
 			x0+marginL, y, x0+marginL+plotW, y, x0+marginL-5, y+4, short(v))
 	}
