@@ -6,9 +6,13 @@ FUZZTIME ?= 30s
 DATA     ?= ./data
 N        ?= 5
 
-.PHONY: all deps tools peer-tools screenshots build run test unit e2e bench-failover bench-peers profile proto proto-tools lint fmt vet bench fuzz clean
+.PHONY: all help deps tools peer-tools screenshots build run test unit e2e bench-failover bench-peers profile proto proto-tools lint fmt vet bench fuzz clean
 
 all: build
+
+## help: list the targets and what they do
+help:
+	@sed -n -e 's/^## \([a-z0-9-]*:\)/\1/p' -e 's/^## /    /p' $(firstword $(MAKEFILE_LIST))
 
 ## deps: download every Go module the build and tests need, and the tools
 ## the end-to-end tests drive (Prometheus, Chromium)
@@ -40,9 +44,11 @@ run: build
 ## test: unit tests (race detector) and the end-to-end tests on real processes
 test: unit e2e
 
+## unit: unit tests with the race detector (everything but e2e)
 unit:
 	$(GO) test -race -count=1 $(PKGS)
 
+## e2e: end-to-end tests against real processes (bin/)
 e2e: build tools
 	ECSKV_E2E_REQUIRE_TOOLS=1 $(GO) test -tags e2e -count=1 -timeout 15m ./e2e/... -bin-dir $(BIN)
 
@@ -74,10 +80,12 @@ proto-tools:
 ## lint: gofmt and go vet (e2e included)
 lint: fmt vet
 
+## fmt: fail when a Go file needs gofmt
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+## vet: go vet, e2e included
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
@@ -125,5 +133,6 @@ fuzz:
 		done; \
 	done
 
+## clean: remove bin/
 clean:
 	rm -rf $(BIN)
