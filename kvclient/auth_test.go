@@ -59,10 +59,16 @@ func serveKV(t *testing.T, lis net.Listener, srv kvpb.KVServer) {
 }
 
 func (s *authServer) GetRing(context.Context, *kvpb.GetRingRequest) (*kvpb.RingResponse, error) {
+	return oneServerRing(s.addr, true)
+}
+
+// oneServerRing is the ring of a fake one-server cluster at addr (keys
+// and values up to 64 bytes).
+func oneServerRing(addr string, auth bool) (*kvpb.RingResponse, error) {
 	r := &ringmeta.Ring{
-		Epoch: 1, Partitions: 1, Replicas: 1, Auth: true,
+		Epoch: 1, Partitions: 1, Replicas: 1, Auth: auth,
 		Limits:  ringmeta.Limits{MaxKeyBytes: 64, MaxValueBytes: 64},
-		Servers: []ringmeta.Server{{ID: "s1", Addr: s.addr, State: ringmeta.StateActive}},
+		Servers: []ringmeta.Server{{ID: "s1", Addr: addr, State: ringmeta.StateActive}},
 		Chains:  []ringmeta.Chain{{Members: []string{"s1"}, Version: 1}},
 	}
 	raw, err := r.Marshal()

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/kvpb"
-	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/config"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
@@ -45,14 +44,7 @@ func startMemServer(t *testing.T) *memServer {
 }
 
 func (s *memServer) GetRing(context.Context, *kvpb.GetRingRequest) (*kvpb.RingResponse, error) {
-	r := &ringmeta.Ring{
-		Epoch: 1, Partitions: 1, Replicas: 1,
-		Limits:  ringmeta.Limits{MaxKeyBytes: 64, MaxValueBytes: 64},
-		Servers: []ringmeta.Server{{ID: "s1", Addr: s.addr, State: ringmeta.StateActive}},
-		Chains:  []ringmeta.Chain{{Members: []string{"s1"}, Version: 1}},
-	}
-	raw, err := r.Marshal()
-	return &kvpb.RingResponse{Epoch: 1, Ring: raw}, err
+	return oneServerRing(s.addr, false)
 }
 
 func (s *memServer) Put(_ context.Context, r *kvpb.PutRequest) (*kvpb.Response, error) {
