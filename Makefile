@@ -6,9 +6,13 @@ FUZZTIME ?= 30s
 DATA     ?= ./data
 N        ?= 5
 
-.PHONY: all deps tools screenshots build run test unit e2e bench-failover proto proto-tools lint fmt vet bench fuzz clean
+.PHONY: all help deps tools peer-tools screenshots build run test unit e2e bench-failover bench-peers profile proto proto-tools lint fmt vet bench fuzz clean
 
 all: build
+
+## help: list the targets and what they do
+help:
+	@sed -n -e 's/^## \([a-z0-9-]*:\)/\1/p' -e 's/^## /    /p' $(firstword $(MAKEFILE_LIST))
 
 ## deps: download every Go module the build and tests need, and the tools
 ## the end-to-end tests drive (Prometheus, Chromium)
@@ -40,9 +44,11 @@ run: build
 ## test: unit tests (race detector) and the end-to-end tests on real processes
 test: unit e2e
 
+## unit: unit tests with the race detector (everything but e2e)
 unit:
 	$(GO) test -race -count=1 $(PKGS)
 
+## e2e: end-to-end tests against real processes (bin/)
 e2e: build tools
 	ECSKV_E2E_REQUIRE_TOOLS=1 $(GO) test -tags e2e -count=1 -timeout 15m ./e2e/... -bin-dir $(BIN)
 
@@ -74,17 +80,50 @@ proto-tools:
 ## lint: gofmt and go vet (e2e included)
 lint: fmt vet
 
+## fmt: fail when a Go file needs gofmt
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+## vet: go vet, e2e included
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
 
-## bench: Go benchmarks of the hot paths
+## bench: Go benchmarks of the hot paths (key encoding, ring lookup, storage
+## apply, one batch through an in-process chain, the library on the Batch
+## stream vs unary calls); BENCHTIME per benchmark (default 1s)
+BENCHTIME ?= 1s
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+## peer-tools: install redis-server, redis-cli and etcd from Debian's packages
+## when missing (for bench-peers; RUNLEVEL=1 keeps apt from starting them)
+peer-tools:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v redis-cli >/dev/null || missing="$$missing redis-tools"; \
+	command -v etcd >/dev/null || missing="$$missing etcd-server"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO env RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+## bench-peers: ecskv (3 and 5 servers), a Redis Cluster (3 masters + 3
+## replicas, AOF everysec) and a 3-member etcd on loopback, kvbench workloads
+## W, A and C against each for DURATION (30s) after a warm-up; prints one
+## table and writes bench-results/peers.{json,svg}
+DURATION ?= 30s
+bench-peers: build peer-tools
+	$(GO) run ./e2e/peers --bin-dir $(BIN) --duration $(DURATION) --out $(CURDIR)/bench-results
+
+## profile: kvbench W and C against a local 3-server cluster started with
+## --pprof; CPU profiles of every kvserver and the client, and
+## `go tool pprof -top` summaries, into bench-results/profile
+profile: build
+	$(GO) run ./e2e/peers --bin-dir $(BIN) --profile --duration $(DURATION) --out $(CURDIR)/bench-results/profile
 
 ## fuzz: run every fuzz target for FUZZTIME each
 fuzz:
@@ -94,5 +133,6 @@ fuzz:
 		done; \
 	done
 
+## clean: remove bin/
 clean:
 	rm -rf $(BIN)

@@ -37,21 +37,38 @@ type authServer struct {
 
 func startAuthServer(t *testing.T, ttl time.Duration) *authServer {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	lis := listen(t)
 	s := &authServer{addr: lis.Addr().String(), ttl: ttl, valid: map[string]time.Time{}, users: map[string]string{}}
-	g := grpc.NewServer()
-	kvpb.RegisterKVServer(g, s)
-	go func() { _ = g.Serve(lis) }()
-	t.Cleanup(g.Stop)
+	serveKV(t, lis, s)
 	return s
 }
 
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	return lis
+}
+
+// serveKV serves srv on lis until the test ends.
+func serveKV(t *testing.T, lis net.Listener, srv kvpb.KVServer) {
+	g := grpc.NewServer()
+	kvpb.RegisterKVServer(g, srv)
+	go func() { _ = g.Serve(lis) }()
+	t.Cleanup(g.Stop)
+}
+
 func (s *authServer) GetRing(context.Context, *kvpb.GetRingRequest) (*kvpb.RingResponse, error) {
+	return oneServerRing(s.addr, true)
+}
+
+// oneServerRing is the ring of a fake one-server cluster at addr (keys
+// and values up to 64 bytes).
+func oneServerRing(addr string, auth bool) (*kvpb.RingResponse, error) {
 	r := &ringmeta.Ring{
-		Epoch: 1, Partitions: 1, Replicas: 1, Auth: true,
+		Epoch: 1, Partitions: 1, Replicas: 1, Auth: auth,
 		Limits:  ringmeta.Limits{MaxKeyBytes: 64, MaxValueBytes: 64},
-		Servers: []ringmeta.Server{{ID: "s1", Addr: s.addr, State: ringmeta.StateActive}},
+		Servers: []ringmeta.Server{{ID: "s1", Addr: addr, State: ringmeta.StateActive}},
 		Chains:  []ringmeta.Chain{{Members: []string{"s1"}, Version: 1}},
 	}
 	raw, err := r.Marshal()

@@ -32,6 +32,7 @@ type Client struct {
 	clientID uint64
 	seq      atomic.Uint64
 	closed   atomic.Bool
+	unary    bool // WithUnaryCalls: one unary RPC per call instead of the Batch stream
 }
 
 // New connects to the cluster named by cfg (servers or etcd) and loads the
@@ -66,7 +67,10 @@ func New(ctx context.Context, cfg config.Client, opts ...Option) (*Client, error
 		src = es
 	}
 	c.rings = &ringCache{src: src}
-	c.tr = &unaryTransport{conns: c.conns, lg: c.lg}
+	c.tr = newBatchTransport(c.conns)
+	if c.unary {
+		c.tr = &unaryTransport{conns: c.conns}
+	}
 	fctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	rr, err := c.rings.refresh(fctx, 0)

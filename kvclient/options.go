@@ -12,6 +12,11 @@ type Option func(*Client)
 // WithLogger sets the client's logger (default: no logs).
 func WithLogger(lg *zap.Logger) Option { return func(c *Client) { c.lg = lg } }
 
+// WithUnaryCalls sends each Put, Get and Delete as its own unary RPC instead
+// of on the batched stream (DESIGN §7): slower, kept for comparison and for
+// servers without the Batch stream.
+func WithUnaryCalls() Option { return func(c *Client) { c.unary = true } }
+
 // OpOption configures one call.
 type OpOption func(*opOptions)
 

@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/ecskv/ecskv/common/kvpb"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 )
 
@@ -77,7 +76,6 @@ func (p *connPool) close() error {
 // unaryTransport sends every operation as its own unary RPC.
 type unaryTransport struct {
 	conns *connPool
-	lg    *zap.Logger
 }
 
 func (t *unaryTransport) call(ctx context.Context, addr string, o *op) (*kvpb.Response, error) {

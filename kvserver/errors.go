@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/ecskv/ecskv/common/auth"
 	"github.com/ecskv/ecskv/kvserver/storage"
@@ -26,6 +27,8 @@ var (
 	ErrRateLimited = errors.New("kvserver: request rate limit")
 	// ErrNotInRing is returned before the server has seen a ring.
 	ErrNotInRing = errors.New("kvserver: no ring yet")
+	// ErrUnknownOp rejects a Batch operation that is not a put, get or delete.
+	ErrUnknownOp = errors.New("kvserver: batch operation must be a put, get or delete")
 	// ErrStopped is returned after Stop.
 	ErrStopped = errors.New("kvserver: server stopped")
 )
@@ -38,7 +41,7 @@ func toStatus(err error) error {
 	code := codes.Internal
 	switch {
 	case errors.Is(err, ErrEmptyKey), errors.Is(err, ErrKeyTooLarge),
-		errors.Is(err, ErrValueTooLarge), errors.Is(err, ErrBadTTL), errors.Is(err, storage.ErrBadKey):
+		errors.Is(err, ErrValueTooLarge), errors.Is(err, ErrBadTTL), errors.Is(err, storage.ErrBadKey), errors.Is(err, ErrUnknownOp):
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrAuthDisabled):
 		code = codes.Unimplemented
@@ -59,6 +62,14 @@ func toStatus(err error) error {
 		code = codes.Canceled
 	}
 	return status.Error(code, err.Error())
+}
+
+// endOfStream turns the client's end of a stream (io.EOF) into nil.
+func endOfStream(err error) error {
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
 }
 
 func tooLarge(sentinel error, n, limit int) error {

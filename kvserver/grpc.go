@@ -15,21 +15,43 @@ type kvService struct {
 }
 
 func (k *kvService) Put(ctx context.Context, r *kvpb.PutRequest) (*kvpb.Response, error) {
-	defer k.s.metrics.observe("put", time.Now())
-	resp, err := k.s.put(ctx, r)
-	return k.s.metrics.result("put", resp, toStatus(err))
+	return k.s.servePut(ctx, r)
 }
 
-func (k *kvService) Get(_ context.Context, r *kvpb.GetRequest) (*kvpb.Response, error) {
-	defer k.s.metrics.observe("get", time.Now())
-	resp, err := k.s.get(r)
-	return k.s.metrics.result("get", resp, toStatus(err))
+func (k *kvService) Get(ctx context.Context, r *kvpb.GetRequest) (*kvpb.Response, error) {
+	return k.s.serveGet(ctx, r)
 }
 
 func (k *kvService) Delete(ctx context.Context, r *kvpb.DeleteRequest) (*kvpb.Response, error) {
-	defer k.s.metrics.observe("delete", time.Now())
-	resp, err := k.s.del(ctx, r)
-	return k.s.metrics.result("delete", resp, toStatus(err))
+	return k.s.serveDelete(ctx, r)
+}
+
+// Batch serves the batched data path: the same three operations, many per
+// message (batch.go).
+func (k *kvService) Batch(stream kvpb.KV_BatchServer) error {
+	return k.s.serveBatch(stream)
+}
+
+// servePut, serveGet and serveDelete are the one implementation of the key
+// operations behind both the unary RPCs and the Batch stream: metrics, the
+// domain call (auth, namespace, rate limit, limits, routing) and the
+// translation of its error to a gRPC status.
+func (s *Server) servePut(ctx context.Context, r *kvpb.PutRequest) (*kvpb.Response, error) {
+	defer s.metrics.observe(opPut, time.Now())
+	resp, err := s.put(ctx, r)
+	return s.metrics.result(opPut, resp, toStatus(err))
+}
+
+func (s *Server) serveGet(_ context.Context, r *kvpb.GetRequest) (*kvpb.Response, error) {
+	defer s.metrics.observe(opGet, time.Now())
+	resp, err := s.get(r)
+	return s.metrics.result(opGet, resp, toStatus(err))
+}
+
+func (s *Server) serveDelete(ctx context.Context, r *kvpb.DeleteRequest) (*kvpb.Response, error) {
+	defer s.metrics.observe(opDelete, time.Now())
+	resp, err := s.del(ctx, r)
+	return s.metrics.result(opDelete, resp, toStatus(err))
 }
 
 func (k *kvService) GetRing(context.Context, *kvpb.GetRingRequest) (*kvpb.RingResponse, error) {

@@ -20,6 +20,12 @@ type appliedUpdate struct {
 // is handled by one goroutine, so updates of a partition arrive in seq order.
 // Every update of the group is applied first and made durable by one WAL
 // sync before anything is passed on or acknowledged.
+//
+// Acks are taken before that sync: they come from this member's successor
+// in other partitions than the updates (a member's predecessor is never its
+// successor), commit only entries this member synced before it forwarded
+// them, and so need not wait for an fsync of unrelated updates (which would
+// add one WAL sync per hop to every write's latency).
 func (s *Server) onBatches(bs []*kvpb.ReplBatch) {
 	var done []appliedUpdate
 	n := 0
@@ -34,6 +40,11 @@ func (s *Server) onBatches(bs []*kvpb.ReplBatch) {
 	if n > 0 {
 		s.metrics.batches.Observe(float64(n))
 	}
+	for _, b := range bs {
+		for _, a := range b.Acks {
+			s.onAck(b.From, a)
+		}
+	}
 	if len(done) > 0 {
 		if err := s.store.SyncWAL(); err != nil {
 			s.lg.Error("sync replicated batch", zap.Error(err))
@@ -42,9 +53,6 @@ func (s *Server) onBatches(bs []*kvpb.ReplBatch) {
 		s.afterSync(done)
 	}
 	for _, b := range bs {
-		for _, a := range b.Acks {
-			s.onAck(b.From, a)
-		}
 		for _, x := range b.Nacks {
 			s.onNack(b.From, x)
 		}

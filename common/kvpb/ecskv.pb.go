@@ -714,6 +714,285 @@ func (x *LoginResponse) GetExpiresUnixMs() int64 {
 	return 0
 }
 
+// BatchRequest carries one or more key operations.
+type BatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ops           []*BatchOp             `protobuf:"bytes,1,rep,name=ops,proto3" json:"ops,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchRequest) Reset() {
+	*x = BatchRequest{}
+	mi := &file_kvpb_ecskv_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchRequest) ProtoMessage() {}
+
+func (x *BatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_ecskv_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchRequest.ProtoReflect.Descriptor instead.
+func (*BatchRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *BatchRequest) GetOps() []*BatchOp {
+	if x != nil {
+		return x.Ops
+	}
+	return nil
+}
+
+// BatchOp is one key operation of a Batch stream.
+type BatchOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is chosen by the client, unique among its operations in flight on
+	// the stream; the result carries it back.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// timeout_ms > 0 bounds how long the server works on the operation (the
+	// caller's deadline, as a unary call's deadline would).
+	TimeoutMs int64 `protobuf:"varint,2,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// Types that are valid to be assigned to Op:
+	//
+	//	*BatchOp_Put
+	//	*BatchOp_Get
+	//	*BatchOp_Delete
+	Op            isBatchOp_Op `protobuf_oneof:"op"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchOp) Reset() {
+	*x = BatchOp{}
+	mi := &file_kvpb_ecskv_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchOp) ProtoMessage() {}
+
+func (x *BatchOp) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_ecskv_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchOp.ProtoReflect.Descriptor instead.
+func (*BatchOp) Descriptor() ([]byte, []int) {
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *BatchOp) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *BatchOp) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+func (x *BatchOp) GetOp() isBatchOp_Op {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *BatchOp) GetPut() *PutRequest {
+	if x != nil {
+		if x, ok := x.Op.(*BatchOp_Put); ok {
+			return x.Put
+		}
+	}
+	return nil
+}
+
+func (x *BatchOp) GetGet() *GetRequest {
+	if x != nil {
+		if x, ok := x.Op.(*BatchOp_Get); ok {
+			return x.Get
+		}
+	}
+	return nil
+}
+
+func (x *BatchOp) GetDelete() *DeleteRequest {
+	if x != nil {
+		if x, ok := x.Op.(*BatchOp_Delete); ok {
+			return x.Delete
+		}
+	}
+	return nil
+}
+
+type isBatchOp_Op interface {
+	isBatchOp_Op()
+}
+
+type BatchOp_Put struct {
+	Put *PutRequest `protobuf:"bytes,3,opt,name=put,proto3,oneof"`
+}
+
+type BatchOp_Get struct {
+	Get *GetRequest `protobuf:"bytes,4,opt,name=get,proto3,oneof"`
+}
+
+type BatchOp_Delete struct {
+	Delete *DeleteRequest `protobuf:"bytes,5,opt,name=delete,proto3,oneof"`
+}
+
+func (*BatchOp_Put) isBatchOp_Op() {}
+
+func (*BatchOp_Get) isBatchOp_Op() {}
+
+func (*BatchOp_Delete) isBatchOp_Op() {}
+
+// BatchResponse carries the results that were ready, in any order.
+type BatchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*BatchResult         `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchResponse) Reset() {
+	*x = BatchResponse{}
+	mi := &file_kvpb_ecskv_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchResponse) ProtoMessage() {}
+
+func (x *BatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_ecskv_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchResponse.ProtoReflect.Descriptor instead.
+func (*BatchResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *BatchResponse) GetResults() []*BatchResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// BatchResult answers the BatchOp with the same id: response when the unary
+// RPC would have returned one, else the gRPC code and message of its error.
+type BatchResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Response      *Response              `protobuf:"bytes,2,opt,name=response,proto3" json:"response,omitempty"`
+	Code          uint32                 `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchResult) Reset() {
+	*x = BatchResult{}
+	mi := &file_kvpb_ecskv_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchResult) ProtoMessage() {}
+
+func (x *BatchResult) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_ecskv_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchResult.ProtoReflect.Descriptor instead.
+func (*BatchResult) Descriptor() ([]byte, []int) {
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *BatchResult) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *BatchResult) GetResponse() *Response {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *BatchResult) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *BatchResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_kvpb_ecskv_proto protoreflect.FileDescriptor
 
 const file_kvpb_ecskv_proto_rawDesc = "" +
@@ -758,7 +1037,24 @@ const file_kvpb_ecskv_proto_rawDesc = "" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\"M\n" +
 	"\rLoginResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12&\n" +
-	"\x0fexpires_unix_ms\x18\x02 \x01(\x03R\rexpiresUnixMs*\xb9\x01\n" +
+	"\x0fexpires_unix_ms\x18\x02 \x01(\x03R\rexpiresUnixMs\"3\n" +
+	"\fBatchRequest\x12#\n" +
+	"\x03ops\x18\x01 \x03(\v2\x11.ecskv.v1.BatchOpR\x03ops\"\xc5\x01\n" +
+	"\aBatchOp\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x02 \x01(\x03R\ttimeoutMs\x12(\n" +
+	"\x03put\x18\x03 \x01(\v2\x14.ecskv.v1.PutRequestH\x00R\x03put\x12(\n" +
+	"\x03get\x18\x04 \x01(\v2\x14.ecskv.v1.GetRequestH\x00R\x03get\x121\n" +
+	"\x06delete\x18\x05 \x01(\v2\x17.ecskv.v1.DeleteRequestH\x00R\x06deleteB\x04\n" +
+	"\x02op\"@\n" +
+	"\rBatchResponse\x12/\n" +
+	"\aresults\x18\x01 \x03(\v2\x15.ecskv.v1.BatchResultR\aresults\"w\n" +
+	"\vBatchResult\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
+	"\bresponse\x18\x02 \x01(\v2\x12.ecskv.v1.ResponseR\bresponse\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\rR\x04code\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error*\xb9\x01\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aSUCCESS\x10\x01\x12\n" +
@@ -769,7 +1065,7 @@ const file_kvpb_ecskv_proto_rawDesc = "" +
 	"\x0eSERVER_STOPPED\x10\x05\x12\x15\n" +
 	"\x11SERVER_WRITE_LOCK\x10\x06\x12\x12\n" +
 	"\x0eREAD_FROM_TAIL\x10\a\x12\x14\n" +
-	"\x10SERVER_NOT_READY\x10\b2\x9e\x03\n" +
+	"\x10SERVER_NOT_READY\x10\b2\xdc\x03\n" +
 	"\x02KV\x12/\n" +
 	"\x03Put\x12\x14.ecskv.v1.PutRequest\x1a\x12.ecskv.v1.Response\x12/\n" +
 	"\x03Get\x12\x14.ecskv.v1.GetRequest\x1a\x12.ecskv.v1.Response\x125\n" +
@@ -777,7 +1073,8 @@ const file_kvpb_ecskv_proto_rawDesc = "" +
 	"\aGetRing\x12\x18.ecskv.v1.GetRingRequest\x1a\x16.ecskv.v1.RingResponse\x12A\n" +
 	"\bKeyRange\x12\x19.ecskv.v1.KeyRangeRequest\x1a\x1a.ecskv.v1.KeyRangeResponse\x12E\n" +
 	"\fKeyRangeRead\x12\x19.ecskv.v1.KeyRangeRequest\x1a\x1a.ecskv.v1.KeyRangeResponse\x128\n" +
-	"\x05Login\x12\x16.ecskv.v1.LoginRequest\x1a\x17.ecskv.v1.LoginResponseB$Z\"github.com/ecskv/ecskv/common/kvpbb\x06proto3"
+	"\x05Login\x12\x16.ecskv.v1.LoginRequest\x1a\x17.ecskv.v1.LoginResponse\x12<\n" +
+	"\x05Batch\x12\x16.ecskv.v1.BatchRequest\x1a\x17.ecskv.v1.BatchResponse(\x010\x01B$Z\"github.com/ecskv/ecskv/common/kvpbb\x06proto3"
 
 var (
 	file_kvpb_ecskv_proto_rawDescOnce sync.Once
@@ -792,7 +1089,7 @@ func file_kvpb_ecskv_proto_rawDescGZIP() []byte {
 }
 
 var file_kvpb_ecskv_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kvpb_ecskv_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_kvpb_ecskv_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_kvpb_ecskv_proto_goTypes = []any{
 	(Status)(0),              // 0: ecskv.v1.Status
 	(*RequestHeader)(nil),    // 1: ecskv.v1.RequestHeader
@@ -806,31 +1103,43 @@ var file_kvpb_ecskv_proto_goTypes = []any{
 	(*KeyRangeResponse)(nil), // 9: ecskv.v1.KeyRangeResponse
 	(*LoginRequest)(nil),     // 10: ecskv.v1.LoginRequest
 	(*LoginResponse)(nil),    // 11: ecskv.v1.LoginResponse
+	(*BatchRequest)(nil),     // 12: ecskv.v1.BatchRequest
+	(*BatchOp)(nil),          // 13: ecskv.v1.BatchOp
+	(*BatchResponse)(nil),    // 14: ecskv.v1.BatchResponse
+	(*BatchResult)(nil),      // 15: ecskv.v1.BatchResult
 }
 var file_kvpb_ecskv_proto_depIdxs = []int32{
 	1,  // 0: ecskv.v1.PutRequest.header:type_name -> ecskv.v1.RequestHeader
 	1,  // 1: ecskv.v1.GetRequest.header:type_name -> ecskv.v1.RequestHeader
 	1,  // 2: ecskv.v1.DeleteRequest.header:type_name -> ecskv.v1.RequestHeader
 	0,  // 3: ecskv.v1.Response.status:type_name -> ecskv.v1.Status
-	2,  // 4: ecskv.v1.KV.Put:input_type -> ecskv.v1.PutRequest
-	3,  // 5: ecskv.v1.KV.Get:input_type -> ecskv.v1.GetRequest
-	4,  // 6: ecskv.v1.KV.Delete:input_type -> ecskv.v1.DeleteRequest
-	6,  // 7: ecskv.v1.KV.GetRing:input_type -> ecskv.v1.GetRingRequest
-	8,  // 8: ecskv.v1.KV.KeyRange:input_type -> ecskv.v1.KeyRangeRequest
-	8,  // 9: ecskv.v1.KV.KeyRangeRead:input_type -> ecskv.v1.KeyRangeRequest
-	10, // 10: ecskv.v1.KV.Login:input_type -> ecskv.v1.LoginRequest
-	5,  // 11: ecskv.v1.KV.Put:output_type -> ecskv.v1.Response
-	5,  // 12: ecskv.v1.KV.Get:output_type -> ecskv.v1.Response
-	5,  // 13: ecskv.v1.KV.Delete:output_type -> ecskv.v1.Response
-	7,  // 14: ecskv.v1.KV.GetRing:output_type -> ecskv.v1.RingResponse
-	9,  // 15: ecskv.v1.KV.KeyRange:output_type -> ecskv.v1.KeyRangeResponse
-	9,  // 16: ecskv.v1.KV.KeyRangeRead:output_type -> ecskv.v1.KeyRangeResponse
-	11, // 17: ecskv.v1.KV.Login:output_type -> ecskv.v1.LoginResponse
-	11, // [11:18] is the sub-list for method output_type
-	4,  // [4:11] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	13, // 4: ecskv.v1.BatchRequest.ops:type_name -> ecskv.v1.BatchOp
+	2,  // 5: ecskv.v1.BatchOp.put:type_name -> ecskv.v1.PutRequest
+	3,  // 6: ecskv.v1.BatchOp.get:type_name -> ecskv.v1.GetRequest
+	4,  // 7: ecskv.v1.BatchOp.delete:type_name -> ecskv.v1.DeleteRequest
+	15, // 8: ecskv.v1.BatchResponse.results:type_name -> ecskv.v1.BatchResult
+	5,  // 9: ecskv.v1.BatchResult.response:type_name -> ecskv.v1.Response
+	2,  // 10: ecskv.v1.KV.Put:input_type -> ecskv.v1.PutRequest
+	3,  // 11: ecskv.v1.KV.Get:input_type -> ecskv.v1.GetRequest
+	4,  // 12: ecskv.v1.KV.Delete:input_type -> ecskv.v1.DeleteRequest
+	6,  // 13: ecskv.v1.KV.GetRing:input_type -> ecskv.v1.GetRingRequest
+	8,  // 14: ecskv.v1.KV.KeyRange:input_type -> ecskv.v1.KeyRangeRequest
+	8,  // 15: ecskv.v1.KV.KeyRangeRead:input_type -> ecskv.v1.KeyRangeRequest
+	10, // 16: ecskv.v1.KV.Login:input_type -> ecskv.v1.LoginRequest
+	12, // 17: ecskv.v1.KV.Batch:input_type -> ecskv.v1.BatchRequest
+	5,  // 18: ecskv.v1.KV.Put:output_type -> ecskv.v1.Response
+	5,  // 19: ecskv.v1.KV.Get:output_type -> ecskv.v1.Response
+	5,  // 20: ecskv.v1.KV.Delete:output_type -> ecskv.v1.Response
+	7,  // 21: ecskv.v1.KV.GetRing:output_type -> ecskv.v1.RingResponse
+	9,  // 22: ecskv.v1.KV.KeyRange:output_type -> ecskv.v1.KeyRangeResponse
+	9,  // 23: ecskv.v1.KV.KeyRangeRead:output_type -> ecskv.v1.KeyRangeResponse
+	11, // 24: ecskv.v1.KV.Login:output_type -> ecskv.v1.LoginResponse
+	14, // 25: ecskv.v1.KV.Batch:output_type -> ecskv.v1.BatchResponse
+	18, // [18:26] is the sub-list for method output_type
+	10, // [10:18] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_kvpb_ecskv_proto_init() }
@@ -838,13 +1147,18 @@ func file_kvpb_ecskv_proto_init() {
 	if File_kvpb_ecskv_proto != nil {
 		return
 	}
+	file_kvpb_ecskv_proto_msgTypes[12].OneofWrappers = []any{
+		(*BatchOp_Put)(nil),
+		(*BatchOp_Get)(nil),
+		(*BatchOp_Delete)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kvpb_ecskv_proto_rawDesc), len(file_kvpb_ecskv_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,7 @@ const (
 	KV_KeyRange_FullMethodName     = "/ecskv.v1.KV/KeyRange"
 	KV_KeyRangeRead_FullMethodName = "/ecskv.v1.KV/KeyRangeRead"
 	KV_Login_FullMethodName        = "/ecskv.v1.KV/Login"
+	KV_Batch_FullMethodName        = "/ecskv.v1.KV/Batch"
 )
 
 // KVClient is the client API for KV service.
@@ -50,6 +51,12 @@ type KVClient interface {
 	KeyRangeRead(ctx context.Context, in *KeyRangeRequest, opts ...grpc.CallOption) (*KeyRangeResponse, error)
 	// Login exchanges a user name and password for a token.
 	Login(ctx context.Context, in *LoginRequest, opts ...grpc.CallOption) (*LoginResponse, error)
+	// Batch is the batched data path (DESIGN §7): the client multiplexes
+	// Put/Get/Delete requests on one stream per connection, each tagged with
+	// an id of its own choosing, and sends whatever is queued in one message;
+	// the server answers each request exactly as the unary RPC would, in
+	// messages holding whatever answers are ready, in any order.
+	Batch(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[BatchRequest, BatchResponse], error)
 }
 
 type kVClient struct {
@@ -130,6 +137,19 @@ func (c *kVClient) Login(ctx context.Context, in *LoginRequest, opts ...grpc.Cal
 	return out, nil
 }
 
+func (c *kVClient) Batch(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[BatchRequest, BatchResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &KV_ServiceDesc.Streams[0], KV_Batch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BatchRequest, BatchResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type KV_BatchClient = grpc.BidiStreamingClient[BatchRequest, BatchResponse]
+
 // KVServer is the server API for KV service.
 // All implementations must embed UnimplementedKVServer
 // for forward compatibility.
@@ -150,6 +170,12 @@ type KVServer interface {
 	KeyRangeRead(context.Context, *KeyRangeRequest) (*KeyRangeResponse, error)
 	// Login exchanges a user name and password for a token.
 	Login(context.Context, *LoginRequest) (*LoginResponse, error)
+	// Batch is the batched data path (DESIGN §7): the client multiplexes
+	// Put/Get/Delete requests on one stream per connection, each tagged with
+	// an id of its own choosing, and sends whatever is queued in one message;
+	// the server answers each request exactly as the unary RPC would, in
+	// messages holding whatever answers are ready, in any order.
+	Batch(grpc.BidiStreamingServer[BatchRequest, BatchResponse]) error
 	mustEmbedUnimplementedKVServer()
 }
 
@@ -180,6 +206,9 @@ func (UnimplementedKVServer) KeyRangeRead(context.Context, *KeyRangeRequest) (*K
 }
 func (UnimplementedKVServer) Login(context.Context, *LoginRequest) (*LoginResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Login not implemented")
+}
+func (UnimplementedKVServer) Batch(grpc.BidiStreamingServer[BatchRequest, BatchResponse]) error {
+	return status.Error(codes.Unimplemented, "method Batch not implemented")
 }
 func (UnimplementedKVServer) mustEmbedUnimplementedKVServer() {}
 func (UnimplementedKVServer) testEmbeddedByValue()            {}
@@ -328,6 +357,13 @@ func _KV_Login_Handler(srv interface{}, ctx context.Context, dec func(interface{
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KV_Batch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(KVServer).Batch(&grpc.GenericServerStream[BatchRequest, BatchResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type KV_BatchServer = grpc.BidiStreamingServer[BatchRequest, BatchResponse]
+
 // KV_ServiceDesc is the grpc.ServiceDesc for KV service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -364,6 +400,13 @@ var KV_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _KV_Login_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Batch",
+			Handler:       _KV_Batch_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "kvpb/ecskv.proto",
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,6 +22,8 @@ type options struct {
 	clients, keys, valueSize       int
 	duration, warmup               time.Duration
 	load, asJSON, nearest, quiet   bool
+	unary                          bool
+	cpuProfile                     string
 }
 
 func main() {
@@ -45,6 +48,8 @@ func main() {
 	f.DurationVar(&o.warmup, "warmup", 5*time.Second, "unmeasured run before it")
 	f.BoolVar(&o.load, "load", true, "write every key first (the load phase)")
 	f.BoolVar(&o.nearest, "nearest", false, "ecskv: read from the nearest clean chain member")
+	f.BoolVar(&o.unary, "unary", false, "ecskv: one unary RPC per call instead of the Batch stream (for comparison)")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured run to this file")
 	f.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
 	f.BoolVar(&o.quiet, "quiet", false, "no progress line")
 	if err := cmd.Execute(); err != nil {
@@ -84,7 +89,7 @@ func run(o options) error {
 		return err
 	}
 	ctx := context.Background()
-	t, err := openTarget(ctx, o.target, o.nearest)
+	t, err := openTarget(ctx, o.target, o.nearest, o.unary)
 	if err != nil {
 		return err
 	}
@@ -98,7 +103,14 @@ func run(o options) error {
 	if o.warmup > 0 {
 		b.runPhase(ctx, "warmup", o.warmup)
 	}
+	stopProfile, err := startCPUProfile(o.cpuProfile)
+	if err != nil {
+		return err
+	}
 	res := b.runPhase(ctx, "run", o.duration)
+	if err := stopProfile(); err != nil {
+		return err
+	}
 	if o.asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
@@ -106,4 +118,24 @@ func run(o options) error {
 	}
 	res.print(os.Stdout)
 	return nil
+}
+
+// startCPUProfile profiles the process into path ("" = no profile) until
+// the returned function is called.
+func startCPUProfile(path string) (func() error, error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }

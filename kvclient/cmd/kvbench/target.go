@@ -28,7 +28,7 @@ var errMissing = errors.New("key missing")
 // openTarget parses URLs such as ecskv://127.0.0.1:2379 (ring from etcd),
 // ecskv+server://127.0.0.1:5001, redis://host:port,
 // redis-cluster://host:port,host:port and etcd://host:port,host:port.
-func openTarget(ctx context.Context, raw string, nearest bool) (target, error) {
+func openTarget(ctx context.Context, raw string, nearest, unary bool) (target, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("bad --target %q: want scheme://host:port[,host:port]", raw)
@@ -46,7 +46,11 @@ func openTarget(ctx context.Context, raw string, nearest bool) (target, error) {
 		} else {
 			cfg.Servers = hosts
 		}
-		c, err := kvclient.New(ctx, cfg)
+		var opts []kvclient.Option
+		if unary {
+			opts = append(opts, kvclient.WithUnaryCalls())
+		}
+		c, err := kvclient.New(ctx, cfg, opts...)
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,129 @@
+// Command peers measures ecskv side by side with Redis Cluster and etcd on
+// this machine (`make bench-peers`): it starts each system on loopback, runs
+// the kvbench workloads W, A and C against it, stops it, and prints one
+// table with every system's figures and their ratio to ecskv-3, plus
+// peers.json and a chart (peers.svg) in --out.
+//
+// With --profile (`make profile`) it instead runs W and C against a
+// 3-server ecskv started with --pprof and saves CPU profiles of every
+// kvserver and of kvbench, with `go tool pprof -top` summaries.
+//
+// Everything it starts it stops, also on SIGINT/SIGTERM.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	binDir, out, systems string
+	duration, warmup     time.Duration
+	clients, keys, value int
+	profile              bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.binDir, "bin-dir", "bin", "directory with ecs, kvserver and kvbench")
+	flag.StringVar(&o.out, "out", "bench-results", "directory for results (JSON, SVG, profiles)")
+	flag.StringVar(&o.systems, "systems", "ecskv-3,ecskv-3-unary,ecskv-5,redis-cluster,etcd-3", "systems to measure, in order")
+	flag.DurationVar(&o.duration, "duration", 30*time.Second, "measured run of each workload")
+	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "unmeasured run before each workload")
+	flag.IntVar(&o.clients, "clients", 50, "concurrent clients")
+	flag.IntVar(&o.keys, "keys", 10_000, "keys (written once per system by the load phase of W)")
+	flag.IntVar(&o.value, "value-size", 1024, "value bytes")
+	flag.BoolVar(&o.profile, "profile", false, "profile ecskv-3 under W and C instead of comparing systems")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if o.profile {
+		err = runProfile(ctx, o)
+	} else {
+		err = runPeers(ctx, o)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "peers:", err)
+		os.Exit(1)
+	}
+}
+
+// workloads run against every system, in this order: W loads the keys.
+var workloads = []string{"w", "a", "c"}
+
+func runPeers(ctx context.Context, o options) error {
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	var rows []row
+	for _, name := range strings.Split(o.systems, ",") {
+		sys, err := newSystem(name, o.binDir)
+		if err != nil {
+			return err
+		}
+		res, err := measure(ctx, o, sys)
+		rows = append(rows, res...)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	printTable(os.Stdout, rows)
+	raw, err := json.MarshalIndent(rows, "", "  ")
+	if err != nil {
+		return err
+	}
+	jsonPath, svgPath := filepath.Join(o.out, "peers.json"), filepath.Join(o.out, "peers.svg")
+	if err := os.WriteFile(jsonPath, raw, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(svgPath, chart(rows), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s and %s\n", jsonPath, svgPath)
+	return nil
+}
+
+// measure starts sys, runs every workload on it and stops it.
+func measure(ctx context.Context, o options, sys system) (rows []row, err error) {
+	dir, err := os.MkdirTemp("", "ecskv-peers-"+sys.name()+"-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	progress("%s: starting", sys.name())
+	start := time.Now()
+	target, err := sys.start(ctx, dir)
+	defer func() {
+		progress("%s: stopping", sys.name())
+		err = errors.Join(err, sys.stop())
+	}()
+	if err != nil {
+		return nil, err
+	}
+	progress("%s: ready in %.1fs at %s", sys.name(), time.Since(start).Seconds(), target)
+	for i, w := range workloads {
+		progress("%s: workload %s (%v + %v warm-up)", sys.name(), strings.ToUpper(w), o.duration, o.warmup)
+		res, err := kvbench(ctx, o, target, w, i == 0, sys.benchArgs())
+		if err != nil {
+			return rows, err
+		}
+		r := newRow(sys.name(), res)
+		progress("%s: workload %s: %.0f ops/s, p99 %.2f ms, %d errors", sys.name(), r.Workload, r.OpsPerSec, r.P99, res.Errors)
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
