@@ -36,7 +36,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.binDir, "bin-dir", "bin", "directory with ecs, kvserver and kvbench")
 	flag.StringVar(&o.out, "out", "bench-results", "directory for results (JSON, SVG, profiles)")
-	flag.StringVar(&o.systems, "systems", "ecskv-3,ecskv-3-unary,ecskv-5,redis-cluster,etcd-3", "systems to measure, in order")
+	flag.StringVar(&o.systems, "systems", "ecskv-3,ecskv-3-unary,ecskv-3-nosync,ecskv-5,redis-cluster,etcd-3", "systems to measure, in order")
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "measured run of each workload")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "unmeasured run before each workload")
 	flag.IntVar(&o.clients, "clients", 50, "concurrent clients")

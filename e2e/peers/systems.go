@@ -34,6 +34,8 @@ func newSystem(name, binDir string) (system, error) {
 		return &ecskv{n: 3, binDir: binDir}, nil
 	case "ecskv-3-unary":
 		return &ecskv{n: 3, binDir: binDir, unary: true}, nil
+	case "ecskv-3-nosync":
+		return &ecskv{n: 3, binDir: binDir, env: []string{"ECSKV_SYNC=false"}, suffix: "-nosync"}, nil
 	case "ecskv-5":
 		return &ecskv{n: 5, binDir: binDir}, nil
 	case "redis-cluster":
@@ -41,7 +43,7 @@ func newSystem(name, binDir string) (system, error) {
 	case "etcd-3":
 		return &etcdCluster{}, nil
 	}
-	return nil, fmt.Errorf("unknown system %q (ecskv-3, ecskv-3-unary, ecskv-5, redis-cluster, etcd-3)", name)
+	return nil, fmt.Errorf("unknown system %q (ecskv-3, ecskv-3-unary, ecskv-3-nosync, ecskv-5, redis-cluster, etcd-3)", name)
 }
 
 // proc is one process this program started.
@@ -159,7 +161,8 @@ type ecskv struct {
 	n      int
 	binDir string
 	unary  bool     // the library sends unary calls (kvbench --unary): the path before the Batch stream
-	env    []string // extra environment (ECSKV_PPROF=true for profiles)
+	env    []string // extra environment (ECSKV_PPROF=true for profiles, ECSKV_SYNC=false)
+	suffix string   // of the name, for a variant set by env
 	ecs    *proc
 	base   int // server sI listens on base+I-1, its metrics on base+1000+I-1
 }
@@ -168,7 +171,7 @@ func (e *ecskv) name() string {
 	if e.unary {
 		return fmt.Sprintf("ecskv-%d-unary", e.n)
 	}
-	return fmt.Sprintf("ecskv-%d", e.n)
+	return fmt.Sprintf("ecskv-%d%s", e.n, e.suffix)
 }
 
 func (e *ecskv) benchArgs() []string {
