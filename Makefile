@@ -6,7 +6,7 @@ FUZZTIME ?= 30s
 DATA     ?= ./data
 N        ?= 5
 
-.PHONY: all deps tools screenshots build run test unit e2e bench-failover proto proto-tools lint fmt vet bench fuzz clean
+.PHONY: all deps tools screenshots build run test unit e2e chaos bench-failover proto proto-tools lint fmt vet bench fuzz clean
 
 all: build
 
@@ -50,6 +50,19 @@ e2e: build tools
 screenshots: build tools
 	ECSKV_E2E_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -tags e2e -count=1 \
 		-run 'TestStatusPageDrawsRing|TestPrometheusSeesFailover' ./e2e/... -bin-dir $(BIN)
+
+## chaos: ROUNDS rounds of DURATION each, every round a fresh cluster under
+## one nemesis (they take turns); prints a table per nemesis. Porcupine's
+## visualisation of any non-linearizable history goes to chaos-out/.
+ROUNDS   ?= 20
+DURATION ?= 60s
+chaos: build
+	@mkdir -p $(CURDIR)/chaos-out
+	ECSKV_CHAOS_ROUNDS=$(ROUNDS) ECSKV_CHAOS_DURATION=$(DURATION) ECSKV_CHAOS_OUT=$(CURDIR)/chaos-out \
+		ECSKV_CHAOS_REPORT=$(CURDIR)/chaos-out/report.txt \
+		$(GO) test -tags e2e -run '^TestChaos$$' -count=1 -timeout 0 ./e2e/... -bin-dir $(BIN) > $(CURDIR)/chaos-out/test.log 2>&1; \
+		status=$$?; cat $(CURDIR)/chaos-out/report.txt 2>/dev/null || tail -50 $(CURDIR)/chaos-out/test.log; \
+		echo "full log: chaos-out/test.log"; exit $$status
 
 ## bench-failover: kill -9 trials under load (write/read unavailability) and
 ## rebalancing of a loaded cluster, on real processes; TRIALS trials, KEYS keys

@@ -137,7 +137,7 @@ type tnode struct {
 // tcluster is a set of servers, the etcd client the test publishes rings
 // with, and the gRPC connections the test talks to servers through.
 type tcluster struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 	cli  *clientv3.Client
 
@@ -154,14 +154,14 @@ type tcluster struct {
 }
 
 // newCluster starts n servers s1..sn (not yet in any ring).
-func newCluster(t *testing.T, n int) *tcluster {
+func newCluster(t testing.TB, n int) *tcluster {
 	t.Helper()
 	return newClusterWith(t, n, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
 }
 
 // newClusterWith is newCluster with every server's configuration passed
 // through configure and the test's connections dialed with creds.
-func newClusterWith(t *testing.T, n int, configure func(*config.KVServer), creds grpc.DialOption) *tcluster {
+func newClusterWith(t testing.TB, n int, configure func(*config.KVServer), creds grpc.DialOption) *tcluster {
 	t.Helper()
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints: testEtcdEndpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),

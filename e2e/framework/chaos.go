@@ -271,9 +271,18 @@ func (c *ChaosCluster) NewClient(ctx context.Context) (*kvclient.Client, error) 
 func (c *ChaosCluster) Close(t testing.TB) {
 	c.net.Heal()
 	c.mu.Lock()
-	procs := make([]*Process, 0, len(c.procs))
-	for _, p := range c.procs {
-		procs = append(procs, p)
+	// The controllers first, so they publish no failover of servers that
+	// are only being torn down.
+	var procs []*Process
+	for _, n := range c.ECSNames() {
+		if p := c.procs[n]; p != nil {
+			procs = append(procs, p)
+		}
+	}
+	for _, id := range c.ServerIDs() {
+		if p := c.procs[id]; p != nil {
+			procs = append(procs, p)
+		}
 	}
 	c.mu.Unlock()
 	for _, p := range procs {
