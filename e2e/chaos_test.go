@@ -103,6 +103,7 @@ func chaosRound(t *testing.T, name string, duration time.Duration, seed int64, o
 	nem, _ := framework.NemesisByName(name)
 	res := roundResult{nemesis: name}
 	c := framework.NewChaosCluster(t, framework.ChaosConfig{Servers: chaosServers, Replicas: 3, Partitions: chaosPartitions, ECSes: 2})
+	defer c.Close(t) // SIGKILL: quicker than the processes' own graceful cleanup
 	t.Logf("chaos: %s", c)
 	if err := c.WaitHealthy(t, healthyWithin); err != nil {
 		t.Fatalf("before the faults: %v", err)
