@@ -55,6 +55,9 @@ func TestChaos(t *testing.T) {
 		t.Run(fmt.Sprintf("round%02d-%s", i+1, name), func(t *testing.T) {
 			res := chaosRound(t, name, duration, int64(i), out)
 			results = append(results, res)
+			if res.linearizable == porcupine.Unknown {
+				t.Errorf("round %d (%s): porcupine could not decide the history within %v", i+1, name, checkTimeout)
+			}
 			if res.violations > 0 || res.lost > 0 {
 				t.Errorf("round %d (%s): %d violations, %d lost acknowledged writes: %s", i+1, name, res.violations, res.lost,
 					strings.Join(res.notes, "; "))
