@@ -117,6 +117,41 @@ func TestFailoverOnProbesAndRecovery(t *testing.T) {
 	require.Equal(t, 1.0, metricValue(t, tc.ctl.gauges.failovers.WithLabelValues(causeProbe)))
 }
 
+// TestNoProbeFailoverWhenECSIsolated: when the ECS loses every server's
+// probes at once while their leases live (the ECS cut from the servers, not
+// from etcd; found by the chaos test's partition-ecs nemesis), it must not
+// strip every chain down to one member; a single server failing its probes
+// is still failed over.
+func TestNoProbeFailoverWhenECSIsolated(t *testing.T) {
+	tc := newTestCluster(t, testConfig(8, 3, 8))
+	srv := []string{"s1", "s2", "s3", "s4", "s5"}
+	tc.register(srv...)
+	tc.start()
+	tc.waitRing("layout", func(r *ringmeta.Ring) bool { return len(r.Chains) == 8 })
+	time.Sleep(2 * tc.cfg.ProbeInterval) // every loop has heard its server
+
+	for _, id := range srv {
+		tc.health.set(addr(id), true)
+	}
+	// Well past the time a verdict takes: no server may go down.
+	deadline := time.Now().Add(silence + 10*tc.cfg.ProbeInterval)
+	for time.Now().Before(deadline) {
+		for _, r := range tc.history() {
+			for _, id := range srv {
+				require.NotEqual(t, ringmeta.StateDown, serverState(r, id), "epoch %d: %s failed over while the ECS was isolated", r.Epoch, id)
+			}
+		}
+		time.Sleep(tc.cfg.ProbeInterval)
+	}
+	for _, id := range srv {
+		tc.health.set(addr(id), false)
+	}
+	time.Sleep(3 * tc.cfg.ProbeInterval)
+	tc.health.set(addr("s3"), true)
+	tc.waitRing("s3 down", func(r *ringmeta.Ring) bool { return serverState(r, "s3") == ringmeta.StateDown })
+	tc.checkContract(8)
+}
+
 func TestRestartLeavesChains(t *testing.T) {
 	tc := newTestCluster(t, testConfig(4, 2, 8))
 	tc.autoReady = false

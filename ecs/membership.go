@@ -135,6 +135,12 @@ func (c *controller) admit(next *ringmeta.Ring, st *ctlState, ep *epochChange) {
 func (c *controller) failover(next *ringmeta.Ring, ep *epochChange) {
 	now := time.Now()
 	graceOver := now.Sub(c.started) >= c.cfg.LeaseTTL
+	isolated := c.det != nil && c.det.isolated()
+	if isolated && !c.isolatedLogged {
+		c.lg.Warn("most servers fail their probes at once: suspecting this ECS's network; failing over on membership leases only")
+		c.events.add("probes suspended", "most servers unreachable from the ECS at once")
+	}
+	c.isolatedLogged = isolated
 	for i := range next.Servers {
 		s := &next.Servers[i]
 		if s.State == ringmeta.StateDown {
@@ -147,7 +153,7 @@ func (c *controller) failover(next *ringmeta.Ring, ep *epochChange) {
 		// along with the ECS: it gets one lease TTL to register.
 		case !present && (c.seen[s.ID] || graceOver):
 			cause = causeLease
-		case present && c.probedDown(s.ID, m.Incarnation):
+		case present && c.probedDown(s.ID, m.Incarnation) && !isolated:
 			cause = causeProbe
 		case present && c.restarted[s.ID]:
 			cause = causeRestart
