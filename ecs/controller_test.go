@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -149,6 +150,38 @@ func TestNoProbeFailoverWhenECSIsolated(t *testing.T) {
 	time.Sleep(3 * tc.cfg.ProbeInterval)
 	tc.health.set(addr("s3"), true)
 	tc.waitRing("s3 down", func(r *ringmeta.Ring) bool { return serverState(r, "s3") == ringmeta.StateDown })
+	tc.checkContract(8)
+}
+
+// TestUnsyncedTailDemotedWhenPredecessorFails: a learner was promoted to
+// tail and has not reported catching up with the old tail when the old
+// tail fails. It may lack writes the old tail committed that no other
+// member can resend (kvserver TestChainOldTailFailsDuringPromotionSync), so
+// the failover makes it the learner again, to copy the partition afresh.
+func TestUnsyncedTailDemotedWhenPredecessorFails(t *testing.T) {
+	tc := newTestCluster(t, testConfig(1, 3, 8))
+	srv := []string{"s1", "s2", "s3", "s4"}
+	tc.seed(seedRing(10, 3, srv, chain(1, "s4", "s1", "s2", "s3")))
+	tc.autoReady = false
+	r := tc.waitRing("seeded", func(r *ringmeta.Ring) bool { return r.Epoch == 10 })
+	tc.register(srv...) // each reports epoch 10
+	tc.start()
+	tc.silence("s4", true) // once promoted it reports nothing: still syncing
+	_, err := tc.cli.Put(context.Background(), etcdkeys.Ready(tc.cfg.Cluster, "s4", 0), strconv.FormatUint(r.Chains[0].Version, 10))
+	require.NoError(t, err)
+	tc.waitRing("s4 promoted", func(r *ringmeta.Ring) bool {
+		return len(r.Chains[0].Members) == 4 && r.Chains[0].Tail() == "s4"
+	})
+	tc.kill("s3")
+	r = tc.waitRing("s3 stripped", func(r *ringmeta.Ring) bool { return r.Chains[0].Index("s3") < 0 })
+	require.Equal(t, []string{"s1", "s2"}, r.Chains[0].Members, "the unsynced tail leaves the chain with s3")
+	require.Equal(t, "s4", r.Chains[0].Learner, "and copies the partition again")
+	tc.silence("s4", false) // caught up again: reports, and is ready
+	_, err = tc.cli.Put(context.Background(), etcdkeys.Ready(tc.cfg.Cluster, "s4", 0), strconv.FormatUint(r.Chains[0].Version, 10))
+	require.NoError(t, err)
+	tc.waitRing("s4 promoted again", func(r *ringmeta.Ring) bool {
+		return r.Chains[0].Tail() == "s4" && r.Chains[0].Learner == ""
+	})
 	tc.checkContract(8)
 }
 
