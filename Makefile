@@ -60,7 +60,7 @@ chaos: build
 	@mkdir -p $(CURDIR)/chaos-out
 	ECSKV_CHAOS_ROUNDS=$(ROUNDS) ECSKV_CHAOS_DURATION=$(DURATION) ECSKV_CHAOS_OUT=$(CURDIR)/chaos-out \
 		ECSKV_CHAOS_REPORT=$(CURDIR)/chaos-out/report.txt \
-		$(GO) test -tags e2e -run '^TestChaos$$' -count=1 -timeout 0 ./e2e/... -bin-dir $(BIN) > $(CURDIR)/chaos-out/test.log 2>&1; \
+		$(GO) test -tags e2e -run '^TestChaos$$' -count=1 -timeout 0 -v ./e2e/... -bin-dir $(BIN) > $(CURDIR)/chaos-out/test.log 2>&1; \
 		status=$$?; cat $(CURDIR)/chaos-out/report.txt 2>/dev/null || tail -50 $(CURDIR)/chaos-out/test.log; \
 		echo "full log: chaos-out/test.log"; exit $$status
 
