@@ -6,7 +6,7 @@ FUZZTIME ?= 30s
 DATA     ?= ./data
 N        ?= 5
 
-.PHONY: all help deps tools peer-tools screenshots build run test unit e2e bench-failover bench-peers profile proto proto-tools lint fmt vet bench fuzz clean
+.PHONY: all help deps tools peer-tools screenshots build run test unit e2e chaos bench-failover bench-peers profile proto proto-tools lint fmt vet bench fuzz clean
 
 all: build
 
@@ -56,6 +56,18 @@ e2e: build tools
 screenshots: build tools
 	ECSKV_E2E_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -tags e2e -count=1 \
 		-run 'TestStatusPageDrawsRing|TestPrometheusSeesFailover' ./e2e/... -bin-dir $(BIN)
+
+## chaos: ROUNDS rounds of DURATION each, every round a fresh cluster under
+## one nemesis (they take turns); prints a table per nemesis. Porcupine's
+## visualisation of any non-linearizable history goes to chaos-out/.
+ROUNDS   ?= 20
+chaos: build
+	@mkdir -p $(CURDIR)/chaos-out
+	ECSKV_CHAOS_ROUNDS=$(ROUNDS) ECSKV_CHAOS_DURATION=$(or $(DURATION),60s) ECSKV_CHAOS_OUT=$(CURDIR)/chaos-out \
+		ECSKV_CHAOS_REPORT=$(CURDIR)/chaos-out/report.txt \
+		$(GO) test -tags e2e -run '^TestChaos$$' -count=1 -timeout 0 -v ./e2e/... -bin-dir $(BIN) > $(CURDIR)/chaos-out/test.log 2>&1; \
+		status=$$?; cat $(CURDIR)/chaos-out/report.txt 2>/dev/null || tail -50 $(CURDIR)/chaos-out/test.log; \
+		echo "full log: chaos-out/test.log"; exit $$status
 
 ## bench-failover: kill -9 trials under load (write/read unavailability) and
 ## rebalancing of a loaded cluster, on real processes; TRIALS trials, KEYS keys
@@ -115,15 +127,14 @@ peer-tools:
 ## replicas, AOF everysec) and a 3-member etcd on loopback, kvbench workloads
 ## W, A and C against each for DURATION (30s) after a warm-up; prints one
 ## table and writes bench-results/peers.{json,svg}
-DURATION ?= 30s
 bench-peers: build peer-tools
-	$(GO) run ./e2e/peers --bin-dir $(BIN) --duration $(DURATION) --out $(CURDIR)/bench-results
+	$(GO) run ./e2e/peers --bin-dir $(BIN) --duration $(or $(DURATION),30s) --out $(CURDIR)/bench-results
 
 ## profile: kvbench W and C against a local 3-server cluster started with
 ## --pprof; CPU profiles of every kvserver and the client, and
 ## `go tool pprof -top` summaries, into bench-results/profile
 profile: build
-	$(GO) run ./e2e/peers --bin-dir $(BIN) --profile --duration $(DURATION) --out $(CURDIR)/bench-results/profile
+	$(GO) run ./e2e/peers --bin-dir $(BIN) --profile --duration $(or $(DURATION),30s) --out $(CURDIR)/bench-results/profile
 
 ## fuzz: run every fuzz target for FUZZTIME each
 fuzz:

@@ -18,7 +18,20 @@
 // Timings are printed, not asserted (the bounds are hang guards); the
 // measurements live in TestBenchFailover (make bench-failover).
 //
+// Linearizability under faults (chaos_test.go): TestChaos runs rounds of a
+// put/get/delete workload on contended keys under one nemesis each (kills,
+// pauses, partitions through proxies, ECS failover, etcd restarts), then
+// checks recovery, `ecs check`, acknowledged writes and the history with
+// porcupine. Without ECSKV_CHAOS_ROUNDS it runs a short round of four
+// nemeses; `make chaos` runs the long version.
+//
 // Environment (read by the test process; children never see ECSKV_*):
+//
+//	ECSKV_CHAOS_ROUNDS=N      chaos rounds, the nemeses taking turns (default: the short set)
+//	ECSKV_CHAOS_DURATION=D    length of one chaos round (default 15s)
+//	ECSKV_CHAOS_NEMESES=a,b   nemeses to take turns (default every one)
+//	ECSKV_CHAOS_OUT=DIR       where porcupine's visualisations go (default a kept temp dir)
+//	ECSKV_CHAOS_REPORT=FILE   also write the per-nemesis table there
 //
 //	ECSKV_E2E_KEYS=N          keys of 1 KiB in TestAddRemoveUnderLoad (default 20000)
 //	                          and TestBenchFailover (default 200000)

@@ -63,7 +63,10 @@ type controller struct {
 	lastPublish time.Time
 	holdUntil   time.Time // when a held-back epoch of data moves is due; zero if none
 	det         *detector
-	started     time.Time
+	// isolatedLogged: the last failover pass found the ECS cut from most
+	// servers (detector.isolated) and said so.
+	isolatedLogged bool
+	started        time.Time
 }
 
 // procManager is the local launcher as the controller uses it.

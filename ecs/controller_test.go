@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -115,6 +116,73 @@ func TestFailoverOnProbesAndRecovery(t *testing.T) {
 	})
 	tc.checkContract(8)
 	require.Equal(t, 1.0, metricValue(t, tc.ctl.gauges.failovers.WithLabelValues(causeProbe)))
+}
+
+// TestNoProbeFailoverWhenECSIsolated: when the ECS loses every server's
+// probes at once while their leases live (the ECS cut from the servers, not
+// from etcd; found by the chaos test's partition-ecs nemesis), it must not
+// strip every chain down to one member; a single server failing its probes
+// is still failed over.
+func TestNoProbeFailoverWhenECSIsolated(t *testing.T) {
+	tc := newTestCluster(t, testConfig(8, 3, 8))
+	srv := []string{"s1", "s2", "s3", "s4", "s5"}
+	tc.register(srv...)
+	tc.start()
+	tc.waitRing("layout", func(r *ringmeta.Ring) bool { return len(r.Chains) == 8 })
+	time.Sleep(2 * tc.cfg.ProbeInterval) // every loop has heard its server
+
+	for _, id := range srv {
+		tc.health.set(addr(id), true)
+	}
+	// Well past the time a verdict takes: no server may go down.
+	deadline := time.Now().Add(silence + 10*tc.cfg.ProbeInterval)
+	for time.Now().Before(deadline) {
+		for _, r := range tc.history() {
+			for _, id := range srv {
+				require.NotEqual(t, ringmeta.StateDown, serverState(r, id), "epoch %d: %s failed over while the ECS was isolated", r.Epoch, id)
+			}
+		}
+		time.Sleep(tc.cfg.ProbeInterval)
+	}
+	for _, id := range srv {
+		tc.health.set(addr(id), false)
+	}
+	time.Sleep(3 * tc.cfg.ProbeInterval)
+	tc.health.set(addr("s3"), true)
+	tc.waitRing("s3 down", func(r *ringmeta.Ring) bool { return serverState(r, "s3") == ringmeta.StateDown })
+	tc.checkContract(8)
+}
+
+// TestUnsyncedTailDemotedWhenPredecessorFails: a learner was promoted to
+// tail and has not reported catching up with the old tail when the old
+// tail fails. It may lack writes the old tail committed that no other
+// member can resend (kvserver TestChainOldTailFailsDuringPromotionSync), so
+// the failover makes it the learner again, to copy the partition afresh.
+func TestUnsyncedTailDemotedWhenPredecessorFails(t *testing.T) {
+	tc := newTestCluster(t, testConfig(1, 3, 8))
+	srv := []string{"s1", "s2", "s3", "s4"}
+	tc.seed(seedRing(10, 3, srv, chain(1, "s4", "s1", "s2", "s3")))
+	tc.autoReady = false
+	r := tc.waitRing("seeded", func(r *ringmeta.Ring) bool { return r.Epoch == 10 })
+	tc.register(srv...) // each reports epoch 10
+	tc.start()
+	tc.silence("s4", true) // once promoted it reports nothing: still syncing
+	_, err := tc.cli.Put(context.Background(), etcdkeys.Ready(tc.cfg.Cluster, "s4", 0), strconv.FormatUint(r.Chains[0].Version, 10))
+	require.NoError(t, err)
+	tc.waitRing("s4 promoted", func(r *ringmeta.Ring) bool {
+		return len(r.Chains[0].Members) == 4 && r.Chains[0].Tail() == "s4"
+	})
+	tc.kill("s3")
+	r = tc.waitRing("s3 stripped", func(r *ringmeta.Ring) bool { return r.Chains[0].Index("s3") < 0 })
+	require.Equal(t, []string{"s1", "s2"}, r.Chains[0].Members, "the unsynced tail leaves the chain with s3")
+	require.Equal(t, "s4", r.Chains[0].Learner, "and copies the partition again")
+	tc.silence("s4", false) // caught up again: reports, and is ready
+	_, err = tc.cli.Put(context.Background(), etcdkeys.Ready(tc.cfg.Cluster, "s4", 0), strconv.FormatUint(r.Chains[0].Version, 10))
+	require.NoError(t, err)
+	tc.waitRing("s4 promoted again", func(r *ringmeta.Ring) bool {
+		return r.Chains[0].Tail() == "s4" && r.Chains[0].Learner == ""
+	})
+	tc.checkContract(8)
 }
 
 func TestRestartLeavesChains(t *testing.T) {

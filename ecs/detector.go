@@ -60,6 +60,9 @@ type detector struct {
 
 	loops map[string]probeLoop // by server id
 	wg    sync.WaitGroup
+
+	mu      sync.Mutex      // guards failing
+	failing map[string]bool // by server id, once it answered: whether its latest probe failed
 }
 
 type probeLoop struct {
@@ -73,7 +76,7 @@ func newDetector(lg *zap.Logger, interval, timeout time.Duration, failures int, 
 	}
 	return &detector{
 		lg: lg, interval: interval, timeout: timeout, failures: max(failures, 1), silence: silence, dial: dial,
-		out: make(chan healthEvent, 64), loops: map[string]probeLoop{},
+		out: make(chan healthEvent, 64), loops: map[string]probeLoop{}, failing: map[string]bool{},
 	}
 }
 
@@ -88,6 +91,9 @@ func (d *detector) sync(ctx context.Context, targets []probeTarget) {
 		if t, ok := want[id]; !ok || t != l.t {
 			l.cancel()
 			delete(d.loops, id)
+			d.mu.Lock()
+			delete(d.failing, id)
+			d.mu.Unlock()
 		}
 	}
 	for id, t := range want {
@@ -102,6 +108,29 @@ func (d *detector) sync(ctx context.Context, targets []probeTarget) {
 			d.run(lctx, t)
 		}()
 	}
+}
+
+// isolated reports whether the latest probe of most servers failed: then
+// the likelier failure is this ECS's own network (cut from the servers
+// while etcd still reaches it), and failing the servers over would strip
+// every chain for nothing; their etcd leases still tell which of them are
+// really gone. Servers never heard from do not count. Only the controller
+// goroutine calls it (it owns loops).
+func (d *detector) isolated() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	failing, total := 0, 0
+	for id := range d.loops {
+		f, ok := d.failing[id]
+		if !ok {
+			continue
+		}
+		total++
+		if f {
+			failing++
+		}
+	}
+	return failing >= 2 && 2*failing > total
 }
 
 // stop ends every loop and waits for them.
@@ -151,6 +180,11 @@ func (d *detector) run(ctx context.Context, t probeTarget) {
 			oks, fails, lastOK = oks+1, 0, time.Now()
 		} else {
 			oks, fails = 0, fails+1
+		}
+		if known || err == nil {
+			d.mu.Lock()
+			d.failing[t.id] = err != nil
+			d.mu.Unlock()
 		}
 		switch {
 		case err == nil && (!known || !up && oks >= d.failures):

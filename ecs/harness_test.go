@@ -125,13 +125,14 @@ type testCluster struct {
 	rings     []*ringmeta.Ring
 	at        []time.Time       // when each ring arrived (debugging)
 	alive     map[string]uint64 // fake servers that play along, by id: incarnation
+	silent    map[string]bool   // fake servers that report no epoch (a member still syncing)
 	autoReady bool
 	inc       uint64
 }
 
 func newTestCluster(t *testing.T, cfg config.ECS) *testCluster {
 	tc := &testCluster{t: t, cli: startEtcd(t), cfg: cfg, health: &fakeHealth{down: map[string]bool{}},
-		alive: map[string]uint64{}, autoReady: true}
+		alive: map[string]uint64{}, silent: map[string]bool{}, autoReady: true}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -238,7 +239,12 @@ func (tc *testCluster) playServers(ctx context.Context) {
 			auto := tc.autoReady
 			tc.mu.Unlock()
 			for _, id := range ids {
-				tc.putMember(ctx, id, r.Epoch)
+				tc.mu.Lock()
+				quiet := tc.silent[id]
+				tc.mu.Unlock()
+				if !quiet {
+					tc.putMember(ctx, id, r.Epoch)
+				}
 			}
 			for p, ch := range r.Chains {
 				tc.mu.Lock()
@@ -249,6 +255,17 @@ func (tc *testCluster) playServers(ctx context.Context) {
 				}
 			}
 		}
+	}
+}
+
+// silence stops (or, with false, resumes) id's epoch reports; resuming
+// reports the latest epoch at once.
+func (tc *testCluster) silence(id string, quiet bool) {
+	tc.mu.Lock()
+	tc.silent[id] = quiet
+	tc.mu.Unlock()
+	if !quiet {
+		tc.putMember(context.Background(), id, tc.epoch())
 	}
 }
 

@@ -135,6 +135,12 @@ func (c *controller) admit(next *ringmeta.Ring, st *ctlState, ep *epochChange) {
 func (c *controller) failover(next *ringmeta.Ring, ep *epochChange) {
 	now := time.Now()
 	graceOver := now.Sub(c.started) >= c.cfg.LeaseTTL
+	isolated := c.det != nil && c.det.isolated()
+	if isolated && !c.isolatedLogged {
+		c.lg.Warn("most servers fail their probes at once: suspecting this ECS's network; failing over on membership leases only")
+		c.events.add("probes suspended", "most servers unreachable from the ECS at once")
+	}
+	c.isolatedLogged = isolated
 	for i := range next.Servers {
 		s := &next.Servers[i]
 		if s.State == ringmeta.StateDown {
@@ -147,7 +153,7 @@ func (c *controller) failover(next *ringmeta.Ring, ep *epochChange) {
 		// along with the ECS: it gets one lease TTL to register.
 		case !present && (c.seen[s.ID] || graceOver):
 			cause = causeLease
-		case present && c.probedDown(s.ID, m.Incarnation):
+		case present && c.probedDown(s.ID, m.Incarnation) && !isolated:
 			cause = causeProbe
 		case present && c.restarted[s.ID]:
 			cause = causeRestart
@@ -164,13 +170,56 @@ func (c *controller) failover(next *ringmeta.Ring, ep *epochChange) {
 		if !ok {
 			at = now
 		}
+		unsynced := c.unsyncedSuccessors(next, s.ID)
 		n := strip(next, s.ID, ep)
+		n += demote(next, unsynced, ep)
 		if cause != causeRestart || n > 0 {
 			ep.failed = append(ep.failed, failure{id: s.ID, cause: cause, at: at, chains: n})
 		} else {
 			delete(c.restarted, s.ID)
 		}
 	}
+}
+
+// unsyncedSuccessors finds, per partition, the tail that follows id when
+// that tail may not hold everything id committed: the chain changed (a
+// learner was promoted past id, say) and the tail has not reported applying
+// that change, which a promoted tail does only once it caught up with its
+// predecessor. If id fails now, nothing can give that tail what it lacks:
+// its other predecessors keep no in-flight entries for writes id acked.
+func (c *controller) unsyncedSuccessors(next *ringmeta.Ring, id string) map[int]string {
+	out := map[int]string{}
+	for p, ch := range next.Chains {
+		i := ch.Index(id)
+		if i < 0 || i != len(ch.Members)-2 {
+			continue
+		}
+		tail := ch.Members[i+1]
+		mark, changed := c.changed[p]
+		if m, ok := c.members[tail]; changed && (!ok || m.Epoch < mark.epoch) {
+			out[p] = tail
+		}
+	}
+	return out
+}
+
+// demote turns each given tail back into its chain's learner, when other
+// members remain: it copies the partition afresh from the new tail (which
+// holds everything committed) and is promoted again (DESIGN §4). It returns
+// how many chains changed.
+func demote(next *ringmeta.Ring, tails map[int]string, ep *epochChange) int {
+	n := 0
+	for p, id := range tails {
+		ch := &next.Chains[p]
+		if ch.Tail() != id || len(ch.Members) < 2 {
+			continue
+		}
+		ch.Members = slices.Delete(slices.Clone(ch.Members), len(ch.Members)-1, len(ch.Members))
+		ch.Learner = id
+		ep.bump(ch, p)
+		n++
+	}
+	return n
 }
 
 // strip removes id from every chain where another member remains and from

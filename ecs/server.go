@@ -47,6 +47,7 @@ type Server struct {
 	wg        sync.WaitGroup
 	readyCh   chan struct{}
 	readyRing *ringmeta.Ring // set before readyCh closes
+	standbyCh chan string    // receives the leader's name when this ECS waits behind it
 	stopReqCh chan struct{}
 	stopReq   sync.Once
 	stopOnce  sync.Once
@@ -63,6 +64,7 @@ func New(cfg config.ECS, lg *zap.Logger, out io.Writer) (*Server, error) {
 	return &Server{
 		cfg: cfg, lg: lg, out: out, metrics: m, events: &eventLog{count: countEvent},
 		ctx: ctx, cancel: cancel, readyCh: make(chan struct{}), stopReqCh: make(chan struct{}),
+		standbyCh: make(chan string, 1),
 	}, nil
 }
 
@@ -135,6 +137,10 @@ func (s *Server) ReadyNotify() <-chan struct{} { return s.readyCh }
 // ReadyRing is the ring at the moment the cluster became ready.
 func (s *Server) ReadyRing() *ringmeta.Ring { return s.readyRing }
 
+// StandbyNotify receives the current leader's description each time this
+// ECS starts waiting behind another leader (a standby, DESIGN §5).
+func (s *Server) StandbyNotify() <-chan string { return s.standbyCh }
+
 // StopRequested is closed when `ecs stop` asks this cluster to stop.
 func (s *Server) StopRequested() <-chan struct{} { return s.stopReqCh }
 
@@ -206,6 +212,12 @@ func (s *Server) leadOnce() error {
 	}()
 	el := concurrency.NewElection(sess, etcdkeys.LeaderPrefix(s.cfg.Cluster))
 	host, _ := os.Hostname()
+	if lr, err := el.Leader(s.ctx); err == nil && len(lr.Kvs) > 0 {
+		select {
+		case s.standbyCh <- string(lr.Kvs[0].Value):
+		default:
+		}
+	}
 	if err := el.Campaign(s.ctx, fmt.Sprintf("%s pid %d http %s", host, os.Getpid(), s.cfg.HTTP)); err != nil {
 		return fmt.Errorf("ecs: campaign: %w", err)
 	}

@@ -17,7 +17,7 @@ func RenderDOM(t testing.TB, url string, budget time.Duration) string {
 	args := append(chromiumCmd(t), fmt.Sprintf("--virtual-time-budget=%d", budget.Milliseconds()), "--dump-dom", url)
 	res := Run(t, RunOptions{Timeout: 60 * time.Second, Quiet: true}, args[0], args[1:]...)
 	if res.ExitCode != 0 {
-		t.Fatalf("framework: chromium --dump-dom %s: exit %d: %s", url, res.ExitCode, shorten(res.Stderr, 500))
+		t.Fatalf("framework: chromium --dump-dom %s: exit %d: %s", url, res.ExitCode, Shorten(res.Stderr, 500))
 	}
 	return res.Stdout
 }
@@ -29,7 +29,7 @@ func Screenshot(t testing.TB, url, path string, width, height int, budget time.D
 		fmt.Sprintf("--window-size=%d,%d", width, height), "--screenshot="+path, url)
 	res := Run(t, RunOptions{Timeout: 60 * time.Second, Quiet: true}, args[0], args[1:]...)
 	if res.ExitCode != 0 {
-		t.Fatalf("framework: chromium --screenshot %s: exit %d: %s", url, res.ExitCode, shorten(res.Stderr, 500))
+		t.Fatalf("framework: chromium --screenshot %s: exit %d: %s", url, res.ExitCode, Shorten(res.Stderr, 500))
 	}
 }
 

@@ -8,6 +8,15 @@
 // ports; StartKVServer adds a hand-started kvserver. Process wraps one child
 // process: Stop, Kill, Pause, Resume, Wait.
 //
+// NewChaosCluster builds a cluster for fault injection (chaos.go): an etcd
+// process of the harness (the test binary re-executed, RunEtcdIfAsked), ECS
+// controllers with `ecs start -n 0` (one leads, the others stand by) and
+// hand-started kvservers, every link through a proxy of a Network
+// (proxy.go) that can blackhole, delay or drop the traffic from any node to
+// any other. history.go records operations and checks them with porcupine
+// (a key-value model partitioned per key); workload.go drives the library
+// clients; nemesis.go lists the faults.
+//
 // Everything a test starts is stopped by t.Cleanup. The data dir is removed
 // when the test passed and kept (its path is logged) when it failed.
 //

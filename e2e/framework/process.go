@@ -31,6 +31,7 @@ type ProcessSpec struct {
 	Path  string    // executable
 	Args  []string  // arguments, without argv[0]
 	Stdin io.Reader // nil: /dev/null
+	Env   []string  // KEY=VALUE added to the child's environment
 }
 
 // Process is a child process in its own process group, with its output
@@ -67,7 +68,7 @@ func startProcess(t testing.TB, spec ProcessSpec) (*Process, error) {
 	}
 	p := &Process{name: name, done: make(chan struct{}), out: newOutput(name, t.Logf)}
 	cmd := exec.Command(spec.Path, spec.Args...)
-	cmd.Env = childEnv()
+	cmd.Env = append(childEnv(), spec.Env...)
 	cmd.Stdin = spec.Stdin
 	cmd.Stdout = &lineWriter{emit: func(l string) { p.out.add("stdout", l) }}
 	cmd.Stderr = &lineWriter{emit: func(l string) { p.out.add("stderr", l) }}

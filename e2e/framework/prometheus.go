@@ -171,7 +171,7 @@ func (p *Prometheus) get(ctx context.Context, path string, data any) error {
 		Data   json.RawMessage `json:"data"`
 	}
 	if err := json.Unmarshal(body, &env); err != nil {
-		return fmt.Errorf("%s: HTTP %d: %s", path, resp.StatusCode, shorten(string(body), 200))
+		return fmt.Errorf("%s: HTTP %d: %s", path, resp.StatusCode, Shorten(string(body), 200))
 	}
 	if env.Status != "success" {
 		return fmt.Errorf("%s", env.Error)

@@ -62,13 +62,14 @@ func Run(t testing.TB, opts RunOptions, path string, args ...string) Result {
 	}
 	res := Result{Stdout: stdout.String(), Stderr: stderr.String(), ExitCode: cmd.ProcessState.ExitCode()}
 	if !opts.Quiet {
-		t.Logf("framework: $ %s %s -> exit %d, stdout %s, stderr %s", name, shorten(strings.Join(args, " "), 200),
-			res.ExitCode, shorten(fmt.Sprintf("%q", res.Stdout), 300), shorten(fmt.Sprintf("%q", res.Stderr), 300))
+		t.Logf("framework: $ %s %s -> exit %d, stdout %s, stderr %s", name, Shorten(strings.Join(args, " "), 200),
+			res.ExitCode, Shorten(fmt.Sprintf("%q", res.Stdout), 300), Shorten(fmt.Sprintf("%q", res.Stderr), 300))
 	}
 	return res
 }
 
-func shorten(s string, n int) string {
+// Shorten cuts s to n bytes, noting how long it was.
+func Shorten(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

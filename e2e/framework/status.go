@@ -114,8 +114,13 @@ func (c *Cluster) Status(t testing.TB) StatusJSON {
 // polling with Eventually.
 func (c *Cluster) StatusE(t testing.TB) (StatusJSON, error) {
 	t.Helper()
-	res := Run(t, RunOptions{Timeout: statusTimeout, Quiet: true}, c.Bin(ECSBin),
-		append([]string{"status", "--etcd-endpoints", c.EtcdEndpoint(), "--json"}, c.AdminTLS()...)...)
+	return statusAt(t, c.Bin(ECSBin), c.EtcdEndpoint(), c.AdminTLS())
+}
+
+func statusAt(t testing.TB, ecsBin, endpoint string, tlsArgs []string) (StatusJSON, error) {
+	t.Helper()
+	res := Run(t, RunOptions{Timeout: statusTimeout, Quiet: true}, ecsBin,
+		append([]string{"status", "--etcd-endpoints", endpoint, "--json"}, tlsArgs...)...)
 	if res.ExitCode != 0 {
 		return StatusJSON{}, fmt.Errorf("ecs status exited %d: %s", res.ExitCode, strings.TrimSpace(res.Stderr))
 	}
@@ -144,8 +149,13 @@ type CheckJSON struct {
 // or 1 fails the test.
 func (c *Cluster) Check(t testing.TB) CheckJSON {
 	t.Helper()
-	res := Run(t, RunOptions{Timeout: 3 * time.Minute, Quiet: true}, c.Bin(ECSBin),
-		append([]string{"check", "--etcd-endpoints", c.EtcdEndpoint(), "--json"}, c.AdminTLS()...)...)
+	return checkAt(t, c.Bin(ECSBin), c.EtcdEndpoint(), c.AdminTLS())
+}
+
+func checkAt(t testing.TB, ecsBin, endpoint string, tlsArgs []string) CheckJSON {
+	t.Helper()
+	res := Run(t, RunOptions{Timeout: 3 * time.Minute, Quiet: true}, ecsBin,
+		append([]string{"check", "--etcd-endpoints", endpoint, "--json"}, tlsArgs...)...)
 	rep := CheckJSON{ExitCode: res.ExitCode, Stderr: strings.TrimSpace(res.Stderr), Raw: res.Stdout}
 	if res.ExitCode == 0 || res.ExitCode == 1 {
 		if err := json.Unmarshal([]byte(res.Stdout), &rep); err != nil {

@@ -74,21 +74,31 @@ func runStart(cfg config.ECS) error {
 		return err
 	}
 	defer srv.Stop()
-	timeout := time.After(cfg.ReadyTimeout)
-	select {
-	case <-srv.ReadyNotify():
-		r := srv.ReadyRing()
-		fmt.Printf("cluster ready: %d servers, %d partitions, %d replicas, epoch %d, etcd %s, status http://%s%s (%.1fs)\n",
-			len(r.Servers), r.Partitions, r.Replicas, r.Epoch, strings.Join(srv.EtcdEndpoints(), ","), cfg.HTTP,
-			srv.SecuritySummary(), time.Since(start).Seconds())
-	case <-timeout:
-		return fmt.Errorf("servers did not all serve within %v (see the server logs above)", cfg.ReadyTimeout)
-	case id := <-srv.ChildExited():
-		return fmt.Errorf("kvserver %s exited before the cluster was ready (see its log above)", id)
-	case <-sig:
-		return nil
-	case <-srv.StopRequested():
-		return nil
+	// A controller without servers of its own (-n 0) may be a standby that
+	// waits for the leader to go: it waits without a deadline.
+	var timeout <-chan time.Time
+	if cfg.Servers > 0 || len(cfg.EtcdEndpoints) == 0 {
+		timeout = time.After(cfg.ReadyTimeout)
+	}
+	for ready := false; !ready; {
+		select {
+		case leader := <-srv.StandbyNotify():
+			fmt.Printf("standing by: leader is %s\n", leader)
+		case <-srv.ReadyNotify():
+			r := srv.ReadyRing()
+			fmt.Printf("cluster ready: %d servers, %d partitions, %d replicas, epoch %d, etcd %s, status http://%s%s (%.1fs)\n",
+				len(r.Servers), r.Partitions, r.Replicas, r.Epoch, strings.Join(srv.EtcdEndpoints(), ","), cfg.HTTP,
+				srv.SecuritySummary(), time.Since(start).Seconds())
+			ready = true
+		case <-timeout:
+			return fmt.Errorf("servers did not all serve within %v (see the server logs above)", cfg.ReadyTimeout)
+		case id := <-srv.ChildExited():
+			return fmt.Errorf("kvserver %s exited before the cluster was ready (see its log above)", id)
+		case <-sig:
+			return nil
+		case <-srv.StopRequested():
+			return nil
+		}
 	}
 	select {
 	case <-sig:
