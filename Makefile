@@ -57,7 +57,7 @@ screenshots: build tools
 	ECSKV_E2E_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -tags e2e -count=1 \
 		-run 'TestStatusPageDrawsRing|TestPrometheusSeesFailover' ./e2e/... -bin-dir $(BIN)
 
-## chaos: ROUNDS rounds of DURATION each, every round a fresh cluster under
+## chaos: ROUNDS (20) rounds of DURATION (60s) each, every round a fresh cluster under
 ## one nemesis (they take turns); prints a table per nemesis. Porcupine's
 ## visualisation of any non-linearizable history goes to chaos-out/.
 ROUNDS   ?= 20
