@@ -16,10 +16,10 @@ import (
 )
 
 // Fuzz targets for every request a server decodes from outside: the client
-// API (Put, Get, Delete, KeyRange, Login; checkKV is their validator) and
-// the Batch stream (fuzz_batch_test.go) and the replication service
-// (batches, snapshot and lease requests). The
-// network targets run against one real server on the package's etcd.
+// API (Put, Get, Delete, KeyRange, Login; checkKV is their validator), the
+// Batch stream (fuzz_batch_test.go) and the replication service (batches,
+// snapshot and lease requests). The network targets run against one real
+// server on the package's etcd.
 
 func FuzzCheckKV(f *testing.F) {
 	f.Add([]byte("k"), []byte("v"), int64(0))
