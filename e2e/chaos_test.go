@@ -270,6 +270,8 @@ func chaosTable(results []roundResult, rounds int, duration time.Duration) strin
 		tot.unchecked += w.unchecked
 	}
 	fmt.Fprintf(&b, "%-18s %6d %8d %7d %7d %8d %10d %5d %9d\n", "total", tot.rounds, tot.ops, tot.faults, tot.failed, tot.unknown, tot.violations, tot.lost, tot.unchecked)
-	fmt.Fprintf(&b, "(visualisations of non-linearizable histories: %s)\n", filepath.Clean(os.Getenv("ECSKV_CHAOS_OUT")))
+	if tot.violations > 0 {
+		fmt.Fprintf(&b, "(visualisations of non-linearizable histories: %s)\n", filepath.Clean(os.Getenv("ECSKV_CHAOS_OUT")))
+	}
 	return b.String()
 }
