@@ -52,9 +52,9 @@ unit:
 e2e: build tools
 	ECSKV_E2E_REQUIRE_TOOLS=1 $(GO) test -tags e2e -count=1 -timeout 15m ./e2e/... -bin-dir $(BIN)
 
-## screenshots: regenerate docs/img (status page, dashboard) from the e2e tests
+## screenshots: regenerate config/img (status page, dashboard) from the e2e tests
 screenshots: build tools
-	ECSKV_E2E_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -tags e2e -count=1 \
+	ECSKV_E2E_SCREENSHOTS=$(CURDIR)/config/img $(GO) test -tags e2e -count=1 \
 		-run 'TestStatusPageDrawsRing|TestPrometheusSeesFailover' ./e2e/... -bin-dir $(BIN)
 
 ## chaos: ROUNDS (20) rounds of DURATION (60s) each, every round a fresh cluster under

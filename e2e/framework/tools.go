@@ -42,8 +42,8 @@ func FreePort(t testing.TB) int {
 	return port
 }
 
-// RepoFile returns the absolute path of a file of the repository (config/,
-// docs/), found from the test's working directory upwards.
+// RepoFile returns the absolute path of a file of the repository (such as
+// config/), found from the test's working directory upwards.
 func RepoFile(t testing.TB, rel string) string {
 	t.Helper()
 	dir, err := os.Getwd()
