@@ -229,47 +229,50 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// chaosRow is one line of the chaos table: rounds summed.
+type chaosRow struct {
+	rounds, ops, faults, failed, unknown, violations, lost, unchecked int
+}
+
+func (w *chaosRow) add(o chaosRow) {
+	w.rounds += o.rounds
+	w.ops += o.ops
+	w.faults += o.faults
+	w.failed += o.failed
+	w.unknown += o.unknown
+	w.violations += o.violations
+	w.lost += o.lost
+	w.unchecked += o.unchecked
+}
+
+func (w chaosRow) format(name string) string {
+	return fmt.Sprintf("%-18s %6d %8d %7d %7d %8d %10d %5d %9d\n", name, w.rounds, w.ops, w.faults, w.failed, w.unknown, w.violations, w.lost, w.unchecked)
+}
+
 // chaosTable sums the rounds per nemesis.
 func chaosTable(results []roundResult, rounds int, duration time.Duration) string {
-	type row struct {
-		rounds, ops, faults, failed, unknown, violations, lost, unchecked int
-	}
 	var order []string
-	rows := map[string]*row{}
+	rows := map[string]*chaosRow{}
 	for _, r := range results {
 		if rows[r.nemesis] == nil {
-			rows[r.nemesis] = &row{}
+			rows[r.nemesis] = &chaosRow{}
 			order = append(order, r.nemesis)
 		}
-		w := rows[r.nemesis]
-		w.rounds++
-		w.ops += r.ops
-		w.faults += r.faults
-		w.failed += r.failed
-		w.unknown += r.unknown
-		w.violations += r.violations
-		w.lost += r.lost
+		one := chaosRow{rounds: 1, ops: r.ops, faults: r.faults, failed: r.failed, unknown: r.unknown, violations: r.violations, lost: r.lost}
 		if r.linearizable == porcupine.Unknown {
-			w.unchecked++
+			one.unchecked = 1
 		}
+		rows[r.nemesis].add(one)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "chaos: %d rounds of %v\n", rounds, duration)
 	fmt.Fprintf(&b, "%-18s %6s %8s %7s %7s %8s %10s %5s %9s\n", "NEMESIS", "ROUNDS", "OPS", "FAULTS", "FAILED", "UNKNOWN", "VIOLATIONS", "LOST", "UNCHECKED")
-	var tot row
+	var tot chaosRow
 	for _, n := range order {
-		w := rows[n]
-		fmt.Fprintf(&b, "%-18s %6d %8d %7d %7d %8d %10d %5d %9d\n", n, w.rounds, w.ops, w.faults, w.failed, w.unknown, w.violations, w.lost, w.unchecked)
-		tot.rounds += w.rounds
-		tot.ops += w.ops
-		tot.faults += w.faults
-		tot.failed += w.failed
-		tot.unknown += w.unknown
-		tot.violations += w.violations
-		tot.lost += w.lost
-		tot.unchecked += w.unchecked
+		b.WriteString(rows[n].format(n))
+		tot.add(*rows[n])
 	}
-	fmt.Fprintf(&b, "%-18s %6d %8d %7d %7d %8d %10d %5d %9d\n", "total", tot.rounds, tot.ops, tot.faults, tot.failed, tot.unknown, tot.violations, tot.lost, tot.unchecked)
+	b.WriteString(tot.format("total"))
 	if tot.violations > 0 {
 		fmt.Fprintf(&b, "(visualisations of non-linearizable histories: %s)\n", filepath.Clean(os.Getenv("ECSKV_CHAOS_OUT")))
 	}
