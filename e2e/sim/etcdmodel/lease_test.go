@@ -144,10 +144,13 @@ func TestPromote(t *testing.T) {
 		a := s.Grant(0, 10*time.Second)
 		b := s.Grant(sec, 3*time.Second)
 		s.Promote(2 * sec)
-		for id, want := range map[LeaseID]time.Duration{a: 10 * time.Second, b: 3 * time.Second} {
-			left, err := s.TTLRemaining(2*sec, id)
+		for _, c := range []struct {
+			id   LeaseID
+			want time.Duration
+		}{{a, 10 * time.Second}, {b, 3 * time.Second}} {
+			left, err := s.TTLRemaining(2*sec, c.id)
 			require.NoError(t, err)
-			require.Equal(t, want, left)
+			require.Equal(t, c.want, left)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package etcdmodel
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -153,7 +154,7 @@ func (d *driver) drainMirror() {
 		d.lastRev = ev.KV.ModRev
 	}
 	got := make([]KV, 0, len(d.mirror))
-	for _, k := range slices.Sorted(mapsKeys(d.mirror)) {
+	for _, k := range slices.Sorted(maps.Keys(d.mirror)) {
 		got = append(got, d.mirror[k])
 	}
 	require.Equal(d.t, d.s.Range(""), got, "step %d: mirror by watch", d.step)
@@ -203,16 +204,6 @@ func (d *driver) check() {
 	}
 	if at, ok := s.NextDeadline(); ok {
 		require.Greater(t, at, s.Now(), "no lease outlives its deadline")
-	}
-}
-
-func mapsKeys(m map[string]KV) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
 	}
 }
 
