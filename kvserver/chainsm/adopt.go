@@ -23,7 +23,7 @@ func (r *replica) adopt(now Mono, ch ringmeta.Chain, epoch uint64) {
 	// read here until it has run out.
 	removed := !r.known && len(ch.Members) > 0 ||
 		slices.ContainsFunc(r.members, func(id string) bool { return ch.Index(id) < 0 })
-	wasHead, wasLearner := r.isHead(), r.learning
+	wasHead, wasLearner, wasKnown := r.isHead(), r.learning, r.known
 	prevSucc := r.succ
 	r.ver, r.since, r.members = ch.Version, epoch, slices.Clone(ch.Members)
 	r.known = true
@@ -50,8 +50,9 @@ func (r *replica) adopt(now Mono, ch ringmeta.Chain, epoch uint64) {
 		// Promoted: what the old tail committed before it learned of the
 		// promotion may not have reached us; the hello's sync closes that.
 		r.learning, r.installed, r.buf = false, false, nil
-		r.unsynced = true
 	}
+	r.reportSync = r.reportSync || wasLearner || !wasKnown
+	r.unsynced = r.pred != ""
 	if wasHead && i != 0 {
 		r.failWaiters(ErrChainChanged) // clients retry at the new head by id
 	}
@@ -67,7 +68,7 @@ func (r *replica) adopt(now Mono, ch ringmeta.Chain, epoch uint64) {
 	if r.pred != "" {
 		r.hello(now)
 	}
-	r.n.store(StorageOp{Kind: StVersion, Part: r.p, Ver: r.ver, Epoch: epoch, Unsynced: r.unsynced})
+	r.n.store(StorageOp{Kind: StVersion, Part: r.p, Ver: r.ver, Epoch: epoch, Unsynced: r.reportSync})
 	if r.succ == "" {
 		// The tail: everything synced here is synced on every member above
 		// (nothing leaves a member before its sync), so it is committed.

@@ -37,7 +37,7 @@ func (n *Node) Recover(p int, rec Recovered) error {
 		return fmt.Errorf("chainsm: partition %d out of range", p)
 	}
 	r.stored = true
-	r.ver, r.unsynced = rec.Ver, rec.Unsynced
+	r.ver, r.reportSync = rec.Ver, rec.Unsynced
 	r.applied, r.synced, r.committed, r.truncated = rec.Applied, rec.Applied, rec.Truncated, rec.Truncated
 	for _, d := range rec.Dedup {
 		r.dedup.add(d, nil)

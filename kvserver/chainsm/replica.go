@@ -49,7 +49,13 @@ type replica struct {
 	helloDone bool
 	helloAt   Mono
 	syncTo    uint64
-	unsynced  bool // promoted: may lack what the predecessor held
+	// unsynced: the hello with the predecessor at this version has not
+	// ended, so this member may lack what the predecessor held (a promoted
+	// learner, a restarted member): it serves no reads.
+	unsynced bool
+	// reportSync: say so to the ECS once in sync (it marks promoted
+	// learners unsynced, and a restart may have lost an earlier report).
+	reportSync bool
 	nackAt    Mono
 
 	// The tail's feed to its learner.
@@ -124,7 +130,7 @@ func (r *replica) appendEntry(e *Entry, needStatus bool) *logEntry {
 }
 
 func (r *replica) markSynced(seq uint64) {
-	if seq > r.synced && seq <= r.applied {
+	if seq >= r.synced && seq <= r.applied {
 		r.synced = seq
 		r.syncDirty = true
 	}
@@ -140,7 +146,7 @@ func (r *replica) reset() {
 	r.ackedUp, r.downAcked, r.ackAgain = 0, 0, false
 	r.feeding, r.feedSent = false, 0
 	r.learning, r.installed, r.buf, r.readyDone = false, false, nil, false
-	r.unsynced, r.syncTo, r.helloDone = false, 0, false
+	r.unsynced, r.reportSync, r.syncTo, r.helloDone = false, false, 0, false
 }
 
 // drop deletes the partition's storage, if it holds anything.

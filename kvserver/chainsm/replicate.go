@@ -169,15 +169,18 @@ func (r *replica) onSync(now Mono, m Msg) {
 	r.checkSynced()
 }
 
-// checkSynced ends a promoted member's sync once it holds, synced, all its
-// predecessor held, and reports it so the ECS clears its unsynced mark.
+// checkSynced ends the hello once this member holds, synced, all its
+// predecessor held, and reports it when the ECS may be waiting for that.
 func (r *replica) checkSynced() {
-	if !r.unsynced || !r.helloDone || r.synced < r.syncTo {
+	if !r.member() || !r.helloDone || r.synced < r.syncTo {
 		return
 	}
 	r.unsynced = false
-	r.n.store(StorageOp{Kind: StVersion, Part: r.p, Ver: r.ver, Epoch: r.since})
-	r.n.report(Report{Kind: RepSynced, Part: r.p, Ver: r.ver})
+	if r.reportSync {
+		r.reportSync = false
+		r.n.store(StorageOp{Kind: StVersion, Part: r.p, Ver: r.ver, Epoch: r.since})
+		r.n.report(Report{Kind: RepSynced, Part: r.p, Ver: r.ver})
+	}
 }
 
 // tick runs partition p's timers.
