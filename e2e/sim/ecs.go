@@ -130,7 +130,8 @@ type view struct {
 	ringRev int64
 	state   ctlState
 	live    map[string]bool
-	ready   map[[2]string]uint64 // (id, partition) -> chain version
+	inc     map[string]string    // incarnation of each live server
+	ready   map[[2]string]uint64 // (id, partition) -> chain version, of the live incarnation
 	synced  map[[2]string]uint64
 }
 
@@ -143,17 +144,22 @@ func readView(st *etcdmodel.Store) view {
 	if err != nil {
 		return view{}
 	}
-	vw := view{ring: r, ringRev: kv.ModRev, live: map[string]bool{}, ready: map[[2]string]uint64{}, synced: map[[2]string]uint64{}}
+	vw := view{ring: r, ringRev: kv.ModRev, live: map[string]bool{}, inc: map[string]string{}, ready: map[[2]string]uint64{}, synced: map[[2]string]uint64{}}
 	if c, ok := st.Get(ctlKey); ok {
 		_ = json.Unmarshal(c.Value, &vw.state)
 	}
 	for _, m := range st.Range("servers/") {
-		vw.live[strings.TrimPrefix(m.Key, "servers/")] = true
+		id := strings.TrimPrefix(m.Key, "servers/")
+		vw.live[id], vw.inc[id] = true, string(m.Value)
 	}
 	for pre, dst := range map[string]map[[2]string]uint64{"ready/": vw.ready, "synced/": vw.synced} {
 		for _, m := range st.Range(pre) {
 			parts := strings.Split(strings.TrimPrefix(m.Key, pre), "/")
-			v, _ := strconv.ParseUint(string(m.Value), 10, 64)
+			ver, inc, _ := strings.Cut(string(m.Value), "/")
+			v, _ := strconv.ParseUint(ver, 10, 64)
+			if inc != vw.inc[parts[0]] {
+				v = 0 // an earlier incarnation's report: it restarted since
+			}
 			dst[[2]string{parts[0], parts[1]}] = v
 		}
 	}

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
@@ -213,9 +212,9 @@ func (h *host) onRequest(c *client, rq request) {
 func (h *host) report(r chainsm.Report) {
 	switch r.Kind {
 	case chainsm.RepReady:
-		h.reports[readyKey(h.id, r.Part)] = strconv.FormatUint(r.Ver, 10)
+		h.reports[readyKey(h.id, r.Part)] = fmt.Sprintf("%d/%d", r.Ver, h.gen)
 	case chainsm.RepSynced:
-		h.reports[syncedKey(h.id, r.Part)] = strconv.FormatUint(r.Ver, 10)
+		h.reports[syncedKey(h.id, r.Part)] = fmt.Sprintf("%d/%d", r.Ver, h.gen)
 	}
 }
 

@@ -47,8 +47,14 @@ func (r *replica) onSnapReq(now Mono, m Msg) {
 	if !r.isTail() || m.Ver != r.ver || m.From != r.learner {
 		return
 	}
+	// The snapshot holds everything up to applied; entries after it go to
+	// the learner from the log. A learner that asked again (its first
+	// snapshot late or lost) installs whichever arrives first, so the log
+	// keeps what follows the oldest snapshot sent until the learner acks.
+	if !r.feeding {
+		r.downAcked = r.applied
+	}
 	r.feeding, r.feedSent, r.feedAt = true, r.applied, now
-	r.downAcked = r.applied // the snapshot holds everything up to here
 	r.n.rd.Snapshots = append(r.n.rd.Snapshots, SnapshotSend{
 		To: m.From, Part: r.p, Ver: r.ver, Seq: r.applied, Dedup: r.dedup.records(),
 	})

@@ -85,7 +85,6 @@ type Node struct {
 	lastTick  Mono
 	lastGC    int64
 	stopped   bool
-	gaps      int   // nacks this node could not answer from its log
 	violation error // first invariant violation (Check)
 }
 
@@ -272,10 +271,6 @@ func (n *Node) answer(token uint64, st kvpb.Status, err error) {
 func (n *Node) store(op StorageOp) { n.rd.Storage = append(n.rd.Storage, op) }
 
 func (n *Node) report(rep Report) { n.rd.Reports = append(n.rd.Reports, rep) }
-
-// Gaps counts the nacks this node could not answer: its log no longer
-// reached back to what the successor lacked.
-func (n *Node) Gaps() int { return n.gaps }
 
 // Partitions returns the partitions this node has state for, in order.
 func (n *Node) Partitions() []int {

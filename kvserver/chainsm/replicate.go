@@ -80,12 +80,11 @@ func (r *replica) forward(now Mono) {
 }
 
 // resend sends again every synced entry after seq that is still in the log,
-// to the successor (or, with learner, to the learner). It reports false
-// when the log no longer reaches back to seq+1.
-func (r *replica) resend(now Mono, to string, after uint64, learner bool) bool {
-	if after < r.truncated && (len(r.log) == 0 || r.log[0].e.Seq > after+1) {
-		return false
-	}
+// to the successor (or, with learner, to the learner). The log keeps
+// everything the receiver has not acknowledged, so a request from below
+// the truncation point is an old one overtaken by the receiver's ack: it
+// holds those entries already.
+func (r *replica) resend(now Mono, to string, after uint64, learner bool) {
 	var out []*Entry
 	for _, le := range r.log {
 		if le.e.Seq <= after {
@@ -102,7 +101,6 @@ func (r *replica) resend(now Mono, to string, after uint64, learner bool) bool {
 	if len(out) > 0 {
 		r.n.send(Msg{Kind: MsgUpdate, To: to, Part: r.p, Ver: r.ver, Entries: out, Learner: learner})
 	}
-	return true
 }
 
 // onUpdate applies entries from the predecessor, in seq order.
@@ -143,14 +141,9 @@ func (r *replica) onNack(now Mono, m Msg) {
 	}
 	switch {
 	case m.Learner && r.feeding && m.From == r.learner:
-		if !r.resend(now, m.From, m.Seq, true) {
-			r.feeding = false // the learner asks for a fresh snapshot
-		}
+		r.resend(now, m.From, m.Seq, true)
 	case !m.Learner && r.member() && m.From == r.succ:
-		if !r.resend(now, m.From, m.Seq, false) {
-			r.n.gaps++ // the ECS turns such a successor back into a learner
-			return
-		}
+		r.resend(now, m.From, m.Seq, false)
 		r.n.send(Msg{Kind: MsgSync, To: m.From, Part: r.p, Ver: r.ver, Seq: r.synced})
 	}
 }
