@@ -51,7 +51,7 @@ func serverState(r *ringmeta.Ring, id string) ringmeta.State {
 
 func TestFailoverOnMemberKeyDeleted(t *testing.T) {
 	tc := newTestCluster(t, testConfig(8, 3, 8))
-	tc.autoReady = false // keep learners in place: this test looks at one epoch
+	tc.setAutoReady(false) // keep learners in place: this test looks at one epoch
 	srv := []string{"s1", "s2", "s3", "s4"}
 	tc.seed(seedRing(10, 3, srv,
 		chain(1, "", "s1", "s2", "s3"),
@@ -160,9 +160,9 @@ func TestNoProbeFailoverWhenECSIsolated(t *testing.T) {
 // the failover makes it the learner again, to copy the partition afresh.
 func TestUnsyncedTailDemotedWhenPredecessorFails(t *testing.T) {
 	tc := newTestCluster(t, testConfig(1, 3, 8))
+	tc.setAutoReady(false)
 	srv := []string{"s1", "s2", "s3", "s4"}
 	tc.seed(seedRing(10, 3, srv, chain(1, "s4", "s1", "s2", "s3")))
-	tc.autoReady = false
 	r := tc.waitRing("seeded", func(r *ringmeta.Ring) bool { return r.Epoch == 10 })
 	tc.register(srv...) // each reports epoch 10
 	tc.start()
@@ -187,7 +187,7 @@ func TestUnsyncedTailDemotedWhenPredecessorFails(t *testing.T) {
 
 func TestRestartLeavesChains(t *testing.T) {
 	tc := newTestCluster(t, testConfig(4, 2, 8))
-	tc.autoReady = false
+	tc.setAutoReady(false)
 	tc.register("s1", "s2", "s3")
 	tc.start()
 	laid := tc.waitRing("layout", func(r *ringmeta.Ring) bool { return len(r.Chains) == 4 })
@@ -208,7 +208,7 @@ func TestRestartLeavesChains(t *testing.T) {
 
 func TestPromotionViaReadyKey(t *testing.T) {
 	tc := newTestCluster(t, testConfig(1, 3, 8))
-	tc.autoReady = false
+	tc.setAutoReady(false)
 	srv := []string{"s1", "s2", "s3"}
 	tc.seed(seedRing(3, 3, srv, chain(4, "s3", "s1", "s2")))
 	tc.register(srv...)

@@ -258,6 +258,15 @@ func (tc *testCluster) playServers(ctx context.Context) {
 	}
 }
 
+// setAutoReady sets whether learners that play along report ready at once
+// (the default). playServers reads it as rings arrive: tests must not write
+// the field directly.
+func (tc *testCluster) setAutoReady(on bool) {
+	tc.mu.Lock()
+	tc.autoReady = on
+	tc.mu.Unlock()
+}
+
 // silence stops (or, with false, resumes) id's epoch reports; resuming
 // reports the latest epoch at once.
 func (tc *testCluster) silence(id string, quiet bool) {
