@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
@@ -63,9 +63,11 @@ const testPartitions = 16
 
 var clusterSeq atomic.Int64
 
-// tnode is one server of the test cluster.
+// tnode is one server of the test cluster. Its store lives in fs, kept
+// across restarts; dir exists on disk only for the filesystem metrics.
 type tnode struct {
 	id, addr, dir string
+	fs            vfs.FS
 	srv           *Server
 	stopped       bool
 }
@@ -120,7 +122,7 @@ func newClusterWith(t testing.TB, n int, configure func(*config.KVServer), creds
 // addNode starts a new server id on a fresh port and data dir.
 func (c *tcluster) addNode(id string) *tnode {
 	c.t.Helper()
-	nd := &tnode{id: id, addr: testutil.FreeAddr(c.t), dir: filepath.Join(c.t.TempDir(), id)}
+	nd := &tnode{id: id, addr: testutil.FreeAddr(c.t), dir: c.t.TempDir(), fs: vfs.NewMem()}
 	c.mu.Lock()
 	c.nodes[id] = nd
 	c.mu.Unlock()
@@ -151,6 +153,7 @@ func (c *tcluster) startNode(nd *tnode) {
 		}))
 	srv, err := New(cfg, lg)
 	require.NoError(c.t, err)
+	srv.fs = nd.fs
 	require.NoError(c.t, srv.Start())
 	c.mu.Lock()
 	nd.srv, nd.stopped = srv, false

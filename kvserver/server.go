@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/ecskv/ecskv/common/auth"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
@@ -29,6 +30,7 @@ type Server struct {
 	lg  *zap.Logger
 
 	store   *storage.Store
+	fs      vfs.FS // the store's filesystem; nil is the OS's. Tests set vfs.NewMem() before Start.
 	etcd    *clientv3.Client
 	grpc    *grpc.Server
 	lis     net.Listener
@@ -89,7 +91,7 @@ func (s *Server) Start() (err error) {
 	}()
 	s.metrics = newMetrics(s)
 	s.store, err = storage.Open(s.cfg.DataDir, storage.Options{
-		Sync: s.cfg.Sync, CacheEntries: s.cfg.CacheEntries, CacheBytes: s.cfg.CacheBytes, Logger: s.lg,
+		FS: s.fs, Sync: s.cfg.Sync, CacheEntries: s.cfg.CacheEntries, CacheBytes: s.cfg.CacheBytes, Logger: s.lg,
 		OnSync: func(d time.Duration) { s.metrics.walSync.Observe(d.Seconds()) },
 	})
 	if err != nil {
