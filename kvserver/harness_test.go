@@ -540,24 +540,21 @@ func (c *tcluster) diffDigests(members []string, parts []int) string {
 // it logs each member's replica state of the partitions that differ.
 func (c *tcluster) waitConverged(members []string, parts []int, timeout time.Duration) {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		diff := c.diffDigests(members, parts)
-		if diff == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			for _, p := range parts {
-				if strings.Contains(diff, fmt.Sprintf("p%d:", p)) {
-					for _, id := range members {
-						c.t.Logf("%s p%d: %s", id, p, c.srv(id).partSummary(p))
-					}
-				}
-			}
-			c.t.Fatalf("digests of %v never converged in %v: %s", members, timeout, diff)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var diff string
+	if testutil.WaitUntil(timeout, 20*time.Millisecond, func() bool {
+		diff = c.diffDigests(members, parts)
+		return diff == ""
+	}) {
+		return
 	}
+	for _, p := range parts {
+		if strings.Contains(diff, fmt.Sprintf("p%d:", p)) {
+			for _, id := range members {
+				c.t.Logf("%s p%d: %s", id, p, c.srv(id).partSummary(p))
+			}
+		}
+	}
+	c.t.Fatalf("digests of %v never converged in %v: %s", members, timeout, diff)
 }
 
 // partSummary describes this server's replica state of p, for test failures.
