@@ -84,3 +84,21 @@ func TestServerWithExternalServers(t *testing.T) {
 	require.ErrorIs(t, err, ErrRefused)
 	require.ErrorContains(t, err, "launched no kvservers")
 }
+
+// TestGoAttachRefusesOnceStopping: Stop joins what goAttach started, and
+// nothing starts once Stop has begun.
+func TestGoAttachRefusesOnceStopping(t *testing.T) {
+	cfg := testConfig(16, 1, 8)
+	cfg.DataDir = t.TempDir()
+	srv, err := New(cfg, zaptest.NewLogger(t), io.Discard)
+	require.NoError(t, err)
+	ended := make(chan struct{})
+	require.True(t, srv.goAttach(func() { <-srv.ctx.Done(); close(ended) }))
+	srv.Stop()
+	select {
+	case <-ended:
+	default:
+		t.Fatal("Stop returned before a tracked goroutine ended")
+	}
+	require.False(t, srv.goAttach(func() { t.Error("started after Stop") }))
+}
