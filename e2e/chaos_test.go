@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/e2e/framework"
 	"github.com/ecskv/ecskv/kvclient"
 )
@@ -176,7 +177,7 @@ func verifyRound(t *testing.T, c *framework.ChaosCluster, cli *kvclient.Client, 
 	}
 	cancel()
 	var chk framework.CheckJSON
-	framework.WaitUntil(30*time.Second, time.Second, func() bool { chk = c.Check(t); return chk.ExitCode != 2 })
+	testutil.WaitUntil(30*time.Second, time.Second, func() bool { chk = c.Check(t); return chk.ExitCode != 2 })
 	if chk.ExitCode != 0 {
 		fail("ecs check exited %d: %s %s", chk.ExitCode, chk.Stderr, framework.Shorten(chk.Raw, 500))
 	}

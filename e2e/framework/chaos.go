@@ -3,7 +3,6 @@ package framework
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/kvclient"
 )
@@ -173,7 +173,7 @@ func (c *ChaosCluster) StartECS(t testing.TB, name string) {
 	t.Helper()
 	httpPort := c.ports.HTTP
 	if name != "ecs1" {
-		httpPort = freePort(t)
+		httpPort = testutil.FreePort(t)
 	}
 	c.start(t, name, []string{filepath.Join(c.binDir, ECSBin), "start", "-n", "0",
 		"--etcd-endpoints", c.etcdVia(t, name),
@@ -190,16 +190,6 @@ func logLevel() string {
 		return l
 	}
 	return "warn"
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("framework: free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // Kill sends SIGKILL to node name (a server or an ECS) and waits for it.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/kvclient"
 )
 
@@ -131,7 +132,7 @@ func NemesisByName(name string) (Nemesis, bool) {
 func (c *ChaosCluster) WaitHealthy(t testing.TB, timeout time.Duration) error {
 	t.Helper()
 	why := "no status"
-	ok := WaitUntil(timeout, 500*time.Millisecond, func() bool {
+	ok := testutil.WaitUntil(timeout, 500*time.Millisecond, func() bool {
 		st, err := c.StatusE(t)
 		if err != nil {
 			why = err.Error()
