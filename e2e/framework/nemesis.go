@@ -183,7 +183,7 @@ func checkAfterPowerCut(t testing.TB, c *ChaosCluster, e NemesisEnv) []string {
 	if problem != "" {
 		problems = append(problems, "fresh writes: "+problem)
 	}
-	took, problem := CheckClean(t, c.Check, CheckCleanWithin)
+	_, took, problem := CheckClean(t, c.Check, CheckCleanWithin)
 	if problem != "" {
 		problems = append(problems, "ecs check: "+problem)
 	} else {

@@ -90,19 +90,18 @@ func KeyWhere(cli *kvclient.Client, key string) string {
 }
 
 // CheckClean runs check (a cluster's `ecs check`) until it exits 0 or
-// timeout has passed. It returns how long that took and, when the cluster
-// was not clean in time, what the last run found.
-func CheckClean(t testing.TB, check func(testing.TB) CheckJSON, timeout time.Duration) (took time.Duration, problem string) {
+// timeout has passed. It returns the last report, how long it took and,
+// when the cluster was not clean in time, what the last run found.
+func CheckClean(t testing.TB, check func(testing.TB) CheckJSON, timeout time.Duration) (last CheckJSON, took time.Duration, problem string) {
 	t.Helper()
 	began := time.Now()
-	var rep CheckJSON
-	clean := WaitUntil(timeout, 200*time.Millisecond, func() bool { rep = check(t); return rep.ExitCode == 0 })
+	clean := WaitUntil(timeout, 200*time.Millisecond, func() bool { last = check(t); return last.ExitCode == 0 })
 	took = time.Since(began)
 	switch {
 	case clean && took <= timeout:
-		return took, ""
+		return last, took, ""
 	case clean:
-		return took, fmt.Sprintf("ecs check clean only after %v (want within %v)", took.Round(time.Millisecond), timeout)
+		return last, took, fmt.Sprintf("ecs check clean only after %v (want within %v)", took.Round(time.Millisecond), timeout)
 	}
-	return took, fmt.Sprintf("not clean within %v: %s", timeout, rep.Summary(8))
+	return last, took, fmt.Sprintf("not clean within %v: %s", timeout, last.Summary(8))
 }
