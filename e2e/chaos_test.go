@@ -66,9 +66,7 @@ func TestChaos(t *testing.T) {
 	}
 	report := chaosTable(results, rounds, duration)
 	t.Logf("chaos report\n%s", report)
-	if p := os.Getenv("ECSKV_CHAOS_REPORT"); p != "" {
-		_ = os.WriteFile(p, []byte(report), 0o644)
-	}
+	appendChaosReport(t, report)
 }
 
 func chaosSettings(t *testing.T) (rounds int, duration time.Duration, names []string) {
