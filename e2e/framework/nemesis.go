@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -145,11 +146,16 @@ var Nemeses = []Nemesis{
 		}},
 	{Name: "kill-all", Hold: 2 * time.Second, Check: checkAfterPowerCut,
 		Inject: func(t testing.TB, c *ChaosCluster, e NemesisEnv) (string, func()) {
-			// A power cut of every machine but etcd's: the controllers come
-			// back as `ecs start -n 0` on the same etcd, the servers on their
-			// data dirs.
+			// A power cut of every machine but etcd's, in the middle of a
+			// burst of writes to keys outside the workload's (so every
+			// partition has writes in flight): the controllers come back as
+			// `ecs start -n 0` on the same etcd, the servers on their data
+			// dirs.
 			nodes := append(c.ECSNames(), c.ServerIDs()...)
+			stop := writeBurst(e.Client, fmt.Sprintf("%s-burst-%d-", e.Keys[0], e.Rng.Uint32()), burstWriters)
+			time.Sleep(burstBeforeCut) // the burst is under way
 			c.KillAll(t, nodes...)
+			stop()
 			return "kill -9 every server and ECS at once", func() {
 				for _, n := range nodes {
 					c.Restart(t, n)
@@ -169,6 +175,32 @@ var Nemeses = []Nemesis{
 			}
 			return fmt.Sprintf("%s %s from etcd and the ECSes (peers and clients still reach them)", f.Kind, who), c.Net().Heal
 		}},
+}
+
+// The write burst of kill-all.
+const (
+	burstWriters   = 16
+	burstBeforeCut = time.Second
+)
+
+// writeBurst starts writers goroutines putting to keys prefix<n> one after
+// the other, until the returned function stops and joins them. Outcomes
+// are not recorded: the burst only puts writes in flight.
+func writeBurst(cli *kvclient.Client, prefix string, writers int) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ctx.Err() == nil; n++ {
+				octx, ocancel := context.WithTimeout(ctx, 2*time.Second)
+				_, _ = cli.Put(octx, fmt.Sprintf("%s%d", prefix, n*writers+w), []byte("burst"))
+				ocancel()
+			}
+		}()
+	}
+	return func() { cancel(); wg.Wait() }
 }
 
 // checkAfterPowerCut is the acceptance of a whole-cluster restart: every
