@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -197,6 +198,22 @@ func (c *ChaosCluster) Kill(t testing.TB, name string) {
 	t.Helper()
 	if p := c.Proc(name); p != nil && p.Running() {
 		p.Kill(t)
+	}
+}
+
+// KillAll sends SIGKILL to every named node that runs, all at once (a power
+// cut), and then waits for each to be reaped.
+func (c *ChaosCluster) KillAll(t testing.TB, names ...string) {
+	t.Helper()
+	var killed []*Process
+	for _, name := range names {
+		if p := c.Proc(name); p != nil && p.Running() {
+			_ = p.signalGroup(syscall.SIGKILL)
+			killed = append(killed, p)
+		}
+	}
+	for _, p := range killed {
+		p.Kill(t) // reaps it
 	}
 }
 

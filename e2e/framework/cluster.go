@@ -282,14 +282,15 @@ func (c *Cluster) WaitServersGone(t testing.TB, timeout time.Duration) {
 	}
 }
 
-// waitGone waits for the tracked kvservers to exit and forgets those that
-// did; it returns the survivors as "id(pid)".
+// waitGone waits for every thread of the tracked kvservers to exit (so
+// their ports are free again) and forgets those that did; it returns the
+// survivors as "id(pid)".
 func (c *Cluster) waitGone(t testing.TB, timeout time.Duration) []string {
 	var alive []string
 	testutil.WaitUntil(timeout, 50*time.Millisecond, func() bool {
 		alive = alive[:0]
 		for pid, id := range c.trackedPIDs() {
-			if Alive(pid) {
+			if exited, _ := Exited(pid); !exited {
 				alive = append(alive, fmt.Sprintf("%s(pid %d)", id, pid))
 			}
 		}
