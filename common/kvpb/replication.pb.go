@@ -158,7 +158,10 @@ type Update struct {
 	ClientSeq uint64 `protobuf:"varint,6,opt,name=client_seq,json=clientSeq,proto3" json:"client_seq,omitempty"`
 	Status    Status `protobuf:"varint,7,opt,name=status,proto3,enum=ecskv.v1.Status" json:"status,omitempty"`
 	// to_learner marks updates the tail forwards to a learner catching up.
-	ToLearner     bool `protobuf:"varint,8,opt,name=to_learner,json=toLearner,proto3" json:"to_learner,omitempty"`
+	ToLearner bool `protobuf:"varint,8,opt,name=to_learner,json=toLearner,proto3" json:"to_learner,omitempty"`
+	// wall_ms is the head's wall clock when it sequenced the write: the dedup
+	// table keeps the request id by it.
+	WallMs        int64 `protobuf:"varint,9,opt,name=wall_ms,json=wallMs,proto3" json:"wall_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -249,31 +252,46 @@ func (x *Update) GetToLearner() bool {
 	return false
 }
 
-// Ack tells the predecessor that every seq <= seq is committed (applied by
-// the tail of chain_version).
-type Ack struct {
+func (x *Update) GetWallMs() int64 {
+	if x != nil {
+		return x.WallMs
+	}
+	return 0
+}
+
+// ChainMsg is one message of the chain protocol (kvserver/chainsm.Msg):
+// updates, acks, nacks and syncs of a partition, snapshot requests, and
+// read leases between chain neighbours.
+type ChainMsg struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
-	ChainVersion  uint64                 `protobuf:"varint,2,opt,name=chain_version,json=chainVersion,proto3" json:"chain_version,omitempty"`
-	Seq           uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	Kind          uint32                 `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	ChainVersion  uint64                 `protobuf:"varint,3,opt,name=chain_version,json=chainVersion,proto3" json:"chain_version,omitempty"`
+	Seq           uint64                 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
+	Entries       []*Update              `protobuf:"bytes,5,rep,name=entries,proto3" json:"entries,omitempty"`
+	Learner       bool                   `protobuf:"varint,6,opt,name=learner,proto3" json:"learner,omitempty"`
+	Epoch         uint64                 `protobuf:"varint,7,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Granted       bool                   `protobuf:"varint,8,opt,name=granted,proto3" json:"granted,omitempty"`
+	LeaseNs       int64                  `protobuf:"varint,9,opt,name=lease_ns,json=leaseNs,proto3" json:"lease_ns,omitempty"`
+	ReqToken      uint64                 `protobuf:"varint,10,opt,name=req_token,json=reqToken,proto3" json:"req_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *Ack) Reset() {
-	*x = Ack{}
+func (x *ChainMsg) Reset() {
+	*x = ChainMsg{}
 	mi := &file_kvpb_replication_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *Ack) String() string {
+func (x *ChainMsg) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*Ack) ProtoMessage() {}
+func (*ChainMsg) ProtoMessage() {}
 
-func (x *Ack) ProtoReflect() protoreflect.Message {
+func (x *ChainMsg) ProtoReflect() protoreflect.Message {
 	mi := &file_kvpb_replication_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -285,52 +303,170 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use Ack.ProtoReflect.Descriptor instead.
-func (*Ack) Descriptor() ([]byte, []int) {
+// Deprecated: Use ChainMsg.ProtoReflect.Descriptor instead.
+func (*ChainMsg) Descriptor() ([]byte, []int) {
 	return file_kvpb_replication_proto_rawDescGZIP(), []int{2}
 }
 
-func (x *Ack) GetPartition() uint32 {
+func (x *ChainMsg) GetKind() uint32 {
+	if x != nil {
+		return x.Kind
+	}
+	return 0
+}
+
+func (x *ChainMsg) GetPartition() uint32 {
 	if x != nil {
 		return x.Partition
 	}
 	return 0
 }
 
-func (x *Ack) GetChainVersion() uint64 {
+func (x *ChainMsg) GetChainVersion() uint64 {
 	if x != nil {
 		return x.ChainVersion
 	}
 	return 0
 }
 
-func (x *Ack) GetSeq() uint64 {
+func (x *ChainMsg) GetSeq() uint64 {
 	if x != nil {
 		return x.Seq
 	}
 	return 0
 }
 
+func (x *ChainMsg) GetEntries() []*Update {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *ChainMsg) GetLearner() bool {
+	if x != nil {
+		return x.Learner
+	}
+	return false
+}
+
+func (x *ChainMsg) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *ChainMsg) GetGranted() bool {
+	if x != nil {
+		return x.Granted
+	}
+	return false
+}
+
+func (x *ChainMsg) GetLeaseNs() int64 {
+	if x != nil {
+		return x.LeaseNs
+	}
+	return 0
+}
+
+func (x *ChainMsg) GetReqToken() uint64 {
+	if x != nil {
+		return x.ReqToken
+	}
+	return 0
+}
+
+// DedupRecord is a remembered client write, carried in snapshots.
+type DedupRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClientId      uint64                 `protobuf:"varint,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	ClientSeq     uint64                 `protobuf:"varint,2,opt,name=client_seq,json=clientSeq,proto3" json:"client_seq,omitempty"`
+	Seq           uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	Status        Status                 `protobuf:"varint,4,opt,name=status,proto3,enum=ecskv.v1.Status" json:"status,omitempty"`
+	WallMs        int64                  `protobuf:"varint,5,opt,name=wall_ms,json=wallMs,proto3" json:"wall_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DedupRecord) Reset() {
+	*x = DedupRecord{}
+	mi := &file_kvpb_replication_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DedupRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DedupRecord) ProtoMessage() {}
+
+func (x *DedupRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_replication_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
+func (*DedupRecord) Descriptor() ([]byte, []int) {
+	return file_kvpb_replication_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DedupRecord) GetClientId() uint64 {
+	if x != nil {
+		return x.ClientId
+	}
+	return 0
+}
+
+func (x *DedupRecord) GetClientSeq() uint64 {
+	if x != nil {
+		return x.ClientSeq
+	}
+	return 0
+}
+
+func (x *DedupRecord) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *DedupRecord) GetStatus() Status {
+	if x != nil {
+		return x.Status
+	}
+	return Status_STATUS_UNSPECIFIED
+}
+
+func (x *DedupRecord) GetWallMs() int64 {
+	if x != nil {
+		return x.WallMs
+	}
+	return 0
+}
+
 type ReplBatch struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	From    string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
-	Updates []*Update              `protobuf:"bytes,2,rep,name=updates,proto3" json:"updates,omitempty"`
-	Acks    []*Ack                 `protobuf:"bytes,3,rep,name=acks,proto3" json:"acks,omitempty"`
-	// nacks ask the receiver (the sender's predecessor, or the tail for a
-	// learner) to resend every update after seq: the sender found a gap or
-	// just got a new predecessor.
-	Nacks []*Ack `protobuf:"bytes,4,rep,name=nacks,proto3" json:"nacks,omitempty"`
-	// syncs answer a nack: the sender (the predecessor) has applied up to seq
-	// and resent everything the receiver asked for. A promoted learner serves
-	// reads only once it has applied that far.
-	Syncs         []*Ack `protobuf:"bytes,5,rep,name=syncs,proto3" json:"syncs,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	From  string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	// msgs carries the chain protocol's messages.
+	Msgs          []*ChainMsg `protobuf:"bytes,6,rep,name=msgs,proto3" json:"msgs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReplBatch) Reset() {
 	*x = ReplBatch{}
-	mi := &file_kvpb_replication_proto_msgTypes[3]
+	mi := &file_kvpb_replication_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -342,7 +478,7 @@ func (x *ReplBatch) String() string {
 func (*ReplBatch) ProtoMessage() {}
 
 func (x *ReplBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_replication_proto_msgTypes[3]
+	mi := &file_kvpb_replication_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -355,7 +491,7 @@ func (x *ReplBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplBatch.ProtoReflect.Descriptor instead.
 func (*ReplBatch) Descriptor() ([]byte, []int) {
-	return file_kvpb_replication_proto_rawDescGZIP(), []int{3}
+	return file_kvpb_replication_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ReplBatch) GetFrom() string {
@@ -365,30 +501,9 @@ func (x *ReplBatch) GetFrom() string {
 	return ""
 }
 
-func (x *ReplBatch) GetUpdates() []*Update {
+func (x *ReplBatch) GetMsgs() []*ChainMsg {
 	if x != nil {
-		return x.Updates
-	}
-	return nil
-}
-
-func (x *ReplBatch) GetAcks() []*Ack {
-	if x != nil {
-		return x.Acks
-	}
-	return nil
-}
-
-func (x *ReplBatch) GetNacks() []*Ack {
-	if x != nil {
-		return x.Nacks
-	}
-	return nil
-}
-
-func (x *ReplBatch) GetSyncs() []*Ack {
-	if x != nil {
-		return x.Syncs
+		return x.Msgs
 	}
 	return nil
 }
@@ -401,7 +516,7 @@ type ReplStreamEnd struct {
 
 func (x *ReplStreamEnd) Reset() {
 	*x = ReplStreamEnd{}
-	mi := &file_kvpb_replication_proto_msgTypes[4]
+	mi := &file_kvpb_replication_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -413,7 +528,7 @@ func (x *ReplStreamEnd) String() string {
 func (*ReplStreamEnd) ProtoMessage() {}
 
 func (x *ReplStreamEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_replication_proto_msgTypes[4]
+	mi := &file_kvpb_replication_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -426,7 +541,7 @@ func (x *ReplStreamEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplStreamEnd.ProtoReflect.Descriptor instead.
 func (*ReplStreamEnd) Descriptor() ([]byte, []int) {
-	return file_kvpb_replication_proto_rawDescGZIP(), []int{4}
+	return file_kvpb_replication_proto_rawDescGZIP(), []int{5}
 }
 
 type SnapshotRequest struct {
@@ -434,13 +549,14 @@ type SnapshotRequest struct {
 	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
 	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
 	Epoch         uint64                 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	ChainVersion  uint64                 `protobuf:"varint,4,opt,name=chain_version,json=chainVersion,proto3" json:"chain_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SnapshotRequest) Reset() {
 	*x = SnapshotRequest{}
-	mi := &file_kvpb_replication_proto_msgTypes[5]
+	mi := &file_kvpb_replication_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -452,7 +568,7 @@ func (x *SnapshotRequest) String() string {
 func (*SnapshotRequest) ProtoMessage() {}
 
 func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_replication_proto_msgTypes[5]
+	mi := &file_kvpb_replication_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -465,7 +581,7 @@ func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_replication_proto_rawDescGZIP(), []int{5}
+	return file_kvpb_replication_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SnapshotRequest) GetFrom() string {
@@ -489,21 +605,30 @@ func (x *SnapshotRequest) GetEpoch() uint64 {
 	return 0
 }
 
+func (x *SnapshotRequest) GetChainVersion() uint64 {
+	if x != nil {
+		return x.ChainVersion
+	}
+	return 0
+}
+
 type SnapshotChunk struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// applied_seq of the snapshot; set in the first chunk.
 	AppliedSeq uint64 `protobuf:"varint,1,opt,name=applied_seq,json=appliedSeq,proto3" json:"applied_seq,omitempty"`
 	Records    []*Op  `protobuf:"bytes,2,rep,name=records,proto3" json:"records,omitempty"`
 	// seqs of the records, parallel to records.
-	Seqs          []uint64 `protobuf:"varint,3,rep,packed,name=seqs,proto3" json:"seqs,omitempty"`
-	Last          bool     `protobuf:"varint,4,opt,name=last,proto3" json:"last,omitempty"`
+	Seqs []uint64 `protobuf:"varint,3,rep,packed,name=seqs,proto3" json:"seqs,omitempty"`
+	Last bool     `protobuf:"varint,4,opt,name=last,proto3" json:"last,omitempty"`
+	// dedup is the tail's dedup table, in the last chunk.
+	Dedup         []*DedupRecord `protobuf:"bytes,5,rep,name=dedup,proto3" json:"dedup,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_kvpb_replication_proto_msgTypes[6]
+	mi := &file_kvpb_replication_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -515,7 +640,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_replication_proto_msgTypes[6]
+	mi := &file_kvpb_replication_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -528,7 +653,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_kvpb_replication_proto_rawDescGZIP(), []int{6}
+	return file_kvpb_replication_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SnapshotChunk) GetAppliedSeq() uint64 {
@@ -559,116 +684,11 @@ func (x *SnapshotChunk) GetLast() bool {
 	return false
 }
 
-type LeaseRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
-	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *LeaseRequest) Reset() {
-	*x = LeaseRequest{}
-	mi := &file_kvpb_replication_proto_msgTypes[7]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *LeaseRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*LeaseRequest) ProtoMessage() {}
-
-func (x *LeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_replication_proto_msgTypes[7]
+func (x *SnapshotChunk) GetDedup() []*DedupRecord {
 	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
+		return x.Dedup
 	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use LeaseRequest.ProtoReflect.Descriptor instead.
-func (*LeaseRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_replication_proto_rawDescGZIP(), []int{7}
-}
-
-func (x *LeaseRequest) GetFrom() string {
-	if x != nil {
-		return x.From
-	}
-	return ""
-}
-
-func (x *LeaseRequest) GetEpoch() uint64 {
-	if x != nil {
-		return x.Epoch
-	}
-	return 0
-}
-
-type LeaseResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Granted       bool                   `protobuf:"varint,1,opt,name=granted,proto3" json:"granted,omitempty"`
-	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	DurationMs    int64                  `protobuf:"varint,3,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *LeaseResponse) Reset() {
-	*x = LeaseResponse{}
-	mi := &file_kvpb_replication_proto_msgTypes[8]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *LeaseResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*LeaseResponse) ProtoMessage() {}
-
-func (x *LeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_replication_proto_msgTypes[8]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use LeaseResponse.ProtoReflect.Descriptor instead.
-func (*LeaseResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_replication_proto_rawDescGZIP(), []int{8}
-}
-
-func (x *LeaseResponse) GetGranted() bool {
-	if x != nil {
-		return x.Granted
-	}
-	return false
-}
-
-func (x *LeaseResponse) GetEpoch() uint64 {
-	if x != nil {
-		return x.Epoch
-	}
-	return 0
-}
-
-func (x *LeaseResponse) GetDurationMs() int64 {
-	if x != nil {
-		return x.DurationMs
-	}
-	return 0
+	return nil
 }
 
 type DigestRequest struct {
@@ -680,7 +700,7 @@ type DigestRequest struct {
 
 func (x *DigestRequest) Reset() {
 	*x = DigestRequest{}
-	mi := &file_kvpb_replication_proto_msgTypes[9]
+	mi := &file_kvpb_replication_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -692,7 +712,7 @@ func (x *DigestRequest) String() string {
 func (*DigestRequest) ProtoMessage() {}
 
 func (x *DigestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_replication_proto_msgTypes[9]
+	mi := &file_kvpb_replication_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -705,7 +725,7 @@ func (x *DigestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DigestRequest.ProtoReflect.Descriptor instead.
 func (*DigestRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_replication_proto_rawDescGZIP(), []int{9}
+	return file_kvpb_replication_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DigestRequest) GetPartitions() []uint32 {
@@ -728,7 +748,7 @@ type PartitionDigest struct {
 
 func (x *PartitionDigest) Reset() {
 	*x = PartitionDigest{}
-	mi := &file_kvpb_replication_proto_msgTypes[10]
+	mi := &file_kvpb_replication_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +760,7 @@ func (x *PartitionDigest) String() string {
 func (*PartitionDigest) ProtoMessage() {}
 
 func (x *PartitionDigest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_replication_proto_msgTypes[10]
+	mi := &file_kvpb_replication_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +773,7 @@ func (x *PartitionDigest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionDigest.ProtoReflect.Descriptor instead.
 func (*PartitionDigest) Descriptor() ([]byte, []int) {
-	return file_kvpb_replication_proto_rawDescGZIP(), []int{10}
+	return file_kvpb_replication_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PartitionDigest) GetPartition() uint32 {
@@ -802,7 +822,7 @@ type DigestResponse struct {
 
 func (x *DigestResponse) Reset() {
 	*x = DigestResponse{}
-	mi := &file_kvpb_replication_proto_msgTypes[11]
+	mi := &file_kvpb_replication_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -814,7 +834,7 @@ func (x *DigestResponse) String() string {
 func (*DigestResponse) ProtoMessage() {}
 
 func (x *DigestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_replication_proto_msgTypes[11]
+	mi := &file_kvpb_replication_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -827,7 +847,7 @@ func (x *DigestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DigestResponse.ProtoReflect.Descriptor instead.
 func (*DigestResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_replication_proto_rawDescGZIP(), []int{11}
+	return file_kvpb_replication_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DigestResponse) GetId() string {
@@ -861,7 +881,7 @@ const file_kvpb_replication_proto_rawDesc = "" +
 	"\x02ns\x18\x02 \x01(\fR\x02ns\x12\x10\n" +
 	"\x03key\x18\x03 \x01(\fR\x03key\x12\x14\n" +
 	"\x05value\x18\x04 \x01(\fR\x05value\x12\x1b\n" +
-	"\texpiry_ms\x18\x05 \x01(\x03R\bexpiryMs\"\x82\x02\n" +
+	"\texpiry_ms\x18\x05 \x01(\x03R\bexpiryMs\"\x9b\x02\n" +
 	"\x06Update\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12#\n" +
 	"\rchain_version\x18\x02 \x01(\x04R\fchainVersion\x12\x10\n" +
@@ -872,36 +892,43 @@ const file_kvpb_replication_proto_rawDesc = "" +
 	"client_seq\x18\x06 \x01(\x04R\tclientSeq\x12(\n" +
 	"\x06status\x18\a \x01(\x0e2\x10.ecskv.v1.StatusR\x06status\x12\x1d\n" +
 	"\n" +
-	"to_learner\x18\b \x01(\bR\ttoLearner\"Z\n" +
-	"\x03Ack\x12\x1c\n" +
-	"\tpartition\x18\x01 \x01(\rR\tpartition\x12#\n" +
-	"\rchain_version\x18\x02 \x01(\x04R\fchainVersion\x12\x10\n" +
-	"\x03seq\x18\x03 \x01(\x04R\x03seq\"\xb8\x01\n" +
+	"to_learner\x18\b \x01(\bR\ttoLearner\x12\x17\n" +
+	"\awall_ms\x18\t \x01(\x03R\x06wallMs\"\xa1\x02\n" +
+	"\bChainMsg\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12#\n" +
+	"\rchain_version\x18\x03 \x01(\x04R\fchainVersion\x12\x10\n" +
+	"\x03seq\x18\x04 \x01(\x04R\x03seq\x12*\n" +
+	"\aentries\x18\x05 \x03(\v2\x10.ecskv.v1.UpdateR\aentries\x12\x18\n" +
+	"\alearner\x18\x06 \x01(\bR\alearner\x12\x14\n" +
+	"\x05epoch\x18\a \x01(\x04R\x05epoch\x12\x18\n" +
+	"\agranted\x18\b \x01(\bR\agranted\x12\x19\n" +
+	"\blease_ns\x18\t \x01(\x03R\aleaseNs\x12\x1b\n" +
+	"\treq_token\x18\n" +
+	" \x01(\x04R\breqToken\"\x9e\x01\n" +
+	"\vDedupRecord\x12\x1b\n" +
+	"\tclient_id\x18\x01 \x01(\x04R\bclientId\x12\x1d\n" +
+	"\n" +
+	"client_seq\x18\x02 \x01(\x04R\tclientSeq\x12\x10\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12(\n" +
+	"\x06status\x18\x04 \x01(\x0e2\x10.ecskv.v1.StatusR\x06status\x12\x17\n" +
+	"\awall_ms\x18\x05 \x01(\x03R\x06wallMs\"M\n" +
 	"\tReplBatch\x12\x12\n" +
-	"\x04from\x18\x01 \x01(\tR\x04from\x12*\n" +
-	"\aupdates\x18\x02 \x03(\v2\x10.ecskv.v1.UpdateR\aupdates\x12!\n" +
-	"\x04acks\x18\x03 \x03(\v2\r.ecskv.v1.AckR\x04acks\x12#\n" +
-	"\x05nacks\x18\x04 \x03(\v2\r.ecskv.v1.AckR\x05nacks\x12#\n" +
-	"\x05syncs\x18\x05 \x03(\v2\r.ecskv.v1.AckR\x05syncs\"\x0f\n" +
-	"\rReplStreamEnd\"Y\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12&\n" +
+	"\x04msgs\x18\x06 \x03(\v2\x12.ecskv.v1.ChainMsgR\x04msgsJ\x04\b\x02\x10\x06\"\x0f\n" +
+	"\rReplStreamEnd\"~\n" +
 	"\x0fSnapshotRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x14\n" +
-	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\"\x80\x01\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12#\n" +
+	"\rchain_version\x18\x04 \x01(\x04R\fchainVersion\"\xad\x01\n" +
 	"\rSnapshotChunk\x12\x1f\n" +
 	"\vapplied_seq\x18\x01 \x01(\x04R\n" +
 	"appliedSeq\x12&\n" +
 	"\arecords\x18\x02 \x03(\v2\f.ecskv.v1.OpR\arecords\x12\x12\n" +
 	"\x04seqs\x18\x03 \x03(\x04R\x04seqs\x12\x12\n" +
-	"\x04last\x18\x04 \x01(\bR\x04last\"8\n" +
-	"\fLeaseRequest\x12\x12\n" +
-	"\x04from\x18\x01 \x01(\tR\x04from\x12\x14\n" +
-	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\"`\n" +
-	"\rLeaseResponse\x12\x18\n" +
-	"\agranted\x18\x01 \x01(\bR\agranted\x12\x14\n" +
-	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x1f\n" +
-	"\vduration_ms\x18\x03 \x01(\x03R\n" +
-	"durationMs\"/\n" +
+	"\x04last\x18\x04 \x01(\bR\x04last\x12+\n" +
+	"\x05dedup\x18\x05 \x03(\v2\x15.ecskv.v1.DedupRecordR\x05dedup\"/\n" +
 	"\rDigestRequest\x12\x1e\n" +
 	"\n" +
 	"partitions\x18\x01 \x03(\rR\n" +
@@ -922,11 +949,10 @@ const file_kvpb_replication_proto_rawDesc = "" +
 	"\x06OpKind\x12\n" +
 	"\n" +
 	"\x06OP_PUT\x10\x00\x12\r\n" +
-	"\tOP_DELETE\x10\x012\xc6\x01\n" +
+	"\tOP_DELETE\x10\x012\x8c\x01\n" +
 	"\vReplication\x12;\n" +
 	"\tReplicate\x12\x13.ecskv.v1.ReplBatch\x1a\x17.ecskv.v1.ReplStreamEnd(\x01\x12@\n" +
-	"\bSnapshot\x12\x19.ecskv.v1.SnapshotRequest\x1a\x17.ecskv.v1.SnapshotChunk0\x01\x128\n" +
-	"\x05Lease\x12\x16.ecskv.v1.LeaseRequest\x1a\x17.ecskv.v1.LeaseResponse2D\n" +
+	"\bSnapshot\x12\x19.ecskv.v1.SnapshotRequest\x1a\x17.ecskv.v1.SnapshotChunk0\x012D\n" +
 	"\x05Admin\x12;\n" +
 	"\x06Digest\x12\x17.ecskv.v1.DigestRequest\x1a\x18.ecskv.v1.DigestResponseB$Z\"github.com/ecskv/ecskv/common/kvpbb\x06proto3"
 
@@ -943,43 +969,40 @@ func file_kvpb_replication_proto_rawDescGZIP() []byte {
 }
 
 var file_kvpb_replication_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kvpb_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_kvpb_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_kvpb_replication_proto_goTypes = []any{
 	(OpKind)(0),             // 0: ecskv.v1.OpKind
 	(*Op)(nil),              // 1: ecskv.v1.Op
 	(*Update)(nil),          // 2: ecskv.v1.Update
-	(*Ack)(nil),             // 3: ecskv.v1.Ack
-	(*ReplBatch)(nil),       // 4: ecskv.v1.ReplBatch
-	(*ReplStreamEnd)(nil),   // 5: ecskv.v1.ReplStreamEnd
-	(*SnapshotRequest)(nil), // 6: ecskv.v1.SnapshotRequest
-	(*SnapshotChunk)(nil),   // 7: ecskv.v1.SnapshotChunk
-	(*LeaseRequest)(nil),    // 8: ecskv.v1.LeaseRequest
-	(*LeaseResponse)(nil),   // 9: ecskv.v1.LeaseResponse
-	(*DigestRequest)(nil),   // 10: ecskv.v1.DigestRequest
-	(*PartitionDigest)(nil), // 11: ecskv.v1.PartitionDigest
-	(*DigestResponse)(nil),  // 12: ecskv.v1.DigestResponse
-	(Status)(0),             // 13: ecskv.v1.Status
+	(*ChainMsg)(nil),        // 3: ecskv.v1.ChainMsg
+	(*DedupRecord)(nil),     // 4: ecskv.v1.DedupRecord
+	(*ReplBatch)(nil),       // 5: ecskv.v1.ReplBatch
+	(*ReplStreamEnd)(nil),   // 6: ecskv.v1.ReplStreamEnd
+	(*SnapshotRequest)(nil), // 7: ecskv.v1.SnapshotRequest
+	(*SnapshotChunk)(nil),   // 8: ecskv.v1.SnapshotChunk
+	(*DigestRequest)(nil),   // 9: ecskv.v1.DigestRequest
+	(*PartitionDigest)(nil), // 10: ecskv.v1.PartitionDigest
+	(*DigestResponse)(nil),  // 11: ecskv.v1.DigestResponse
+	(Status)(0),             // 12: ecskv.v1.Status
 }
 var file_kvpb_replication_proto_depIdxs = []int32{
 	0,  // 0: ecskv.v1.Op.kind:type_name -> ecskv.v1.OpKind
 	1,  // 1: ecskv.v1.Update.ops:type_name -> ecskv.v1.Op
-	13, // 2: ecskv.v1.Update.status:type_name -> ecskv.v1.Status
-	2,  // 3: ecskv.v1.ReplBatch.updates:type_name -> ecskv.v1.Update
-	3,  // 4: ecskv.v1.ReplBatch.acks:type_name -> ecskv.v1.Ack
-	3,  // 5: ecskv.v1.ReplBatch.nacks:type_name -> ecskv.v1.Ack
-	3,  // 6: ecskv.v1.ReplBatch.syncs:type_name -> ecskv.v1.Ack
-	1,  // 7: ecskv.v1.SnapshotChunk.records:type_name -> ecskv.v1.Op
-	11, // 8: ecskv.v1.DigestResponse.partitions:type_name -> ecskv.v1.PartitionDigest
-	4,  // 9: ecskv.v1.Replication.Replicate:input_type -> ecskv.v1.ReplBatch
-	6,  // 10: ecskv.v1.Replication.Snapshot:input_type -> ecskv.v1.SnapshotRequest
-	8,  // 11: ecskv.v1.Replication.Lease:input_type -> ecskv.v1.LeaseRequest
-	10, // 12: ecskv.v1.Admin.Digest:input_type -> ecskv.v1.DigestRequest
-	5,  // 13: ecskv.v1.Replication.Replicate:output_type -> ecskv.v1.ReplStreamEnd
-	7,  // 14: ecskv.v1.Replication.Snapshot:output_type -> ecskv.v1.SnapshotChunk
-	9,  // 15: ecskv.v1.Replication.Lease:output_type -> ecskv.v1.LeaseResponse
-	12, // 16: ecskv.v1.Admin.Digest:output_type -> ecskv.v1.DigestResponse
-	13, // [13:17] is the sub-list for method output_type
-	9,  // [9:13] is the sub-list for method input_type
+	12, // 2: ecskv.v1.Update.status:type_name -> ecskv.v1.Status
+	2,  // 3: ecskv.v1.ChainMsg.entries:type_name -> ecskv.v1.Update
+	12, // 4: ecskv.v1.DedupRecord.status:type_name -> ecskv.v1.Status
+	3,  // 5: ecskv.v1.ReplBatch.msgs:type_name -> ecskv.v1.ChainMsg
+	1,  // 6: ecskv.v1.SnapshotChunk.records:type_name -> ecskv.v1.Op
+	4,  // 7: ecskv.v1.SnapshotChunk.dedup:type_name -> ecskv.v1.DedupRecord
+	10, // 8: ecskv.v1.DigestResponse.partitions:type_name -> ecskv.v1.PartitionDigest
+	5,  // 9: ecskv.v1.Replication.Replicate:input_type -> ecskv.v1.ReplBatch
+	7,  // 10: ecskv.v1.Replication.Snapshot:input_type -> ecskv.v1.SnapshotRequest
+	9,  // 11: ecskv.v1.Admin.Digest:input_type -> ecskv.v1.DigestRequest
+	6,  // 12: ecskv.v1.Replication.Replicate:output_type -> ecskv.v1.ReplStreamEnd
+	8,  // 13: ecskv.v1.Replication.Snapshot:output_type -> ecskv.v1.SnapshotChunk
+	11, // 14: ecskv.v1.Admin.Digest:output_type -> ecskv.v1.DigestResponse
+	12, // [12:15] is the sub-list for method output_type
+	9,  // [9:12] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -997,7 +1020,7 @@ func file_kvpb_replication_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kvpb_replication_proto_rawDesc), len(file_kvpb_replication_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

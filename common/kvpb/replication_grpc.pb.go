@@ -23,7 +23,6 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	Replication_Replicate_FullMethodName = "/ecskv.v1.Replication/Replicate"
 	Replication_Snapshot_FullMethodName  = "/ecskv.v1.Replication/Snapshot"
-	Replication_Lease_FullMethodName     = "/ecskv.v1.Replication/Lease"
 )
 
 // ReplicationClient is the client API for Replication service.
@@ -38,9 +37,6 @@ type ReplicationClient interface {
 	// Snapshot streams a partition's records to a learner, taken at a known
 	// applied_seq; later updates follow on the Replicate stream.
 	Snapshot(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SnapshotChunk], error)
-	// Lease grants the caller a read lease for the partitions where this
-	// server is its neighbour in the epoch both hold.
-	Lease(ctx context.Context, in *LeaseRequest, opts ...grpc.CallOption) (*LeaseResponse, error)
 }
 
 type replicationClient struct {
@@ -83,16 +79,6 @@ func (c *replicationClient) Snapshot(ctx context.Context, in *SnapshotRequest, o
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Replication_SnapshotClient = grpc.ServerStreamingClient[SnapshotChunk]
 
-func (c *replicationClient) Lease(ctx context.Context, in *LeaseRequest, opts ...grpc.CallOption) (*LeaseResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(LeaseResponse)
-	err := c.cc.Invoke(ctx, Replication_Lease_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // ReplicationServer is the server API for Replication service.
 // All implementations must embed UnimplementedReplicationServer
 // for forward compatibility.
@@ -105,9 +91,6 @@ type ReplicationServer interface {
 	// Snapshot streams a partition's records to a learner, taken at a known
 	// applied_seq; later updates follow on the Replicate stream.
 	Snapshot(*SnapshotRequest, grpc.ServerStreamingServer[SnapshotChunk]) error
-	// Lease grants the caller a read lease for the partitions where this
-	// server is its neighbour in the epoch both hold.
-	Lease(context.Context, *LeaseRequest) (*LeaseResponse, error)
 	mustEmbedUnimplementedReplicationServer()
 }
 
@@ -123,9 +106,6 @@ func (UnimplementedReplicationServer) Replicate(grpc.ClientStreamingServer[ReplB
 }
 func (UnimplementedReplicationServer) Snapshot(*SnapshotRequest, grpc.ServerStreamingServer[SnapshotChunk]) error {
 	return status.Error(codes.Unimplemented, "method Snapshot not implemented")
-}
-func (UnimplementedReplicationServer) Lease(context.Context, *LeaseRequest) (*LeaseResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Lease not implemented")
 }
 func (UnimplementedReplicationServer) mustEmbedUnimplementedReplicationServer() {}
 func (UnimplementedReplicationServer) testEmbeddedByValue()                     {}
@@ -166,36 +146,13 @@ func _Replication_Snapshot_Handler(srv interface{}, stream grpc.ServerStream) er
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Replication_SnapshotServer = grpc.ServerStreamingServer[SnapshotChunk]
 
-func _Replication_Lease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(LeaseRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(ReplicationServer).Lease(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Replication_Lease_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(ReplicationServer).Lease(ctx, req.(*LeaseRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
 // Replication_ServiceDesc is the grpc.ServiceDesc for Replication service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var Replication_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "ecskv.v1.Replication",
 	HandlerType: (*ReplicationServer)(nil),
-	Methods: []grpc.MethodDesc{
-		{
-			MethodName: "Lease",
-			Handler:    _Replication_Lease_Handler,
-		},
-	},
+	Methods:     []grpc.MethodDesc{},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Replicate",
