@@ -114,22 +114,45 @@ func (s *Store) TruncateLog(p int, upto uint64) error {
 	if err != nil || upto <= cur {
 		return err
 	}
-	// Records <= cur are gone already: start the tombstone after them so
-	// successive truncations do not overlap.
-	lo, hi := logKey(p, cur+1), logKey(p, upto+1)
-	if upto == math.MaxUint64 {
-		_, hi = kindBounds(p, stateLog)
-	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	if err := b.DeleteRange(lo, hi, nil); err != nil {
-		return fmt.Errorf("storage: batch: %w", err)
+	if err := deleteLog(b, p, cur, upto); err != nil {
+		return err
 	}
 	if err := setUint64(b, stateKey(p, stateTruncate), upto); err != nil {
 		return err
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("storage: truncate log of partition %d: %w", p, err)
+	}
+	return nil
+}
+
+// maxPointTruncate is the longest span TruncateLog deletes record by record.
+// Pebble re-fragments a memtable's range deletions on the next read after
+// each new one, so a range deletion per commit (the usual truncation of a
+// few entries) made BenchmarkApplyEntryTruncate 18 times slower at 2000
+// entries and 50 times at 20000. A long span is rare, and then one range
+// deletion is cheaper than its point deletions.
+const maxPointTruncate = 64
+
+// deleteLog adds to b the deletion of p's log records cur < seq <= upto:
+// records <= cur are gone already, and every one above is present.
+func deleteLog(b *pebble.Batch, p int, cur, upto uint64) error {
+	if upto-cur <= maxPointTruncate {
+		for seq := cur + 1; seq <= upto; seq++ {
+			if err := b.Delete(logKey(p, seq), nil); err != nil {
+				return fmt.Errorf("storage: batch: %w", err)
+			}
+		}
+		return nil
+	}
+	lo, hi := logKey(p, cur+1), logKey(p, upto+1)
+	if upto == math.MaxUint64 {
+		_, hi = kindBounds(p, stateLog)
+	}
+	if err := b.DeleteRange(lo, hi, nil); err != nil {
+		return fmt.Errorf("storage: batch: %w", err)
 	}
 	return nil
 }

@@ -169,40 +169,40 @@ func TestLogRecordIsUpdate(t *testing.T) {
 }
 
 func TestTruncateLog(t *testing.T) {
+	const n = 200
 	s := openTest(t, testOptions())
-	for seq := uint64(1); seq <= 10; seq++ {
-		_, err := s.ApplyEntry(3, LogEntry{Seq: seq, Ops: []Op{putOp("k", "v", 0)}}, true, 0)
-		require.NoError(t, err)
-	}
+	fillPartition(t, s, 3, 1, n)
+	fillPartition(t, s, 4, 1, 3)
 	steps := []struct {
-		name      string
-		upto      uint64
-		wantErr   error
-		truncated uint64
-		first     uint64 // first seq left in the log (11: none)
+		name    string
+		upto    uint64
+		wantErr error
+		want    uint64 // truncation point after the step
 	}{
-		{"nothing", 0, nil, 0, 1},
-		{"prefix", 4, nil, 4, 5},
-		{"backwards is ignored", 2, nil, 4, 5},
-		{"same point again", 4, nil, 4, 5},
-		{"beyond applied", 11, ErrTruncateAhead, 4, 5},
-		{"more", 7, nil, 7, 8},
-		{"everything", 10, nil, 10, 11},
+		{"nothing", 0, nil, 0},
+		{"prefix", 4, nil, 4},
+		{"backwards is ignored", 2, nil, 4},
+		{"same point again", 4, nil, 4},
+		{"beyond applied", n + 1, ErrTruncateAhead, 4},
+		{"short span, record by record", 4 + maxPointTruncate, nil, 4 + maxPointTruncate},
+		{"long span, one range deletion", 5 + 2*maxPointTruncate, nil, 5 + 2*maxPointTruncate},
+		{"everything", n, nil, n},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			require.ErrorIs(t, s.TruncateLog(3, st.upto), st.wantErr)
 			rec := recoverOne(t, s, 3)
-			require.Equal(t, st.truncated, rec.Truncated)
+			require.Equal(t, st.want, rec.Truncated)
 			var want []uint64
-			for seq := st.first; seq <= 10; seq++ {
+			for seq := st.want + 1; seq <= n; seq++ {
 				want = append(want, seq)
 			}
 			require.Equal(t, want, logSeqs(t, s, 3), "stored records")
 			require.Len(t, rec.Log, len(want))
+			require.Equal(t, []uint64{1, 2, 3}, logSeqs(t, s, 4), "other partitions keep their log")
 		})
 	}
-	_, err := s.ApplyEntry(3, LogEntry{Seq: 11}, true, 0)
+	_, err := s.ApplyEntry(3, LogEntry{Seq: n + 1}, true, 0)
 	require.NoError(t, err)
-	require.Equal(t, []uint64{11}, logSeqs(t, s, 3), "the log goes on after a full truncation")
+	require.Equal(t, []uint64{n + 1}, logSeqs(t, s, 3), "the log goes on after a full truncation")
 }
