@@ -159,8 +159,8 @@ type Update struct {
 	Status    Status `protobuf:"varint,7,opt,name=status,proto3,enum=ecskv.v1.Status" json:"status,omitempty"`
 	// to_learner marks updates the tail forwards to a learner catching up.
 	ToLearner bool `protobuf:"varint,8,opt,name=to_learner,json=toLearner,proto3" json:"to_learner,omitempty"`
-	// wall_ms is the head's wall clock when it sequenced the write: the dedup
-	// table keeps the request id by it.
+	// wall_ms is the head's wall clock (unix ms) when it sequenced the write;
+	// the dedup table keeps the request id by that time.
 	WallMs        int64 `protobuf:"varint,9,opt,name=wall_ms,json=wallMs,proto3" json:"wall_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
