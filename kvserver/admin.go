@@ -2,7 +2,6 @@ package kvserver
 
 import (
 	"context"
-	"slices"
 
 	"github.com/ecskv/ecskv/common/kvpb"
 )
@@ -20,13 +19,13 @@ func (a *adminService) Digest(_ context.Context, req *kvpb.DigestRequest) (*kvpb
 	s := a.s
 	parts := req.Partitions
 	if len(parts) == 0 {
-		for p := 0; p < s.parts.count(); p++ {
+		for p := 0; p < s.partitionCount(); p++ {
 			parts = append(parts, uint32(p))
 		}
 	}
 	resp := &kvpb.DigestResponse{Id: s.cfg.ID, Epoch: s.appliedEpoch()}
 	for _, p := range parts {
-		if int(p) >= s.parts.count() {
+		if int(p) >= s.partitionCount() {
 			continue
 		}
 		d, ok, err := s.digest(int(p), len(req.Partitions) > 0)
@@ -40,17 +39,17 @@ func (a *adminService) Digest(_ context.Context, req *kvpb.DigestRequest) (*kvpb
 	return resp, nil
 }
 
+// digest reads applied_seq and the content hash under the core's lock,
+// so the two agree.
 func (s *Server) digest(p int, always bool) (*kvpb.PartitionDigest, bool, error) {
-	ps := s.parts.get(p)
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	member := len(ps.members) > 0 && ps.catchup == nil && slices.Contains(ps.members, s.cfg.ID)
-	if !member && !always {
+	c := s.core
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	in, ok := c.node.Info(p)
+	if !in.Member && !always {
 		return nil, false, nil
 	}
-	if err := s.loadLocked(ps, p); err != nil {
-		return nil, false, err
-	}
+	_ = ok
 	h, err := s.store.Checksum(p)
 	if err != nil {
 		return nil, false, err
@@ -60,6 +59,14 @@ func (s *Server) digest(p int, always bool) (*kvpb.PartitionDigest, bool, error)
 		return nil, false, err
 	}
 	return &kvpb.PartitionDigest{
-		Partition: uint32(p), AppliedSeq: ps.applied, Hash: h, Keys: uint64(st.Keys), ChainVersion: ps.version,
+		Partition: uint32(p), AppliedSeq: in.Applied, Hash: h, Keys: uint64(st.Keys), ChainVersion: in.Ver,
 	}, true, nil
+}
+
+// partitionCount is P of the ring this server follows (0 before one).
+func (s *Server) partitionCount() int {
+	if r := s.ring.Load(); r != nil {
+		return r.Partitions
+	}
+	return 0
 }

@@ -101,7 +101,7 @@ func fromLogEntry(e storage.LogEntry) *chainsm.Entry {
 func toStoreDedup(ds []chainsm.DedupRecord) []storage.DedupRecord {
 	out := make([]storage.DedupRecord, len(ds))
 	for i, d := range ds {
-		out[i] = storage.DedupRecord{Client: d.ID.Client, ClientSeq: d.ID.Seq, Seq: d.Seq, Status: d.Status, WallMs: d.WallMs}
+		out[i] = storage.DedupRecord{ID: storage.DedupID{Client: d.ID.Client, Seq: d.ID.Seq}, Seq: d.Seq, Status: d.Status, WallMs: d.WallMs}
 	}
 	return out
 }
@@ -109,7 +109,7 @@ func toStoreDedup(ds []chainsm.DedupRecord) []storage.DedupRecord {
 func fromStoreDedup(ds []storage.DedupRecord) []chainsm.DedupRecord {
 	out := make([]chainsm.DedupRecord, len(ds))
 	for i, d := range ds {
-		out[i] = chainsm.DedupRecord{ID: chainsm.ReqID{Client: d.Client, Seq: d.ClientSeq}, Seq: d.Seq, Status: d.Status, WallMs: d.WallMs}
+		out[i] = chainsm.DedupRecord{ID: chainsm.ReqID{Client: d.ID.Client, Seq: d.ID.Seq}, Seq: d.Seq, Status: d.Status, WallMs: d.WallMs}
 	}
 	return out
 }
@@ -117,7 +117,7 @@ func fromStoreDedup(ds []storage.DedupRecord) []chainsm.DedupRecord {
 func toDedupIDs(ids []chainsm.ReqID) []storage.DedupID {
 	out := make([]storage.DedupID, len(ids))
 	for i, id := range ids {
-		out[i] = storage.DedupID{Client: id.Client, ClientSeq: id.Seq}
+		out[i] = storage.DedupID{Client: id.Client, Seq: id.Seq}
 	}
 	return out
 }

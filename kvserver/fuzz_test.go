@@ -133,9 +133,10 @@ func FuzzReplicationRequests(f *testing.F) {
 	c, r := fuzzServer(f)
 	s := c.srv("s1")
 	repl := kvpb.NewReplicationClient(c.conn("s1"))
-	seed, _ := proto.Marshal(&kvpb.ReplBatch{From: "s2", Updates: []*kvpb.Update{{Partition: 1, ChainVersion: 1, Seq: 1,
-		Ops: []*kvpb.Op{{Key: []byte("k"), Value: []byte("v")}}}}, Acks: []*kvpb.Ack{{Partition: 3, ChainVersion: 1, Seq: 9}},
-		Nacks: []*kvpb.Ack{{Partition: 99, Seq: 1}}, Syncs: []*kvpb.Ack{{Partition: 2, Seq: 5}}})
+	seed, _ := proto.Marshal(&kvpb.ReplBatch{From: "s2", Msgs: []*kvpb.ChainMsg{
+		{Kind: 1, Partition: 1, ChainVersion: 1, Entries: []*kvpb.Update{{Seq: 1, Ops: []*kvpb.Op{{Key: []byte("k"), Value: []byte("v")}}}}},
+		{Kind: 2, Partition: 3, ChainVersion: 1, Seq: 9}, {Kind: 3, Partition: 99, Seq: 1}, {Kind: 4, Partition: 2, Seq: 5},
+		{Kind: 7, Epoch: 1, ReqToken: 1}, {Kind: 8, Granted: true, LeaseNs: 1 << 62, ReqToken: 1}, {Kind: 6, Partition: 1}}})
 	f.Add(seed, "s2", uint32(1), r.Epoch)
 	f.Add([]byte{}, "", uint32(1<<31), uint64(0))
 	f.Fuzz(func(t *testing.T, batch []byte, from string, partition uint32, epoch uint64) {
@@ -146,9 +147,6 @@ func FuzzReplicationRequests(f *testing.F) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if _, err := repl.Lease(ctx, &kvpb.LeaseRequest{From: from, Epoch: epoch}); err != nil {
-			t.Fatalf("lease: %v", err)
-		}
 		st, err := repl.Snapshot(ctx, &kvpb.SnapshotRequest{From: from, Partition: partition, Epoch: epoch})
 		if err == nil {
 			for err == nil {

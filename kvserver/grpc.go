@@ -2,9 +2,11 @@ package kvserver
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/kvserver/chainsm"
 	"github.com/ecskv/ecskv/kvserver/storage"
 )
 
@@ -118,16 +120,6 @@ func (s *Server) del(ctx context.Context, r *kvpb.DeleteRequest) (*kvpb.Response
 	return s.write(ctx, rt, r.Header, storage.Op{Kind: storage.OpDelete, NS: ns, Key: r.Key})
 }
 
-func (s *Server) write(ctx context.Context, rt route, h *kvpb.RequestHeader, op storage.Op) (*kvpb.Response, error) {
-	st, err := s.headWrite(ctx, rt.partition, rt.chain.Version, h, op, false)
-	if err != nil {
-		return nil, err
-	}
-	if st == kvpb.Status_SERVER_NOT_RESPONSIBLE {
-		return notResponsible(rt.ring, "partition is changing chains here"), nil
-	}
-	return &kvpb.Response{Status: st, Epoch: rt.ring.Epoch}, nil
-}
 
 func (s *Server) get(r *kvpb.GetRequest) (*kvpb.Response, error) {
 	ns, err := s.caller(r.Header)
@@ -141,23 +133,18 @@ func (s *Server) get(r *kvpb.GetRequest) (*kvpb.Response, error) {
 	if err := checkKV(rt.ring.Limits, r.Key, nil, 0); err != nil {
 		return nil, err
 	}
-	ps := s.parts.get(rt.partition)
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
+	val, found, err := s.core.read(rt.partition, chainsm.ReadReq{Ver: rt.chain.Version, NS: ns, Key: r.Key, AnyMember: r.AnyMember})
 	switch {
-	case ps.version != rt.chain.Version:
+	case errors.Is(err, chainsm.ErrNotResponsible):
 		return notResponsible(rt.ring, "partition is changing chains here"), nil
-	case !s.canReadLocked(ps):
+	case errors.Is(err, chainsm.ErrNotReady):
 		return &kvpb.Response{Status: kvpb.Status_SERVER_NOT_READY, Epoch: rt.ring.Epoch, Message: "read lease pending"}, nil
-	case ps.succ != "" && ps.dirty[dirtyKey(ns, r.Key)] > 0:
+	case errors.Is(err, chainsm.ErrReadFromTail):
 		return &kvpb.Response{Status: kvpb.Status_READ_FROM_TAIL, Epoch: rt.ring.Epoch, Message: "key has a write in flight"}, nil
-	}
-	rec, ok, err := s.store.Get(rt.partition, ns, r.Key, nowMs())
-	if err != nil {
+	case err != nil:
 		return nil, err
-	}
-	if !ok {
+	case !found:
 		return &kvpb.Response{Status: kvpb.Status_NOT_FOUND, Epoch: rt.ring.Epoch}, nil
 	}
-	return &kvpb.Response{Status: kvpb.Status_SUCCESS, Value: rec.Value, Epoch: rt.ring.Epoch}, nil
+	return &kvpb.Response{Status: kvpb.Status_SUCCESS, Value: val, Epoch: rt.ring.Epoch}, nil
 }

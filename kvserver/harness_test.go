@@ -559,19 +559,10 @@ func (c *tcluster) waitConverged(members []string, parts []int, timeout time.Dur
 
 // partSummary describes this server's replica state of p, for test failures.
 func (s *Server) partSummary(p int) string {
-	ps := s.parts.get(p)
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	var recent []uint64
-	for _, u := range ps.recent {
-		recent = append(recent, u.Seq)
-	}
-	var log []uint64
-	for _, e := range ps.log {
-		log = append(log, e.seq())
-	}
-	return fmt.Sprintf("version=%d members=%v pred=%q succ=%q learner=%q feeding=%v applied=%d committed=%d log=%v recent=%v catchup=%v",
-		ps.version, ps.members, ps.pred, ps.succ, ps.learner, ps.feeding, ps.applied, ps.committed, log, recent, ps.catchup != nil)
+	s.core.mu.Lock()
+	defer s.core.mu.Unlock()
+	in, _ := s.core.node.Info(p)
+	return fmt.Sprintf("%+v", in)
 }
 
 // stringer formats *p when printed, so a failure message shows the last

@@ -2,6 +2,7 @@ package kvserver
 
 import (
 	"context"
+	"github.com/ecskv/ecskv/kvserver/chainsm"
 	"sync"
 	"testing"
 	"time"
@@ -102,7 +103,10 @@ func TestChainReadLeaseCutMember(t *testing.T) {
 }
 
 // holdbackBound is the holdback plus slack for a loaded test machine.
-func holdbackBound() time.Duration { return (&Server{}).holdback() + 300*time.Millisecond }
+func holdbackBound() time.Duration {
+	cfg := chainsm.New(chainsm.Config{Lease: chainsm.Mono(leaseDuration)}).Config()
+	return time.Duration(cfg.Holdback()) + 300*time.Millisecond
+}
 
 // TestChainTTL: a key put with a TTL reads as missing once expired and is
 // deleted on every member by the head's sweeper, through the chain.

@@ -92,21 +92,23 @@ var roles = []string{"head", "middle", "tail"}
 // is a member of, and the age of the oldest entry, by role.
 func (s *Server) inflightByRole(now time.Time) (map[string]int, map[string]time.Duration) {
 	depth, age := map[string]int{}, map[string]time.Duration{}
-	for p := 0; p < s.parts.count(); p++ {
-		ps := s.parts.get(p)
-		ps.mu.Lock()
-		if len(ps.members) > 0 && len(ps.log) > 0 {
-			role := "middle"
-			switch {
-			case ps.pred == "":
-				role = "head"
-			case ps.succ == "":
-				role = "tail"
-			}
-			depth[role] += len(ps.log)
-			age[role] = max(age[role], now.Sub(ps.log[0].at))
+	c := s.core
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for p := 0; p < s.partitionCount(); p++ {
+		in, ok := c.node.Info(p)
+		if !ok || !in.Member || in.InFlight == 0 {
+			continue
 		}
-		ps.mu.Unlock()
+		role := "middle"
+		switch {
+		case in.Head:
+			role = "head"
+		case in.Tail:
+			role = "tail"
+		}
+		depth[role] += in.InFlight
+		age[role] = max(age[role], now.Sub(time.UnixMilli(in.OldestWallMs)))
 	}
 	return depth, age
 }

@@ -14,8 +14,8 @@ import (
 
 // Sender batching: one stream message carries at most this much.
 const (
-	maxBatchUpdates = 512
-	maxBatchBytes   = 4 << 20
+	maxBatchMsgs  = 512
+	maxBatchBytes = 4 << 20
 )
 
 // peerSet owns one sender per peer server and the gRPC connections to them.
@@ -80,22 +80,9 @@ func (ps *peerSet) closeAll() {
 	}
 }
 
-func (ps *peerSet) sendUpdates(id string, ups []*kvpb.Update) {
-	if len(ups) > 0 {
-		ps.enqueue(id, func(q *kvpb.ReplBatch) { q.Updates = append(q.Updates, ups...) })
-	}
-}
-
-func (ps *peerSet) sendAck(id string, a *kvpb.Ack) {
-	ps.enqueue(id, func(q *kvpb.ReplBatch) { q.Acks = append(q.Acks, a) })
-}
-
-func (ps *peerSet) sendNack(id string, a *kvpb.Ack) {
-	ps.enqueue(id, func(q *kvpb.ReplBatch) { q.Nacks = append(q.Nacks, a) })
-}
-
-func (ps *peerSet) sendSync(id string, a *kvpb.Ack) {
-	ps.enqueue(id, func(q *kvpb.ReplBatch) { q.Syncs = append(q.Syncs, a) })
+// send queues a chain protocol message for peer id.
+func (ps *peerSet) send(id string, m *kvpb.ChainMsg) {
+	ps.enqueue(id, func(q *kvpb.ReplBatch) { q.Msgs = append(q.Msgs, m) })
 }
 
 // enqueue adds to peer id's queue and wakes its sender.
@@ -121,19 +108,18 @@ func (p *peer) signal() {
 func (p *peer) take() *kvpb.ReplBatch {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.q.Updates)+len(p.q.Acks)+len(p.q.Nacks)+len(p.q.Syncs) == 0 {
+	if len(p.q.Msgs) == 0 {
 		return nil
 	}
-	b := &kvpb.ReplBatch{From: p.set.s.cfg.ID, Acks: p.q.Acks, Nacks: p.q.Nacks, Syncs: p.q.Syncs}
-	p.q.Acks, p.q.Nacks, p.q.Syncs = nil, nil, nil
+	b := &kvpb.ReplBatch{From: p.set.s.cfg.ID}
 	n, size := 0, 0
-	for n < len(p.q.Updates) && n < maxBatchUpdates && size < maxBatchBytes {
-		size += proto.Size(p.q.Updates[n])
+	for n < len(p.q.Msgs) && n < maxBatchMsgs && size < maxBatchBytes {
+		size += proto.Size(p.q.Msgs[n])
 		n++
 	}
-	b.Updates = p.q.Updates[:n:n]
-	p.q.Updates = p.q.Updates[n:]
-	if len(p.q.Updates) > 0 {
+	b.Msgs = p.q.Msgs[:n:n]
+	p.q.Msgs = p.q.Msgs[n:]
+	if len(p.q.Msgs) > 0 {
 		p.signal()
 	}
 	return b

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/kvserver/chainsm"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -70,10 +71,8 @@ func (s *Server) keepRegistered(key string, m *etcdkeys.Member, lease clientv3.L
 				return context.Cause(s.ctx)
 			}
 		case <-tick.C:
-			// A promoted tail still syncing with its predecessor does not
-			// report the new epoch yet: the ECS takes the next step of a
-			// chain (removing the old tail) only once every member reports.
-			if e := s.appliedEpoch(); e != m.Epoch && s.syncing.Load() == 0 {
+			// The epoch is reported once every partition adopted it.
+			if e := s.appliedEpoch(); e != m.Epoch {
 				m.Epoch = e
 				ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 				_, err := s.etcd.Put(ctx, key, string(m.Marshal()), clientv3.WithLease(lease))
@@ -96,12 +95,8 @@ func (s *Server) revoke(lease clientv3.LeaseID) {
 	_, _ = s.etcd.Revoke(ctx, lease)
 }
 
-func (s *Server) appliedEpoch() uint64 {
-	if r := s.ring.Load(); r != nil {
-		return r.Epoch
-	}
-	return 0
-}
+// appliedEpoch is the epoch of the ring the chain protocol adopted.
+func (s *Server) appliedEpoch() uint64 { return s.core.adopted.Load() }
 
 // watchRingLoop follows the ring key. Servers keep serving the last ring
 // they saw while etcd is unreachable; only reconfiguration waits.
@@ -168,9 +163,8 @@ func (s *Server) applyRing(raw []byte, rev int64) {
 		s.lg.Error("max-message-bytes is below what the cluster's key and value limits need; large writes will not replicate",
 			zap.Int("max-message-bytes", s.cfg.MaxMessageBytes), zap.Int("needed", need))
 	}
-	s.parts.resize(r.Partitions)
 	s.ring.Store(&currentRing{Ring: r, raw: raw})
-	s.adoptRing(r)
+	s.core.do(func(n *chainsm.Node) { n.SetRing(s.core.now(), r) })
 	s.metrics.ringChanged(r, s.cfg.ID)
 	s.lg.Info("ring updated", zap.Uint64("epoch", r.Epoch), zap.Int("servers", len(r.Servers)))
 	if _, ok := r.Server(s.cfg.ID); ok && len(r.Chains) > 0 {

@@ -1,19 +1,13 @@
 package kvserver
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"io"
 
 	"github.com/ecskv/ecskv/common/kvpb"
-	"github.com/ecskv/ecskv/kvserver/storage"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
-
-// snapshotChunkBytes sizes the chunks of a partition snapshot.
-const snapshotChunkBytes = 256 << 10
 
 // replService adapts the Replication gRPC service.
 type replService struct {
@@ -91,52 +85,10 @@ func (r *replService) consume(stream kvpb.Replication_ReplicateServer) error {
 	return <-errc
 }
 
-// Snapshot streams a partition to the learner the ring names (DESIGN §4).
-// Writes go on meanwhile: the learner gets every update after the snapshot.
+// Snapshot streams a partition to the learner the ring names (DESIGN §4):
+// the tail's node decides, and the records are read from a pebble snapshot
+// taken at that moment; writes go on meanwhile and reach the learner as
+// updates after the snapshot's seq.
 func (r *replService) Snapshot(req *kvpb.SnapshotRequest, stream kvpb.Replication_SnapshotServer) error {
-	s, p := r.s, int(req.Partition)
-	if p >= s.parts.count() {
-		return status.Errorf(codes.InvalidArgument, "kvserver: no partition %d", p)
-	}
-	ps := s.parts.get(p)
-	ps.mu.Lock()
-	if ps.succ != "" || ps.learner != req.From || len(ps.members) == 0 {
-		ps.mu.Unlock()
-		return status.Errorf(codes.FailedPrecondition, "kvserver: %s is not the learner of partition %d here", req.From, p)
-	}
-	// Forward every update after what is applied now; the snapshot taken
-	// just after holds at least this much, and the learner skips the rest.
-	ps.feeding, ps.learnFrom, ps.recent = true, ps.applied, nil
-	ps.mu.Unlock()
-
-	chunk := &kvpb.SnapshotChunk{}
-	size := 0
-	flush := func() error {
-		s.limiter.wait(s.ctx, size)
-		err := stream.Send(chunk)
-		chunk, size = &kvpb.SnapshotChunk{}, 0
-		return err
-	}
-	applied, err := s.store.ScanSnapshot(p, func(ns, key []byte, rec storage.Record) error {
-		// ns, key and the value alias the scan's iterator: copy what the chunk keeps.
-		chunk.Records = append(chunk.Records, &kvpb.Op{
-			Ns: bytes.Clone(ns), Key: bytes.Clone(key), Value: bytes.Clone(rec.Value), ExpiryMs: rec.ExpiryMs,
-		})
-		chunk.Seqs = append(chunk.Seqs, rec.Seq)
-		if size += len(key) + len(rec.Value) + 32; size >= snapshotChunkBytes {
-			return flush()
-		}
-		return nil
-	})
-	if err != nil {
-		return status.Errorf(codes.Internal, "kvserver: snapshot of partition %d: %v", p, err)
-	}
-	chunk.AppliedSeq, chunk.Last = applied, true
-	return flush()
-}
-
-// Lease grants the caller a read lease when both hold the same epoch and
-// this server has heard from etcd recently (DESIGN §4 read leases).
-func (r *replService) Lease(_ context.Context, req *kvpb.LeaseRequest) (*kvpb.LeaseResponse, error) {
-	return r.s.grantLease(req), nil
+	return r.s.core.serveSnapshot(req, stream)
 }

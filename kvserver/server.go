@@ -40,11 +40,9 @@ type Server struct {
 	ring    atomic.Pointer[currentRing]
 	ringMu  sync.Mutex   // serialises applyRing (watch and ping both call it); guards ringRev
 	ringRev int64        // etcd mod revision of the ring last applied
-	stored  map[int]bool // partitions holding data at start; read-only after Start
-	syncing atomic.Int64 // partitions in promotion sync (see partState.syncing)
-	parts   partitions
+	core    *core      // the chain protocol and its shell
+	reports *reporter  // ready and synced keys for the ECS
 	peers   *peerSet
-	leases  *leaseTable
 	limiter *byteLimiter
 	health  *health.Server
 	auth    *auth.Authenticator // users and token key, kept by watchAuthLoop
@@ -98,13 +96,13 @@ func (s *Server) Start() (err error) {
 	if err != nil {
 		return fmt.Errorf("kvserver: open storage %s: %w", s.cfg.DataDir, err)
 	}
-	if s.stored, err = s.storedPartitions(); err != nil {
-		return err
-	}
 	if s.lis, err = s.listen(); err != nil {
 		return err
 	}
-	s.peers, s.leases = newPeerSet(s), newLeaseTable()
+	s.peers, s.core, s.reports = newPeerSet(s), newCore(s), newReporter(s)
+	if err = s.core.recover(); err != nil {
+		return err
+	}
 	s.auth, s.rates = newAuthenticator(), newUserRates(s.cfg.RateLimit, s.cfg.RateBurst)
 	s.limiter = newByteLimiter(s.cfg.TransferRate)
 	if err = s.startMetrics(); err != nil {
@@ -138,8 +136,9 @@ func (s *Server) Start() (err error) {
 	s.goAttach(s.watchRingLoop)
 	s.goAttach(s.watchAuthLoop)
 	s.goAttach(s.sweepLoop)
-	s.goAttach(s.retransmitLoop)
-	s.goAttach(s.leaseLoop)
+	s.goAttach(s.core.syncLoop)
+	s.goAttach(s.core.tickLoop)
+	s.goAttach(s.reports.loop)
 	s.goAttach(s.etcdPingLoop)
 	return nil
 }
@@ -171,7 +170,7 @@ func (s *Server) Stop() {
 		s.goMu.Lock()
 		close(s.stopc) // goAttach refuses from here on, so no wg.Add races wg.Wait below
 		s.goMu.Unlock()
-		s.failWrites(ErrStopped) // no ack gets in any more: answer them now
+		s.failWrites() // no ack gets in any more: answer them now
 		if s.health != nil {
 			s.health.Shutdown()
 		}
@@ -249,16 +248,4 @@ func (s *Server) sleepCtx(d time.Duration) bool {
 	}
 }
 
-// storedPartitions lists what the store held at start, so that adopting the
-// first ring drops only partitions that have something to drop.
-func (s *Server) storedPartitions() (map[int]bool, error) {
-	ps, err := s.store.Partitions()
-	if err != nil {
-		return nil, fmt.Errorf("kvserver: list stored partitions: %w", err)
-	}
-	out := make(map[int]bool, len(ps))
-	for _, p := range ps {
-		out[p] = true
-	}
-	return out, nil
-}
+func nowMs() int64 { return time.Now().UnixMilli() }

@@ -1,7 +1,6 @@
 package kvserver
 
 import (
-	"context"
 	"time"
 
 	"github.com/ecskv/ecskv/kvserver/storage"
@@ -55,14 +54,4 @@ func (s *Server) sweepPartition(p int) {
 
 // expire deletes an expired key through the chain, unless a put made it
 // live again since the scan.
-func (s *Server) expire(p int, op storage.Op) error {
-	cur := s.ring.Load()
-	ch := cur.Chain(p)
-	if ch.Head() != s.cfg.ID {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
-	defer cancel()
-	_, err := s.headWrite(ctx, p, ch.Version, nil, op, true)
-	return err
-}
+func (s *Server) expire(p int, op storage.Op) error { return s.core.expire(p, op) }

@@ -71,7 +71,9 @@ func TestTLSReplicatesAndGuardsMemberServices(t *testing.T) {
 	t.Run("client certificate may not call member services", func(t *testing.T) {
 		_, err := kvpb.NewAdminClient(client).Digest(ctx, &kvpb.DigestRequest{})
 		require.Equal(t, codes.PermissionDenied, status.Code(err), "%v", err)
-		_, err = kvpb.NewReplicationClient(client).Lease(ctx, &kvpb.LeaseRequest{})
+		snap, err := kvpb.NewReplicationClient(client).Snapshot(ctx, &kvpb.SnapshotRequest{})
+		require.NoError(t, err)
+		_, err = snap.Recv()
 		require.Equal(t, codes.PermissionDenied, status.Code(err), "%v", err)
 		st, err := kvpb.NewReplicationClient(client).Replicate(ctx)
 		require.NoError(t, err)

@@ -36,3 +36,13 @@ func User(cluster, name string) string { return Users(cluster) + name }
 // Auth holds the cluster's token key and token lifetime (auth.Config);
 // only cluster members may read it.
 func Auth(cluster string) string { return Root(cluster) + "auth" }
+
+// SyncedPrefix prefixes the synced reports.
+func SyncedPrefix(cluster string) string { return Root(cluster) + "synced/" }
+
+// Synced is where a member reports that, as a member of chain version
+// (the value), it holds everything its predecessor held: the ECS clears its
+// unsynced mark.
+func Synced(cluster, id string, p int) string {
+	return SyncedPrefix(cluster) + id + "/" + strconv.Itoa(p)
+}

@@ -73,6 +73,17 @@ func readVersion(r pebble.Reader, p int) (versionState, error) {
 // contents, not the chain this member follows. The cache of p is dropped.
 // Serialised per partition with the other writers.
 func (s *Store) IngestSnapshot(p int, entries []Entry, applied uint64, dedup []DedupRecord) error {
+	return s.ingest(p, entries, applied, dedup, true)
+}
+
+// FinishSnapshot completes a snapshot whose records were written chunk by
+// chunk (Ingest with applied 0): like IngestSnapshot, but the partition's
+// data stays.
+func (s *Store) FinishSnapshot(p int, applied uint64, dedup []DedupRecord) error {
+	return s.ingest(p, nil, applied, dedup, false)
+}
+
+func (s *Store) ingest(p int, entries []Entry, applied uint64, dedup []DedupRecord, dropData bool) error {
 	if err := s.check(p); err != nil {
 		return err
 	}
@@ -87,7 +98,11 @@ func (s *Store) IngestSnapshot(p int, entries []Entry, applied uint64, dedup []D
 	// the drop and the load commit together.
 	dlo, dhi := partitionBounds(p)
 	slo, shi := stateBounds(p)
-	for _, r := range [][2][]byte{{dlo, dhi}, {slo, stateKey(p, stateMeta)}, {stateKey(p, stateMeta+1), shi}} {
+	ranges := [][2][]byte{{slo, stateKey(p, stateMeta)}, {stateKey(p, stateMeta+1), shi}}
+	if dropData {
+		ranges = append(ranges, [2][]byte{dlo, dhi})
+	}
+	for _, r := range ranges {
 		if err := b.DeleteRange(r[0], r[1], nil); err != nil {
 			return fmt.Errorf("storage: batch: %w", err)
 		}

@@ -1,0 +1,261 @@
+package kvserver
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/kvserver/chainsm"
+	"github.com/ecskv/ecskv/kvserver/storage"
+	"go.uber.org/zap"
+)
+
+// core is the I/O shell around the chain protocol (package chainsm): it
+// feeds the state machine its inputs and carries out its Ready — storage
+// writes here, WAL syncs by the sync loop, messages through the peer set,
+// answers to the waiting calls, reports to etcd.
+//
+// Locking: mu guards the node and every field below it. Each input runs
+// under mu together with the storage writes of its Ready, so what storage
+// holds always matches what the node believes; reads of a key the node
+// says is clean happen under mu too, before any later write can apply.
+// Sending, answering and syncing happen after mu is released.
+type core struct {
+	s  *Server
+	t0 time.Time
+
+	mu      sync.Mutex
+	node    *chainsm.Node
+	token   uint64
+	waits   map[uint64]*waiter
+	syncReq uint64              // highest WAL sync asked for
+	snaps   map[snapKey]*snapTx // tail: snapshots taken for learners, until their stream takes them
+	pulling map[int]bool        // learner: partitions with a snapshot stream running
+
+	syncKick chan struct{}
+	adopted  atomic.Uint64 // epoch of the ring every partition adopted
+}
+
+// waiter is a client call waiting for its answer.
+type waiter struct {
+	ch   chan chainsm.Answer
+	read *readCall // a read: storage is read under mu when it may be served
+	val  []byte
+	ok   bool
+	err  error
+}
+
+type readCall struct {
+	p       int
+	ns, key []byte
+}
+
+// output is what a drained Ready leaves to do once mu is released.
+type output struct {
+	msgs    []chainsm.Msg
+	answers []chainsm.Answer
+	wake    []*waiter
+	reports []chainsm.Report
+	sync    bool
+}
+
+func newCore(s *Server) *core {
+	return &core{
+		s: s, t0: time.Now(),
+		node:     chainsm.New(chainsm.Config{ID: s.cfg.ID, Lease: chainsm.Mono(leaseDuration)}),
+		waits:    map[uint64]*waiter{},
+		snaps:    map[snapKey]*snapTx{},
+		pulling:  map[int]bool{},
+		syncKick: make(chan struct{}, 1),
+	}
+}
+
+func (c *core) now() chainsm.Mono { return chainsm.Mono(time.Since(c.t0)) }
+
+// recover loads what storage kept of every partition into the node.
+func (c *core) recover() error {
+	parts, err := c.s.store.RecoverPartitions()
+	if err != nil {
+		return fmt.Errorf("kvserver: recover partitions: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ps := range parts {
+		rec := chainsm.Recovered{Applied: ps.Applied, Ver: ps.Ver, Epoch: ps.Epoch, Unsynced: ps.Unsynced,
+			Truncated: ps.Truncated, Dedup: fromStoreDedup(ps.Dedup)}
+		for _, e := range ps.Log {
+			rec.Log = append(rec.Log, fromLogEntry(e))
+		}
+		if err := c.node.Recover(ps.Partition, rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// do runs one input under mu and carries out what it asked for.
+func (c *core) do(f func(n *chainsm.Node)) {
+	c.mu.Lock()
+	f(c.node)
+	out := c.drainLocked()
+	c.mu.Unlock()
+	c.dispatch(out)
+}
+
+// drainLocked carries out the node's storage writes and collects the rest.
+func (c *core) drainLocked() output {
+	var out output
+	for c.node.HasReady() {
+		rd := c.node.Ready()
+		var sts []kvpb.Status
+		for _, op := range rd.Storage {
+			st, err := c.apply(op)
+			if err != nil {
+				// Storage that fails a write cannot keep the protocol's
+				// promises: stop serving (the ECS fails the server over).
+				c.s.lg.Error("storage write failed; stopping", zap.Int("partition", op.Part), zap.Error(err))
+				go c.s.Stop()
+			}
+			if op.NeedStatus {
+				sts = append(sts, st)
+			}
+		}
+		c.node.Advance(sts)
+		if rd.Sync != 0 {
+			c.syncReq, out.sync = rd.Sync, true
+		}
+		for _, ss := range rd.Snapshots {
+			c.takeSnapshotLocked(ss)
+		}
+		for _, a := range rd.Answers {
+			w, ok := c.waits[a.Token]
+			if !ok {
+				continue
+			}
+			delete(c.waits, a.Token)
+			if w.read != nil && a.Err == nil {
+				rec, ok, err := c.s.store.Get(w.read.p, w.read.ns, w.read.key, nowMs())
+				w.val, w.ok, w.err = rec.Value, ok, err
+			}
+			out.answers = append(out.answers, a)
+			out.wake = append(out.wake, w)
+		}
+		out.msgs = append(out.msgs, rd.Msgs...)
+		out.reports = append(out.reports, rd.Reports...)
+	}
+	return out
+}
+
+// apply carries out one storage operation.
+func (c *core) apply(op chainsm.StorageOp) (kvpb.Status, error) {
+	st := c.s.store
+	switch op.Kind {
+	case chainsm.StApply:
+		return st.ApplyEntry(op.Part, toLogEntry(op.Entry), op.NeedStatus, nowMs())
+	case chainsm.StTruncate:
+		return 0, st.TruncateLog(op.Part, op.Seq)
+	case chainsm.StForget:
+		return 0, st.ForgetDedup(op.Part, toDedupIDs(op.IDs))
+	case chainsm.StVersion:
+		return 0, st.SetVersion(op.Part, op.Ver, op.Epoch, op.Unsynced)
+	case chainsm.StDrop:
+		return 0, st.DropPartition(op.Part)
+	case chainsm.StIngest:
+		// The records came chunk by chunk (transfer.go); this sets the
+		// partition's state after them.
+		return 0, st.FinishSnapshot(op.Part, op.Seq, toStoreDedup(op.Dedup))
+	}
+	return 0, fmt.Errorf("kvserver: unknown storage op %d", op.Kind)
+}
+
+// dispatch does, outside mu, what a drained Ready left.
+func (c *core) dispatch(out output) {
+	for _, m := range out.msgs {
+		if m.Kind == chainsm.MsgSnapReq {
+			c.startPull(m) // a learner pulls its snapshot over its own stream
+			continue
+		}
+		c.s.peers.send(m.To, toPBMsg(m))
+	}
+	for i, a := range out.answers {
+		w := out.wake[i]
+		w.ch <- a // buffered: the caller may have gone
+	}
+	for _, r := range out.reports {
+		c.report(r)
+	}
+	if out.sync {
+		select {
+		case c.syncKick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// syncLoop syncs the WAL whenever the node asked for it; one fsync covers
+// every sync asked for before it started (group commit).
+func (c *core) syncLoop() {
+	var done uint64
+	for {
+		select {
+		case <-c.syncKick:
+		case <-c.s.ctx.Done():
+			return
+		}
+		c.mu.Lock()
+		id := c.syncReq
+		c.mu.Unlock()
+		if id == done {
+			continue
+		}
+		if err := c.s.store.SyncWAL(); err != nil {
+			c.s.lg.Error("wal sync failed; stopping", zap.Error(err))
+			go c.s.Stop()
+			return
+		}
+		done = id
+		c.do(func(n *chainsm.Node) { n.SyncDone(c.now(), id) })
+	}
+}
+
+// tickLoop gives the node its timer ticks.
+func (c *core) tickLoop() {
+	for c.s.sleepCtx(time.Duration(c.node.Config().TickInterval)) {
+		c.do(func(n *chainsm.Node) { n.Tick(c.now(), nowMs()) })
+	}
+}
+
+// register adds a waiter under mu and returns its token.
+func (c *core) registerLocked(read *readCall) (uint64, *waiter) {
+	c.token++
+	w := &waiter{ch: make(chan chainsm.Answer, 1), read: read}
+	c.waits[c.token] = w
+	return c.token, w
+}
+
+func (c *core) forget(token uint64) {
+	c.mu.Lock()
+	delete(c.waits, token)
+	c.mu.Unlock()
+}
+
+// stop fails every waiting call.
+func (c *core) stop() {
+	c.do(func(n *chainsm.Node) { n.Stop() })
+}
+
+// report carries a report to etcd, or to the member record.
+func (c *core) report(r chainsm.Report) {
+	switch r.Kind {
+	case chainsm.RepEpoch:
+		c.adopted.Store(r.Epoch)
+	case chainsm.RepReady:
+		c.s.reports.put(readyKeyOf(c.s, r.Part), r.Ver)
+	case chainsm.RepSynced:
+		c.s.reports.put(syncedKeyOf(c.s, r.Part), r.Ver)
+	}
+}
+
+var _ = storage.Op{}

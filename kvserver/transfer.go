@@ -1,0 +1,223 @@
+package kvserver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/kvserver/chainsm"
+	"github.com/ecskv/ecskv/kvserver/storage"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Partition transfer (DESIGN §4). A learner's node asks its tail for a
+// snapshot; the shell turns that into a Snapshot call to the tail, whose
+// node decides whether to feed this learner and at which seq. The tail
+// streams the records of a pebble snapshot taken right then; the learner
+// writes them chunk by chunk while its node still waits for them, then
+// hands the node the snapshot's seq and dedup table.
+
+// snapshotChunkBytes sizes the chunks of a partition snapshot.
+const snapshotChunkBytes = 256 << 10
+
+type snapKey struct {
+	to string
+	p  int
+}
+
+// snapTx is a snapshot the tail's node decided to send.
+type snapTx struct {
+	send  chainsm.SnapshotSend
+	fn    func(fn func(ns, key []byte, rec storage.Record) error) error
+	close func()
+}
+
+// onBatches hands one peer's messages to the node, in order.
+func (s *Server) onBatches(bs []*kvpb.ReplBatch) {
+	s.core.do(func(n *chainsm.Node) {
+		now := s.core.now()
+		for _, b := range bs {
+			for _, pm := range b.Msgs {
+				if m, ok := fromPBMsg(b.From, pm); ok {
+					m.To = s.cfg.ID
+					n.Step(now, m)
+				}
+			}
+		}
+	})
+}
+
+// takeSnapshotLocked captures the partition as the node sees it now, for
+// the learner's stream to send.
+func (c *core) takeSnapshotLocked(ss chainsm.SnapshotSend) {
+	k := snapKey{ss.To, ss.Part}
+	if old, ok := c.snaps[k]; ok {
+		old.close()
+	}
+	snap := c.s.store.NewSnapshot()
+	c.snaps[k] = &snapTx{send: ss, close: snap.Close,
+		fn: func(fn func(ns, key []byte, rec storage.Record) error) error { return snap.Scan(ss.Part, fn) }}
+}
+
+// serveSnapshot is the tail's side of a Snapshot call.
+func (c *core) serveSnapshot(req *kvpb.SnapshotRequest, stream kvpb.Replication_SnapshotServer) error {
+	k := snapKey{req.From, int(req.Partition)}
+	c.do(func(n *chainsm.Node) {
+		n.Step(c.now(), chainsm.Msg{Kind: chainsm.MsgSnapReq, From: req.From, To: c.s.cfg.ID, Part: int(req.Partition), Ver: req.ChainVersion})
+	})
+	c.mu.Lock()
+	tx, ok := c.snaps[k]
+	delete(c.snaps, k)
+	c.mu.Unlock()
+	if !ok {
+		return status.Errorf(codes.FailedPrecondition, "kvserver: %s is not the learner of partition %d at chain version %d here", req.From, req.Partition, req.ChainVersion)
+	}
+	defer tx.close()
+	chunk := &kvpb.SnapshotChunk{AppliedSeq: tx.send.Seq}
+	size := 0
+	flush := func() error {
+		c.s.limiter.wait(c.s.ctx, size)
+		err := stream.Send(chunk)
+		chunk, size = &kvpb.SnapshotChunk{AppliedSeq: tx.send.Seq}, 0
+		return err
+	}
+	err := tx.fn(func(ns, key []byte, rec storage.Record) error {
+		chunk.Records = append(chunk.Records, &kvpb.Op{Ns: bytes.Clone(ns), Key: bytes.Clone(key), Value: bytes.Clone(rec.Value), ExpiryMs: rec.ExpiryMs})
+		chunk.Seqs = append(chunk.Seqs, rec.Seq)
+		if size += len(key) + len(rec.Value) + 32; size >= snapshotChunkBytes {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return status.Errorf(codes.Internal, "kvserver: snapshot of partition %d: %v", req.Partition, err)
+	}
+	chunk.Last, chunk.Dedup = true, toPBDedup(tx.send.Dedup)
+	return flush()
+}
+
+// startPull runs a learner's snapshot call for the node's request, one per
+// partition at a time.
+func (c *core) startPull(m chainsm.Msg) {
+	c.mu.Lock()
+	busy := c.pulling[m.Part]
+	c.pulling[m.Part] = true
+	c.mu.Unlock()
+	if busy {
+		return
+	}
+	if !c.s.goAttach(func() {
+		defer func() {
+			c.mu.Lock()
+			delete(c.pulling, m.Part)
+			c.mu.Unlock()
+		}()
+		start := time.Now()
+		n, err := c.pull(m)
+		switch {
+		case err == nil:
+			c.s.lg.Info("learner caught up", zap.Int("partition", m.Part), zap.Int("records", n), zap.Duration("took", time.Since(start)))
+		case c.s.ctx.Err() == nil:
+			// The node asks again after its retry interval.
+			c.s.lg.Debug("snapshot failed", zap.Int("partition", m.Part), zap.String("tail", m.To), zap.Error(err))
+		}
+	}) {
+		c.mu.Lock()
+		delete(c.pulling, m.Part)
+		c.mu.Unlock()
+	}
+}
+
+var errNotLearning = errors.New("kvserver: no longer learning this partition")
+
+// pull copies one snapshot from the tail.
+func (c *core) pull(m chainsm.Msg) (int, error) {
+	addr, ok := c.s.addrOf(m.To)
+	if !ok {
+		return 0, fmt.Errorf("tail %q has no address", m.To)
+	}
+	conn, err := c.s.peers.conn(addr)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithCancel(c.s.ctx)
+	defer cancel()
+	stream, err := kvpb.NewReplicationClient(conn).Snapshot(ctx, &kvpb.SnapshotRequest{
+		From: c.s.cfg.ID, Partition: uint32(m.Part), Epoch: c.adopted.Load(), ChainVersion: m.Ver,
+	})
+	if err != nil {
+		return 0, err
+	}
+	n, first := 0, true
+	for {
+		ch, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return n, errors.New("snapshot stream ended without its last chunk")
+		}
+		if err != nil {
+			return n, err
+		}
+		if err := c.ingestChunk(m, ch, first); err != nil {
+			return n, err
+		}
+		first = false
+		n += len(ch.Records)
+		c.s.metrics.transferBytes(ch)
+		if ch.Last {
+			c.do(func(nd *chainsm.Node) {
+				nd.Step(c.now(), chainsm.Msg{Kind: chainsm.MsgSnapshot, From: m.To, To: c.s.cfg.ID, Part: m.Part, Ver: m.Ver,
+					Seq: ch.AppliedSeq, Dedup: fromPBDedup(ch.Dedup)})
+			})
+			return n, nil
+		}
+	}
+}
+
+// ingestChunk writes snapshot records while the node still waits for them:
+// a learner that moved on must not get records after its partition was
+// dropped. The first chunk clears what an earlier attempt left.
+func (c *core) ingestChunk(m chainsm.Msg, ch *kvpb.SnapshotChunk, first bool) error {
+	entries := make([]storage.Entry, len(ch.Records))
+	for i, r := range ch.Records {
+		if i >= len(ch.Seqs) {
+			return errors.New("snapshot chunk: fewer seqs than records")
+		}
+		entries[i] = storage.Entry{NS: r.Ns, Key: r.Key, Record: storage.Record{Seq: ch.Seqs[i], ExpiryMs: r.ExpiryMs, Value: r.Value}}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.node.Learning(m.Part, m.Ver) {
+		return errNotLearning
+	}
+	if first {
+		if err := c.s.store.DropPartition(m.Part); err != nil {
+			return err
+		}
+	}
+	return c.s.store.Ingest(m.Part, entries, 0)
+}
+
+// byteLimiter bounds the rate of snapshot transfer so rebalancing leaves
+// room for foreground traffic.
+type byteLimiter struct{ l *rate.Limiter }
+
+func newByteLimiter(bytesPerSec int64) *byteLimiter {
+	if bytesPerSec <= 0 {
+		return &byteLimiter{}
+	}
+	return &byteLimiter{l: rate.NewLimiter(rate.Limit(bytesPerSec), int(min(bytesPerSec, 1<<30)))}
+}
+
+func (b *byteLimiter) wait(ctx context.Context, n int) {
+	if b.l == nil || n <= 0 {
+		return
+	}
+	_ = b.l.WaitN(ctx, min(n, b.l.Burst()))
+}

@@ -1,0 +1,98 @@
+package kvserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/kvserver/chainsm"
+	"github.com/ecskv/ecskv/kvserver/storage"
+)
+
+// errChainChanged fails a waiting write whose chain changed before it
+// committed; its outcome is unknown to this server, so the client retries
+// with the same request id at the new head.
+var errChainChanged = errors.New("kvserver: chain changed before the write committed; retry")
+
+// write runs one client write at the head of its partition (DESIGN §4): the
+// chain protocol sequences it, replicates it and answers once it is synced
+// on every member of the chain.
+func (s *Server) write(ctx context.Context, rt route, h *kvpb.RequestHeader, op storage.Op) (*kvpb.Response, error) {
+	id := chainsm.ReqID{Client: scopedClientID(op.NS, h.GetClientId()), Seq: h.GetSeq()}
+	if id.Client == 0 {
+		id = chainsm.ReqID{} // no id: not deduplicated
+	}
+	st, err := s.core.propose(ctx, rt.partition, chainsm.Proposal{Ver: rt.chain.Version, ID: id, Ops: []storage.Op{op}, WallMs: nowMs()})
+	switch {
+	case errors.Is(err, chainsm.ErrNotResponsible):
+		return notResponsible(rt.ring, "partition is changing chains here"), nil
+	case errors.Is(err, chainsm.ErrNotReady):
+		return &kvpb.Response{Status: kvpb.Status_SERVER_NOT_READY, Epoch: rt.ring.Epoch, Message: "partition is syncing"}, nil
+	case err != nil:
+		return nil, err
+	}
+	return &kvpb.Response{Status: st, Epoch: rt.ring.Epoch}, nil
+}
+
+// propose hands a write to the node and waits for its answer.
+func (c *core) propose(ctx context.Context, p int, pr chainsm.Proposal) (kvpb.Status, error) {
+	c.mu.Lock()
+	tok, w := c.registerLocked(nil)
+	pr.Token = tok
+	err := c.node.Propose(c.now(), p, pr)
+	if err != nil {
+		delete(c.waits, tok)
+	}
+	out := c.drainLocked()
+	c.mu.Unlock()
+	c.dispatch(out)
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case a := <-w.ch:
+		return a.Status, mapAnswerErr(a.Err)
+	case <-ctx.Done():
+		c.forget(tok)
+		return 0, fmt.Errorf("kvserver: write not yet committed: %w", ctx.Err())
+	}
+}
+
+func mapAnswerErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, chainsm.ErrChainChanged):
+		return errChainChanged
+	case errors.Is(err, chainsm.ErrStopped):
+		return ErrStopped
+	}
+	return err
+}
+
+// expire deletes an expired key through the chain at the head, unless a put
+// made it live again since the sweep saw it. Nobody waits for the answer.
+func (c *core) expire(p int, op storage.Op) error {
+	c.mu.Lock()
+	defer func() {
+		out := c.drainLocked()
+		c.mu.Unlock()
+		c.dispatch(out)
+	}()
+	if _, live, err := c.s.store.Get(p, op.NS, op.Key, nowMs()); err != nil || live {
+		return err
+	}
+	err := c.node.Propose(c.now(), p, chainsm.Proposal{Ops: []storage.Op{op}, WallMs: nowMs()})
+	if errors.Is(err, chainsm.ErrNotResponsible) || errors.Is(err, chainsm.ErrNotReady) {
+		return nil // no longer the head here: the new head sweeps
+	}
+	return err
+}
+
+// failWrites fails every write waiting here (Stop).
+func (s *Server) failWrites() {
+	if s.core != nil {
+		s.core.stop()
+	}
+}
