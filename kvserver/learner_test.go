@@ -48,9 +48,12 @@ func (c *tcluster) seed(ids []string, p, n, size int) []string {
 			for _, k := range keys[b*100 : min((b+1)*100, n)] {
 				ops = append(ops, storage.Op{Kind: storage.OpPut, Key: []byte(k), Value: []byte(seedValue(k, size))})
 			}
-			_, err := st.Apply(p, uint64(b+1), ops, nowMs())
+			_, err := st.ApplyEntry(p, storage.LogEntry{Seq: uint64(b + 1), Ops: ops}, false, nowMs())
 			require.NoError(c.t, err)
 		}
+		// Committed history: nothing of it is in flight.
+		require.NoError(c.t, st.TruncateLog(p, uint64((n+99)/100)))
+		require.NoError(c.t, c.srv(id).core.recover())
 	}
 	return keys
 }

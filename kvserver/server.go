@@ -88,6 +88,7 @@ func (s *Server) Start() (err error) {
 			s.Stop()
 		}
 	}()
+	s.core = newCore(s)
 	s.metrics = newMetrics(s)
 	s.store, err = storage.Open(s.cfg.DataDir, storage.Options{
 		FS: s.fs, Sync: s.cfg.Sync, CacheEntries: s.cfg.CacheEntries, CacheBytes: s.cfg.CacheBytes, Logger: s.lg,
@@ -99,7 +100,7 @@ func (s *Server) Start() (err error) {
 	if s.lis, err = s.listen(); err != nil {
 		return err
 	}
-	s.peers, s.core, s.reports = newPeerSet(s), newCore(s), newReporter(s)
+	s.peers, s.reports = newPeerSet(s), newReporter(s)
 	if err = s.core.recover(); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/kvserver/chainsm"
@@ -50,8 +51,12 @@ func (c *core) propose(ctx context.Context, p int, pr chainsm.Proposal) (kvpb.St
 	if err != nil {
 		return 0, err
 	}
+	start := time.Now()
 	select {
 	case a := <-w.ch:
+		if a.Err == nil {
+			c.s.metrics.commit.Observe(time.Since(start).Seconds())
+		}
 		return a.Status, mapAnswerErr(a.Err)
 	case <-ctx.Done():
 		c.forget(tok)

@@ -36,6 +36,7 @@ func (n *Node) Recover(p int, rec Recovered) error {
 	if r == nil {
 		return fmt.Errorf("chainsm: partition %d out of range", p)
 	}
+	*r = *newReplica(n, p)
 	r.stored = true
 	r.ver, r.reportSync = rec.Ver, rec.Unsynced
 	r.applied, r.synced, r.committed, r.truncated = rec.Applied, rec.Applied, rec.Truncated, rec.Truncated
