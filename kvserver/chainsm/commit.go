@@ -69,9 +69,11 @@ func (r *replica) trim() {
 
 // sendAck tells the predecessor how far the chain from here down holds
 // everything. The tail commits for the whole chain, so its acks wait for
-// the holdback and need its read lease: a tail removed from the chain in
-// a newer epoch it has not seen stops acknowledging before the new chain
-// commits anything (DESIGN §4 fencing).
+// the holdback: no write of a chain version that removed a member commits
+// while that member may still serve reads under its old lease. (Commits
+// need no lease of their own: a write commits only through the tail of
+// the chain it was sequenced in, and a member that left a chain drops that
+// chain's updates, so two versions never both commit.)
 func (r *replica) sendAck(now Mono) {
 	if r.pred == "" || !r.member() {
 		return
@@ -79,7 +81,7 @@ func (r *replica) sendAck(now Mono) {
 	if r.committed <= r.ackedUp && !r.ackAgain {
 		return
 	}
-	if r.succ == "" && (now < r.holdUntil || !r.n.leaseValid(now, r)) {
+	if r.succ == "" && now < r.holdUntil {
 		return // the tick tries again
 	}
 	r.ackAgain = false

@@ -1,7 +1,6 @@
 package chainsm
 
-// Read leases (DESIGN §4). A member serves reads, and a tail acknowledges,
-// only under a lease from a chain neighbour (its predecessor; the head from
+// Read leases (DESIGN §4). A member serves reads only under a lease from a chain neighbour (its predecessor; the head from
 // its successor). A grantor grants only for the epoch it has adopted and
 // only while its etcd contact is fresh (within L/2), so once a new epoch is
 // in etcd no lease of an older one outlives it by more than 1.5 L, which is

@@ -64,24 +64,16 @@ func (r *replica) duplicate(now Mono, token uint64, v dedupVal) {
 	le.waiters = append(le.waiters, token)
 }
 
-// flushHeld answers the committed writes once this head may: after the
-// holdback, and as a sole member only with fresh etcd contact (nobody else
-// fences it).
+// flushHeld answers the committed writes once the holdback is over (a
+// sole member commits on its own, so it waits here rather than for acks).
 func (r *replica) flushHeld(now Mono) {
-	if len(r.held) == 0 || !r.mayAnswer(now) {
+	if len(r.held) == 0 || now < r.holdUntil {
 		return
 	}
 	for _, h := range r.held {
 		r.n.answer(h.token, h.st, nil)
 	}
 	r.held = r.held[:0]
-}
-
-func (r *replica) mayAnswer(now Mono) bool {
-	if now < r.holdUntil {
-		return false
-	}
-	return r.succ != "" || r.n.etcdFresh(now)
 }
 
 // statusOf is the answer a committed entry gives.
