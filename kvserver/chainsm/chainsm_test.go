@@ -1,0 +1,209 @@
+package chainsm
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/kvserver/storage"
+)
+
+// net is a tiny synchronous cluster: every node's Ready is carried out at
+// once (storage as a per-node log of applied seqs, syncs completing when
+// the test says), messages delivered in order unless dropped.
+type net struct {
+	t       *testing.T
+	now     Mono
+	nodes   map[string]*Node
+	applied map[string]map[int]uint64
+	syncs   map[string][]uint64
+	queue   []Msg
+	drop    func(Msg) bool
+	answers map[uint64]Answer
+}
+
+func newNet(t *testing.T, ids ...string) *net {
+	nt := &net{t: t, nodes: map[string]*Node{}, applied: map[string]map[int]uint64{}, syncs: map[string][]uint64{}, answers: map[uint64]Answer{}}
+	for _, id := range ids {
+		nt.nodes[id] = New(Config{ID: id, Check: true})
+		nt.applied[id] = map[int]uint64{}
+	}
+	return nt
+}
+
+func (nt *net) drain(id string) {
+	n := nt.nodes[id]
+	for n.HasReady() {
+		rd := n.Ready()
+		var sts []kvpb.Status
+		for _, op := range rd.Storage {
+			if op.Kind == StApply {
+				nt.applied[id][op.Part] = op.Entry.Seq
+			}
+			if op.NeedStatus {
+				sts = append(sts, kvpb.Status_SUCCESS)
+			}
+		}
+		n.Advance(sts)
+		if rd.Sync != 0 {
+			nt.syncs[id] = append(nt.syncs[id], rd.Sync)
+		}
+		nt.queue = append(nt.queue, rd.Msgs...)
+		for _, a := range rd.Answers {
+			nt.answers[a.Token] = a
+		}
+	}
+	if err := n.Violation(); err != nil {
+		nt.t.Fatal(err)
+	}
+}
+
+// settle delivers messages and completes syncs until nothing moves.
+func (nt *net) settle() {
+	for i := 0; i < 1000; i++ {
+		moved := false
+		for _, id := range sortedKeys(nt.nodes) {
+			if s := nt.syncs[id]; len(s) > 0 {
+				nt.syncs[id] = nil
+				nt.nodes[id].SyncDone(nt.now, s[len(s)-1])
+				nt.drain(id)
+				moved = true
+			}
+		}
+		q := nt.queue
+		nt.queue = nil
+		for _, m := range q {
+			if nt.drop != nil && nt.drop(m) {
+				continue
+			}
+			if n, ok := nt.nodes[m.To]; ok {
+				n.Step(nt.now, m)
+				nt.drain(m.To)
+				moved = true
+			}
+		}
+		if !moved {
+			return
+		}
+	}
+	nt.t.Fatal("no quiescence")
+}
+
+func (nt *net) ring(epoch uint64, chains ...ringmeta.Chain) {
+	r := &ringmeta.Ring{Epoch: epoch, Partitions: len(chains), Replicas: 3, Chains: chains}
+	for _, id := range sortedKeys(nt.nodes) {
+		nt.nodes[id].SetRing(nt.now, r)
+		nt.nodes[id].EtcdContact(nt.now)
+		nt.drain(id)
+	}
+}
+
+func (nt *net) advance(d time.Duration) {
+	nt.now += Mono(d)
+	for _, id := range sortedKeys(nt.nodes) {
+		nt.nodes[id].Tick(nt.now, int64(nt.now/1e6))
+		nt.nodes[id].EtcdContact(nt.now)
+		nt.drain(id)
+	}
+}
+
+func put(key string) []storage.Op {
+	return []storage.Op{{Kind: storage.OpPut, Key: []byte(key), Value: []byte("v")}}
+}
+
+func TestWriteAnsweredOnlyWhenSyncedEverywhere(t *testing.T) {
+	nt := newNet(t, "a", "b", "c")
+	nt.ring(1, ringmeta.Chain{Members: []string{"a", "b", "c"}, Version: 1})
+	nt.advance(2 * time.Second) // past the first adoption's holdback
+	nt.settle()
+	if err := nt.nodes["a"].Propose(nt.now, 0, Proposal{Token: 7, ID: ReqID{1, 1}, Ops: put("k")}); err != nil {
+		t.Fatal(err)
+	}
+	nt.drain("a")
+	// Nothing travels before the head's own sync.
+	if len(nt.queue) != 0 {
+		t.Fatalf("forwarded before the head synced: %v", nt.queue)
+	}
+	nt.drop = func(m Msg) bool { return m.To == "c" } // the tail never gets it
+	nt.settle()
+	if _, ok := nt.answers[7]; ok {
+		t.Fatal("answered without the tail")
+	}
+	nt.drop = nil
+	nt.advance(2 * time.Second) // retransmit
+	nt.settle()
+	if a, ok := nt.answers[7]; !ok || a.Err != nil {
+		t.Fatalf("not answered after the tail synced: %+v %v", a, ok)
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		if nt.applied[id][0] != 1 {
+			t.Fatalf("%s applied %d", id, nt.applied[id][0])
+		}
+	}
+}
+
+func TestRetryAppliedOnce(t *testing.T) {
+	nt := newNet(t, "a", "b")
+	nt.ring(1, ringmeta.Chain{Members: []string{"a", "b"}, Version: 1})
+	nt.advance(2 * time.Second)
+	for tok := uint64(1); tok <= 2; tok++ { // the same request twice
+		if err := nt.nodes["a"].Propose(nt.now, 0, Proposal{Token: tok, ID: ReqID{9, 1}, Ops: put("k")}); err != nil {
+			t.Fatal(err)
+		}
+		nt.drain("a")
+	}
+	nt.settle()
+	if nt.applied["a"][0] != 1 || nt.applied["b"][0] != 1 {
+		t.Fatalf("applied %v", nt.applied)
+	}
+	if len(nt.answers) != 2 {
+		t.Fatalf("answers %v", nt.answers)
+	}
+}
+
+func TestRestartResendsLog(t *testing.T) {
+	nt := newNet(t, "a", "b")
+	nt.ring(1, ringmeta.Chain{Members: []string{"a", "b"}, Version: 1})
+	nt.advance(2 * time.Second)
+	// The head holds an entry synced but never forwarded, and restarts.
+	e := &Entry{Seq: 1, Ops: put("k"), ID: ReqID{3, 1}, Status: kvpb.Status_SUCCESS}
+	nt.nodes["a"] = New(Config{ID: "a", Check: true})
+	nt.applied["a"][0] = 1
+	if err := nt.nodes["a"].Recover(0, Recovered{Applied: 1, Ver: 1, Log: []*Entry{e}}); err != nil {
+		t.Fatal(err)
+	}
+	nt.ring(1, ringmeta.Chain{Members: []string{"a", "b"}, Version: 1})
+	nt.settle()
+	if nt.applied["b"][0] != 1 {
+		t.Fatal("the recovered log was not resent to the successor")
+	}
+	// A retry of it is answered from the dedup table, not applied again.
+	if err := nt.nodes["a"].Propose(nt.now, 0, Proposal{Token: 5, ID: ReqID{3, 1}, Ops: put("k")}); err != nil {
+		t.Fatal(err)
+	}
+	nt.drain("a")
+	nt.advance(2 * time.Second)
+	nt.settle()
+	if a, ok := nt.answers[5]; !ok || a.Err != nil || nt.applied["a"][0] != 1 {
+		t.Fatalf("retry: %+v %v applied %d", a, ok, nt.applied["a"][0])
+	}
+}
+
+func TestReadsNeedLeaseAndHoldback(t *testing.T) {
+	nt := newNet(t, "a", "b")
+	nt.ring(1, ringmeta.Chain{Members: []string{"a", "b"}, Version: 1})
+	if _, err := nt.nodes["b"].Read(nt.now, 0, ReadReq{Key: []byte("k")}); err != ErrNotReady {
+		t.Fatalf("read during the holdback: %v", err)
+	}
+	nt.advance(2 * time.Second)
+	nt.settle() // lease requests and grants
+	if ok, err := nt.nodes["b"].Read(nt.now, 0, ReadReq{Key: []byte("k")}); !ok || err != nil {
+		t.Fatalf("tail read under lease: %v %v", ok, err)
+	}
+	// Without renewals the lease runs out.
+	nt.now += Mono(time.Second)
+	if _, err := nt.nodes["b"].Read(nt.now, 0, ReadReq{Key: []byte("k")}); err != ErrNotReady {
+		t.Fatalf("read after the lease ran out: %v", err)
+	}
+}
