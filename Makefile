@@ -6,7 +6,7 @@ FUZZTIME ?= 30s
 DATA     ?= ./data
 N        ?= 5
 
-.PHONY: all help deps tools peer-tools screenshots build run test unit e2e chaos bench-failover bench-peers profile proto proto-tools lint fmt vet bench fuzz clean
+.PHONY: all help deps tools peer-tools screenshots build run test unit sim e2e chaos bench-failover bench-peers profile proto proto-tools lint fmt vet bench fuzz clean
 
 all: build
 
@@ -41,12 +41,21 @@ build:
 run: build
 	$(BIN)/ecs start -n $(N) --data-dir $(DATA)
 
-## test: unit tests (race detector) and the end-to-end tests on real processes
-test: unit e2e
+## test: unit tests (race detector), SEEDS seeds of the simulator, and the
+## end-to-end tests on real processes
+test: unit sim e2e
 
 ## unit: unit tests with the race detector (everything but e2e)
 unit:
 	$(GO) test -race -count=1 $(PKGS)
+
+## sim: SEEDS (200) seeded runs of the deterministic simulator (e2e/sim):
+## servers' chain state machines, ECS decisions, an etcd model, faults of
+## every kind, porcupine. SEED=0x... replays one run with its fault plan;
+## SIM_BASE=N fixes the first seed (random otherwise, printed)
+SEEDS ?= 200
+sim:
+	$(GO) test ./e2e/sim/ -count=1 -timeout 0 -run '^TestSim$$' $(if $(SEED),-sim.seed=$(SEED) -sim.v -v,-sim.seeds=$(SEEDS) $(if $(SIM_BASE),-sim.base=$(SIM_BASE)))
 
 ## e2e: end-to-end tests against real processes (bin/)
 e2e: build tools

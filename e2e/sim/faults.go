@@ -99,14 +99,14 @@ func (s *Sim) scheduleFault(k faultKind, at, until int64) {
 		}
 	case fIsolate:
 		s.plan = append(s.plan, fmt.Sprintf(desc, h.id))
-		s.cutFor(at, until, []string{h.id}, s.allEndpoints())
+		s.cutFor("isolate", at, until, []string{h.id}, s.allEndpoints())
 	case fControlPlane:
 		group := []string{h.id}
 		if g := s.hosts[r.IntN(len(s.hosts))]; g != h {
 			group = append(group, g.id)
 		}
 		s.plan = append(s.plan, fmt.Sprintf(desc, fmt.Sprint(group)))
-		s.cutFor(at, until, group, s.controlPlane())
+		s.cutFor("control-plane", at, until, group, s.controlPlane())
 	case fSplit:
 		var a, b []string
 		for _, id := range s.allEndpoints() {
@@ -117,7 +117,7 @@ func (s *Sim) scheduleFault(k faultKind, at, until int64) {
 			}
 		}
 		s.plan = append(s.plan, fmt.Sprintf(desc, fmt.Sprint(a, "|", b)))
-		s.cutFor(at, until, a, b)
+		s.cutFor("split", at, until, a, b)
 	case fClog:
 		g := s.hosts[r.IntN(len(s.hosts))]
 		s.plan = append(s.plan, fmt.Sprintf(desc, h.id+"->"+g.id))
@@ -143,8 +143,8 @@ func (s *Sim) scheduleFault(k faultKind, at, until int64) {
 }
 
 // cutFor cuts every link between as and bs during [at, until).
-func (s *Sim) cutFor(at, until int64, as, bs []string) {
-	s.at(at, func() { s.count("fault-partition"); s.net.setCut(as, bs, true) })
+func (s *Sim) cutFor(kind string, at, until int64, as, bs []string) {
+	s.at(at, func() { s.count("fault-" + kind); s.net.setCut(as, bs, true) })
 	s.at(until, func() { s.net.setCut(as, bs, false) })
 }
 

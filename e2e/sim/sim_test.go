@@ -3,7 +3,11 @@ package sim
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -30,24 +34,49 @@ func TestSim(t *testing.T) {
 			seeds = append(seeds, base+uint64(i))
 		}
 	}
-	for _, seed := range seeds {
-		t.Run(fmt.Sprintf("seed=%#x", seed), func(t *testing.T) {
-			t.Parallel()
-			res := Run(seed, Options{OutDir: os.Getenv("ECSKV_SIM_OUT")})
-			if *flagV || len(res.Failures) > 0 {
-				for _, p := range res.Plan {
-					t.Logf("plan: %s", p)
+	var mu sync.Mutex
+	total := map[string]int{}
+	ops, started := 0, time.Now()
+	t.Run("seeds", func(t *testing.T) {
+		for _, seed := range seeds {
+			t.Run(fmt.Sprintf("seed=%#x", seed), func(t *testing.T) {
+				t.Parallel()
+				res := Run(seed, Options{OutDir: os.Getenv("ECSKV_SIM_OUT")})
+				mu.Lock()
+				for k, v := range res.Counters {
+					total[k] += v
 				}
-				t.Logf("ops %d, events %d, counters %v", res.Ops, res.Events, res.Counters)
-			}
-			for _, f := range res.Failures {
-				t.Errorf("%s", f)
-			}
-			if len(res.Failures) > 0 {
-				t.Logf("replay: make sim SEED=%#x", seed)
-			}
-		})
+				ops += res.Ops
+				mu.Unlock()
+				if *flagV || len(res.Failures) > 0 {
+					for _, p := range res.Plan {
+						t.Logf("plan: %s", p)
+					}
+					t.Logf("ops %d, events %d, counters %v", res.Ops, res.Events, res.Counters)
+				}
+				for _, f := range res.Failures {
+					t.Errorf("%s", f)
+				}
+				if len(res.Failures) > 0 {
+					t.Logf("replay: make sim SEED=%#x", seed)
+				}
+			})
+		}
+	})
+	took := time.Since(started)
+	t.Logf("%d seeds in %v (%.0f seeds/hour), %d client operations; faults and events: %v",
+		len(seeds), took.Round(time.Second), float64(len(seeds))/took.Hours(), ops, faultMix(total))
+}
+
+// faultMix lists the fault and probe counters, sorted.
+func faultMix(c map[string]int) string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(c)) {
+		if strings.HasPrefix(k, "fault-") || strings.HasPrefix(k, "ecs-") || strings.HasPrefix(k, "ring-") {
+			out = append(out, fmt.Sprintf("%s=%d", k, c[k]))
+		}
 	}
+	return strings.Join(out, " ")
 }
 
 // TestSimNoFaults: a healthy cluster serves every operation.
