@@ -382,12 +382,12 @@ func setAll(members ...string) func(r *ringmeta.Ring) {
 	}
 }
 
-// waitEpoch waits until every listed server applied epoch.
+// waitEpoch waits until every listed server adopted epoch.
 func (c *tcluster) waitEpoch(epoch uint64, ids ...string) {
 	c.t.Helper()
 	eventually(c.t, 10*time.Second, func() bool {
 		for _, id := range ids {
-			if c.srv(id).appliedEpoch() < epoch {
+			if c.srv(id).adoptedEpoch() < epoch {
 				return false
 			}
 		}

@@ -65,7 +65,7 @@ func (lt *leaseTable) record(grantor string, epoch uint64, until time.Time) {
 func (s *Server) grantLease(req *kvpb.LeaseRequest) *kvpb.LeaseResponse {
 	// Read the ring before the contact time: a ping stores its time only
 	// after applying the ring it read (see etcdPingLoop).
-	epoch := s.appliedEpoch()
+	epoch := s.adoptedEpoch()
 	fresh := time.Since(time.Unix(0, s.leases.etcdOK.Load())) < leaseDuration/2
 	ok := epoch != 0 && req.Epoch == epoch && fresh && !s.stopped.Load()
 	return &kvpb.LeaseResponse{Granted: ok, Epoch: epoch, DurationMs: leaseDuration.Milliseconds()}

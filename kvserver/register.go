@@ -13,7 +13,7 @@ import (
 
 // registerLoop keeps servers/<id> alive under a lease. When the lease is lost
 // (etcd unreachable longer than the TTL) it registers again with a new one.
-// It rewrites the record whenever the applied ring epoch changes, which is
+// It rewrites the record whenever the adopted ring epoch changes, which is
 // how the ECS learns that a server serves the ring it published.
 func (s *Server) registerLoop() {
 	start := time.Now()
@@ -45,7 +45,7 @@ func (s *Server) register(key string, m *etcdkeys.Member) (clientv3.LeaseID, err
 	if err != nil {
 		return 0, err
 	}
-	m.Epoch = s.appliedEpoch()
+	m.Epoch = s.adoptedEpoch()
 	if _, err := s.etcd.Put(ctx, key, string(m.Marshal()), clientv3.WithLease(lease.ID)); err != nil {
 		return 0, err
 	}
@@ -54,7 +54,7 @@ func (s *Server) register(key string, m *etcdkeys.Member) (clientv3.LeaseID, err
 }
 
 // keepRegistered renews the lease and republishes the record when the
-// applied epoch moves, until the lease is lost or the server stops.
+// adopted epoch moves, until the lease is lost or the server stops.
 func (s *Server) keepRegistered(key string, m *etcdkeys.Member, lease clientv3.LeaseID) error {
 	defer s.revoke(lease)
 	ka, err := s.etcd.KeepAlive(s.ctx, lease)
@@ -73,7 +73,7 @@ func (s *Server) keepRegistered(key string, m *etcdkeys.Member, lease clientv3.L
 			// A promoted tail still syncing with its predecessor does not
 			// report the new epoch yet: the ECS takes the next step of a
 			// chain (removing the old tail) only once every member reports.
-			if e := s.appliedEpoch(); e != m.Epoch && s.syncing.Load() == 0 {
+			if e := s.adoptedEpoch(); e != m.Epoch && s.syncing.Load() == 0 {
 				m.Epoch = e
 				ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 				_, err := s.etcd.Put(ctx, key, string(m.Marshal()), clientv3.WithLease(lease))
@@ -96,12 +96,18 @@ func (s *Server) revoke(lease clientv3.LeaseID) {
 	_, _ = s.etcd.Revoke(ctx, lease)
 }
 
+// appliedEpoch is the epoch of the ring the server routes by; its chains
+// may still be being adopted.
 func (s *Server) appliedEpoch() uint64 {
 	if r := s.ring.Load(); r != nil {
 		return r.Epoch
 	}
 	return 0
 }
+
+// adoptedEpoch is the epoch of the last ring whose chains every partition
+// took on: a promoted learner is syncing, a removed member holds back.
+func (s *Server) adoptedEpoch() uint64 { return s.adopted.Load() }
 
 // watchRingLoop follows the ring key. Servers keep serving the last ring
 // they saw while etcd is unreachable; only reconfiguration waits.
@@ -171,6 +177,7 @@ func (s *Server) applyRing(raw []byte, rev int64) {
 	s.parts.resize(r.Partitions)
 	s.ring.Store(&currentRing{Ring: r, raw: raw})
 	s.adoptRing(r)
+	s.adopted.Store(r.Epoch)
 	s.metrics.ringChanged(r, s.cfg.ID)
 	s.lg.Info("ring updated", zap.Uint64("epoch", r.Epoch), zap.Int("servers", len(r.Servers)))
 	if _, ok := r.Server(s.cfg.ID); ok && len(r.Chains) > 0 {
