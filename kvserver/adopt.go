@@ -80,7 +80,7 @@ func (s *Server) adoptChainLocked(ps *partState, p int, ch ringmeta.Chain, epoch
 	}
 	// A sync in progress survives a later change (say a failed head is
 	// stripped): this member still lacks what the old tail committed.
-	s.setSyncingLocked(ps, (promoted || ps.syncing) && ps.pred != "")
+	ps.syncing = (promoted || ps.syncing) && ps.pred != ""
 	ps.syncTo = 0
 	if ps.pred != "" {
 		ps.nackedAt = time.Now()
@@ -94,7 +94,7 @@ func (s *Server) adoptChainLocked(ps *partState, p int, ch ringmeta.Chain, epoch
 // again), or, as a learner, it starts catching up.
 func (s *Server) leaveLocked(ps *partState, p int, learner bool) {
 	ps.failWaitersLocked(errChainChanged)
-	s.setSyncingLocked(ps, false)
+	ps.syncing = false
 	ps.pred, ps.succ, ps.learner, ps.recent, ps.feeding = "", "", "", nil, false
 	ps.log, ps.dirty = nil, map[string]int{}
 	ps.dedup.reset()

@@ -38,8 +38,9 @@ type partState struct {
 	// syncing marks a learner just promoted to tail: until it has applied
 	// syncTo (what its predecessor, the old tail, had applied when it
 	// answered our nack) it may lack writes the old tail committed, so it
-	// serves no reads and does not report the epoch as applied.
+	// serves no reads; then it reports synced/<id>/<p> (reportSynced).
 	syncing    bool
+	synced     uint64 // generation of the latest synced report; a newer one supersedes it
 	syncTo     uint64
 	nackedAt   time.Time
 	holdUntil  time.Time // no commit or read before this (read-lease holdback)

@@ -54,7 +54,9 @@ func (s *Server) register(key string, m *etcdkeys.Member) (clientv3.LeaseID, err
 }
 
 // keepRegistered renews the lease and republishes the record when the
-// adopted epoch moves, until the lease is lost or the server stops.
+// adopted epoch moves, until the lease is lost or the server stops. A
+// promoted tail reports its promotion sync apart (synced/<id>/<p>, see
+// reportSynced), so the epoch means only that the chains were taken on.
 func (s *Server) keepRegistered(key string, m *etcdkeys.Member, lease clientv3.LeaseID) error {
 	defer s.revoke(lease)
 	ka, err := s.etcd.KeepAlive(s.ctx, lease)
@@ -70,10 +72,7 @@ func (s *Server) keepRegistered(key string, m *etcdkeys.Member, lease clientv3.L
 				return context.Cause(s.ctx)
 			}
 		case <-tick.C:
-			// A promoted tail still syncing with its predecessor does not
-			// report the new epoch yet: the ECS takes the next step of a
-			// chain (removing the old tail) only once every member reports.
-			if e := s.adoptedEpoch(); e != m.Epoch && s.syncing.Load() == 0 {
+			if e := s.adoptedEpoch(); e != m.Epoch {
 				m.Epoch = e
 				ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 				_, err := s.etcd.Put(ctx, key, string(m.Marshal()), clientv3.WithLease(lease))

@@ -146,7 +146,7 @@ func (s *Server) afterSync(done []appliedUpdate) {
 		ps.mu.Lock()
 		if ps.succ == "" {
 			ps.commitLocked(a.seq)
-			s.checkSyncedLocked(ps)
+			s.checkSyncedLocked(ps, a.p)
 			s.ackLocked(ps, a.p)
 		} else if ups := ps.unsentLocked(a.seq, now); len(ups) > 0 {
 			s.peers.sendUpdates(ps.succ, ups)
@@ -257,25 +257,15 @@ func (s *Server) onSync(from string, y *kvpb.Ack) {
 	defer ps.mu.Unlock()
 	if ps.syncing && from == ps.pred && y.ChainVersion == ps.version && y.Seq > ps.syncTo {
 		ps.syncTo = y.Seq
-		s.checkSyncedLocked(ps)
+		s.checkSyncedLocked(ps, p)
 	}
 }
 
-// checkSyncedLocked ends the promotion sync once the target is applied.
-func (s *Server) checkSyncedLocked(ps *partState) {
+// checkSyncedLocked ends the promotion sync once the target is applied, and
+// has it reported to the ECS, which clears this member's unsynced mark.
+func (s *Server) checkSyncedLocked(ps *partState, p int) {
 	if ps.syncing && ps.syncTo > 0 && ps.applied >= ps.syncTo {
-		s.setSyncingLocked(ps, false)
+		ps.syncing = false
+		s.reportSyncedLocked(ps, p)
 	}
-}
-
-// setSyncingLocked flips a partition's promotion sync and keeps the count
-// the membership record waits on.
-func (s *Server) setSyncingLocked(ps *partState, on bool) {
-	switch {
-	case on && !ps.syncing:
-		s.syncing.Add(1)
-	case !on && ps.syncing:
-		s.syncing.Add(-1)
-	}
-	ps.syncing = on
 }

@@ -39,7 +39,6 @@ type Server struct {
 	ringMu  sync.Mutex   // serialises applyRing (watch and ping both call it); guards ringRev
 	ringRev int64        // etcd mod revision of the ring last applied
 	stored  map[int]bool // partitions holding data at start; read-only after Start
-	syncing atomic.Int64 // partitions in promotion sync (see partState.syncing)
 	// adopted is the epoch of the last ring whose chains every partition
 	// took on (adoptRing returned): what the server reports to the ECS and
 	// grants leases for. s.ring is stored before that, for routing.
