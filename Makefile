@@ -58,14 +58,15 @@ screenshots: build tools
 		-run 'TestStatusPageDrawsRing|TestPrometheusSeesFailover' ./e2e/... -bin-dir $(BIN)
 
 ## chaos: ROUNDS (20) rounds of DURATION (60s) each, every round a fresh cluster under
-## one nemesis (they take turns); prints a table per nemesis. Porcupine's
+## one nemesis (they take turns; ECSKV_CHAOS_NEMESES=a,b picks them); prints a table
+## per nemesis. Then the whole-cluster power cut of `ecs start` (3 rounds). Porcupine's
 ## visualisation of any non-linearizable history goes to chaos-out/.
 ROUNDS   ?= 20
 chaos: build
-	@mkdir -p $(CURDIR)/chaos-out
+	@mkdir -p $(CURDIR)/chaos-out; rm -f $(CURDIR)/chaos-out/report.txt
 	ECSKV_CHAOS_ROUNDS=$(ROUNDS) ECSKV_CHAOS_DURATION=$(or $(DURATION),60s) ECSKV_CHAOS_OUT=$(CURDIR)/chaos-out \
 		ECSKV_CHAOS_REPORT=$(CURDIR)/chaos-out/report.txt \
-		$(GO) test -tags e2e -run '^TestChaos$$' -count=1 -timeout 0 -v ./e2e/... -bin-dir $(BIN) > $(CURDIR)/chaos-out/test.log 2>&1; \
+		$(GO) test -tags e2e -run '^(TestChaos|TestWholeClusterPowerCut)$$' -count=1 -timeout 0 -v ./e2e/... -bin-dir $(BIN) > $(CURDIR)/chaos-out/test.log 2>&1; \
 		status=$$?; cat $(CURDIR)/chaos-out/report.txt 2>/dev/null || tail -50 $(CURDIR)/chaos-out/test.log; \
 		echo "full log: chaos-out/test.log"; exit $$status
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/e2e/framework"
 	"github.com/ecskv/ecskv/kvclient"
 	"github.com/stretchr/testify/assert"
@@ -295,7 +296,7 @@ func TestTTL(t *testing.T) {
 	}
 
 	var gone time.Duration
-	framework.Eventually(t, 10*time.Second, 50*time.Millisecond, func() bool {
+	testutil.Eventually(t, 10*time.Second, 50*time.Millisecond, func() bool {
 		_, err := cli.Get(ctx, "ttl-k")
 		if err != nil && !errIsNotFound(err) {
 			t.Logf("get ttl-k: %v", err)
@@ -321,7 +322,7 @@ func TestTTL(t *testing.T) {
 		assert.Equal(t, 0, code, "read right after the put")
 		assert.Equal(t, "v", strings.TrimSpace(stdout))
 	}
-	framework.Eventually(t, 10*time.Second, 200*time.Millisecond, func() bool {
+	testutil.Eventually(t, 10*time.Second, 200*time.Millisecond, func() bool {
 		return isNotFound(c.Kvclient(t, "get", "cli-ttl"))
 	}, "the key put with --ttl 2s reads as missing")
 }

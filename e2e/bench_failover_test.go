@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/e2e/framework"
 	"github.com/ecskv/ecskv/kvclient"
 	"github.com/stretchr/testify/require"
@@ -188,7 +189,7 @@ func benchTrial(ctx context.Context, t *testing.T, c *framework.Cluster, cli *kv
 	restartedAt := time.Now()
 	h.note("trial %d: restart %s", i+1, victim)
 	proc := c.RestartServer(t, victim, argv)
-	framework.Eventually(t, removedWithin, 50*time.Millisecond, func() bool {
+	testutil.Eventually(t, removedWithin, 50*time.Millisecond, func() bool {
 		st, err := c.StatusE(t)
 		if err != nil {
 			return false

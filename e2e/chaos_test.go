@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/e2e/framework"
 	"github.com/ecskv/ecskv/kvclient"
 )
@@ -66,9 +67,7 @@ func TestChaos(t *testing.T) {
 	}
 	report := chaosTable(results, rounds, duration)
 	t.Logf("chaos report\n%s", report)
-	if p := os.Getenv("ECSKV_CHAOS_REPORT"); p != "" {
-		_ = os.WriteFile(p, []byte(report), 0o644)
-	}
+	appendChaosReport(t, report)
 }
 
 func chaosSettings(t *testing.T) (rounds int, duration time.Duration, names []string) {
@@ -152,6 +151,14 @@ func chaosRound(t *testing.T, name string, duration time.Duration, seed int64, o
 			res.notes = append(res.notes, fmt.Sprintf("after fault %d (%s): %v", res.faults, what, err))
 			break
 		}
+		if nem.Check == nil {
+			continue
+		}
+		for _, p := range nem.Check(t, c, env) {
+			res.violations++
+			res.notes = append(res.notes, fmt.Sprintf("after fault %d (%s): %s", res.faults, what, p))
+			t.Logf("chaos: after fault %d: %s", res.faults, p)
+		}
 	}
 	wg.Wait()
 	c.Net().Heal()
@@ -172,13 +179,13 @@ func verifyRound(t *testing.T, c *framework.ChaosCluster, cli *kvclient.Client, 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	if _, err := cli.Put(ctx, keys[0]+"-final", []byte("final")); err != nil {
-		fail("final write: %v", err)
+		fail("final write of %s, %s: %v", keys[0]+"-final", framework.KeyWhere(cli, keys[0]+"-final"), err)
 	}
 	cancel()
 	var chk framework.CheckJSON
-	framework.WaitUntil(30*time.Second, time.Second, func() bool { chk = c.Check(t); return chk.ExitCode != 2 })
+	testutil.WaitUntil(30*time.Second, time.Second, func() bool { chk = c.Check(t); return chk.ExitCode != 2 })
 	if chk.ExitCode != 0 {
-		fail("ecs check exited %d: %s %s", chk.ExitCode, chk.Stderr, framework.Shorten(chk.Raw, 500))
+		fail("after the faults: %s", chk.Summary(8))
 	}
 	// Final reads join the history, so porcupine checks them too.
 	final := map[string]*framework.Op{}
@@ -189,7 +196,7 @@ func verifyRound(t *testing.T, c *framework.ChaosCluster, cli *kvclient.Client, 
 		cancel()
 		op.End = time.Now()
 		if err != nil {
-			fail("final read of %s: %v", k, err)
+			fail("final read of %s, %s: %v", k, framework.KeyWhere(cli, k), err)
 			continue
 		}
 		hist.Add(op)
@@ -200,7 +207,8 @@ func verifyRound(t *testing.T, c *framework.ChaosCluster, cli *kvclient.Client, 
 	lost := framework.LostWrites(ops, final)
 	res.lost = len(lost)
 	for _, l := range lost {
-		res.notes = append(res.notes, "lost: "+l)
+		key, _, _ := strings.Cut(l, ":")
+		res.notes = append(res.notes, fmt.Sprintf("lost: %s (%s)", l, framework.KeyWhere(cli, key)))
 	}
 	began := time.Now()
 	lin, err := framework.CheckLinearizable(ops, checkTimeout, out, strings.ReplaceAll(t.Name(), "/", "_"))

@@ -20,18 +20,24 @@
 //
 // Linearizability under faults (chaos_test.go): TestChaos runs rounds of a
 // put/get/delete workload on contended keys under one nemesis each (kills,
-// pauses, partitions through proxies, ECS failover, etcd restarts), then
+// pauses, partitions through proxies, ECS failover, etcd restarts, a power
+// cut of every server and ECS, servers cut from the control plane), then
 // checks recovery, `ecs check`, acknowledged writes and the history with
 // porcupine. Without ECSKV_CHAOS_ROUNDS it runs a short round of four
-// nemeses; `make chaos` runs the long version.
+// nemeses; `make chaos` runs the long version, and then
+// TestWholeClusterPowerCut (restart_test.go): three power cuts of an
+// `ecs start` cluster under kvbench load, each followed by 64 fresh writes
+// and `ecs check`, both bounded to 10 s.
 //
 // Environment (read by the test process; children never see ECSKV_*):
 //
-//	ECSKV_CHAOS_ROUNDS=N      chaos rounds, the nemeses taking turns (default: the short set)
+//	ECSKV_CHAOS_ROUNDS=N      chaos rounds, the nemeses taking turns (default: the short set);
+//	                          set, it also runs TestWholeClusterPowerCut
 //	ECSKV_CHAOS_DURATION=D    length of one chaos round (default 15s)
-//	ECSKV_CHAOS_NEMESES=a,b   nemeses to take turns (default every one)
+//	ECSKV_CHAOS_NEMESES=a,b   nemeses to take turns (default every one); without
+//	                          kill-all among them, no TestWholeClusterPowerCut
 //	ECSKV_CHAOS_OUT=DIR       where porcupine's visualisations go (default a kept temp dir)
-//	ECSKV_CHAOS_REPORT=FILE   also write the per-nemesis table there
+//	ECSKV_CHAOS_REPORT=FILE   also append the per-nemesis table and the power cut's summary there
 //
 //	ECSKV_E2E_KEYS=N          keys of 1 KiB in TestAddRemoveUnderLoad (default 20000)
 //	                          and TestBenchFailover (default 200000)

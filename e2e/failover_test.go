@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/e2e/framework"
 	"github.com/ecskv/ecskv/kvclient"
 	"github.com/stretchr/testify/assert"
@@ -253,7 +254,7 @@ func testRestartRejoins(t *testing.T, afterFailover bool, cycles int) {
 
 		awaitWritesResume(t, cli, probe, killedAt)
 		var last framework.StatusJSON
-		active := framework.WaitUntil(removedWithin, 100*time.Millisecond, func() bool {
+		active := testutil.WaitUntil(removedWithin, 100*time.Millisecond, func() bool {
 			st, err := c.StatusE(t)
 			if err != nil {
 				return false
@@ -329,7 +330,7 @@ func TestDeadIncarnationNotRevived(t *testing.T) {
 
 	l.hist.note("restart %s", victim)
 	proc := c.RestartServer(t, victim, argv)
-	framework.Eventually(t, removedWithin, 100*time.Millisecond, func() bool {
+	testutil.Eventually(t, removedWithin, 100*time.Millisecond, func() bool {
 		st, err := c.StatusE(t)
 		s, ok := st.Server(victim)
 		return err == nil && ok && s.State == "active" && s.PID == proc.PID()

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/e2e/framework"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -57,7 +58,7 @@ func TestStatusAndStop(t *testing.T) {
 	require.True(t, exited, "ecs still running 10s after `ecs stop` returned")
 	assert.Equal(t, 0, code, "ecs exit status after `ecs stop`")
 	for pid, id := range pids {
-		framework.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool { return !framework.Alive(pid) },
+		testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool { return !framework.Alive(pid) },
 			"kvserver %s (pid %d) gone after `ecs stop`", id, pid)
 	}
 	c.WaitServersGone(t, time.Second)
@@ -143,7 +144,7 @@ func TestHandStartedServerAdmitted(t *testing.T) {
 	began := time.Now()
 	p := c.StartKVServer(t, "s4")
 	var last framework.StatusJSON
-	admitted := framework.WaitUntil(30*time.Second, 200*time.Millisecond, func() bool {
+	admitted := testutil.WaitUntil(30*time.Second, 200*time.Millisecond, func() bool {
 		st, err := c.StatusE(t)
 		if err != nil {
 			t.Logf("ecs status: %v", err)
@@ -215,7 +216,7 @@ func TestRestartAfterKill(t *testing.T) {
 			}
 		}()
 	}
-	framework.Eventually(t, 30*time.Second, 5*time.Millisecond, func() bool { return nAcked.Load() >= 300 },
+	testutil.Eventually(t, 30*time.Second, 5*time.Millisecond, func() bool { return nAcked.Load() >= 300 },
 		"in-flight writes acknowledged before the crash")
 	c.Kill(t)
 	stopWriters()

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/e2e/framework"
 	"github.com/ecskv/ecskv/kvclient"
 	"github.com/stretchr/testify/assert"
@@ -160,7 +161,7 @@ func (l *writeLoad) run(w int, lg *writerLog) {
 // waitAcks waits until at least n writes were acknowledged.
 func (l *writeLoad) waitAcks(t *testing.T, n int64, timeout time.Duration) {
 	t.Helper()
-	framework.Eventually(t, timeout, 10*time.Millisecond, func() bool { return l.acks.Load() >= n },
+	testutil.Eventually(t, timeout, 10*time.Millisecond, func() bool { return l.acks.Load() >= n },
 		"%d writes acknowledged (got %d, %d failed)", n, l.acks.Load(), l.fails.Load())
 }
 
@@ -411,7 +412,7 @@ func inChains(r *ringmeta.Ring, id string) bool {
 func waitRing(t *testing.T, cli *kvclient.Client, timeout time.Duration, cond func(*ringmeta.Ring) bool, msg string, args ...any) *ringmeta.Ring {
 	t.Helper()
 	var last *ringmeta.Ring
-	ok := framework.WaitUntil(timeout, 20*time.Millisecond, func() bool {
+	ok := testutil.WaitUntil(timeout, 20*time.Millisecond, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		r, err := cli.RefreshRing(ctx)
@@ -446,7 +447,7 @@ func waitConvergedAnd(t *testing.T, c *framework.Cluster, timeout time.Duration,
 	began := time.Now()
 	var last framework.StatusJSON
 	var why string
-	ok := framework.WaitUntil(timeout, 250*time.Millisecond, func() bool {
+	ok := testutil.WaitUntil(timeout, 250*time.Millisecond, func() bool {
 		st, err := c.StatusE(t)
 		if err != nil {
 			why = err.Error()

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/e2e/framework"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -76,7 +77,7 @@ func TestPrometheusSeesFailover(t *testing.T) {
 	waitProm := func(what, expr string, ok func(float64) bool) float64 {
 		t.Helper()
 		var v float64
-		framework.Eventually(t, 60*time.Second, 500*time.Millisecond, func() bool {
+		testutil.Eventually(t, 60*time.Second, 500*time.Millisecond, func() bool {
 			v = prom.Value(expr)
 			return !math.IsNaN(v) && ok(v)
 		}, "%s: %s (last %v)", what, expr, v)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/e2e/framework"
 	"github.com/ecskv/ecskv/kvclient"
 	"github.com/stretchr/testify/assert"
@@ -141,14 +142,14 @@ func TestAddRemoveUnderLoad(t *testing.T) {
 	assert.Zero(t, l2.fails.Load(), "writes failed during `ecs remove`: %v", l2.errors())
 	assert.False(t, inChains(rm.after, victim), "%s still in a chain after `ecs remove`", victim)
 	var last framework.StatusJSON
-	gone := framework.WaitUntil(30*time.Second, 200*time.Millisecond, func() bool {
+	gone := testutil.WaitUntil(30*time.Second, 200*time.Millisecond, func() bool {
 		st, err := c.StatusE(t)
 		last = st
 		_, listed := st.Server(victim)
 		return err == nil && !listed
 	})
 	assert.True(t, gone, "%s gone from `ecs status` within 30s of `ecs remove`; last: %s", victim, last.Summary())
-	framework.Eventually(t, 30*time.Second, 50*time.Millisecond, func() bool { return !framework.Alive(vpid) },
+	testutil.Eventually(t, 30*time.Second, 50*time.Millisecond, func() bool { return !framework.Alive(vpid) },
 		"%s (pid %d) exits after `ecs remove`", victim, vpid)
 	st, _ = waitConverged(t, c, 30*time.Second)
 	assert.Len(t, st.Servers, 5)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/common/tlsutil"
 	"github.com/ecskv/ecskv/e2e/framework"
 	"github.com/ecskv/ecskv/kvclient"
@@ -139,7 +140,7 @@ func TestSecureCluster(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "alice's", string(v))
 		require.Equal(t, 0, c.Admin(t, "user", "remove", "alice").ExitCode)
-		framework.Eventually(t, 10*time.Second, 50*time.Millisecond, func() bool {
+		testutil.Eventually(t, 10*time.Second, 50*time.Millisecond, func() bool {
 			_, err := cli.Get(ctx, "k")
 			return err != nil && strings.Contains(err.Error(), "wrong user name or password")
 		}, "alice's token still works after her removal")

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/e2e/framework"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -60,7 +61,7 @@ func TestStatusPageDrawsRing(t *testing.T) {
 
 	victim := c.ServerIDs()[2]
 	c.KillServer(t, victim)
-	framework.Eventually(t, 30*time.Second, 100*time.Millisecond, func() bool {
+	testutil.Eventually(t, 30*time.Second, 100*time.Millisecond, func() bool {
 		st, err := c.StatusE(t)
 		return err == nil && st.UnderReplicated == partitions
 	}, "%s failed over", victim)

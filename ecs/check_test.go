@@ -10,6 +10,7 @@ import (
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 )
@@ -71,7 +72,7 @@ func digests(seqHash ...uint64) map[uint32]*kvpb.PartitionDigest {
 }
 
 func TestCheck(t *testing.T) {
-	cli := startEtcd(t)
+	cli, _ := testutil.StartEtcd(t)
 	ctx := context.Background()
 	tests := []struct {
 		name    string
@@ -122,7 +123,7 @@ func TestCheck(t *testing.T) {
 }
 
 func TestCheckErrors(t *testing.T) {
-	cli := startEtcd(t)
+	cli, _ := testutil.StartEtcd(t)
 	ctx := context.Background()
 	_, err := Check(ctx, cli, "none", CheckOptions{})
 	require.ErrorIs(t, err, ErrNoCluster)

@@ -11,6 +11,7 @@ import (
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/ecs/core"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -89,9 +90,9 @@ func TestFailoverOnMemberKeyDeleted(t *testing.T) {
 	require.Equal(t, ringmeta.Chain{Members: []string{"s3", "s4"}, Version: 6}, down.Chains[3], "tail gone: learner cleared")
 	require.Equal(t, ringmeta.Chain{Members: []string{"s2", "s3", "s4"}, Version: 4}, down.Chains[4])
 	tc.checkContract(8)
-	eventually(t, 5*time.Second, "failover metric", func() bool {
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool {
 		return metricValue(t, tc.ctl.gauges.failovers.WithLabelValues(causeLease)) == 1
-	})
+	}, "failover metric")
 	require.Equal(t, 1.0, metricValue(t, tc.ctl.gauges.failoverSeconds), "one failover timed")
 }
 
@@ -161,9 +162,9 @@ func TestNoProbeFailoverWhenECSIsolated(t *testing.T) {
 // the failover makes it the learner again, to copy the partition afresh.
 func TestUnsyncedTailDemotedWhenPredecessorFails(t *testing.T) {
 	tc := newTestCluster(t, testConfig(1, 3, 8))
+	tc.setAutoReady(false)
 	srv := []string{"s1", "s2", "s3", "s4"}
 	tc.seed(seedRing(10, 3, srv, chain(1, "s4", "s1", "s2", "s3")))
-	tc.setAutoReady(false)
 	r := tc.waitRing("seeded", func(r *ringmeta.Ring) bool { return r.Epoch == 10 })
 	tc.register(srv...) // each reports epoch 10
 	tc.start()
@@ -186,7 +187,7 @@ func TestUnsyncedTailDemotedWhenPredecessorFails(t *testing.T) {
 	})
 	require.Equal(t, []core.Mark{{ID: "s4", Version: r.Chains[0].Version}}, tc.marks(0))
 	tc.lag("s4", false) // caught up: reports synced
-	eventually(t, 5*time.Second, "mark cleared", func() bool { return len(tc.marks(0)) == 0 })
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return len(tc.marks(0)) == 0 }, "mark cleared")
 	tc.checkContract(8)
 }
 
@@ -227,18 +228,18 @@ func TestPromotionViaReadyKey(t *testing.T) {
 	require.NoError(t, err)
 	_, err = tc.cli.Put(ctx, etcdkeys.Ready(cl, "s2", 0), "4")
 	require.NoError(t, err)
-	eventually(t, 5*time.Second, "stale ready keys deleted", func() bool { return readyKeys(t, tc) == 0 })
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return readyKeys(t, tc) == 0 }, "stale ready keys deleted")
 	require.Equal(t, chain(4, "s3", "s1", "s2"), tc.latest().Chains[0])
 
 	_, err = tc.cli.Put(ctx, etcdkeys.Ready(cl, "s3", 0), "4")
 	require.NoError(t, err)
 	r := tc.waitRing("s3 promoted", func(r *ringmeta.Ring) bool { return r.Chains[0].Learner == "" })
 	require.Equal(t, chain(5, "", "s1", "s2", "s3"), r.Chains[0])
-	eventually(t, 5*time.Second, "ready key deleted", func() bool { return readyKeys(t, tc) == 0 })
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return readyKeys(t, tc) == 0 }, "ready key deleted")
 	tc.checkContract(8)
-	eventually(t, 5*time.Second, "keys moved counted", func() bool {
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool {
 		return metricValue(t, tc.ctl.gauges.keysMoved) == 10
-	})
+	}, "keys moved counted")
 }
 
 func readyKeys(t *testing.T, tc *testCluster) int64 {
@@ -269,7 +270,7 @@ func waitBalanced(t *testing.T, tc *testCluster, done func(*Status) bool) *Statu
 	defer cancel()
 	st, err := WaitBalanced(ctx, tc.cli, tc.cfg.Cluster, done, nil)
 	require.NoError(t, err)
-	eventually(t, 5*time.Second, "the recorder catches up", func() bool { return tc.epoch() >= st.Epoch })
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return tc.epoch() >= st.Epoch }, "the recorder catches up")
 	return st
 }
 

@@ -3,8 +3,6 @@ package ecs
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/url"
 	"strconv"
 	"sync"
 	"testing"
@@ -12,10 +10,10 @@ import (
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/config"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 )
@@ -25,53 +23,6 @@ import (
 // checker, and a loop that plays the kvservers' part of the protocol
 // (report the applied epoch, write ready keys for learners and synced keys
 // for the members just promoted).
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startEtcd runs a single-member etcd in a temp dir on free ports, the way
-// etcd's own integration tests embed one.
-func startEtcd(t testing.TB) *clientv3.Client {
-	t.Helper()
-	endpoint := runEtcd(t, "http", nil)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	require.NoError(t, err)
-	t.Cleanup(func() { cli.Close() })
-	return cli
-}
-
-// runEtcd starts the etcd of startEtcd with its client URL's scheme, after
-// configure (nil: none) adjusts its configuration; it returns the client
-// endpoint host:port. t.Cleanup stops it.
-func runEtcd(t testing.TB, scheme string, configure func(*embed.Config)) string {
-	t.Helper()
-	cfg := embed.NewConfig()
-	cfg.Dir = t.TempDir()
-	cu := url.URL{Scheme: scheme, Host: "127.0.0.1:" + strconv.Itoa(freePort(t))}
-	pu := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(freePort(t))}
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	cfg.UnsafeNoFsync = true // a test's etcd need not survive a crash
-	if configure != nil {
-		configure(cfg)
-	}
-	e, err := embed.StartEtcd(cfg)
-	require.NoError(t, err)
-	t.Cleanup(e.Close)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(20 * time.Second):
-		t.Fatal("embedded etcd did not start")
-	}
-	return cu.Host
-}
 
 func testConfig(partitions, replicas, maxMoves int) config.ECS {
 	cfg := config.DefaultECS()
@@ -133,8 +84,9 @@ type testCluster struct {
 }
 
 func newTestCluster(t *testing.T, cfg config.ECS) *testCluster {
-	tc := &testCluster{t: t, cli: startEtcd(t), cfg: cfg, health: &fakeHealth{down: map[string]bool{}},
+	tc := &testCluster{t: t, cfg: cfg, health: &fakeHealth{down: map[string]bool{}},
 		alive: map[string]uint64{}, silent: map[string]bool{}, lagging: map[string]bool{}, autoReady: true}
+	tc.cli, _ = testutil.StartEtcd(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -304,11 +256,13 @@ func (tc *testCluster) lag(id string, on bool) {
 	}
 }
 
-// setAutoReady turns the learners' automatic ready reports on or off.
+// setAutoReady sets whether learners that play along report ready at once
+// (the default). playServers reads it as rings arrive: tests must not write
+// the field directly.
 func (tc *testCluster) setAutoReady(on bool) {
 	tc.mu.Lock()
-	defer tc.mu.Unlock()
 	tc.autoReady = on
+	tc.mu.Unlock()
 }
 
 // silence stops (or, with false, resumes) id's epoch reports; resuming
@@ -348,10 +302,10 @@ func (tc *testCluster) history() []*ringmeta.Ring {
 func (tc *testCluster) waitRing(what string, cond func(*ringmeta.Ring) bool) *ringmeta.Ring {
 	tc.t.Helper()
 	var got *ringmeta.Ring
-	eventually(tc.t, 20*time.Second, what, func() bool {
+	testutil.Eventually(tc.t, 20*time.Second, 10*time.Millisecond, func() bool {
 		got = tc.latest()
 		return got != nil && cond(got)
-	})
+	}, "%s", what)
 	return got
 }
 
@@ -371,17 +325,6 @@ func (tc *testCluster) checkContract(maxLearners int) {
 		for p := range cur.Chains {
 			requireStep(tc.t, prev.Chains[p], cur.Chains[p])
 		}
-	}
-}
-
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

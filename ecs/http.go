@@ -26,7 +26,7 @@ func (s *Server) startHTTP() error {
 	mux.HandleFunc("/sd", s.serveSD)
 	mux.HandleFunc("/", s.serveStatusPage)
 	s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = s.httpSrv.Serve(lis) }()
+	s.goAttach(func() { _ = s.httpSrv.Serve(lis) })
 	return nil
 }
 

@@ -45,7 +45,7 @@ type launcher struct {
 	out       io.Writer
 	outMu     sync.Mutex     // serialises prefixed output lines
 	exited    chan string    // ids of children that exited unexpectedly; never blocks the sender
-	wg        sync.WaitGroup // kill timers of removed children
+	wg        sync.WaitGroup // child watchers and kill timers of removed children; joined by stop
 }
 
 // maxChildren bounds the exited buffer; config allows at most 1000 servers
@@ -111,29 +111,38 @@ func (l *launcher) startOne(i int, etcdEndpoints []string) error {
 	if err := c.cmd.Start(); err != nil {
 		return fmt.Errorf("ecs: start %s: %w", c.id, err)
 	}
-	go l.copyPrefixed(c.id, stdout)
-	go l.copyPrefixed(c.id, stderr)
-	go func() {
-		err := c.cmd.Wait()
-		if err != nil {
-			l.lg.Warn("kvserver exited", zap.String("id", c.id), zap.Error(err))
-		}
-		close(c.done)
-		l.mu.Lock()
-		expected := c.removed
-		l.mu.Unlock()
-		if !expected {
-			select {
-			case l.exited <- c.id:
-			default: // nobody listens once the cluster is up; the detector sees it
-			}
-		}
-	}()
+	l.wg.Add(1)
+	go l.watch(c, stdout, stderr)
 	l.mu.Lock()
 	l.children = append(l.children, c)
 	l.mu.Unlock()
 	l.lg.Info("launched kvserver", zap.String("id", c.id), zap.String("addr", c.addr), zap.Int("pid", c.cmd.Process.Pid))
 	return nil
+}
+
+// watch forwards c's output, then reaps c and reports an unexpected exit.
+// It reads the output to its end before Wait, which closes the pipes
+// (os/exec): a dying server's last lines are not lost.
+func (l *launcher) watch(c *child, stdout, stderr io.Reader) {
+	defer l.wg.Done()
+	var copying sync.WaitGroup
+	copying.Add(2)
+	go func() { defer copying.Done(); l.copyPrefixed(c.id, stdout) }()
+	go func() { defer copying.Done(); l.copyPrefixed(c.id, stderr) }()
+	copying.Wait()
+	if err := c.cmd.Wait(); err != nil {
+		l.lg.Warn("kvserver exited", zap.String("id", c.id), zap.Error(err))
+	}
+	close(c.done)
+	l.mu.Lock()
+	expected := c.removed
+	l.mu.Unlock()
+	if !expected {
+		select {
+		case l.exited <- c.id:
+		default: // nobody listens once the cluster is up; the detector sees it
+		}
+	}
 }
 
 // copyPrefixed forwards a child's output line by line as "[id] line".
@@ -145,6 +154,9 @@ func (l *launcher) copyPrefixed(id string, r io.Reader) {
 		fmt.Fprintf(l.out, "[%s] %s\n", id, sc.Text())
 		l.outMu.Unlock()
 	}
+	// Past an overlong line, read on: a child must never block on a full
+	// pipe, and watch waits for the end of it.
+	_, _ = io.Copy(io.Discard, r)
 }
 
 // ids returns the launched server ids.

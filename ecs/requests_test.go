@@ -7,6 +7,7 @@ import (
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -53,11 +54,11 @@ func TestRemoveDrainsServer(t *testing.T) {
 	for p, ch := range r.Chains {
 		require.Len(t, ch.Members, 2, "partition %d", p)
 	}
-	eventually(t, 5*time.Second, "the ECS stops a server it launched", func() bool {
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool {
 		tc.procs.mu.Lock()
 		defer tc.procs.mu.Unlock()
 		return len(tc.procs.stopped) == 1 && tc.procs.stopped[0] == "s4"
-	})
+	}, "the ECS stops a server it launched")
 	for _, s := range st.Servers {
 		require.True(t, s.ID != "s4" || s.State == "removed", "%+v", s)
 	}

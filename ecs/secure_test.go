@@ -4,16 +4,15 @@ import (
 	"context"
 	"io"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/common/tlsutil"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 )
@@ -35,14 +34,14 @@ func etcdGet(t *testing.T, endpoints []string, f tlsutil.Files, key string) (*cl
 func waitRing(t *testing.T, endpoints []string, f tlsutil.Files, cluster string) *ringmeta.Ring {
 	t.Helper()
 	var ring *ringmeta.Ring
-	require.Eventually(t, func() bool {
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool {
 		resp, err := etcdGet(t, endpoints, f, etcdkeys.Ring(cluster))
 		if err != nil || len(resp.Kvs) == 0 {
 			return false
 		}
 		ring, err = ringmeta.Unmarshal(resp.Kvs[0].Value)
 		return err == nil
-	}, 10*time.Second, 20*time.Millisecond)
+	}, "ring of %s in etcd", cluster)
 	return ring
 }
 
@@ -53,8 +52,8 @@ func waitRing(t *testing.T, endpoints []string, f tlsutil.Files, cluster string)
 func TestSecureServer(t *testing.T) {
 	cfg := testConfig(16, 1, 8)
 	cfg.Servers, cfg.DataDir, cfg.Secure = 0, t.TempDir(), true
-	cfg.EtcdPort = freePortPair(t)
-	cfg.HTTP = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	cfg.EtcdPort = testutil.FreePortRange(t, 2)
+	cfg.HTTP = testutil.FreeAddr(t)
 	lg := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
 	srv, err := New(cfg, lg, io.Discard)
 	require.NoError(t, err)
@@ -97,16 +96,13 @@ func TestSecureServerExternalEtcd(t *testing.T) {
 	_, err := tlsutil.InitDir(etcdCA, tlsutil.DirSpec{ECSHosts: []string{"127.0.0.1"}, Validity: time.Hour})
 	require.NoError(t, err)
 	server := tlsutil.DirFiles(etcdCA, tlsutil.ECSName) // etcd's own certificate, and the clients'
-	endpoint := runEtcd(t, "https", func(c *embed.Config) {
-		c.ClientTLSInfo.CertFile, c.ClientTLSInfo.KeyFile = server.Cert, server.Key
-		c.ClientTLSInfo.TrustedCAFile, c.ClientTLSInfo.ClientCertAuth = server.CA, true
-	})
+	_, endpoints := testutil.StartEtcd(t, testutil.WithEtcdTLS(server))
 
 	cfg := testConfig(16, 1, 8)
 	cfg.Servers, cfg.DataDir, cfg.Secure = 0, t.TempDir(), true
-	cfg.EtcdEndpoints = []string{endpoint}
+	cfg.EtcdEndpoints = endpoints
 	cfg.EtcdCACert, cfg.EtcdCert, cfg.EtcdKey = server.CA, server.Cert, server.Key
-	cfg.HTTP = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	cfg.HTTP = testutil.FreeAddr(t)
 	srv, err := New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)), io.Discard)
 	require.NoError(t, err)
 	require.NoError(t, srv.Start())

@@ -44,6 +44,7 @@ type Server struct {
 
 	ctx       context.Context // server lifetime
 	cancel    context.CancelFunc
+	goMu      sync.RWMutex // goAttach's check of ctx and wg.Add (read) vs Stop cancelling ctx (write)
 	wg        sync.WaitGroup
 	readyCh   chan struct{}
 	readyRing *ringmeta.Ring // set before readyCh closes
@@ -150,17 +151,20 @@ func (s *Server) ChildExited() <-chan string { return s.launcher.exited }
 // EtcdEndpoints returns the etcd endpoints the cluster uses.
 func (s *Server) EtcdEndpoints() []string { return s.endpoints }
 
-// Stop stops leading (without publishing the servers' departure), stops the
-// launched servers, then etcd. It is idempotent.
+// Stop closes the status page, stops leading (without publishing the
+// servers' departure), stops the launched servers, then etcd. It is
+// idempotent.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
-		s.cancel()
+		s.goMu.Lock()
+		s.cancel() // goAttach refuses from here on, so no wg.Add races wg.Wait below
+		s.goMu.Unlock()
+		if s.httpSrv != nil {
+			_ = s.httpSrv.Close() // ends its Serve goroutine, which wg.Wait joins
+		}
 		s.wg.Wait()
 		if s.launcher != nil {
 			s.launcher.stop(10 * time.Second)
-		}
-		if s.httpSrv != nil {
-			_ = s.httpSrv.Close()
 		}
 		if s.cli != nil {
 			_ = s.cli.Close()
@@ -174,12 +178,21 @@ func (s *Server) Stop() {
 	})
 }
 
-func (s *Server) goAttach(f func()) {
+// goAttach runs f in a goroutine that Stop waits for and reports whether it
+// did. Once Stop has begun it refuses (f does not run), so Stop's wg.Wait
+// cannot race a wg.Add (etcd's GoAttach).
+func (s *Server) goAttach(f func()) bool {
+	s.goMu.RLock()
+	defer s.goMu.RUnlock()
+	if s.ctx.Err() != nil {
+		return false
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		f()
 	}()
+	return true
 }
 
 // leadLoop campaigns for leadership and runs the controller while leader;
@@ -226,13 +239,13 @@ func (s *Server) leadOnce() error {
 	defer s.metrics.leader.Set(0)
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
-	go func() {
+	s.goAttach(func() { // refused only when s.ctx, and so ctx, is done
 		select {
 		case <-sess.Done():
 			cancel()
 		case <-ctx.Done():
 		}
-	}()
+	})
 	rs := newRingStore(s.cli, s.cfg.Cluster)
 	rs.leaderKey, rs.leaderRev = el.Key(), el.Rev()
 	c := &controller{

@@ -4,33 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 )
-
-// freePortPair finds p such that p and p+1 are free (embedded etcd's client
-// and peer ports).
-func freePortPair(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		p := freePort(t)
-		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+1)); err == nil {
-			l.Close()
-			return p
-		}
-	}
-	t.Fatal("no two consecutive free ports")
-	return 0
-}
 
 func httpGet(t *testing.T, url string) string {
 	t.Helper()
@@ -49,8 +33,8 @@ func httpGet(t *testing.T, url string) string {
 func TestServerWithExternalServers(t *testing.T) {
 	cfg := testConfig(16, 1, 8)
 	cfg.Servers, cfg.DataDir = 0, t.TempDir()
-	cfg.EtcdPort = freePortPair(t)
-	cfg.HTTP = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	cfg.EtcdPort = testutil.FreePortRange(t, 2)
+	cfg.HTTP = testutil.FreeAddr(t)
 	srv, err := New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), io.Discard)
 	require.NoError(t, err)
 	require.NoError(t, srv.Start())
@@ -99,4 +83,22 @@ func TestServerWithExternalServers(t *testing.T) {
 	_, err = WaitResult(ctx, cli, cfg.Cluster, id)
 	require.ErrorIs(t, err, ErrRefused)
 	require.ErrorContains(t, err, "launched no kvservers")
+}
+
+// TestGoAttachRefusesOnceStopping: Stop joins what goAttach started, and
+// nothing starts once Stop has begun.
+func TestGoAttachRefusesOnceStopping(t *testing.T) {
+	cfg := testConfig(16, 1, 8)
+	cfg.DataDir = t.TempDir()
+	srv, err := New(cfg, zaptest.NewLogger(t), io.Discard)
+	require.NoError(t, err)
+	ended := make(chan struct{})
+	require.True(t, srv.goAttach(func() { <-srv.ctx.Done(); close(ended) }))
+	srv.Stop()
+	select {
+	case <-ended:
+	default:
+		t.Fatal("Stop returned before a tracked goroutine ended")
+	}
+	require.False(t, srv.goAttach(func() { t.Error("started after Stop") }))
 }

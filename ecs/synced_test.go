@@ -9,6 +9,7 @@ import (
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/ecs/core"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -63,14 +64,14 @@ func TestMoveR1WaitsForSynced(t *testing.T) {
 	// A stale report (an older version) clears nothing and is deleted.
 	_, err = tc.cli.Put(context.Background(), etcdkeys.Synced(tc.cfg.Cluster, "s2", 0), strconv.FormatUint(r.Chains[0].Version-1, 10))
 	require.NoError(t, err)
-	eventually(t, 5*time.Second, "stale synced key deleted", func() bool { return syncedKeys(t, tc) == 0 })
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return syncedKeys(t, tc) == 0 }, "stale synced key deleted")
 	require.Len(t, tc.marks(0), 1)
 	requireNeverHead(t, tc.history(), 0, "s2")
 
 	tc.lag("s2", false)
 	tc.waitRing("s1 left", func(r *ringmeta.Ring) bool { return slices.Equal(r.Chains[0].Members, []string{"s2"}) })
 	require.Empty(t, tc.marks(0))
-	eventually(t, 5*time.Second, "synced key deleted", func() bool { return syncedKeys(t, tc) == 0 })
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return syncedKeys(t, tc) == 0 }, "synced key deleted")
 	tc.checkContract(8)
 }
 

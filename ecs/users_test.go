@@ -7,12 +7,13 @@ import (
 
 	"github.com/ecskv/ecskv/common/auth"
 	"github.com/ecskv/ecskv/common/etcdkeys"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 )
 
 func TestUsers(t *testing.T) {
-	cli := startEtcd(t)
+	cli, _ := testutil.StartEtcd(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, n := range []string{"bob", "alice"} {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/config"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
@@ -276,7 +277,7 @@ func TestBatchStreamFailsPending(t *testing.T) {
 			errs <- err
 		}()
 	}
-	require.Eventually(t, func() bool { return s.held.Load() == 4 }, 5*time.Second, time.Millisecond)
+	testutil.Eventually(t, 5*time.Second, time.Millisecond, func() bool { return s.held.Load() == 4 }, "4 calls held")
 	close(s.breakc)
 	for range 4 {
 		err := <-errs

@@ -156,7 +156,7 @@ func (s *Server) ackLocked(ps *partState, p int) {
 
 // scheduleAck acks partition p once its holdback has passed.
 func (s *Server) scheduleAck(p int, d time.Duration) {
-	time.AfterFunc(d, func() {
+	s.afterFunc(d, func() {
 		if s.ctx.Err() != nil {
 			return
 		}

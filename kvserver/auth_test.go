@@ -9,6 +9,7 @@ import (
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/config"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
@@ -44,7 +45,7 @@ func (c *tcluster) login(t *testing.T, id, user, pw string) (string, error) {
 	var resp *kvpb.LoginResponse
 	var err error
 	// The servers load the users a moment after they start.
-	eventually(t, 5*time.Second, func() bool {
+	testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool {
 		resp, err = c.kv(id).Login(ctx, &kvpb.LoginRequest{User: user, Password: pw})
 		return status.Code(err) != codes.Unavailable
 	})
@@ -140,7 +141,7 @@ func TestAuthNamespaces(t *testing.T) {
 		defer cancel()
 		_, err := c.cli.Delete(ctx, etcdkeys.User(c.name, "bob"))
 		require.NoError(t, err)
-		eventually(t, 5*time.Second, func() bool {
+		testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool {
 			_, err := c.kvAs(t, bob, "k", nil, false)
 			return status.Code(err) == codes.Unauthenticated
 		}, "bob's token still works")

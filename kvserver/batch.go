@@ -35,7 +35,9 @@ func (s *Server) serveBatch(stream kvpb.KV_BatchServer) error {
 	ctx := stream.Context()
 	out := newBatchOut()
 	sendErr := make(chan error, 1)
-	go func() { sendErr <- out.run(stream) }()
+	if !s.goAttach(func() { sendErr <- out.run(stream) }) {
+		return toStatus(ErrStopped)
+	}
 
 	slots := make(chan struct{}, max(s.cfg.MaxStreams, 1))
 	recvErr := make(chan error, 1)

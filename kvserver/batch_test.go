@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -62,7 +63,7 @@ func settled(resp *kvpb.Response) bool {
 func (c *tcluster) batchSettled(t *testing.T, id string, ops ...*kvpb.BatchOp) []*kvpb.BatchResult {
 	t.Helper()
 	var out []*kvpb.BatchResult
-	eventually(t, 10*time.Second, func() bool {
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool {
 		out = c.batch(t, id, ops...)
 		for _, r := range out {
 			if r.Code == 0 && !settled(r.Response) {
@@ -77,7 +78,7 @@ func (c *tcluster) batchSettled(t *testing.T, id string, ops ...*kvpb.BatchOp) [
 // unarySettled is unary, repeated until the answer is not transient.
 func (c *tcluster) unarySettled(t *testing.T, id string, op *kvpb.BatchOp) (resp *kvpb.Response, err error) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() bool {
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool {
 		resp, err = c.unary(id, op)
 		return err != nil || settled(resp)
 	})
@@ -158,7 +159,7 @@ func TestBatchMatchesUnary(t *testing.T) {
 		})
 	}
 	t.Run("ttl expires", func(t *testing.T) {
-		eventually(t, 5*time.Second, func() bool {
+		testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool {
 			res := c.batchSettled(t, "s3", bget(nil, "batch-ttl"))[0]
 			return res.Response.GetStatus() == kvpb.Status_NOT_FOUND
 		})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
@@ -89,7 +90,7 @@ func TestChainWriteAckedOnEveryMember(t *testing.T) {
 	// Reads: the tail always; head and middle with any_member once they hold
 	// a read lease; the head never without any_member.
 	for _, id := range chain3 {
-		eventually(t, 5*time.Second, func() bool {
+		testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool {
 			resp, err := c.getAt(id, key, true)
 			return err == nil && resp.Status == kvpb.Status_SUCCESS && string(resp.Value) == "v3"
 		}, "any_member read at %s", id)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
@@ -79,7 +80,7 @@ func TestChainHeadFailoverRetry(t *testing.T) {
 	_, err := c.kv("s1").Put(ctx, &kvpb.PutRequest{Header: h, Key: []byte(key), Value: []byte("v1")})
 	cancel()
 	require.Equal(t, codes.DeadlineExceeded, status.Code(err), "%v", err)
-	eventually(t, 5*time.Second, func() bool { return c.digest("s2", p)[p].AppliedSeq == base+1 })
+	testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool { return c.digest("s2", p)[p].AppliedSeq == base+1 })
 
 	// The ECS removes the head and the dead tail in one epoch.
 	r := c.publish(setAll("s2"))
@@ -133,7 +134,7 @@ func TestChainDirtyReadsGoToTail(t *testing.T) {
 	w.mustPut(t, dirty, "old")
 	w.mustPut(t, clean, "clean")
 	for _, id := range []string{"s1", "s2"} {
-		eventually(t, 5*time.Second, func() bool {
+		testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool {
 			resp, err := c.getAt(id, clean, true)
 			return err == nil && resp.Status == kvpb.Status_SUCCESS
 		}, "lease at %s", id)
@@ -146,7 +147,7 @@ func TestChainDirtyReadsGoToTail(t *testing.T) {
 	cancel()
 	require.Equal(t, codes.DeadlineExceeded, status.Code(err), "%v", err)
 	p := partOf(dirty)
-	eventually(t, 5*time.Second, func() bool { return c.digest("s2", p)[p].AppliedSeq == 3 })
+	testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool { return c.digest("s2", p)[p].AppliedSeq == 3 })
 	for _, id := range []string{"s1", "s2"} {
 		resp, err := c.getAt(id, dirty, true)
 		require.NoError(t, err)
@@ -165,7 +166,7 @@ func TestChainDirtyReadsGoToTail(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, kvpb.Status_UPDATE, st)
 	for _, id := range chain3 {
-		eventually(t, 5*time.Second, func() bool {
+		testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool {
 			resp, err := c.getAt(id, dirty, true)
 			return err == nil && resp.Status == kvpb.Status_SUCCESS && string(resp.Value) == "new"
 		}, "read of %s at %s", dirty, id)
@@ -226,7 +227,7 @@ func TestChainRecoverCrashedServer(t *testing.T) {
 	c.restartNode("s3")
 	// The epoch shows before every partition is adopted: poll.
 	var kept string
-	eventually(t, 5*time.Second, func() bool {
+	testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool {
 		kept = ""
 		for p, d := range c.digest("s3", allPartitions()...) {
 			if d.AppliedSeq != 0 || d.Keys != 0 {
@@ -240,7 +241,7 @@ func TestChainRecoverCrashedServer(t *testing.T) {
 			r.Chains[p].Learner = "s3"
 		}
 	})
-	eventually(t, 15*time.Second, func() bool {
+	testutil.Eventually(t, 15*time.Second, 20*time.Millisecond, func() bool {
 		for p, ch := range r.Chains {
 			if c.readyVersion("s3", p) != ch.Version {
 				return false
@@ -259,7 +260,7 @@ func TestChainRecoverCrashedServer(t *testing.T) {
 	var stale []string
 	for _, a := range before {
 		var resp *kvpb.Response
-		eventually(t, 5*time.Second, func() bool {
+		testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool {
 			var err error
 			resp, err = c.getAt("s3", a.key, false)
 			require.NoError(t, err)

@@ -8,28 +8,24 @@ package kvserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/config"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -45,19 +41,14 @@ var testEtcdEndpoints []string
 
 func TestMain(m *testing.M) {
 	before := goleak.IgnoreCurrent()
-	dir, err := os.MkdirTemp("", "kvserver-etcd-")
+	e, err := testutil.RunEtcd("")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	e, err := startTestEtcd(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	testEtcdEndpoints = e.Endpoints
 	code := m.Run()
 	e.Close()
-	_ = os.RemoveAll(dir)
 	if code == 0 {
 		if err := goleak.Find(before); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
@@ -67,69 +58,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func startTestEtcd(dir string) (*embed.Etcd, error) {
-	cport, pport := mustFreePort(), mustFreePort()
-	cfg := embed.NewConfig()
-	cfg.Name = "kvserver-test"
-	cfg.Dir = filepath.Join(dir, "etcd")
-	cu := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(cport)}
-	pu := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(pport)}
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.LogLevel = "error"
-	// Its shutdown logs errors about closed listeners: keep them out of the test output.
-	cfg.LogOutputs = []string{filepath.Join(dir, "etcd.log")}
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		return nil, err
-	}
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(30 * time.Second):
-		e.Close()
-		return nil, errors.New("embedded etcd not ready in 30s")
-	}
-	testEtcdEndpoints = []string{cu.Host}
-	return e, nil
-}
-
-func mustFreePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// eventually polls cond every 20ms until it holds or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, cond func() bool, msgAndArgs ...any) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return
-		}
-		if time.Now().After(deadline) {
-			msg := "condition not met"
-			if len(msgAndArgs) > 0 {
-				msg = fmt.Sprintf(msgAndArgs[0].(string), msgAndArgs[1:]...)
-			}
-			t.Fatalf("eventually (%v): %s", timeout, msg)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // testPartitions is P for the test rings: small keeps every scan cheap.
 const testPartitions = 16
 
 var clusterSeq atomic.Int64
 
-// tnode is one server of the test cluster.
+// tnode is one server of the test cluster. Its store lives in fs, kept
+// across restarts; dir exists on disk only for the filesystem metrics.
 type tnode struct {
 	id, addr, dir string
+	fs            vfs.FS
 	srv           *Server
 	stopped       bool
 }
@@ -184,7 +122,7 @@ func newClusterWith(t testing.TB, n int, configure func(*config.KVServer), creds
 // addNode starts a new server id on a fresh port and data dir.
 func (c *tcluster) addNode(id string) *tnode {
 	c.t.Helper()
-	nd := &tnode{id: id, addr: "127.0.0.1:" + strconv.Itoa(mustFreePort()), dir: filepath.Join(c.t.TempDir(), id)}
+	nd := &tnode{id: id, addr: testutil.FreeAddr(c.t), dir: c.t.TempDir(), fs: vfs.NewMem()}
 	c.mu.Lock()
 	c.nodes[id] = nd
 	c.mu.Unlock()
@@ -215,6 +153,7 @@ func (c *tcluster) startNode(nd *tnode) {
 		}))
 	srv, err := New(cfg, lg)
 	require.NoError(c.t, err)
+	srv.fs = nd.fs
 	require.NoError(c.t, srv.Start())
 	c.mu.Lock()
 	nd.srv, nd.stopped = srv, false
@@ -385,7 +324,7 @@ func setAll(members ...string) func(r *ringmeta.Ring) {
 // waitEpoch waits until every listed server adopted epoch.
 func (c *tcluster) waitEpoch(epoch uint64, ids ...string) {
 	c.t.Helper()
-	eventually(c.t, 10*time.Second, func() bool {
+	testutil.Eventually(c.t, 10*time.Second, 20*time.Millisecond, func() bool {
 		for _, id := range ids {
 			if c.srv(id).adoptedEpoch() < epoch {
 				return false
@@ -601,24 +540,21 @@ func (c *tcluster) diffDigests(members []string, parts []int) string {
 // it logs each member's replica state of the partitions that differ.
 func (c *tcluster) waitConverged(members []string, parts []int, timeout time.Duration) {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		diff := c.diffDigests(members, parts)
-		if diff == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			for _, p := range parts {
-				if strings.Contains(diff, fmt.Sprintf("p%d:", p)) {
-					for _, id := range members {
-						c.t.Logf("%s p%d: %s", id, p, c.srv(id).partSummary(p))
-					}
-				}
-			}
-			c.t.Fatalf("digests of %v never converged in %v: %s", members, timeout, diff)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var diff string
+	if testutil.WaitUntil(timeout, 20*time.Millisecond, func() bool {
+		diff = c.diffDigests(members, parts)
+		return diff == ""
+	}) {
+		return
 	}
+	for _, p := range parts {
+		if strings.Contains(diff, fmt.Sprintf("p%d:", p)) {
+			for _, id := range members {
+				c.t.Logf("%s p%d: %s", id, p, c.srv(id).partSummary(p))
+			}
+		}
+	}
+	c.t.Fatalf("digests of %v never converged in %v: %s", members, timeout, diff)
 }
 
 // partSummary describes this server's replica state of p, for test failures.

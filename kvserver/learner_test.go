@@ -12,6 +12,7 @@ import (
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/kvserver/storage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -76,7 +77,7 @@ func TestChainLearner(t *testing.T) {
 
 	r := c.publish(func(r *ringmeta.Ring) { r.Chains[p].Learner = "s4" })
 	v := r.Chains[p].Version
-	eventually(t, 15*time.Second, func() bool { return c.readyVersion("s4", p) == v },
+	testutil.Eventually(t, 15*time.Second, 20*time.Millisecond, func() bool { return c.readyVersion("s4", p) == v },
 		"learner never announced ready at version %d", v)
 	// Not a member yet: s4 does not list p in a full digest.
 	resp, err := c.admin("s4").Digest(context.Background(), &kvpb.DigestRequest{})
@@ -147,7 +148,7 @@ func TestChainPromotionRace(t *testing.T) {
 
 	r := c.publish(func(r *ringmeta.Ring) { r.Chains[p].Learner = "s4" })
 	v := r.Chains[p].Version
-	eventually(t, 10*time.Second, func() bool { return c.readyVersion("s4", p) == v }, "learner not ready")
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool { return c.readyVersion("s4", p) == v }, "learner not ready")
 
 	// s1..s3 miss the promotion for a while; s4 applies it.
 	var releases []func()
@@ -174,7 +175,7 @@ func TestChainPromotionRace(t *testing.T) {
 	c.waitEpoch(r.Epoch, chain3...)
 
 	// The new tail must serve the acknowledged write, and hold it.
-	eventually(t, 5*time.Second, func() bool {
+	testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool {
 		resp, err := c.getAt("s4", keys[1], false)
 		require.NoError(t, err)
 		switch resp.Status {
@@ -217,7 +218,7 @@ func TestChainLearnerSourceFails(t *testing.T) {
 
 	r = c.publish(func(r *ringmeta.Ring) { r.Chains[p].Learner = "s4" })
 	v := r.Chains[p].Version
-	eventually(t, 15*time.Second, func() bool { return c.readyVersion("s4", p) == v }, "learner not ready at %d", v)
+	testutil.Eventually(t, 15*time.Second, 20*time.Millisecond, func() bool { return c.readyVersion("s4", p) == v }, "learner not ready at %d", v)
 	resp, err := c.getAt("s4", keysIn(p, 1, "pre")[0], true)
 	require.NoError(t, err)
 	assert.Equal(t, kvpb.Status_SERVER_NOT_RESPONSIBLE, resp.Status, "a learner served a read")
@@ -238,7 +239,7 @@ func TestChainLearnerSourceFails(t *testing.T) {
 func (c *tcluster) cutLink(from, to string) (heal func()) {
 	c.t.Helper()
 	s, addr := c.srv(from), c.node(to).addr
-	dead, err := grpc.NewClient("127.0.0.1:"+strconv.Itoa(mustFreePort()), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	dead, err := grpc.NewClient(testutil.FreeAddr(c.t), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(c.t, err)
 	old, err := s.peers.conn(addr)
 	require.NoError(c.t, err)
@@ -285,7 +286,7 @@ func TestChainPromotedTailStaleRead(t *testing.T) {
 			w.mustPut(t, keys[0], "before")
 			r := c.publish(func(r *ringmeta.Ring) { r.Chains[p].Learner = "s4" })
 			v := r.Chains[p].Version
-			eventually(t, 10*time.Second, func() bool { return c.readyVersion("s4", p) == v }, "learner not ready")
+			testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool { return c.readyVersion("s4", p) == v }, "learner not ready")
 
 			heal := c.cutLink("s3", "s4")
 			assert.Equal(t, kvpb.Status_SUCCESS, w.mustPut(t, keys[1], "lost-on-the-way"))
@@ -336,7 +337,7 @@ func TestChainOldTailFailsDuringPromotionSync(t *testing.T) {
 	w.mustPut(t, keys[0], "before")
 	r := c.publish(func(r *ringmeta.Ring) { r.Chains[p].Learner = "s4" })
 	v := r.Chains[p].Version
-	eventually(t, 10*time.Second, func() bool { return c.readyVersion("s4", p) == v }, "learner not ready")
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool { return c.readyVersion("s4", p) == v }, "learner not ready")
 	c.cutLink("s3", "s4")
 	assert.Equal(t, kvpb.Status_SUCCESS, w.mustPut(t, keys[1], "only-on-s1-s2-s3"))
 	r = c.publish(func(r *ringmeta.Ring) {
@@ -379,7 +380,7 @@ func TestDemotedNewTailRecopies(t *testing.T) {
 	w.mustPut(t, keys[0], "before")
 	r := c.publish(func(r *ringmeta.Ring) { r.Chains[p].Learner = "s4" })
 	v := r.Chains[p].Version
-	eventually(t, 10*time.Second, func() bool { return c.readyVersion("s4", p) == v }, "learner not ready")
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool { return c.readyVersion("s4", p) == v }, "learner not ready")
 	heal := c.cutLink("s3", "s4")
 	assert.Equal(t, kvpb.Status_SUCCESS, w.mustPut(t, keys[1], "only-on-s1-s2-s3"))
 	r = c.publish(func(r *ringmeta.Ring) {
@@ -393,7 +394,7 @@ func TestDemotedNewTailRecopies(t *testing.T) {
 	v = r.Chains[p].Version
 	c.waitEpoch(r.Epoch, "s1", "s2", "s4")
 	assert.Equal(t, kvpb.Status_SUCCESS, w.mustPut(t, keys[2], "after"))
-	eventually(t, 10*time.Second, func() bool { return c.readyVersion("s4", p) == v }, "demoted tail not ready again")
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool { return c.readyVersion("s4", p) == v }, "demoted tail not ready again")
 	r = c.publish(func(r *ringmeta.Ring) {
 		r.Chains[p].Members = append(r.Chains[p].Members, "s4")
 		r.Chains[p].Learner = ""

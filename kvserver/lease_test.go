@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -39,7 +40,7 @@ func TestChainReadLeaseCutMember(t *testing.T) {
 			w := c.client()
 			key := keysIn(11, 1, "lease")[0]
 			w.mustPut(t, key, "old")
-			eventually(t, 5*time.Second, func() bool {
+			testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool {
 				resp, err := c.getAt(tc.victim, key, tc.anyMember)
 				return err == nil && resp.Status == kvpb.Status_SUCCESS
 			}, "%s never served the read", tc.victim)
@@ -128,12 +129,12 @@ func TestChainTTL(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, "soon-gone", v)
 
-	eventually(t, 5*time.Second, func() bool {
+	testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool {
 		_, ok := w.mustGet(t, expiring)
 		return !ok
 	}, "expired key still readable")
 	// The sweeper deletes it through the chain: every member's count drops.
-	eventually(t, 5*time.Second, func() bool {
+	testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool {
 		for _, id := range chain3 {
 			if c.digest(id, p)[p].Keys != 2 {
 				return false
@@ -143,7 +144,7 @@ func TestChainTTL(t *testing.T) {
 	}, "expired key not swept on every member")
 	c.waitConverged(chain3, []int{p}, 5*time.Second)
 	for _, id := range chain3 {
-		eventually(t, 5*time.Second, func() bool {
+		testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool {
 			resp, err := c.getAt(id, expiring, true)
 			return err == nil && resp.Status == kvpb.Status_NOT_FOUND
 		}, "any_member read of an expired key at %s", id)

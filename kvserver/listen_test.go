@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/config"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -35,7 +36,7 @@ func TestMaxConnections(t *testing.T) {
 	require.NoError(t, getRing(first, 5*time.Second))
 	require.Error(t, getRing(second, 300*time.Millisecond), "a second connection is over the bound")
 	require.NoError(t, first.Close())
-	eventually(t, 10*time.Second, func() bool { return getRing(second, time.Second) == nil },
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool { return getRing(second, time.Second) == nil },
 		"the waiting connection is served once the first closes")
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -77,7 +78,7 @@ func (c *tcluster) startWorkload(prefix string, g int, keyFor func(g, i int) str
 func (wl *workload) waitWrites(t *testing.T, n int64) {
 	t.Helper()
 	target := wl.n.Load() + n
-	eventually(t, 20*time.Second, func() bool { return wl.n.Load() >= target }, "workload stalled at %d writes", wl.n.Load())
+	testutil.Eventually(t, 20*time.Second, 20*time.Millisecond, func() bool { return wl.n.Load() >= target }, "workload stalled at %d writes", wl.n.Load())
 }
 
 // ackedSoFar returns the writes acknowledged until now.

@@ -5,7 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/ecskv/ecskv/common/testutil"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -50,8 +51,8 @@ func TestMetricsFollowWrites(t *testing.T) {
 		w.mustPut(t, fmt.Sprintf("metrics-%d", i), "v")
 	}
 	head := c.srv("s1").metrics
-	assert.EqualValues(t, n, testutil.ToFloat64(head.requests.WithLabelValues("put", "SUCCESS")))
-	assert.Positive(t, testutil.CollectAndCount(head.commit), "head observes chain commit time")
+	assert.EqualValues(t, n, promtest.ToFloat64(head.requests.WithLabelValues("put", "SUCCESS")))
+	assert.Positive(t, promtest.CollectAndCount(head.commit), "head observes chain commit time")
 	var commits uint64
 	for _, m := range gather(t, c, "s1", "ecskv_replication_commit_seconds").GetMetric() {
 		commits += m.GetHistogram().GetSampleCount()
@@ -67,7 +68,7 @@ func TestMetricsFollowWrites(t *testing.T) {
 			assert.Zero(t, depth, "%s: acknowledged writes leave nothing in flight (%s)", id, role)
 		}
 		// The key count is refreshed in the background by scrapes.
-		eventually(t, 10*time.Second, func() bool {
+		testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool {
 			v, _ := gaugeOf(gather(t, c, id, "ecskv_stored_keys"), "", "")
 			return v == n
 		}, "%s stored_keys reaches %d", id, n)

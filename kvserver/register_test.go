@@ -8,6 +8,7 @@ import (
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -32,7 +33,7 @@ func (c *tcluster) memberEpoch(id string) uint64 {
 func TestEpochReportedOnceAdopted(t *testing.T) {
 	t.Parallel()
 	c := newChain3(t, 3)
-	eventually(t, 5*time.Second, func() bool { return c.memberEpoch("s2") == 1 }, "epoch 1 not reported")
+	testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool { return c.memberEpoch("s2") == 1 }, "epoch 1 not reported")
 	ps := c.srv("s2").parts.get(7)
 	ps.mu.Lock()
 	locked := true
@@ -42,7 +43,7 @@ func TestEpochReportedOnceAdopted(t *testing.T) {
 		}
 	}()
 	r := c.publish(func(r *ringmeta.Ring) { r.Chains[7].Members = []string{"s1", "s2"} })
-	eventually(t, 5*time.Second, func() bool { return c.srv("s2").appliedEpoch() == r.Epoch }, "ring not stored")
+	testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool { return c.srv("s2").appliedEpoch() == r.Epoch }, "ring not stored")
 	time.Sleep(200 * time.Millisecond) // several rounds of the registration loop
 	assert.Equal(t, uint64(1), c.memberEpoch("s2"), "epoch reported before it was adopted")
 	resp := c.srv("s2").grantLease(&kvpb.LeaseRequest{From: "s1", Epoch: r.Epoch})
@@ -52,5 +53,5 @@ func TestEpochReportedOnceAdopted(t *testing.T) {
 	ps.mu.Unlock()
 	locked = false
 	c.waitEpoch(r.Epoch, "s2")
-	eventually(t, 5*time.Second, func() bool { return c.memberEpoch("s2") == r.Epoch }, "adopted epoch not reported")
+	testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool { return c.memberEpoch("s2") == r.Epoch }, "adopted epoch not reported")
 }

@@ -49,7 +49,7 @@ const maxGroup = 64
 func (r *replService) consume(stream kvpb.Replication_ReplicateServer) error {
 	q := make(chan *kvpb.ReplBatch, maxGroup)
 	errc := make(chan error, 1)
-	r.s.goAttach(func() {
+	recv := r.s.goAttach(func() {
 		defer close(q)
 		for {
 			b, err := stream.Recv()
@@ -65,6 +65,9 @@ func (r *replService) consume(stream kvpb.Replication_ReplicateServer) error {
 			}
 		}
 	})
+	if !recv { // stopping: q would never close
+		return status.Error(codes.Unavailable, "kvserver: stopping")
+	}
 	group := make([]*kvpb.ReplBatch, 0, maxGroup)
 	for b := range q {
 		group = append(group[:0], b)

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/ecskv/ecskv/common/auth"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
@@ -29,6 +30,7 @@ type Server struct {
 	lg  *zap.Logger
 
 	store   *storage.Store
+	fs      vfs.FS // the store's filesystem; nil is the OS's. Tests set vfs.NewMem() before Start.
 	etcd    *clientv3.Client
 	grpc    *grpc.Server
 	lis     net.Listener
@@ -57,6 +59,7 @@ type Server struct {
 
 	ctx     context.Context // server lifetime; cancelled by Stop
 	cancel  context.CancelFunc
+	goMu    sync.RWMutex // goAttach's check of stopc and wg.Add (read) vs Stop closing stopc (write)
 	wg      sync.WaitGroup
 	readyCh chan struct{}
 	readyMu sync.Once
@@ -92,7 +95,7 @@ func (s *Server) Start() (err error) {
 	}()
 	s.metrics = newMetrics(s)
 	s.store, err = storage.Open(s.cfg.DataDir, storage.Options{
-		Sync: s.cfg.Sync, CacheEntries: s.cfg.CacheEntries, CacheBytes: s.cfg.CacheBytes, Logger: s.lg,
+		FS: s.fs, Sync: s.cfg.Sync, CacheEntries: s.cfg.CacheEntries, CacheBytes: s.cfg.CacheBytes, Logger: s.lg,
 		OnSync: func(d time.Duration) { s.metrics.walSync.Observe(d.Seconds()) },
 	})
 	if err != nil {
@@ -168,7 +171,9 @@ func (s *Server) Addr() string { return s.lis.Addr().String() }
 func (s *Server) Stop() {
 	s.stopMu.Do(func() {
 		s.stopped.Store(true)
-		close(s.stopc)
+		s.goMu.Lock()
+		close(s.stopc) // goAttach refuses from here on, so no wg.Add races wg.Wait below
+		s.goMu.Unlock()
 		s.failWrites(ErrStopped) // no ack gets in any more: answer them now
 		if s.health != nil {
 			s.health.Shutdown()
@@ -204,16 +209,35 @@ func stopGracefully(g *grpc.Server, timeout time.Duration) {
 	case <-done:
 	case <-time.After(timeout):
 		g.Stop()
+		<-done // Stop ends what GracefulStop waits for; no goroutine outlives Stop
 	}
 }
 
-// goAttach runs f in a goroutine that Stop waits for.
-func (s *Server) goAttach(f func()) {
+// goAttach runs f in a goroutine that Stop waits for and reports whether it
+// did. Every goroutine of the server starts here, but for those that their
+// starter joins itself (a batch stream's writes). Once Stop has begun it
+// refuses (f does not run), so Stop's wg.Wait cannot race a wg.Add (etcd's
+// GoAttach); a caller that waits for f must handle false.
+func (s *Server) goAttach(f func()) bool {
+	s.goMu.RLock()
+	defer s.goMu.RUnlock()
+	select {
+	case <-s.stopc:
+		return false
+	default:
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		f()
 	}()
+	return true
+}
+
+// afterFunc runs f through goAttach once d has passed: a timer that fires
+// after Stop began does nothing.
+func (s *Server) afterFunc(d time.Duration, f func()) {
+	time.AfterFunc(d, func() { s.goAttach(f) })
 }
 
 // sleepCtx waits d or until the server stops; false means stopping.

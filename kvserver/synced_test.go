@@ -9,6 +9,7 @@ import (
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -41,7 +42,7 @@ func TestPromotedTailReportsSynced(t *testing.T) {
 	w.mustPut(t, keys[0], "before")
 	r := c.publish(func(r *ringmeta.Ring) { r.Chains[p].Learner = "s4" })
 	v := r.Chains[p].Version
-	eventually(t, 10*time.Second, func() bool { return c.readyVersion("s4", p) == v }, "learner not ready")
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool { return c.readyVersion("s4", p) == v }, "learner not ready")
 
 	heal := c.cutLink("s3", "s4")
 	assert.Equal(t, kvpb.Status_SUCCESS, w.mustPut(t, keys[1], "lost-on-the-way"))
@@ -56,7 +57,7 @@ func TestPromotedTailReportsSynced(t *testing.T) {
 	assert.Zero(t, c.syncedVersion("s4", p), "reported synced while it lacks a committed write")
 
 	heal()
-	eventually(t, 10*time.Second, func() bool { return c.syncedVersion("s4", p) == r.Chains[p].Version },
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool { return c.syncedVersion("s4", p) == r.Chains[p].Version },
 		"synced not reported at version %d", r.Chains[p].Version)
 	got, ok := c.storeHas("s4", keys[1])
 	assert.True(t, ok)

@@ -158,7 +158,10 @@ type Update struct {
 	ClientSeq uint64 `protobuf:"varint,6,opt,name=client_seq,json=clientSeq,proto3" json:"client_seq,omitempty"`
 	Status    Status `protobuf:"varint,7,opt,name=status,proto3,enum=ecskv.v1.Status" json:"status,omitempty"`
 	// to_learner marks updates the tail forwards to a learner catching up.
-	ToLearner     bool `protobuf:"varint,8,opt,name=to_learner,json=toLearner,proto3" json:"to_learner,omitempty"`
+	ToLearner bool `protobuf:"varint,8,opt,name=to_learner,json=toLearner,proto3" json:"to_learner,omitempty"`
+	// wall_ms is the head's wall clock (unix ms) when it sequenced the write;
+	// the dedup table keeps the request id by that time.
+	WallMs        int64 `protobuf:"varint,9,opt,name=wall_ms,json=wallMs,proto3" json:"wall_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -247,6 +250,13 @@ func (x *Update) GetToLearner() bool {
 		return x.ToLearner
 	}
 	return false
+}
+
+func (x *Update) GetWallMs() int64 {
+	if x != nil {
+		return x.WallMs
+	}
+	return 0
 }
 
 // Ack tells the predecessor that every seq <= seq is committed (applied by
@@ -861,7 +871,7 @@ const file_kvpb_replication_proto_rawDesc = "" +
 	"\x02ns\x18\x02 \x01(\fR\x02ns\x12\x10\n" +
 	"\x03key\x18\x03 \x01(\fR\x03key\x12\x14\n" +
 	"\x05value\x18\x04 \x01(\fR\x05value\x12\x1b\n" +
-	"\texpiry_ms\x18\x05 \x01(\x03R\bexpiryMs\"\x82\x02\n" +
+	"\texpiry_ms\x18\x05 \x01(\x03R\bexpiryMs\"\x9b\x02\n" +
 	"\x06Update\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12#\n" +
 	"\rchain_version\x18\x02 \x01(\x04R\fchainVersion\x12\x10\n" +
@@ -872,7 +882,8 @@ const file_kvpb_replication_proto_rawDesc = "" +
 	"client_seq\x18\x06 \x01(\x04R\tclientSeq\x12(\n" +
 	"\x06status\x18\a \x01(\x0e2\x10.ecskv.v1.StatusR\x06status\x12\x1d\n" +
 	"\n" +
-	"to_learner\x18\b \x01(\bR\ttoLearner\"Z\n" +
+	"to_learner\x18\b \x01(\bR\ttoLearner\x12\x17\n" +
+	"\awall_ms\x18\t \x01(\x03R\x06wallMs\"Z\n" +
 	"\x03Ack\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12#\n" +
 	"\rchain_version\x18\x02 \x01(\x04R\fchainVersion\x12\x10\n" +

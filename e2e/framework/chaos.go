@@ -3,15 +3,16 @@ package framework
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/kvclient"
 )
@@ -173,7 +174,7 @@ func (c *ChaosCluster) StartECS(t testing.TB, name string) {
 	t.Helper()
 	httpPort := c.ports.HTTP
 	if name != "ecs1" {
-		httpPort = freePort(t)
+		httpPort = testutil.FreePort(t)
 	}
 	c.start(t, name, []string{filepath.Join(c.binDir, ECSBin), "start", "-n", "0",
 		"--etcd-endpoints", c.etcdVia(t, name),
@@ -192,21 +193,27 @@ func logLevel() string {
 	return "warn"
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("framework: free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // Kill sends SIGKILL to node name (a server or an ECS) and waits for it.
 func (c *ChaosCluster) Kill(t testing.TB, name string) {
 	t.Helper()
 	if p := c.Proc(name); p != nil && p.Running() {
 		p.Kill(t)
+	}
+}
+
+// KillAll sends SIGKILL to every named node that runs, all at once (a power
+// cut), and then waits for each to be reaped.
+func (c *ChaosCluster) KillAll(t testing.TB, names ...string) {
+	t.Helper()
+	var killed []*Process
+	for _, name := range names {
+		if p := c.Proc(name); p != nil && p.Running() {
+			_ = p.signalGroup(syscall.SIGKILL)
+			killed = append(killed, p)
+		}
+	}
+	for _, p := range killed {
+		p.Kill(t) // reaps it
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/kvclient"
 )
@@ -281,16 +282,15 @@ func (c *Cluster) WaitServersGone(t testing.TB, timeout time.Duration) {
 	}
 }
 
-// waitGone waits for the tracked kvservers to exit and forgets those that
-// did; it returns the survivors as "id(pid)".
+// waitGone waits for every thread of the tracked kvservers to exit (so
+// their ports are free again) and forgets those that did; it returns the
+// survivors as "id(pid)".
 func (c *Cluster) waitGone(t testing.TB, timeout time.Duration) []string {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
 	var alive []string
-	poll(ctx, 50*time.Millisecond, func() bool {
+	testutil.WaitUntil(timeout, 50*time.Millisecond, func() bool {
 		alive = alive[:0]
 		for pid, id := range c.trackedPIDs() {
-			if Alive(pid) {
+			if exited, _ := Exited(pid); !exited {
 				alive = append(alive, fmt.Sprintf("%s(pid %d)", id, pid))
 			}
 		}
@@ -485,9 +485,7 @@ func (c *Cluster) KillServer(t testing.TB, id string) []string {
 	// connections to etcd and its peers) until it returns to user space.
 	began := time.Now()
 	var states []string
-	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
-	defer cancel()
-	if !poll(ctx, 2*time.Millisecond, func() bool {
+	if !testutil.WaitUntil(killTimeout, 2*time.Millisecond, func() bool {
 		var exited bool
 		exited, states = Exited(pid)
 		return exited

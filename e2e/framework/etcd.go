@@ -2,7 +2,6 @@ package framework
 
 import (
 	"fmt"
-	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -11,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
+	"github.com/ecskv/ecskv/common/testutil"
 )
 
 // etcdEnv asks a test binary, re-executed by StartEtcd, to run etcd: its
@@ -35,29 +33,14 @@ func RunEtcdIfAsked() {
 	}
 	cport, _ := strconv.Atoi(f[1])
 	pport, _ := strconv.Atoi(f[2])
-	cfg := embed.NewConfig()
-	cfg.Name, cfg.Dir = "e2e", f[0]
-	client := url.URL{Scheme: "http", Host: Addr(cport)}
-	peer := url.URL{Scheme: "http", Host: Addr(pport)}
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.LogLevel = "error"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	e, err := embed.StartEtcd(cfg)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	e, err := testutil.RunEtcd(f[0], testutil.WithEtcdPorts(cport, pport))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "etcd: %v\n", err)
 		os.Exit(1)
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	select {
-	case <-e.Server.ReadyNotify():
-		fmt.Printf("etcd ready on %s\n", client.Host)
-	case err := <-e.Err():
-		fmt.Fprintf(os.Stderr, "etcd: %v\n", err)
-		os.Exit(1)
-	}
+	fmt.Printf("etcd ready on %s\n", e.Endpoints[0])
 	select {
 	case <-sig:
 	case err := <-e.Err():

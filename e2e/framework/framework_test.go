@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -21,7 +22,7 @@ func TestProcessVerbs(t *testing.T) {
 	line, err := p.WaitForStdout(5*time.Second, "hell")
 	require.NoError(t, err)
 	require.Equal(t, "hello", line)
-	Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return len(p.Stderr()) == 1 }, "stderr line")
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return len(p.Stderr()) == 1 }, "stderr line")
 	require.Equal(t, []string{"oops"}, p.Stderr())
 
 	require.Equal(t, 3, p.Stop(t, 5*time.Second))
@@ -36,21 +37,21 @@ func TestProcessPause(t *testing.T) {
 	p := StartProcess(t, ProcessSpec{Path: "/bin/sleep", Args: []string{"30"}})
 	state := func() byte { info, _ := ReadProc(p.PID()); return info.State }
 	p.Pause(t)
-	Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return state() == 'T' }, "stopped")
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return state() == 'T' }, "stopped")
 	p.Resume(t)
-	Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return state() != 'T' }, "continued")
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return state() != 'T' }, "continued")
 	p.Pause(t)
-	Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return state() == 'T' }, "stopped again")
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return state() == 'T' }, "stopped again")
 	require.Equal(t, -1, p.Stop(t, 5*time.Second), "Stop continues a paused process so SIGTERM lands")
 }
 
 func TestProcessKillAndEarlyExit(t *testing.T) {
 	p := StartProcess(t, ProcessSpec{Path: "/bin/sh", Args: []string{"-c", "sleep 30 & wait"}})
-	Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return len(Children(p.PID())) == 1 }, "child")
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return len(Children(p.PID())) == 1 }, "child")
 	child := Children(p.PID())[0]
 	require.Equal(t, p.PID(), child.PGID)
 	require.Equal(t, -1, p.Kill(t))
-	Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return !Alive(child.PID) }, "group killed")
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return !Alive(child.PID) }, "group killed")
 
 	q := StartProcess(t, ProcessSpec{Path: "/bin/sh", Args: []string{"-c", "echo partial >&2; exit 4"}})
 	_, err := q.WaitForStdout(5*time.Second, "never")

@@ -5,8 +5,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
-	"sync"
 	"testing"
+
+	"github.com/ecskv/ecskv/common/testutil"
 )
 
 // Port layout of one cluster, as `ecs start` uses it: server i (1-based)
@@ -46,41 +47,23 @@ func (p Ports) all() []int {
 	return append(ps, p.Etcd, p.Etcd+1, p.HTTP)
 }
 
-var (
-	portsMu   sync.Mutex       // guards usedPorts
-	usedPorts = map[int]bool{} // handed out by this process, never reused
-)
-
 // PickPorts reserves a block of ports with slots server slots in which every
 // port is free now (checked by listening on it). Ports are never handed out
-// twice by one test process, so clusters of one test binary cannot collide;
-// another program may still take a port between the check and its use.
+// twice by one test process (testutil.ReservePorts), so clusters of one test
+// binary cannot collide; another program may still take a port between the
+// check and its use.
 func PickPorts(t testing.TB, slots int) Ports {
 	t.Helper()
-	portsMu.Lock()
-	defer portsMu.Unlock()
 	for range 200 {
 		base := minBasePort + rand.IntN(maxBasePort-minBasePort)
 		// The etcd and HTTP ports follow the server block.
 		p := Ports{Base: base, Slots: slots, Etcd: base + slots, HTTP: base + slots + 2}
-		if p.available() {
-			for _, port := range p.all() {
-				usedPorts[port] = true
-			}
+		if testutil.ReservePorts(p.all()...) {
 			return p
 		}
 	}
 	t.Fatalf("framework: no free block of %d server slots found", slots)
 	return Ports{}
-}
-
-func (p Ports) available() bool {
-	for _, port := range p.all() {
-		if usedPorts[port] || !PortFree(port) {
-			return false
-		}
-	}
-	return true
 }
 
 // PortFree reports whether 127.0.0.1:port can be listened on now.

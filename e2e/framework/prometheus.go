@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ecskv/ecskv/common/testutil"
 )
 
 // Prometheus is a Prometheus server scraping a cluster with the shipped
@@ -44,7 +46,7 @@ func StartPrometheus(t testing.TB, ecsHTTP string) *Prometheus {
 			t.Fatalf("framework: %v", err)
 		}
 	}
-	addr := Addr(FreePort(t))
+	addr := testutil.FreeAddr(t)
 	p := &Prometheus{URL: "http://" + addr}
 	p.proc = StartProcess(t, ProcessSpec{Name: "prometheus", Path: bin, Args: []string{
 		"--config.file=" + filepath.Join(dir, "prometheus.yml"),
@@ -52,7 +54,7 @@ func StartPrometheus(t testing.TB, ecsHTTP string) *Prometheus {
 		"--web.listen-address=" + addr,
 		"--log.level=warn",
 	}})
-	Eventually(t, 30*time.Second, 100*time.Millisecond, func() bool {
+	testutil.Eventually(t, 30*time.Second, 100*time.Millisecond, func() bool {
 		resp, err := http.Get(p.URL + "/-/ready")
 		if err != nil {
 			return false

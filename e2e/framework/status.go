@@ -150,6 +150,60 @@ type CheckJSON struct {
 	Raw         string            `json:"-"`
 }
 
+// CheckDifference is one partition whose replicas disagree, as `ecs check
+// --json` reports it.
+type CheckDifference struct {
+	Partition int    `json:"partition"`
+	Kind      string `json:"kind"` // seq, hash or missing
+	Replicas  []struct {
+		Server       string `json:"server"`
+		Missing      bool   `json:"missing"`
+		AppliedSeq   uint64 `json:"applied_seq"`
+		Keys         uint64 `json:"keys"`
+		ChainVersion uint64 `json:"chain_version"`
+	} `json:"replicas"`
+}
+
+// String reads like `ecs check`'s own line:
+// "partition 11: seq differs: s2=seq 453 keys 40 v3 s1=seq 451 keys 40 v3".
+func (d CheckDifference) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "partition %d: %s differs:", d.Partition, d.Kind)
+	for _, r := range d.Replicas {
+		if r.Missing {
+			fmt.Fprintf(&b, " %s=missing", r.Server)
+			continue
+		}
+		fmt.Fprintf(&b, " %s=seq %d keys %d v%d", r.Server, r.AppliedSeq, r.Keys, r.ChainVersion)
+	}
+	return b.String()
+}
+
+// Summary describes the report in one line: the exit status, and the
+// first n differences or the error.
+func (r CheckJSON) Summary(n int) string {
+	switch {
+	case r.ExitCode == 0:
+		return fmt.Sprintf("ecs check clean (%d partitions, %d servers)", r.Partitions, r.Servers)
+	case r.ExitCode != 1:
+		return fmt.Sprintf("ecs check exited %d: %s", r.ExitCode, r.Stderr)
+	}
+	var lines []string
+	for _, raw := range r.Differences[:min(n, len(r.Differences))] {
+		var d CheckDifference
+		if err := json.Unmarshal(raw, &d); err != nil {
+			lines = append(lines, string(raw))
+			continue
+		}
+		lines = append(lines, d.String())
+	}
+	if len(r.Differences) > n {
+		lines = append(lines, fmt.Sprintf("(%d more)", len(r.Differences)-n))
+	}
+	return fmt.Sprintf("ecs check: %d differences in %d partitions, skipped %v: %s",
+		len(r.Differences), r.Partitions, r.Skipped, strings.Join(lines, "; "))
+}
+
 // Check runs `ecs check --json` and returns its report and exit status
 // (0 agree, 1 differences, 2 error). Unparsable output with exit status 0
 // or 1 fails the test.

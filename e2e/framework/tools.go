@@ -1,7 +1,6 @@
 package framework
 
 import (
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,21 +24,6 @@ func Tool(t testing.TB, name string) string {
 	}
 	t.Skipf("framework: %s not found; run `make tools` to install it", name)
 	return ""
-}
-
-// FreePort returns a loopback port that was free a moment ago.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("framework: free port: %v", err)
-	}
-	defer lis.Close()
-	port := lis.Addr().(*net.TCPAddr).Port
-	portsMu.Lock()
-	usedPorts[port] = true
-	portsMu.Unlock()
-	return port
 }
 
 // RepoFile returns the absolute path of a file of the repository (such as

@@ -3,9 +3,9 @@ package storage
 import (
 	"encoding/binary"
 	"fmt"
-	"github.com/cockroachdb/pebble/v2"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"go.uber.org/zap"
 )
 
@@ -115,8 +115,29 @@ func (s *Store) apply(partition int, seq uint64, ops []Op, nowMs int64, wo *pebb
 
 	b := s.db.NewBatch()
 	defer b.Close()
+	existed, ups, err := s.writeOps(b, partition, seq, ops, nowMs)
+	if err != nil {
+		return nil, err
+	}
+	if err := setUint64(b, stateKey(partition, stateApplied), seq); err != nil {
+		return nil, err
+	}
+	if wo == pebble.Sync {
+		defer s.timeSync(time.Now())
+	}
+	if err := b.Commit(wo); err != nil {
+		return nil, fmt.Errorf("storage: commit partition %d seq %d: %w", partition, seq, err)
+	}
+	s.applied[partition].Store(seq + 1)
+	s.cache.update(partition, ups)
+	return existed, nil
+}
+
+// writeOps adds ops, written at seq, to b. existed[i] tells whether a live
+// record (not expired at nowMs) existed before ops[i]; ups are the cache
+// updates to make once b commits (nil without a cache).
+func (s *Store) writeOps(b *pebble.Batch, partition int, seq uint64, ops []Op, nowMs int64) (existed []bool, ups []cacheUpdate, err error) {
 	existed = make([]bool, len(ops))
-	var ups []cacheUpdate
 	if s.cache != nil {
 		ups = make([]cacheUpdate, 0, len(ops))
 	}
@@ -128,7 +149,7 @@ func (s *Store) apply(partition int, seq uint64, ops []Op, nowMs int64, wo *pebb
 	for i, op := range ops {
 		k := appendKeyUnchecked(make([]byte, 0, 3+len(op.NS)+len(op.Key)), partition, op.NS, op.Key)
 		if existed[i], err = s.liveBefore(k, pending, nowMs); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		up := cacheUpdate{key: k, delete: op.Kind == OpDelete}
 		if up.delete {
@@ -146,7 +167,7 @@ func (s *Store) apply(partition int, seq uint64, ops []Op, nowMs int64, wo *pebb
 			err = b.Set(k, v, nil)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("storage: batch: %w", err)
+			return nil, nil, fmt.Errorf("storage: batch: %w", err)
 		}
 		if pending != nil {
 			pending[string(k)] = !up.delete && !up.rec.Expired(nowMs)
@@ -155,19 +176,17 @@ func (s *Store) apply(partition int, seq uint64, ops []Op, nowMs int64, wo *pebb
 			ups = append(ups, up)
 		}
 	}
-	seqBuf := binary.BigEndian.AppendUint64(scratch[:0], seq)
-	if err := b.Set(stateKey(partition, stateApplied), seqBuf, nil); err != nil {
-		return nil, fmt.Errorf("storage: batch: %w", err)
+	return existed, ups, nil
+}
+
+// setUint64 adds key = n (8 bytes BE) to b.
+func setUint64(b *pebble.Batch, key []byte, n uint64) error {
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], n)
+	if err := b.Set(key, v[:], nil); err != nil {
+		return fmt.Errorf("storage: batch: %w", err)
 	}
-	if wo == pebble.Sync {
-		defer s.timeSync(time.Now())
-	}
-	if err := b.Commit(wo); err != nil {
-		return nil, fmt.Errorf("storage: commit partition %d seq %d: %w", partition, seq, err)
-	}
-	s.applied[partition].Store(seq + 1)
-	s.cache.update(partition, ups)
-	return existed, nil
+	return nil
 }
 
 // liveBefore reports whether k holds a record live at nowMs, looking at
@@ -225,8 +244,9 @@ func (s *Store) Ingest(partition int, entries []Entry, appliedSeq uint64) error 
 	return nil
 }
 
-// DropPartition deletes every key of a partition and its state (range
-// deletions in one batch) and drops its cache entries.
+// DropPartition deletes every key of a partition and all its state:
+// applied_seq, version, log, dedup and truncation records (two range
+// deletions in one batch). It drops the partition's cache entries.
 func (s *Store) DropPartition(partition int) error {
 	if err := s.check(partition); err != nil {
 		return err

@@ -46,6 +46,54 @@ func BenchmarkApply(b *testing.B) {
 	}
 }
 
+// BenchmarkApplyEntry is BenchmarkApply's workload through ApplyEntry at the
+// head: the same put plus the log and dedup records in the batch.
+func BenchmarkApplyEntry(b *testing.B) {
+	for _, cache := range []int{0, 100_000} {
+		b.Run(fmt.Sprintf("cache=%d", cache), func(b *testing.B) {
+			s := openTest(b, Options{FS: vfs.NewMem(), Sync: false, CacheEntries: cache})
+			val := make([]byte, 100)
+			keys := benchKeys(10_000)
+			b.ReportAllocs()
+			seq := uint64(0)
+			for b.Loop() {
+				seq++
+				op := Op{Kind: OpPut, NS: []byte("n"), Key: keys[seq%uint64(len(keys))], Value: val}
+				e := LogEntry{Seq: seq, Ops: []Op{op}, Client: 1 + seq%64, ClientSeq: seq, WallMs: int64(seq)}
+				if _, err := s.ApplyEntry(1, e, true, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkApplyEntryTruncate is the tail's steady state: every entry is
+// applied and the log truncated a few entries behind it, with a read of
+// another key in between (reads in the memtable pay for range deletions).
+func BenchmarkApplyEntryTruncate(b *testing.B) {
+	s := openTest(b, Options{FS: vfs.NewMem(), Sync: false})
+	val := make([]byte, 100)
+	keys := benchKeys(10_000)
+	b.ReportAllocs()
+	seq := uint64(0)
+	for b.Loop() {
+		seq++
+		op := Op{Kind: OpPut, NS: []byte("n"), Key: keys[seq%uint64(len(keys))], Value: val}
+		if _, err := s.ApplyEntry(1, LogEntry{Seq: seq, Ops: []Op{op}}, true, 0); err != nil {
+			b.Fatal(err)
+		}
+		if seq > 4 {
+			if err := s.TruncateLog(1, seq-4); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, _, err := s.Get(1, []byte("n"), keys[(seq*7)%uint64(len(keys))], 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkGetCached(b *testing.B) {
 	s := openTest(b, Options{FS: vfs.NewMem(), CacheEntries: 100_000})
 	keys := loadBench(b, s, 10_000)

@@ -7,17 +7,30 @@
 // A data key is partition (2 bytes, big endian) | namespace | 0x00 | key, so a
 // partition is one contiguous key range (snapshot, transfer, drop) and the
 // namespaces inside it never collide. A value is a Record: seq (8 bytes BE) |
-// expiry (unix ms, 8 bytes BE, 0 = none) | value. Per-partition state
-// (applied_seq, chain version) lives under the reserved prefix 0xFF 0xFF, which
-// is never a data partition because P <= MaxPartitions = 32768; applied_seq is
-// written in the same pebble batch as the data it covers.
+// expiry (unix ms, 8 bytes BE, 0 = none) | value. Per-partition state lives
+// under the reserved prefix 0xFF 0xFF | partition (2 bytes BE) | kind, which is
+// never a data partition because P <= MaxPartitions = 32768:
+//
+//	0x01                          applied_seq (8 bytes BE)
+//	0x02                          chain version 8 | epoch 8 | flags 1 (bit 0: unsynced);
+//	                              an 8-byte value is the version alone
+//	0x03 | seq 8                  log record: the entry applied at seq, a kvpb.Update
+//	0x04 | client 8 | cseq 8      dedup record: seq 8 | status 4 | wall ms 8
+//	0x05                          truncation point (8 bytes BE): log records <= it are gone
+//
+// ApplyEntry writes the data, applied_seq, the log record and the dedup
+// record in one pebble batch, and pebble recovers whole batches, so after a
+// crash the log is exactly the seqs between the truncation point and
+// applied_seq (RecoverPartitions). Nothing the chain protocol needs to be
+// safe lives only in memory (DESIGN.md §4).
 //
 // # Concurrency contract
 //
 // A Store is safe for concurrent use with these rules:
-//   - Apply, Ingest and DropPartition for one partition are serialised by the
-//     caller (one writer per partition, DESIGN.md §4); different partitions may
-//     write concurrently.
+//   - The writers of one partition (Apply, ApplyEntry, Ingest, IngestSnapshot,
+//     TruncateLog, ForgetDedup, SetVersion, DropPartition) are serialised by
+//     the caller (one writer per partition, DESIGN.md §4); different
+//     partitions may write concurrently.
 //   - Reads (Get, Scan, Checksum, ...) may run at any time, concurrently with
 //     writes; they see committed data only.
 //   - Close must be called once every other call has returned (Stop = cancel →

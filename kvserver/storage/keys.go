@@ -10,12 +10,16 @@ import (
 // [0, MaxPartitions), so the 2-byte prefix 0xFFFF is free for per-partition state.
 const MaxPartitions = 1 << 15
 
-// Reserved state keys: 0xFF 0xFF | partition (2 bytes BE) | kind.
+// Reserved state keys: 0xFF 0xFF | partition (2 bytes BE) | kind, then a
+// suffix for the kinds that hold many records.
 const (
-	stateTag     = 0xFF
-	stateKeyLen  = 5
-	stateApplied = 0x01 // applied_seq, 8 bytes BE
-	stateMeta    = 0x02 // chain version, 8 bytes BE
+	stateTag      = 0xFF
+	stateKeyLen   = 5
+	stateApplied  = 0x01 // applied_seq, 8 bytes BE
+	stateMeta     = 0x02 // chain version 8 | epoch 8 | flags 1 (the old form: version 8)
+	stateLog      = 0x03 // | seq 8 BE -> kvpb.Update of the entry applied at seq
+	stateDedup    = 0x04 // | client id 8 BE | client seq 8 BE -> seq 8 | status 4 | wall ms 8
+	stateTruncate = 0x05 // 8 bytes BE: every log record <= it is deleted
 )
 
 // ValidatePartition returns ErrBadPartition unless 0 <= p < MaxPartitions.
@@ -106,4 +110,20 @@ func keyPartition(k []byte) int {
 		return int(binary.BigEndian.Uint16(k[2:]))
 	}
 	return int(binary.BigEndian.Uint16(k))
+}
+
+// logKey returns the key of partition p's log record for seq.
+func logKey(p int, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(stateKey(p, stateLog), seq)
+}
+
+// dedupKey returns the key of partition p's dedup record for a request id.
+func dedupKey(p int, id DedupID) []byte {
+	k := binary.BigEndian.AppendUint64(stateKey(p, stateDedup), id.Client)
+	return binary.BigEndian.AppendUint64(k, id.Seq)
+}
+
+// kindBounds returns [lo, hi) covering every record of one state kind of p.
+func kindBounds(p int, kind byte) (lo, hi []byte) {
+	return stateKey(p, kind), stateKey(p, kind+1)
 }

@@ -14,6 +14,12 @@ import (
 // in r, in key order. k and v are valid only during the call.
 func iterate(r pebble.Reader, p int, fn func(k, v []byte) error) error {
 	lo, hi := partitionBounds(p)
+	return iterRange(r, p, lo, hi, fn)
+}
+
+// iterRange calls fn for every key in [lo, hi) of r, which belong to
+// partition p (named in errors).
+func iterRange(r pebble.Reader, p int, lo, hi []byte, fn func(k, v []byte) error) error {
 	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return fmt.Errorf("storage: iter partition %d: %w", p, err)
@@ -95,7 +101,12 @@ func (s *Store) Partitions() ([]int, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	it, err := s.db.NewIter(nil)
+	return partitionsOf(s.db)
+}
+
+// partitionsOf is Partitions over r.
+func partitionsOf(r pebble.Reader) ([]int, error) {
+	it, err := r.NewIter(nil)
 	if err != nil {
 		return nil, fmt.Errorf("storage: partitions: %w", err)
 	}

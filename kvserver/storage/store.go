@@ -209,12 +209,14 @@ func (s *Store) SetPartitionMeta(partition int, chainVersion uint64) error {
 	return nil
 }
 
-// PartitionMeta returns the chain version stored by SetPartitionMeta (0 if none).
+// PartitionMeta returns the chain version stored by SetPartitionMeta or
+// SetVersion (0 if none).
 func (s *Store) PartitionMeta(partition int) (chainVersion uint64, err error) {
 	if err := s.check(partition); err != nil {
 		return 0, err
 	}
-	return readState(s.db, partition, stateMeta)
+	v, err := readVersion(s.db, partition)
+	return v.ver, err
 }
 
 // InvalidateCache drops a partition's cache entries (called when the server's

@@ -1,0 +1,228 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/e2e/framework"
+	"github.com/ecskv/ecskv/e2e/sim/etcdmodel"
+	"github.com/ecskv/ecskv/kvserver/chainsm"
+	"github.com/ecskv/ecskv/kvserver/storage"
+)
+
+type opKind int
+
+const (
+	opGet opKind = iota
+	opPut
+	opDelete
+)
+
+// request is a client call on the wire.
+type request struct {
+	attempt   uint64
+	kind      opKind
+	part      int
+	key       string
+	value     string
+	id        chainsm.ReqID
+	ver       uint64
+	anyMember bool
+}
+
+func (rq request) ops() []storage.Op {
+	o := storage.Op{Kind: storage.OpPut, Key: []byte(rq.key), Value: []byte(rq.value)}
+	if rq.kind == opDelete {
+		o = storage.Op{Kind: storage.OpDelete, Key: []byte(rq.key)}
+	}
+	return []storage.Op{o}
+}
+
+type reply struct {
+	attempt uint64
+	status  kvpb.Status
+	err     error
+	value   string
+	found   bool
+}
+
+// client runs kvclient's routing and retry rules: route by a cached ring
+// (writes to the head, reads to the tail or any member), refresh the ring
+// on a refusal or a timeout, retry a write with the same request id until
+// its deadline, and report a write whose outcome it cannot know as such.
+type client struct {
+	s       *Sim
+	name    string
+	rng     *rand.Rand
+	logical int // porcupine's client id; a fresh one after an unknown outcome
+	cid     uint64
+	seq     uint64
+	ring    *ringmeta.Ring
+	op      *pendingOp
+	attempt uint64
+	active  bool
+	keys    []string
+}
+
+type pendingOp struct {
+	kind      opKind
+	key       string
+	value     string
+	id        chainsm.ReqID
+	start     int64
+	deadline  int64
+	maybe     bool // a write attempt may have been sequenced
+	anyMember bool
+	onDone    func(framework.Op)
+}
+
+// run issues operations one after another until stop.
+func (c *client) run(stop int64) {
+	if c.s.now >= stop || !c.active {
+		return
+	}
+	kind := opKind(c.rng.IntN(3))
+	key := c.keys[c.rng.IntN(len(c.keys))]
+	c.begin(kind, key, c.rng.IntN(2) == 0, func(framework.Op) {
+		c.s.after(expDur(c.rng, 20_000_000), func() { c.run(stop) })
+	})
+}
+
+// begin starts one operation.
+func (c *client) begin(kind opKind, key string, anyMember bool, done func(framework.Op)) {
+	c.seq++
+	op := &pendingOp{kind: kind, key: key, start: c.s.now, deadline: c.s.now + c.s.opt.OpDeadline,
+		id: chainsm.ReqID{Client: c.cid, Seq: c.seq}, anyMember: anyMember, onDone: done}
+	if kind == opPut {
+		op.value = fmt.Sprintf("%s-%d", c.name, c.seq)
+	}
+	c.op = op
+	c.try()
+}
+
+// try sends one attempt of the current operation.
+func (c *client) try() {
+	op := c.op
+	if c.s.now >= op.deadline {
+		c.finish(nil)
+		return
+	}
+	if c.ring == nil {
+		c.refresh(c.try)
+		return
+	}
+	p := c.ring.PartitionOf(nil, []byte(op.key))
+	ch := c.ring.Chain(p)
+	to := ch.Head()
+	if op.kind == opGet {
+		to = ch.Tail()
+		if op.anyMember && len(ch.Members) > 0 {
+			to = ch.Members[c.rng.IntN(len(ch.Members))]
+		}
+	}
+	c.attempt++
+	att := c.attempt
+	rq := request{attempt: att, kind: op.kind, part: p, key: op.key, value: op.value, id: op.id, ver: ch.Version, anyMember: op.anyMember}
+	if op.kind != opGet {
+		op.maybe = true // until a definite refusal says otherwise... only for this attempt
+	}
+	c.s.request(c, to, rq)
+	c.s.after(c.s.opt.AttemptTimeout, func() {
+		if c.op == op && c.attempt == att {
+			c.attempt++ // a late answer is ignored
+			c.refresh(c.try)
+		}
+	})
+}
+
+// onReply handles a server's answer to the current attempt.
+func (c *client) onReply(rep reply) {
+	if c.op == nil || rep.attempt != c.attempt {
+		return
+	}
+	c.attempt++
+	op := c.op
+	switch {
+	case rep.err == nil && rep.status != kvpb.Status_SERVER_NOT_RESPONSIBLE:
+		c.finish(&rep)
+	case errors.Is(rep.err, chainsm.ErrNotResponsible), rep.status == kvpb.Status_SERVER_NOT_RESPONSIBLE:
+		c.s.after(5_000_000, func() { c.refresh(c.try) })
+	case errors.Is(rep.err, chainsm.ErrReadFromTail):
+		op.anyMember = false
+		c.try()
+	default: // not ready, chain changed, stopped
+		c.s.after(20_000_000, func() { c.refresh(c.try) })
+	}
+}
+
+// finish records the operation: OK with the answer, else Unknown (a
+// write that may have been applied) or Failed.
+func (c *client) finish(rep *reply) {
+	op := c.op
+	c.op = nil
+	h := framework.Op{Client: c.logical, Key: op.key, Value: op.value,
+		Start: time.Unix(0, op.start), End: time.Unix(0, c.s.now)}
+	switch op.kind {
+	case opGet:
+		h.Kind = framework.OpGet
+	case opPut:
+		h.Kind = framework.OpPut
+	default:
+		h.Kind = framework.OpDelete
+	}
+	switch {
+	case rep != nil:
+		h.Outcome = framework.OK
+		switch op.kind {
+		case opGet:
+			h.Found, h.Value = rep.found, rep.value
+		case opPut:
+			h.Found = rep.status == kvpb.Status_UPDATE
+		default:
+			h.Found = rep.status == kvpb.Status_SUCCESS
+		}
+	case op.kind != opGet && op.maybe:
+		h.Outcome = framework.Unknown
+		c.logical = c.s.newLogical()
+		c.cid = c.s.rootRng.Uint64()
+		c.seq = 0
+	default:
+		h.Outcome = framework.Failed
+	}
+	fmt.Fprintf(c.s.hash, "%d op %s %d %s %v %d\n", c.s.now, c.name, h.Kind, h.Key, h.Found, h.Outcome)
+	c.s.record(h)
+	op.onDone(h)
+}
+
+// refresh reads the ring from etcd, then calls next (also when etcd is
+// unreachable: the attempt's deadline ends the operation).
+func (c *client) refresh(next func()) {
+	done := false
+	c.s.etcdCall(c.name, func(etcdmodel.Time) any {
+		if kv, ok := c.s.etcd.Get(ringKey); ok {
+			return kv.Value
+		}
+		return nil
+	}, 0, func(v any) {
+		if done {
+			return
+		}
+		done = true
+		if b, ok := v.([]byte); ok {
+			if r, err := ringmeta.Unmarshal(b); err == nil && (c.ring == nil || r.Epoch > c.ring.Epoch) {
+				c.ring = r
+			}
+		}
+		next()
+	})
+	c.s.after(c.s.opt.AttemptTimeout, func() {
+		if !done {
+			done = true
+			next()
+		}
+	})
+}

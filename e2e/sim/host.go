@@ -1,0 +1,296 @@
+package sim
+
+import (
+	"fmt"
+
+	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/e2e/sim/etcdmodel"
+	"github.com/ecskv/ecskv/kvserver/chainsm"
+)
+
+// host is one kvserver: the real chain state machine driven by a shell
+// like the kvserver's, with the sim's disk, clock and network.
+type host struct {
+	s     *Sim
+	id    string
+	clk   clock
+	up    bool
+	gen   int // incarnation: events of an older one are ignored
+	node  *chainsm.Node
+	disk  *disk
+	lease etcdmodel.LeaseID
+	// registered: the membership key is written under lease.
+	registered bool
+	calls      map[uint64]call
+	token      uint64
+	reports    map[string]string // etcd key -> value still to write
+	syncDone   int64             // when the last requested sync completes
+	syncMean   int64
+	pausedTill int64
+}
+
+// call is a client request waiting at this host.
+type call struct {
+	client  *client
+	attempt uint64
+	read    bool
+	part    int
+	key     string
+}
+
+func (h *host) mono() chainsm.Mono { return chainsm.Mono(h.clk.mono(h.s.now)) }
+func (h *host) wall() int64        { return h.clk.wallMs(h.s.now) }
+
+// alive reports whether an event of incarnation gen may run now; a paused
+// host runs it when the pause ends.
+func (h *host) alive(gen int, fn func()) bool {
+	if !h.up || h.gen != gen {
+		return false
+	}
+	if h.pausedTill > h.s.now {
+		h.s.at(h.pausedTill, fn)
+		return false
+	}
+	return true
+}
+
+// later runs fn after d of this host's clock, in this incarnation.
+func (h *host) later(d int64, fn func()) {
+	gen := h.gen
+	var run func()
+	run = func() {
+		if h.alive(gen, run) {
+			fn()
+		}
+	}
+	h.s.after(h.clk.trueSpan(d), run)
+}
+
+// start boots the server on its disk: recover, register, follow the ring.
+func (h *host) start() {
+	h.gen++
+	h.up, h.registered, h.lease = true, false, 0
+	h.calls, h.reports = map[uint64]call{}, map[string]string{}
+	h.node = chainsm.New(chainsm.Config{ID: h.id, Check: true, Lease: chainsm.Mono(h.s.opt.Lease)})
+	for p, rec := range h.disk.recovered() {
+		if err := h.node.Recover(p, rec); err != nil {
+			h.s.fail("%s: recover: %v", h.id, err)
+		}
+	}
+	h.register()
+	h.tickLoop()
+	h.pingLoop()
+}
+
+// crash stops the process; the disk keeps what a power loss keeps.
+func (h *host) crash() {
+	if !h.up {
+		return
+	}
+	h.up = false
+	h.gen++
+	keep := 0
+	if n := len(h.disk.pending); n > 0 {
+		keep = h.s.faults.IntN(n + 1)
+	}
+	h.disk = h.disk.crash(keep)
+}
+
+func (h *host) tickLoop() {
+	h.later(int64(h.node.Config().TickInterval), func() {
+		h.node.Tick(h.mono(), h.wall())
+		h.drain()
+		h.tickLoop()
+	})
+}
+
+// drain carries out everything the node asks for, as the kvserver shell
+// does after each input.
+func (h *host) drain() {
+	for h.node.HasReady() {
+		rd := h.node.Ready()
+		var sts []kvpb.Status
+		for _, op := range rd.Storage {
+			st := h.disk.apply(op, h.wall())
+			if op.NeedStatus {
+				sts = append(sts, st)
+			}
+		}
+		h.node.Advance(sts)
+		if rd.Sync != 0 {
+			h.requestSync(rd.Sync)
+		}
+		for _, m := range rd.Msgs {
+			h.s.sendMsg(copyMsg(m))
+		}
+		for _, ss := range rd.Snapshots {
+			h.s.sendMsg(chainsm.Msg{Kind: chainsm.MsgSnapshot, From: h.id, To: ss.To, Part: ss.Part, Ver: ss.Ver,
+				Seq: ss.Seq, Dedup: ss.Dedup, Snap: h.disk.snapshot(ss.Part)})
+		}
+		for _, a := range rd.Answers {
+			h.answer(a)
+		}
+		for _, r := range rd.Reports {
+			h.report(r)
+		}
+	}
+	if err := h.node.Violation(); err != nil {
+		h.s.fail("invariant: %v", err)
+	}
+}
+
+// requestSync completes WAL syncs in order, each after a sampled latency.
+func (h *host) requestSync(id uint64) {
+	upto := h.disk.mark()
+	done := max(h.s.now+50_000+expDur(h.s.diskRng, h.syncMean), h.syncDone)
+	h.syncDone = done
+	gen := h.gen
+	var run func()
+	run = func() {
+		if h.alive(gen, run) {
+			h.disk.syncTo(upto)
+			h.node.SyncDone(h.mono(), id)
+			h.drain()
+		}
+	}
+	h.s.at(done, run)
+}
+
+func (h *host) answer(a chainsm.Answer) {
+	c, ok := h.calls[a.Token]
+	if !ok {
+		return
+	}
+	delete(h.calls, a.Token)
+	rep := reply{attempt: c.attempt, err: a.Err, status: a.Status}
+	if c.read && a.Err == nil {
+		rep.value, rep.found = h.disk.get(c.part, c.key, h.wall())
+	}
+	h.s.reply(h.id, c.client, rep)
+}
+
+// onMsg takes a peer message.
+func (h *host) onMsg(m chainsm.Msg) {
+	h.node.Step(h.mono(), m)
+	h.drain()
+}
+
+// onRequest serves a client request as the kvserver's handlers do.
+func (h *host) onRequest(c *client, rq request) {
+	h.token++
+	tok := h.token
+	cl := call{client: c, attempt: rq.attempt, read: rq.kind == opGet, part: rq.part, key: rq.key}
+	rep := reply{attempt: rq.attempt}
+	if rq.kind == opGet {
+		serve, err := h.node.Read(h.mono(), rq.part, chainsm.ReadReq{Token: tok, Ver: rq.ver, Key: []byte(rq.key), AnyMember: rq.anyMember})
+		switch {
+		case err != nil:
+			rep.err = err
+		case serve:
+			rep.status = kvpb.Status_SUCCESS
+			rep.value, rep.found = h.disk.get(rq.part, rq.key, h.wall())
+		default:
+			h.calls[tok] = cl
+			h.drain()
+			return
+		}
+		h.s.reply(h.id, c, rep)
+		return
+	}
+	pr := chainsm.Proposal{Token: tok, Ver: rq.ver, ID: rq.id, Ops: rq.ops(), WallMs: h.wall()}
+	if err := h.node.Propose(h.mono(), rq.part, pr); err != nil {
+		rep.err = err
+		h.s.reply(h.id, c, rep)
+		return
+	}
+	h.calls[tok] = cl
+	h.drain()
+}
+
+// report queues an etcd write for the ECS; the ping loop writes it.
+func (h *host) report(r chainsm.Report) {
+	switch r.Kind {
+	case chainsm.RepReady:
+		h.reports[readyKey(h.id, r.Part)] = fmt.Sprintf("%d/%d", r.Ver, h.gen)
+	case chainsm.RepSynced:
+		h.reports[syncedKey(h.id, r.Part)] = fmt.Sprintf("%d/%d", r.Ver, h.gen)
+	}
+}
+
+// register writes the membership key under a fresh lease.
+func (h *host) register() {
+	h.s.etcdCall(h.id, func(now etcdmodel.Time) any {
+		id := h.s.etcd.Grant(now, h.s.opt.MemberTTL)
+		_, err := h.s.etcd.Put(now, memberKey(h.id), []byte(fmt.Sprint(h.gen)), id)
+		if err != nil {
+			return etcdmodel.LeaseID(0)
+		}
+		return id
+	}, h.gen, func(v any) {
+		if id := v.(etcdmodel.LeaseID); id != 0 {
+			h.lease, h.registered = id, true
+		}
+	})
+}
+
+// pingLoop reads the ring linearizably every L/4 (fresh etcd contact for
+// leases, and ring changes), keeps the membership lease alive, and writes
+// queued reports.
+func (h *host) pingLoop() {
+	h.later(h.s.opt.Lease/4, func() {
+		h.ping()
+		h.pingLoop()
+	})
+}
+
+func (h *host) ping() {
+	if !h.registered {
+		h.register() // the last attempt may have been lost
+	}
+	start := h.mono()
+	lease, registered := h.lease, h.registered
+	reports := sortedMap(h.reports)
+	h.s.etcdCall(h.id, func(now etcdmodel.Time) any {
+		res := pingResult{leaseOK: true}
+		if registered {
+			res.leaseOK = h.s.etcd.KeepAlive(now, lease) == nil
+		}
+		if kv, ok := h.s.etcd.Get(ringKey); ok {
+			res.ring = kv.Value
+		}
+		for _, kv := range reports {
+			if _, err := h.s.etcd.Put(now, kv[0], []byte(kv[1]), 0); err == nil {
+				res.written = append(res.written, kv)
+			}
+		}
+		return res
+	}, h.gen, func(v any) {
+		res := v.(pingResult)
+		if res.ring != nil {
+			r, err := ringmeta.Unmarshal(res.ring)
+			if err != nil {
+				h.s.fail("%s: bad ring: %v", h.id, err)
+				return
+			}
+			h.node.SetRing(h.mono(), r)
+		}
+		h.node.EtcdContact(start)
+		for _, kv := range res.written {
+			if h.reports[kv[0]] == kv[1] {
+				delete(h.reports, kv[0])
+			}
+		}
+		if !res.leaseOK && h.lease == lease {
+			h.registered = false
+			h.register()
+		}
+		h.drain()
+	})
+}
+
+type pingResult struct {
+	leaseOK bool
+	ring    []byte
+	written [][2]string
+}

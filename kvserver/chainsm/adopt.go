@@ -1,0 +1,104 @@
+package chainsm
+
+import (
+	"slices"
+
+	"github.com/ecskv/ecskv/common/ringmeta"
+)
+
+// adopt follows partition p's chain of the ring adopted in epoch (DESIGN §4
+// membership changes). Nothing changes for a chain version already
+// followed; a first look after a start is a full adoption.
+func (r *replica) adopt(now Mono, ch ringmeta.Chain, epoch uint64) {
+	if r.known && ch.Version == r.ver {
+		return
+	}
+	if ch.Version < r.ver {
+		return // our storage is newer than this ring: wait for a newer one
+	}
+	me := r.n.cfg.ID
+	i := ch.Index(me)
+	// A removed member, or anyone of a chain we did not follow until now,
+	// may still hold a read lease of the old chain: nothing commits or is
+	// read here until it has run out.
+	removed := !r.known && len(ch.Members) > 0 ||
+		slices.ContainsFunc(r.members, func(id string) bool { return ch.Index(id) < 0 })
+	wasHead, wasLearner, wasKnown := r.isHead(), r.learning, r.known
+	prevSucc := r.succ
+	r.ver, r.since, r.members = ch.Version, epoch, slices.Clone(ch.Members)
+	r.known = true
+	if removed {
+		r.holdUntil = max(r.holdUntil, now+r.n.cfg.Holdback())
+	}
+	switch {
+	case i < 0 && ch.Learner == me:
+		r.becomeLearner(now)
+		return
+	case i < 0:
+		r.leave()
+		return
+	}
+	r.idx = i
+	r.pred, r.succ = "", ""
+	if i > 0 {
+		r.pred = ch.Members[i-1]
+	}
+	if i < len(ch.Members)-1 {
+		r.succ = ch.Members[i+1]
+	}
+	if wasLearner {
+		// Promoted: what the old tail committed before it learned of the
+		// promotion may not have reached us; the hello's sync closes that.
+		r.learning, r.installed, r.buf = false, false, nil
+	}
+	r.reportSync = r.reportSync || wasLearner || !wasKnown
+	r.unsynced = r.pred != ""
+	if wasHead && i != 0 {
+		r.failWaiters(ErrChainChanged) // clients retry at the new head by id
+	}
+	if r.succ != "" {
+		r.failReads(ErrNotResponsible)
+	}
+	r.setLearner(ch.Learner, prevSucc)
+	for _, le := range r.log {
+		le.sent = false // the new successor says what it lacks in its hello
+	}
+	r.helloDone = r.pred == ""
+	r.syncTo = 0
+	if r.pred != "" {
+		r.hello(now)
+	}
+	r.n.store(StorageOp{Kind: StVersion, Part: r.p, Ver: r.ver, Epoch: epoch, Unsynced: r.reportSync})
+	if r.succ == "" {
+		// The tail: everything synced here is synced on every member above
+		// (nothing leaves a member before its sync), so it is committed.
+		r.commitTo(now, r.synced)
+	}
+	r.checkSynced()
+}
+
+// setLearner follows the chain's learner: only the tail feeds one. A tail
+// whose learner was just promoted to its successor keeps what the learner
+// acknowledged as the successor's, so the log keeps what it may lack.
+func (r *replica) setLearner(learner, prevSucc string) {
+	switch {
+	case r.succ != "":
+		if r.feeding && r.succ == r.learner {
+			// keep downAcked: the promoted learner's acks so far
+		} else if r.succ != prevSucc {
+			r.downAcked = r.committed
+		}
+		r.feeding, r.learner = false, ""
+	case learner != r.learner:
+		r.learner, r.feeding, r.feedSent = learner, false, 0
+	}
+}
+
+// leave handles a partition this server is no longer in: its data goes
+// (another incarnation copies it afresh if ever placed here again).
+func (r *replica) leave() {
+	r.failWaiters(ErrChainChanged)
+	r.failReads(ErrNotResponsible)
+	r.idx, r.pred, r.succ, r.learner = -1, "", "", ""
+	r.drop()
+}

@@ -1,0 +1,105 @@
+package chainsm
+
+// commitTo raises the commit point to c (bounded by what is synced here):
+// entries up to it are synced on every member of the chain. Their writers
+// are answered (head), waiting reads served (tail), the log trimmed as far
+// as every consumer allows, and the predecessor told.
+func (r *replica) commitTo(now Mono, c uint64) {
+	c = min(c, r.synced)
+	if c <= r.committed {
+		return
+	}
+	for _, le := range r.log {
+		s := le.e.Seq
+		if s <= r.committed {
+			continue
+		}
+		if s > c {
+			break
+		}
+		for _, o := range le.e.Ops {
+			k := dirtyKey(o.NS, o.Key)
+			if r.dirty[k] <= c {
+				delete(r.dirty, k)
+			}
+		}
+		for _, t := range le.waiters {
+			r.held = append(r.held, heldAnswer{t, statusOf(le)})
+		}
+		le.waiters = nil
+		r.dedup.detach(le)
+	}
+	r.committed = c
+	r.flushHeld(now)
+	r.serveReads()
+	r.trim()
+	r.sendAck(now)
+}
+
+// keepFrom is the highest seq whose log record may go: committed, and held
+// by whoever may still ask for a resend (successor or learner).
+func (r *replica) keepFrom() uint64 {
+	k := r.committed
+	if r.succ != "" || r.feeding {
+		k = min(k, r.downAcked)
+	}
+	return k
+}
+
+// trim drops log entries nobody needs any more, in memory and, in batches,
+// in storage.
+func (r *replica) trim() {
+	k := r.keepFrom()
+	i := 0
+	for i < len(r.log) && r.log[i].e.Seq <= k {
+		i++
+	}
+	if i == 0 {
+		return
+	}
+	r.log = r.log[i:]
+	if len(r.log) == 0 {
+		r.log = nil
+	}
+	if k > r.truncated {
+		r.truncated = k
+		r.n.store(StorageOp{Kind: StTruncate, Part: r.p, Seq: k})
+	}
+}
+
+// sendAck tells the predecessor how far the chain from here down holds
+// everything. The tail commits for the whole chain, so its acks wait for
+// the holdback and need its read lease: a tail removed from the chain in
+// a newer epoch it has not seen stops acknowledging before the new chain
+// commits anything (DESIGN §4 fencing).
+func (r *replica) sendAck(now Mono) {
+	if r.pred == "" || !r.member() {
+		return
+	}
+	if r.committed <= r.ackedUp && !r.ackAgain {
+		return
+	}
+	if r.succ == "" && (now < r.holdUntil || !r.n.leaseValid(now, r)) {
+		return // the tick tries again
+	}
+	r.ackAgain = false
+	r.ackedUp = r.committed
+	r.n.send(Msg{Kind: MsgAck, To: r.pred, Part: r.p, Ver: r.ver, Seq: r.committed})
+}
+
+// onAck takes "everything <= seq is synced from the sender down" from the
+// successor, or from the learner for the feed.
+func (r *replica) onAck(now Mono, m Msg) {
+	if m.Ver != r.ver {
+		return
+	}
+	switch {
+	case m.Learner && r.feeding && m.From == r.learner:
+		r.downAcked = max(r.downAcked, m.Seq)
+		r.trim()
+	case !m.Learner && r.member() && m.From == r.succ:
+		r.downAcked = max(r.downAcked, m.Seq)
+		r.commitTo(now, m.Seq)
+		r.trim()
+	}
+}

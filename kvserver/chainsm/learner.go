@@ -1,0 +1,148 @@
+package chainsm
+
+// A learner copies the partition from the tail (DESIGN §4): it asks for a
+// snapshot, the tail sends its records as they are at some applied seq and
+// from then on forwards every later entry, which the learner buffers until
+// the snapshot is in. Once the snapshot and what followed are synced, the
+// learner reports ready; the ECS then makes it the chain's tail.
+
+// becomeLearner starts (or restarts) copying the partition.
+func (r *replica) becomeLearner(now Mono) {
+	r.failWaiters(ErrChainChanged)
+	r.failReads(ErrNotResponsible)
+	r.idx, r.pred, r.succ, r.learner = -1, "", "", ""
+	r.drop()
+	r.learning = true
+	r.askSnapshot(now)
+}
+
+func (r *replica) tailID() string {
+	if len(r.members) == 0 {
+		return ""
+	}
+	return r.members[len(r.members)-1]
+}
+
+func (r *replica) askSnapshot(now Mono) {
+	r.snapAt = now
+	r.n.send(Msg{Kind: MsgSnapReq, To: r.tailID(), Part: r.p, Ver: r.ver})
+}
+
+func (r *replica) learnerTick(now Mono) {
+	cfg := &r.n.cfg
+	if !r.installed {
+		if now-r.snapAt >= cfg.Retransmit {
+			r.askSnapshot(now)
+		}
+		return
+	}
+	if len(r.buf) > 0 && now-r.nackAt >= cfg.helloRetry() {
+		r.nack(now, r.tailID(), true)
+	}
+}
+
+// onSnapReq starts feeding the chain's learner from the tail: a snapshot
+// now, then every entry after it once synced here.
+func (r *replica) onSnapReq(now Mono, m Msg) {
+	if !r.isTail() || m.Ver != r.ver || m.From != r.learner {
+		return
+	}
+	// The snapshot holds everything up to applied; entries after it go to
+	// the learner from the log. A learner that asked again (its first
+	// snapshot late or lost) installs whichever arrives first, so the log
+	// keeps what follows the oldest snapshot sent until the learner acks.
+	if !r.feeding {
+		r.downAcked = r.applied
+	}
+	r.feeding, r.feedSent, r.feedAt = true, r.applied, now
+	r.n.rd.Snapshots = append(r.n.rd.Snapshots, SnapshotSend{
+		To: m.From, Part: r.p, Ver: r.ver, Seq: r.applied, Dedup: r.dedup.records(),
+	})
+}
+
+// feed forwards to the learner what was synced here since the last send.
+func (r *replica) feed(now Mono) {
+	if !r.feeding || r.synced <= r.feedSent {
+		return
+	}
+	from := r.feedSent
+	r.feedSent, r.feedAt = r.synced, now
+	r.resend(now, r.learner, from, true)
+}
+
+func (r *replica) feedTick(now Mono) {
+	if r.feeding && r.downAcked < r.feedSent && now-r.feedAt >= r.n.cfg.Retransmit {
+		r.feedAt = now
+		r.resend(now, r.learner, r.downAcked, true)
+	}
+}
+
+// onSnapshot installs the tail's snapshot.
+func (r *replica) onSnapshot(now Mono, m Msg) {
+	if !r.learning || r.installed || m.Ver != r.ver || m.From != r.tailID() {
+		return
+	}
+	r.gen++
+	r.installed, r.stored = true, true
+	r.applied, r.synced, r.committed, r.truncated = m.Seq, 0, m.Seq, m.Seq
+	r.log, r.dirty = nil, map[string]uint64{}
+	r.dedup = dedupTable{}
+	for _, d := range m.Dedup {
+		r.dedup.add(d, nil)
+	}
+	r.n.store(StorageOp{Kind: StIngest, Part: r.p, Seq: m.Seq, Dedup: m.Dedup, Snap: m.Snap})
+	r.n.toSync = append(r.n.toSync, partSeq{r.p, r.gen, m.Seq})
+	buf := r.buf
+	r.buf = nil
+	r.applyLearner(now, buf)
+}
+
+// onLearnerUpdate takes entries the tail forwards to this learner.
+func (r *replica) onLearnerUpdate(now Mono, m Msg) {
+	if !r.learning || m.Ver != r.ver || m.From != r.tailID() {
+		return
+	}
+	if !r.installed {
+		if len(r.buf)+len(m.Entries) > r.n.cfg.MaxLearnerBuffer {
+			r.buf = nil // the gap after the snapshot is asked for again
+			return
+		}
+		r.buf = append(r.buf, m.Entries...)
+		return
+	}
+	r.applyLearner(now, m.Entries)
+}
+
+func (r *replica) applyLearner(now Mono, es []*Entry) {
+	for _, e := range es {
+		switch {
+		case e.Seq <= r.applied:
+			continue
+		case e.Seq > r.applied+1:
+			r.nack(now, r.tailID(), true)
+			return
+		}
+		r.appendEntry(e, false)
+	}
+}
+
+// trimLearner: a learner serves nothing, so what it synced is as good as
+// committed for it.
+func (r *replica) trimLearner() {
+	if r.synced <= r.committed {
+		return
+	}
+	for _, le := range r.log {
+		if le.e.Seq > r.synced {
+			break
+		}
+		for _, o := range le.e.Ops {
+			if k := dirtyKey(o.NS, o.Key); r.dirty[k] <= r.synced {
+				delete(r.dirty, k)
+			}
+		}
+		r.dedup.detach(le)
+	}
+	r.committed = r.synced
+	r.trim()
+}

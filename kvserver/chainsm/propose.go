@@ -1,0 +1,88 @@
+package chainsm
+
+import (
+	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/kvserver/storage"
+)
+
+// Proposal is a client write at the head.
+type Proposal struct {
+	Token  uint64       // the shell's handle for the answer
+	Ver    uint64       // chain version the client routed by; 0 = any
+	ID     ReqID        // zero for internal writes
+	Ops    []storage.Op // expiries already absolute
+	WallMs int64        // the head's wall clock now
+}
+
+// Propose starts a client write at the head of partition p. The answer
+// comes later through Ready.Answers under pr.Token, once the write is
+// synced on every member of the chain; an error here is the answer now.
+//
+// A retry of a write this partition already sequenced (same ID) is not
+// applied again: it gets the first attempt's answer once that commits.
+func (n *Node) Propose(now Mono, p int, pr Proposal) error {
+	r := n.lookup(p)
+	switch {
+	case n.stopped:
+		return ErrStopped
+	case r == nil || !r.isHead() || pr.Ver != 0 && pr.Ver != r.ver:
+		return ErrNotResponsible
+	case r.unsynced:
+		return ErrNotReady // never: the ECS makes no unsynced member head
+	}
+	if v, ok := r.dedup.get(pr.ID); ok && pr.ID != (ReqID{}) {
+		r.duplicate(now, pr.Token, v)
+		n.check()
+		return nil
+	}
+	e := &Entry{Seq: r.applied + 1, Ops: pr.Ops, ID: pr.ID, WallMs: pr.WallMs}
+	le := r.appendEntry(e, true)
+	le.waiters = append(le.waiters, pr.Token)
+	n.check()
+	return nil
+}
+
+// duplicate answers a retried write: with the first answer once its seq is
+// committed (and the holdback is over), else when its entry commits.
+func (r *replica) duplicate(now Mono, token uint64, v dedupVal) {
+	if v.rec.Seq <= r.committed {
+		st := v.rec.Status
+		if v.le != nil && v.le.statusKnown {
+			st = v.le.e.Status
+		}
+		r.held = append(r.held, heldAnswer{token, st})
+		r.flushHeld(now)
+		return
+	}
+	le := r.find(v.rec.Seq)
+	if le == nil {
+		// Sequenced above what this head holds: cannot be (the log covers
+		// everything above committed), but never apply it twice.
+		r.n.answer(token, 0, ErrChainChanged)
+		return
+	}
+	le.waiters = append(le.waiters, token)
+}
+
+// flushHeld answers the committed writes once this head may: after the
+// holdback, and as a sole member only with fresh etcd contact (nobody else
+// fences it).
+func (r *replica) flushHeld(now Mono) {
+	if len(r.held) == 0 || !r.mayAnswer(now) {
+		return
+	}
+	for _, h := range r.held {
+		r.n.answer(h.token, h.st, nil)
+	}
+	r.held = r.held[:0]
+}
+
+func (r *replica) mayAnswer(now Mono) bool {
+	if now < r.holdUntil {
+		return false
+	}
+	return r.succ != "" || r.n.etcdFresh(now)
+}
+
+// statusOf is the answer a committed entry gives.
+func statusOf(le *logEntry) kvpb.Status { return le.e.Status }

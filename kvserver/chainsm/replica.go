@@ -1,0 +1,180 @@
+package chainsm
+
+import (
+	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/kvserver/storage"
+)
+
+const storageMaxPartitions = storage.MaxPartitions
+
+// replica is this server's state for one partition.
+//
+// Invariants (check.go): committed <= synced <= applied; log holds exactly
+// the entries truncated < seq <= applied, in order; dirty[k] is the last
+// seq writing k, kept while it is above committed.
+type replica struct {
+	n   *Node
+	p   int
+	gen uint64 // bumped when the partition's storage is replaced (drop, ingest)
+
+	// Position in the chain, from the ring.
+	known   bool // a chain was adopted since start
+	ver     uint64
+	since   uint64 // epoch in which ver was adopted
+	members []string
+	idx     int // -1: not a member
+	pred    string
+	succ    string
+	learner string // the chain's learner, named at the tail only
+
+	// Sequence state.
+	applied   uint64
+	synced    uint64
+	committed uint64
+	truncated uint64 // log records <= truncated are gone from storage
+	log       []*logEntry
+	dirty     map[string]uint64
+	dedup     dedupTable
+	syncDirty bool // synced moved; onSynced is due
+	stored    bool // storage may hold something of the partition
+
+	holdUntil Mono
+	ackedUp   uint64 // last ack sent to the predecessor
+	ackAgain  bool   // the predecessor may have lost our ack: send it again
+	downAcked uint64 // the successor (or learner) holds everything <= downAcked
+	reads     []pendingRead
+	held      []heldAnswer // committed writes answered once the holdback is over
+
+	// Hello with the predecessor after adopting a version.
+	helloDone bool
+	helloAt   Mono
+	syncTo    uint64
+	// unsynced: the hello with the predecessor at this version has not
+	// ended, so this member may lack what the predecessor held (a promoted
+	// learner, a restarted member): it serves no reads.
+	unsynced bool
+	// reportSync: say so to the ECS once in sync (it marks promoted
+	// learners unsynced, and a restart may have lost an earlier report).
+	reportSync bool
+	nackAt    Mono
+
+	// The tail's feed to its learner.
+	feeding  bool
+	feedSent uint64
+	feedAt   Mono
+
+	// Learner state.
+	learning  bool
+	installed bool
+	snapAt    Mono
+	buf       []*Entry
+	readyDone bool
+}
+
+type logEntry struct {
+	e           *Entry
+	statusKnown bool
+	sent        bool
+	sentAt      Mono
+	waiters     []uint64
+}
+
+type pendingRead struct {
+	token uint64
+	key   string
+}
+
+type heldAnswer struct {
+	token uint64
+	st    kvpb.Status
+}
+
+func newReplica(n *Node, p int) *replica {
+	return &replica{n: n, p: p, idx: -1, dirty: map[string]uint64{}}
+}
+
+func (r *replica) member() bool { return r.known && r.idx >= 0 && !r.learning }
+func (r *replica) isHead() bool { return r.member() && r.idx == 0 }
+func (r *replica) isTail() bool { return r.member() && r.succ == "" }
+
+// dirtyKey is the CRAQ dirty-set key of an op.
+func dirtyKey(ns, key []byte) string { return string(ns) + "\x00" + string(key) }
+
+// find returns the log entry with seq, or nil.
+func (r *replica) find(seq uint64) *logEntry {
+	if len(r.log) == 0 || seq < r.log[0].e.Seq {
+		return nil
+	}
+	if i := int(seq - r.log[0].e.Seq); i < len(r.log) {
+		return r.log[i]
+	}
+	return nil
+}
+
+// appendEntry applies e here: storage, log, dirty set, dedup table.
+func (r *replica) appendEntry(e *Entry, needStatus bool) *logEntry {
+	r.applied = e.Seq
+	le := &logEntry{e: e, statusKnown: !needStatus}
+	r.log = append(r.log, le)
+	for _, o := range e.Ops {
+		r.dirty[dirtyKey(o.NS, o.Key)] = e.Seq
+	}
+	r.dedup.add(DedupRecord{ID: e.ID, Seq: e.Seq, Status: e.Status, WallMs: e.WallMs}, le)
+	r.n.store(StorageOp{Kind: StApply, Part: r.p, Entry: e, NeedStatus: needStatus})
+	r.stored = true
+	if needStatus {
+		r.n.needSt = append(r.n.needSt, le)
+	}
+	r.n.toSync = append(r.n.toSync, partSeq{r.p, r.gen, e.Seq})
+	return le
+}
+
+func (r *replica) markSynced(seq uint64) {
+	if seq >= r.synced && seq <= r.applied {
+		r.synced = seq
+		r.syncDirty = true
+	}
+}
+
+// reset forgets everything of the partition (its storage was dropped or is
+// being replaced).
+func (r *replica) reset() {
+	r.gen++
+	r.applied, r.synced, r.committed, r.truncated = 0, 0, 0, 0
+	r.log, r.dirty = nil, map[string]uint64{}
+	r.dedup = dedupTable{}
+	r.ackedUp, r.downAcked, r.ackAgain = 0, 0, false
+	r.feeding, r.feedSent = false, 0
+	r.learning, r.installed, r.buf, r.readyDone = false, false, nil, false
+	r.unsynced, r.reportSync, r.syncTo, r.helloDone = false, false, 0, false
+}
+
+// drop deletes the partition's storage, if it holds anything.
+func (r *replica) drop() {
+	r.reset()
+	if r.stored {
+		r.stored = false
+		r.n.store(StorageOp{Kind: StDrop, Part: r.p})
+	}
+}
+
+// failWaiters fails every client write waiting here.
+func (r *replica) failWaiters(err error) {
+	for _, le := range r.log {
+		for _, t := range le.waiters {
+			r.n.answer(t, 0, err)
+		}
+		le.waiters = nil
+	}
+	for _, h := range r.held {
+		r.n.answer(h.token, 0, err)
+	}
+	r.held = nil
+}
+
+func (r *replica) failReads(err error) {
+	for _, rd := range r.reads {
+		r.n.answer(rd.token, 0, err)
+	}
+	r.reads = nil
+}

@@ -1,0 +1,214 @@
+package chainsm
+
+// Step hands the node one peer message.
+func (n *Node) Step(now Mono, m Msg) {
+	if n.stopped {
+		return
+	}
+	switch m.Kind {
+	case MsgLeaseReq:
+		n.grantLease(now, m)
+	case MsgLeaseResp:
+		n.leaseGranted(m)
+	default:
+		r := n.lookup(m.Part)
+		if r == nil || !r.known {
+			return
+		}
+		switch m.Kind {
+		case MsgUpdate:
+			if m.Learner {
+				r.onLearnerUpdate(now, m)
+			} else {
+				r.onUpdate(now, m)
+			}
+		case MsgAck:
+			r.onAck(now, m)
+		case MsgNack:
+			r.onNack(now, m)
+		case MsgSync:
+			r.onSync(now, m)
+		case MsgSnapReq:
+			r.onSnapReq(now, m)
+		case MsgSnapshot:
+			r.onSnapshot(now, m)
+		}
+	}
+	n.check()
+}
+
+// onSynced runs when the WAL sync covered more of this partition: what is
+// synced here may travel on. Nothing leaves a member before it is synced
+// there, so a predecessor always holds at least what its successor holds.
+func (r *replica) onSynced(now Mono) {
+	switch {
+	case r.learning:
+		r.n.send(Msg{Kind: MsgAck, To: r.tailID(), Part: r.p, Ver: r.ver, Seq: r.synced, Learner: true})
+		if r.installed && !r.readyDone {
+			r.readyDone = true
+			r.n.report(Report{Kind: RepReady, Part: r.p, Ver: r.ver})
+		}
+		r.trimLearner()
+		return
+	case !r.member():
+		return
+	}
+	if r.succ == "" {
+		r.commitTo(now, r.synced)
+	} else {
+		r.forward(now)
+	}
+	r.feed(now)
+	r.checkSynced()
+}
+
+// forward sends the synced entries the successor has not been sent yet.
+func (r *replica) forward(now Mono) {
+	var out []*Entry
+	for _, le := range r.log {
+		if le.e.Seq > r.synced {
+			break
+		}
+		if !le.sent && le.e.Seq > r.committed {
+			le.sent, le.sentAt = true, now
+			out = append(out, le.e)
+		}
+	}
+	if len(out) > 0 {
+		r.n.send(Msg{Kind: MsgUpdate, To: r.succ, Part: r.p, Ver: r.ver, Entries: out})
+	}
+}
+
+// resend sends again every synced entry after seq that is still in the log,
+// to the successor (or, with learner, to the learner). The log keeps
+// everything the receiver has not acknowledged, so a request from below
+// the truncation point is an old one overtaken by the receiver's ack: it
+// holds those entries already.
+func (r *replica) resend(now Mono, to string, after uint64, learner bool) {
+	var out []*Entry
+	for _, le := range r.log {
+		if le.e.Seq <= after {
+			continue
+		}
+		if le.e.Seq > r.synced {
+			break
+		}
+		if !learner {
+			le.sent, le.sentAt = true, now
+		}
+		out = append(out, le.e)
+	}
+	if len(out) > 0 {
+		r.n.send(Msg{Kind: MsgUpdate, To: to, Part: r.p, Ver: r.ver, Entries: out, Learner: learner})
+	}
+}
+
+// onUpdate applies entries from the predecessor, in seq order.
+func (r *replica) onUpdate(now Mono, m Msg) {
+	if !r.member() || m.Ver != r.ver || m.From != r.pred {
+		return // stale sender, or our ring is behind: the sender retries
+	}
+	for _, e := range m.Entries {
+		switch {
+		case e.Seq <= r.applied:
+			// A retransmission: our ack was lost or is still to come.
+			r.ackAgain = true
+			continue
+		case e.Seq > r.applied+1:
+			r.nack(now, r.pred, false)
+			return
+		}
+		r.appendEntry(e, false)
+	}
+	r.sendAck(now)
+}
+
+// nack asks the predecessor (or tail) for everything after applied, at
+// most once per hello interval.
+func (r *replica) nack(now Mono, to string, learner bool) {
+	if now-r.nackAt < r.n.cfg.helloRetry() && r.nackAt != 0 {
+		return
+	}
+	r.nackAt = now
+	r.n.send(Msg{Kind: MsgNack, To: to, Part: r.p, Ver: r.ver, Seq: r.applied, Learner: learner})
+}
+
+// onNack resends what the successor (or learner) lacks, then tells it how
+// far it must apply to hold all this member holds.
+func (r *replica) onNack(now Mono, m Msg) {
+	if m.Ver != r.ver {
+		return
+	}
+	switch {
+	case m.Learner && r.feeding && m.From == r.learner:
+		r.resend(now, m.From, m.Seq, true)
+	case !m.Learner && r.member() && m.From == r.succ:
+		r.resend(now, m.From, m.Seq, false)
+		r.n.send(Msg{Kind: MsgSync, To: m.From, Part: r.p, Ver: r.ver, Seq: r.synced})
+	}
+}
+
+// onSync ends the hello: once applied up to m.Seq this member holds
+// everything its predecessor held when it answered.
+func (r *replica) onSync(now Mono, m Msg) {
+	if !r.member() || m.Ver != r.ver || m.From != r.pred {
+		return
+	}
+	r.helloDone = true
+	r.syncTo = max(r.syncTo, m.Seq)
+	if r.applied < m.Seq {
+		r.nack(now, r.pred, false) // resends lost or reordered: ask again
+	}
+	r.checkSynced()
+}
+
+// checkSynced ends the hello once this member holds, synced, all its
+// predecessor held, and reports it when the ECS may be waiting for that.
+func (r *replica) checkSynced() {
+	if !r.member() || !r.helloDone || r.synced < r.syncTo {
+		return
+	}
+	r.unsynced = false
+	if r.reportSync {
+		r.reportSync = false
+		r.n.store(StorageOp{Kind: StVersion, Part: r.p, Ver: r.ver, Epoch: r.since})
+		r.n.report(Report{Kind: RepSynced, Part: r.p, Ver: r.ver})
+	}
+}
+
+// tick runs partition p's timers.
+func (r *replica) tick(now Mono) {
+	cfg := &r.n.cfg
+	switch {
+	case r.learning:
+		r.learnerTick(now)
+		return
+	case !r.member():
+		return
+	}
+	if r.pred != "" && !r.helloDone && now-r.helloAt >= cfg.helloRetry() {
+		r.hello(now)
+	}
+	if r.succ != "" {
+		for _, le := range r.log {
+			if le.e.Seq <= r.committed {
+				continue
+			}
+			if le.sent && now-le.sentAt >= cfg.Retransmit {
+				r.resend(now, r.succ, r.committed, false)
+			}
+			break
+		}
+	}
+	r.feedTick(now)
+	r.sendAck(now)
+	r.flushHeld(now)
+}
+
+// hello greets the predecessor after adopting a chain version: a nack with
+// our applied seq, answered by resends and a sync.
+func (r *replica) hello(now Mono) {
+	r.helloAt = now
+	r.nackAt = now
+	r.n.send(Msg{Kind: MsgNack, To: r.pred, Part: r.p, Ver: r.ver, Seq: r.applied})
+}

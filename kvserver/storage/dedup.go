@@ -1,0 +1,113 @@
+package storage
+
+import (
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/ecskv/ecskv/common/kvpb"
+)
+
+// DedupID identifies a client write: the client id and the client's counter.
+// A zero Client marks an internal write (TTL sweep), which has no record.
+type DedupID struct{ Client, Seq uint64 }
+
+// DedupRecord is a remembered client write: the seq it was applied at and
+// the answer it got, so a retry is answered instead of applied again.
+// WallMs is the head's wall clock when it sequenced the write; the table is
+// kept and expired by it.
+type DedupRecord struct {
+	ID     DedupID
+	Seq    uint64
+	Status kvpb.Status
+	WallMs int64
+}
+
+// dedupValueLen is seq 8 | status 4 | wall ms 8.
+const dedupValueLen = 20
+
+// dedupKeyLen is the state key, client id 8 and client seq 8.
+const dedupKeyLen = stateKeyLen + 16
+
+// writeDedup adds partition p's record r to b.
+func writeDedup(b *pebble.Batch, p int, r DedupRecord) error {
+	var v [dedupValueLen]byte
+	binary.BigEndian.PutUint64(v[:], r.Seq)
+	binary.BigEndian.PutUint32(v[8:], uint32(r.Status))
+	binary.BigEndian.PutUint64(v[12:], uint64(r.WallMs))
+	if err := b.Set(dedupKey(p, r.ID), v[:], nil); err != nil {
+		return fmt.Errorf("storage: batch: %w", err)
+	}
+	return nil
+}
+
+// decodeDedup parses a dedup record from its key and value.
+func decodeDedup(k, v []byte) (DedupRecord, error) {
+	if len(k) != dedupKeyLen || len(v) != dedupValueLen {
+		return DedupRecord{}, fmt.Errorf("dedup record %x of %d bytes: %w", k, len(v), ErrCorruptRecord)
+	}
+	return DedupRecord{
+		ID: DedupID{
+			Client: binary.BigEndian.Uint64(k[stateKeyLen:]),
+			Seq:    binary.BigEndian.Uint64(k[stateKeyLen+8:]),
+		},
+		Seq:    binary.BigEndian.Uint64(v),
+		Status: kvpb.Status(int32(binary.BigEndian.Uint32(v[8:]))),
+		WallMs: int64(binary.BigEndian.Uint64(v[12:])),
+	}, nil
+}
+
+// ForgetDedup deletes partition p's dedup records of ids (absent ones are
+// ignored) in one unsynced batch: the table expires by time, and forgetting
+// a record late is harmless.
+func (s *Store) ForgetDedup(p int, ids []DedupID) error {
+	if err := s.check(p); err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	for _, id := range ids {
+		if err := b.Delete(dedupKey(p, id), nil); err != nil {
+			return fmt.Errorf("storage: batch: %w", err)
+		}
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("storage: forget dedup of partition %d: %w", p, err)
+	}
+	return nil
+}
+
+// DedupRecords returns partition p's dedup records, oldest first (by WallMs,
+// then client id and client seq): the table a tail sends with a snapshot.
+func (s *Store) DedupRecords(p int) ([]DedupRecord, error) {
+	if err := s.check(p); err != nil {
+		return nil, err
+	}
+	return readDedup(s.db, p)
+}
+
+// readDedup reads partition p's dedup records from r, oldest first.
+func readDedup(r pebble.Reader, p int) ([]DedupRecord, error) {
+	var recs []DedupRecord
+	lo, hi := kindBounds(p, stateDedup)
+	err := iterRange(r, p, lo, hi, func(k, v []byte) error {
+		d, err := decodeDedup(k, v)
+		if err != nil {
+			return fmt.Errorf("storage: partition %d: %w", p, err)
+		}
+		recs = append(recs, d)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(recs, func(a, b DedupRecord) int {
+		return cmp.Or(cmp.Compare(a.WallMs, b.WallMs), cmp.Compare(a.ID.Client, b.ID.Client), cmp.Compare(a.ID.Seq, b.ID.Seq))
+	})
+	return recs, nil
+}

@@ -1,0 +1,215 @@
+package storage
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/ecskv/ecskv/common/kvpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// LogEntry is one sequenced write of a partition as its log keeps it: the
+// ops applied at Seq, the client request id (Client 0: an internal write,
+// never deduplicated), the answer the head computed and the head's wall
+// clock (unix ms) when it sequenced the write.
+type LogEntry struct {
+	Seq       uint64
+	Ops       []Op
+	Client    uint64
+	ClientSeq uint64
+	Status    kvpb.Status
+	WallMs    int64
+}
+
+// ApplyEntry applies e to partition p as the next entry of its log, in one
+// pebble batch committed unsynced (the caller syncs with SyncWAL): the data
+// ops (liveness judged at nowMs, as Apply), applied_seq = e.Seq, the log
+// record and, for a client write, its dedup record. Writing them together
+// is what lets a restart trust them: a crash keeps whole batches only.
+//
+// At the head (head true) the answer is computed from the first op (put:
+// UPDATE over a live record, else SUCCESS; delete: SUCCESS over a live
+// record, else NOT_FOUND), stored and returned; elsewhere e.Status is
+// stored and returned as given. e.Seq must be applied_seq + 1 (else
+// ErrStaleSeq or ErrSeqGap, and nothing is written), so the log has no
+// holes. Serialised per partition with the other writers.
+func (s *Store) ApplyEntry(p int, e LogEntry, head bool, nowMs int64) (kvpb.Status, error) {
+	if err := s.check(p); err != nil {
+		return 0, err
+	}
+	if err := validateOps(e.Ops); err != nil {
+		return 0, err
+	}
+	applied, err := s.AppliedSeq(p)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case e.Seq <= applied:
+		return 0, fmt.Errorf("partition %d seq %d <= applied %d: %w", p, e.Seq, applied, ErrStaleSeq)
+	case e.Seq > applied+1:
+		return 0, fmt.Errorf("partition %d seq %d after applied %d: %w", p, e.Seq, applied, ErrSeqGap)
+	}
+
+	b := s.db.NewBatch()
+	defer b.Close()
+	existed, ups, err := s.writeOps(b, p, e.Seq, e.Ops, nowMs)
+	if err != nil {
+		return 0, err
+	}
+	if head {
+		e.Status = headStatus(e.Ops, existed)
+	}
+	if err := setUint64(b, stateKey(p, stateApplied), e.Seq); err != nil {
+		return 0, err
+	}
+	if err := writeLog(b, p, &e); err != nil {
+		return 0, err
+	}
+	if e.Client != 0 {
+		d := DedupRecord{ID: DedupID{e.Client, e.ClientSeq}, Seq: e.Seq, Status: e.Status, WallMs: e.WallMs}
+		if err := writeDedup(b, p, d); err != nil {
+			return 0, err
+		}
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return 0, fmt.Errorf("storage: commit partition %d seq %d: %w", p, e.Seq, err)
+	}
+	s.applied[p].Store(e.Seq + 1)
+	s.cache.update(p, ups)
+	return e.Status, nil
+}
+
+// headStatus is the answer to a client write, judged by its first op.
+func headStatus(ops []Op, existed []bool) kvpb.Status {
+	switch {
+	case len(ops) == 0:
+		return kvpb.Status_SUCCESS
+	case ops[0].Kind == OpPut && existed[0]:
+		return kvpb.Status_UPDATE
+	case ops[0].Kind == OpDelete && !existed[0]:
+		return kvpb.Status_NOT_FOUND
+	}
+	return kvpb.Status_SUCCESS
+}
+
+// TruncateLog deletes partition p's log records with seq <= upto (once
+// committed down the chain they are never resent) and records upto as the
+// truncation point, in one unsynced batch. A point at or below the current
+// one changes nothing, so the log's start never moves back; one above
+// applied_seq is ErrTruncateAhead.
+func (s *Store) TruncateLog(p int, upto uint64) error {
+	if err := s.check(p); err != nil {
+		return err
+	}
+	applied, err := s.AppliedSeq(p)
+	if err != nil {
+		return err
+	}
+	if upto > applied {
+		return fmt.Errorf("partition %d truncate %d > applied %d: %w", p, upto, applied, ErrTruncateAhead)
+	}
+	cur, err := readState(s.db, p, stateTruncate)
+	if err != nil || upto <= cur {
+		return err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := deleteLog(b, p, cur, upto); err != nil {
+		return err
+	}
+	if err := setUint64(b, stateKey(p, stateTruncate), upto); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("storage: truncate log of partition %d: %w", p, err)
+	}
+	return nil
+}
+
+// maxPointTruncate is the longest span TruncateLog deletes record by record.
+// Pebble re-fragments a memtable's range deletions on the next read after
+// each new one, so a range deletion per commit (the usual truncation of a
+// few entries) made BenchmarkApplyEntryTruncate 18 times slower at 2000
+// entries and 50 times at 20000. A long span is rare, and then one range
+// deletion is cheaper than its point deletions.
+const maxPointTruncate = 64
+
+// deleteLog adds to b the deletion of p's log records cur < seq <= upto:
+// records <= cur are gone already, and every one above is present.
+func deleteLog(b *pebble.Batch, p int, cur, upto uint64) error {
+	if upto-cur <= maxPointTruncate {
+		for seq := cur + 1; seq <= upto; seq++ {
+			if err := b.Delete(logKey(p, seq), nil); err != nil {
+				return fmt.Errorf("storage: batch: %w", err)
+			}
+		}
+		return nil
+	}
+	lo, hi := logKey(p, cur+1), logKey(p, upto+1)
+	if upto == math.MaxUint64 {
+		_, hi = kindBounds(p, stateLog)
+	}
+	if err := b.DeleteRange(lo, hi, nil); err != nil {
+		return fmt.Errorf("storage: batch: %w", err)
+	}
+	return nil
+}
+
+// writeLog adds partition p's log record of e to b, as a kvpb.Update.
+func writeLog(b *pebble.Batch, p int, e *LogEntry) error {
+	ops := make([]kvpb.Op, len(e.Ops)) // one allocation for every op
+	u := &kvpb.Update{
+		Partition: uint32(p),
+		Seq:       e.Seq,
+		Ops:       make([]*kvpb.Op, len(e.Ops)),
+		ClientId:  e.Client,
+		ClientSeq: e.ClientSeq,
+		Status:    e.Status,
+		WallMs:    e.WallMs,
+	}
+	for i, op := range e.Ops {
+		o := &ops[i]
+		o.Kind, o.Ns, o.Key, o.Value, o.ExpiryMs = kvpb.OpKind_OP_PUT, op.NS, op.Key, op.Value, op.ExpiryMs
+		if op.Kind == OpDelete {
+			o.Kind = kvpb.OpKind_OP_DELETE
+		}
+		u.Ops[i] = o
+	}
+	v, err := proto.Marshal(u)
+	if err != nil {
+		return fmt.Errorf("storage: encode log record %d/%d: %w", p, e.Seq, err)
+	}
+	if err := b.Set(logKey(p, e.Seq), v, nil); err != nil {
+		return fmt.Errorf("storage: batch: %w", err)
+	}
+	return nil
+}
+
+// decodeLog parses a log record. The result does not alias v.
+func decodeLog(v []byte) (LogEntry, error) {
+	var u kvpb.Update
+	if err := proto.Unmarshal(v, &u); err != nil {
+		return LogEntry{}, fmt.Errorf("log record: %w: %w", ErrCorruptRecord, err)
+	}
+	e := LogEntry{
+		Seq:       u.Seq,
+		Ops:       make([]Op, len(u.Ops)),
+		Client:    u.ClientId,
+		ClientSeq: u.ClientSeq,
+		Status:    u.Status,
+		WallMs:    u.WallMs,
+	}
+	for i, o := range u.Ops {
+		e.Ops[i] = Op{Kind: OpPut, NS: o.Ns, Key: o.Key, Value: o.Value, ExpiryMs: o.ExpiryMs}
+		switch o.Kind {
+		case kvpb.OpKind_OP_PUT:
+		case kvpb.OpKind_OP_DELETE:
+			e.Ops[i].Kind = OpDelete
+		default:
+			return LogEntry{}, fmt.Errorf("log record %d op %d kind %d: %w", u.Seq, i, o.Kind, ErrCorruptRecord)
+		}
+	}
+	return e, nil
+}
