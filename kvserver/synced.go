@@ -20,11 +20,9 @@ import (
 // reportSyncedLocked starts reporting that this member is synced at the
 // chain version it follows. ps.mu is held.
 func (s *Server) reportSyncedLocked(ps *partState, p int) {
-	if s.ctx.Err() != nil {
-		return // stopping: a new incarnation is never taken as synced anyway
-	}
 	ps.synced++
 	gen, version := ps.synced, ps.version
+	// Refused once stopping: the ECS strips a restarted unsynced member.
 	s.goAttach(func() { s.reportSynced(p, gen, version) })
 }
 
