@@ -106,9 +106,9 @@ func WaitBalanced(ctx context.Context, cli *clientv3.Client, cluster string, don
 }
 
 // Balanced reports whether no partition is under-replicated, no learner is
-// copying and no move is pending.
+// copying, no promoted member is still syncing and no move is pending.
 func (s *Status) Balanced() bool {
-	return s.UnderReplicated == 0 && s.Learners == 0 && s.Moves.Pending == 0
+	return s.UnderReplicated == 0 && s.Learners == 0 && s.Unsynced == 0 && s.Moves.Pending == 0
 }
 
 // Summary is a one-line account of the rebalancing progress.

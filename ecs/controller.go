@@ -17,10 +17,12 @@ import (
 )
 
 // settleTimeout bounds how long a partition's next planned step waits for
-// its servers to report applying its last change (see unsettled). It is a
-// last resort only: a promoted tail reports its epoch once it has caught up
-// with the old tail, and removing the old tail earlier could lose the writes
-// it alone committed, so the bound is generous.
+// its servers to report applying its last change (see unsettled). That wait
+// only paces the steps (a learner set right after a failover would find a
+// tail that does not know the new chain yet and retry); safety does not
+// depend on it: a promoted tail that may lack writes is marked unsynced in
+// etcd, and its partition waits for its synced report however long it takes
+// (ecs/core).
 const settleTimeout = 10 * time.Second
 
 // minEpochGap spaces epochs that only move data (promotions, learners,
@@ -55,7 +57,8 @@ type controller struct {
 	suspect     map[string]time.Time   // when a failure or restart was first observed
 	restarted   map[string]bool        // new incarnation while the old one may still be in chains
 	health      map[string]healthEvent // latest probe verdict per server
-	ready       map[readyKey]string    // ready/<id>/<p> keys and their values
+	ready       map[partKey]string     // ready/<id>/<p> keys and their values
+	synced      map[partKey]string     // synced/<id>/<p> keys and their values
 	removeQ     []etcdkeys.AdminRequest
 	pendingSet  map[int]struct{} // nil until the first plan after taking over
 	targets     targetCache
@@ -87,7 +90,7 @@ func (c *controller) run(ctx context.Context) error {
 	c.started, c.sizes = time.Now(), make(chan uint64, 16)
 	c.members, c.seen, c.incarnation = map[string]etcdkeys.Member{}, map[string]bool{}, map[string]uint64{}
 	c.suspect, c.restarted, c.health = map[string]time.Time{}, map[string]bool{}, map[string]healthEvent{}
-	c.ready, c.changed = map[readyKey]string{}, map[int]changeMark{}
+	c.ready, c.synced, c.changed = map[partKey]string{}, map[partKey]string{}, map[int]changeMark{}
 	if err := c.loadOrCreate(ctx); err != nil {
 		return err
 	}
@@ -139,24 +142,25 @@ func (c *controller) loadOrCreate(ctx context.Context) error {
 }
 
 // epochChange collects what one reconcile pass changes; it all goes out in
-// one epoch, with each chain's version bumped at most once.
+// one epoch. Each chain changes in at most one step of ecs/core, which
+// bumps its version once: later steps skip touched partitions.
 type epochChange struct {
-	changed  bool
-	touched  map[int]bool // partitions whose chain changed in this epoch
-	failed   []failure
-	readyDel []readyKey
-	promoted []readyKey
-	removed  []string // servers dropped from the ring's list
-	answered []etcdkeys.AdminResult
-	pending  map[int]struct{} // partitions not at their target after this epoch
-	finished int              // partitions that reached it in this epoch
+	changed      bool
+	stateChanged bool         // the state changed without the ring (a mark cleared)
+	touched      map[int]bool // partitions whose chain changed in this epoch
+	failed       []failure
+	readyDel     []partKey
+	syncedDel    []partKey
+	promoted     []partKey
+	removed      []string // servers dropped from the ring's list
+	answered     []etcdkeys.AdminResult
+	pending      map[int]struct{} // partitions not at their target after this epoch
+	finished     int              // partitions that reached it in this epoch
 }
 
-func (e *epochChange) bump(ch *ringmeta.Chain, p int) {
-	if !e.touched[p] {
-		ch.Version++
-		e.touched[p] = true
-	}
+// touch records that partition p's chain changed (its version was bumped).
+func (e *epochChange) touch(p int) {
+	e.touched[p] = true
 	e.changed = true
 }
 
@@ -183,10 +187,11 @@ func (c *controller) reconcile(ctx context.Context) error {
 	next, st := c.ring.Clone(), c.state.clone()
 	ep := &epochChange{touched: map[int]bool{}}
 	c.admit(next, &st, ep)
-	c.failover(next, ep)
+	c.clearSynced(next, &st, ep)
+	c.failover(next, &st, ep)
 	c.applyRemoves(next, &st, ep)
 	urgent := ep.changed // membership changed; what follows only moves data
-	c.promote(next, ep)
+	c.promote(next, &st, ep)
 	if len(next.Chains) == 0 {
 		if err := c.layout(next, ep); err != nil {
 			return err
@@ -206,23 +211,24 @@ func (c *controller) reconcile(ctx context.Context) error {
 		if err := c.publish(ctx, next, st, ep); err != nil {
 			return err
 		}
+	} else if ep.stateChanged {
+		if err := c.writeState(ctx, st, ep); err != nil {
+			return err
+		}
 	} else {
-		c.deleteStaleReady(ctx, ep.readyDel)
+		c.deleteStale(ctx, ep)
 	}
 	c.checkReady()
 	c.det.sync(ctx, c.probeTargets())
 	return nil
 }
 
-// publish writes next with the state and the handled ready keys' deletion
-// in one transaction, then records what the epoch did.
+// publish writes next with the state and the handled ready and synced
+// keys' deletion in one transaction, then records what the epoch did.
 func (c *controller) publish(ctx context.Context, next *ringmeta.Ring, st ctlState, ep *epochChange) error {
 	next.Epoch = c.ring.Epoch + 1
 	st.Epoch = next.Epoch
-	ops := []clientv3.Op{clientv3.OpPut(etcdkeys.ControllerState(c.cfg.Cluster), st.marshal())}
-	for _, k := range ep.readyDel {
-		ops = append(ops, clientv3.OpDelete(etcdkeys.Ready(c.cfg.Cluster, k.id, k.p)))
-	}
+	ops := append([]clientv3.Op{clientv3.OpPut(etcdkeys.ControllerState(c.cfg.Cluster), st.marshal())}, c.keyDeletes(ep)...)
 	if err := c.rings.publish(ctx, next, ops...); err != nil {
 		if errors.Is(err, ErrRingConflict) {
 			c.lg.Warn("ring changed under us; reloading", zap.Error(err))
@@ -231,23 +237,27 @@ func (c *controller) publish(ctx context.Context, next *ringmeta.Ring, st ctlSta
 		return err
 	}
 	now := time.Now()
-	if ep.pending != nil {
-		c.noteRound(c.state.Moves, st.Moves, ep.finished)
-		c.pendingSet = ep.pending
-	}
-	c.ring, c.state, c.lastPublish = next, st, now
+	c.recordState(st, ep)
+	c.ring, c.lastPublish = next, now
 	for p := range ep.touched {
 		c.changed[p] = changeMark{epoch: next.Epoch, at: now}
 	}
-	for _, k := range ep.readyDel {
-		delete(c.ready, k)
-	}
+	c.forgetKeys(ep)
 	c.gauges.ringPublished(next)
-	c.gauges.movesPublished(st.Moves)
 	c.lg.Info("ring published", zap.Uint64("epoch", next.Epoch), zap.Int("servers", len(next.Servers)),
 		zap.Int("chains-changed", len(ep.touched)), zap.Int("moves-pending", st.Moves.Pending))
 	c.afterPublish(ctx, next, ep, now)
 	return nil
+}
+
+// recordState takes st as the state in etcd, with the progress it carries.
+func (c *controller) recordState(st ctlState, ep *epochChange) {
+	if ep.pending != nil {
+		c.noteRound(c.state.Moves, st.Moves, ep.finished)
+		c.pendingSet = ep.pending
+	}
+	c.state = st
+	c.gauges.movesPublished(st.Moves)
 }
 
 // afterPublish records failovers and removals and answers requests that

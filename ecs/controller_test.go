@@ -12,6 +12,7 @@ import (
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/common/testutil"
+	"github.com/ecskv/ecskv/ecs/core"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
@@ -167,22 +168,26 @@ func TestUnsyncedTailDemotedWhenPredecessorFails(t *testing.T) {
 	r := tc.waitRing("seeded", func(r *ringmeta.Ring) bool { return r.Epoch == 10 })
 	tc.register(srv...) // each reports epoch 10
 	tc.start()
-	tc.silence("s4", true) // once promoted it reports nothing: still syncing
+	tc.lag("s4", true) // once promoted it does not report synced: still syncing
 	_, err := tc.cli.Put(context.Background(), etcdkeys.Ready(tc.cfg.Cluster, "s4", 0), strconv.FormatUint(r.Chains[0].Version, 10))
 	require.NoError(t, err)
-	tc.waitRing("s4 promoted", func(r *ringmeta.Ring) bool {
+	r = tc.waitRing("s4 promoted", func(r *ringmeta.Ring) bool {
 		return len(r.Chains[0].Members) == 4 && r.Chains[0].Tail() == "s4"
 	})
+	require.Equal(t, []core.Mark{{ID: "s4", Version: r.Chains[0].Version}}, tc.marks(0), "marked in the promoting epoch")
 	tc.kill("s3")
 	r = tc.waitRing("s3 stripped", func(r *ringmeta.Ring) bool { return r.Chains[0].Index("s3") < 0 })
 	require.Equal(t, []string{"s1", "s2"}, r.Chains[0].Members, "the unsynced tail leaves the chain with s3")
 	require.Equal(t, "s4", r.Chains[0].Learner, "and copies the partition again")
-	tc.silence("s4", false) // caught up again: reports, and is ready
+	require.Empty(t, tc.marks(0), "a learner has no mark")
 	_, err = tc.cli.Put(context.Background(), etcdkeys.Ready(tc.cfg.Cluster, "s4", 0), strconv.FormatUint(r.Chains[0].Version, 10))
 	require.NoError(t, err)
-	tc.waitRing("s4 promoted again", func(r *ringmeta.Ring) bool {
+	r = tc.waitRing("s4 promoted again", func(r *ringmeta.Ring) bool {
 		return r.Chains[0].Tail() == "s4" && r.Chains[0].Learner == ""
 	})
+	require.Equal(t, []core.Mark{{ID: "s4", Version: r.Chains[0].Version}}, tc.marks(0))
+	tc.lag("s4", false) // caught up: reports synced
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return len(tc.marks(0)) == 0 }, "mark cleared")
 	tc.checkContract(8)
 }
 

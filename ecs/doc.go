@@ -6,14 +6,20 @@
 //
 // The leader is the configuration master of every partition's chain
 // (DESIGN §4-5). Its controller changes a chain only in these steps, each in
-// its own epoch for a given partition, bumping the chain's version:
+// its own epoch for a given partition, bumping the chain's version, and
+// each decided by the pure rules of ecs/core:
 //
 //   - (a) failover (membership.go): a server whose lease is gone, whose
 //     health probes fail (detector.go) or that restarted leaves every chain
-//     where another member remains, in one epoch;
+//     where a member known to hold every acknowledged write remains, in one
+//     epoch; an unsynced member that loses its predecessor becomes the
+//     learner again;
 //   - (b) a learner is set on a chain (moves.go plans it, at most max-moves
 //     in flight cluster-wide, under-replicated partitions first);
-//   - (c) a learner that wrote ready/<id>/<p> becomes the tail (rebalance.go);
+//   - (c) a learner that wrote ready/<id>/<p> becomes the tail (rebalance.go),
+//     marked unsynced in the controller state of the same epoch until it
+//     writes synced/<id>/<p> (synced.go); no other step touches the
+//     partition meanwhile;
 //   - (d) in a later epoch, the member the plan moves away leaves.
 //
 // Admin requests (`ecs add`, `ecs remove`) go through etcd, so any host can

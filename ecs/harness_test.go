@@ -21,7 +21,8 @@ import (
 // The controller tests run against a real (embedded) etcd and fake
 // kvservers: member records written straight into etcd, a fake health
 // checker, and a loop that plays the kvservers' part of the protocol
-// (report the applied epoch, write ready keys for learners).
+// (report the applied epoch, write ready keys for learners and synced keys
+// for the members just promoted).
 
 func testConfig(partitions, replicas, maxMoves int) config.ECS {
 	cfg := config.DefaultECS()
@@ -76,14 +77,15 @@ type testCluster struct {
 	rings     []*ringmeta.Ring
 	at        []time.Time       // when each ring arrived (debugging)
 	alive     map[string]uint64 // fake servers that play along, by id: incarnation
-	silent    map[string]bool   // fake servers that report no epoch (a member still syncing)
+	silent    map[string]bool   // fake servers that report no epoch
+	lagging   map[string]bool   // fake servers that, once promoted, do not report synced
 	autoReady bool
 	inc       uint64
 }
 
 func newTestCluster(t *testing.T, cfg config.ECS) *testCluster {
 	tc := &testCluster{t: t, cfg: cfg, health: &fakeHealth{down: map[string]bool{}},
-		alive: map[string]uint64{}, silent: map[string]bool{}, autoReady: true}
+		alive: map[string]uint64{}, silent: map[string]bool{}, lagging: map[string]bool{}, autoReady: true}
 	tc.cli, _ = testutil.StartEtcd(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -147,8 +149,9 @@ func (tc *testCluster) seed(r *ringmeta.Ring) {
 	require.NoError(tc.t, err)
 }
 
-// start runs the controller until the test ends.
-func (tc *testCluster) start() {
+// start runs a controller until the test ends or stop is called; a later
+// start runs another one, as a new leader after a takeover.
+func (tc *testCluster) start() (stop func()) {
 	tc.ctl = &controller{
 		cfg: tc.cfg, lg: zaptest.NewLogger(tc.t, zaptest.Level(zap.WarnLevel)), cli: tc.cli,
 		rings: newRingStore(tc.cli, tc.cfg.Cluster), events: &eventLog{}, gauges: newECSMetrics(),
@@ -160,17 +163,24 @@ func (tc *testCluster) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- tc.ctl.run(ctx) }()
-	tc.t.Cleanup(func() {
-		cancel()
-		require.NoError(tc.t, <-done)
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			require.NoError(tc.t, <-done)
+		})
+	}
+	tc.t.Cleanup(stop)
+	return stop
 }
 
 // playServers follows the ring from its first revision, records every
 // epoch, and acts for the fake servers: each reports the epoch it applied,
-// and learners that play along report ready at once.
+// learners that play along report ready at once, and members just promoted
+// report synced at once unless lagging.
 func (tc *testCluster) playServers(ctx context.Context) {
 	key := etcdkeys.Ring(tc.cfg.Cluster)
+	var prev *ringmeta.Ring
 	for wr := range tc.cli.Watch(ctx, key, clientv3.WithRev(1)) {
 		for _, ev := range wr.Events {
 			if ev.Type != clientv3.EventTypePut {
@@ -205,6 +215,42 @@ func (tc *testCluster) playServers(ctx context.Context) {
 				if auto && live {
 					_, _ = tc.cli.Put(ctx, etcdkeys.Ready(tc.cfg.Cluster, ch.Learner, p), strconv.FormatUint(ch.Version, 10))
 				}
+			}
+			tc.reportPromoted(ctx, prev, r)
+			prev = r
+		}
+	}
+}
+
+// reportPromoted writes synced/<id>/<p> for every live member of r that was
+// the learner of its chain in prev and does not lag.
+func (tc *testCluster) reportPromoted(ctx context.Context, prev, r *ringmeta.Ring) {
+	if prev == nil || len(prev.Chains) != len(r.Chains) {
+		return
+	}
+	for p, ch := range r.Chains {
+		id := prev.Chains[p].Learner
+		tc.mu.Lock()
+		_, live := tc.alive[id]
+		report := live && !tc.lagging[id]
+		tc.mu.Unlock()
+		if id != "" && ch.Index(id) > 0 && report {
+			_, _ = tc.cli.Put(ctx, etcdkeys.Synced(tc.cfg.Cluster, id, p), strconv.FormatUint(ch.Version, 10))
+		}
+	}
+}
+
+// lag stops id, once promoted, from reporting synced; lag(id, false) lets it
+// report again, at once, for every chain it is a member of but not the head.
+func (tc *testCluster) lag(id string, on bool) {
+	tc.mu.Lock()
+	tc.lagging[id] = on
+	tc.mu.Unlock()
+	if r := tc.latest(); !on && r != nil {
+		for p, ch := range r.Chains {
+			if ch.Index(id) > 0 {
+				_, err := tc.cli.Put(context.Background(), etcdkeys.Synced(tc.cfg.Cluster, id, p), strconv.FormatUint(ch.Version, 10))
+				require.NoError(tc.t, err)
 			}
 		}
 	}

@@ -52,6 +52,7 @@ const (
 	srcTick = iota
 	srcMembers
 	srcReady
+	srcSynced
 	srcRequests
 	srcHealth
 	srcSizes
@@ -67,6 +68,8 @@ func (c *controller) next(ctx context.Context, w watches, due <-chan time.Time) 
 			ev.src = srcMembers
 		case ev.wr, ev.ok = <-w.ready:
 			ev.src = srcReady
+		case ev.wr, ev.ok = <-w.synced:
+			ev.src = srcSynced
 		case ev.wr, ev.ok = <-w.requests:
 			ev.src = srcRequests
 		case ev.health = <-c.det.out:
@@ -84,6 +87,8 @@ func (c *controller) next(ctx context.Context, w watches, due <-chan time.Time) 
 			ev.src = srcMembers
 		case ev.wr, ev.ok = <-w.ready:
 			ev.src = srcReady
+		case ev.wr, ev.ok = <-w.synced:
+			ev.src = srcSynced
 		case ev.wr, ev.ok = <-w.requests:
 			ev.src = srcRequests
 		case ev.health = <-c.det.out:
@@ -100,8 +105,8 @@ func (c *controller) next(ctx context.Context, w watches, due <-chan time.Time) 
 // apply takes in one event.
 func (c *controller) apply(ctx context.Context, ev loopEvent) error {
 	switch ev.src {
-	case srcMembers, srcReady, srcRequests:
-		if err := watchErr(ctx, ev.wr, ev.ok, [...]string{srcMembers: "membership", srcReady: "ready", srcRequests: "requests"}[ev.src]); err != nil {
+	case srcMembers, srcReady, srcSynced, srcRequests:
+		if err := watchErr(ctx, ev.wr, ev.ok, [...]string{srcMembers: "membership", srcReady: "ready", srcSynced: "synced", srcRequests: "requests"}[ev.src]); err != nil {
 			return err
 		}
 		for _, e := range ev.wr.Events {
@@ -110,6 +115,8 @@ func (c *controller) apply(ctx context.Context, ev loopEvent) error {
 				c.applyMember(e.Type, e.Kv.Key, e.Kv.Value)
 			case ev.src == srcReady:
 				c.applyReady(e.Type, e.Kv.Key, e.Kv.Value)
+			case ev.src == srcSynced:
+				c.applySynced(e.Type, e.Kv.Key, e.Kv.Value)
 			case e.Type == clientv3.EventTypePut:
 				c.handleRequest(ctx, e.Kv.Key, e.Kv.Value)
 			}
@@ -125,17 +132,19 @@ func (c *controller) apply(ctx context.Context, ev loopEvent) error {
 
 // watches are the loop's event sources besides the detector.
 type watches struct {
-	members, ready, requests clientv3.WatchChan
-	tick                     *time.Ticker // paces retries, the grace period and the settle gate
+	members, ready, synced, requests clientv3.WatchChan
+	tick                             *time.Ticker // paces retries, the grace period and the settle gate
 }
 
-// watchAll reads members, ready keys and pending requests at one revision
-// and watches each prefix from the next, so no event falls in between.
+// watchAll reads members, ready and synced keys and pending requests at one
+// revision and watches each prefix from the next, so no event falls in
+// between.
 func (c *controller) watchAll(ctx context.Context) (watches, error) {
 	cl := c.cfg.Cluster
 	resp, err := c.cli.Txn(ctx).Then(
 		clientv3.OpGet(etcdkeys.ServersPrefix(cl), clientv3.WithPrefix()),
 		clientv3.OpGet(etcdkeys.ReadyPrefix(cl), clientv3.WithPrefix()),
+		clientv3.OpGet(etcdkeys.SyncedPrefix(cl), clientv3.WithPrefix()),
 		clientv3.OpGet(etcdkeys.RequestsPrefix(cl), clientv3.WithPrefix()),
 	).Commit()
 	if err != nil {
@@ -148,6 +157,9 @@ func (c *controller) watchAll(ctx context.Context) (watches, error) {
 		c.applyReady(clientv3.EventTypePut, kv.Key, kv.Value)
 	}
 	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
+		c.applySynced(clientv3.EventTypePut, kv.Key, kv.Value)
+	}
+	for _, kv := range resp.Responses[3].GetResponseRange().Kvs {
 		c.handleRequest(ctx, kv.Key, kv.Value)
 	}
 	rev := resp.Header.Revision + 1
@@ -156,7 +168,7 @@ func (c *controller) watchAll(ctx context.Context) (watches, error) {
 		return c.cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev))
 	}
 	return watches{members: watch(etcdkeys.ServersPrefix(cl)), ready: watch(etcdkeys.ReadyPrefix(cl)),
-		requests: watch(etcdkeys.RequestsPrefix(cl))}, nil
+		synced: watch(etcdkeys.SyncedPrefix(cl)), requests: watch(etcdkeys.RequestsPrefix(cl))}, nil
 }
 
 // watchErr turns the end of a watch into the end of the loop: an error,

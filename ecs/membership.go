@@ -7,6 +7,7 @@ import (
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/ecs/core"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -130,9 +131,51 @@ func (c *controller) admit(next *ringmeta.Ring, st *ctlState, ep *epochChange) {
 }
 
 // failover is step (a): in this one epoch, every server found failed is
-// marked down and leaves every chain where another member remains. A
-// restarted server stays active but leaves its chains all the same.
-func (c *controller) failover(next *ringmeta.Ring, ep *epochChange) {
+// marked down, and every chain loses its down and restarted members where
+// ecs/core allows it (core.Remove): a chain keeps at least one member known
+// to hold every acknowledged write, so a down member that is the last such
+// one stays until it comes back on its data, and leaves in a later epoch
+// once it is not needed (down servers are handed to core.Remove on every
+// pass). A restarted server stays active but leaves its chains all the same.
+func (c *controller) failover(next *ringmeta.Ring, st *ctlState, ep *epochChange) {
+	failed := c.detectFailed(next, ep)
+	gone := map[string]bool{}
+	for _, s := range next.Servers {
+		if s.State == ringmeta.StateDown {
+			gone[s.ID] = true
+		}
+	}
+	for _, f := range failed {
+		gone[f.id] = true
+	}
+	left := map[string]int{}
+	for p := range next.Chains {
+		before := partition(next, st, p)
+		after := core.Remove(before, gone)
+		if after.Chain.Version == before.Chain.Version {
+			continue // core.Remove bumps the version exactly when it changes the chain
+		}
+		setPartition(next, st, p, after)
+		ep.touch(p)
+		for id := range gone {
+			if holdsIn(before.Chain, id) && !holdsIn(after.Chain, id) {
+				left[id]++
+			}
+		}
+	}
+	for _, f := range failed {
+		f.chains = left[f.id]
+		if f.cause != causeRestart || f.chains > 0 {
+			ep.failed = append(ep.failed, f)
+		} else {
+			delete(c.restarted, f.id)
+		}
+	}
+}
+
+// detectFailed marks down every server whose lease is gone or whose probes
+// fail, and returns those and the servers that restarted.
+func (c *controller) detectFailed(next *ringmeta.Ring, ep *epochChange) []failure {
 	now := time.Now()
 	graceOver := now.Sub(c.started) >= c.cfg.LeaseTTL
 	isolated := c.det != nil && c.det.isolated()
@@ -141,6 +184,7 @@ func (c *controller) failover(next *ringmeta.Ring, ep *epochChange) {
 		c.events.add("probes suspended", "most servers unreachable from the ECS at once")
 	}
 	c.isolatedLogged = isolated
+	var out []failure
 	for i := range next.Servers {
 		s := &next.Servers[i]
 		if s.State == ringmeta.StateDown {
@@ -170,83 +214,12 @@ func (c *controller) failover(next *ringmeta.Ring, ep *epochChange) {
 		if !ok {
 			at = now
 		}
-		unsynced := c.unsyncedSuccessors(next, s.ID)
-		n := strip(next, s.ID, ep)
-		n += demote(next, unsynced, ep)
-		if cause != causeRestart || n > 0 {
-			ep.failed = append(ep.failed, failure{id: s.ID, cause: cause, at: at, chains: n})
-		} else {
-			delete(c.restarted, s.ID)
-		}
-	}
-}
-
-// unsyncedSuccessors finds, per partition, the tail that follows id when
-// that tail may not hold everything id committed: the chain changed (a
-// learner was promoted past id, say) and the tail has not reported applying
-// that change, which a promoted tail does only once it caught up with its
-// predecessor. If id fails now, nothing can give that tail what it lacks:
-// its other predecessors keep no in-flight entries for writes id acked.
-func (c *controller) unsyncedSuccessors(next *ringmeta.Ring, id string) map[int]string {
-	out := map[int]string{}
-	for p, ch := range next.Chains {
-		i := ch.Index(id)
-		if i < 0 || i != len(ch.Members)-2 {
-			continue
-		}
-		tail := ch.Members[i+1]
-		mark, changed := c.changed[p]
-		if m, ok := c.members[tail]; changed && (!ok || m.Epoch < mark.epoch) {
-			out[p] = tail
-		}
+		out = append(out, failure{id: s.ID, cause: cause, at: at})
 	}
 	return out
 }
 
-// demote turns each given tail back into its chain's learner, when other
-// members remain: it copies the partition afresh from the new tail (which
-// holds everything committed) and is promoted again (DESIGN §4). It returns
-// how many chains changed.
-func demote(next *ringmeta.Ring, tails map[int]string, ep *epochChange) int {
-	n := 0
-	for p, id := range tails {
-		ch := &next.Chains[p]
-		if ch.Tail() != id || len(ch.Members) < 2 {
-			continue
-		}
-		ch.Members = slices.Delete(slices.Clone(ch.Members), len(ch.Members)-1, len(ch.Members))
-		ch.Learner = id
-		ep.bump(ch, p)
-		n++
-	}
-	return n
-}
-
-// strip removes id from every chain where another member remains and from
-// every learner slot, and returns how many chains changed. A chain that
-// changes also loses its learner: the learner's ready key names the version
-// it was made at, which this change bumps, and when the tail goes the
-// learner has lost its source anyway (DESIGN §4). The same holds for a
-// chain whose last member fails: it keeps the member (R=1 data lives only
-// there) but its learner has nothing to copy from. The planner sets a
-// learner again in a later epoch, once the chain has a live tail.
-func strip(next *ringmeta.Ring, id string, ep *epochChange) int {
-	n := 0
-	for p := range next.Chains {
-		ch := &next.Chains[p]
-		switch i := ch.Index(id); {
-		case ch.Learner == id:
-			ch.Learner = ""
-		case i >= 0 && len(ch.Members) > 1:
-			ch.Members = slices.Delete(slices.Clone(ch.Members), i, i+1)
-			ch.Learner = ""
-		case i >= 0 && ch.Learner != "":
-			ch.Learner = ""
-		default:
-			continue // not here, or the last copy without a learner: nothing changes
-		}
-		ep.bump(ch, p)
-		n++
-	}
-	return n
+// holdsIn reports whether id is a member or the learner of ch.
+func holdsIn(ch ringmeta.Chain, id string) bool {
+	return ch.Learner == id || ch.Index(id) >= 0
 }

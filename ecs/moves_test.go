@@ -7,7 +7,9 @@ import (
 
 	"github.com/ecskv/ecskv/common/hashring"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/ecs/core"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 )
 
 func hservers(ids ...string) []hashring.Server {
@@ -163,12 +165,15 @@ func TestPlanMoves(t *testing.T) {
 }
 
 // simulate runs the protocol the controller and the kvservers follow, one
-// epoch per loop: every learner of the previous epoch is promoted (c), then
-// the planner's steps (b, d) go to the other partitions. It checks the
-// contract on every epoch and returns the final chains and the epoch count.
+// epoch per loop: the members promoted in the previous epoch report synced,
+// every learner of the previous epoch is promoted (c), then the planner's
+// steps (b, d) go to the other partitions. It checks the contract on every
+// epoch and returns the final chains and the epoch count.
 func simulate(t *testing.T, chains []ringmeta.Chain, eligible []string, r, maxMoves int) ([]ringmeta.Chain, int) {
 	t.Helper()
 	leaves := map[int][]string{}
+	unsynced := map[int][]core.Mark{}
+	ctl := &controller{lg: zap.NewNop()}
 	var target [][]string // kept, as the controller keeps it while the servers stay
 	needed, copies := 0, 0
 	src := all(eligible...)
@@ -180,11 +185,18 @@ func simulate(t *testing.T, chains []ringmeta.Chain, eligible []string, r, maxMo
 	for epoch := 1; epoch < 10000; epoch++ {
 		prev := cloneChains(chains)
 		frozen := map[int]bool{}
+		st := &ctlState{Leaves: leaves, Unsynced: unsynced}
+		ring := &ringmeta.Ring{Chains: chains}
+		for p, marks := range unsynced {
+			for _, mk := range marks {
+				pt, ok := core.Clear(partition(ring, st, p), mk.ID, chains[p].Version)
+				require.True(t, ok)
+				setPartition(ring, st, p, pt)
+			}
+		}
 		for p := range chains {
-			if x := chains[p].Learner; x != "" {
-				chains[p].Members = append(slices.Clone(chains[p].Members), x)
-				chains[p].Learner = ""
-				chains[p].Version++
+			if pt, ok := core.Promote(partition(ring, st, p), chains[p].Learner, chains[p].Version); ok {
+				setPartition(ring, st, p, pt)
 				frozen[p] = true
 			}
 		}
@@ -203,9 +215,8 @@ func simulate(t *testing.T, chains []ringmeta.Chain, eligible []string, r, maxMo
 			return chains, epoch
 		}
 		ep := &epochChange{touched: frozen}
-		st := &ctlState{Leaves: leaves}
-		applySteps(&ringmeta.Ring{Chains: chains}, st, pl, ep)
-		leaves = pruneLeaves(chains, st.Leaves, pl.want)
+		ctl.applySteps(ring, st, pl, ep)
+		leaves, unsynced = pruneLeaves(chains, st.Leaves, pl.want), st.Unsynced
 		require.LessOrEqual(t, learners(chains), maxMoves, "epoch %d", epoch)
 		for p := range chains {
 			requireStep(t, prev[p], chains[p])
@@ -292,10 +303,8 @@ func TestSimulateFailure(t *testing.T) {
 	// s3 failed: failover removed it from every chain (step a); the
 	// planner brings every chain back to R from the survivors.
 	chains := initialChains(t, ids(5), 128, 3)
-	ep := &epochChange{touched: map[int]bool{}}
 	r := &ringmeta.Ring{Chains: chains}
-	n := strip(r, "s3", ep)
-	require.Positive(t, n)
+	require.Positive(t, removeEverywhere(r, "s3"))
 	survivors := []string{"s1", "s2", "s4", "s5"}
 	final, _ := simulate(t, r.Chains, survivors, 3, 8)
 	for _, ch := range final {
@@ -304,7 +313,25 @@ func TestSimulateFailure(t *testing.T) {
 	}
 }
 
-func TestStripKeepsLastMember(t *testing.T) {
+// removeEverywhere applies core.Remove to every chain with gone servers, as
+// failover does, and returns how many chains changed.
+func removeEverywhere(r *ringmeta.Ring, gone ...string) int {
+	g := map[string]bool{}
+	for _, id := range gone {
+		g[id] = true
+	}
+	n := 0
+	for p, ch := range r.Chains {
+		pt := core.Remove(core.Partition{Chain: ch}, g)
+		if pt.Chain.Version != ch.Version {
+			n++
+		}
+		r.Chains[p] = pt.Chain
+	}
+	return n
+}
+
+func TestFailoverKeepsLastMember(t *testing.T) {
 	r := &ringmeta.Ring{Chains: []ringmeta.Chain{
 		{Members: []string{"a", "b", "c"}, Version: 1},
 		{Members: []string{"a"}, Version: 1},
@@ -313,8 +340,7 @@ func TestStripKeepsLastMember(t *testing.T) {
 		{Members: []string{"a"}, Learner: "b", Version: 7},
 		{Members: []string{"b"}, Version: 1},
 	}}
-	ep := &epochChange{touched: map[int]bool{}}
-	require.Equal(t, 4, strip(r, "a", ep))
+	require.Equal(t, 4, removeEverywhere(r, "a"))
 	want := []ringmeta.Chain{
 		{Members: []string{"b", "c"}, Version: 2},
 		{Members: []string{"a"}, Version: 1},
@@ -324,7 +350,6 @@ func TestStripKeepsLastMember(t *testing.T) {
 		{Members: []string{"b"}, Version: 1},
 	}
 	require.Equal(t, want, r.Chains)
-	require.Equal(t, map[int]bool{0: true, 2: true, 3: true, 4: true}, ep.touched)
 }
 
 func minus(a, b []string) []string {

@@ -36,19 +36,38 @@ func (rs *ringStore) publish(ctx context.Context, r *ringmeta.Ring, extra ...cli
 	if err != nil {
 		return err
 	}
+	rev, err := rs.txn(ctx, append([]clientv3.Op{clientv3.OpPut(rs.key, string(data))}, extra...))
+	if err != nil {
+		return fmt.Errorf("ecs: publish ring epoch %d: %w", r.Epoch, err)
+	}
+	rs.rev = rev
+	return nil
+}
+
+// commit writes ops (the controller state alone, say) under the same guards
+// as publish while leaving the ring as it is.
+func (rs *ringStore) commit(ctx context.Context, ops ...clientv3.Op) error {
+	if _, err := rs.txn(ctx, ops); err != nil {
+		return fmt.Errorf("ecs: write controller state: %w", err)
+	}
+	return nil
+}
+
+// txn runs ops if the ring is unchanged since rs.rev and this ECS still
+// holds the leader key, and returns the transaction's revision.
+func (rs *ringStore) txn(ctx context.Context, ops []clientv3.Op) (int64, error) {
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(rs.key), "=", rs.rev)}
 	if rs.leaderKey != "" {
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(rs.leaderKey), "=", rs.leaderRev))
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	resp, err := rs.cli.Txn(ctx).If(cmps...).Then(append([]clientv3.Op{clientv3.OpPut(rs.key, string(data))}, extra...)...).Commit()
+	resp, err := rs.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
-		return fmt.Errorf("ecs: publish ring epoch %d: %w", r.Epoch, err)
+		return 0, err
 	}
 	if !resp.Succeeded {
-		return fmt.Errorf("%w (or %w) at epoch %d", ErrRingConflict, ErrNotLeader, r.Epoch)
+		return 0, fmt.Errorf("%w (or %w)", ErrRingConflict, ErrNotLeader)
 	}
-	rs.rev = resp.Header.Revision
-	return nil
+	return resp.Header.Revision, nil
 }

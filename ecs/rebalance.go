@@ -1,7 +1,6 @@
 package ecs
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -12,6 +11,7 @@ import (
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/hashring"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/ecs/core"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -21,63 +21,38 @@ import (
 // promotes learners that wrote ready/<id>/<p> (step c), applies the
 // planner's steps (b, d) and keeps the progress record.
 
-// readyKey names ready/<id>/<p>.
-type readyKey struct {
-	id string
-	p  int
-}
-
 func (c *controller) applyReady(t mvccpb.Event_EventType, key, value []byte) {
-	rest := strings.TrimPrefix(string(key), etcdkeys.ReadyPrefix(c.cfg.Cluster))
-	id, ps, ok := strings.Cut(rest, "/")
-	p, err := strconv.Atoi(ps)
-	if !ok || err != nil {
+	k, ok := parsePartKey(key, etcdkeys.ReadyPrefix(c.cfg.Cluster))
+	if !ok {
 		c.lg.Warn("ignoring malformed ready key", zap.String("key", string(key)))
 		return
 	}
 	if t == clientv3.EventTypeDelete {
-		delete(c.ready, readyKey{id, p})
+		delete(c.ready, k)
 		return
 	}
-	c.ready[readyKey{id, p}] = string(value)
+	c.ready[k] = string(value)
 }
 
 // promote is step (c): a learner whose ready key names the chain version it
 // was made learner at, while the chain still has it as learner at that
-// version, becomes the new tail. Every ready key seen is deleted with the
-// epoch; those that do not match are stale (the chain moved on).
-func (c *controller) promote(next *ringmeta.Ring, ep *epochChange) {
-	keys := make([]readyKey, 0, len(c.ready))
-	for k := range c.ready {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].p < keys[j].p || keys[i].p == keys[j].p && keys[i].id < keys[j].id })
-	for _, k := range keys {
+// version, becomes the new tail, marked unsynced in the same epoch
+// (core.Promote). Every ready key seen is deleted with the epoch; those that
+// do not match are stale (the chain moved on).
+func (c *controller) promote(next *ringmeta.Ring, st *ctlState, ep *epochChange) {
+	for _, k := range sortedKeys(c.ready) {
 		ep.readyDel = append(ep.readyDel, k)
 		v, err := strconv.ParseUint(strings.TrimSpace(c.ready[k]), 10, 64)
 		if err != nil || k.p < 0 || k.p >= len(next.Chains) || ep.touched[k.p] {
 			continue
 		}
-		ch := &next.Chains[k.p]
-		if ch.Learner != k.id || ch.Version != v {
+		pt, ok := core.Promote(partition(next, st, k.p), k.id, v)
+		if !ok {
 			continue
 		}
-		ch.Members = append(slices.Clone(ch.Members), k.id)
-		ch.Learner = ""
-		ep.bump(ch, k.p)
+		setPartition(next, st, k.p, pt)
+		ep.touch(k.p)
 		ep.promoted = append(ep.promoted, k)
-	}
-}
-
-// deleteStaleReady deletes ready keys that led to no change. Best effort: a
-// key left behind is seen again and deleted on the next pass.
-func (c *controller) deleteStaleReady(ctx context.Context, keys []readyKey) {
-	for _, k := range keys {
-		if _, err := c.cli.Delete(ctx, etcdkeys.Ready(c.cfg.Cluster, k.id, k.p)); err != nil {
-			c.lg.Warn("delete stale ready key", zap.String("id", k.id), zap.Int("partition", k.p), zap.Error(err))
-			return
-		}
-		delete(c.ready, k)
 	}
 }
 
@@ -96,9 +71,13 @@ type targetCache struct {
 func (c *controller) planStep(next *ringmeta.Ring, st *ctlState, ep *epochChange) error {
 	eligible, sources := c.placeable(next, st)
 	key := eligibleKey(eligible)
+	frozen := c.unsettled(ep.touched)
+	for p := range st.Unsynced {
+		frozen[p] = true // core.Partition.Frozen: it waits for a member's synced report
+	}
 	in := planInput{
 		chains: next.Chains, eligible: eligible, sources: sources, replicas: next.Replicas,
-		maxMoves: c.cfg.MaxMoves, leaves: st.Leaves, frozen: c.unsettled(ep.touched),
+		maxMoves: c.cfg.MaxMoves, leaves: st.Leaves, frozen: frozen,
 	}
 	if c.targets.eligible == key && len(c.targets.target) == len(next.Chains) {
 		in.target = c.targets.target
@@ -108,7 +87,7 @@ func (c *controller) planStep(next *ringmeta.Ring, st *ctlState, ep *epochChange
 		return fmt.Errorf("ecs: plan: %w", err)
 	}
 	c.targets = targetCache{eligible: key, target: pl.target}
-	applySteps(next, st, pl, ep)
+	c.applySteps(next, st, pl, ep)
 	st.Leaves = pruneLeaves(next.Chains, st.Leaves, pl.want)
 	// Progress goes out with the next epoch; alone it is no reason for one.
 	ep.pending = pendingOf(next.Chains, pl.target)
@@ -120,7 +99,9 @@ func (c *controller) planStep(next *ringmeta.Ring, st *ctlState, ep *epochChange
 // those changed in this epoch, and those whose members and learner have not
 // all reported applying the epoch of their chain's last change (or
 // settleTimeout passed). So each server sees every step of a chain in its
-// own epoch before the next, while other partitions go on.
+// own epoch before the next, while other partitions go on. This only paces
+// the steps and lives in the leader's memory; what safety needs (the
+// unsynced marks) is in the state, in etcd.
 func (c *controller) unsettled(touched map[int]bool) map[int]bool {
 	out := make(map[int]bool, len(touched)+len(c.changed))
 	for p := range touched {
@@ -157,17 +138,26 @@ type changeMark struct {
 }
 
 // applySteps writes the planner's removals (d) and new learners (b) into
-// next.
-func applySteps(next *ringmeta.Ring, st *ctlState, pl movePlan, ep *epochChange) {
+// next, through ecs/core, which refuses a step on a partition with an
+// unsynced member (the planner never plans one: such partitions are frozen).
+func (c *controller) applySteps(next *ringmeta.Ring, st *ctlState, pl movePlan, ep *epochChange) {
 	for p, out := range pl.removals {
-		ch := &next.Chains[p]
-		ch.Members = slices.DeleteFunc(slices.Clone(ch.Members), func(m string) bool { return slices.Contains(out, m) })
-		ep.bump(ch, p)
+		pt, err := core.Shrink(partition(next, st, p), out)
+		if err != nil {
+			c.lg.Warn("planned removal refused", zap.Int("partition", p), zap.Strings("leavers", out), zap.Error(err))
+			continue
+		}
+		setPartition(next, st, p, pt)
+		ep.touch(p)
 	}
 	for p, id := range pl.learners {
-		ch := &next.Chains[p]
-		ch.Learner = id
-		ep.bump(ch, p)
+		pt, err := core.AddLearner(partition(next, st, p), id)
+		if err != nil {
+			c.lg.Warn("planned learner refused", zap.Int("partition", p), zap.String("learner", id), zap.Error(err))
+			continue
+		}
+		setPartition(next, st, p, pt)
+		ep.touch(p)
 		if l := pl.leaves[p]; l != nil {
 			st.Leaves[p] = l
 		} else {

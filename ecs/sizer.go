@@ -15,7 +15,7 @@ const measureTimeout = 5 * time.Second
 // tail for its partitions' key counts, off the controller goroutine, and
 // sends the total back on c.sizes. It is only an estimate for the progress
 // display, so failures are logged and counted as zero.
-func (c *controller) measure(ctx context.Context, promoted []readyKey) {
+func (c *controller) measure(ctx context.Context, promoted []partKey) {
 	if len(promoted) == 0 {
 		return
 	}

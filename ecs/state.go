@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/ecs/core"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -27,7 +29,13 @@ type ctlState struct {
 	// then: a server that keeps running is not admitted again until it
 	// restarts (a new incarnation) or deregisters.
 	Removed map[string]uint64 `json:"removed,omitempty"`
-	Moves   Progress          `json:"moves"`
+	// Unsynced lists, per partition, the members that may lack writes
+	// committed before they joined (promoted learners that have not
+	// reported synced/<id>/<p>), each with the chain version it was marked
+	// at. They live here, not in the leader's memory, so that a new leader
+	// never makes such a member head or sole member (ecs/core).
+	Unsynced map[int][]core.Mark `json:"unsynced,omitempty"`
+	Moves    Progress            `json:"moves"`
 }
 
 // Progress is the progress of the current (or last) rebalancing round. A
@@ -46,7 +54,7 @@ type Progress struct {
 }
 
 func newCtlState() ctlState {
-	return ctlState{Leaves: map[int][]string{}, Removing: map[string]bool{}, Removed: map[string]uint64{}}
+	return ctlState{Leaves: map[int][]string{}, Removing: map[string]bool{}, Removed: map[string]uint64{}, Unsynced: map[int][]core.Mark{}}
 }
 
 // clone copies the maps so the controller can build the next state without
@@ -64,6 +72,10 @@ func (s ctlState) clone() ctlState {
 	c.Removed = make(map[string]uint64, len(s.Removed))
 	for id, v := range s.Removed {
 		c.Removed[id] = v
+	}
+	c.Unsynced = make(map[int][]core.Mark, len(s.Unsynced))
+	for p, m := range s.Unsynced {
+		c.Unsynced[p] = slices.Clone(m)
 	}
 	return c
 }
@@ -89,7 +101,7 @@ func loadRingAndState(ctx context.Context, cli *clientv3.Client, cluster string)
 		if err := json.Unmarshal(kvs[0].Value, &st); err != nil {
 			return nil, 0, ctlState{}, fmt.Errorf("ecs: controller state: %w", err)
 		}
-		if st.Leaves == nil || st.Removing == nil || st.Removed == nil {
+		if st.Leaves == nil || st.Removing == nil || st.Removed == nil || st.Unsynced == nil {
 			st = st.clone()
 		}
 	}

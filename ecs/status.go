@@ -25,6 +25,9 @@ type Status struct {
 	// Unavailable counts partitions whose chain has no active member left.
 	Unavailable int `json:"unavailable"`
 	Learners    int `json:"learners"`
+	// Unsynced counts partitions with a promoted member that has not yet
+	// reported holding every acknowledged write; no move starts there.
+	Unsynced int `json:"unsynced"`
 	// Moves is the rebalancing progress the leader published with the ring.
 	Moves  MoveStatus `json:"moves"`
 	Events []Event    `json:"events,omitempty"`
@@ -84,6 +87,7 @@ func ReadStatus(ctx context.Context, cli *clientv3.Client, cluster string) (*Sta
 	st.Cluster = cluster
 	st.ring = r
 	st.Moves = moveStatus(cst.Moves)
+	st.Unsynced = len(cst.Unsynced)
 	for i, s := range st.Servers {
 		if _, ok := cst.Removed[s.ID]; ok && s.State == "joining" {
 			st.Servers[i].State = "removed"

@@ -120,7 +120,6 @@ func (s *Server) del(ctx context.Context, r *kvpb.DeleteRequest) (*kvpb.Response
 	return s.write(ctx, rt, r.Header, storage.Op{Kind: storage.OpDelete, NS: ns, Key: r.Key})
 }
 
-
 func (s *Server) get(r *kvpb.GetRequest) (*kvpb.Response, error) {
 	ns, err := s.caller(r.Header)
 	if err != nil {

@@ -321,7 +321,7 @@ func setAll(members ...string) func(r *ringmeta.Ring) {
 	}
 }
 
-// waitEpoch waits until every listed server applied epoch.
+// waitEpoch waits until every listed server adopted epoch.
 func (c *tcluster) waitEpoch(epoch uint64, ids ...string) {
 	c.t.Helper()
 	testutil.Eventually(c.t, 10*time.Second, 20*time.Millisecond, func() bool {

@@ -324,11 +324,13 @@ func TestChainPromotedTailStaleRead(t *testing.T) {
 // lost). The new tail must not serve stale reads. It should also get those
 // writes from its new predecessor and let writes commit again; today it
 // cannot (the new predecessor holds them in no in-flight list), which is
-// reported as a known bug (skip) rather than a failure. The ECS no longer
-// publishes this chain: it demotes such a tail to learner in the same epoch
-// (ecs TestUnsyncedTailDemotedWhenPredecessorFails), from which a server
-// recovers (TestDemotedNewTailRecopies); an ECS that took over leadership in
-// that window does not know the tail is unsynced, so the case stays.
+// reported as a known bug (skip) rather than a failure. The ECS never
+// publishes this chain: the new tail is marked unsynced in etcd until it
+// reports synced/<id>/<p>, so any leader, also one that just took over,
+// demotes it to learner in the epoch that removes its predecessor
+// (ecs/core.Remove; ecs TestUnsyncedTailDemotedWhenPredecessorFails), from
+// which a server recovers (TestDemotedNewTailRecopies). The test publishes
+// the chain by hand: what stays open is the kvserver's own recovery.
 func TestChainOldTailFailsDuringPromotionSync(t *testing.T) {
 	t.Parallel()
 	c := newChain3(t, 4)

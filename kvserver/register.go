@@ -14,7 +14,7 @@ import (
 
 // registerLoop keeps servers/<id> alive under a lease. When the lease is lost
 // (etcd unreachable longer than the TTL) it registers again with a new one.
-// It rewrites the record whenever the applied ring epoch changes, which is
+// It rewrites the record whenever the adopted ring epoch changes, which is
 // how the ECS learns that a server serves the ring it published.
 func (s *Server) registerLoop() {
 	start := time.Now()
@@ -55,7 +55,9 @@ func (s *Server) register(key string, m *etcdkeys.Member) (clientv3.LeaseID, err
 }
 
 // keepRegistered renews the lease and republishes the record when the
-// applied epoch moves, until the lease is lost or the server stops.
+// adopted epoch moves, until the lease is lost or the server stops. A
+// promoted tail reports its promotion sync apart (synced/<id>/<p>, see
+// report.go), so the epoch means only that the chains were taken on.
 func (s *Server) keepRegistered(key string, m *etcdkeys.Member, lease clientv3.LeaseID) error {
 	defer s.revoke(lease)
 	ka, err := s.etcd.KeepAlive(s.ctx, lease)
@@ -97,6 +99,8 @@ func (s *Server) revoke(lease clientv3.LeaseID) {
 
 // appliedEpoch is the epoch of the ring the chain protocol adopted.
 func (s *Server) appliedEpoch() uint64 { return s.core.adopted.Load() }
+
+
 
 // watchRingLoop follows the ring key. Servers keep serving the last ring
 // they saw while etcd is unreachable; only reconfiguration waits.

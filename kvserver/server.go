@@ -38,8 +38,8 @@ type Server struct {
 	metrics *metrics
 
 	ring    atomic.Pointer[currentRing]
-	ringMu  sync.Mutex   // serialises applyRing (watch and ping both call it); guards ringRev
-	ringRev int64        // etcd mod revision of the ring last applied
+	ringMu  sync.Mutex // serialises applyRing (watch and ping both call it); guards ringRev
+	ringRev int64      // etcd mod revision of the ring last applied
 	core    *core      // the chain protocol and its shell
 	reports *reporter  // ready and synced keys for the ECS
 	peers   *peerSet

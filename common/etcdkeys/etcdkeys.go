@@ -21,6 +21,16 @@ func Ready(cluster, id string, p int) string {
 	return Root(cluster) + "ready/" + id + "/" + strconv.Itoa(p)
 }
 
+// SyncedPrefix prefixes every member's synced/<id>/<partition> key.
+func SyncedPrefix(cluster string) string { return Root(cluster) + "synced/" }
+
+// Synced is where a promoted member of partition p reports the chain
+// version at which it holds everything its predecessor had committed, so
+// the ECS clears the member's unsynced mark.
+func Synced(cluster, id string, p int) string {
+	return SyncedPrefix(cluster) + id + "/" + strconv.Itoa(p)
+}
+
 // LeaderPrefix is the election prefix of the ECS candidates.
 func LeaderPrefix(cluster string) string { return Root(cluster) + "ecs/leader" }
 
@@ -36,13 +46,3 @@ func User(cluster, name string) string { return Users(cluster) + name }
 // Auth holds the cluster's token key and token lifetime (auth.Config);
 // only cluster members may read it.
 func Auth(cluster string) string { return Root(cluster) + "auth" }
-
-// SyncedPrefix prefixes the synced reports.
-func SyncedPrefix(cluster string) string { return Root(cluster) + "synced/" }
-
-// Synced is where a member reports that, as a member of chain version
-// (the value), it holds everything its predecessor held: the ECS clears its
-// unsynced mark.
-func Synced(cluster, id string, p int) string {
-	return SyncedPrefix(cluster) + id + "/" + strconv.Itoa(p)
-}

@@ -22,10 +22,12 @@ type StatusJSON struct {
 	// UnderReplicated counts partitions whose chain has fewer than R members.
 	UnderReplicated int `json:"under_replicated"`
 	// Unavailable counts partitions whose chain has no active member.
-	Unavailable int        `json:"unavailable"`
-	Learners    int        `json:"learners"`
-	Moves       MoveStatus `json:"moves"`
-	Raw         string     `json:"-"` // the command's stdout
+	Unavailable int `json:"unavailable"`
+	Learners    int `json:"learners"`
+	// Unsynced counts partitions with a promoted member still syncing.
+	Unsynced int        `json:"unsynced"`
+	Moves    MoveStatus `json:"moves"`
+	Raw      string     `json:"-"` // the command's stdout
 }
 
 // MoveStatus is the rebalancing progress in `ecs status --json`.
@@ -55,7 +57,8 @@ type ServerStatus struct {
 func (s ServerStatus) Replicas() int { return s.Roles["head"] + s.Roles["middle"] + s.Roles["tail"] }
 
 // Converged reports whether every chain has R members, none of them a
-// server that is not active, no learner is copying and no move is pending;
+// server that is not active, no learner is copying, no promoted member is
+// syncing and no move is pending;
 // otherwise it says what is left.
 func (s StatusJSON) Converged() (bool, string) {
 	var left []string
@@ -67,6 +70,9 @@ func (s StatusJSON) Converged() (bool, string) {
 	}
 	if s.Learners > 0 {
 		left = append(left, fmt.Sprintf("%d learners", s.Learners))
+	}
+	if s.Unsynced > 0 {
+		left = append(left, fmt.Sprintf("%d syncing", s.Unsynced))
 	}
 	if s.Moves.Pending > 0 {
 		left = append(left, fmt.Sprintf("%d moves pending", s.Moves.Pending))

@@ -23,7 +23,7 @@ func (r *replica) adopt(now Mono, ch ringmeta.Chain, epoch uint64) {
 	// read here until it has run out.
 	removed := !r.known && len(ch.Members) > 0 ||
 		slices.ContainsFunc(r.members, func(id string) bool { return ch.Index(id) < 0 })
-	wasHead, wasLearner, wasKnown := r.isHead(), r.learning, r.known
+	wasHead, wasLearner := r.isHead(), r.learning
 	prevSucc := r.succ
 	r.ver, r.since, r.members = ch.Version, epoch, slices.Clone(ch.Members)
 	r.known = true
@@ -51,7 +51,7 @@ func (r *replica) adopt(now Mono, ch ringmeta.Chain, epoch uint64) {
 		// promotion may not have reached us; the hello's sync closes that.
 		r.learning, r.installed, r.buf = false, false, nil
 	}
-	r.reportSync = r.reportSync || wasLearner || !wasKnown
+	r.reportSync = r.reportSync || wasLearner
 	r.unsynced = r.pred != ""
 	if wasHead && i != 0 {
 		r.failWaiters(ErrChainChanged) // clients retry at the new head by id
