@@ -61,6 +61,9 @@ func (s *Sim) checkConvergence() {
 		var firstSum [32]byte
 		for _, id := range ch.Members {
 			h := s.byID[id]
+			if in, ok := h.node.Info(p); ok && in.InFlight > 0 {
+				s.fail("no liveness: partition %d: %s still has %d writes in flight after the cluster went quiet (%+v)", p, id, in.InFlight, in)
+			}
 			sum, applied := h.disk.digest(p)
 			if first == "" {
 				first, firstSum = id, sum

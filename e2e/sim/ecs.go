@@ -2,12 +2,15 @@ package sim
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/e2e/sim/etcdmodel"
+	"github.com/ecskv/ecskv/ecs/core"
 )
 
 // ecsHost is one ECS process: it campaigns for leadership in etcd and, as
@@ -26,18 +29,18 @@ type ecsHost struct {
 	leading    bool
 	since      int64           // true time it found itself leader
 	seen       map[string]bool // servers seen registered while leading
+	// inc is the incarnation of each server when first seen leading;
+	// restarted servers leave their chains (as the ECS's failover does)
+	// until an epoch that removes them is published.
+	inc       map[string]string
+	restarted map[string]bool
 }
 
 // ctlState is what the ECS keeps in etcd beside the ring, in the same txn.
 type ctlState struct {
 	// Unsynced lists, per partition, members that may lack writes
 	// committed before they joined, with the chain version they joined at.
-	Unsynced map[int][]mark `json:"unsynced,omitempty"`
-}
-
-type mark struct {
-	ID  string `json:"id"`
-	Ver uint64 `json:"ver"`
+	Unsynced map[int][]core.Mark `json:"unsynced,omitempty"`
 }
 
 func (e *ecsHost) alive(gen int, fn func()) bool {
@@ -54,6 +57,7 @@ func (e *ecsHost) alive(gen int, fn func()) bool {
 func (e *ecsHost) start() {
 	e.gen++
 	e.up, e.lease, e.leading, e.seen = true, 0, false, map[string]bool{}
+	e.inc, e.restarted = map[string]string{}, map[string]bool{}
 	e.loop()
 }
 
@@ -102,6 +106,7 @@ func (e *ecsHost) step() {
 		}
 		if !e.leading {
 			e.leading, e.since, e.seen = true, e.s.now, map[string]bool{}
+			e.inc, e.restarted = map[string]string{}, map[string]bool{}
 			e.s.count("ecs-leader-change")
 		}
 		e.reconcile(vw)
@@ -168,12 +173,17 @@ func readView(st *etcdmodel.Store) view {
 
 // reconcile decides the next ring and publishes it.
 func (e *ecsHost) reconcile(vw view) {
-	for id := range vw.live {
+	for _, id := range slices.Sorted(maps.Keys(vw.live)) {
 		e.seen[id] = true
+		if old, ok := e.inc[id]; ok && old != vw.inc[id] {
+			e.restarted[id] = true
+		}
+		e.inc[id] = vw.inc[id]
 	}
 	grace := e.s.now-e.since >= int64(e.s.opt.MemberTTL)
-	dead := func(id string) bool { return !vw.live[id] && (e.seen[id] || grace) }
-	next, st, dels, changed := decide(vw, dead)
+	gone := func(id string) bool { return !vw.live[id] && (e.seen[id] || grace) || e.restarted[id] }
+	next, st, dels, changed := decide(vw, gone)
+	restarted := maps.Clone(e.restarted)
 	if !changed && len(dels) == 0 {
 		return
 	}
@@ -194,6 +204,9 @@ func (e *ecsHost) reconcile(vw view) {
 		res, err := e.s.etcd.Txn(now, cmps, ops, nil)
 		if err == nil && res.Succeeded && changed {
 			e.s.ringPublished(next, leader)
+			for id := range restarted {
+				delete(e.restarted, id) // its chains were handled
+			}
 		}
 		if err == nil && !res.Succeeded {
 			e.s.count("ring-cas-lost")
@@ -202,27 +215,20 @@ func (e *ecsHost) reconcile(vw view) {
 	}, e.gen, func(any) {})
 }
 
-// decide is the ECS's chain logic: failover, promotion, re-replication,
-// with the safety rules of DESIGN §4 (an unsynced member never becomes head
-// or sole member; a chain keeps a member known to hold every acknowledged
-// write).
-func decide(vw view, dead func(string) bool) (*ringmeta.Ring, ctlState, []string, bool) {
+// decide is the ECS's chain logic, on the ECS's own rules (ecs/core):
+// clear marks of synced reports, fail over gone servers, promote ready
+// learners, and give under-replicated partitions a learner.
+func decide(vw view, gone func(string) bool) (*ringmeta.Ring, ctlState, []string, bool) {
 	next := vw.ring.Clone()
-	st := ctlState{Unsynced: map[int][]mark{}}
+	st := ctlState{Unsynced: map[int][]core.Mark{}}
 	var dels []string
-	for p, ms := range vw.state.Unsynced {
-		for _, m := range ms {
-			k := [2]string{m.ID, strconv.Itoa(p)}
-			if v, ok := vw.synced[k]; ok && v >= m.Ver {
-				continue
-			}
-			st.Unsynced[p] = append(st.Unsynced[p], m)
-		}
-	}
 	for k := range vw.synced {
 		dels = append(dels, syncedKey(k[0], atoi(k[1])))
 	}
-	changed := len(st.Unsynced) != len(vw.state.Unsynced)
+	for k := range vw.ready {
+		dels = append(dels, readyKey(k[0], atoi(k[1])))
+	}
+	slices.Sort(dels)
 	load := map[string]int{}
 	for _, ch := range next.Chains {
 		for _, m := range ch.Members {
@@ -232,94 +238,46 @@ func decide(vw view, dead func(string) bool) (*ringmeta.Ring, ctlState, []string
 			load[ch.Learner]++
 		}
 	}
-	for p := range next.Chains {
-		ch := &next.Chains[p]
-		unsynced := func(id string) bool {
-			return slices.ContainsFunc(st.Unsynced[p], func(m mark) bool { return m.ID == id })
-		}
-		if stripChain(ch, dead, unsynced, st, p) {
-			ch.Version++
-			changed = true
-			continue
-		}
-		// Promotion: a ready learner becomes the tail, marked unsynced.
-		if ch.Learner != "" {
-			if v, ok := vw.ready[[2]string{ch.Learner, strconv.Itoa(p)}]; ok && v == ch.Version {
-				ch.Members = append(slices.Clone(ch.Members), ch.Learner)
-				ch.Version++
-				st.Unsynced[p] = append(st.Unsynced[p], mark{ID: ch.Learner, Ver: ch.Version})
-				ch.Learner = ""
-				changed = true
-			}
-			continue
-		}
-		// Re-replication, one partition at a time per step is plenty here.
-		if len(ch.Members) < vw.ring.Replicas && len(st.Unsynced[p]) == 0 && !dead(ch.Tail()) {
-			if l := pickLearner(next, ch, dead, load); l != "" {
-				ch.Learner = l
-				load[l]++
-				ch.Version++
-				changed = true
-			}
+	goneSet := map[string]bool{}
+	for _, sv := range next.Servers {
+		if gone(sv.ID) {
+			goneSet[sv.ID] = true
 		}
 	}
-	for k := range vw.ready {
-		dels = append(dels, readyKey(k[0], atoi(k[1])))
-	}
-	for p, ms := range st.Unsynced {
-		if len(ms) == 0 {
-			delete(st.Unsynced, p)
-		}
-	}
-	slices.Sort(dels)
-	return next, st, dels, changed
-}
-
-// stripChain removes dead members and learners under the safety rules and
-// reports whether the chain changed.
-func stripChain(ch *ringmeta.Chain, dead, unsynced func(string) bool, st ctlState, p int) bool {
 	changed := false
-	if ch.Learner != "" && dead(ch.Learner) {
-		ch.Learner, changed = "", true
-	}
-	if !slices.ContainsFunc(ch.Members, dead) {
-		return changed
-	}
-	var keep []string
-	var demoted string
-	predGone := false
-	for _, m := range ch.Members {
-		switch {
-		case dead(m):
-			predGone = true
-		case unsynced(m) && predGone:
-			// It may lack entries only its removed predecessor kept.
-			demoted = m
-		default:
-			keep = append(keep, m)
-			predGone = false
+	for p := range next.Chains {
+		before := core.Partition{Chain: next.Chains[p], Unsynced: vw.state.Unsynced[p]}
+		pt := before
+		for _, m := range before.Unsynced {
+			if v, ok := vw.synced[[2]string{m.ID, strconv.Itoa(p)}]; ok {
+				pt, _ = core.Clear(pt, m.ID, v)
+			}
 		}
-	}
-	if !slices.ContainsFunc(keep, func(m string) bool { return !unsynced(m) }) || unsynced(keep[0]) {
-		return changed // no member known to hold every acknowledged write: wait
-	}
-	ch.Members = keep
-	if demoted != "" {
-		ch.Learner = demoted
-	}
-	removeMarks(st, p, ch)
-	return true
-}
-
-// removeMarks drops marks of servers no longer members.
-func removeMarks(st ctlState, p int, ch *ringmeta.Chain) {
-	ms := st.Unsynced[p][:0]
-	for _, m := range st.Unsynced[p] {
-		if ch.Index(m.ID) >= 0 {
-			ms = append(ms, m)
+		pt = core.Remove(pt, goneSet)
+		if l := pt.Chain.Learner; l != "" && pt.Chain.Version == before.Chain.Version {
+			if v, ok := vw.ready[[2]string{l, strconv.Itoa(p)}]; ok {
+				pt, _ = core.Promote(pt, l, v)
+			}
 		}
+		if len(pt.Chain.Members) < vw.ring.Replicas && pt.Chain.Learner == "" && !pt.Frozen() &&
+			pt.Chain.Version == before.Chain.Version && !goneSet[pt.Chain.Tail()] {
+			if l := pickLearner(next, &pt.Chain, func(id string) bool { return goneSet[id] }, load); l != "" {
+				if np, err := core.AddLearner(pt, l); err == nil {
+					pt = np
+					load[l]++
+				}
+			}
+		}
+		if err := core.Check(pt); err != nil {
+			panic(fmt.Sprintf("partition %d: the ECS's rules broke their invariant: %v", p, err))
+		}
+		next.Chains[p] = pt.Chain
+		if len(pt.Unsynced) > 0 {
+			st.Unsynced[p] = pt.Unsynced
+		}
+		changed = changed || pt.Chain.Version != before.Chain.Version || len(pt.Unsynced) != len(before.Unsynced)
 	}
-	st.Unsynced[p] = ms
+	return next, st, dels, changed
 }
 
 func pickLearner(r *ringmeta.Ring, ch *ringmeta.Chain, dead func(string) bool, load map[string]int) string {

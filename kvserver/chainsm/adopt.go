@@ -23,7 +23,7 @@ func (r *replica) adopt(now Mono, ch ringmeta.Chain, epoch uint64) {
 	// read here until it has run out.
 	removed := !r.known && len(ch.Members) > 0 ||
 		slices.ContainsFunc(r.members, func(id string) bool { return ch.Index(id) < 0 })
-	wasHead, wasLearner := r.isHead(), r.learning
+	wasHead, wasLearner, wasKnown, prevVer := r.isHead(), r.learning, r.known, r.ver
 	prevSucc := r.succ
 	r.ver, r.since, r.members = ch.Version, epoch, slices.Clone(ch.Members)
 	r.known = true
@@ -51,7 +51,10 @@ func (r *replica) adopt(now Mono, ch ringmeta.Chain, epoch uint64) {
 		// promotion may not have reached us; the hello's sync closes that.
 		r.learning, r.installed, r.buf = false, false, nil
 	}
-	r.reportSync = r.reportSync || wasLearner
+	// Report the sync after a promotion, and after a restart whose storage
+	// did not keep this chain version (a crash may have lost the record of
+	// a promotion together with its unsent report).
+	r.reportSync = r.reportSync || wasLearner || !wasKnown && r.stored && prevVer != ch.Version
 	r.unsynced = r.pred != ""
 	if wasHead && i != 0 {
 		r.failWaiters(ErrChainChanged) // clients retry at the new head by id

@@ -88,6 +88,11 @@ func (r *replica) resend(now Mono, to string, after uint64, learner bool) {
 	var out []*Entry
 	for _, le := range r.log {
 		if le.e.Seq <= after {
+			if !learner && le.e.Seq > r.committed && !le.sent {
+				// The receiver holds it already; its ack is still to come,
+				// and retransmission covers that ack's loss.
+				le.sent, le.sentAt = true, now
+			}
 			continue
 		}
 		if le.e.Seq > r.synced {
@@ -156,6 +161,10 @@ func (r *replica) onSync(now Mono, m Msg) {
 	}
 	r.helloDone = true
 	r.syncTo = max(r.syncTo, m.Seq)
+	// The predecessor follows our version now: an ack sent before it did
+	// was dropped, so send the commit point again.
+	r.ackAgain = true
+	r.sendAck(now)
 	if r.applied < m.Seq {
 		r.nack(now, r.pred, false) // resends lost or reordered: ask again
 	}
@@ -170,8 +179,9 @@ func (r *replica) checkSynced() {
 	}
 	r.unsynced = false
 	if r.reportSync {
+		// The stored flag stays until the next chain version: the report
+		// may not reach etcd before a crash, and a restart reports again.
 		r.reportSync = false
-		r.n.store(StorageOp{Kind: StVersion, Part: r.p, Ver: r.ver, Epoch: r.since})
 		r.n.report(Report{Kind: RepSynced, Part: r.p, Ver: r.ver})
 	}
 }
