@@ -100,8 +100,6 @@ func (s *Server) revoke(lease clientv3.LeaseID) {
 // appliedEpoch is the epoch of the ring the chain protocol adopted.
 func (s *Server) appliedEpoch() uint64 { return s.core.adopted.Load() }
 
-
-
 // watchRingLoop follows the ring key. Servers keep serving the last ring
 // they saw while etcd is unreachable; only reconfiguration waits.
 func (s *Server) watchRingLoop() {
