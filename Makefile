@@ -1,7 +1,9 @@
 # ecskv: the single entry point for building, running and testing.
 GO       ?= go
 BIN      := $(CURDIR)/bin
-PKGS     := $(shell $(GO) list ./... | grep -v /e2e)
+PKGS     := $(shell $(GO) list ./... | grep -v /e2e) $(shell $(GO) list ./e2e/sim/etcdmodel)
+# The packages that take -bin-dir (the simulator and its etcd model do not).
+E2E_PKGS := $(shell $(GO) list ./e2e/... | grep -v /e2e/sim)
 FUZZTIME ?= 30s
 DATA     ?= ./data
 N        ?= 5
@@ -55,16 +57,16 @@ unit:
 ## SIM_BASE=N fixes the first seed (random otherwise, printed)
 SEEDS ?= 200
 sim:
-	$(GO) test ./e2e/sim/ -count=1 -timeout 0 -run '^TestSim$$' $(if $(SEED),-sim.seed=$(SEED) -sim.v -v,-sim.seeds=$(SEEDS) $(if $(SIM_BASE),-sim.base=$(SIM_BASE)))
+	$(GO) test ./e2e/sim/ -count=1 -timeout 0 -run '^TestSim' $(if $(SEED),-sim.seed=$(SEED) -sim.v -v,-sim.seeds=$(SEEDS) $(if $(SIM_BASE),-sim.base=$(SIM_BASE)))
 
 ## e2e: end-to-end tests against real processes (bin/)
 e2e: build tools
-	ECSKV_E2E_REQUIRE_TOOLS=1 $(GO) test -tags e2e -count=1 -timeout 15m ./e2e/... -bin-dir $(BIN)
+	ECSKV_E2E_REQUIRE_TOOLS=1 $(GO) test -tags e2e -count=1 -timeout 15m $(E2E_PKGS) -bin-dir $(BIN)
 
 ## screenshots: regenerate config/img (status page, dashboard) from the e2e tests
 screenshots: build tools
 	ECSKV_E2E_SCREENSHOTS=$(CURDIR)/config/img $(GO) test -tags e2e -count=1 \
-		-run 'TestStatusPageDrawsRing|TestPrometheusSeesFailover' ./e2e/... -bin-dir $(BIN)
+		-run 'TestStatusPageDrawsRing|TestPrometheusSeesFailover' $(E2E_PKGS) -bin-dir $(BIN)
 
 ## chaos: ROUNDS (20) rounds of DURATION (60s) each, every round a fresh cluster under
 ## one nemesis (they take turns; ECSKV_CHAOS_NEMESES=a,b picks them); prints a table
@@ -75,7 +77,7 @@ chaos: build
 	@mkdir -p $(CURDIR)/chaos-out; rm -f $(CURDIR)/chaos-out/report.txt
 	ECSKV_CHAOS_ROUNDS=$(ROUNDS) ECSKV_CHAOS_DURATION=$(or $(DURATION),60s) ECSKV_CHAOS_OUT=$(CURDIR)/chaos-out \
 		ECSKV_CHAOS_REPORT=$(CURDIR)/chaos-out/report.txt \
-		$(GO) test -tags e2e -run '^(TestChaos|TestWholeClusterPowerCut)$$' -count=1 -timeout 0 -v ./e2e/... -bin-dir $(BIN) > $(CURDIR)/chaos-out/test.log 2>&1; \
+		$(GO) test -tags e2e -run '^(TestChaos|TestWholeClusterPowerCut)$$' -count=1 -timeout 0 -v $(E2E_PKGS) -bin-dir $(BIN) > $(CURDIR)/chaos-out/test.log 2>&1; \
 		status=$$?; cat $(CURDIR)/chaos-out/report.txt 2>/dev/null || tail -50 $(CURDIR)/chaos-out/test.log; \
 		echo "full log: chaos-out/test.log"; exit $$status
 
@@ -85,7 +87,7 @@ TRIALS ?= 20
 KEYS   ?= 200000
 bench-failover: build
 	ECSKV_BENCH=1 TRIALS=$(TRIALS) ECSKV_E2E_KEYS=$(KEYS) \
-		$(GO) test -tags e2e -run TestBenchFailover -count=1 -timeout 30m -p 1 ./e2e/... -bin-dir $(BIN) -v
+		$(GO) test -tags e2e -run TestBenchFailover -count=1 -timeout 30m -p 1 $(E2E_PKGS) -bin-dir $(BIN) -v
 
 ## proto: regenerate common/kvpb from its .proto (installs protoc and plugins when missing)
 proto: proto-tools
