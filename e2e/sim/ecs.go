@@ -29,9 +29,9 @@ type ecsHost struct {
 	leading    bool
 	since      int64           // true time it found itself leader
 	seen       map[string]bool // servers seen registered while leading
-	// inc is the incarnation of each server when first seen leading;
-	// restarted servers leave their chains (as the ECS's failover does)
-	// until an epoch that removes them is published.
+	// inc is the incarnation of each server last seen leading; a server
+	// seen restarted leaves its chains (as the ECS's failover does) unless
+	// a chain needs it.
 	inc       map[string]string
 	restarted map[string]bool
 }
@@ -183,7 +183,10 @@ func (e *ecsHost) reconcile(vw view) {
 	grace := e.s.now-e.since >= int64(e.s.opt.MemberTTL)
 	gone := func(id string) bool { return !vw.live[id] && (e.seen[id] || grace) || e.restarted[id] }
 	next, st, dels, changed := decide(vw, gone)
-	restarted := maps.Clone(e.restarted)
+	// Handled: a restarted server either left its chains in this epoch or
+	// was kept as needed; either way it is an ordinary member from now on
+	// (a lost publish leaves it in its chains, where it resumes on its data).
+	e.restarted = map[string]bool{}
 	if !changed && len(dels) == 0 {
 		return
 	}
@@ -204,9 +207,6 @@ func (e *ecsHost) reconcile(vw view) {
 		res, err := e.s.etcd.Txn(now, cmps, ops, nil)
 		if err == nil && res.Succeeded && changed {
 			e.s.ringPublished(next, leader)
-			for id := range restarted {
-				delete(e.restarted, id) // its chains were handled
-			}
 		}
 		if err == nil && !res.Succeeded {
 			e.s.count("ring-cas-lost")

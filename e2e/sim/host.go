@@ -254,7 +254,10 @@ func (h *host) ping() {
 	h.s.etcdCall(h.id, func(now etcdmodel.Time) any {
 		res := pingResult{leaseOK: true}
 		if registered {
-			res.leaseOK = h.s.etcd.KeepAlive(now, lease) == nil
+			// The record must be under our lease: a slower, earlier
+			// registration may have written it under another one.
+			kv, ok := h.s.etcd.Get(memberKey(h.id))
+			res.leaseOK = h.s.etcd.KeepAlive(now, lease) == nil && ok && kv.Lease == lease
 		}
 		if kv, ok := h.s.etcd.Get(ringKey); ok {
 			res.ring = kv.Value

@@ -40,7 +40,7 @@ func (r *replica) commitTo(now Mono, c uint64) {
 // by whoever may still ask for a resend (successor or learner).
 func (r *replica) keepFrom() uint64 {
 	k := r.committed
-	if r.succ != "" || r.feeding {
+	if r.succ != "" || r.feeding || r.learner != "" {
 		k = min(k, r.downAcked)
 	}
 	return k
@@ -99,6 +99,8 @@ func (r *replica) onAck(now Mono, m Msg) {
 	case m.Learner && r.feeding && m.From == r.learner:
 		r.downAcked = max(r.downAcked, m.Seq)
 		r.trim()
+	case m.Learner && r.isTail() && m.From == r.learner:
+		r.resumeFeed(now, m.Seq)
 	case !m.Learner && r.member() && m.From == r.succ:
 		r.downAcked = max(r.downAcked, m.Seq)
 		r.commitTo(now, m.Seq)

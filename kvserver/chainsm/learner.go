@@ -39,6 +39,15 @@ func (r *replica) learnerTick(now Mono) {
 	if len(r.buf) > 0 && now-r.nackAt >= cfg.helloRetry() {
 		r.nack(now, r.tailID(), true)
 	}
+	if now-r.ackAt >= cfg.Retransmit {
+		// A heartbeat: a tail that restarted since the snapshot learns
+		// that it has a learner to feed.
+		r.learnerAck(now)
+	}
+	if r.readyDone && now-r.repAt >= reportEvery {
+		r.repAt = now
+		r.n.report(Report{Kind: RepReady, Part: r.p, Ver: r.ver})
+	}
 }
 
 // onSnapReq starts feeding the chain's learner from the tail: a snapshot
@@ -145,4 +154,29 @@ func (r *replica) trimLearner() {
 	}
 	r.committed = r.synced
 	r.trim()
+}
+
+// resumeFeed answers a learner this tail does not feed (it restarted since
+// it sent the snapshot): from the log when it reaches back to what the
+// learner holds, else the learner copies the partition again.
+func (r *replica) resumeFeed(now Mono, held uint64) {
+	if held < r.truncated || held > r.applied {
+		r.n.send(Msg{Kind: MsgSync, To: r.learner, Part: r.p, Ver: r.ver, Learner: true})
+		return
+	}
+	r.feeding, r.downAcked, r.feedSent, r.feedAt = true, held, held, now
+	r.feed(now)
+}
+
+// onResnapshot: the tail cannot feed this learner from its log; copy again.
+func (r *replica) onResnapshot(now Mono, m Msg) {
+	if !r.learning || !r.installed || m.Ver != r.ver || m.From != r.tailID() {
+		return
+	}
+	r.becomeLearner(now)
+}
+
+func (r *replica) learnerAck(now Mono) {
+	r.ackAt = now
+	r.n.send(Msg{Kind: MsgAck, To: r.tailID(), Part: r.p, Ver: r.ver, Seq: r.synced, Learner: true})
 }

@@ -67,8 +67,14 @@ type replica struct {
 	learning  bool
 	installed bool
 	snapAt    Mono
+	ackAt     Mono // last ack sent to the tail
 	buf       []*Entry
 	readyDone bool
+
+	// Reports are repeated a few times: the ECS deletes report keys it has
+	// read, and a report written just after that read would be lost.
+	repAt   Mono
+	repLeft int
 }
 
 type logEntry struct {

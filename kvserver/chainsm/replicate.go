@@ -27,7 +27,11 @@ func (n *Node) Step(now Mono, m Msg) {
 		case MsgNack:
 			r.onNack(now, m)
 		case MsgSync:
-			r.onSync(now, m)
+			if m.Learner {
+				r.onResnapshot(now, m)
+			} else {
+				r.onSync(now, m)
+			}
 		case MsgSnapReq:
 			r.onSnapReq(now, m)
 		case MsgSnapshot:
@@ -43,9 +47,9 @@ func (n *Node) Step(now Mono, m Msg) {
 func (r *replica) onSynced(now Mono) {
 	switch {
 	case r.learning:
-		r.n.send(Msg{Kind: MsgAck, To: r.tailID(), Part: r.p, Ver: r.ver, Seq: r.synced, Learner: true})
+		r.learnerAck(now)
 		if r.installed && !r.readyDone {
-			r.readyDone = true
+			r.readyDone, r.repAt = true, now
 			r.n.report(Report{Kind: RepReady, Part: r.p, Ver: r.ver})
 		}
 		r.trimLearner()
@@ -183,6 +187,7 @@ func (r *replica) checkSynced() {
 		// may not reach etcd before a crash, and a restart reports again.
 		r.reportSync = false
 		r.n.report(Report{Kind: RepSynced, Part: r.p, Ver: r.ver})
+		r.repLeft = reportRepeats
 	}
 }
 
@@ -213,7 +218,19 @@ func (r *replica) tick(now Mono) {
 	r.feedTick(now)
 	r.sendAck(now)
 	r.flushHeld(now)
+	if r.repLeft > 0 && now-r.repAt >= reportEvery {
+		r.repAt = now
+		r.repLeft--
+		r.n.report(Report{Kind: RepSynced, Part: r.p, Ver: r.ver})
+	}
 }
+
+// A report is repeated reportRepeats times, every reportEvery; a learner's
+// ready report as long as it waits for its promotion.
+const (
+	reportEvery   = Mono(2e9)
+	reportRepeats = 5
+)
 
 // hello greets the predecessor after adopting a chain version: a nack with
 // our applied seq, answered by resends and a sync.
