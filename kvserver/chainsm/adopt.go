@@ -76,6 +76,12 @@ func (r *replica) adopt(now Mono, ch ringmeta.Chain, epoch uint64) {
 		// The tail: everything synced here is synced on every member above
 		// (nothing leaves a member before its sync), so it is committed.
 		r.commitTo(now, r.synced)
+	} else {
+		// Pass on what is in flight here now rather than at the next
+		// write: after a restart nothing else would (the successor may
+		// have acked it to the crashed process), and a successor that has
+		// not adopted this version yet asks again in its hello.
+		r.forward(now)
 	}
 	r.checkSynced()
 }
