@@ -321,16 +321,12 @@ func TestChainPromotedTailStaleRead(t *testing.T) {
 
 // TestChainOldTailFailsDuringPromotionSync: the old tail dies while the new
 // tail still lacks writes the old tail committed (its learner updates were
-// lost). The new tail must not serve stale reads. It should also get those
-// writes from its new predecessor and let writes commit again; today it
-// cannot (the new predecessor holds them in no in-flight list), which is
-// reported as a known bug (skip) rather than a failure. The ECS never
-// publishes this chain: the new tail is marked unsynced in etcd until it
-// reports synced/<id>/<p>, so any leader, also one that just took over,
-// demotes it to learner in the epoch that removes its predecessor
-// (ecs/core.Remove; ecs TestUnsyncedTailDemotedWhenPredecessorFails), from
-// which a server recovers (TestDemotedNewTailRecopies). The test publishes
-// the chain by hand: what stays open is the kvserver's own recovery.
+// lost). The new tail must not serve stale reads, and writes must commit
+// again: its new predecessor no longer keeps those entries in its log, so
+// it answers the new tail's hello by having it copy the partition (a
+// snapshot) before it acks anything. The ECS never publishes this chain
+// (the new tail is marked unsynced in etcd and demoted instead, ecs/core);
+// the test publishes it by hand to check the kvserver's own recovery.
 func TestChainOldTailFailsDuringPromotionSync(t *testing.T) {
 	t.Parallel()
 	c := newChain3(t, 4)
@@ -362,7 +358,7 @@ func TestChainOldTailFailsDuringPromotionSync(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if werr != nil {
-		t.Skipf("KNOWN BUG: writes to p%d never commit: the new tail lacks a committed write its new predecessor cannot resend (%v)", p, werr)
+		t.Fatalf("writes to p%d never commit: the new tail lacks a committed write its new predecessor cannot resend (%v)", p, werr)
 	}
 	c.waitConverged([]string{"s1", "s2", "s4"}, []int{p}, 5*time.Second)
 	v2, ok := w.mustGet(t, keys[1])

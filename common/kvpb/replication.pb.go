@@ -263,17 +263,19 @@ func (x *Update) GetWallMs() int64 {
 // updates, acks, nacks and syncs of a partition, snapshot requests, and
 // read leases between chain neighbours.
 type ChainMsg struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          uint32                 `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
-	ChainVersion  uint64                 `protobuf:"varint,3,opt,name=chain_version,json=chainVersion,proto3" json:"chain_version,omitempty"`
-	Seq           uint64                 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
-	Entries       []*Update              `protobuf:"bytes,5,rep,name=entries,proto3" json:"entries,omitempty"`
-	Learner       bool                   `protobuf:"varint,6,opt,name=learner,proto3" json:"learner,omitempty"`
-	Epoch         uint64                 `protobuf:"varint,7,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Granted       bool                   `protobuf:"varint,8,opt,name=granted,proto3" json:"granted,omitempty"`
-	LeaseNs       int64                  `protobuf:"varint,9,opt,name=lease_ns,json=leaseNs,proto3" json:"lease_ns,omitempty"`
-	ReqToken      uint64                 `protobuf:"varint,10,opt,name=req_token,json=reqToken,proto3" json:"req_token,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Kind         uint32                 `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Partition    uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	ChainVersion uint64                 `protobuf:"varint,3,opt,name=chain_version,json=chainVersion,proto3" json:"chain_version,omitempty"`
+	Seq          uint64                 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
+	Entries      []*Update              `protobuf:"bytes,5,rep,name=entries,proto3" json:"entries,omitempty"`
+	Learner      bool                   `protobuf:"varint,6,opt,name=learner,proto3" json:"learner,omitempty"`
+	Epoch        uint64                 `protobuf:"varint,7,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Granted      bool                   `protobuf:"varint,8,opt,name=granted,proto3" json:"granted,omitempty"`
+	LeaseNs      int64                  `protobuf:"varint,9,opt,name=lease_ns,json=leaseNs,proto3" json:"lease_ns,omitempty"`
+	ReqToken     uint64                 `protobuf:"varint,10,opt,name=req_token,json=reqToken,proto3" json:"req_token,omitempty"`
+	// hello marks the nack a member sends after adopting a chain version.
+	Hello         bool `protobuf:"varint,11,opt,name=hello,proto3" json:"hello,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -376,6 +378,13 @@ func (x *ChainMsg) GetReqToken() uint64 {
 		return x.ReqToken
 	}
 	return 0
+}
+
+func (x *ChainMsg) GetHello() bool {
+	if x != nil {
+		return x.Hello
+	}
+	return false
 }
 
 // DedupRecord is a remembered client write, carried in snapshots.
@@ -893,7 +902,7 @@ const file_kvpb_replication_proto_rawDesc = "" +
 	"\x06status\x18\a \x01(\x0e2\x10.ecskv.v1.StatusR\x06status\x12\x1d\n" +
 	"\n" +
 	"to_learner\x18\b \x01(\bR\ttoLearner\x12\x17\n" +
-	"\awall_ms\x18\t \x01(\x03R\x06wallMs\"\xa1\x02\n" +
+	"\awall_ms\x18\t \x01(\x03R\x06wallMs\"\xb7\x02\n" +
 	"\bChainMsg\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12#\n" +
@@ -905,7 +914,8 @@ const file_kvpb_replication_proto_rawDesc = "" +
 	"\agranted\x18\b \x01(\bR\agranted\x12\x19\n" +
 	"\blease_ns\x18\t \x01(\x03R\aleaseNs\x12\x1b\n" +
 	"\treq_token\x18\n" +
-	" \x01(\x04R\breqToken\"\x9e\x01\n" +
+	" \x01(\x04R\breqToken\x12\x14\n" +
+	"\x05hello\x18\v \x01(\bR\x05hello\"\x9e\x01\n" +
 	"\vDedupRecord\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\x04R\bclientId\x12\x1d\n" +
 	"\n" +

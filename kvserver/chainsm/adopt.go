@@ -26,6 +26,7 @@ func (r *replica) adopt(now Mono, ch ringmeta.Chain, epoch uint64) {
 	wasHead, wasLearner, wasKnown, prevVer := r.isHead(), r.learning, r.known, r.ver
 	prevSucc := r.succ
 	r.ver, r.since, r.members = ch.Version, epoch, slices.Clone(ch.Members)
+	r.repLeft = 0 // a report repeats only for the version it was made at
 	r.known = true
 	if removed {
 		r.holdUntil = max(r.holdUntil, now+r.n.cfg.Holdback())

@@ -29,10 +29,10 @@ func (n *Node) Info(p int) (PartInfo, bool) {
 	return in, true
 }
 
-// Learning reports whether p is a learner at chain version ver that has
-// not installed its snapshot yet: the shell may write snapshot records for
-// it.
+// Learning reports whether p waits for a snapshot at chain version ver (a
+// learner, or a member copying from its predecessor): the shell may write
+// snapshot records for it.
 func (n *Node) Learning(p int, ver uint64) bool {
 	r := n.lookup(p)
-	return r != nil && r.learning && !r.installed && r.ver == ver
+	return r != nil && (r.learning && !r.installed || r.copying) && r.ver == ver
 }

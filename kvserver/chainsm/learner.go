@@ -50,23 +50,61 @@ func (r *replica) learnerTick(now Mono) {
 	}
 }
 
-// onSnapReq starts feeding the chain's learner from the tail: a snapshot
-// now, then every entry after it once synced here.
+// onSnapReq sends a snapshot: from the tail to the chain's learner (then
+// every entry after it, once synced here), or from a member to its
+// successor that must copy the partition (startCopy). A head holds
+// entries nobody else has until they are synced, so it sends a snapshot
+// only when everything it applied is synced (it waits for that).
 func (r *replica) onSnapReq(now Mono, m Msg) {
-	if !r.isTail() || m.Ver != r.ver || m.From != r.learner {
+	toLearner := r.isTail() && m.From == r.learner
+	if m.Ver != r.ver || !toLearner && !(r.member() && m.From == r.succ) {
 		return
 	}
-	// The snapshot holds everything up to applied; entries after it go to
-	// the learner from the log. A learner that asked again (its first
-	// snapshot late or lost) installs whichever arrives first, so the log
-	// keeps what follows the oldest snapshot sent until the learner acks.
-	if !r.feeding {
-		r.downAcked = r.applied
+	if r.isHead() && r.applied != r.synced {
+		r.snapFor = m.From
+		return
 	}
-	r.feeding, r.feedSent, r.feedAt = true, r.applied, now
+	if toLearner {
+		// Entries after the snapshot go to the learner from the log. A
+		// learner that asked again (its first snapshot late or lost)
+		// installs whichever arrives first, so the log keeps what follows
+		// the oldest snapshot sent until the learner acks.
+		if !r.feeding {
+			r.downAcked = r.applied
+		}
+		r.feeding, r.feedSent, r.feedAt = true, r.applied, now
+	}
 	r.n.rd.Snapshots = append(r.n.rd.Snapshots, SnapshotSend{
 		To: m.From, Part: r.p, Ver: r.ver, Seq: r.applied, Dedup: r.dedup.records(),
 	})
+}
+
+// serveDeferredSnapshot sends the snapshot a head deferred, once all it
+// applied is synced.
+func (r *replica) serveDeferredSnapshot() {
+	if to := r.snapFor; to != "" && r.applied == r.synced {
+		r.snapFor = ""
+		r.onSnapReq(0, Msg{From: to, Ver: r.ver})
+	}
+}
+
+// startCopy: the predecessor cannot resend what this member lacks; copy
+// the partition from it. The member stays in the chain, unsynced: it
+// serves nothing and its predecessor commits nothing until it caught up.
+func (r *replica) startCopy(now Mono, m Msg) {
+	if !r.member() || m.Ver != r.ver || m.From != r.pred || r.copying || !r.unsynced {
+		return
+	}
+	r.failReads(ErrNotResponsible)
+	report := r.reportSync
+	r.drop()
+	r.copying, r.unsynced, r.reportSync = true, true, report
+	r.askCopy(now)
+}
+
+func (r *replica) askCopy(now Mono) {
+	r.snapAt = now
+	r.n.send(Msg{Kind: MsgSnapReq, To: r.pred, Part: r.p, Ver: r.ver})
 }
 
 // feed forwards to the learner what was synced here since the last send.
@@ -88,11 +126,12 @@ func (r *replica) feedTick(now Mono) {
 
 // onSnapshot installs the tail's snapshot.
 func (r *replica) onSnapshot(now Mono, m Msg) {
-	if !r.learning || r.installed || m.Ver != r.ver || m.From != r.tailID() {
+	copied := r.copying && m.Ver == r.ver && m.From == r.pred
+	if !copied && (!r.learning || r.installed || m.Ver != r.ver || m.From != r.tailID()) {
 		return
 	}
 	r.gen++
-	r.installed, r.stored = true, true
+	r.installed, r.stored, r.ingesting = true, true, true
 	r.applied, r.synced, r.committed, r.truncated = m.Seq, 0, m.Seq, m.Seq
 	r.log, r.dirty = nil, map[string]uint64{}
 	r.dedup = dedupTable{}
@@ -101,6 +140,11 @@ func (r *replica) onSnapshot(now Mono, m Msg) {
 	}
 	r.n.store(StorageOp{Kind: StIngest, Part: r.p, Seq: m.Seq, Dedup: m.Dedup, Snap: m.Snap})
 	r.n.toSync = append(r.n.toSync, partSeq{r.p, r.gen, m.Seq})
+	if copied {
+		r.copying, r.installed = false, false
+		r.hello(now) // what followed the snapshot, and the sync
+		return
+	}
 	buf := r.buf
 	r.buf = nil
 	r.applyLearner(now, buf)

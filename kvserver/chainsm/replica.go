@@ -63,6 +63,12 @@ type replica struct {
 	feedSent uint64
 	feedAt   Mono
 
+	// A member that lacks entries its predecessor no longer keeps copies
+	// the partition from it (copying), then says hello again.
+	copying   bool
+	ingesting bool   // a snapshot is in storage but not yet synced
+	snapFor   string // head: a snapshot asked for while entries were unsynced
+
 	// Learner state.
 	learning  bool
 	installed bool
@@ -139,6 +145,7 @@ func (r *replica) markSynced(seq uint64) {
 	if seq >= r.synced && seq <= r.applied {
 		r.synced = seq
 		r.syncDirty = true
+		r.ingesting = false
 	}
 }
 
@@ -152,6 +159,7 @@ func (r *replica) reset() {
 	r.ackedUp, r.downAcked, r.ackAgain = 0, 0, false
 	r.feeding, r.feedSent = false, 0
 	r.learning, r.installed, r.buf, r.readyDone = false, false, nil, false
+	r.copying, r.ingesting, r.snapFor = false, false, ""
 	r.unsynced, r.reportSync, r.syncTo, r.helloDone = false, false, 0, false
 }
 

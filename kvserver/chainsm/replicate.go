@@ -27,8 +27,10 @@ func (n *Node) Step(now Mono, m Msg) {
 		case MsgNack:
 			r.onNack(now, m)
 		case MsgSync:
-			if m.Learner {
+			if m.Learner && r.learning {
 				r.onResnapshot(now, m)
+			} else if m.Learner {
+				r.startCopy(now, m)
 			} else {
 				r.onSync(now, m)
 			}
@@ -57,12 +59,16 @@ func (r *replica) onSynced(now Mono) {
 	case !r.member():
 		return
 	}
+	if r.copying {
+		return
+	}
 	if r.succ == "" {
 		r.commitTo(now, r.synced)
 	} else {
 		r.forward(now)
 	}
 	r.feed(now)
+	r.serveDeferredSnapshot()
 	r.checkSynced()
 }
 
@@ -151,6 +157,11 @@ func (r *replica) onNack(now Mono, m Msg) {
 	switch {
 	case m.Learner && r.feeding && m.From == r.learner:
 		r.resend(now, m.From, m.Seq, true)
+	case !m.Learner && r.member() && m.From == r.succ && m.Hello && m.Seq < r.truncated:
+		// A new successor that lacks what this member's log no longer
+		// keeps (a promoted tail whose old predecessor left before it
+		// caught up): it copies the partition from here instead.
+		r.n.send(Msg{Kind: MsgSync, To: m.From, Part: r.p, Ver: r.ver, Learner: true})
 	case !m.Learner && r.member() && m.From == r.succ:
 		r.resend(now, m.From, m.Seq, false)
 		r.n.send(Msg{Kind: MsgSync, To: m.From, Part: r.p, Ver: r.ver, Seq: r.synced})
@@ -201,6 +212,12 @@ func (r *replica) tick(now Mono) {
 	case !r.member():
 		return
 	}
+	if r.copying {
+		if now-r.snapAt >= cfg.Retransmit {
+			r.askCopy(now)
+		}
+		return
+	}
 	if r.pred != "" && !r.helloDone && now-r.helloAt >= cfg.helloRetry() {
 		r.hello(now)
 	}
@@ -218,7 +235,7 @@ func (r *replica) tick(now Mono) {
 	r.feedTick(now)
 	r.sendAck(now)
 	r.flushHeld(now)
-	if r.repLeft > 0 && now-r.repAt >= reportEvery {
+	if r.repLeft > 0 && now-r.repAt >= reportEvery && !r.unsynced {
 		r.repAt = now
 		r.repLeft--
 		r.n.report(Report{Kind: RepSynced, Part: r.p, Ver: r.ver})
@@ -237,5 +254,5 @@ const (
 func (r *replica) hello(now Mono) {
 	r.helloAt = now
 	r.nackAt = now
-	r.n.send(Msg{Kind: MsgNack, To: r.pred, Part: r.p, Ver: r.ver, Seq: r.applied})
+	r.n.send(Msg{Kind: MsgNack, To: r.pred, Part: r.p, Ver: r.ver, Seq: r.applied, Hello: true})
 }

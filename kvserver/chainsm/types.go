@@ -77,6 +77,7 @@ type Msg struct {
 	Seq      uint64
 	Entries  []*Entry
 	Learner  bool // an update or nack between the tail and its learner
+	Hello    bool // MsgNack: the hello after adopting a chain version
 	Epoch    uint64
 	Granted  bool
 	LeaseNs  int64
