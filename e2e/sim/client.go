@@ -66,6 +66,9 @@ type client struct {
 	attempt uint64
 	active  bool
 	keys    []string
+	// prefer, when a member of the chain, serves this client's any-member
+	// reads (a client reading from its nearest replica).
+	prefer string
 }
 
 type pendingOp struct {
@@ -122,6 +125,9 @@ func (c *client) try() {
 		to = ch.Tail()
 		if op.anyMember && len(ch.Members) > 0 {
 			to = ch.Members[c.rng.IntN(len(ch.Members))]
+			if ch.Index(c.prefer) >= 0 {
+				to = c.prefer
+			}
 		}
 	}
 	c.attempt++

@@ -55,6 +55,11 @@ type Options struct {
 	Trace io.Writer
 	// OutDir receives porcupine's visualisation of a failed history.
 	OutDir string
+	// Script, when set, runs once the cluster is set up, before the first
+	// event: a scripted scenario schedules its faults and operations with
+	// Sim.at and Sim.when (tests; the random fault plan still runs unless
+	// NoFaults).
+	Script func(*Sim)
 }
 
 func (o *Options) defaults() {
@@ -114,6 +119,7 @@ type Sim struct {
 	rings    map[uint64]string // epoch -> leader that published it
 	plan     []string
 	events   int
+	watches  []watch
 	hash     hash.Hash64 // over every message and ring: equal for equal runs
 }
 
@@ -144,6 +150,9 @@ func Run(seed uint64, opt Options) Result {
 		s.planFaults(faultEnd)
 	}
 	s.at(faultEnd, s.heal)
+	if opt.Script != nil {
+		opt.Script(s)
+	}
 	for _, c := range s.clients {
 		c.active = true
 		s.after(expDur(c.rng, 10_000_000), func() { c.run(end) })
@@ -165,9 +174,34 @@ func (s *Sim) loop(until int64) {
 		s.now = e.at
 		s.events++
 		e.fn()
+		s.fireWatches()
 		if len(s.failures) > 20 {
 			return
 		}
+	}
+}
+
+// watch is a scenario's condition and what to do once it holds.
+type watch struct {
+	cond func() bool
+	fn   func()
+}
+
+// when runs fn after the first event after which cond holds (checked after
+// every event; at most once).
+func (s *Sim) when(cond func() bool, fn func()) {
+	s.watches = append(s.watches, watch{cond, fn})
+}
+
+func (s *Sim) fireWatches() {
+	for i := 0; i < len(s.watches); {
+		w := s.watches[i]
+		if !w.cond() {
+			i++
+			continue
+		}
+		s.watches = slices.Delete(s.watches, i, i+1)
+		w.fn()
 	}
 }
 
