@@ -165,9 +165,27 @@ func (h *host) answer(a chainsm.Answer) {
 	delete(h.calls, a.Token)
 	rep := reply{attempt: c.attempt, err: a.Err, status: a.Status}
 	if c.read && a.Err == nil {
-		rep.value, rep.found = h.disk.get(c.part, c.key, h.wall())
+		rep.value, rep.found, rep.err = h.readKey(c.part, c.key)
 	}
 	h.s.reply(h.id, c.client, rep)
+}
+
+// readKey reads a key the chain allowed this member to serve now. An
+// expiring record reads as live or missing only when every server's clock
+// agrees (chainsm.ExpiryVerdict); in between the client retries.
+func (h *host) readKey(p int, key string) (string, bool, error) {
+	r, ok := h.disk.get(p, key)
+	if !ok {
+		return "", false, nil
+	}
+	switch live, expired := chainsm.ExpiryVerdict(h.wall(), r.expiryMs, maxSkewMs); {
+	case live:
+		return r.value, true, nil
+	case expired:
+		return "", false, nil
+	}
+	h.s.count("read-near-expiry")
+	return "", false, chainsm.ErrNotReady
 }
 
 // onMsg takes a peer message.
@@ -189,7 +207,7 @@ func (h *host) onRequest(c *client, rq request) {
 			rep.err = err
 		case serve:
 			rep.status = kvpb.Status_SUCCESS
-			rep.value, rep.found = h.disk.get(rq.part, rq.key, h.wall())
+			rep.value, rep.found, rep.err = h.readKey(rq.part, rq.key)
 		default:
 			h.calls[tok] = cl
 			h.drain()
@@ -198,7 +216,7 @@ func (h *host) onRequest(c *client, rq request) {
 		h.s.reply(h.id, c, rep)
 		return
 	}
-	pr := chainsm.Proposal{Token: tok, Ver: rq.ver, ID: rq.id, Ops: rq.ops(), WallMs: h.wall()}
+	pr := chainsm.Proposal{Token: tok, Ver: rq.ver, ID: rq.id, Ops: rq.ops(h.wall()), WallMs: h.wall()}
 	if err := h.node.Propose(h.mono(), rq.part, pr); err != nil {
 		rep.err = err
 		h.s.reply(h.id, c, rep)

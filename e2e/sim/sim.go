@@ -42,6 +42,9 @@ type Options struct {
 	Servers, ECSes, Clients int
 	Partitions, Replicas    int
 	Keys                    int
+	// TTLKeys is how many keys take puts with a TTL of 50-500 ms (checked
+	// by the expiry checker, not porcupine); default 4, negative for none.
+	TTLKeys int
 	// FaultTime is how long faults are injected; LiveTime how long the
 	// healed cluster runs after that, the last LiveCheck of it with every
 	// operation required to succeed.
@@ -74,6 +77,7 @@ func (o *Options) defaults() {
 	set(&o.Partitions, 8)
 	set(&o.Replicas, 3)
 	set(&o.Keys, 16)
+	set(&o.TTLKeys, 4)
 	setD := func(v *time.Duration, d time.Duration) {
 		if *v == 0 {
 			*v = d
@@ -240,23 +244,24 @@ func (s *Sim) setup() {
 		s.ecses = append(s.ecses, e)
 		e.start()
 	}
-	for i := range o.Keys {
-		_ = i
-	}
 	for i := 0; i < o.Clients; i++ {
 		c := &client{s: s, name: fmt.Sprintf("c%d", i), rng: s.stream(fmt.Sprintf("client/%d", i)), logical: s.newLogical()}
 		c.cid = s.rootRng.Uint64()
 		for k := 0; k < o.Keys; k++ {
 			c.keys = append(c.keys, fmt.Sprintf("k%d", k))
 		}
+		for k := 0; k < o.TTLKeys; k++ {
+			c.ttlKeys = append(c.ttlKeys, ttlKey(k))
+		}
 		s.clients = append(s.clients, c)
 	}
 }
 
-// randomClock gives a node a skewed wall clock (within ±50 ms, so two
+// randomClock gives a node a skewed wall clock (within ±maxSkewMs, so two
 // servers differ by at most 100 ms) and a drift well within ε.
 func (s *Sim) randomClock(r *rand.Rand) clock {
-	return clock{monoOff: r.Int64N(1 << 40), driftPPM: r.Int64N(40_001) - 20_000, wallOff: r.Int64N(100_000_001) - 50_000_000}
+	const skewNs = maxSkewMs * 1_000_000
+	return clock{monoOff: r.Int64N(1 << 40), driftPPM: r.Int64N(40_001) - 20_000, wallOff: r.Int64N(2*skewNs+1) - skewNs}
 }
 
 func (s *Sim) newLogical() int { s.nextLog++; return s.nextLog }
