@@ -56,7 +56,7 @@ type replica struct {
 	// reportSync: say so to the ECS once in sync (it marks promoted
 	// learners unsynced, and a restart may have lost an earlier report).
 	reportSync bool
-	nackAt    Mono
+	nackAt     Mono
 
 	// The tail's feed to its learner.
 	feeding  bool
