@@ -18,6 +18,9 @@ var (
 // TestSim runs seeded simulations; a failing seed prints the command that
 // replays it.
 func TestSim(t *testing.T) {
+	if on := Canaries(); len(on) > 0 {
+		t.Logf("canaries built in: %v", on)
+	}
 	seeds := []uint64{*flagSeed}
 	if *flagSeed == 0 {
 		base := *flagBase
