@@ -26,8 +26,10 @@ type host struct {
 	token      uint64
 	reports    map[string]string // etcd key -> value still to write
 	syncDone   int64             // when the last requested sync completes
-	syncMean   int64
-	pausedTill int64
+	syncMean   int64             // mean sync latency now (a slow disk raises it)
+	// baseSyncMean is the disk's own mean sync latency.
+	baseSyncMean int64
+	pausedTill   int64
 }
 
 // call is a client request waiting at this host.

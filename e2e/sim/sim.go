@@ -220,7 +220,8 @@ func (s *Sim) setup() {
 		id := fmt.Sprintf("s%d", i)
 		servers = append(servers, hashring.Server{ID: id})
 		r.Servers = append(r.Servers, ringmeta.Server{ID: id, Addr: id, State: ringmeta.StateActive})
-		h := &host{s: s, id: id, disk: newDisk(), clk: s.randomClock(clk), syncMean: int64(clk.IntN(3)) * 2_000_000}
+		h := &host{s: s, id: id, disk: newDisk(), clk: s.randomClock(clk), baseSyncMean: int64(clk.IntN(3)) * 2_000_000}
+		h.syncMean = h.baseSyncMean
 		s.hosts = append(s.hosts, h)
 		s.byID[id] = h
 	}
