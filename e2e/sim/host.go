@@ -114,6 +114,7 @@ func (h *host) drain() {
 		rd := h.node.Ready()
 		var sts []kvpb.Status
 		for _, op := range rd.Storage {
+			h.checkApply(op)
 			st := h.disk.apply(op, h.wall())
 			if op.NeedStatus {
 				sts = append(sts, st)
@@ -139,6 +140,19 @@ func (h *host) drain() {
 	}
 	if err := h.node.Violation(); err != nil {
 		h.s.fail("invariant: %v", err)
+	}
+}
+
+// checkApply is a ledger check: a client write is applied at one seq only
+// (DESIGN §4 idempotence), on this member as on every other.
+func (h *host) checkApply(op chainsm.StorageOp) {
+	if op.Kind != chainsm.StApply || op.Entry.ID == (chainsm.ReqID{}) {
+		return
+	}
+	if ps, ok := h.disk.cur[op.Part]; ok {
+		if d, ok := ps.dedup[op.Entry.ID]; ok && d.Seq != op.Entry.Seq {
+			h.s.fail("%s partition %d: request %v applied twice, at seqs %d and %d", h.id, op.Part, op.Entry.ID, d.Seq, op.Entry.Seq)
+		}
 	}
 }
 

@@ -17,6 +17,7 @@ func Canaries() []string {
 		name string
 	}{
 		{canaryRestart, "restart"},
+		{canaryDedupCap > 0, "dedupevict"},
 	} {
 		if c.on {
 			out = append(out, c.name)
