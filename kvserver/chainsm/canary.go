@@ -18,6 +18,7 @@ func Canaries() []string {
 	}{
 		{canaryRestart, "restart"},
 		{canaryDedupCap > 0, "dedupevict"},
+		{canaryTTLSkew, "ttlskew"},
 	} {
 		if c.on {
 			out = append(out, c.name)

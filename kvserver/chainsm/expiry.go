@@ -15,5 +15,8 @@ func ExpiryVerdict(nowWallMs, expiryMs, skewMs int64) (live, expired bool) {
 	if expiryMs == 0 {
 		return true, false
 	}
+	if canaryTTLSkew { // simcanary_ttlskew: each replica by its own clock, skew ignored
+		skewMs = 0
+	}
 	return nowWallMs < expiryMs, nowWallMs >= expiryMs+2*skewMs
 }
