@@ -172,6 +172,9 @@ func (c *client) onReply(rep reply) {
 	}
 	c.attempt++
 	op := c.op
+	if c.s.opt.Trace != nil && rep.err != nil {
+		fmt.Fprintf(c.s.opt.Trace, "%s reply %s %s(%s): %v\n", time.Duration(c.s.now), c.name, framework.OpKind(op.kind), op.key, rep.err)
+	}
 	switch {
 	case rep.err == nil && rep.status != kvpb.Status_SERVER_NOT_RESPONSIBLE:
 		c.finish(&rep)
@@ -220,6 +223,9 @@ func (c *client) finish(rep *reply) {
 		h.Outcome = framework.Failed
 	}
 	fmt.Fprintf(c.s.hash, "%d op %s %d %s %v %d\n", c.s.now, c.name, h.Kind, h.Key, h.Found, h.Outcome)
+	if c.s.opt.Trace != nil {
+		fmt.Fprintf(c.s.opt.Trace, "%s op %s %s(%s) %q found=%v %s (from %s)\n", time.Duration(c.s.now), c.name, h.Kind, h.Key, h.Value, h.Found, h.Outcome, time.Duration(op.start))
+	}
 	c.s.record(h)
 	op.onDone(h)
 }

@@ -39,6 +39,7 @@ type call struct {
 	read    bool
 	part    int
 	key     string
+	id      chainsm.ReqID // a write's request id
 }
 
 func (h *host) mono() chainsm.Mono { return chainsm.Mono(h.clk.mono(h.s.now)) }
@@ -85,18 +86,28 @@ func (h *host) start() {
 	h.pingLoop()
 }
 
-// crash stops the process; the disk keeps what a power loss keeps.
+// crash stops the process; the disk keeps what a power loss keeps: a
+// seeded prefix of the batches written since the last sync.
 func (h *host) crash() {
+	if !h.up {
+		return
+	}
+	keep := 0
+	if n := len(h.disk.pending); n > 0 {
+		keep = h.s.faults.IntN(n + 1)
+	}
+	h.crashKeep(keep)
+}
+
+// crashKeep stops the process; the disk keeps the synced state and the
+// first keep batches written since the last sync.
+func (h *host) crashKeep(keep int) {
 	if !h.up {
 		return
 	}
 	h.up = false
 	h.gen++
-	keep := 0
-	if n := len(h.disk.pending); n > 0 {
-		keep = h.s.faults.IntN(n + 1)
-	}
-	h.disk = h.disk.crash(keep)
+	h.disk = h.disk.crash(min(keep, len(h.disk.pending)))
 }
 
 func (h *host) tickLoop() {
@@ -183,6 +194,13 @@ func (h *host) answer(a chainsm.Answer) {
 	if c.read && a.Err == nil {
 		rep.value, rep.found, rep.err = h.readKey(c.part, c.key)
 	}
+	if !c.read && a.Err == nil {
+		if ps, ok := h.disk.cur[c.part]; ok {
+			if d, ok := ps.dedup[c.id]; ok {
+				h.s.acked(h.id, c.part, d.Seq, c.id)
+			}
+		}
+	}
 	h.s.reply(h.id, c.client, rep)
 }
 
@@ -214,7 +232,7 @@ func (h *host) onMsg(m chainsm.Msg) {
 func (h *host) onRequest(c *client, rq request) {
 	h.token++
 	tok := h.token
-	cl := call{client: c, attempt: rq.attempt, read: rq.kind == opGet, part: rq.part, key: rq.key}
+	cl := call{client: c, attempt: rq.attempt, read: rq.kind == opGet, part: rq.part, key: rq.key, id: rq.id}
 	rep := reply{attempt: rq.attempt}
 	if rq.kind == opGet {
 		serve, err := h.node.Read(h.mono(), rq.part, chainsm.ReadReq{Token: tok, Ver: rq.ver, Key: []byte(rq.key), AnyMember: rq.anyMember})

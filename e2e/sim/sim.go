@@ -124,7 +124,9 @@ type Sim struct {
 	plan     []string
 	events   int
 	watches  []watch
-	hash     hash.Hash64 // over every message and ring: equal for equal runs
+	// ledger: the request acknowledged at each (partition, seq).
+	ledger map[partSeq]chainsm.ReqID
+	hash   hash.Hash64 // over every message and ring: equal for equal runs
 }
 
 // Result is the outcome of a run.
@@ -143,7 +145,8 @@ type Result struct {
 // Run simulates one seed.
 func Run(seed uint64, opt Options) Result {
 	opt.defaults()
-	s := &Sim{seed: seed, opt: opt, counters: map[string]int{}, hash: fnv.New64a(), rings: map[uint64]string{}, byID: map[string]*host{}}
+	s := &Sim{seed: seed, opt: opt, counters: map[string]int{}, hash: fnv.New64a(), rings: map[uint64]string{}, byID: map[string]*host{},
+		ledger: map[partSeq]chainsm.ReqID{}}
 	s.sched, s.faults, s.diskRng, s.rootRng = s.stream("sched"), s.stream("faults"), s.stream("disk"), s.stream("root")
 	s.net = newNetwork(s)
 	s.etcd = etcdmodel.New()
@@ -183,6 +186,25 @@ func (s *Sim) loop(until int64) {
 			return
 		}
 	}
+}
+
+type partSeq struct {
+	part int
+	seq  uint64
+}
+
+// acked records in the ledger that server id answered request req, which it
+// holds at (part, seq): one acknowledged write per seq (DESIGN §4). (A
+// removed member may still apply writes at seqs the new chain acknowledged
+// until it learns of its removal: it is fenced and drops them then, so
+// applies are not checked against the ledger.)
+func (s *Sim) acked(id string, part int, seq uint64, req chainsm.ReqID) {
+	k := partSeq{part, seq}
+	if prev, ok := s.ledger[k]; ok && prev != req {
+		s.fail("%s partition %d: seq %d acknowledged for request %v, earlier for %v", id, part, seq, req, prev)
+		return
+	}
+	s.ledger[k] = req
 }
 
 // watch is a scenario's condition and what to do once it holds.
@@ -287,7 +309,11 @@ func (s *Sim) sendMsg(m chainsm.Msg) {
 	s.count("msg-" + m.Kind.String())
 	fmt.Fprintf(s.hash, "%d %s>%s %d %d %d %d %d\n", s.now, m.From, m.To, m.Kind, m.Part, m.Ver, m.Seq, len(m.Entries))
 	if s.opt.Trace != nil && m.Kind != chainsm.MsgLeaseReq && m.Kind != chainsm.MsgLeaseResp {
-		fmt.Fprintf(s.opt.Trace, "%s %s->%s %s p%d v%d seq=%d entries=%d learner=%v\n", time.Duration(s.now), m.From, m.To, m.Kind, m.Part, m.Ver, m.Seq, len(m.Entries), m.Learner)
+		var first, last uint64
+		if len(m.Entries) > 0 {
+			first, last = m.Entries[0].Seq, m.Entries[len(m.Entries)-1].Seq
+		}
+		fmt.Fprintf(s.opt.Trace, "%s %s->%s %s p%d v%d seq=%d entries=%d (%d..%d) learner=%v\n", time.Duration(s.now), m.From, m.To, m.Kind, m.Part, m.Ver, m.Seq, len(m.Entries), first, last, m.Learner)
 	}
 	s.net.send(m.From, m.To, func() {
 		gen := h.gen
