@@ -154,7 +154,7 @@ CANARIES = $(shell awk '!/^\#/ && NF { print $$1 }' e2e/sim/testdata/canaries.tx
 sim-canaries:
 	@missed=""; for c in $(CANARIES); do \
 		echo "== simcanary_$$c"; \
-		out=$$($(GO) test -tags simcanary_$$c -run "^TestCanaries$$/^$$c$$" -count=1 -v ./e2e/sim 2>&1); st=$$?; \
+		out=$$($(GO) test -tags simcanary_$$c -run "^TestCanaries$$/^$$c$$" -count=1 -v ./e2e/sim -sim.canary=$$c 2>&1); st=$$?; \
 		printf '%s\n' "$$out" | grep -E 'caught|^(ok|FAIL|panic)'; \
 		[ $$st -eq 0 ] || missed="$$missed $$c"; \
 	done; \

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bufio"
+	"flag"
 	"os"
 	"slices"
 	"strconv"
@@ -81,6 +82,9 @@ func loadCanaries(t *testing.T) []canaryCase {
 func TestCanaries(t *testing.T) {
 	cases := loadCanaries(t)
 	on := Canaries()
+	if *flagCanary != "" && !slices.Contains(on, *flagCanary) {
+		t.Fatalf("-sim.canary=%s but the canaries built in are %v: is simcanary_%s a tag of the code?", *flagCanary, on, *flagCanary)
+	}
 	for _, k := range knownCanaries {
 		if !slices.ContainsFunc(cases, func(c canaryCase) bool { return c.tag == k }) {
 			t.Errorf("canaries.txt has no reproduction of canary %s", k)
@@ -136,4 +140,43 @@ func runCanary(t *testing.T, c canaryCase, on []string) {
 		t.Logf("plan: %s", p)
 	}
 	t.Errorf("simcanary_%s NOT caught by %s: no failure contains %q (failures: %q)", c.tag, c.run, c.signature, res.Failures)
+}
+
+var (
+	flagCanary   = flag.String("sim.canary", "", "TestCanaries: fail unless this canary is built in (make sim-canaries)")
+	flagScenario = flag.String("sim.scenario", "", "TestScenario: run this scripted scenario (see testdata/canaries.txt)")
+	flagTrace    = flag.String("sim.trace", "", "TestScenario, TestSim with -sim.seed: write the run's trace to this file")
+)
+
+// TestScenario replays one scripted scenario (-sim.scenario=<name>
+// [-sim.seed=<seed>] [-sim.trace=<file>]) and prints its counters and
+// failures.
+func TestScenario(t *testing.T) {
+	if *flagScenario == "" {
+		t.Skip("no -sim.scenario")
+	}
+	mk, ok := scenarios[*flagScenario]
+	if !ok {
+		t.Fatalf("no scenario %q", *flagScenario)
+	}
+	opt := mk()
+	if *flagTrace != "" {
+		f, err := os.Create(*flagTrace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		w := bufio.NewWriter(f)
+		defer w.Flush()
+		opt.Trace = w
+	}
+	seed := uint64(1)
+	if *flagSeed != 0 {
+		seed = *flagSeed
+	}
+	res := Run(seed, opt)
+	t.Logf("canaries %v; ops %d, events %d, counters %v", Canaries(), res.Ops, res.Events, res.Counters)
+	for _, f := range res.Failures {
+		t.Errorf("%s", f)
+	}
 }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bufio"
 	"flag"
 	"fmt"
 	"os"
@@ -36,7 +37,17 @@ func TestSim(t *testing.T) {
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%#x", seed), func(t *testing.T) {
 			t.Parallel()
-			res := Run(seed, Options{OutDir: os.Getenv("ECSKV_SIM_OUT")})
+			opt := Options{OutDir: os.Getenv("ECSKV_SIM_OUT")}
+			if *flagTrace != "" && *flagSeed != 0 {
+				f, err := os.Create(*flagTrace)
+				if err != nil {
+					t.Fatal(err)
+				}
+				w := bufio.NewWriter(f)
+				defer func() { _ = w.Flush(); _ = f.Close() }()
+				opt.Trace = w
+			}
+			res := Run(seed, opt)
 			if *flagV || len(res.Failures) > 0 {
 				for _, p := range res.Plan {
 					t.Logf("plan: %s", p)
