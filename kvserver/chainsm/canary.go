@@ -19,6 +19,7 @@ func Canaries() []string {
 		{canaryRestart, "restart"},
 		{canaryDedupCap > 0, "dedupevict"},
 		{canaryTTLSkew, "ttlskew"},
+		{canaryGrantEpoch(2, 1) != 2, "leaseorder"},
 	} {
 		if c.on {
 			out = append(out, c.name)
