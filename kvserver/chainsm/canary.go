@@ -20,6 +20,7 @@ func Canaries() []string {
 		{canaryDedupCap > 0, "dedupevict"},
 		{canaryTTLSkew, "ttlskew"},
 		{canaryGrantEpoch(2, 1) != 2, "leaseorder"},
+		{canaryAckBeforeSync, "ackbeforesync"},
 	} {
 		if c.on {
 			out = append(out, c.name)

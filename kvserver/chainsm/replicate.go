@@ -66,7 +66,7 @@ func (r *replica) onSynced(now Mono) {
 func (r *replica) forward(now Mono) {
 	var out []*Entry
 	for _, le := range r.log {
-		if le.e.Seq > r.synced {
+		if le.e.Seq > r.synced && !canaryAckBeforeSync { // simcanary_ackbeforesync: unsynced entries go too
 			break
 		}
 		if !le.sent && le.e.Seq > r.committed {
