@@ -21,6 +21,7 @@ func Canaries() []string {
 		{canaryTTLSkew, "ttlskew"},
 		{canaryGrantEpoch(2, 1) != 2, "leaseorder"},
 		{canaryAckBeforeSync, "ackbeforesync"},
+		{canaryDupHoldback, "dupholdback"},
 	} {
 		if c.on {
 			out = append(out, c.name)

@@ -50,6 +50,10 @@ func (r *replica) duplicate(now Mono, token uint64, v dedupVal) {
 		if v.le != nil && v.le.statusKnown {
 			st = v.le.e.Status
 		}
+		if canaryDupHoldback { // simcanary_dupholdback: answered at once, holdback or not
+			r.n.answer(token, st, nil)
+			return
+		}
 		r.held = append(r.held, heldAnswer{token, st})
 		r.flushHeld(now)
 		return
