@@ -14,7 +14,9 @@ func Canaries() []string {
 	for _, c := range []struct {
 		on   bool
 		name string
-	}{} {
+	}{
+		{canaryTwoHeads, "twoheads"},
+	} {
 		if c.on && !slices.Contains(out, c.name) {
 			out = append(out, c.name)
 		}

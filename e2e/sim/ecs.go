@@ -300,6 +300,7 @@ func stripChain(ch *ringmeta.Chain, dead, unsynced func(string) bool, st ctlStat
 			predGone = false
 		}
 	}
+	keep, demoted, unsynced = canarySoleMember(keep, demoted, unsynced) // simcanary_twoheads: unchanged otherwise
 	if !slices.ContainsFunc(keep, func(m string) bool { return !unsynced(m) }) || unsynced(keep[0]) {
 		return changed // no member known to hold every acknowledged write: wait
 	}

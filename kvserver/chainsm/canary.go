@@ -22,6 +22,7 @@ func Canaries() []string {
 		{canaryGrantEpoch(2, 1) != 2, "leaseorder"},
 		{canaryAckBeforeSync, "ackbeforesync"},
 		{canaryDupHoldback, "dupholdback"},
+		{canaryTwoHeads, "twoheads"},
 	} {
 		if c.on {
 			out = append(out, c.name)

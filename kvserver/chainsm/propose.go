@@ -85,7 +85,7 @@ func (r *replica) mayAnswer(now Mono) bool {
 	if now < r.holdUntil {
 		return false
 	}
-	return r.succ != "" || r.n.etcdFresh(now)
+	return r.succ != "" || canaryTwoHeads || r.n.etcdFresh(now) // simcanary_twoheads: a sole member answers unfenced
 }
 
 // statusOf is the answer a committed entry gives.
