@@ -16,6 +16,7 @@ func Canaries() []string {
 		name string
 	}{
 		{canaryTwoHeads, "twoheads"},
+		{canaryUnsyncedHead, "unsyncedhead"},
 	} {
 		if c.on && !slices.Contains(out, c.name) {
 			out = append(out, c.name)

@@ -278,6 +278,7 @@ func decide(vw view, dead func(string) bool) (*ringmeta.Ring, ctlState, []string
 // stripChain removes dead members and learners under the safety rules and
 // reports whether the chain changed.
 func stripChain(ch *ringmeta.Chain, dead, unsynced func(string) bool, st ctlState, p int) bool {
+	unsynced = canaryMarks(unsynced) // simcanary_unsyncedhead: marks ignored; unchanged otherwise
 	changed := false
 	if ch.Learner != "" && dead(ch.Learner) {
 		ch.Learner, changed = "", true

@@ -1,0 +1,15 @@
+//go:build simcanary_unsyncedhead
+
+package sim
+
+// simcanary_unsyncedhead puts back stripping that ignores the unsynced marks
+// (issue 12, bug 3): a promoted tail that may lack writes its removed
+// predecessors committed becomes head, or stays after them instead of
+// being demoted.
+const canaryUnsyncedHead = true
+
+// canaryMarks is the unsynced predicate stripChain uses: no member is ever
+// taken as unsynced.
+func canaryMarks(func(string) bool) func(string) bool {
+	return func(string) bool { return false }
+}
