@@ -156,6 +156,22 @@ fuzz:
 		done; \
 	done
 
+## sim-canaries: for every simulation canary (build tag simcanary_<name>: the
+## old logic of one bug put back), run its reproduction from
+## e2e/sim/testdata/canaries.txt with the tag; fails unless the simulator
+## catches each one (plain `go test ./e2e/sim` runs the same runs, which must pass)
+CANARIES = $(shell awk '!/^\#/ && NF { print $$1 }' e2e/sim/testdata/canaries.txt | sort -u)
+.PHONY: sim-canaries
+sim-canaries:
+	@missed=""; for c in $(CANARIES); do \
+		echo "== simcanary_$$c"; \
+		out=$$($(GO) test -tags simcanary_$$c -run "^TestCanaries$$/^$$c$$" -count=1 -v ./e2e/sim -sim.canary=$$c 2>&1); st=$$?; \
+		printf '%s\n' "$$out" | grep -E 'caught|^(ok|FAIL|panic)'; \
+		[ $$st -eq 0 ] || missed="$$missed $$c"; \
+	done; \
+	if [ -n "$$missed" ]; then echo "canaries NOT caught:$$missed"; exit 1; fi; \
+	echo "every canary caught: $(CANARIES)"
+
 ## clean: remove bin/
 clean:
 	rm -rf $(BIN)

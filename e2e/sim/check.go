@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -27,7 +28,7 @@ func (s *Sim) finalSweep() {
 			s.after(int64(2*time.Second), s.checkConvergence)
 			return
 		}
-		c.begin(opGet, keys[i], false, func(op framework.Op) {
+		c.begin(opGet, keys[i], 0, false, func(op framework.Op) {
 			switch {
 			case op.Outcome == framework.OK:
 				next(i+1, 0)
@@ -109,7 +110,18 @@ func (s *Sim) checkHistory(liveFrom int64) {
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	res, err := framework.CheckLinearizable(s.hist, 30*time.Second, dir, fmt.Sprintf("sim-%#x", s.seed))
+	var plain, ttl []framework.Op
+	for _, op := range s.hist {
+		if isTTLKey(op.Key) {
+			ttl = append(ttl, op)
+		} else {
+			plain = append(plain, op)
+		}
+	}
+	for _, f := range checkExpiry(ttl) {
+		s.fail("%s", f)
+	}
+	res, err := framework.CheckLinearizable(plain, 30*time.Second, dir, fmt.Sprintf("sim-%#x", s.seed))
 	switch res.Result {
 	case porcupine.Illegal:
 		s.fail("history not linearizable (see %s, %v)", res.Visualization, err)
@@ -117,3 +129,66 @@ func (s *Sim) checkHistory(liveFrom int64) {
 		s.count("porcupine-timeout")
 	}
 }
+
+// TTL keys take puts with a TTL and reads; porcupine's model knows no
+// expiry, so checkExpiry checks them instead.
+func ttlKey(i int) string      { return fmt.Sprintf("t%d", i) }
+func isTTLKey(key string) bool { return strings.HasPrefix(key, "t") }
+
+// checkExpiry checks the histories of the TTL keys for monotonic expiry
+// (DESIGN §6): once a put's value was known to be applied (its put
+// acknowledged, or a read returned it) and a later read reported the key
+// missing, no read that starts after that returns the put's value again.
+// Values are unique per put, so a value names its put.
+func checkExpiry(ops []framework.Op) []string {
+	type byKey struct {
+		known   map[string]time.Time // value -> earliest time it was known applied
+		missing []framework.Op
+		reads   []framework.Op
+	}
+	keys := map[string]*byKey{}
+	at := func(k string) *byKey {
+		if keys[k] == nil {
+			keys[k] = &byKey{known: map[string]time.Time{}}
+		}
+		return keys[k]
+	}
+	seen := func(b *byKey, v string, t time.Time) {
+		if k, ok := b.known[v]; !ok || t.Before(k) {
+			b.known[v] = t
+		}
+	}
+	for _, op := range ops {
+		if op.Outcome != framework.OK {
+			continue
+		}
+		b := at(op.Key)
+		switch {
+		case op.Kind == framework.OpPut:
+			seen(b, op.Value, op.End)
+		case op.Kind == framework.OpGet && op.Found:
+			seen(b, op.Value, op.End)
+			b.reads = append(b.reads, op)
+		case op.Kind == framework.OpGet:
+			b.missing = append(b.missing, op)
+		}
+	}
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		b := keys[k]
+	reads:
+		for _, r2 := range b.reads {
+			known := b.known[r2.Value]
+			for _, r1 := range b.missing {
+				if r1.Start.After(known) && r1.End.Before(r2.Start) {
+					out = append(out, fmt.Sprintf("expiry not monotonic: %s = %q known applied at %s, get at %s..%s said NOT_FOUND, get at %s..%s returned it",
+						k, r2.Value, simTime(known), simTime(r1.Start), simTime(r1.End), simTime(r2.Start), simTime(r2.End)))
+					break reads
+				}
+			}
+		}
+	}
+	return out
+}
+
+func simTime(t time.Time) time.Duration { return time.Duration(t.UnixNano()) }

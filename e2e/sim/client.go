@@ -29,13 +29,19 @@ type request struct {
 	part      int
 	key       string
 	value     string
+	ttlMs     int64
 	id        chainsm.ReqID
 	ver       uint64
 	anyMember bool
 }
 
-func (rq request) ops() []storage.Op {
+// ops is the request's write; the head turns a TTL into an absolute expiry
+// by its wall clock.
+func (rq request) ops(wallMs int64) []storage.Op {
 	o := storage.Op{Kind: storage.OpPut, Key: []byte(rq.key), Value: []byte(rq.value)}
+	if rq.ttlMs > 0 {
+		o.ExpiryMs = wallMs + rq.ttlMs
+	}
 	if rq.kind == opDelete {
 		o = storage.Op{Kind: storage.OpDelete, Key: []byte(rq.key)}
 	}
@@ -61,17 +67,23 @@ type client struct {
 	logical int // porcupine's client id; a fresh one after an unknown outcome
 	cid     uint64
 	seq     uint64
+	puts    uint64 // puts issued, never reset
 	ring    *ringmeta.Ring
 	op      *pendingOp
 	attempt uint64
 	active  bool
 	keys    []string
+	ttlKeys []string // keys written with a TTL
+	// prefer, when a member of the chain, serves this client's any-member
+	// reads (a client reading from its nearest replica).
+	prefer string
 }
 
 type pendingOp struct {
 	kind      opKind
 	key       string
 	value     string
+	ttlMs     int64
 	id        chainsm.ReqID
 	start     int64
 	deadline  int64
@@ -87,18 +99,29 @@ func (c *client) run(stop int64) {
 	}
 	kind := opKind(c.rng.IntN(3))
 	key := c.keys[c.rng.IntN(len(c.keys))]
-	c.begin(kind, key, c.rng.IntN(2) == 0, func(framework.Op) {
+	var ttl int64
+	if len(c.ttlKeys) > 0 && c.rng.IntN(5) == 0 {
+		// A key with a TTL: puts of 50-500 ms and reads, no deletes.
+		kind, key = opKind(c.rng.IntN(2)), c.ttlKeys[c.rng.IntN(len(c.ttlKeys))]
+		ttl = 50 + c.rng.Int64N(451)
+	}
+	c.begin(kind, key, ttl, c.rng.IntN(2) == 0, func(framework.Op) {
 		c.s.after(expDur(c.rng, 20_000_000), func() { c.run(stop) })
 	})
 }
 
-// begin starts one operation.
-func (c *client) begin(kind opKind, key string, anyMember bool, done func(framework.Op)) {
+// begin starts one operation; a put with ttlMs > 0 expires that long
+// after the head sequenced it.
+func (c *client) begin(kind opKind, key string, ttlMs int64, anyMember bool, done func(framework.Op)) {
 	c.seq++
 	op := &pendingOp{kind: kind, key: key, start: c.s.now, deadline: c.s.now + c.s.opt.OpDeadline,
 		id: chainsm.ReqID{Client: c.cid, Seq: c.seq}, anyMember: anyMember, onDone: done}
 	if kind == opPut {
-		op.value = fmt.Sprintf("%s-%d", c.name, c.seq)
+		op.ttlMs = ttlMs
+	}
+	if kind == opPut {
+		c.puts++
+		op.value = fmt.Sprintf("%s-%d", c.name, c.puts) // unique: names the put
 	}
 	c.op = op
 	c.try()
@@ -122,11 +145,14 @@ func (c *client) try() {
 		to = ch.Tail()
 		if op.anyMember && len(ch.Members) > 0 {
 			to = ch.Members[c.rng.IntN(len(ch.Members))]
+			if ch.Index(c.prefer) >= 0 {
+				to = c.prefer
+			}
 		}
 	}
 	c.attempt++
 	att := c.attempt
-	rq := request{attempt: att, kind: op.kind, part: p, key: op.key, value: op.value, id: op.id, ver: ch.Version, anyMember: op.anyMember}
+	rq := request{attempt: att, kind: op.kind, part: p, key: op.key, value: op.value, ttlMs: op.ttlMs, id: op.id, ver: ch.Version, anyMember: op.anyMember}
 	if op.kind != opGet {
 		op.maybe = true // until a definite refusal says otherwise... only for this attempt
 	}
@@ -146,6 +172,9 @@ func (c *client) onReply(rep reply) {
 	}
 	c.attempt++
 	op := c.op
+	if c.s.opt.Trace != nil && rep.err != nil {
+		fmt.Fprintf(c.s.opt.Trace, "%s reply %s %s(%s): %v\n", time.Duration(c.s.now), c.name, framework.OpKind(op.kind), op.key, rep.err)
+	}
 	switch {
 	case rep.err == nil && rep.status != kvpb.Status_SERVER_NOT_RESPONSIBLE:
 		c.finish(&rep)
@@ -194,6 +223,9 @@ func (c *client) finish(rep *reply) {
 		h.Outcome = framework.Failed
 	}
 	fmt.Fprintf(c.s.hash, "%d op %s %d %s %v %d\n", c.s.now, c.name, h.Kind, h.Key, h.Found, h.Outcome)
+	if c.s.opt.Trace != nil {
+		fmt.Fprintf(c.s.opt.Trace, "%s op %s %s(%s) %q found=%v %s (from %s)\n", time.Duration(c.s.now), c.name, h.Kind, h.Key, h.Value, h.Found, h.Outcome, time.Duration(op.start))
+	}
 	c.s.record(h)
 	op.onDone(h)
 }

@@ -1,5 +1,9 @@
 package sim
 
+// maxSkewMs bounds how far a node's wall clock is from true time, so two
+// servers' clocks differ by at most twice that (DESIGN §6: 100 ms).
+const maxSkewMs = 50
+
 // clock is a node's view of time: a monotonic clock that runs at
 // (1 + drift) of true time from an offset, and a wall clock off true time
 // by wallOff (skew). Drift stays within the protocol's bound ε.

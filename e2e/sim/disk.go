@@ -198,17 +198,15 @@ func cmpInt[T int64 | uint64 | int](a, b T) int {
 	return 0
 }
 
-// get reads a key as a reader of the shell would: expired reads as missing.
-func (d *disk) get(p int, key string, wallMs int64) (string, bool) {
+// get returns a key's record as storage holds it, expired or not (the
+// shell decides how an expiring record reads).
+func (d *disk) get(p int, key string) (record, bool) {
 	ps, ok := d.cur[p]
 	if !ok {
-		return "", false
+		return record{}, false
 	}
 	r, ok := ps.data["\x00"+key]
-	if !ok || r.expiryMs != 0 && wallMs >= r.expiryMs {
-		return "", false
-	}
-	return r.value, true
+	return r, ok
 }
 
 // snapshot copies partition p's records for a learner.

@@ -253,6 +253,9 @@ func decide(vw view, gone func(string) bool) (*ringmeta.Ring, ctlState, []string
 				pt, _ = core.Clear(pt, m.ID, v)
 			}
 		}
+		if canaryUnsyncedHead || canaryTwoHeads {
+			pt.Unsynced = nil // the old stripping: marks ignored
+		}
 		pt = core.Remove(pt, goneSet)
 		if l := pt.Chain.Learner; l != "" && pt.Chain.Version == before.Chain.Version {
 			if v, ok := vw.ready[[2]string{l, strconv.Itoa(p)}]; ok {

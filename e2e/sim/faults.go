@@ -21,10 +21,11 @@ const (
 	fPause
 	fECSCrash
 	fECSPause
+	fSlowDisk
 	numFaultKinds
 )
 
-var faultNames = [...]string{"crash", "power-loss", "isolate", "control-plane-isolation", "split", "clog", "pause", "ecs-crash", "ecs-pause"}
+var faultNames = [...]string{"crash", "power-loss", "isolate", "control-plane-isolation", "split", "clog", "pause", "ecs-crash", "ecs-pause", "slow-disk"}
 
 func (s *Sim) planFaults(end int64) {
 	r := s.faults
@@ -139,6 +140,11 @@ func (s *Sim) scheduleFault(k faultKind, at, until int64) {
 	case fECSPause:
 		s.plan = append(s.plan, fmt.Sprintf(desc, e.id))
 		s.at(at, func() { s.count("fault-ecs-pause"); e.pausedTill = max(e.pausedTill, until) })
+	case fSlowDisk:
+		mean := int64(50*time.Millisecond) + r.Int64N(int64(450*time.Millisecond))
+		s.plan = append(s.plan, fmt.Sprintf(desc, fmt.Sprintf("%s (sync mean %s)", h.id, time.Duration(mean))))
+		s.at(at, func() { s.count("fault-slow-disk"); h.syncMean = mean })
+		s.at(until, func() { h.syncMean = h.baseSyncMean })
 	}
 }
 
@@ -178,6 +184,7 @@ func (s *Sim) heal() {
 	s.net.loss, s.net.dup = 0, 0
 	for _, h := range s.hosts {
 		h.pausedTill = min(h.pausedTill, s.now)
+		h.syncMean = h.baseSyncMean
 		if !h.up {
 			h.start()
 		}

@@ -26,8 +26,10 @@ type host struct {
 	token      uint64
 	reports    map[string]string // etcd key -> value still to write
 	syncDone   int64             // when the last requested sync completes
-	syncMean   int64
-	pausedTill int64
+	syncMean   int64             // mean sync latency now (a slow disk raises it)
+	// baseSyncMean is the disk's own mean sync latency.
+	baseSyncMean int64
+	pausedTill   int64
 }
 
 // call is a client request waiting at this host.
@@ -37,6 +39,7 @@ type call struct {
 	read    bool
 	part    int
 	key     string
+	id      chainsm.ReqID // a write's request id
 }
 
 func (h *host) mono() chainsm.Mono { return chainsm.Mono(h.clk.mono(h.s.now)) }
@@ -83,18 +86,28 @@ func (h *host) start() {
 	h.pingLoop()
 }
 
-// crash stops the process; the disk keeps what a power loss keeps.
+// crash stops the process; the disk keeps what a power loss keeps: a
+// seeded prefix of the batches written since the last sync.
 func (h *host) crash() {
+	if !h.up {
+		return
+	}
+	keep := 0
+	if n := len(h.disk.pending); n > 0 {
+		keep = h.s.faults.IntN(n + 1)
+	}
+	h.crashKeep(keep)
+}
+
+// crashKeep stops the process; the disk keeps the synced state and the
+// first keep batches written since the last sync.
+func (h *host) crashKeep(keep int) {
 	if !h.up {
 		return
 	}
 	h.up = false
 	h.gen++
-	keep := 0
-	if n := len(h.disk.pending); n > 0 {
-		keep = h.s.faults.IntN(n + 1)
-	}
-	h.disk = h.disk.crash(keep)
+	h.disk = h.disk.crash(min(keep, len(h.disk.pending)))
 }
 
 func (h *host) tickLoop() {
@@ -112,6 +125,7 @@ func (h *host) drain() {
 		rd := h.node.Ready()
 		var sts []kvpb.Status
 		for _, op := range rd.Storage {
+			h.checkApply(op)
 			st := h.disk.apply(op, h.wall())
 			if op.NeedStatus {
 				sts = append(sts, st)
@@ -140,6 +154,19 @@ func (h *host) drain() {
 	}
 }
 
+// checkApply is a ledger check: a client write is applied at one seq only
+// (DESIGN §4 idempotence), on this member as on every other.
+func (h *host) checkApply(op chainsm.StorageOp) {
+	if op.Kind != chainsm.StApply || op.Entry.ID == (chainsm.ReqID{}) {
+		return
+	}
+	if ps, ok := h.disk.cur[op.Part]; ok {
+		if d, ok := ps.dedup[op.Entry.ID]; ok && d.Seq != op.Entry.Seq {
+			h.s.fail("%s partition %d: request %v applied twice, at seqs %d and %d", h.id, op.Part, op.Entry.ID, d.Seq, op.Entry.Seq)
+		}
+	}
+}
+
 // requestSync completes WAL syncs in order, each after a sampled latency.
 func (h *host) requestSync(id uint64) {
 	upto := h.disk.mark()
@@ -165,9 +192,34 @@ func (h *host) answer(a chainsm.Answer) {
 	delete(h.calls, a.Token)
 	rep := reply{attempt: c.attempt, err: a.Err, status: a.Status}
 	if c.read && a.Err == nil {
-		rep.value, rep.found = h.disk.get(c.part, c.key, h.wall())
+		rep.value, rep.found, rep.err = h.readKey(c.part, c.key)
+	}
+	if !c.read && a.Err == nil {
+		if ps, ok := h.disk.cur[c.part]; ok {
+			if d, ok := ps.dedup[c.id]; ok {
+				h.s.acked(h.id, c.part, d.Seq, c.id)
+			}
+		}
 	}
 	h.s.reply(h.id, c.client, rep)
+}
+
+// readKey reads a key the chain allowed this member to serve now. An
+// expiring record reads as live or missing only when every server's clock
+// agrees (chainsm.ExpiryVerdict); in between the client retries.
+func (h *host) readKey(p int, key string) (string, bool, error) {
+	r, ok := h.disk.get(p, key)
+	if !ok {
+		return "", false, nil
+	}
+	switch live, expired := chainsm.ExpiryVerdict(h.wall(), r.expiryMs, maxSkewMs); {
+	case live:
+		return r.value, true, nil
+	case expired:
+		return "", false, nil
+	}
+	h.s.count("read-near-expiry")
+	return "", false, chainsm.ErrNotReady
 }
 
 // onMsg takes a peer message.
@@ -180,7 +232,7 @@ func (h *host) onMsg(m chainsm.Msg) {
 func (h *host) onRequest(c *client, rq request) {
 	h.token++
 	tok := h.token
-	cl := call{client: c, attempt: rq.attempt, read: rq.kind == opGet, part: rq.part, key: rq.key}
+	cl := call{client: c, attempt: rq.attempt, read: rq.kind == opGet, part: rq.part, key: rq.key, id: rq.id}
 	rep := reply{attempt: rq.attempt}
 	if rq.kind == opGet {
 		serve, err := h.node.Read(h.mono(), rq.part, chainsm.ReadReq{Token: tok, Ver: rq.ver, Key: []byte(rq.key), AnyMember: rq.anyMember})
@@ -189,7 +241,7 @@ func (h *host) onRequest(c *client, rq request) {
 			rep.err = err
 		case serve:
 			rep.status = kvpb.Status_SUCCESS
-			rep.value, rep.found = h.disk.get(rq.part, rq.key, h.wall())
+			rep.value, rep.found, rep.err = h.readKey(rq.part, rq.key)
 		default:
 			h.calls[tok] = cl
 			h.drain()
@@ -198,7 +250,7 @@ func (h *host) onRequest(c *client, rq request) {
 		h.s.reply(h.id, c, rep)
 		return
 	}
-	pr := chainsm.Proposal{Token: tok, Ver: rq.ver, ID: rq.id, Ops: rq.ops(), WallMs: h.wall()}
+	pr := chainsm.Proposal{Token: tok, Ver: rq.ver, ID: rq.id, Ops: rq.ops(h.wall()), WallMs: h.wall()}
 	if err := h.node.Propose(h.mono(), rq.part, pr); err != nil {
 		rep.err = err
 		h.s.reply(h.id, c, rep)

@@ -47,7 +47,9 @@ func (n *network) send(from, to string, deliver func()) {
 		at = c + n.minDelay
 	}
 	if !n.datagram {
-		at = max(at, n.last[l])
+		// Strictly after the link's previous message: two due at the same
+		// instant would be ordered by the scheduler's random tie.
+		at = max(at, n.last[l]+1)
 		n.last[l] = at
 	}
 	n.s.at(at, func() {

@@ -42,6 +42,9 @@ type Options struct {
 	Servers, ECSes, Clients int
 	Partitions, Replicas    int
 	Keys                    int
+	// TTLKeys is how many keys take puts with a TTL of 50-500 ms (checked
+	// by the expiry checker, not porcupine); default 4, negative for none.
+	TTLKeys int
 	// FaultTime is how long faults are injected; LiveTime how long the
 	// healed cluster runs after that, the last LiveCheck of it with every
 	// operation required to succeed.
@@ -55,6 +58,11 @@ type Options struct {
 	Trace io.Writer
 	// OutDir receives porcupine's visualisation of a failed history.
 	OutDir string
+	// Script, when set, runs once the cluster is set up, before the first
+	// event: a scripted scenario schedules its faults and operations with
+	// Sim.at and Sim.when (tests; the random fault plan still runs unless
+	// NoFaults).
+	Script func(*Sim)
 }
 
 func (o *Options) defaults() {
@@ -69,6 +77,7 @@ func (o *Options) defaults() {
 	set(&o.Partitions, 8)
 	set(&o.Replicas, 3)
 	set(&o.Keys, 16)
+	set(&o.TTLKeys, 4)
 	setD := func(v *time.Duration, d time.Duration) {
 		if *v == 0 {
 			*v = d
@@ -114,7 +123,10 @@ type Sim struct {
 	rings    map[uint64]string // epoch -> leader that published it
 	plan     []string
 	events   int
-	hash     hash.Hash64 // over every message and ring: equal for equal runs
+	watches  []watch
+	// ledger: the request acknowledged at each (partition, seq).
+	ledger map[partSeq]chainsm.ReqID
+	hash   hash.Hash64 // over every message and ring: equal for equal runs
 }
 
 // Result is the outcome of a run.
@@ -133,7 +145,8 @@ type Result struct {
 // Run simulates one seed.
 func Run(seed uint64, opt Options) Result {
 	opt.defaults()
-	s := &Sim{seed: seed, opt: opt, counters: map[string]int{}, hash: fnv.New64a(), rings: map[uint64]string{}, byID: map[string]*host{}}
+	s := &Sim{seed: seed, opt: opt, counters: map[string]int{}, hash: fnv.New64a(), rings: map[uint64]string{}, byID: map[string]*host{},
+		ledger: map[partSeq]chainsm.ReqID{}}
 	s.sched, s.faults, s.diskRng, s.rootRng = s.stream("sched"), s.stream("faults"), s.stream("disk"), s.stream("root")
 	s.net = newNetwork(s)
 	s.etcd = etcdmodel.New()
@@ -144,6 +157,9 @@ func Run(seed uint64, opt Options) Result {
 		s.planFaults(faultEnd)
 	}
 	s.at(faultEnd, s.heal)
+	if opt.Script != nil {
+		opt.Script(s)
+	}
 	for _, c := range s.clients {
 		c.active = true
 		s.after(expDur(c.rng, 10_000_000), func() { c.run(end) })
@@ -165,9 +181,53 @@ func (s *Sim) loop(until int64) {
 		s.now = e.at
 		s.events++
 		e.fn()
+		s.fireWatches()
 		if len(s.failures) > 20 {
 			return
 		}
+	}
+}
+
+type partSeq struct {
+	part int
+	seq  uint64
+}
+
+// acked records in the ledger that server id answered request req, which it
+// holds at (part, seq): one acknowledged write per seq (DESIGN §4). (A
+// removed member may still apply writes at seqs the new chain acknowledged
+// until it learns of its removal: it is fenced and drops them then, so
+// applies are not checked against the ledger.)
+func (s *Sim) acked(id string, part int, seq uint64, req chainsm.ReqID) {
+	k := partSeq{part, seq}
+	if prev, ok := s.ledger[k]; ok && prev != req {
+		s.fail("%s partition %d: seq %d acknowledged for request %v, earlier for %v", id, part, seq, req, prev)
+		return
+	}
+	s.ledger[k] = req
+}
+
+// watch is a scenario's condition and what to do once it holds.
+type watch struct {
+	cond func() bool
+	fn   func()
+}
+
+// when runs fn after the first event after which cond holds (checked after
+// every event; at most once).
+func (s *Sim) when(cond func() bool, fn func()) {
+	s.watches = append(s.watches, watch{cond, fn})
+}
+
+func (s *Sim) fireWatches() {
+	for i := 0; i < len(s.watches); {
+		w := s.watches[i]
+		if !w.cond() {
+			i++
+			continue
+		}
+		s.watches = slices.Delete(s.watches, i, i+1)
+		w.fn()
 	}
 }
 
@@ -182,7 +242,8 @@ func (s *Sim) setup() {
 		id := fmt.Sprintf("s%d", i)
 		servers = append(servers, hashring.Server{ID: id})
 		r.Servers = append(r.Servers, ringmeta.Server{ID: id, Addr: id, State: ringmeta.StateActive})
-		h := &host{s: s, id: id, disk: newDisk(), clk: s.randomClock(clk), syncMean: int64(clk.IntN(3)) * 2_000_000}
+		h := &host{s: s, id: id, disk: newDisk(), clk: s.randomClock(clk), baseSyncMean: int64(clk.IntN(3)) * 2_000_000}
+		h.syncMean = h.baseSyncMean
 		s.hosts = append(s.hosts, h)
 		s.byID[id] = h
 	}
@@ -206,23 +267,24 @@ func (s *Sim) setup() {
 		s.ecses = append(s.ecses, e)
 		e.start()
 	}
-	for i := range o.Keys {
-		_ = i
-	}
 	for i := 0; i < o.Clients; i++ {
 		c := &client{s: s, name: fmt.Sprintf("c%d", i), rng: s.stream(fmt.Sprintf("client/%d", i)), logical: s.newLogical()}
 		c.cid = s.rootRng.Uint64()
 		for k := 0; k < o.Keys; k++ {
 			c.keys = append(c.keys, fmt.Sprintf("k%d", k))
 		}
+		for k := 0; k < o.TTLKeys; k++ {
+			c.ttlKeys = append(c.ttlKeys, ttlKey(k))
+		}
 		s.clients = append(s.clients, c)
 	}
 }
 
-// randomClock gives a node a skewed wall clock (within ±50 ms, so two
+// randomClock gives a node a skewed wall clock (within ±maxSkewMs, so two
 // servers differ by at most 100 ms) and a drift well within ε.
 func (s *Sim) randomClock(r *rand.Rand) clock {
-	return clock{monoOff: r.Int64N(1 << 40), driftPPM: r.Int64N(40_001) - 20_000, wallOff: r.Int64N(100_000_001) - 50_000_000}
+	const skewNs = maxSkewMs * 1_000_000
+	return clock{monoOff: r.Int64N(1 << 40), driftPPM: r.Int64N(40_001) - 20_000, wallOff: r.Int64N(2*skewNs+1) - skewNs}
 }
 
 func (s *Sim) newLogical() int { s.nextLog++; return s.nextLog }
@@ -247,7 +309,11 @@ func (s *Sim) sendMsg(m chainsm.Msg) {
 	s.count("msg-" + m.Kind.String())
 	fmt.Fprintf(s.hash, "%d %s>%s %d %d %d %d %d\n", s.now, m.From, m.To, m.Kind, m.Part, m.Ver, m.Seq, len(m.Entries))
 	if s.opt.Trace != nil && m.Kind != chainsm.MsgLeaseReq && m.Kind != chainsm.MsgLeaseResp {
-		fmt.Fprintf(s.opt.Trace, "%s %s->%s %s p%d v%d seq=%d entries=%d learner=%v\n", time.Duration(s.now), m.From, m.To, m.Kind, m.Part, m.Ver, m.Seq, len(m.Entries), m.Learner)
+		var first, last uint64
+		if len(m.Entries) > 0 {
+			first, last = m.Entries[0].Seq, m.Entries[len(m.Entries)-1].Seq
+		}
+		fmt.Fprintf(s.opt.Trace, "%s %s->%s %s p%d v%d seq=%d entries=%d (%d..%d) learner=%v\n", time.Duration(s.now), m.From, m.To, m.Kind, m.Part, m.Ver, m.Seq, len(m.Entries), first, last, m.Learner)
 	}
 	s.net.send(m.From, m.To, func() {
 		gen := h.gen

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bufio"
 	"flag"
 	"fmt"
 	"maps"
@@ -22,6 +23,9 @@ var (
 // TestSim runs seeded simulations; a failing seed prints the command that
 // replays it.
 func TestSim(t *testing.T) {
+	if on := Canaries(); len(on) > 0 {
+		t.Logf("canaries built in: %v", on)
+	}
 	seeds := []uint64{*flagSeed}
 	if *flagSeed == 0 {
 		base := *flagBase
@@ -41,7 +45,17 @@ func TestSim(t *testing.T) {
 		for _, seed := range seeds {
 			t.Run(fmt.Sprintf("seed=%#x", seed), func(t *testing.T) {
 				t.Parallel()
-				res := Run(seed, Options{OutDir: os.Getenv("ECSKV_SIM_OUT")})
+				opt := Options{OutDir: os.Getenv("ECSKV_SIM_OUT")}
+				if *flagTrace != "" && *flagSeed != 0 {
+					f, err := os.Create(*flagTrace)
+					if err != nil {
+						t.Fatal(err)
+					}
+					w := bufio.NewWriter(f)
+					defer func() { _ = w.Flush(); _ = f.Close() }()
+					opt.Trace = w
+				}
+				res := Run(seed, opt)
 				mu.Lock()
 				for k, v := range res.Counters {
 					total[k] += v

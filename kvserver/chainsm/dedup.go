@@ -31,6 +31,7 @@ func (d *dedupTable) add(rec DedupRecord, le *logEntry) {
 		d.order = append(d.order, rec.ID)
 	}
 	d.m[rec.ID] = dedupVal{rec: rec, le: le}
+	d.canaryEvict() // simcanary_dedupevict: the old count-capped table; no-op otherwise
 }
 
 // records returns every record, oldest first.

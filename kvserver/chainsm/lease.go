@@ -46,7 +46,7 @@ func grantorIn(members []string, idx int) string {
 func (n *Node) leaseValid(now Mono, r *replica) bool {
 	g := grantorIn(r.members, r.idx)
 	if g == "" {
-		return n.etcdFresh(now)
+		return canaryTwoHeads || n.etcdFresh(now) // simcanary_twoheads: a sole member serves unfenced
 	}
 	gr, ok := n.leases.grants[g]
 	return ok && gr.epoch >= r.since && now < gr.until
@@ -81,8 +81,9 @@ func (n *Node) renewLeases(now Mono) {
 
 // grantLease answers a neighbour's request.
 func (n *Node) grantLease(now Mono, m Msg) {
-	ok := n.epoch != 0 && m.Epoch == n.epoch && n.etcdFresh(now)
-	n.send(Msg{Kind: MsgLeaseResp, To: m.From, Epoch: n.epoch, Granted: ok, LeaseNs: int64(n.cfg.Lease), ReqToken: m.ReqToken})
+	epoch := canaryGrantEpoch(n.epoch, m.Epoch) // simcanary_leaseorder: a stale epoch; n.epoch otherwise
+	ok := epoch != 0 && m.Epoch == epoch && n.etcdFresh(now)
+	n.send(Msg{Kind: MsgLeaseResp, To: m.From, Epoch: epoch, Granted: ok, LeaseNs: int64(n.cfg.Lease), ReqToken: m.ReqToken})
 }
 
 // leaseGranted records a grant, counted from when it was asked for and

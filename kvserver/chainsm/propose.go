@@ -38,6 +38,9 @@ func (n *Node) Propose(now Mono, p int, pr Proposal) error {
 	e := &Entry{Seq: r.applied + 1, Ops: pr.Ops, ID: pr.ID, WallMs: pr.WallMs}
 	le := r.appendEntry(e, true)
 	le.waiters = append(le.waiters, pr.Token)
+	if canaryAckBeforeSync && r.succ != "" {
+		r.forward(now) // simcanary_ackbeforesync: passed on before the head's sync
+	}
 	n.check()
 	return nil
 }
@@ -49,6 +52,10 @@ func (r *replica) duplicate(now Mono, token uint64, v dedupVal) {
 		st := v.rec.Status
 		if v.le != nil && v.le.statusKnown {
 			st = v.le.e.Status
+		}
+		if canaryDupHoldback { // simcanary_dupholdback: answered at once, holdback or not
+			r.n.answer(token, st, nil)
+			return
 		}
 		r.held = append(r.held, heldAnswer{token, st})
 		r.flushHeld(now)

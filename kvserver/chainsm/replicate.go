@@ -76,7 +76,7 @@ func (r *replica) onSynced(now Mono) {
 func (r *replica) forward(now Mono) {
 	var out []*Entry
 	for _, le := range r.log {
-		if le.e.Seq > r.synced {
+		if le.e.Seq > r.synced && !canaryAckBeforeSync { // simcanary_ackbeforesync: unsynced entries go too
 			break
 		}
 		if !le.sent && le.e.Seq > r.committed {
@@ -134,6 +134,9 @@ func (r *replica) onUpdate(now Mono, m Msg) {
 			return
 		}
 		r.appendEntry(e, false)
+	}
+	if canaryAckBeforeSync && r.succ != "" {
+		r.forward(now) // simcanary_ackbeforesync: passed on before this member's sync
 	}
 	r.sendAck(now)
 }

@@ -1,0 +1,27 @@
+package sim
+
+import (
+	"slices"
+
+	"github.com/ecskv/ecskv/kvserver/chainsm"
+)
+
+// Canaries lists the simulation canaries built in (build tags
+// simcanary_<name>, see kvserver/chainsm/canary.go): those of the chain
+// state machine and those of the simulator's ECS and shell.
+func Canaries() []string {
+	out := chainsm.Canaries()
+	for _, c := range []struct {
+		on   bool
+		name string
+	}{
+		{canaryTwoHeads, "twoheads"},
+		{canaryUnsyncedHead, "unsyncedhead"},
+	} {
+		if c.on && !slices.Contains(out, c.name) {
+			out = append(out, c.name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,5 @@
+//go:build !simcanary_unsyncedhead
+
+package sim
+
+const canaryUnsyncedHead = false

@@ -1,0 +1,230 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/e2e/framework"
+)
+
+// Scripted reproductions of the bugs of issue 12 (SIMULATION.md §7), named
+// by testdata/canaries.txt: each is one small cluster, the random fault plan
+// off, and the few faults and operations that lead to the bug, timed by
+// what the cluster does (Sim.when) rather than by the clock where it
+// matters. The random workload runs throughout.
+func init() {
+	scenarios["ack-before-sync"] = scenarioAckBeforeSync
+	scenarios["removed-member-leased"] = scenarioRemovedMemberLeased
+	scenarios["retry-in-holdback"] = scenarioRetryInHoldback
+	scenarios["sole-member-cut-off"] = scenarioSoleMemberCutOff
+	scenarios["unsynced-tail-left-alone"] = scenarioUnsyncedTailLeftAlone
+}
+
+func ms(n int64) int64 { return n * int64(time.Millisecond) }
+
+// ringNow is the ring in etcd.
+func (s *Sim) ringNow() *ringmeta.Ring {
+	kv, ok := s.etcd.Get(ringKey)
+	if !ok {
+		return nil
+	}
+	r, err := ringmeta.Unmarshal(kv.Value)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+// chainNow is partition p's chain in etcd.
+func (s *Sim) chainNow(p int) ringmeta.Chain { return s.ringNow().Chains[p] }
+
+// scriptClient is a client the scenario drives; it runs no random workload.
+func (s *Sim) scriptClient(name string) *client {
+	return &client{s: s, name: name, rng: s.stream(name), logical: s.newLogical(), cid: s.rootRng.Uint64(), active: true}
+}
+
+// put writes key=value through c, then calls done with the outcome.
+func (c *client) put(key string, done func(framework.Op)) {
+	c.begin(opPut, key, 0, false, done)
+}
+
+// readLoop reads key through c (any member, c.prefer first) one read after
+// another, every gap, until stop.
+func (c *client) readLoop(key string, gap, stop int64) {
+	if c.s.now >= stop {
+		return
+	}
+	c.begin(opGet, key, 0, true, func(framework.Op) {
+		c.s.after(gap, func() { c.readLoop(key, gap, stop) })
+	})
+}
+
+// adopted reports whether server id follows a ring at least as new as
+// epoch.
+func (s *Sim) adopted(id string, epoch uint64) bool {
+	h := s.byID[id]
+	return h.up && h.node.Epoch() >= epoch
+}
+
+// ack-before-sync (bug 7): the head of [A,B,C] gets a slow disk (syncs of
+// ~300 ms) at 1 s under the random workload, whose clients give up an
+// operation after 400 ms. It loses power, keeping only what it synced, the
+// moment its successor holds a write it has not synced (never, as entries
+// leave a member only once synced there), else at 3 s, and restarts 600 ms
+// later, together with the ECSes (so no ECS saw the restart). With forwarding before the sync
+// (simcanary_ackbeforesync) the successor and the tail hold, and the tail
+// serves, writes the restarted head lost; their clients gave up, so the
+// head hands their seqs to other writes, which the successor takes for
+// retransmissions of what it holds.
+func scenarioAckBeforeSync() Options {
+	return Options{Partitions: 1, Servers: 3, NoFaults: true, FaultTime: 6 * time.Second, LiveTime: 14 * time.Second,
+		OpDeadline: ms(400), AttemptTimeout: ms(150),
+		Script: func(s *Sim) {
+			ch := s.chainNow(0)
+			head, succ := s.byID[ch.Members[0]], s.byID[ch.Members[1]]
+			s.at(ms(1000), func() { head.syncMean = ms(300) })
+			s.when(func() bool {
+				if s.now >= ms(3000) {
+					return true
+				}
+				h, ok1 := head.disk.durable[0]
+				c, ok2 := succ.disk.cur[0]
+				return s.now >= ms(1000) && ok1 && ok2 && c.applied > h.applied
+			}, func() {
+				if s.opt.Trace != nil {
+					fmt.Fprintf(s.opt.Trace, "%s script: crash %s (synced %d, %s applied %d)\n", time.Duration(s.now), head.id, head.disk.durable[0].applied, succ.id, succ.disk.cur[0].applied)
+				}
+				// The ECSes go down with it, as in a power cut of the
+				// control plane too: a new leader takes the head's new
+				// incarnation as current and leaves it head.
+				head.crashKeep(0)
+				for _, e := range s.ecses {
+					e.crash()
+				}
+				s.after(ms(600), func() {
+					head.start()
+					for _, e := range s.ecses {
+						e.start()
+					}
+				})
+			})
+		}}
+}
+
+// removed-member-leased (bug 6): the middle X of [A,X,C] is cut from etcd
+// and the ECS (not from A, C or clients) for 4 s; the ECS drops it when its
+// membership lease runs out and [A,C] commits writes after the holdback.
+// Readers keep reading X, their nearest replica. X's read lease comes from
+// A, which grants only at the epoch it follows: once A adopts [A,C] X's
+// lease runs out and the readers are sent to the new chain. A grant paired
+// with a stale epoch (simcanary_leaseorder) keeps X serving the old values.
+func scenarioRemovedMemberLeased() Options {
+	return Options{Partitions: 1, Servers: 4, Keys: 4, NoFaults: true, FaultTime: 8 * time.Second, LiveTime: 12 * time.Second,
+		Script: func(s *Sim) {
+			x := s.chainNow(0).Members[1]
+			s.cutFor("control-plane", ms(2000), ms(6000), []string{x}, s.controlPlane())
+			for k := range 4 {
+				r := s.scriptClient(fmt.Sprintf("reader%d", k))
+				r.prefer = x
+				s.at(ms(1000), func() { r.readLoop(fmt.Sprintf("k%d", k), ms(5), ms(7000)) })
+			}
+		}}
+}
+
+// retry-in-holdback (bug 4): [A,X,C]; x0 is written at 1 s. At 2 s X and
+// C are cut from etcd and the ECS (not from A or clients); the ECS makes A
+// sole member. X still holds a read lease from A until a little after A
+// adopts [A]; A's holdback outlasts it. Right after A adopts, a client
+// writes x0 again: the write commits at once (A is alone) but its answer
+// waits for the holdback, so the client times out (150 ms) and retries.
+// Once it has its answer a reader whose nearest replica is X reads x0.
+// The retry's answer must wait for the holdback as the first attempt's
+// does; answered at once (simcanary_dupholdback) the reader gets the old
+// value from X after the write was acknowledged.
+func scenarioRetryInHoldback() Options {
+	return Options{Partitions: 1, Servers: 3, NoFaults: true, AttemptTimeout: ms(150), FaultTime: 8 * time.Second, LiveTime: 12 * time.Second,
+		Script: func(s *Sim) {
+			ch := s.chainNow(0)
+			a, x := ch.Members[0], ch.Members[1]
+			w, r := s.scriptClient("writer"), s.scriptClient("reader")
+			r.prefer = x
+			s.at(ms(1000), func() {
+				w.put("x0", func(framework.Op) { r.begin(opGet, "x0", 0, true, func(framework.Op) {}) })
+			})
+			s.cutFor("control-plane", ms(2000), ms(6000), ch.Members[1:], s.controlPlane())
+			s.when(func() bool {
+				ring := s.ringNow()
+				return slices.Equal(ring.Chains[0].Members, []string{a}) && s.adopted(a, ring.Epoch)
+			}, func() {
+				w.put("x0", func(framework.Op) { r.readLoop("x0", ms(2), s.now+ms(300)) })
+			})
+		}}
+}
+
+// sole-member-cut-off (bug 1): R=2, [A,B]. B crashes at 1 s (it stays down
+// until the faults heal); the ECS makes A sole member, then C its learner.
+// A's link to C is slow for a second, so C catches up only once A's
+// holdback is over and clients use A again. The moment C reports ready, A
+// is cut from etcd and the ECS (not from C or clients): C is promoted
+// ([A,C], C marked unsynced) but A never sees that ring. When A's
+// membership runs out the ECS must wait: C may lack writes A acknowledged.
+// And A, a sole member without fresh etcd contact, stops answering. The
+// old logic (simcanary_twoheads) publishes [C] while A goes on answering
+// the clients that still route to it: two heads, and once A learns of it,
+// its acknowledged writes are gone.
+func scenarioSoleMemberCutOff() Options {
+	return Options{Partitions: 1, Servers: 3, Replicas: 2, NoFaults: true, FaultTime: 8 * time.Second, LiveTime: 14 * time.Second,
+		Script: func(s *Sim) {
+			ch := s.chainNow(0)
+			a, b := ch.Members[0], ch.Members[1]
+			s.at(ms(1000), s.byID[b].crash)
+			slowFeed(s, 0)
+			cutWhenReady(s, 0, []string{a})
+		}}
+}
+
+// slowFeed clogs the link from partition p's tail to its learner for a
+// second once the ECS names one.
+func slowFeed(s *Sim, p int) {
+	s.when(func() bool { return s.chainNow(p).Learner != "" }, func() {
+		c := s.chainNow(p)
+		s.net.clog[[2]string{c.Tail(), c.Learner}] = s.now + ms(1000)
+	})
+}
+
+// cutWhenReady cuts ids from etcd and the ECSes until the faults heal, the
+// moment partition p's learner reports ready.
+func cutWhenReady(s *Sim, p int, ids []string) {
+	s.when(func() bool {
+		c := s.chainNow(p)
+		if c.Learner == "" {
+			return false
+		}
+		_, ok := s.etcd.Get(readyKey(c.Learner, p))
+		return ok
+	}, func() {
+		s.count("script-cut")
+		s.cutFor("control-plane", s.now, int64(s.opt.FaultTime), ids, s.controlPlane())
+	})
+}
+
+// unsynced-tail-left-alone (bug 3): R=3, [A,B,C] and a spare D. C crashes
+// at 1 s (down until the faults heal); the ECS makes D the learner of
+// [A,B]. B's link to D is slow for a second, so D catches up once the
+// holdback of [A,B] is over. The moment D reports ready, A and B are cut
+// from etcd and the ECS (not from each other, D or clients): D is promoted
+// ([A,B,D], D marked unsynced) but A and B never see it, and commit writes
+// D never gets until their leases run out. When their membership runs out
+// the ECS must not make D, which lacks those acknowledged writes, head;
+// ignoring the marks (simcanary_unsyncedhead) publishes [D].
+func scenarioUnsyncedTailLeftAlone() Options {
+	return Options{Partitions: 1, Servers: 4, NoFaults: true, FaultTime: 8 * time.Second, LiveTime: 14 * time.Second,
+		Script: func(s *Sim) {
+			ch := s.chainNow(0)
+			s.at(ms(1000), s.byID[ch.Members[2]].crash)
+			slowFeed(s, 0)
+			cutWhenReady(s, 0, ch.Members[:2])
+		}}
+}

@@ -1,0 +1,5 @@
+//go:build !simcanary_ackbeforesync
+
+package chainsm
+
+const canaryAckBeforeSync = false

@@ -1,0 +1,7 @@
+//go:build !simcanary_dedupevict
+
+package chainsm
+
+const canaryDedupCap = 0
+
+func (d *dedupTable) canaryEvict() {}

@@ -1,0 +1,5 @@
+//go:build !simcanary_dupholdback
+
+package chainsm
+
+const canaryDupHoldback = false

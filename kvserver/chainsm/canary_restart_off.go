@@ -1,0 +1,5 @@
+//go:build !simcanary_restart
+
+package chainsm
+
+const canaryRestart = false

@@ -1,0 +1,5 @@
+//go:build !simcanary_ttlskew
+
+package chainsm
+
+const canaryTTLSkew = false

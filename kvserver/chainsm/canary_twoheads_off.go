@@ -1,0 +1,5 @@
+//go:build !simcanary_twoheads
+
+package chainsm
+
+const canaryTwoHeads = false
