@@ -15,7 +15,6 @@ import (
 // what the cluster does (Sim.when) rather than by the clock where it
 // matters. The random workload runs throughout.
 func init() {
-	scenarios["ack-before-sync"] = scenarioAckBeforeSync
 	scenarios["removed-member-leased"] = scenarioRemovedMemberLeased
 	scenarios["retry-in-holdback"] = scenarioRetryInHoldback
 	scenarios["sole-member-cut-off"] = scenarioSoleMemberCutOff
@@ -66,51 +65,6 @@ func (c *client) readLoop(key string, gap, stop int64) {
 func (s *Sim) adopted(id string, epoch uint64) bool {
 	h := s.byID[id]
 	return h.up && h.node.Epoch() >= epoch
-}
-
-// ack-before-sync (bug 7): the head of [A,B,C] gets a slow disk (syncs of
-// ~300 ms) at 1 s under the random workload, whose clients give up an
-// operation after 400 ms. It loses power, keeping only what it synced, the
-// moment its successor holds a write it has not synced (never, as entries
-// leave a member only once synced there), else at 3 s, and restarts 600 ms
-// later, together with the ECSes (so no ECS saw the restart). With forwarding before the sync
-// (simcanary_ackbeforesync) the successor and the tail hold, and the tail
-// serves, writes the restarted head lost; their clients gave up, so the
-// head hands their seqs to other writes, which the successor takes for
-// retransmissions of what it holds.
-func scenarioAckBeforeSync() Options {
-	return Options{Partitions: 1, Servers: 3, NoFaults: true, FaultTime: 6 * time.Second, LiveTime: 14 * time.Second,
-		OpDeadline: ms(400), AttemptTimeout: ms(150),
-		Script: func(s *Sim) {
-			ch := s.chainNow(0)
-			head, succ := s.byID[ch.Members[0]], s.byID[ch.Members[1]]
-			s.at(ms(1000), func() { head.syncMean = ms(300) })
-			s.when(func() bool {
-				if s.now >= ms(3000) {
-					return true
-				}
-				h, ok1 := head.disk.durable[0]
-				c, ok2 := succ.disk.cur[0]
-				return s.now >= ms(1000) && ok1 && ok2 && c.applied > h.applied
-			}, func() {
-				if s.opt.Trace != nil {
-					fmt.Fprintf(s.opt.Trace, "%s script: crash %s (synced %d, %s applied %d)\n", time.Duration(s.now), head.id, head.disk.durable[0].applied, succ.id, succ.disk.cur[0].applied)
-				}
-				// The ECSes go down with it, as in a power cut of the
-				// control plane too: a new leader takes the head's new
-				// incarnation as current and leaves it head.
-				head.crashKeep(0)
-				for _, e := range s.ecses {
-					e.crash()
-				}
-				s.after(ms(600), func() {
-					head.start()
-					for _, e := range s.ecses {
-						e.start()
-					}
-				})
-			})
-		}}
 }
 
 // removed-member-leased (bug 6): the middle X of [A,X,C] is cut from etcd

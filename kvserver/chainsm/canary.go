@@ -20,7 +20,6 @@ func Canaries() []string {
 		{canaryDedupCap > 0, "dedupevict"},
 		{canaryTTLSkew, "ttlskew"},
 		{canaryGrantEpoch(2, 1) != 2, "leaseorder"},
-		{canaryAckBeforeSync, "ackbeforesync"},
 		{canaryDupHoldback, "dupholdback"},
 		{canaryTwoHeads, "twoheads"},
 	} {

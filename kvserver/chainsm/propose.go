@@ -38,9 +38,6 @@ func (n *Node) Propose(now Mono, p int, pr Proposal) error {
 	e := &Entry{Seq: r.applied + 1, Ops: pr.Ops, ID: pr.ID, WallMs: pr.WallMs}
 	le := r.appendEntry(e, true)
 	le.waiters = append(le.waiters, pr.Token)
-	if canaryAckBeforeSync && r.succ != "" {
-		r.forward(now) // simcanary_ackbeforesync: passed on before the head's sync
-	}
 	n.check()
 	return nil
 }

@@ -57,6 +57,7 @@ type replica struct {
 	// learners unsynced, and a restart may have lost an earlier report).
 	reportSync bool
 	nackAt     Mono
+	gap        bool // an update arrived past a gap: nack until it is filled
 
 	// The tail's feed to its learner.
 	feeding  bool

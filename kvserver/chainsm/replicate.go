@@ -76,7 +76,7 @@ func (r *replica) onSynced(now Mono) {
 func (r *replica) forward(now Mono) {
 	var out []*Entry
 	for _, le := range r.log {
-		if le.e.Seq > r.synced && !canaryAckBeforeSync { // simcanary_ackbeforesync: unsynced entries go too
+		if le.e.Seq > r.synced {
 			break
 		}
 		if !le.sent && le.e.Seq > r.committed {
@@ -130,13 +130,12 @@ func (r *replica) onUpdate(now Mono, m Msg) {
 			r.ackAgain = true
 			continue
 		case e.Seq > r.applied+1:
+			r.gap = true // the tick asks again if this nack is held back
 			r.nack(now, r.pred, false)
 			return
 		}
+		r.gap = false
 		r.appendEntry(e, false)
-	}
-	if canaryAckBeforeSync && r.succ != "" {
-		r.forward(now) // simcanary_ackbeforesync: passed on before this member's sync
 	}
 	r.sendAck(now)
 }
@@ -223,6 +222,9 @@ func (r *replica) tick(now Mono) {
 	}
 	if r.pred != "" && !r.helloDone && now-r.helloAt >= cfg.helloRetry() {
 		r.hello(now)
+	}
+	if r.pred != "" && r.gap {
+		r.nack(now, r.pred, false)
 	}
 	if r.succ != "" {
 		for _, le := range r.log {

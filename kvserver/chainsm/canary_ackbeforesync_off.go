@@ -1,5 +1,0 @@
-//go:build !simcanary_ackbeforesync
-
-package chainsm
-
-const canaryAckBeforeSync = false
