@@ -44,7 +44,6 @@
 //	ECSKV_E2E_LOG_LEVEL=lvl   --log-level of every cluster (debug, info, ...)
 //	ECSKV_BENCH=1 TRIALS=n    run TestBenchFailover with n kill -9 trials (default 20)
 //	ECSKV_BENCH_PARTITIONS=P  P of the benchmark cluster (default 256)
-//	ECSKV_E2E_KNOWN_BUGS=1    run the tests of known, unfixed bugs
 //
 // The process harness lives in e2e/framework.
 package e2e

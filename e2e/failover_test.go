@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -288,16 +287,9 @@ func testRestartRejoins(t *testing.T, afterFailover bool, cycles int) {
 // runs out: what a restarted kvserver looks like between its Listen and its
 // etcd registration. The ECS must not take the dead incarnation back:
 // health answers from whatever listens on the address are not evidence that
-// the incarnation in etcd lives.
-//
-// Known failure (ECS detector keys verdicts by the incarnation it probes
-// for, not the one that answers): the dead server turns active again and
-// gets learners until its old lease expires. Run with
-// ECSKV_E2E_KNOWN_BUGS=1.
+// the incarnation in etcd lives (the ECS probes the health service of the
+// registered incarnation, which the impostor does not know).
 func TestDeadIncarnationNotRevived(t *testing.T) {
-	if os.Getenv("ECSKV_E2E_KNOWN_BUGS") != "1" {
-		t.Skip("known ECS bug, see the comment; set ECSKV_E2E_KNOWN_BUGS=1")
-	}
 	c, cli := newFailoverCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

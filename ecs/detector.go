@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecskv/ecskv/common/etcdkeys"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -20,9 +21,22 @@ import (
 // health on its client address. One goroutine per server probes in a loop
 // and reports verdict changes to the controller, which decides what they
 // mean; lease expiry (the membership watch) is the other, slower signal.
+//
+// A probe asks for the health service of the incarnation in the server's
+// member record (etcdkeys.HealthService), not for the server-wide "": what
+// answers on an address is not always the incarnation registered for it. A
+// restarted server listens before it registers its new incarnation, and
+// any process may take the port of a dead one. Their answers must not keep
+// (or bring back) a dead incarnation in the chains.
 
 // errNotServing is a health answer other than SERVING.
 var errNotServing = errors.New("ecs: server not serving")
+
+// errOtherProcess is an answer from a process that is not the probed
+// incarnation: it does not know the incarnation's health service, or serves
+// no health service at all. The incarnation is gone as surely as when the
+// connection is refused.
+var errOtherProcess = errors.New("ecs: another process answers on the server's address")
 
 // healthEvent is a change of verdict for one incarnation of a server.
 type healthEvent struct {
@@ -38,8 +52,8 @@ type healthChecker interface {
 	close()
 }
 
-// dialFunc makes a checker for a server address.
-type dialFunc func(addr string) (healthChecker, error)
+// dialFunc makes a checker for one incarnation of a server at addr.
+type dialFunc func(addr string, incarnation uint64) (healthChecker, error)
 
 // probeTarget is one incarnation of a server to probe.
 type probeTarget struct {
@@ -158,7 +172,7 @@ const silence = 2 * time.Second
 // server that never answered is left to its lease, which also covers a
 // server that died while no ECS was leading.
 func (d *detector) run(ctx context.Context, t probeTarget) {
-	hc, err := d.dial(t.addr)
+	hc, err := d.dial(t.addr, t.incarnation)
 	if err != nil {
 		d.lg.Warn("cannot probe server", zap.String("id", t.id), zap.String("addr", t.addr), zap.Error(err))
 		return
@@ -204,9 +218,10 @@ func (d *detector) run(ctx context.Context, t probeTarget) {
 }
 
 // isGone tells a server that is not there (connection refused or reset,
-// or it answered NOT_SERVING) from one that is only slow to answer.
+// it answered NOT_SERVING, or another process answered) from one that is
+// only slow to answer.
 func isGone(err error) bool {
-	return errors.Is(err, errNotServing) || status.Code(err) == codes.Unavailable
+	return errors.Is(err, errNotServing) || errors.Is(err, errOtherProcess) || status.Code(err) == codes.Unavailable
 }
 
 func (d *detector) send(ctx context.Context, ev healthEvent) {
@@ -216,22 +231,24 @@ func (d *detector) send(ctx context.Context, ev healthEvent) {
 	}
 }
 
-// grpcHealth probes the standard gRPC health service (service "").
+// grpcHealth probes the standard gRPC health service for one incarnation's
+// service name.
 type grpcHealth struct {
-	conn *grpc.ClientConn
-	cli  healthpb.HealthClient
+	conn    *grpc.ClientConn
+	cli     healthpb.HealthClient
+	service string // etcdkeys.HealthService of the probed incarnation
 }
 
 // dialHealth creates a lazy plaintext connection.
-func dialHealth(addr string) (healthChecker, error) {
-	return healthDialer(grpc.WithTransportCredentials(insecure.NewCredentials()))(addr)
+func dialHealth(addr string, incarnation uint64) (healthChecker, error) {
+	return healthDialer(grpc.WithTransportCredentials(insecure.NewCredentials()))(addr, incarnation)
 }
 
 // healthDialer creates lazy connections with creds. Reconnect backoff is
 // capped at one second so a server that comes back is seen within about a
 // second.
 func healthDialer(creds grpc.DialOption) dialFunc {
-	return func(addr string) (healthChecker, error) {
+	return func(addr string, incarnation uint64) (healthChecker, error) {
 		conn, err := grpc.NewClient(addr, creds,
 			grpc.WithConnectParams(grpc.ConnectParams{
 				Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
@@ -240,14 +257,14 @@ func healthDialer(creds grpc.DialOption) dialFunc {
 		if err != nil {
 			return nil, fmt.Errorf("ecs: probe %s: %w", addr, err)
 		}
-		return &grpcHealth{conn: conn, cli: healthpb.NewHealthClient(conn)}, nil
+		return &grpcHealth{conn: conn, cli: healthpb.NewHealthClient(conn), service: etcdkeys.HealthService(incarnation)}, nil
 	}
 }
 
 func (g *grpcHealth) check(ctx context.Context) error {
-	resp, err := g.cli.Check(ctx, &healthpb.HealthCheckRequest{})
-	if status.Code(err) == codes.Unimplemented {
-		return nil // it answered, so it runs; it just serves no health service
+	resp, err := g.cli.Check(ctx, &healthpb.HealthCheckRequest{Service: g.service})
+	if c := status.Code(err); c == codes.NotFound || c == codes.Unimplemented {
+		return fmt.Errorf("%w: %w", errOtherProcess, err)
 	}
 	if err != nil {
 		return err

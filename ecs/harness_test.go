@@ -44,7 +44,9 @@ type fakeChecker struct {
 	addr string
 }
 
-func (f *fakeHealth) dial(addr string) (healthChecker, error) { return fakeChecker{f, addr}, nil }
+func (f *fakeHealth) dial(addr string, _ uint64) (healthChecker, error) {
+	return fakeChecker{f, addr}, nil
+}
 
 func (f *fakeHealth) set(addr string, down bool) {
 	f.mu.Lock()

@@ -40,7 +40,7 @@ func TestServerWithExternalServers(t *testing.T) {
 	require.NoError(t, srv.Start())
 	defer srv.Stop()
 
-	_, healthAddr := serveHealth(t)
+	_, healthAddr := serveHealth(t, 42)
 	cli, err := clientv3.New(clientv3.Config{Endpoints: srv.EtcdEndpoints(), Logger: zap.NewNop()})
 	require.NoError(t, err)
 	defer cli.Close()

@@ -17,10 +17,9 @@ import (
 // It rewrites the record whenever the adopted ring epoch changes, which is
 // how the ECS learns that a server serves the ring it published.
 func (s *Server) registerLoop() {
-	start := time.Now()
 	member := etcdkeys.Member{
 		ID: s.cfg.ID, Addr: s.cfg.Advertise, Zone: s.cfg.Zone, Metrics: s.cfg.Metrics,
-		PID: os.Getpid(), StartUnixMs: start.UnixMilli(), Incarnation: uint64(start.UnixNano()),
+		PID: os.Getpid(), StartUnixMs: s.started.UnixMilli(), Incarnation: s.incarnation(),
 	}
 	key := etcdkeys.Server(s.cfg.Cluster, s.cfg.ID)
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {

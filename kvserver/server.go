@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/ecskv/ecskv/common/auth"
+	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/common/tlsutil"
@@ -50,7 +51,10 @@ type Server struct {
 	// dialCreds are the transport credentials for dialing peers.
 	dialCreds grpc.DialOption
 	stopped   atomic.Bool
-	stopc     chan struct{} // closed when Stop begins: ends peers' idle Replicate streams
+	// started is when Start ran; the incarnation is its UnixNano (the member
+	// record and the incarnation's health service both carry it).
+	started time.Time
+	stopc   chan struct{} // closed when Stop begins: ends peers' idle Replicate streams
 
 	ctx     context.Context // server lifetime; cancelled by Stop
 	cancel  context.CancelFunc
@@ -88,6 +92,7 @@ func (s *Server) Start() (err error) {
 			s.Stop()
 		}
 	}()
+	s.started = time.Now()
 	s.core = newCore(s)
 	s.metrics = newMetrics(s)
 	s.store, err = storage.Open(s.cfg.DataDir, storage.Options{
@@ -116,6 +121,7 @@ func (s *Server) Start() (err error) {
 	kvpb.RegisterReplicationServer(s.grpc, &replService{s: s})
 	kvpb.RegisterAdminServer(s.grpc, &adminService{s: s})
 	s.health = health.NewServer()
+	s.health.SetServingStatus(etcdkeys.HealthService(s.incarnation()), healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	s.goAttach(func() {
 		if err := s.grpc.Serve(s.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -159,6 +165,9 @@ func (s *Server) startMetrics() error {
 
 // ReadyNotify is closed once the server serves the first ring that has it.
 func (s *Server) ReadyNotify() <-chan struct{} { return s.readyCh }
+
+// incarnation tells this start of the server from every other one.
+func (s *Server) incarnation() uint64 { return uint64(s.started.UnixNano()) }
 
 // Addr returns the address the server listens on.
 func (s *Server) Addr() string { return s.lis.Addr().String() }

@@ -1,6 +1,9 @@
 package etcdkeys
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strconv"
+)
 
 // Member is the value a kvserver writes under its lease-bound servers/<id> key.
 type Member struct {
@@ -12,6 +15,7 @@ type Member struct {
 	StartUnixMs int64  `json:"start_unix_ms"`
 	// Incarnation grows with every start of the server (its start time in
 	// nanoseconds), so the ECS tells a restarted server from the old one.
+	// The server answers health probes for it under HealthService.
 	Incarnation uint64 `json:"incarnation"`
 	// Epoch is the latest ring epoch the server applied; the ECS waits on it.
 	Epoch uint64 `json:"epoch"`
@@ -28,4 +32,13 @@ func UnmarshalMember(b []byte) (Member, error) {
 	var m Member
 	err := json.Unmarshal(b, &m)
 	return m, err
+}
+
+// HealthService is the gRPC health service under which a server answers
+// SERVING for the given incarnation. The ECS probes that service, not the
+// server-wide "", so an answer vouches only for the incarnation that gave
+// it: any other process on the address (a new incarnation not registered
+// yet, or something else that took the port) answers NOT_FOUND.
+func HealthService(incarnation uint64) string {
+	return "ecskv.incarnation/" + strconv.FormatUint(incarnation, 10)
 }
