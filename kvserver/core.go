@@ -136,8 +136,7 @@ func (c *core) drainLocked() output {
 			}
 			delete(c.waits, a.Token)
 			if w.read != nil && a.Err == nil {
-				rec, ok, err := c.s.store.Get(w.read.p, w.read.ns, w.read.key, nowMs())
-				w.val, w.ok, w.err = rec.Value, ok, err
+				w.val, w.ok, w.err = c.readStoreLocked(w.read.p, w.read.ns, w.read.key)
 			}
 			out.answers = append(out.answers, a)
 			out.wake = append(out.wake, w)

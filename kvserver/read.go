@@ -23,9 +23,9 @@ func (c *core) read(p int, rq chainsm.ReadReq) ([]byte, bool, error) {
 		delete(c.waits, tok)
 	}
 	if serve {
-		rec, ok, gerr := c.s.store.Get(p, rq.NS, rq.Key, nowMs())
+		val, ok, gerr := c.readStoreLocked(p, rq.NS, rq.Key)
 		c.mu.Unlock()
-		return rec.Value, ok, gerr
+		return val, ok, gerr
 	}
 	out := c.drainLocked()
 	c.mu.Unlock()
@@ -45,4 +45,27 @@ func (c *core) read(p int, rq chainsm.ReadReq) ([]byte, bool, error) {
 		c.forget(tok)
 		return nil, false, fmt.Errorf("%w: write in flight did not commit within %v", chainsm.ErrNotReady, readWait)
 	}
+}
+
+// maxClockSkew bounds how far any server's wall clock is from true time
+// (so two servers differ by at most twice it): TTL expiry is judged with
+// it so that reads stay monotonic (DESIGN §6).
+const maxClockSkew = 50 * time.Millisecond
+
+// readStoreLocked reads a key for a client. A record near its expiry, which
+// another server's clock may still see live, is not reported either way
+// (SERVER_NOT_READY; the client retries): a key one read reported missing
+// is never returned by a later read, whichever member serves it.
+func (c *core) readStoreLocked(p int, ns, key []byte) ([]byte, bool, error) {
+	rec, ok, err := c.s.store.Get(p, ns, key, 0)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	switch live, expired := chainsm.ExpiryVerdict(nowMs(), rec.ExpiryMs, maxClockSkew.Milliseconds()); {
+	case live:
+		return rec.Value, true, nil
+	case expired:
+		return nil, false, nil
+	}
+	return nil, false, fmt.Errorf("%w: key at its expiry", chainsm.ErrNotReady)
 }
