@@ -8,7 +8,6 @@ import (
 
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/kvserver/chainsm"
-	"github.com/ecskv/ecskv/kvserver/storage"
 	"go.uber.org/zap"
 )
 
@@ -257,4 +256,3 @@ func (c *core) report(r chainsm.Report) {
 	}
 }
 
-var _ = storage.Op{}

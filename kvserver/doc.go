@@ -5,8 +5,11 @@
 // (package storage).
 //
 // Concurrency: the current ring is an immutable *ringmeta.Ring behind an
-// atomic pointer, replaced only by the ring watcher. Writes to one partition
-// are serialised by that partition's mutex (which also owns its sequence
-// number); different partitions proceed in parallel and share pebble's group
-// commit. Every goroutine is started by goAttach and joined by Stop.
+// atomic pointer, replaced only by applyRing (watch and ping). The chain
+// protocol of every partition is one deterministic state machine
+// (package chainsm) owned by core: each input (a client call, a peer
+// message, a ring, a tick, a finished WAL sync) runs under core's lock
+// together with the storage writes it causes; WAL syncs, sends and answers
+// happen after the lock is released. Every goroutine is started by
+// goAttach and joined by Stop.
 package kvserver
