@@ -255,4 +255,3 @@ func (c *core) report(r chainsm.Report) {
 		c.s.reports.put(syncedKeyOf(c.s, r.Part), r.Ver)
 	}
 }
-
