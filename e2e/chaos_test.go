@@ -33,7 +33,7 @@ const (
 	checkTimeout    = 2 * time.Minute  // porcupine's budget per round
 )
 
-var chaosShort = []string{"kill-head", "partition-server", "kill-ecs-leader", "restart-etcd"}
+var chaosShort = []string{"kill-head", "partition-server", "kill-ecs-leader", "restart-etcd", "kill-all", "isolate-control-plane"}
 
 // roundResult is what one round measured.
 type roundResult struct {

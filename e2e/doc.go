@@ -23,11 +23,13 @@
 // pauses, partitions through proxies, ECS failover, etcd restarts, a power
 // cut of every server and ECS, servers cut from the control plane), then
 // checks recovery, `ecs check`, acknowledged writes and the history with
-// porcupine. Without ECSKV_CHAOS_ROUNDS it runs a short round of four
-// nemeses; `make chaos` runs the long version, and then
-// TestWholeClusterPowerCut (restart_test.go): three power cuts of an
-// `ecs start` cluster under kvbench load, each followed by 64 fresh writes
-// and `ecs check`, both bounded to 10 s.
+// porcupine. Without ECSKV_CHAOS_ROUNDS it runs one short round of six
+// nemeses (kill-head, partition-server, kill-ecs-leader, restart-etcd,
+// kill-all, isolate-control-plane); `make chaos` runs the long version.
+// TestWholeClusterPowerCut (restart_test.go) cuts the power of an
+// `ecs start` cluster under kvbench load, each cut followed by 64 fresh
+// writes and `ecs check`, both bounded to 10 s: two cuts in the default
+// run, five in `make chaos`.
 //
 // Environment (read by the test process; children never see ECSKV_*):
 //
