@@ -45,7 +45,7 @@ func fromPBEntry(u *kvpb.Update) *chainsm.Entry {
 
 func toPBMsg(m chainsm.Msg) *kvpb.ChainMsg {
 	pm := &kvpb.ChainMsg{Kind: uint32(m.Kind), Partition: uint32(m.Part), ChainVersion: m.Ver, Seq: m.Seq,
-		Learner: m.Learner, Epoch: m.Epoch, Granted: m.Granted, LeaseNs: m.LeaseNs, ReqToken: m.ReqToken, Hello: m.Hello}
+		Learner: m.Learner, Epoch: m.Epoch, Granted: m.Granted, LeaseNs: m.LeaseNs, ReqToken: m.ReqToken, Hello: m.Hello, Trunc: m.Trunc}
 	if len(m.Entries) > 0 {
 		pm.Entries = make([]*kvpb.Update, len(m.Entries))
 		for i, e := range m.Entries {
@@ -62,7 +62,7 @@ func fromPBMsg(from string, pm *kvpb.ChainMsg) (chainsm.Msg, bool) {
 		return chainsm.Msg{}, false
 	}
 	m := chainsm.Msg{Kind: k, From: from, Part: int(pm.Partition), Ver: pm.ChainVersion, Seq: pm.Seq,
-		Learner: pm.Learner, Epoch: pm.Epoch, Granted: pm.Granted, LeaseNs: pm.LeaseNs, ReqToken: pm.ReqToken, Hello: pm.Hello}
+		Learner: pm.Learner, Epoch: pm.Epoch, Granted: pm.Granted, LeaseNs: pm.LeaseNs, ReqToken: pm.ReqToken, Hello: pm.Hello, Trunc: pm.Trunc}
 	if len(pm.Entries) > 0 {
 		m.Entries = make([]*chainsm.Entry, len(pm.Entries))
 		for i, u := range pm.Entries {

@@ -275,7 +275,9 @@ type ChainMsg struct {
 	LeaseNs      int64                  `protobuf:"varint,9,opt,name=lease_ns,json=leaseNs,proto3" json:"lease_ns,omitempty"`
 	ReqToken     uint64                 `protobuf:"varint,10,opt,name=req_token,json=reqToken,proto3" json:"req_token,omitempty"`
 	// hello marks the nack a member sends after adopting a chain version.
-	Hello         bool `protobuf:"varint,11,opt,name=hello,proto3" json:"hello,omitempty"`
+	Hello bool `protobuf:"varint,11,opt,name=hello,proto3" json:"hello,omitempty"`
+	// trunc (in a sync): the sender's log starts after this seq.
+	Trunc         uint64 `protobuf:"varint,12,opt,name=trunc,proto3" json:"trunc,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -385,6 +387,13 @@ func (x *ChainMsg) GetHello() bool {
 		return x.Hello
 	}
 	return false
+}
+
+func (x *ChainMsg) GetTrunc() uint64 {
+	if x != nil {
+		return x.Trunc
+	}
+	return 0
 }
 
 // DedupRecord is a remembered client write, carried in snapshots.
@@ -902,7 +911,7 @@ const file_kvpb_replication_proto_rawDesc = "" +
 	"\x06status\x18\a \x01(\x0e2\x10.ecskv.v1.StatusR\x06status\x12\x1d\n" +
 	"\n" +
 	"to_learner\x18\b \x01(\bR\ttoLearner\x12\x17\n" +
-	"\awall_ms\x18\t \x01(\x03R\x06wallMs\"\xb7\x02\n" +
+	"\awall_ms\x18\t \x01(\x03R\x06wallMs\"\xcd\x02\n" +
 	"\bChainMsg\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12#\n" +
@@ -915,7 +924,8 @@ const file_kvpb_replication_proto_rawDesc = "" +
 	"\blease_ns\x18\t \x01(\x03R\aleaseNs\x12\x1b\n" +
 	"\treq_token\x18\n" +
 	" \x01(\x04R\breqToken\x12\x14\n" +
-	"\x05hello\x18\v \x01(\bR\x05hello\"\x9e\x01\n" +
+	"\x05hello\x18\v \x01(\bR\x05hello\x12\x14\n" +
+	"\x05trunc\x18\f \x01(\x04R\x05trunc\"\x9e\x01\n" +
 	"\vDedupRecord\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\x04R\bclientId\x12\x1d\n" +
 	"\n" +

@@ -92,7 +92,9 @@ func (r *replica) serveDeferredSnapshot() {
 // the partition from it. The member stays in the chain, unsynced: it
 // serves nothing and its predecessor commits nothing until it caught up.
 func (r *replica) startCopy(now Mono, m Msg) {
-	if !r.member() || m.Ver != r.ver || m.From != r.pred || r.copying || !r.unsynced {
+	// Only a tail copies: its commit point is its own synced seq, so the
+	// copy never acks a write the chain below it lacks.
+	if !r.member() || m.Ver != r.ver || m.From != r.pred || r.copying || !r.unsynced || r.succ != "" {
 		return
 	}
 	r.failReads(ErrNotResponsible)

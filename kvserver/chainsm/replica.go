@@ -57,7 +57,7 @@ type replica struct {
 	// learners unsynced, and a restart may have lost an earlier report).
 	reportSync bool
 	nackAt     Mono
-	gap        bool // an update arrived past a gap: nack until it is filled
+	gapTo      uint64 // an update arrived for this seq past a gap: nack until applied
 
 	// The tail's feed to its learner.
 	feeding  bool

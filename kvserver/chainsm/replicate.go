@@ -27,10 +27,8 @@ func (n *Node) Step(now Mono, m Msg) {
 		case MsgNack:
 			r.onNack(now, m)
 		case MsgSync:
-			if m.Learner && r.learning {
+			if m.Learner {
 				r.onResnapshot(now, m)
-			} else if m.Learner {
-				r.startCopy(now, m)
 			} else {
 				r.onSync(now, m)
 			}
@@ -130,11 +128,10 @@ func (r *replica) onUpdate(now Mono, m Msg) {
 			r.ackAgain = true
 			continue
 		case e.Seq > r.applied+1:
-			r.gap = true // the tick asks again if this nack is held back
+			r.gapTo = max(r.gapTo, e.Seq) // the tick asks again if this nack is held back
 			r.nack(now, r.pred, false)
 			return
 		}
-		r.gap = false
 		r.appendEntry(e, false)
 	}
 	r.sendAck(now)
@@ -159,14 +156,11 @@ func (r *replica) onNack(now Mono, m Msg) {
 	switch {
 	case m.Learner && r.feeding && m.From == r.learner:
 		r.resend(now, m.From, m.Seq, true)
-	case !m.Learner && r.member() && m.From == r.succ && m.Hello && m.Seq < r.truncated:
-		// A new successor that lacks what this member's log no longer
-		// keeps (a promoted tail whose old predecessor left before it
-		// caught up): it copies the partition from here instead.
-		r.n.send(Msg{Kind: MsgSync, To: m.From, Part: r.p, Ver: r.ver, Learner: true})
 	case !m.Learner && r.member() && m.From == r.succ:
 		r.resend(now, m.From, m.Seq, false)
-		r.n.send(Msg{Kind: MsgSync, To: m.From, Part: r.p, Ver: r.ver, Seq: r.synced})
+		// Trunc: where the log starts; a successor that holds less
+		// cannot catch up from here (see onSync).
+		r.n.send(Msg{Kind: MsgSync, To: m.From, Part: r.p, Ver: r.ver, Seq: r.synced, Trunc: r.truncated})
 	}
 }
 
@@ -174,6 +168,13 @@ func (r *replica) onNack(now Mono, m Msg) {
 // everything its predecessor held when it answered.
 func (r *replica) onSync(now Mono, m Msg) {
 	if !r.member() || m.Ver != r.ver || m.From != r.pred {
+		return
+	}
+	if r.applied < m.Trunc && r.unsynced && r.succ == "" {
+		// The predecessor's log no longer reaches back to what this tail
+		// holds (a promoted tail whose old predecessor left before it
+		// caught up): copy the partition from the predecessor instead.
+		r.startCopy(now, m)
 		return
 	}
 	r.helloDone = true
@@ -223,7 +224,7 @@ func (r *replica) tick(now Mono) {
 	if r.pred != "" && !r.helloDone && now-r.helloAt >= cfg.helloRetry() {
 		r.hello(now)
 	}
-	if r.pred != "" && r.gap {
+	if r.pred != "" && r.applied < r.gapTo {
 		r.nack(now, r.pred, false)
 	}
 	if r.succ != "" {

@@ -76,8 +76,9 @@ type Msg struct {
 	Ver      uint64 // chain version
 	Seq      uint64
 	Entries  []*Entry
-	Learner  bool // an update or nack between the tail and its learner
-	Hello    bool // MsgNack: the hello after adopting a chain version
+	Learner  bool   // an update or nack between the tail and its learner
+	Hello    bool   // MsgNack: the hello after adopting a chain version
+	Trunc    uint64 // MsgSync: the sender's log starts after this seq
 	Epoch    uint64
 	Granted  bool
 	LeaseNs  int64
