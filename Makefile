@@ -57,7 +57,7 @@ unit:
 ## SIM_BASE=N fixes the first seed (random otherwise, printed)
 SEEDS ?= 200
 sim:
-	$(GO) test ./e2e/sim/ -count=1 -timeout 0 -run '^TestSim' $(if $(SEED),-sim.seed=$(SEED) -sim.v -v,-sim.seeds=$(SEEDS) $(if $(SIM_BASE),-sim.base=$(SIM_BASE)))
+	$(GO) test ./e2e/sim/ -count=1 -timeout 0 -run '^Test(Sim|Canaries)' $(if $(SEED),-sim.seed=$(SEED) -sim.v -v,-sim.seeds=$(SEEDS) $(if $(SIM_BASE),-sim.base=$(SIM_BASE)))
 
 ## e2e: end-to-end tests against real processes (bin/)
 e2e: build tools
