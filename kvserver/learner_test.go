@@ -23,9 +23,15 @@ import (
 // readyVersion returns the chain version learner id announced for p, or 0.
 func (c *tcluster) readyVersion(id string, p int) uint64 {
 	c.t.Helper()
+	return c.versionAt(etcdkeys.Ready(c.name, id, p))
+}
+
+// versionAt reads a chain version a server reported under key, or 0.
+func (c *tcluster) versionAt(key string) uint64 {
+	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := c.cli.Get(ctx, etcdkeys.Ready(c.name, id, p))
+	resp, err := c.cli.Get(ctx, key)
 	require.NoError(c.t, err)
 	if len(resp.Kvs) == 0 {
 		return 0

@@ -1,8 +1,6 @@
 package kvserver
 
 import (
-	"context"
-	"strconv"
 	"testing"
 	"time"
 
@@ -11,22 +9,12 @@ import (
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // syncedVersion returns the chain version id reported synced at for p, or 0.
 func (c *tcluster) syncedVersion(id string, p int) uint64 {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	resp, err := c.cli.Get(ctx, etcdkeys.Synced(c.name, id, p))
-	require.NoError(c.t, err)
-	if len(resp.Kvs) == 0 {
-		return 0
-	}
-	v, err := strconv.ParseUint(string(resp.Kvs[0].Value), 10, 64)
-	require.NoError(c.t, err)
-	return v
+	return c.versionAt(etcdkeys.Synced(c.name, id, p))
 }
 
 // TestPromotedTailReportsSynced: a promoted learner whose old tail's updates
