@@ -22,16 +22,22 @@ import (
 // planner's steps (b, d) and keeps the progress record.
 
 func (c *controller) applyReady(t mvccpb.Event_EventType, key, value []byte) {
-	k, ok := parsePartKey(key, etcdkeys.ReadyPrefix(c.cfg.Cluster))
+	c.applyReport(c.ready, etcdkeys.ReadyPrefix(c.cfg.Cluster), "ready", t, key, value)
+}
+
+// applyReport keeps a server's per-partition report (ready or synced key)
+// in reports, as the watch delivers it.
+func (c *controller) applyReport(reports map[partKey]string, prefix, what string, t mvccpb.Event_EventType, key, value []byte) {
+	k, ok := parsePartKey(key, prefix)
 	if !ok {
-		c.lg.Warn("ignoring malformed ready key", zap.String("key", string(key)))
+		c.lg.Warn("ignoring malformed "+what+" key", zap.String("key", string(key)))
 		return
 	}
 	if t == clientv3.EventTypeDelete {
-		delete(c.ready, k)
+		delete(reports, k)
 		return
 	}
-	c.ready[k] = string(value)
+	reports[k] = string(value)
 }
 
 // promote is step (c): a learner whose ready key names the chain version it

@@ -61,16 +61,7 @@ func setPartition(next *ringmeta.Ring, st *ctlState, p int, pt core.Partition) {
 }
 
 func (c *controller) applySynced(t mvccpb.Event_EventType, key, value []byte) {
-	k, ok := parsePartKey(key, etcdkeys.SyncedPrefix(c.cfg.Cluster))
-	if !ok {
-		c.lg.Warn("ignoring malformed synced key", zap.String("key", string(key)))
-		return
-	}
-	if t == clientv3.EventTypeDelete {
-		delete(c.synced, k)
-		return
-	}
-	c.synced[k] = string(value)
+	c.applyReport(c.synced, etcdkeys.SyncedPrefix(c.cfg.Cluster), "synced", t, key, value)
 }
 
 // clearSynced takes in the members' synced reports (core.Clear). Every

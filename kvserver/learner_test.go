@@ -325,6 +325,25 @@ func TestChainPromotedTailStaleRead(t *testing.T) {
 	}
 }
 
+// promoteLagging writes keys[0], makes s4 the learner of p, cuts s3 -> s4
+// so that keys[1] = lost reaches the old members only, and promotes s4 to
+// the chain's tail. It returns the promoting ring and the link's heal.
+func (c *tcluster) promoteLagging(t *testing.T, w *tclient, p int, keys []string, lost string) (func(), *ringmeta.Ring) {
+	t.Helper()
+	w.mustPut(t, keys[0], "before")
+	r := c.publish(func(r *ringmeta.Ring) { r.Chains[p].Learner = "s4" })
+	v := r.Chains[p].Version
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool { return c.readyVersion("s4", p) == v }, "learner not ready")
+	heal := c.cutLink("s3", "s4")
+	assert.Equal(t, kvpb.Status_SUCCESS, w.mustPut(t, keys[1], lost))
+	r = c.publish(func(r *ringmeta.Ring) {
+		r.Chains[p].Members = append(r.Chains[p].Members, "s4")
+		r.Chains[p].Learner = ""
+	})
+	c.waitEpoch(r.Epoch, "s1", "s2", "s3", "s4")
+	return heal, r
+}
+
 // TestChainOldTailFailsDuringPromotionSync: the old tail dies while the new
 // tail still lacks writes the old tail committed (its learner updates were
 // lost). The new tail must not serve stale reads, and writes must commit
@@ -339,17 +358,7 @@ func TestChainOldTailFailsDuringPromotionSync(t *testing.T) {
 	const p = 14
 	keys := keysIn(p, 3, "dies")
 	w := c.client()
-	w.mustPut(t, keys[0], "before")
-	r := c.publish(func(r *ringmeta.Ring) { r.Chains[p].Learner = "s4" })
-	v := r.Chains[p].Version
-	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool { return c.readyVersion("s4", p) == v }, "learner not ready")
-	c.cutLink("s3", "s4")
-	assert.Equal(t, kvpb.Status_SUCCESS, w.mustPut(t, keys[1], "only-on-s1-s2-s3"))
-	r = c.publish(func(r *ringmeta.Ring) {
-		r.Chains[p].Members = append(r.Chains[p].Members, "s4")
-		r.Chains[p].Learner = ""
-	})
-	c.waitEpoch(r.Epoch, "s1", "s2", "s3", "s4")
+	_, r := c.promoteLagging(t, w, p, keys, "only-on-s1-s2-s3")
 	c.stopNode("s3")
 	r = c.publish(func(r *ringmeta.Ring) { r.Chains[p].Members = []string{"s1", "s2", "s4"} })
 	c.waitEpoch(r.Epoch, "s1", "s2", "s4")
@@ -382,21 +391,11 @@ func TestDemotedNewTailRecopies(t *testing.T) {
 	const p = 14
 	keys := keysIn(p, 3, "demote")
 	w := c.client()
-	w.mustPut(t, keys[0], "before")
-	r := c.publish(func(r *ringmeta.Ring) { r.Chains[p].Learner = "s4" })
-	v := r.Chains[p].Version
-	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool { return c.readyVersion("s4", p) == v }, "learner not ready")
-	heal := c.cutLink("s3", "s4")
-	assert.Equal(t, kvpb.Status_SUCCESS, w.mustPut(t, keys[1], "only-on-s1-s2-s3"))
-	r = c.publish(func(r *ringmeta.Ring) {
-		r.Chains[p].Members = append(r.Chains[p].Members, "s4")
-		r.Chains[p].Learner = ""
-	})
-	c.waitEpoch(r.Epoch, "s1", "s2", "s3", "s4")
+	heal, r := c.promoteLagging(t, w, p, keys, "only-on-s1-s2-s3")
 	c.stopNode("s3")
 	heal()
 	r = c.publish(func(r *ringmeta.Ring) { r.Chains[p].Members, r.Chains[p].Learner = []string{"s1", "s2"}, "s4" })
-	v = r.Chains[p].Version
+	v := r.Chains[p].Version
 	c.waitEpoch(r.Epoch, "s1", "s2", "s4")
 	assert.Equal(t, kvpb.Status_SUCCESS, w.mustPut(t, keys[2], "after"))
 	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool { return c.readyVersion("s4", p) == v }, "demoted tail not ready again")

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
-	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/stretchr/testify/assert"
@@ -27,18 +26,7 @@ func TestPromotedTailReportsSynced(t *testing.T) {
 	const p = 9
 	keys := keysIn(p, 2, "rep")
 	w := c.client()
-	w.mustPut(t, keys[0], "before")
-	r := c.publish(func(r *ringmeta.Ring) { r.Chains[p].Learner = "s4" })
-	v := r.Chains[p].Version
-	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool { return c.readyVersion("s4", p) == v }, "learner not ready")
-
-	heal := c.cutLink("s3", "s4")
-	assert.Equal(t, kvpb.Status_SUCCESS, w.mustPut(t, keys[1], "lost-on-the-way"))
-	r = c.publish(func(r *ringmeta.Ring) {
-		r.Chains[p].Members = append(r.Chains[p].Members, "s4")
-		r.Chains[p].Learner = ""
-	})
-	c.waitEpoch(r.Epoch, "s1", "s2", "s3", "s4")
+	heal, r := c.promoteLagging(t, w, p, keys, "lost-on-the-way")
 	r = c.publish(func(r *ringmeta.Ring) { r.Chains[p].Members = []string{"s2", "s3", "s4"} })
 	c.waitEpoch(r.Epoch, "s2", "s3", "s4")
 	time.Sleep(300 * time.Millisecond)
