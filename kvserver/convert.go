@@ -87,37 +87,3 @@ func fromPBDedup(ds []*kvpb.DedupRecord) []chainsm.DedupRecord {
 	}
 	return out
 }
-
-// Storage forms of log entries and dedup records.
-
-func toLogEntry(e *chainsm.Entry) storage.LogEntry {
-	return storage.LogEntry{Seq: e.Seq, Ops: e.Ops, Client: e.ID.Client, ClientSeq: e.ID.Seq, Status: e.Status, WallMs: e.WallMs}
-}
-
-func fromLogEntry(e storage.LogEntry) *chainsm.Entry {
-	return &chainsm.Entry{Seq: e.Seq, Ops: e.Ops, ID: chainsm.ReqID{Client: e.Client, Seq: e.ClientSeq}, Status: e.Status, WallMs: e.WallMs}
-}
-
-func toStoreDedup(ds []chainsm.DedupRecord) []storage.DedupRecord {
-	out := make([]storage.DedupRecord, len(ds))
-	for i, d := range ds {
-		out[i] = storage.DedupRecord{ID: storage.DedupID{Client: d.ID.Client, Seq: d.ID.Seq}, Seq: d.Seq, Status: d.Status, WallMs: d.WallMs}
-	}
-	return out
-}
-
-func fromStoreDedup(ds []storage.DedupRecord) []chainsm.DedupRecord {
-	out := make([]chainsm.DedupRecord, len(ds))
-	for i, d := range ds {
-		out[i] = chainsm.DedupRecord{ID: chainsm.ReqID{Client: d.ID.Client, Seq: d.ID.Seq}, Seq: d.Seq, Status: d.Status, WallMs: d.WallMs}
-	}
-	return out
-}
-
-func toDedupIDs(ids []chainsm.ReqID) []storage.DedupID {
-	out := make([]storage.DedupID, len(ids))
-	for i, id := range ids {
-		out[i] = storage.DedupID{Client: id.Client, Seq: id.Seq}
-	}
-	return out
-}

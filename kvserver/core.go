@@ -8,6 +8,7 @@ import (
 
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/kvserver/chainsm"
+	"github.com/ecskv/ecskv/kvserver/chainstore"
 	"go.uber.org/zap"
 )
 
@@ -75,21 +76,10 @@ func (c *core) now() chainsm.Mono { return chainsm.Mono(time.Since(c.t0)) }
 
 // recover loads what storage kept of every partition into the node.
 func (c *core) recover() error {
-	parts, err := c.s.store.RecoverPartitions()
-	if err != nil {
-		return fmt.Errorf("kvserver: recover partitions: %w", err)
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, ps := range parts {
-		rec := chainsm.Recovered{Applied: ps.Applied, Ver: ps.Ver, Epoch: ps.Epoch, Unsynced: ps.Unsynced,
-			Truncated: ps.Truncated, Dedup: fromStoreDedup(ps.Dedup)}
-		for _, e := range ps.Log {
-			rec.Log = append(rec.Log, fromLogEntry(e))
-		}
-		if err := c.node.Recover(ps.Partition, rec); err != nil {
-			return err
-		}
+	if err := chainstore.Recover(c.s.store, c.node); err != nil {
+		return fmt.Errorf("kvserver: %w", err)
 	}
 	return nil
 }
@@ -105,68 +95,48 @@ func (c *core) do(f func(n *chainsm.Node)) {
 
 // drainLocked carries out the node's storage writes and collects the rest.
 func (c *core) drainLocked() output {
-	var out output
-	for c.node.HasReady() {
-		rd := c.node.Ready()
-		var sts []kvpb.Status
-		for _, op := range rd.Storage {
-			st, err := c.apply(op)
-			if err != nil {
-				// Storage that fails a write cannot keep the protocol's
-				// promises: stop serving (the ECS fails the server over).
-				c.s.lg.Error("storage write failed; stopping", zap.Int("partition", op.Part), zap.Error(err))
-				go c.s.Stop()
-			}
-			if op.NeedStatus {
-				sts = append(sts, st)
-			}
-		}
-		c.node.Advance(sts)
-		if rd.Sync != 0 {
-			c.syncReq, out.sync = rd.Sync, true
-		}
-		for _, ss := range rd.Snapshots {
-			c.takeSnapshotLocked(ss)
-		}
-		for _, a := range rd.Answers {
-			w, ok := c.waits[a.Token]
-			if !ok {
-				continue
-			}
-			delete(c.waits, a.Token)
-			if w.read != nil && a.Err == nil {
-				w.val, w.ok, w.err = c.readStoreLocked(w.read.p, w.read.ns, w.read.key)
-			}
-			out.answers = append(out.answers, a)
-			out.wake = append(out.wake, w)
-		}
-		out.msgs = append(out.msgs, rd.Msgs...)
-		out.reports = append(out.reports, rd.Reports...)
+	d := drainer{c: c}
+	if err := chainstore.Drain(c.node, &d); err != nil {
+		// Storage that fails a write cannot keep the protocol's promises:
+		// stop serving (the ECS fails the server over).
+		c.s.lg.Error("storage write failed; stopping", zap.Error(err))
+		go c.s.Stop()
 	}
-	return out
+	return d.out
 }
 
-// apply carries out one storage operation.
-func (c *core) apply(op chainsm.StorageOp) (kvpb.Status, error) {
-	st := c.s.store
-	switch op.Kind {
-	case chainsm.StApply:
-		return st.ApplyEntry(op.Part, toLogEntry(op.Entry), op.NeedStatus, nowMs())
-	case chainsm.StTruncate:
-		return 0, st.TruncateLog(op.Part, op.Seq)
-	case chainsm.StForget:
-		return 0, st.ForgetDedup(op.Part, toDedupIDs(op.IDs))
-	case chainsm.StVersion:
-		return 0, st.SetVersion(op.Part, op.Ver, op.Epoch, op.Unsynced)
-	case chainsm.StDrop:
-		return 0, st.DropPartition(op.Part)
-	case chainsm.StIngest:
-		// The records came chunk by chunk (transfer.go); this sets the
-		// partition's state after them.
-		return 0, st.FinishSnapshot(op.Part, op.Seq, toStoreDedup(op.Dedup))
-	}
-	return 0, fmt.Errorf("kvserver: unknown storage op %d", op.Kind)
+// drainer is the kvserver's chainstore.Shell: storage writes happen at
+// once, under mu; the rest is collected for dispatch after mu is released.
+type drainer struct {
+	c   *core
+	out output
 }
+
+func (d *drainer) Apply(op chainsm.StorageOp) (kvpb.Status, error) {
+	return chainstore.Apply(d.c.s.store, op, nowMs())
+}
+
+func (d *drainer) Sync(id uint64) { d.c.syncReq, d.out.sync = id, true }
+
+func (d *drainer) Snapshot(ss chainsm.SnapshotSend) { d.c.takeSnapshotLocked(ss) }
+
+func (d *drainer) Answer(a chainsm.Answer) {
+	c := d.c
+	w, ok := c.waits[a.Token]
+	if !ok {
+		return
+	}
+	delete(c.waits, a.Token)
+	if w.read != nil && a.Err == nil {
+		w.val, w.ok, w.err = c.readStoreLocked(w.read.p, w.read.ns, w.read.key)
+	}
+	d.out.answers = append(d.out.answers, a)
+	d.out.wake = append(d.out.wake, w)
+}
+
+func (d *drainer) Send(m chainsm.Msg) { d.out.msgs = append(d.out.msgs, m) }
+
+func (d *drainer) Report(r chainsm.Report) { d.out.reports = append(d.out.reports, r) }
 
 // dispatch does, outside mu, what a drained Ready left.
 func (c *core) dispatch(out output) {

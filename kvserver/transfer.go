@@ -10,6 +10,7 @@ import (
 
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/kvserver/chainsm"
+	"github.com/ecskv/ecskv/kvserver/chainstore"
 	"github.com/ecskv/ecskv/kvserver/storage"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
@@ -135,8 +136,6 @@ func (c *core) startPull(m chainsm.Msg) {
 	}
 }
 
-var errNotLearning = errors.New("kvserver: no longer learning this partition")
-
 // pull copies one snapshot from the tail.
 func (c *core) pull(m chainsm.Msg) (int, error) {
 	addr, ok := c.s.addrOf(m.To)
@@ -180,9 +179,7 @@ func (c *core) pull(m chainsm.Msg) (int, error) {
 	}
 }
 
-// ingestChunk writes snapshot records while the node still waits for them:
-// a learner that moved on must not get records after its partition was
-// dropped. The first chunk clears what an earlier attempt left.
+// ingestChunk writes one chunk of snapshot records (chainstore.IngestChunk).
 func (c *core) ingestChunk(m chainsm.Msg, ch *kvpb.SnapshotChunk, first bool) error {
 	entries := make([]storage.Entry, len(ch.Records))
 	for i, r := range ch.Records {
@@ -193,15 +190,7 @@ func (c *core) ingestChunk(m chainsm.Msg, ch *kvpb.SnapshotChunk, first bool) er
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.node.Learning(m.Part, m.Ver) {
-		return errNotLearning
-	}
-	if first {
-		if err := c.s.store.DropPartition(m.Part); err != nil {
-			return err
-		}
-	}
-	return c.s.store.Ingest(m.Part, entries, 0)
+	return chainstore.IngestChunk(c.s.store, c.node, m.Part, m.Ver, entries, first)
 }
 
 // byteLimiter bounds the rate of snapshot transfer so rebalancing leaves

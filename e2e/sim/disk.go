@@ -1,218 +1,177 @@
 package sim
 
 import (
-	"maps"
-	"slices"
+	"bytes"
+	"crypto/sha256"
+	"fmt"
 
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/kvserver/chainsm"
+	"github.com/ecskv/ecskv/kvserver/chainstore"
 	"github.com/ecskv/ecskv/kvserver/storage"
 )
 
-// disk models one server's storage with the semantics of the kvserver's
-// pebble store: every storage operation is one batch, applied at once to
-// what readers see and, at the next sync, made durable. A power loss keeps
-// the durable state plus a seeded prefix of the batches since the last
-// sync (a torn WAL tail keeps whole batches, in order).
+// disk is one server's storage: the kvserver's own store (package
+// storage, pebble) on a crashable in-memory filesystem, written through
+// the same chainstore code as a server's. Every storage operation is one
+// unsynced batch; a sync makes every batch before it durable.
+//
+// A power loss keeps exactly the synced state (CrashClone with no unsynced
+// data, the only replayable setting) plus a seeded prefix of the batches
+// written since the last sync, re-applied: WAL recovery keeps whole
+// batches in order, so that is what a torn WAL tail leaves.
 type disk struct {
-	cur, durable diskState
-	pending      []chainsm.StorageOp
-	base         int // absolute index of pending[0]
+	id      string
+	fs      *vfs.MemFS
+	st      *storage.Store
+	pending []unsyncedOp // batches since the last sync
+	rotated bool         // a WAL rotation synced every batch before it
 }
 
+// unsyncedOp is an unsynced batch, as the operation that wrote it.
+type unsyncedOp struct {
+	op     chainsm.StorageOp
+	wallMs int64
+}
+
+// record is a key's stored record as the shell reads it.
 type record struct {
 	seq      uint64
 	expiryMs int64
 	value    string
 }
 
-type partStore struct {
-	data      map[string]record
-	applied   uint64
-	ver       uint64
-	epoch     uint64
-	unsynced  bool
-	truncated uint64
-	log       map[uint64]*chainsm.Entry
-	dedup     map[chainsm.ReqID]chainsm.DedupRecord
-}
+func newDisk(id string) (*disk, error) { return openDisk(id, vfs.NewCrashableMem()) }
 
-type diskState map[int]*partStore
-
-func newDisk() *disk { return &disk{cur: diskState{}, durable: diskState{}} }
-
-func (st diskState) part(p int) *partStore {
-	ps, ok := st[p]
-	if !ok {
-		ps = &partStore{data: map[string]record{}, log: map[uint64]*chainsm.Entry{}, dedup: map[chainsm.ReqID]chainsm.DedupRecord{}}
-		st[p] = ps
+func openDisk(id string, fs *vfs.MemFS) (*disk, error) {
+	d := &disk{id: id, fs: fs}
+	st, err := storage.Open(id, storage.Options{
+		FS: fs, Sync: true, CacheEntries: 256,
+		Tune: func(o *pebble.Options) {
+			// Background compactions change no data and would only
+			// cost time; a rotation syncs the old WAL (inside the
+			// write that caused it, so at a replayable point).
+			o.DisableAutomaticCompactions = true
+			o.MemTableSize = 256 << 10
+			o.EventListener = &pebble.EventListener{WALCreated: func(pebble.WALCreateInfo) { d.rotated = true }}
+		},
+	})
+	if err != nil {
+		return nil, err
 	}
-	return ps
+	d.st = st
+	return d, nil
 }
 
-func (ps *partStore) clone() *partStore {
-	c := *ps
-	c.data, c.log, c.dedup = maps.Clone(ps.data), maps.Clone(ps.log), maps.Clone(ps.dedup)
-	return &c
-}
-
-// apply runs op on what readers see and queues it for the next sync. It
+// apply runs op on the store and remembers it until the next sync. It
 // returns the status a head apply computed.
-func (d *disk) apply(op chainsm.StorageOp, wallMs int64) kvpb.Status {
-	d.pending = append(d.pending, op)
-	return d.cur.apply(op, wallMs)
+func (d *disk) apply(op chainsm.StorageOp, wallMs int64) (kvpb.Status, error) {
+	d.rotated = false
+	st, err := chainstore.Apply(d.st, op, wallMs)
+	if err != nil {
+		return st, err
+	}
+	if d.rotated || op.Kind == chainsm.StDrop { // a drop commits synced
+		d.pending = d.pending[:0]
+	}
+	if op.Kind != chainsm.StDrop {
+		if op.Entry != nil {
+			e := *op.Entry
+			op.Entry = &e
+		}
+		d.pending = append(d.pending, unsyncedOp{op, wallMs})
+	}
+	return st, nil
 }
 
-// mark returns the position a sync requested now covers.
-func (d *disk) mark() int { return d.base + len(d.pending) }
-
-// syncTo makes the batches before position upto durable.
-func (d *disk) syncTo(upto int) {
-	n := min(max(upto-d.base, 0), len(d.pending))
-	for _, op := range d.pending[:n] {
-		d.durable.apply(op, 0)
+// ingest writes snapshot records (synced commits) as the kvserver's
+// transfer does.
+func (d *disk) ingest(n *chainsm.Node, part int, ver uint64, entries []storage.Entry) error {
+	if err := chainstore.IngestChunk(d.st, n, part, ver, entries, true); err != nil {
+		return err
 	}
-	d.pending = d.pending[n:]
-	d.base += n
+	d.pending = d.pending[:0]
+	return nil
 }
 
-// crash returns the disk as a power loss leaves it: durable state plus the
-// first keep pending batches.
-func (d *disk) crash(keep int) *disk {
-	nd := &disk{durable: diskState{}}
-	for p, ps := range d.durable {
-		nd.durable[p] = ps.clone()
+// mark returns how many batches a sync requested now must cover.
+func (d *disk) mark() int { return len(d.pending) }
+
+// sync makes every batch written so far durable.
+func (d *disk) sync() error {
+	if err := d.st.SyncWAL(); err != nil {
+		return err
 	}
-	for _, op := range d.pending[:keep] {
-		nd.durable.apply(op, 0)
-	}
-	nd.cur = diskState{}
-	for p, ps := range nd.durable {
-		nd.cur[p] = ps.clone()
-	}
-	return nd
+	d.pending = d.pending[:0]
+	return nil
 }
 
-func (st diskState) apply(op chainsm.StorageOp, wallMs int64) kvpb.Status {
-	switch op.Kind {
-	case chainsm.StDrop:
-		delete(st, op.Part)
-		return 0
-	case chainsm.StIngest:
-		ps := st.part(op.Part)
-		*ps = partStore{data: maps.Clone(op.Snap.(map[string]record)), applied: op.Seq, truncated: op.Seq,
-			log: map[uint64]*chainsm.Entry{}, dedup: map[chainsm.ReqID]chainsm.DedupRecord{}}
-		for _, r := range op.Dedup {
-			ps.dedup[r.ID] = r
-		}
-		return 0
+// crash returns the disk as a power loss leaves it: the synced state plus
+// the first keep batches written since the last sync.
+func (d *disk) crash(keep int) (*disk, error) {
+	img := d.fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+	_ = d.st.Close() // nothing it does reaches img
+	nd, err := openDisk(d.id, img)
+	if err != nil {
+		return nil, err
 	}
-	ps := st.part(op.Part)
-	switch op.Kind {
-	case chainsm.StApply:
-		return ps.applyEntry(op.Entry, op.NeedStatus, wallMs)
-	case chainsm.StTruncate:
-		for s := range ps.log {
-			if s <= op.Seq {
-				delete(ps.log, s)
-			}
-		}
-		ps.truncated = max(ps.truncated, op.Seq)
-	case chainsm.StForget:
-		for _, id := range op.IDs {
-			delete(ps.dedup, id)
-		}
-	case chainsm.StVersion:
-		ps.ver, ps.epoch, ps.unsynced = op.Ver, op.Epoch, op.Unsynced
-	}
-	return 0
-}
-
-func (ps *partStore) applyEntry(e *chainsm.Entry, head bool, wallMs int64) kvpb.Status {
-	st := e.Status
-	for i, o := range e.Ops {
-		k := string(o.NS) + "\x00" + string(o.Key)
-		old, ok := ps.data[k]
-		live := ok && (old.expiryMs == 0 || wallMs < old.expiryMs)
-		if o.Kind == storage.OpDelete {
-			delete(ps.data, k)
-		} else {
-			ps.data[k] = record{seq: e.Seq, expiryMs: o.ExpiryMs, value: string(o.Value)}
-		}
-		if head && i == 0 {
-			st = writeStatus(o.Kind, live)
+	for _, p := range d.pending[:keep] {
+		if _, err := chainstore.Apply(nd.st, p.op, p.wallMs); err != nil {
+			return nil, fmt.Errorf("re-apply %v of partition %d: %w", p.op.Kind, p.op.Part, err)
 		}
 	}
-	ps.applied = e.Seq
-	le := *e
-	le.Status = st
-	ps.log[e.Seq] = &le
-	if e.ID != (chainsm.ReqID{}) {
-		ps.dedup[e.ID] = chainsm.DedupRecord{ID: e.ID, Seq: e.Seq, Status: st, WallMs: e.WallMs}
-	}
-	return st
+	return nd, nd.sync()
 }
 
-func writeStatus(k storage.OpKind, existed bool) kvpb.Status {
-	switch {
-	case k == storage.OpDelete && !existed:
-		return kvpb.Status_NOT_FOUND
-	case k == storage.OpPut && existed:
-		return kvpb.Status_UPDATE
-	}
-	return kvpb.Status_SUCCESS
-}
-
-// recovered lists what the durable state holds, per partition, in order.
-func (d *disk) recovered() map[int]chainsm.Recovered {
-	out := map[int]chainsm.Recovered{}
-	for _, p := range slices.Sorted(maps.Keys(d.cur)) {
-		ps := d.cur[p]
-		rec := chainsm.Recovered{Applied: ps.applied, Ver: ps.ver, Epoch: ps.epoch, Unsynced: ps.unsynced, Truncated: ps.truncated}
-		for s := ps.truncated + 1; s <= ps.applied; s++ {
-			rec.Log = append(rec.Log, ps.log[s])
-		}
-		for _, id := range slices.SortedFunc(maps.Keys(ps.dedup), cmpReqID) {
-			rec.Dedup = append(rec.Dedup, ps.dedup[id])
-		}
-		slices.SortStableFunc(rec.Dedup, func(a, b chainsm.DedupRecord) int { return cmpInt(a.WallMs, b.WallMs) })
-		out[p] = rec
-	}
-	return out
-}
-
-func cmpReqID(a, b chainsm.ReqID) int {
-	if a.Client != b.Client {
-		return cmpInt(a.Client, b.Client)
-	}
-	return cmpInt(a.Seq, b.Seq)
-}
-
-func cmpInt[T int64 | uint64 | int](a, b T) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
+func (d *disk) close() { _ = d.st.Close() }
 
 // get returns a key's record as storage holds it, expired or not (the
 // shell decides how an expiring record reads).
-func (d *disk) get(p int, key string) (record, bool) {
-	ps, ok := d.cur[p]
-	if !ok {
-		return record{}, false
+func (d *disk) get(p int, key string) (record, bool, error) {
+	r, ok, err := d.st.Get(p, nil, []byte(key), 0)
+	if err != nil || !ok {
+		return record{}, false, err
 	}
-	r, ok := ps.data["\x00"+key]
-	return r, ok
+	return record{seq: r.Seq, expiryMs: r.ExpiryMs, value: string(r.Value)}, true, nil
+}
+
+// dedupSeq returns the seq partition p's dedup table holds for id.
+func (d *disk) dedupSeq(p int, id chainsm.ReqID) (uint64, bool) {
+	r, ok, err := d.st.Dedup(p, chainstore.DedupID(id))
+	if err != nil || !ok {
+		return 0, false
+	}
+	return r.Seq, true
 }
 
 // snapshot copies partition p's records for a learner.
-func (d *disk) snapshot(p int) map[string]record {
-	if ps, ok := d.cur[p]; ok {
-		return maps.Clone(ps.data)
+func (d *disk) snapshot(p int) ([]storage.Entry, error) {
+	sn := d.st.NewSnapshot()
+	defer sn.Close()
+	var out []storage.Entry
+	err := sn.Scan(p, func(ns, key []byte, r storage.Record) error {
+		r.Value = bytes.Clone(r.Value)
+		out = append(out, storage.Entry{NS: bytes.Clone(ns), Key: bytes.Clone(key), Record: r})
+		return nil
+	})
+	return out, err
+}
+
+// digest hashes partition p's applied seq and records.
+func (d *disk) digest(p int) ([32]byte, uint64, error) {
+	applied, err := d.st.AppliedSeq(p)
+	if err != nil {
+		return [32]byte{}, 0, err
 	}
-	return map[string]record{}
+	h := sha256.New()
+	fmt.Fprintf(h, "%d|", applied)
+	err = d.st.Scan(p, func(ns, key []byte, r storage.Record) error {
+		fmt.Fprintf(h, "%q/%q=%d/%d/%q|", ns, key, r.Seq, r.ExpiryMs, r.Value)
+		return nil
+	})
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	return out, applied, err
 }

@@ -1,12 +1,16 @@
 package sim
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/e2e/sim/etcdmodel"
 	"github.com/ecskv/ecskv/kvserver/chainsm"
+	"github.com/ecskv/ecskv/kvserver/chainstore"
+	"github.com/ecskv/ecskv/kvserver/storage"
 )
 
 // host is one kvserver: the real chain state machine driven by a shell
@@ -30,6 +34,10 @@ type host struct {
 	// baseSyncMean is the disk's own mean sync latency.
 	baseSyncMean int64
 	pausedTill   int64
+	// ring is the last ring read, parsed from ringRaw (parsing each
+	// read anew costs more than everything else a ping does).
+	ring    *ringmeta.Ring
+	ringRaw []byte
 }
 
 // call is a client request waiting at this host.
@@ -76,10 +84,8 @@ func (h *host) start() {
 	h.up, h.registered, h.lease = true, false, 0
 	h.calls, h.reports = map[uint64]call{}, map[string]string{}
 	h.node = chainsm.New(chainsm.Config{ID: h.id, Check: true, Lease: chainsm.Mono(h.s.opt.Lease)})
-	for p, rec := range h.disk.recovered() {
-		if err := h.node.Recover(p, rec); err != nil {
-			h.s.fail("%s: recover: %v", h.id, err)
-		}
+	if err := chainstore.Recover(h.disk.st, h.node); err != nil {
+		h.s.fail("%s: recover: %v", h.id, err)
 	}
 	h.register()
 	h.tickLoop()
@@ -107,7 +113,18 @@ func (h *host) crashKeep(keep int) {
 	}
 	h.up = false
 	h.gen++
-	h.disk = h.disk.crash(min(keep, len(h.disk.pending)))
+	d, err := h.disk.crash(min(keep, len(h.disk.pending)))
+	if err != nil {
+		h.s.fail("%s: crash image: %v", h.id, err)
+		return
+	}
+	h.disk = d
+}
+
+// failStop stops the process after a storage error, as the kvserver does.
+func (h *host) failStop(err error) {
+	h.s.count("storage-fail-stop")
+	h.s.fail("%s: storage: %v", h.id, err)
 }
 
 func (h *host) tickLoop() {
@@ -118,41 +135,41 @@ func (h *host) tickLoop() {
 	})
 }
 
-// drain carries out everything the node asks for, as the kvserver shell
-// does after each input.
+// drain carries out everything the node asks for, through the shell
+// the kvserver uses (chainstore.Drain).
 func (h *host) drain() {
-	for h.node.HasReady() {
-		rd := h.node.Ready()
-		var sts []kvpb.Status
-		for _, op := range rd.Storage {
-			h.checkApply(op)
-			st := h.disk.apply(op, h.wall())
-			if op.NeedStatus {
-				sts = append(sts, st)
-			}
-		}
-		h.node.Advance(sts)
-		if rd.Sync != 0 {
-			h.requestSync(rd.Sync)
-		}
-		for _, m := range rd.Msgs {
-			h.s.sendMsg(copyMsg(m))
-		}
-		for _, ss := range rd.Snapshots {
-			h.s.sendMsg(chainsm.Msg{Kind: chainsm.MsgSnapshot, From: h.id, To: ss.To, Part: ss.Part, Ver: ss.Ver,
-				Seq: ss.Seq, Dedup: ss.Dedup, Snap: h.disk.snapshot(ss.Part)})
-		}
-		for _, a := range rd.Answers {
-			h.answer(a)
-		}
-		for _, r := range rd.Reports {
-			h.report(r)
-		}
+	if err := chainstore.Drain(h.node, hostShell{h}); err != nil {
+		h.failStop(err)
 	}
 	if err := h.node.Violation(); err != nil {
 		h.s.fail("invariant: %v", err)
 	}
 }
+
+// hostShell is the host's chainstore.Shell.
+type hostShell struct{ h *host }
+
+func (x hostShell) Apply(op chainsm.StorageOp) (kvpb.Status, error) {
+	x.h.checkApply(op)
+	return x.h.disk.apply(op, x.h.wall())
+}
+
+func (x hostShell) Sync(id uint64) { x.h.requestSync(id) }
+
+func (x hostShell) Snapshot(ss chainsm.SnapshotSend) {
+	h := x.h
+	recs, err := h.disk.snapshot(ss.Part)
+	if err != nil {
+		h.failStop(err)
+		return
+	}
+	h.s.sendMsg(chainsm.Msg{Kind: chainsm.MsgSnapshot, From: h.id, To: ss.To, Part: ss.Part, Ver: ss.Ver,
+		Seq: ss.Seq, Dedup: ss.Dedup, Snap: recs})
+}
+
+func (x hostShell) Answer(a chainsm.Answer) { x.h.answer(a) }
+func (x hostShell) Send(m chainsm.Msg)      { x.h.s.sendMsg(copyMsg(m)) }
+func (x hostShell) Report(r chainsm.Report) { x.h.report(r) }
 
 // checkApply is a ledger check: a client write is applied at one seq only
 // (DESIGN §4 idempotence), on this member as on every other.
@@ -160,23 +177,23 @@ func (h *host) checkApply(op chainsm.StorageOp) {
 	if op.Kind != chainsm.StApply || op.Entry.ID == (chainsm.ReqID{}) {
 		return
 	}
-	if ps, ok := h.disk.cur[op.Part]; ok {
-		if d, ok := ps.dedup[op.Entry.ID]; ok && d.Seq != op.Entry.Seq {
-			h.s.fail("%s partition %d: request %v applied twice, at seqs %d and %d", h.id, op.Part, op.Entry.ID, d.Seq, op.Entry.Seq)
-		}
+	if seq, ok := h.disk.dedupSeq(op.Part, op.Entry.ID); ok && seq != op.Entry.Seq {
+		h.s.fail("%s partition %d: request %v applied twice, at seqs %d and %d", h.id, op.Part, op.Entry.ID, seq, op.Entry.Seq)
 	}
 }
 
 // requestSync completes WAL syncs in order, each after a sampled latency.
 func (h *host) requestSync(id uint64) {
-	upto := h.disk.mark()
 	done := max(h.s.now+50_000+expDur(h.s.diskRng, h.syncMean), h.syncDone)
 	h.syncDone = done
 	gen := h.gen
 	var run func()
 	run = func() {
 		if h.alive(gen, run) {
-			h.disk.syncTo(upto)
+			if err := h.disk.sync(); err != nil {
+				h.failStop(err)
+				return
+			}
 			h.node.SyncDone(h.mono(), id)
 			h.drain()
 		}
@@ -195,10 +212,8 @@ func (h *host) answer(a chainsm.Answer) {
 		rep.value, rep.found, rep.err = h.readKey(c.part, c.key)
 	}
 	if !c.read && a.Err == nil {
-		if ps, ok := h.disk.cur[c.part]; ok {
-			if d, ok := ps.dedup[c.id]; ok {
-				h.s.acked(h.id, c.part, d.Seq, c.id)
-			}
+		if seq, ok := h.disk.dedupSeq(c.part, c.id); ok {
+			h.s.acked(h.id, c.part, seq, c.id)
 		}
 	}
 	h.s.reply(h.id, c.client, rep)
@@ -208,9 +223,9 @@ func (h *host) answer(a chainsm.Answer) {
 // expiring record reads as live or missing only when every server's clock
 // agrees (chainsm.ExpiryVerdict); in between the client retries.
 func (h *host) readKey(p int, key string) (string, bool, error) {
-	r, ok := h.disk.get(p, key)
-	if !ok {
-		return "", false, nil
+	r, ok, err := h.disk.get(p, key)
+	if err != nil || !ok {
+		return "", false, err
 	}
 	switch live, expired := chainsm.ExpiryVerdict(h.wall(), r.expiryMs, maxSkewMs); {
 	case live:
@@ -224,6 +239,18 @@ func (h *host) readKey(p int, key string) (string, bool, error) {
 
 // onMsg takes a peer message.
 func (h *host) onMsg(m chainsm.Msg) {
+	if m.Kind == chainsm.MsgSnapshot {
+		// The records are written first, as the kvserver's transfer does.
+		err := h.disk.ingest(h.node, m.Part, m.Ver, m.Snap.([]storage.Entry))
+		if errors.Is(err, chainstore.ErrNotLearning) {
+			return
+		}
+		if err != nil {
+			h.failStop(err)
+			return
+		}
+		m.Snap = nil
+	}
 	h.node.Step(h.mono(), m)
 	h.drain()
 }
@@ -323,12 +350,15 @@ func (h *host) ping() {
 	}, h.gen, func(v any) {
 		res := v.(pingResult)
 		if res.ring != nil {
-			r, err := ringmeta.Unmarshal(res.ring)
-			if err != nil {
-				h.s.fail("%s: bad ring: %v", h.id, err)
-				return
+			if !bytes.Equal(res.ring, h.ringRaw) {
+				r, err := ringmeta.Unmarshal(res.ring)
+				if err != nil {
+					h.s.fail("%s: bad ring: %v", h.id, err)
+					return
+				}
+				h.ring, h.ringRaw = r, res.ring
 			}
-			h.node.SetRing(h.mono(), r)
+			h.node.SetRing(h.mono(), h.ring)
 		}
 		h.node.EtcdContact(start)
 		for _, kv := range res.written {

@@ -151,6 +151,11 @@ func Run(seed uint64, opt Options) Result {
 	s.net = newNetwork(s)
 	s.etcd = etcdmodel.New()
 	s.setup()
+	defer func() {
+		for _, h := range s.hosts {
+			h.disk.close()
+		}
+	}()
 	faultEnd := int64(opt.FaultTime)
 	end := faultEnd + int64(opt.LiveTime)
 	if !opt.NoFaults {
@@ -242,7 +247,11 @@ func (s *Sim) setup() {
 		id := fmt.Sprintf("s%d", i)
 		servers = append(servers, hashring.Server{ID: id})
 		r.Servers = append(r.Servers, ringmeta.Server{ID: id, Addr: id, State: ringmeta.StateActive})
-		h := &host{s: s, id: id, disk: newDisk(), clk: s.randomClock(clk), baseSyncMean: int64(clk.IntN(3)) * 2_000_000}
+		d, err := newDisk(id)
+		if err != nil {
+			panic(err)
+		}
+		h := &host{s: s, id: id, disk: d, clk: s.randomClock(clk), baseSyncMean: int64(clk.IntN(3)) * 2_000_000}
 		h.syncMean = h.baseSyncMean
 		s.hosts = append(s.hosts, h)
 		s.byID[id] = h

@@ -140,7 +140,7 @@ func (r *replica) onSnapshot(now Mono, m Msg) {
 	for _, d := range m.Dedup {
 		r.dedup.add(d, nil)
 	}
-	r.n.store(StorageOp{Kind: StIngest, Part: r.p, Seq: m.Seq, Dedup: m.Dedup, Snap: m.Snap})
+	r.n.store(StorageOp{Kind: StIngest, Part: r.p, Seq: m.Seq, Dedup: m.Dedup})
 	r.n.toSync = append(r.n.toSync, partSeq{r.p, r.gen, m.Seq})
 	if copied {
 		r.copying, r.installed = false, false

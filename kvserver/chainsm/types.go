@@ -83,7 +83,7 @@ type Msg struct {
 	Granted  bool
 	LeaseNs  int64
 	Dedup    []DedupRecord // MsgSnapshot
-	Snap     any           // MsgSnapshot: the shell's records
+	Snap     any           // MsgSnapshot: the shell's records, which it writes before the step
 	ReqToken uint64        // MsgLeaseReq/Resp: matches a response to its request
 }
 
@@ -106,8 +106,8 @@ const (
 	StVersion
 	// StDrop deletes everything of the partition: data, log, dedup, state.
 	StDrop
-	// StIngest replaces the partition with a snapshot: Snap's records,
-	// applied seq Seq, and the dedup records.
+	// StIngest completes a snapshot whose records the shell already wrote
+	// (while Learning held): applied seq Seq, the dedup records.
 	StIngest
 )
 
@@ -121,7 +121,6 @@ type StorageOp struct {
 	Epoch uint64
 	IDs   []ReqID
 	Dedup []DedupRecord
-	Snap  any
 	// NeedStatus: a head apply; the shell reports the status it computed
 	// (SUCCESS/UPDATE/NOT_FOUND) through Advance.
 	NeedStatus bool

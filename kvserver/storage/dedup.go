@@ -3,6 +3,7 @@ package storage
 import (
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -110,4 +111,22 @@ func readDedup(r pebble.Reader, p int) ([]DedupRecord, error) {
 		return cmp.Or(cmp.Compare(a.WallMs, b.WallMs), cmp.Compare(a.ID.Client, b.ID.Client), cmp.Compare(a.ID.Seq, b.ID.Seq))
 	})
 	return recs, nil
+}
+
+// Dedup returns partition p's dedup record of id, if it has one.
+func (s *Store) Dedup(p int, id DedupID) (DedupRecord, bool, error) {
+	if err := s.check(p); err != nil {
+		return DedupRecord{}, false, err
+	}
+	k := dedupKey(p, id)
+	v, closer, err := s.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return DedupRecord{}, false, nil
+	}
+	if err != nil {
+		return DedupRecord{}, false, fmt.Errorf("storage: dedup record of partition %d: %w", p, err)
+	}
+	defer closer.Close()
+	d, err := decodeDedup(k, v)
+	return d, err == nil, err
 }

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/ecskv/ecskv/common/kvpb"
@@ -61,6 +62,17 @@ func TestDedupRecords(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, st.want, got)
 			require.Equal(t, st.want, recoverOne(t, s, 4).Dedup)
+			// The point lookup agrees with the table, present or not.
+			for _, w := range writes {
+				id := DedupID{w.client, w.cseq}
+				got, ok, err := s.Dedup(4, id)
+				require.NoError(t, err)
+				i := slices.IndexFunc(st.want, func(r DedupRecord) bool { return r.ID == id })
+				require.Equal(t, i >= 0, ok, "record of %v", id)
+				if ok {
+					require.Equal(t, st.want[i], got)
+				}
+			}
 		})
 	}
 	other, err := s.DedupRecords(3)

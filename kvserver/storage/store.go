@@ -33,6 +33,9 @@ type Options struct {
 	// OnSync, when set, is told how long each synced commit or WAL sync took
 	// (the fsync latency every acknowledged write waits for).
 	OnSync func(time.Duration)
+	// Tune, when set, adjusts pebble's options before Open (the simulator
+	// turns off background compactions and watches WAL rotations).
+	Tune func(*pebble.Options)
 }
 
 // DefaultOptions returns synced writes and a 100k-entry, 64 MiB cache.
@@ -66,10 +69,14 @@ func Open(dir string, opts Options) (*Store, error) {
 	if lg == nil {
 		lg = zap.NewNop()
 	}
-	db, err := pebble.Open(dir, &pebble.Options{
+	po := &pebble.Options{
 		FS:     opts.FS,
 		Logger: lg.Named("pebble").Sugar(),
-	})
+	}
+	if opts.Tune != nil {
+		opts.Tune(po)
+	}
+	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %q: %w", dir, err)
 	}

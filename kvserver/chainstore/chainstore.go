@@ -1,0 +1,116 @@
+// Package chainstore carries out the chain state machine's storage
+// operations (package chainsm) on a storage.Store, and drains the machine's
+// Ready for a shell. It is the one implementation the kvserver and the
+// simulator share, so a run of the simulator exercises the same storage
+// code, on pebble, as a server does.
+package chainstore
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/kvserver/chainsm"
+	"github.com/ecskv/ecskv/kvserver/storage"
+)
+
+// Apply carries out one storage operation of the node, in one unsynced
+// pebble batch; the shell syncs when the node asks (Ready.Sync). nowMs is
+// the wall clock a head apply judges liveness by.
+func Apply(st *storage.Store, op chainsm.StorageOp, nowMs int64) (kvpb.Status, error) {
+	switch op.Kind {
+	case chainsm.StApply:
+		return st.ApplyEntry(op.Part, ToLogEntry(op.Entry), op.NeedStatus, nowMs)
+	case chainsm.StTruncate:
+		return 0, st.TruncateLog(op.Part, op.Seq)
+	case chainsm.StForget:
+		return 0, st.ForgetDedup(op.Part, toDedupIDs(op.IDs))
+	case chainsm.StVersion:
+		return 0, st.SetVersion(op.Part, op.Ver, op.Epoch, op.Unsynced)
+	case chainsm.StDrop:
+		return 0, st.DropPartition(op.Part)
+	case chainsm.StIngest:
+		// The records came chunk by chunk (IngestChunk); this sets the
+		// partition's state after them.
+		return 0, st.FinishSnapshot(op.Part, op.Seq, toStoreDedup(op.Dedup))
+	}
+	return 0, fmt.Errorf("chainstore: unknown storage op %d", op.Kind)
+}
+
+// Recover loads what storage kept of every partition into a new node.
+func Recover(st *storage.Store, n *chainsm.Node) error {
+	parts, err := st.RecoverPartitions()
+	if err != nil {
+		return fmt.Errorf("recover partitions: %w", err)
+	}
+	for _, ps := range parts {
+		rec := chainsm.Recovered{Applied: ps.Applied, Ver: ps.Ver, Epoch: ps.Epoch, Unsynced: ps.Unsynced,
+			Truncated: ps.Truncated, Dedup: FromStoreDedup(ps.Dedup)}
+		for _, e := range ps.Log {
+			rec.Log = append(rec.Log, fromLogEntry(e))
+		}
+		if err := n.Recover(ps.Partition, rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrNotLearning refuses snapshot records for a partition the node no
+// longer learns at that chain version.
+var ErrNotLearning = errors.New("no longer learning this partition")
+
+// IngestChunk writes one chunk of a snapshot of partition part at chain
+// version ver while the node still waits for it: a learner that moved on
+// must not get records after its partition was dropped. The first chunk
+// clears what an earlier attempt left. The caller holds the node.
+func IngestChunk(st *storage.Store, n *chainsm.Node, part int, ver uint64, entries []storage.Entry, first bool) error {
+	if !n.Learning(part, ver) {
+		return ErrNotLearning
+	}
+	if first {
+		if err := st.DropPartition(part); err != nil {
+			return err
+		}
+	}
+	return st.Ingest(part, entries, 0)
+}
+
+// ToLogEntry is an entry as the log keeps it.
+func ToLogEntry(e *chainsm.Entry) storage.LogEntry {
+	return storage.LogEntry{Seq: e.Seq, Ops: e.Ops, Client: e.ID.Client, ClientSeq: e.ID.Seq, Status: e.Status, WallMs: e.WallMs}
+}
+
+func fromLogEntry(e storage.LogEntry) *chainsm.Entry {
+	return &chainsm.Entry{Seq: e.Seq, Ops: e.Ops, ID: chainsm.ReqID{Client: e.Client, Seq: e.ClientSeq}, Status: e.Status, WallMs: e.WallMs}
+}
+
+func toStoreDedup(ds []chainsm.DedupRecord) []storage.DedupRecord {
+	out := make([]storage.DedupRecord, len(ds))
+	for i, d := range ds {
+		out[i] = storage.DedupRecord{ID: DedupID(d.ID), Seq: d.Seq, Status: d.Status, WallMs: d.WallMs}
+	}
+	return out
+}
+
+// FromStoreDedup converts storage's dedup records to the node's.
+func FromStoreDedup(ds []storage.DedupRecord) []chainsm.DedupRecord {
+	out := make([]chainsm.DedupRecord, len(ds))
+	for i, d := range ds {
+		out[i] = chainsm.DedupRecord{ID: chainsm.ReqID{Client: d.ID.Client, Seq: d.ID.Seq}, Seq: d.Seq, Status: d.Status, WallMs: d.WallMs}
+	}
+	return out
+}
+
+// DedupID is a request id as storage keys it.
+func DedupID(id chainsm.ReqID) storage.DedupID {
+	return storage.DedupID{Client: id.Client, Seq: id.Seq}
+}
+
+func toDedupIDs(ids []chainsm.ReqID) []storage.DedupID {
+	out := make([]storage.DedupID, len(ids))
+	for i, id := range ids {
+		out[i] = DedupID(id)
+	}
+	return out
+}

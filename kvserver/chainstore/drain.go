@@ -1,0 +1,63 @@
+package chainstore
+
+import (
+	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/kvserver/chainsm"
+)
+
+// Shell is what drives a node: it carries out the outputs of each Ready.
+// Drain calls it in a fixed order per Ready: every storage operation (then
+// Advance), the sync request, snapshots, answers, messages, reports.
+type Shell interface {
+	// Apply carries out one storage operation (normally with Apply above)
+	// and returns the status a head apply computed. An error means storage
+	// cannot keep the protocol's promises: the shell stops serving.
+	Apply(op chainsm.StorageOp) (kvpb.Status, error)
+	// Sync asks for a WAL sync; the shell calls Node.SyncDone(id) once
+	// everything applied before this call is durable.
+	Sync(id uint64)
+	// Snapshot captures a partition for a learner as storage holds it now.
+	Snapshot(ss chainsm.SnapshotSend)
+	// Answer completes a client call.
+	Answer(a chainsm.Answer)
+	// Send sends a peer message.
+	Send(m chainsm.Msg)
+	// Report carries a report to etcd.
+	Report(r chainsm.Report)
+}
+
+// Drain carries out everything the node asks for until it has no Ready.
+// It returns the first storage error (after which the shell must stop).
+func Drain(n *chainsm.Node, sh Shell) error {
+	var first error
+	for n.HasReady() {
+		rd := n.Ready()
+		var sts []kvpb.Status
+		for _, op := range rd.Storage {
+			st, err := sh.Apply(op)
+			if err != nil && first == nil {
+				first = err
+			}
+			if op.NeedStatus {
+				sts = append(sts, st)
+			}
+		}
+		n.Advance(sts)
+		if rd.Sync != 0 {
+			sh.Sync(rd.Sync)
+		}
+		for _, ss := range rd.Snapshots {
+			sh.Snapshot(ss)
+		}
+		for _, a := range rd.Answers {
+			sh.Answer(a)
+		}
+		for _, m := range rd.Msgs {
+			sh.Send(m)
+		}
+		for _, r := range rd.Reports {
+			sh.Report(r)
+		}
+	}
+	return first
+}
