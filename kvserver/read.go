@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/kvserver/chainsm"
+	"github.com/ecskv/ecskv/kvserver/chainstore"
 )
 
 // readWait bounds how long a read at the tail waits for the key's write in
@@ -52,20 +53,7 @@ func (c *core) read(p int, rq chainsm.ReadReq) ([]byte, bool, error) {
 // it so that reads stay monotonic (DESIGN §6).
 const maxClockSkew = 50 * time.Millisecond
 
-// readStoreLocked reads a key for a client. A record near its expiry, which
-// another server's clock may still see live, is not reported either way
-// (SERVER_NOT_READY; the client retries): a key one read reported missing
-// is never returned by a later read, whichever member serves it.
+// readStoreLocked reads a key for a client (chainstore.Read).
 func (c *core) readStoreLocked(p int, ns, key []byte) ([]byte, bool, error) {
-	rec, ok, err := c.s.store.Get(p, ns, key, 0)
-	if err != nil || !ok {
-		return nil, false, err
-	}
-	switch live, expired := chainsm.ExpiryVerdict(nowMs(), rec.ExpiryMs, maxClockSkew.Milliseconds()); {
-	case live:
-		return rec.Value, true, nil
-	case expired:
-		return nil, false, nil
-	}
-	return nil, false, fmt.Errorf("%w: key at its expiry", chainsm.ErrNotReady)
+	return chainstore.Read(c.s.store, p, ns, key, nowMs(), maxClockSkew.Milliseconds())
 }

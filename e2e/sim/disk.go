@@ -36,13 +36,6 @@ type unsyncedOp struct {
 	wallMs int64
 }
 
-// record is a key's stored record as the shell reads it.
-type record struct {
-	seq      uint64
-	expiryMs int64
-	value    string
-}
-
 func newDisk(id string) (*disk, error) { return openDisk(id, vfs.NewCrashableMem()) }
 
 func openDisk(id string, fs *vfs.MemFS) (*disk, error) {
@@ -126,16 +119,6 @@ func (d *disk) crash(keep int) (*disk, error) {
 }
 
 func (d *disk) close() { _ = d.st.Close() }
-
-// get returns a key's record as storage holds it, expired or not (the
-// shell decides how an expiring record reads).
-func (d *disk) get(p int, key string) (record, bool, error) {
-	r, ok, err := d.st.Get(p, nil, []byte(key), 0)
-	if err != nil || !ok {
-		return record{}, false, err
-	}
-	return record{seq: r.Seq, expiryMs: r.ExpiryMs, value: string(r.Value)}, true, nil
-}
 
 // dedupSeq returns the seq partition p's dedup table holds for id.
 func (d *disk) dedupSeq(p int, id chainsm.ReqID) (uint64, bool) {

@@ -219,22 +219,14 @@ func (h *host) answer(a chainsm.Answer) {
 	h.s.reply(h.id, c.client, rep)
 }
 
-// readKey reads a key the chain allowed this member to serve now. An
-// expiring record reads as live or missing only when every server's clock
-// agrees (chainsm.ExpiryVerdict); in between the client retries.
+// readKey reads a key the chain allowed this member to serve now, as the
+// kvserver does (chainstore.Read).
 func (h *host) readKey(p int, key string) (string, bool, error) {
-	r, ok, err := h.disk.get(p, key)
-	if err != nil || !ok {
-		return "", false, err
+	v, ok, err := chainstore.Read(h.disk.st, p, nil, []byte(key), h.wall(), maxSkewMs)
+	if errors.Is(err, chainsm.ErrNotReady) {
+		h.s.count("read-near-expiry")
 	}
-	switch live, expired := chainsm.ExpiryVerdict(h.wall(), r.expiryMs, maxSkewMs); {
-	case live:
-		return r.value, true, nil
-	case expired:
-		return "", false, nil
-	}
-	h.s.count("read-near-expiry")
-	return "", false, chainsm.ErrNotReady
+	return string(v), ok, err
 }
 
 // onMsg takes a peer message.

@@ -114,3 +114,22 @@ func toDedupIDs(ids []chainsm.ReqID) []storage.DedupID {
 	}
 	return out
 }
+
+// Read reads a key the node allowed this member to serve now. A record
+// near its expiry, which another server's clock may still see live, is not
+// reported either way (chainsm.ErrNotReady; the client retries): a key one
+// read reported missing is never returned by a later read, whichever
+// member serves it, with clocks within skewMs of true time.
+func Read(st *storage.Store, p int, ns, key []byte, nowMs, skewMs int64) ([]byte, bool, error) {
+	rec, ok, err := st.Get(p, ns, key, 0)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	switch live, expired := chainsm.ExpiryVerdict(nowMs, rec.ExpiryMs, skewMs); {
+	case live:
+		return rec.Value, true, nil
+	case expired:
+		return nil, false, nil
+	}
+	return nil, false, fmt.Errorf("%w: key at its expiry", chainsm.ErrNotReady)
+}
