@@ -58,7 +58,7 @@ func toPBMsg(m chainsm.Msg) *kvpb.ChainMsg {
 // fromPBMsg converts a received message; snapshots never travel this way.
 func fromPBMsg(from string, pm *kvpb.ChainMsg) (chainsm.Msg, bool) {
 	k := chainsm.MsgKind(pm.Kind)
-	if k == 0 || k == chainsm.MsgSnapshot || k > chainsm.MsgLeaseResp {
+	if k == 0 || k == chainsm.MsgSnapshot || k > chainsm.LastMsgKind {
 		return chainsm.Msg{}, false
 	}
 	m := chainsm.Msg{Kind: k, From: from, Part: int(pm.Partition), Ver: pm.ChainVersion, Seq: pm.Seq,

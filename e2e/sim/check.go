@@ -61,8 +61,8 @@ func (s *Sim) checkConvergence() {
 		var firstSum [32]byte
 		for _, id := range ch.Members {
 			h := s.byID[id]
-			if in, ok := h.node.Info(p); ok && in.InFlight > 0 {
-				s.fail("no liveness: partition %d: %s still has %d writes in flight after the cluster went quiet (%+v)", p, id, in.InFlight, in)
+			if in, ok := h.node.Info(p); ok && (in.InFlight > 0 || in.Waiting != "") {
+				s.fail("no liveness: partition %d: %s still has %d writes in flight, or waits, after the cluster went quiet (%+v)", p, id, in.InFlight, in)
 			}
 			sum, applied, err := h.disk.digest(p)
 			if err != nil {

@@ -26,6 +26,7 @@ func (r *replica) adopt(now Mono, ch ringmeta.Chain, epoch uint64) {
 	wasHead, wasLearner, wasKnown, prevVer := r.isHead(), r.learning, r.known, r.ver
 	prevSucc := r.succ
 	r.ver, r.since, r.members = ch.Version, epoch, slices.Clone(ch.Members)
+	r.upSynced, r.sentSynced = 0, 0 // watermarks are per version
 	r.repLeft = 0 // a report repeats only for the version it was made at
 	r.known = true
 	if removed {
@@ -72,11 +73,16 @@ func (r *replica) adopt(now Mono, ch ringmeta.Chain, epoch uint64) {
 	if r.pred != "" {
 		r.hello(now)
 	}
+	if r.succ == "" {
+		r.reconciled = true // nobody below can hold more
+	} else if !r.reconciled {
+		r.probe(now)
+	}
 	r.n.store(StorageOp{Kind: StVersion, Part: r.p, Ver: r.ver, Epoch: epoch, Unsynced: r.reportSync})
 	if r.succ == "" {
-		// The tail: everything synced here is synced on every member above
-		// (nothing leaves a member before its sync), so it is committed.
-		r.commitTo(now, r.synced)
+		// The tail commits what is synced here and, by its predecessor's
+		// watermark, above (a sole member: what is synced here).
+		r.commitTo(now, r.chainSynced())
 	} else {
 		// Pass on what is in flight here now rather than at the next
 		// write: after a restart nothing else would (the successor may

@@ -8,6 +8,10 @@ type PartInfo struct {
 	Committed                   uint64
 	InFlight                    int   // entries applied here, not yet committed
 	OldestWallMs                int64 // head's wall clock of the oldest in flight
+	// Waiting says what holds back the partition's writes, if anything:
+	// "probe" (a restarted member asks its successor for what it holds),
+	// "snapshot" (a copy waits for what is applied to sync up the chain).
+	Waiting string
 }
 
 // Info returns partition p's state; false when the node has none.
@@ -18,6 +22,12 @@ func (n *Node) Info(p int) (PartInfo, bool) {
 	}
 	in := PartInfo{Member: r.member(), Learner: r.learning, Head: r.isHead(), Tail: r.isTail(),
 		Ver: r.ver, Applied: r.applied, Synced: r.synced, Committed: r.committed}
+	switch {
+	case !r.reconciled:
+		in.Waiting = "probe"
+	case r.snapFor != "":
+		in.Waiting = "snapshot for " + r.snapFor
+	}
 	for _, le := range r.log {
 		if le.e.Seq > r.committed {
 			if in.InFlight == 0 {

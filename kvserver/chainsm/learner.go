@@ -51,16 +51,20 @@ func (r *replica) learnerTick(now Mono) {
 }
 
 // onSnapReq sends a snapshot: from the tail to the chain's learner (then
-// every entry after it, once synced here), or from a member to its
-// successor that must copy the partition (startCopy). A head holds
-// entries nobody else has until they are synced, so it sends a snapshot
-// only when everything it applied is synced (it waits for that).
+// every entry after it, once synced on the whole chain), or from a member
+// to its successor that must copy the partition (startCopy). A copy holds
+// only what is synced on every member above it and here: entries travel
+// before their syncs, and a crash of the chain may lose what is not, which
+// a copy could not give back. So a snapshot waits until everything applied
+// here is synced up the chain; meanwhile this member applies nothing new
+// (a head sequences nothing; a successor drops updates and asks for them
+// again once the snapshot is taken).
 func (r *replica) onSnapReq(now Mono, m Msg) {
 	toLearner := r.isTail() && m.From == r.learner
 	if m.Ver != r.ver || !toLearner && !(r.member() && m.From == r.succ) {
 		return
 	}
-	if r.isHead() && r.applied != r.synced {
+	if r.applied != r.chainSynced() {
 		r.snapFor = m.From
 		return
 	}
@@ -79,12 +83,16 @@ func (r *replica) onSnapReq(now Mono, m Msg) {
 	})
 }
 
-// serveDeferredSnapshot sends the snapshot a head deferred, once all it
-// applied is synced.
-func (r *replica) serveDeferredSnapshot() {
-	if to := r.snapFor; to != "" && r.applied == r.synced {
+// serveDeferredSnapshot sends a deferred snapshot once all applied here is
+// synced up the chain, then asks the predecessor for what it dropped.
+func (r *replica) serveDeferredSnapshot(now Mono) {
+	if to := r.snapFor; to != "" && r.applied == r.chainSynced() {
 		r.snapFor = ""
-		r.onSnapReq(0, Msg{From: to, Ver: r.ver})
+		r.onSnapReq(now, Msg{From: to, Ver: r.ver})
+		if r.pred != "" {
+			r.nackAt = 0
+			r.nack(now, r.pred, false)
+		}
 	}
 }
 
@@ -109,13 +117,14 @@ func (r *replica) askCopy(now Mono) {
 	r.n.send(Msg{Kind: MsgSnapReq, To: r.pred, Part: r.p, Ver: r.ver})
 }
 
-// feed forwards to the learner what was synced here since the last send.
+// feed forwards to the learner what was synced on the whole chain since the
+// last send: a learner never holds what a crash of the chain may lose.
 func (r *replica) feed(now Mono) {
-	if !r.feeding || r.synced <= r.feedSent {
+	if !r.feeding || r.chainSynced() <= r.feedSent {
 		return
 	}
 	from := r.feedSent
-	r.feedSent, r.feedAt = r.synced, now
+	r.feedSent, r.feedAt = r.chainSynced(), now
 	r.resend(now, r.learner, from, true)
 }
 

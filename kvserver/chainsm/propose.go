@@ -29,6 +29,10 @@ func (n *Node) Propose(now Mono, p int, pr Proposal) error {
 		return ErrNotResponsible
 	case r.unsynced:
 		return ErrNotReady // never: the ECS makes no unsynced member head
+	case !r.reconciled:
+		return ErrNotReady // restarted: the successor may hold more (probe.go)
+	case r.snapFor != "":
+		return ErrNotReady // a snapshot waits for the sync (learner.go)
 	}
 	if v, ok := r.dedup.get(pr.ID); ok && pr.ID != (ReqID{}) {
 		r.duplicate(now, pr.Token, v)

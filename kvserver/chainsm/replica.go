@@ -38,6 +38,18 @@ type replica struct {
 	syncDirty bool // synced moved; onSynced is due
 	stored    bool // storage may hold something of the partition
 
+	// upSynced: every seq <= upSynced is synced on every member above this
+	// one (the predecessor's watermark, at this version). sentSynced is the
+	// watermark last passed down.
+	upSynced   uint64
+	sentSynced uint64
+	// reconciled: the successor holds nothing this member lacks. Only a
+	// restart can make it false (entries forwarded before their sync here
+	// were lost); a head sequences nothing, and a member answers no probe,
+	// until a probe of its successor brought them back.
+	reconciled bool
+	probeAt    Mono
+
 	holdUntil Mono
 	ackedUp   uint64 // last ack sent to the predecessor
 	ackAgain  bool   // the predecessor may have lost our ack: send it again
@@ -103,7 +115,7 @@ type heldAnswer struct {
 }
 
 func newReplica(n *Node, p int) *replica {
-	return &replica{n: n, p: p, idx: -1, dirty: map[string]uint64{}}
+	return &replica{n: n, p: p, idx: -1, dirty: map[string]uint64{}, reconciled: true}
 }
 
 func (r *replica) member() bool { return r.known && r.idx >= 0 && !r.learning }
@@ -162,6 +174,16 @@ func (r *replica) reset() {
 	r.learning, r.installed, r.buf, r.readyDone = false, false, nil, false
 	r.copying, r.ingesting, r.snapFor = false, false, ""
 	r.unsynced, r.reportSync, r.syncTo, r.helloDone = false, false, 0, false
+	r.upSynced, r.sentSynced, r.reconciled = 0, 0, true
+}
+
+// chainSynced is the watermark this member passes down: every seq <= it is
+// synced here and on every member above.
+func (r *replica) chainSynced() uint64 {
+	if r.pred == "" {
+		return r.synced
+	}
+	return min(r.synced, r.upSynced)
 }
 
 // drop deletes the partition's storage, if it holds anything.

@@ -36,14 +36,19 @@ func (n *Node) Step(now Mono, m Msg) {
 			r.onSnapReq(now, m)
 		case MsgSnapshot:
 			r.onSnapshot(now, m)
+		case MsgProbe:
+			r.onProbe(now, m)
+		case MsgProbeResp:
+			r.onProbeResp(now, m)
 		}
 	}
 	n.check()
 }
 
-// onSynced runs when the WAL sync covered more of this partition: what is
-// synced here may travel on. Nothing leaves a member before it is synced
-// there, so a predecessor always holds at least what its successor holds.
+// onSynced runs when the WAL sync covered more of this partition: the
+// tail may commit more, another member passes its watermark down. Entries
+// travel before they are synced (durability overlaps along the chain);
+// acks, and so commits, answers and reads, wait for every member's sync.
 func (r *replica) onSynced(now Mono) {
 	switch {
 	case r.learning:
@@ -61,37 +66,39 @@ func (r *replica) onSynced(now Mono) {
 		return
 	}
 	if r.succ == "" {
-		r.commitTo(now, r.synced)
+		r.commitTo(now, r.chainSynced())
 	} else {
 		r.forward(now)
 	}
 	r.feed(now)
-	r.serveDeferredSnapshot()
+	r.serveDeferredSnapshot(now)
 	r.checkSynced()
 }
 
-// forward sends the synced entries the successor has not been sent yet.
+// forward sends the successor the entries it has not been sent yet, synced
+// here or not, and the watermark when it rose.
 func (r *replica) forward(now Mono) {
+	if r.succ == "" {
+		return
+	}
 	var out []*Entry
 	for _, le := range r.log {
-		if le.e.Seq > r.synced {
-			break
-		}
 		if !le.sent && le.e.Seq > r.committed {
 			le.sent, le.sentAt = true, now
 			out = append(out, le.e)
 		}
 	}
-	if len(out) > 0 {
-		r.n.send(Msg{Kind: MsgUpdate, To: r.succ, Part: r.p, Ver: r.ver, Entries: out})
+	if w := r.chainSynced(); len(out) > 0 || w > r.sentSynced {
+		r.sentSynced = max(r.sentSynced, w)
+		r.n.send(Msg{Kind: MsgUpdate, To: r.succ, Part: r.p, Ver: r.ver, Seq: w, Entries: out})
 	}
 }
 
-// resend sends again every synced entry after seq that is still in the log,
-// to the successor (or, with learner, to the learner). The log keeps
-// everything the receiver has not acknowledged, so a request from below
-// the truncation point is an old one overtaken by the receiver's ack: it
-// holds those entries already.
+// resend sends again every entry after seq that is still in the log (to a
+// learner: every synced one), with the watermark, to the successor (or,
+// with learner, to the learner). The log keeps everything the receiver has
+// not acknowledged, so a request from below the truncation point is an old
+// one overtaken by the receiver's ack: it holds those entries already.
 func (r *replica) resend(now Mono, to string, after uint64, learner bool) {
 	var out []*Entry
 	for _, le := range r.log {
@@ -103,7 +110,7 @@ func (r *replica) resend(now Mono, to string, after uint64, learner bool) {
 			}
 			continue
 		}
-		if le.e.Seq > r.synced {
+		if learner && le.e.Seq > r.chainSynced() {
 			break
 		}
 		if !learner {
@@ -111,8 +118,13 @@ func (r *replica) resend(now Mono, to string, after uint64, learner bool) {
 		}
 		out = append(out, le.e)
 	}
-	if len(out) > 0 {
-		r.n.send(Msg{Kind: MsgUpdate, To: to, Part: r.p, Ver: r.ver, Entries: out, Learner: learner})
+	switch {
+	case learner && len(out) > 0:
+		r.n.send(Msg{Kind: MsgUpdate, To: to, Part: r.p, Ver: r.ver, Entries: out, Learner: true})
+	case !learner:
+		w := r.chainSynced()
+		r.sentSynced = max(r.sentSynced, w)
+		r.n.send(Msg{Kind: MsgUpdate, To: to, Part: r.p, Ver: r.ver, Seq: w, Entries: out})
 	}
 }
 
@@ -121,7 +133,12 @@ func (r *replica) onUpdate(now Mono, m Msg) {
 	if !r.member() || m.Ver != r.ver || m.From != r.pred {
 		return // stale sender, or our ring is behind: the sender retries
 	}
+	r.upSynced = max(r.upSynced, m.Seq)
+apply:
 	for _, e := range m.Entries {
+		if r.snapFor != "" {
+			break // a snapshot waits for what is applied to sync (learner.go)
+		}
 		switch {
 		case e.Seq <= r.applied:
 			// A retransmission: our ack was lost or is still to come.
@@ -130,10 +147,17 @@ func (r *replica) onUpdate(now Mono, m Msg) {
 		case e.Seq > r.applied+1:
 			r.gapTo = max(r.gapTo, e.Seq) // the tick asks again if this nack is held back
 			r.nack(now, r.pred, false)
-			return
+			break apply
 		}
 		r.appendEntry(e, false)
 	}
+	if r.succ == "" {
+		r.commitTo(now, r.chainSynced())
+		r.feed(now)
+	} else {
+		r.forward(now)
+	}
+	r.serveDeferredSnapshot(now)
 	r.sendAck(now)
 }
 
@@ -227,6 +251,10 @@ func (r *replica) tick(now Mono) {
 	if r.pred != "" && r.applied < r.gapTo {
 		r.nack(now, r.pred, false)
 	}
+	r.probeTick(now)
+	// A deferred snapshot whose wait ended with no sync (a chain change
+	// made this member head) would otherwise wait forever.
+	r.serveDeferredSnapshot(now)
 	if r.succ != "" {
 		for _, le := range r.log {
 			if le.e.Seq <= r.committed {

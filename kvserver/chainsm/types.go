@@ -36,7 +36,10 @@ type MsgKind uint8
 // version (fencing) and the sender retries after adopting the newer one.
 const (
 	// MsgUpdate carries entries down the chain (or from the tail to its
-	// learner when Learner is set), in seq order.
+	// learner when Learner is set), in seq order. Seq is the sender's
+	// synced watermark: every seq <= Seq is synced on the sender and every
+	// member above it (the tail commits up to it and its own synced point).
+	// An update may carry only the watermark.
 	MsgUpdate MsgKind = iota + 1
 	// MsgAck tells the predecessor that every seq <= Seq is synced on the
 	// sender and every member after it.
@@ -57,9 +60,19 @@ const (
 	MsgLeaseReq
 	// MsgLeaseResp grants (or refuses) it for LeaseNs nanoseconds.
 	MsgLeaseResp
+	// MsgProbe asks the successor, after a restart, for what it holds
+	// beyond Seq (the sender's applied seq): a member forwards before its
+	// own sync, so a restart may have lost entries its successor holds.
+	MsgProbe
+	// MsgProbeResp answers a probe with the entries after the probe's seq
+	// and Seq = the sender's applied seq.
+	MsgProbeResp
 )
 
-var msgNames = [...]string{"", "update", "ack", "nack", "sync", "snapreq", "snapshot", "leasereq", "leaseresp"}
+// LastMsgKind is the highest message kind.
+const LastMsgKind = MsgProbeResp
+
+var msgNames = [...]string{"", "update", "ack", "nack", "sync", "snapreq", "snapshot", "leasereq", "leaseresp", "probe", "proberesp"}
 
 func (k MsgKind) String() string {
 	if int(k) < len(msgNames) {

@@ -1,0 +1,67 @@
+package chainsm
+
+// Probes: reconciling a restarted member with its successor.
+//
+// A member forwards entries before its own WAL sync ends, so a crash may
+// lose entries its successor already holds. Live members never hold less
+// than their successors, and a commit needs every member's sync, so what a
+// restart lost was never acknowledged or read. But a restarted head that
+// sequenced again from its own applied seq would reuse seqs its successor
+// holds. So a member recovered from storage probes its successor before it
+// sequences (head) or answers its own predecessor's probe (middle): the
+// successor sends back every entry it holds beyond the probe's seq, and
+// the member applies them as its own. The successor still has them in its
+// log: anything beyond the restarted member's durable seq was not
+// committed (a commit needs that member's sync), and logs keep every
+// uncommitted entry. The longest history in the chain wins.
+
+// probe asks the successor for what it holds beyond our applied seq.
+func (r *replica) probe(now Mono) {
+	r.probeAt = now
+	r.n.send(Msg{Kind: MsgProbe, To: r.succ, Part: r.p, Ver: r.ver, Seq: r.applied})
+}
+
+// onProbe answers the predecessor's probe, once this member itself holds
+// everything its own successor holds.
+func (r *replica) onProbe(now Mono, m Msg) {
+	if !r.member() || m.Ver != r.ver || m.From != r.pred || !r.reconciled {
+		return // the predecessor probes again
+	}
+	if m.Seq < r.truncated {
+		// Cannot be (see above): the predecessor lost committed entries.
+		r.n.fault("partition %d: probe from %s at seq %d below the log start %d", r.p, m.From, m.Seq, r.truncated+1)
+		return
+	}
+	var out []*Entry
+	for _, le := range r.log {
+		if le.e.Seq > m.Seq {
+			out = append(out, le.e)
+		}
+	}
+	r.n.send(Msg{Kind: MsgProbeResp, To: m.From, Part: r.p, Ver: r.ver, Seq: r.applied, Entries: out})
+}
+
+// onProbeResp applies what the successor held beyond our applied seq; they
+// are in flight again, as if this member had forwarded them.
+func (r *replica) onProbeResp(now Mono, m Msg) {
+	if !r.member() || m.Ver != r.ver || m.From != r.succ || r.reconciled {
+		return
+	}
+	for _, e := range m.Entries {
+		if e.Seq != r.applied+1 {
+			continue
+		}
+		le := r.appendEntry(e, false)
+		le.sent, le.sentAt = true, now
+	}
+	if r.applied >= m.Seq {
+		r.reconciled = true
+	}
+}
+
+// probeTick repeats an unanswered probe.
+func (r *replica) probeTick(now Mono) {
+	if !r.reconciled && r.succ != "" && now-r.probeAt >= r.n.cfg.helloRetry() {
+		r.probe(now)
+	}
+}
