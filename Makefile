@@ -137,8 +137,9 @@ peer-tools:
 
 ## bench-peers: ecskv (3 and 5 servers), a Redis Cluster (3 masters + 3
 ## replicas, AOF everysec) and a 3-member etcd on loopback, kvbench workloads
-## W, A and C against each for DURATION (30s) after a warm-up; prints one
-## table and writes bench-results/peers.{json,svg}
+## W, A and C (50 clients) and W and A (256 clients) against each for
+## DURATION (30s) after a warm-up; prints one table (ops/s, latency, CPU s
+## per 1,000 ops of servers and client) and writes bench-results/peers.{json,svg}
 bench-peers: build peer-tools
 	$(GO) run ./e2e/peers --bin-dir $(BIN) --duration $(or $(DURATION),30s) --out $(CURDIR)/bench-results
 

@@ -1,8 +1,10 @@
 // Command peers measures ecskv side by side with Redis Cluster and etcd on
 // this machine (`make bench-peers`): it starts each system on loopback, runs
-// the kvbench workloads W, A and C against it, stops it, and prints one
-// table with every system's figures and their ratio to ecskv-3, plus
-// peers.json and a chart (peers.svg) in --out.
+// the kvbench workloads W, A and C against it (and W and A again with
+// --many-clients), stops it, and prints one table with every system's
+// figures, their ratio to ecskv-3 and the CPU seconds per 1,000 operations
+// of the system's servers and of the client, plus peers.json and a chart
+// (peers.svg) in --out.
 //
 // With --profile (`make profile`) it instead runs W and C against a
 // 3-server ecskv started with --pprof and saves CPU profiles of every
@@ -20,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -29,6 +32,7 @@ type options struct {
 	binDir, out, systems string
 	duration, warmup     time.Duration
 	clients, keys, value int
+	manyClients          int
 	profile              bool
 }
 
@@ -40,7 +44,8 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "measured run of each workload")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "unmeasured run before each workload")
 	flag.IntVar(&o.clients, "clients", 50, "concurrent clients")
-	flag.IntVar(&o.keys, "keys", 10_000, "keys (written once per system by the load phase of W)")
+	flag.IntVar(&o.manyClients, "many-clients", 256, "clients of the extra W and A runs, where latency does not limit throughput (0: none)")
+	flag.IntVar(&o.keys, "keys", 10_000, "keys (written once per system by a load run before the workloads)")
 	flag.IntVar(&o.value, "value-size", 1024, "value bytes")
 	flag.BoolVar(&o.profile, "profile", false, "profile ecskv-3 under W and C instead of comparing systems")
 	flag.Parse()
@@ -58,8 +63,31 @@ func main() {
 	}
 }
 
-// workloads run against every system, in this order: W loads the keys.
-var workloads = []string{"w", "a", "c"}
+// benchRun is one measured kvbench run: a workload and its clients.
+type benchRun struct {
+	workload string
+	clients  int
+}
+
+// label is the run's workload in the table: W, or W/256 when the clients
+// are not --clients.
+func (r benchRun) label(o options) string {
+	l := strings.ToUpper(r.workload)
+	if r.clients != o.clients {
+		l += "/" + strconv.Itoa(r.clients)
+	}
+	return l
+}
+
+// benchRuns are the runs against every system, in this order: W, A and C
+// with --clients, then W and A with --many-clients.
+func benchRuns(o options) []benchRun {
+	runs := []benchRun{{"w", o.clients}, {"a", o.clients}, {"c", o.clients}}
+	if o.manyClients > 0 && o.manyClients != o.clients {
+		runs = append(runs, benchRun{"w", o.manyClients}, benchRun{"a", o.manyClients})
+	}
+	return runs
+}
 
 func runPeers(ctx context.Context, o options) error {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
@@ -111,14 +139,21 @@ func measure(ctx context.Context, o options, sys system) (rows []row, err error)
 		return nil, err
 	}
 	progress("%s: ready in %.1fs at %s", sys.name(), time.Since(start).Seconds(), target)
-	for i, w := range workloads {
-		progress("%s: workload %s (%v + %v warm-up)", sys.name(), strings.ToUpper(w), o.duration, o.warmup)
-		res, err := kvbench(ctx, o, target, w, i == 0, sys.benchArgs())
+	progress("%s: loading %d keys", sys.name(), o.keys)
+	if err := loadKeys(ctx, o, target, sys.benchArgs()); err != nil {
+		return nil, err
+	}
+	for _, run := range benchRuns(o) {
+		w, ro := run.label(o), o
+		ro.clients = run.clients
+		progress("%s: workload %s (%d clients, %v + %v warm-up)", sys.name(), w, run.clients, o.duration, o.warmup)
+		res, cpu, err := kvbenchCPU(ctx, ro, target, run.workload, sys.benchArgs(), sys.pids())
 		if err != nil {
 			return rows, err
 		}
-		r := newRow(sys.name(), res)
-		progress("%s: workload %s: %.0f ops/s, p99 %.2f ms, %d errors", sys.name(), r.Workload, r.OpsPerSec, r.P99, res.Errors)
+		r := newRow(sys.name(), w, res, cpu)
+		progress("%s: workload %s: %.0f ops/s, p99 %.2f ms, %d errors, CPU s per 1,000 ops: servers %.3f, client %.3f",
+			sys.name(), w, r.OpsPerSec, r.P99, res.Errors, r.ServerCPUPer1k, r.ClientCPUPer1k)
 		rows = append(rows, r)
 	}
 	return rows, nil

@@ -33,10 +33,8 @@ func runProfile(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return err
 	}
-	load := o
-	load.duration, load.warmup = time.Second, 0
 	progress("loading %d keys", o.keys)
-	if _, err := kvbench(ctx, load, target, "w", true, nil); err != nil {
+	if err := loadKeys(ctx, o, target, nil); err != nil {
 		return err
 	}
 	for _, w := range []string{"w", "c"} {

@@ -26,6 +26,9 @@ type system interface {
 	stop() error
 	// benchArgs are extra kvbench flags for this system.
 	benchArgs() []string
+	// pids are the processes start started; they and their children
+	// (an ecs's kvservers) are the system's server processes.
+	pids() []int
 }
 
 func newSystem(name, binDir string) (system, error) {
@@ -87,6 +90,15 @@ func (p *proc) stop(timeout time.Duration) error {
 		<-done
 		return fmt.Errorf("%s did not stop within %v: killed", filepath.Base(p.cmd.Path), timeout)
 	}
+}
+
+// pidsOf returns the process ids of ps.
+func pidsOf(ps ...*proc) []int {
+	var pids []int
+	for _, p := range ps {
+		pids = append(pids, p.cmd.Process.Pid)
+	}
+	return pids
 }
 
 // stopAll stops every process of a multi-process system.
@@ -209,6 +221,10 @@ func (e *ecskv) start(ctx context.Context, dir string) (string, error) {
 
 func (e *ecskv) stop() error { return e.ecs.stop(30 * time.Second) }
 
+// pids is the ecs, which runs the embedded etcd and the controller; its
+// children are the kvservers.
+func (e *ecskv) pids() []int { return pidsOf(e.ecs) }
+
 // metricsAddr is server i's metrics (and pprof) address.
 func (e *ecskv) metricsAddr(i int) string { return addr(e.base + 1000 + i - 1) }
 
@@ -265,6 +281,7 @@ func (r *redisCluster) start(ctx context.Context, dir string) (string, error) {
 }
 
 func (r *redisCluster) stop() error { return stopAll(r.procs) }
+func (r *redisCluster) pids() []int { return pidsOf(r.procs...) }
 
 func portOf(a string) int {
 	_, p, _ := net.SplitHostPort(a)
@@ -313,6 +330,7 @@ func (e *etcdCluster) start(ctx context.Context, dir string) (string, error) {
 }
 
 func (e *etcdCluster) stop() error { return stopAll(e.procs) }
+func (e *etcdCluster) pids() []int { return pidsOf(e.procs...) }
 
 func etcdHealthy(a string) bool {
 	c := http.Client{Timeout: time.Second}
