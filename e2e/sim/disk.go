@@ -89,6 +89,21 @@ func (d *disk) ingest(n *chainsm.Node, part int, ver uint64, entries []storage.E
 	return nil
 }
 
+// durableApplied is partition p's applied seq as a power loss now would
+// keep it at the least (the state of the last sync).
+func (d *disk) durableApplied(p int) uint64 {
+	for _, u := range d.pending {
+		if u.op.Part == p && u.op.Kind == chainsm.StApply {
+			return u.op.Entry.Seq - 1
+		}
+		if u.op.Part == p && u.op.Kind == chainsm.StIngest {
+			return 0 // conservatively: the snapshot is not durable yet
+		}
+	}
+	applied, _ := d.st.AppliedSeq(p)
+	return applied
+}
+
 // mark returns how many batches a sync requested now must cover.
 func (d *disk) mark() int { return len(d.pending) }
 

@@ -214,9 +214,23 @@ func (h *host) answer(a chainsm.Answer) {
 	if !c.read && a.Err == nil {
 		if seq, ok := h.disk.dedupSeq(c.part, c.id); ok {
 			h.s.acked(h.id, c.part, seq, c.id)
+			h.checkDurable(c.part, seq)
 		}
 	}
 	h.s.reply(h.id, c.client, rep)
+}
+
+// checkDurable is the durability invariant: a write is acknowledged only
+// once it is synced on every member of the chain (a crash now would keep
+// it everywhere).
+func (h *host) checkDurable(p int, seq uint64) {
+	in, _ := h.node.Info(p)
+	for _, id := range in.Members {
+		if d := h.s.byID[id].disk.durableApplied(p); d < seq {
+			h.s.fail("%s partition %d: seq %d acknowledged at chain version %d %v, but %s has synced only up to %d",
+				h.id, p, seq, in.Ver, in.Members, id, d)
+		}
+	}
 }
 
 // readKey reads a key the chain allowed this member to serve now, as the

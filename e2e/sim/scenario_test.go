@@ -19,6 +19,7 @@ func init() {
 	scenarios["retry-in-holdback"] = scenarioRetryInHoldback
 	scenarios["sole-member-cut-off"] = scenarioSoleMemberCutOff
 	scenarios["unsynced-tail-left-alone"] = scenarioUnsyncedTailLeftAlone
+	scenarios["head-restart-after-forward"] = scenarioHeadRestartAfterForward
 }
 
 func ms(n int64) int64 { return n * int64(time.Millisecond) }
@@ -180,5 +181,31 @@ func scenarioUnsyncedTailLeftAlone() Options {
 			s.at(ms(1000), s.byID[ch.Members[2]].crash)
 			slowFeed(s, 0)
 			cutWhenReady(s, 0, ch.Members[:2])
+		}}
+}
+
+// head-restart-after-forward (overlapped durability): [A,B,C] under the
+// clients' writes, A's disk slow (syncs take ~300 ms), so A forwards many
+// entries that B and C sync long before A does. At 2 s A crashes keeping
+// only what it synced, and starts again at once while every ECS is paused
+// for 3 s: nobody strips the restarted A, which finds itself head of the
+// same chain version. Its successors hold entries it lost. A must get them
+// back from B before it sequences (probe.go); sequencing from its own
+// applied seq (simcanary_noprobe) reuses seqs B and C hold for other
+// writes, and what A then acknowledges is not what the chain keeps.
+func scenarioHeadRestartAfterForward() Options {
+	return Options{Partitions: 1, Servers: 3, NoFaults: true, FaultTime: 8 * time.Second, LiveTime: 12 * time.Second,
+		Script: func(s *Sim) {
+			a := s.byID[s.chainNow(0).Members[0]]
+			s.at(ms(1000), func() { a.syncMean = ms(300) })
+			s.at(ms(2000), func() {
+				s.count("script-restart")
+				for _, e := range s.ecses {
+					e.pausedTill = max(e.pausedTill, s.now+ms(3000))
+				}
+				a.crashKeep(0)
+				a.syncMean = a.baseSyncMean
+				a.start()
+			})
 		}}
 }

@@ -1,7 +1,7 @@
 package chainsm
 
 // Simulation canaries (SIMULATION.md §6). A build tag simcanary_<name>
-// puts back the old logic of one bug of issue 12 at the one place the
+// puts back the old logic of one bug at the one place the
 // protocol consults it, so that the simulator can show it finds the bug;
 // e2e/sim/testdata/canaries.txt names the seed or scenario that catches
 // each. Every hook is a constant (canary_<name>.go under the tag,
@@ -22,6 +22,9 @@ func Canaries() []string {
 		{canaryGrantEpoch(2, 1) != 2, "leaseorder"},
 		{canaryDupHoldback, "dupholdback"},
 		{canaryTwoHeads, "twoheads"},
+		{canaryNoProbe, "noprobe"},
+		{canaryTailSynced, "tailsynced"},
+		{canarySnapUnsynced, "snapunsynced"},
 	} {
 		if c.on {
 			out = append(out, c.name)

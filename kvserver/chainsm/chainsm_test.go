@@ -20,6 +20,7 @@ type net struct {
 	syncs   map[string][]uint64
 	queue   []Msg
 	drop    func(Msg) bool
+	hold    map[string]bool // nodes whose syncs do not complete
 	answers map[uint64]Answer
 }
 
@@ -64,7 +65,7 @@ func (nt *net) settle() {
 	for i := 0; i < 1000; i++ {
 		moved := false
 		for _, id := range sortedKeys(nt.nodes) {
-			if s := nt.syncs[id]; len(s) > 0 {
+			if s := nt.syncs[id]; len(s) > 0 && !nt.hold[id] {
 				nt.syncs[id] = nil
 				nt.nodes[id].SyncDone(nt.now, s[len(s)-1])
 				nt.drain(id)
@@ -121,23 +122,46 @@ func TestWriteAnsweredOnlyWhenSyncedEverywhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	nt.drain("a")
-	// Nothing travels before the head's own sync.
-	if len(nt.queue) != 0 {
-		t.Fatalf("forwarded before the head synced: %v", nt.queue)
+	// The entry travels at once: the head syncs in parallel with the rest.
+	if len(nt.queue) != 1 || nt.queue[0].Kind != MsgUpdate || len(nt.queue[0].Entries) != 1 {
+		t.Fatalf("not forwarded before the head's sync: %v", nt.queue)
 	}
+	// Synced on the middle and the tail but not on the head: not committed.
+	nt.hold = map[string]bool{"a": true}
+	nt.settle()
+	if nt.applied["c"][0] != 1 {
+		t.Fatalf("tail applied %d", nt.applied["c"][0])
+	}
+	if _, ok := nt.answers[7]; ok {
+		t.Fatal("answered before the head synced")
+	}
+	if in, _ := nt.nodes["c"].Info(0); in.Committed != 0 {
+		t.Fatalf("tail committed %d before the head synced", in.Committed)
+	}
+	nt.hold = nil
+	nt.settle()
+	if a, ok := nt.answers[7]; !ok || a.Err != nil {
+		t.Fatalf("not answered once synced everywhere: %+v %v", a, ok)
+	}
+
+	// The tail never gets the next one: no answer until it has it.
+	if err := nt.nodes["a"].Propose(nt.now, 0, Proposal{Token: 8, ID: ReqID{1, 2}, Ops: put("k")}); err != nil {
+		t.Fatal(err)
+	}
+	nt.drain("a")
 	nt.drop = func(m Msg) bool { return m.To == "c" } // the tail never gets it
 	nt.settle()
-	if _, ok := nt.answers[7]; ok {
+	if _, ok := nt.answers[8]; ok {
 		t.Fatal("answered without the tail")
 	}
 	nt.drop = nil
 	nt.advance(2 * time.Second) // retransmit
 	nt.settle()
-	if a, ok := nt.answers[7]; !ok || a.Err != nil {
+	if a, ok := nt.answers[8]; !ok || a.Err != nil {
 		t.Fatalf("not answered after the tail synced: %+v %v", a, ok)
 	}
 	for _, id := range []string{"a", "b", "c"} {
-		if nt.applied[id][0] != 1 {
+		if nt.applied[id][0] != 2 {
 			t.Fatalf("%s applied %d", id, nt.applied[id][0])
 		}
 	}
@@ -205,5 +229,56 @@ func TestReadsNeedLeaseAndHoldback(t *testing.T) {
 	nt.now += Mono(time.Second)
 	if _, err := nt.nodes["b"].Read(nt.now, 0, ReadReq{Key: []byte("k")}); err != ErrNotReady {
 		t.Fatalf("read after the lease ran out: %v", err)
+	}
+}
+
+// A head that crashed after forwarding an entry it had not synced comes
+// back without it, at the same chain version (the ECS has not stripped it
+// yet). Its successor holds the entry: the head must take it back before
+// it sequences, not give its seq to another write.
+func TestRestartedHeadTakesBackWhatItForwarded(t *testing.T) {
+	nt := newNet(t, "a", "b")
+	ch := ringmeta.Chain{Members: []string{"a", "b"}, Version: 1}
+	nt.ring(1, ch)
+	nt.advance(2 * time.Second)
+	nt.settle()
+	nt.hold = map[string]bool{"a": true}
+	if err := nt.nodes["a"].Propose(nt.now, 0, Proposal{Token: 1, ID: ReqID{1, 1}, Ops: put("k"), WallMs: 1}); err != nil {
+		t.Fatal(err)
+	}
+	nt.drain("a")
+	nt.settle()
+	if nt.applied["b"][0] != 1 {
+		t.Fatalf("successor applied %d", nt.applied["b"][0])
+	}
+	// Crash: a's storage kept nothing of seq 1.
+	nt.hold, nt.syncs["a"] = nil, nil
+	nt.nodes["a"] = New(Config{ID: "a", Check: true})
+	if err := nt.nodes["a"].Recover(0, Recovered{Ver: 1, Epoch: 1}); err != nil {
+		t.Fatal(err)
+	}
+	nt.applied["a"][0] = 0
+	nt.nodes["a"].SetRing(nt.now, &ringmeta.Ring{Epoch: 1, Partitions: 1, Replicas: 3, Chains: []ringmeta.Chain{ch}})
+	nt.nodes["a"].EtcdContact(nt.now)
+	nt.drain("a")
+	if err := nt.nodes["a"].Propose(nt.now, 0, Proposal{Token: 2, ID: ReqID{2, 1}, Ops: put("k")}); err != ErrNotReady {
+		t.Fatalf("restarted head took a write before its probe: %v", err)
+	}
+	nt.settle()
+	if nt.applied["a"][0] != 1 {
+		t.Fatalf("head applied %d after its probe, want the successor's 1", nt.applied["a"][0])
+	}
+	nt.advance(2 * time.Second) // past the holdback of a first adoption
+	nt.settle()
+	if err := nt.nodes["a"].Propose(nt.now, 0, Proposal{Token: 3, ID: ReqID{2, 1}, Ops: put("k")}); err != nil {
+		t.Fatal(err)
+	}
+	nt.drain("a")
+	nt.settle()
+	if nt.applied["a"][0] != 2 || nt.applied["b"][0] != 2 {
+		t.Fatalf("applied a=%d b=%d, want 2 (a new seq)", nt.applied["a"][0], nt.applied["b"][0])
+	}
+	if a, ok := nt.answers[3]; !ok || a.Err != nil {
+		t.Fatalf("write after the probe not answered: %+v %v", a, ok)
 	}
 }

@@ -13,9 +13,11 @@
 //   - propose.go: the head checks fencing and the dedup table, gives the
 //     write the next seq, and asks storage to apply it (unsynced) together
 //     with its log entry and dedup record.
-//   - replicate.go: a member forwards an entry to its successor once it is
-//     synced here; the successor applies entries in seq order, asks for a
-//     resend (nack) on a gap, and the tail acknowledges what it synced.
+//   - replicate.go: a member forwards an entry to its successor at once,
+//     before its own sync (durability overlaps along the chain), and passes
+//     down a watermark: every seq up to it is synced here and above. The
+//     successor applies entries in seq order and asks for a resend (nack) on
+//     a gap; the tail commits up to its own synced seq and that watermark.
 //   - commit.go: acknowledgements travel up the chain; the head answers a
 //     client when the entry is committed (synced on every member), never
 //     before a removed member's read lease has run out (holdback).
@@ -33,10 +35,15 @@
 //   - recover.go: after a restart the node rebuilds each partition from
 //     what storage kept (applied seq, chain version, the log of entries not
 //     known to be committed, the dedup table) and resends before serving.
+//   - probe.go: a restarted member may have lost entries it forwarded
+//     before its sync; it gets them back from its successor before it
+//     sequences anything (the longest history in the chain wins).
 //
 // Invariants, checked by check.go in tests and the simulator:
 //   - seqs are applied contiguously; a chain version never decreases;
 //   - committed <= synced <= applied on every member;
-//   - an Ack never covers a seq not synced on the sender and every member
-//     below it; no answer and no read is given above the commit point.
+//   - an Ack never covers a seq not synced on every member of the chain;
+//     no answer and no read is given above the commit point;
+//   - a copy (snapshot or learner feed) holds only entries synced on every
+//     member above it, so no crash of the chain takes back what it holds.
 package chainsm

@@ -1,5 +1,7 @@
 package chainsm
 
+import "slices"
+
 // PartInfo is a partition's state as the shell reports it (digests,
 // metrics).
 type PartInfo struct {
@@ -12,6 +14,8 @@ type PartInfo struct {
 	// "probe" (a restarted member asks its successor for what it holds),
 	// "snapshot" (a copy waits for what is applied to sync up the chain).
 	Waiting string
+	// Members is the chain this member follows (Ver).
+	Members []string
 }
 
 // Info returns partition p's state; false when the node has none.
@@ -21,7 +25,7 @@ func (n *Node) Info(p int) (PartInfo, bool) {
 		return PartInfo{}, false
 	}
 	in := PartInfo{Member: r.member(), Learner: r.learning, Head: r.isHead(), Tail: r.isTail(),
-		Ver: r.ver, Applied: r.applied, Synced: r.synced, Committed: r.committed}
+		Ver: r.ver, Applied: r.applied, Synced: r.synced, Committed: r.committed, Members: slices.Clone(r.members)}
 	switch {
 	case !r.reconciled:
 		in.Waiting = "probe"

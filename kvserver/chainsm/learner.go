@@ -64,7 +64,7 @@ func (r *replica) onSnapReq(now Mono, m Msg) {
 	if m.Ver != r.ver || !toLearner && !(r.member() && m.From == r.succ) {
 		return
 	}
-	if r.applied != r.chainSynced() {
+	if r.snapWaits() {
 		r.snapFor = m.From
 		return
 	}
@@ -86,7 +86,7 @@ func (r *replica) onSnapReq(now Mono, m Msg) {
 // serveDeferredSnapshot sends a deferred snapshot once all applied here is
 // synced up the chain, then asks the predecessor for what it dropped.
 func (r *replica) serveDeferredSnapshot(now Mono) {
-	if to := r.snapFor; to != "" && r.applied == r.chainSynced() {
+	if to := r.snapFor; to != "" && !r.snapWaits() {
 		r.snapFor = ""
 		r.onSnapReq(now, Msg{From: to, Ver: r.ver})
 		if r.pred != "" {
@@ -120,11 +120,11 @@ func (r *replica) askCopy(now Mono) {
 // feed forwards to the learner what was synced on the whole chain since the
 // last send: a learner never holds what a crash of the chain may lose.
 func (r *replica) feed(now Mono) {
-	if !r.feeding || r.chainSynced() <= r.feedSent {
+	if !r.feeding || r.copyPoint() <= r.feedSent {
 		return
 	}
 	from := r.feedSent
-	r.feedSent, r.feedAt = r.chainSynced(), now
+	r.feedSent, r.feedAt = r.copyPoint(), now
 	r.resend(now, r.learner, from, true)
 }
 
@@ -234,4 +234,22 @@ func (r *replica) onResnapshot(now Mono, m Msg) {
 func (r *replica) learnerAck(now Mono) {
 	r.ackAt = now
 	r.n.send(Msg{Kind: MsgAck, To: r.tailID(), Part: r.p, Ver: r.ver, Seq: r.synced, Learner: true})
+}
+
+// copyPoint is how far a copy of this member (snapshot or feed) may reach:
+// what is synced here and on every member above.
+func (r *replica) copyPoint() uint64 {
+	if canarySnapUnsynced {
+		return r.synced
+	}
+	return r.chainSynced()
+}
+
+// snapWaits reports whether a snapshot must wait for what is applied here
+// to sync up the chain (onSnapReq).
+func (r *replica) snapWaits() bool {
+	if canarySnapUnsynced && !r.isHead() {
+		return false
+	}
+	return r.applied != r.copyPoint()
 }

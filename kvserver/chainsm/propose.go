@@ -42,6 +42,7 @@ func (n *Node) Propose(now Mono, p int, pr Proposal) error {
 	e := &Entry{Seq: r.applied + 1, Ops: pr.Ops, ID: pr.ID, WallMs: pr.WallMs}
 	le := r.appendEntry(e, true)
 	le.waiters = append(le.waiters, pr.Token)
+	r.forward(now) // before the sync here: durability overlaps along the chain
 	n.check()
 	return nil
 }

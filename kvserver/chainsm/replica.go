@@ -180,7 +180,7 @@ func (r *replica) reset() {
 // chainSynced is the watermark this member passes down: every seq <= it is
 // synced here and on every member above.
 func (r *replica) chainSynced() uint64 {
-	if r.pred == "" {
+	if r.pred == "" || canaryTailSynced && r.succ == "" {
 		return r.synced
 	}
 	return min(r.synced, r.upSynced)

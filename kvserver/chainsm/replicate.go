@@ -110,7 +110,7 @@ func (r *replica) resend(now Mono, to string, after uint64, learner bool) {
 			}
 			continue
 		}
-		if learner && le.e.Seq > r.chainSynced() {
+		if learner && le.e.Seq > r.copyPoint() {
 			break
 		}
 		if !learner {

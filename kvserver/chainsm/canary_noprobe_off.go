@@ -1,0 +1,5 @@
+//go:build !simcanary_noprobe
+
+package chainsm
+
+const canaryNoProbe = false

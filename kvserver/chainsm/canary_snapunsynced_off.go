@@ -1,0 +1,5 @@
+//go:build !simcanary_snapunsynced
+
+package chainsm
+
+const canarySnapUnsynced = false

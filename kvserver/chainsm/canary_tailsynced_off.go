@@ -1,0 +1,5 @@
+//go:build !simcanary_tailsynced
+
+package chainsm
+
+const canaryTailSynced = false
