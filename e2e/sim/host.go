@@ -214,21 +214,28 @@ func (h *host) answer(a chainsm.Answer) {
 	if !c.read && a.Err == nil {
 		if seq, ok := h.disk.dedupSeq(c.part, c.id); ok {
 			h.s.acked(h.id, c.part, seq, c.id)
-			h.checkDurable(c.part, seq)
+			h.checkDurable(c.part, seq, "acknowledged")
 		}
 	}
 	h.s.reply(h.id, c.client, rep)
 }
 
-// checkDurable is the durability invariant: a write is acknowledged only
-// once it is synced on every member of the chain (a crash now would keep
-// it everywhere).
-func (h *host) checkDurable(p int, seq uint64) {
+// checkDurable is the durability invariant: a write is acknowledged, and a
+// value returned by a read, only once it is synced on every member of the
+// chain (a crash now would keep it everywhere). A member that has moved on to a newer chain version may
+// have dropped the partition or be copying it afresh: the ECS's rules, not
+// this member, keep the write then; so do they for a promoted member before
+// its sync with its predecessor ended (it is marked unsynced in etcd).
+func (h *host) checkDurable(p int, seq uint64, what string) {
 	in, _ := h.node.Info(p)
 	for _, id := range in.Members {
-		if d := h.s.byID[id].disk.durableApplied(p); d < seq {
-			h.s.fail("%s partition %d: seq %d acknowledged at chain version %d %v, but %s has synced only up to %d",
-				h.id, p, seq, in.Ver, in.Members, id, d)
+		m := h.s.byID[id]
+		if mi, ok := m.node.Info(p); id != h.id && (!ok || mi.Ver != in.Ver || mi.Unsynced) {
+			continue
+		}
+		if d := m.disk.durableApplied(p); d < seq {
+			h.s.fail("%s partition %d: seq %d %s at chain version %d %v, but %s has synced only up to %d",
+				h.id, p, seq, what, in.Ver, in.Members, id, d)
 		}
 	}
 }
@@ -239,6 +246,9 @@ func (h *host) readKey(p int, key string) (string, bool, error) {
 	v, ok, err := chainstore.Read(h.disk.st, p, nil, []byte(key), h.wall(), maxSkewMs)
 	if errors.Is(err, chainsm.ErrNotReady) {
 		h.s.count("read-near-expiry")
+	}
+	if rec, found, _ := h.disk.st.Get(p, nil, []byte(key), 0); found && err == nil {
+		h.checkDurable(p, rec.Seq, "returned by a read")
 	}
 	return string(v), ok, err
 }

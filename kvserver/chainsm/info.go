@@ -16,6 +16,9 @@ type PartInfo struct {
 	Waiting string
 	// Members is the chain this member follows (Ver).
 	Members []string
+	// Unsynced: a promoted member whose hello with its predecessor has not
+	// ended; it may lack writes the old tail committed.
+	Unsynced bool
 }
 
 // Info returns partition p's state; false when the node has none.
@@ -25,7 +28,8 @@ func (n *Node) Info(p int) (PartInfo, bool) {
 		return PartInfo{}, false
 	}
 	in := PartInfo{Member: r.member(), Learner: r.learning, Head: r.isHead(), Tail: r.isTail(),
-		Ver: r.ver, Applied: r.applied, Synced: r.synced, Committed: r.committed, Members: slices.Clone(r.members)}
+		Ver: r.ver, Applied: r.applied, Synced: r.synced, Committed: r.committed, Members: slices.Clone(r.members),
+		Unsynced: r.unsynced}
 	switch {
 	case !r.reconciled:
 		in.Waiting = "probe"
