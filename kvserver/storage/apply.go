@@ -265,6 +265,7 @@ func (s *Store) DropPartition(partition int) error {
 		return fmt.Errorf("storage: drop partition %d: %w", partition, err)
 	}
 	s.applied[partition].Store(1) // applied_seq 0
+	s.truncated[partition].Store(1)
 	s.cache.invalidate(partition)
 	s.lg.Info("partition dropped", zap.Int("partition", partition))
 	return nil

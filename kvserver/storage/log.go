@@ -110,7 +110,7 @@ func (s *Store) TruncateLog(p int, upto uint64) error {
 	if upto > applied {
 		return fmt.Errorf("partition %d truncate %d > applied %d: %w", p, upto, applied, ErrTruncateAhead)
 	}
-	cur, err := readState(s.db, p, stateTruncate)
+	cur, err := s.truncatedSeq(p)
 	if err != nil || upto <= cur {
 		return err
 	}
@@ -125,6 +125,7 @@ func (s *Store) TruncateLog(p int, upto uint64) error {
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("storage: truncate log of partition %d: %w", p, err)
 	}
+	s.truncated[p].Store(upto + 1)
 	return nil
 }
 

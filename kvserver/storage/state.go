@@ -130,6 +130,7 @@ func (s *Store) ingest(p int, entries []Entry, applied uint64, dedup []DedupReco
 		return fmt.Errorf("storage: ingest snapshot of partition %d: %w", p, err)
 	}
 	s.applied[p].Store(applied + 1)
+	s.truncated[p].Store(applied + 1)
 	s.cache.invalidate(p)
 	return nil
 }
