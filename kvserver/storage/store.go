@@ -76,6 +76,11 @@ func Open(dir string, opts Options) (*Store, error) {
 	po := &pebble.Options{
 		FS:     opts.FS,
 		Logger: lg.Named("pebble").Sugar(),
+		// Every write also writes a log record that a commit soon deletes:
+		// a larger memtable lets more of that churn die before a flush
+		// (pebble's default of 4 MiB flushed, and compacted, every few
+		// seconds under writes).
+		MemTableSize: 64 << 20,
 	}
 	if opts.Tune != nil {
 		opts.Tune(po)
