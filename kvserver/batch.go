@@ -90,11 +90,17 @@ func (s *Server) receiveBatches(ctx context.Context, stream kvpb.KV_BatchServer,
 	}
 }
 
+// maxOpTimeout caps a Batch operation's timeout_ms.
+const maxOpTimeout = time.Hour
+
 // serveBatchWrite runs one put or delete under the operation's deadline.
 func (s *Server) serveBatchWrite(ctx context.Context, op *kvpb.BatchOp) *kvpb.BatchResult {
 	if op.TimeoutMs > 0 {
+		// A timeout beyond an hour is no timeout at all here (and its
+		// Duration would overflow into one already past).
+		d := time.Duration(min(op.TimeoutMs, maxOpTimeout.Milliseconds())) * time.Millisecond
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(op.TimeoutMs)*time.Millisecond)
+		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
 	var (

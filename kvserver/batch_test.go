@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -136,6 +137,13 @@ func TestBatchMatchesUnary(t *testing.T) {
 		{"get deleted", "s3", func(k string) *kvpb.BatchOp { return bget(nil, k) }},
 		{"put with ttl", "s1", func(k string) *kvpb.BatchOp { return bput(w.header(), k+"-ttl", "t", 1) }},
 		{"negative ttl", "s1", func(k string) *kvpb.BatchOp { return bput(w.header(), k, "t", -1) }},
+		{"ttl that overflows", "s1", func(k string) *kvpb.BatchOp { return bput(w.header(), k, "t", math.MaxInt64-1000) }},
+		{"get after refused puts", "s3", func(k string) *kvpb.BatchOp { return bget(nil, k) }},
+		{"timeout that overflows", "s1", func(k string) *kvpb.BatchOp {
+			op := bput(w.header(), k+"-long", "v", 0)
+			op.TimeoutMs = math.MaxInt64
+			return op
+		}},
 		{"key too large", "s1", func(string) *kvpb.BatchOp { return bput(w.header(), long, "v", 0) }},
 		{"value too large", "s1", func(k string) *kvpb.BatchOp { return bput(w.header(), k, big, 0) }},
 		{"empty key", "s3", func(string) *kvpb.BatchOp { return bget(nil, "") }},

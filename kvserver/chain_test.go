@@ -2,6 +2,7 @@ package kvserver
 
 import (
 	"context"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -176,6 +177,8 @@ func TestChainBadInput(t *testing.T) {
 	c.publishInitial(chain3...)
 	c.waitEpoch(1, chain3...)
 	key := "bad-input"
+	w := c.client()
+	assert.Equal(t, kvpb.Status_SUCCESS, w.mustPut(t, key, "kept"))
 	for _, tc := range []struct {
 		name string
 		req  *kvpb.PutRequest
@@ -184,6 +187,9 @@ func TestChainBadInput(t *testing.T) {
 		{"value too large", &kvpb.PutRequest{Key: []byte(key), Value: make([]byte, 4097)}},
 		{"empty key", &kvpb.PutRequest{Key: nil, Value: []byte("v")}},
 		{"negative ttl", &kvpb.PutRequest{Key: []byte(key), Value: []byte("v"), TtlMs: -1}},
+		// now + ttl would overflow into an expiry in the past.
+		{"ttl that overflows", &kvpb.PutRequest{Key: []byte(key), Value: []byte("v"), TtlMs: math.MaxInt64 - 1000}},
+		{"ttl beyond 100 years", &kvpb.PutRequest{Key: []byte(key), Value: []byte("v"), TtlMs: MaxTTLMs + 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			head := c.curRing().Chain(partOf(string(tc.req.Key))).Head()
@@ -193,8 +199,11 @@ func TestChainBadInput(t *testing.T) {
 	}
 	_, err = c.kv("s3").Get(ctx, &kvpb.GetRequest{Key: []byte(strings.Repeat("k", 65))})
 	assert.Equal(t, codes.InvalidArgument, status.Code(err))
+	// The refused puts changed nothing.
+	v, ok := w.mustGet(t, key)
+	assert.True(t, ok)
+	assert.Equal(t, "kept", v)
 	// At the limits exactly: accepted.
-	w := c.client()
 	assert.Equal(t, kvpb.Status_SUCCESS, w.mustPut(t, strings.Repeat("k", 64), strings.Repeat("v", 4096)))
 
 	// Writes at the middle or the tail, reads at the head: not responsible,
@@ -221,5 +230,5 @@ func TestChainBadInput(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, kvpb.Status_SERVER_NOT_RESPONSIBLE, resp.Status)
 	assert.EqualValues(t, 2, resp.Epoch)
-	assert.Equal(t, kvpb.Status_SUCCESS, w.mustPut(t, key, "v"))
+	assert.Equal(t, kvpb.Status_UPDATE, w.mustPut(t, key, "v"))
 }

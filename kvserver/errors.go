@@ -12,6 +12,10 @@ import (
 	"google.golang.org/grpc/status"
 )
 
+// MaxTTLMs is the longest TTL a put may ask for: 100 years, far from the
+// int64 overflow of now + ttl.
+const MaxTTLMs = 100 * 365 * 24 * 3600 * 1000
+
 var (
 	// ErrEmptyKey rejects an empty key.
 	ErrEmptyKey = errors.New("kvserver: key must not be empty")
@@ -19,8 +23,9 @@ var (
 	ErrKeyTooLarge = errors.New("kvserver: key too large")
 	// ErrValueTooLarge rejects a value over the cluster's limit.
 	ErrValueTooLarge = errors.New("kvserver: value too large")
-	// ErrBadTTL rejects a negative TTL.
-	ErrBadTTL = errors.New("kvserver: ttl must not be negative")
+	// ErrBadTTL rejects a negative TTL, or one beyond MaxTTLMs (whose
+	// expiry would overflow).
+	ErrBadTTL = fmt.Errorf("kvserver: ttl must be between 0 and %d ms (100 years)", MaxTTLMs)
 	// ErrAuthDisabled is returned for Login while authentication is off.
 	ErrAuthDisabled = errors.New("kvserver: authentication is not enabled on this cluster")
 	// ErrRateLimited refuses a request over the user's request rate.

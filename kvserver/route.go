@@ -77,7 +77,7 @@ func checkKV(lim ringmeta.Limits, key, value []byte, ttlMs int64) error {
 		return tooLarge(ErrKeyTooLarge, len(key), lim.MaxKeyBytes)
 	case len(value) > lim.MaxValueBytes:
 		return tooLarge(ErrValueTooLarge, len(value), lim.MaxValueBytes)
-	case ttlMs < 0:
+	case ttlMs < 0 || ttlMs > MaxTTLMs:
 		return fmt.Errorf("%w: %d ms", ErrBadTTL, ttlMs)
 	}
 	return nil
