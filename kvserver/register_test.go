@@ -5,6 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/ecskv/ecskv/config"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/common/testutil"
@@ -51,4 +56,42 @@ func TestEpochReportedOnceAdopted(t *testing.T) {
 	locked = false
 	c.waitEpoch(r.Epoch, "s2")
 	testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool { return c.memberEpoch("s2") == r.Epoch }, "adopted epoch not reported")
+}
+
+// TestDuplicateIDRefused: a second process under the id of a running
+// server does not start (it would take turns with the real one in the
+// membership record); once the real one is gone the id is free again at
+// once, without waiting for its lease to run out.
+func TestDuplicateIDRefused(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1)
+	testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool {
+		resp, err := c.cli.Get(context.Background(), etcdkeys.Server(c.name, "s1"))
+		return err == nil && len(resp.Kvs) == 1
+	}, "s1 not registered")
+	cfg := config.DefaultKVServer()
+	cfg.ID, cfg.Listen, cfg.DataDir = "s1", testutil.FreeAddr(t), t.TempDir()
+	cfg.Cluster, cfg.EtcdEndpoints, cfg.LogLevel = c.name, testEtcdEndpoints, "error"
+	dup, err := New(cfg, zap.NewNop())
+	require.NoError(t, err)
+	dup.fs = vfs.NewMem()
+	err = dup.Start()
+	require.ErrorIs(t, err, ErrDuplicateID)
+	assert.Contains(t, err.Error(), c.node("s1").addr)
+
+	// A crash leaves the record until its lease runs out (here: put back
+	// after a clean stop, under a lease of its own): the restart is not
+	// held back by it.
+	ctx := context.Background()
+	rec, err := c.cli.Get(ctx, etcdkeys.Server(c.name, "s1"))
+	require.NoError(t, err)
+	require.Len(t, rec.Kvs, 1)
+	c.stopNode("s1")
+	lease, err := c.cli.Grant(ctx, 30)
+	require.NoError(t, err)
+	_, err = c.cli.Put(ctx, string(rec.Kvs[0].Key), string(rec.Kvs[0].Value), clientv3.WithLease(lease.ID))
+	require.NoError(t, err)
+	start := time.Now()
+	c.restartNode("s1")
+	assert.Less(t, time.Since(start), 2*time.Second, "restart after a crash waited for the old record")
 }

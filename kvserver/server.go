@@ -139,6 +139,9 @@ func (s *Server) Start() (err error) {
 	if err != nil {
 		return fmt.Errorf("kvserver: etcd %v: %w", s.cfg.EtcdEndpoints, err)
 	}
+	if err = s.checkUnique(); err != nil {
+		return err
+	}
 	s.goAttach(s.registerLoop)
 	s.goAttach(s.watchRingLoop)
 	s.goAttach(s.watchAuthLoop)
