@@ -12,6 +12,7 @@ import (
 	"github.com/ecskv/ecskv/common/hashring"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/config"
+	"github.com/ecskv/ecskv/ecs/core"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -311,6 +312,11 @@ func (c *controller) layout(next *ringmeta.Ring, ep *epochChange) error {
 	next.Chains = make([]ringmeta.Chain, len(chains))
 	for p, members := range chains {
 		next.Chains[p] = ringmeta.Chain{Members: members, Version: 1}
+	}
+	// Heads and tails balanced from the start: the first ring needs no
+	// reorders (each would be a chain change of its own).
+	for p, order := range core.PlanRoles(next.Chains, func(int) bool { return true }, len(chains)) {
+		next.Chains[p].Members = order
 	}
 	ep.changed = true
 	c.events.add("layout created", fmt.Sprintf("%d partitions over %d servers", next.Partitions, len(cands)))

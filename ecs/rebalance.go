@@ -94,6 +94,9 @@ func (c *controller) planStep(next *ringmeta.Ring, st *ctlState, ep *epochChange
 	}
 	c.targets = targetCache{eligible: key, target: pl.target}
 	c.applySteps(next, st, pl, ep)
+	if len(pl.pending) == 0 && learners(next.Chains) == 0 {
+		c.balanceRoles(next, st, frozen, ep)
+	}
 	st.Leaves = pruneLeaves(next.Chains, st.Leaves, pl.want)
 	// Progress goes out with the next epoch; alone it is no reason for one.
 	ep.pending = pendingOf(next.Chains, pl.target)
@@ -268,4 +271,21 @@ func learners(chains []ringmeta.Chain) int {
 		}
 	}
 	return n
+}
+
+// balanceRoles reorders chains so that heads and tails spread evenly over
+// the servers (core.PlanRoles), once the replicas are where the plan wants
+// them: at most max-moves chains an epoch, none that is frozen or changed
+// in this epoch.
+func (c *controller) balanceRoles(next *ringmeta.Ring, st *ctlState, frozen map[int]bool, ep *epochChange) {
+	movable := func(p int) bool { return !frozen[p] && !ep.touched[p] && next.Chains[p].Learner == "" }
+	for p, order := range core.PlanRoles(next.Chains, movable, max(c.cfg.MaxMoves, 1)) {
+		pt, err := core.Reorder(partition(next, st, p), order)
+		if err != nil {
+			c.lg.Warn("planned reorder refused", zap.Int("partition", p), zap.Strings("order", order), zap.Error(err))
+			continue
+		}
+		setPartition(next, st, p, pt)
+		ep.touch(p)
+	}
 }

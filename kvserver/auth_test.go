@@ -58,18 +58,25 @@ func (c *tcluster) login(t *testing.T, id, user, pw string) (string, error) {
 // kvAs runs one operation as the holder of token: put when value is
 // non-nil, delete when del, get otherwise. Writes go to the head (s1),
 // reads to the tail (s3).
-func (c *tcluster) kvAs(t *testing.T, token, key string, value []byte, del bool) (*kvpb.Response, error) {
+func (c *tcluster) kvAs(t *testing.T, token, key string, value []byte, del bool) (resp *kvpb.Response, err error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	h := &kvpb.RequestHeader{Token: token, ClientId: 77, Seq: uint64(time.Now().UnixNano())}
-	switch {
-	case del:
-		return c.kv("s1").Delete(ctx, &kvpb.DeleteRequest{Header: h, Key: []byte(key)})
-	case value != nil:
-		return c.kv("s1").Put(ctx, &kvpb.PutRequest{Header: h, Key: []byte(key), Value: value})
-	}
-	return c.kv("s3").Get(ctx, &kvpb.GetRequest{Header: h, Key: []byte(key)})
+	// Retried while the partition is not ready yet (a chain's first
+	// reconciliation after the start), as a client does.
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool {
+		switch {
+		case del:
+			resp, err = c.kv("s1").Delete(ctx, &kvpb.DeleteRequest{Header: h, Key: []byte(key)})
+		case value != nil:
+			resp, err = c.kv("s1").Put(ctx, &kvpb.PutRequest{Header: h, Key: []byte(key), Value: value})
+		default:
+			resp, err = c.kv("s3").Get(ctx, &kvpb.GetRequest{Header: h, Key: []byte(key)})
+		}
+		return err != nil || settled(resp)
+	}, "%s not settled", key)
+	return resp, err
 }
 
 func TestAuthNamespaces(t *testing.T) {

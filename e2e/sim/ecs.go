@@ -182,7 +182,7 @@ func (e *ecsHost) reconcile(vw view) {
 	}
 	grace := e.s.now-e.since >= int64(e.s.opt.MemberTTL)
 	gone := func(id string) bool { return !vw.live[id] && (e.seen[id] || grace) || e.restarted[id] }
-	next, st, dels, changed := decide(vw, gone)
+	next, st, dels, changed := decide(vw, gone, e.s.takeReorder())
 	// Handled: a restarted server either left its chains in this epoch or
 	// was kept as needed; either way it is an ordinary member from now on
 	// (a lost publish leaves it in its chains, where it resumes on its data).
@@ -217,8 +217,10 @@ func (e *ecsHost) reconcile(vw view) {
 
 // decide is the ECS's chain logic, on the ECS's own rules (ecs/core):
 // clear marks of synced reports, fail over gone servers, promote ready
-// learners, and give under-replicated partitions a learner.
-func decide(vw view, gone func(string) bool) (*ringmeta.Ring, ctlState, []string, bool) {
+// learners, give under-replicated partitions a learner, and reorder chains
+// to balance heads and tails (core.PlanRoles), plus the reorder asked for
+// by the fault plan (ask: partition, rotation), if the partition may move.
+func decide(vw view, gone func(string) bool, ask reorderAsk) (*ringmeta.Ring, ctlState, []string, bool) {
 	next := vw.ring.Clone()
 	st := ctlState{Unsynced: map[int][]core.Mark{}}
 	var dels []string
@@ -245,6 +247,7 @@ func decide(vw view, gone func(string) bool) (*ringmeta.Ring, ctlState, []string
 		}
 	}
 	changed := false
+	touched := map[int]bool{}
 	for p := range next.Chains {
 		before := core.Partition{Chain: next.Chains[p], Unsynced: vw.state.Unsynced[p]}
 		pt := before
@@ -278,9 +281,37 @@ func decide(vw view, gone func(string) bool) (*ringmeta.Ring, ctlState, []string
 		if len(pt.Unsynced) > 0 {
 			st.Unsynced[p] = pt.Unsynced
 		}
-		changed = changed || pt.Chain.Version != before.Chain.Version || len(pt.Unsynced) != len(before.Unsynced)
+		touched[p] = pt.Chain.Version != before.Chain.Version || len(pt.Unsynced) != len(before.Unsynced)
+		changed = changed || touched[p]
+	}
+	movable := func(p int) bool {
+		ch := next.Chains[p]
+		return !touched[p] && ch.Learner == "" && len(st.Unsynced[p]) == 0 &&
+			!slices.ContainsFunc(ch.Members, func(id string) bool { return goneSet[id] })
+	}
+	orders := core.PlanRoles(next.Chains, movable, 2)
+	if ask.ok && ask.part < len(next.Chains) && movable(ask.part) {
+		m := next.Chains[ask.part].Members
+		k := ask.rot % len(m)
+		orders[ask.part] = append(slices.Clone(m[k:]), m[:k]...)
+	}
+	for _, p := range slices.Sorted(maps.Keys(orders)) {
+		pt, err := core.Reorder(core.Partition{Chain: next.Chains[p], Unsynced: st.Unsynced[p]}, orders[p])
+		if err != nil {
+			panic(fmt.Sprintf("partition %d: reorder %v refused: %v", p, orders[p], err))
+		}
+		if pt.Chain.Version != next.Chains[p].Version {
+			next.Chains[p] = pt.Chain
+			changed = true
+		}
 	}
 	return next, st, dels, changed
+}
+
+// reorderAsk is a reorder the fault plan asks of the ECS.
+type reorderAsk struct {
+	ok        bool
+	part, rot int
 }
 
 func pickLearner(r *ringmeta.Ring, ch *ringmeta.Chain, dead func(string) bool, load map[string]int) string {

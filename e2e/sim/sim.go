@@ -126,7 +126,9 @@ type Sim struct {
 	watches  []watch
 	// ledger: the request acknowledged at each (partition, seq).
 	ledger map[partSeq]chainsm.ReqID
-	hash   hash.Hash64 // over every message and ring: equal for equal runs
+	// reorder is the reorder the fault plan asks of the ECS next.
+	reorder reorderAsk
+	hash    hash.Hash64 // over every message and ring: equal for equal runs
 }
 
 // Result is the outcome of a run.
@@ -140,6 +142,27 @@ type Result struct {
 	History  []framework.Op
 	// TraceHash digests the run's messages and rings: one seed, one hash.
 	TraceHash uint64
+}
+
+// takeReorder returns (and forgets) the reorder the fault plan asked for.
+func (s *Sim) takeReorder() reorderAsk {
+	a := s.reorder
+	s.reorder = reorderAsk{}
+	return a
+}
+
+// planReorders asks the ECS, every few seconds of the fault window, to
+// rotate a random chain (from a stream of its own, so the fault plan of a
+// seed does not change with it).
+func (s *Sim) planReorders(end int64) {
+	r := s.stream("reorder")
+	if r.IntN(2) == 0 {
+		return
+	}
+	for t := int64(time.Second); t < end; t += expDur(r, int64(2*time.Second)) + int64(200*time.Millisecond) {
+		a := reorderAsk{ok: true, part: r.IntN(s.opt.Partitions), rot: 1 + r.IntN(2)}
+		s.at(t, func() { s.count("reorder-asked"); s.reorder = a })
+	}
 }
 
 // Run simulates one seed.
@@ -160,6 +183,7 @@ func Run(seed uint64, opt Options) Result {
 	end := faultEnd + int64(opt.LiveTime)
 	if !opt.NoFaults {
 		s.planFaults(faultEnd)
+		s.planReorders(faultEnd)
 	}
 	s.at(faultEnd, s.heal)
 	if opt.Script != nil {

@@ -86,3 +86,34 @@ func Clear(pt Partition, id string, v uint64) (Partition, bool) {
 	}
 	return out, true
 }
+
+// Reorder gives a chain's members a new order (role balance: heads and
+// tails spread over the servers), without copying data. It refuses a
+// frozen partition (an unsynced member must keep its predecessor until it
+// reported its sync, and never becomes head), one with a learner (its
+// ready key names this version) and an order of other servers. The
+// kvservers take it on like any chain change; a member whose successors
+// now include one that came before it takes back what that one holds
+// before it sequences (kvserver/chainsm probe.go).
+func Reorder(pt Partition, order []string) (Partition, error) {
+	switch {
+	case pt.Frozen():
+		return pt, ErrFrozen
+	case pt.Chain.Learner != "":
+		return pt, ErrLearnerBusy
+	case len(order) != len(pt.Chain.Members):
+		return pt, fmt.Errorf("order %v of chain %v: %w", order, pt.Chain.Members, ErrNotMember)
+	}
+	for i, id := range order {
+		if pt.Chain.Index(id) < 0 || slices.Contains(order[:i], id) {
+			return pt, fmt.Errorf("order %v of chain %v: %w", order, pt.Chain.Members, ErrNotMember)
+		}
+	}
+	if slices.Equal(order, pt.Chain.Members) {
+		return pt, nil
+	}
+	out := pt.clone()
+	out.Chain.Members = slices.Clone(order)
+	out.Chain.Version++
+	return out, nil
+}

@@ -24,7 +24,7 @@ func (r *replica) adopt(now Mono, ch ringmeta.Chain, epoch uint64) {
 	removed := !r.known && len(ch.Members) > 0 ||
 		slices.ContainsFunc(r.members, func(id string) bool { return ch.Index(id) < 0 })
 	wasHead, wasLearner, wasKnown, prevVer := r.isHead(), r.learning, r.known, r.ver
-	prevSucc := r.succ
+	prevSucc, prevMembers := r.succ, r.members
 	r.ver, r.since, r.members = ch.Version, epoch, slices.Clone(ch.Members)
 	r.upSynced, r.sentSynced = 0, 0 // watermarks are per version
 	r.repLeft = 0                   // a report repeats only for the version it was made at
@@ -73,6 +73,12 @@ func (r *replica) adopt(now Mono, ch ringmeta.Chain, epoch uint64) {
 	if r.pred != "" {
 		r.hello(now)
 	}
+	if !wasKnown && !canaryNoProbe || overtook(prevMembers, ch.Members, me) && !canaryNoReorderProbe {
+		// We did not follow the chain until now (a start, after a crash or
+		// not), or a reorder put a member that came before us below us:
+		// those below may hold entries we never got (probe.go).
+		r.reconciled = false
+	}
 	if r.succ == "" {
 		r.reconciled = true // nobody below can hold more
 	} else if !r.reconciled {
@@ -117,4 +123,19 @@ func (r *replica) leave() {
 	r.failReads(ErrNotResponsible)
 	r.idx, r.pred, r.succ, r.learner = -1, "", "", ""
 	r.drop()
+}
+
+// overtook reports whether a member after me in the new chain came before
+// me in the previous one.
+func overtook(prev, next []string, me string) bool {
+	mine := slices.Index(prev, me)
+	if mine < 0 {
+		return false
+	}
+	for _, id := range next[slices.Index(next, me)+1:] {
+		if i := slices.Index(prev, id); i >= 0 && i < mine {
+			return true
+		}
+	}
+	return false
 }

@@ -25,6 +25,7 @@ func Canaries() []string {
 		{canaryNoProbe, "noprobe"},
 		{canaryTailSynced, "tailsynced"},
 		{canarySnapUnsynced, "snapunsynced"},
+		{canaryNoReorderProbe, "noreorderprobe"},
 	} {
 		if c.on {
 			out = append(out, c.name)

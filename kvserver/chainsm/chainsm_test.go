@@ -171,6 +171,7 @@ func TestRetryAppliedOnce(t *testing.T) {
 	nt := newNet(t, "a", "b")
 	nt.ring(1, ringmeta.Chain{Members: []string{"a", "b"}, Version: 1})
 	nt.advance(2 * time.Second)
+	nt.settle()                             // the head's first probe
 	for tok := uint64(1); tok <= 2; tok++ { // the same request twice
 		if err := nt.nodes["a"].Propose(nt.now, 0, Proposal{Token: tok, ID: ReqID{9, 1}, Ops: put("k")}); err != nil {
 			t.Fatal(err)
@@ -280,5 +281,51 @@ func TestRestartedHeadTakesBackWhatItForwarded(t *testing.T) {
 	}
 	if a, ok := nt.answers[3]; !ok || a.Err != nil {
 		t.Fatalf("write after the probe not answered: %+v %v", a, ok)
+	}
+}
+
+// A reorder that puts the head below the others: the new head may lack an
+// entry in flight that the old head forwarded to someone else. It takes it
+// back before it sequences, so a retry of that write is answered, not
+// applied a second time.
+func TestReorderedHeadTakesBackWhatItLacks(t *testing.T) {
+	nt := newNet(t, "a", "b", "c")
+	nt.ring(1, ringmeta.Chain{Members: []string{"a", "b", "c"}, Version: 1})
+	nt.advance(2 * time.Second)
+	nt.settle()
+	// a sequences seq 1; only c... no: b gets it, c does not yet.
+	nt.drop = func(m Msg) bool { return m.To == "c" }
+	if err := nt.nodes["a"].Propose(nt.now, 0, Proposal{Token: 1, ID: ReqID{7, 1}, Ops: put("k")}); err != nil {
+		t.Fatal(err)
+	}
+	nt.drain("a")
+	nt.settle()
+	nt.drop = nil
+	if nt.applied["b"][0] != 1 || nt.applied["c"][0] != 0 {
+		t.Fatalf("applied b=%d c=%d", nt.applied["b"][0], nt.applied["c"][0])
+	}
+	// Reorder to [c, a, b]: c heads without seq 1.
+	nt.ring(2, ringmeta.Chain{Members: []string{"c", "a", "b"}, Version: 2})
+	if err := nt.nodes["c"].Propose(nt.now, 0, Proposal{Token: 2, ID: ReqID{7, 1}, Ops: put("k")}); err != ErrNotReady {
+		t.Fatalf("new head took the retry before its probe: %v", err)
+	}
+	nt.settle()
+	if nt.applied["c"][0] != 1 {
+		t.Fatalf("new head applied %d after its probe, want 1", nt.applied["c"][0])
+	}
+	nt.advance(2 * time.Second)
+	nt.settle()
+	if err := nt.nodes["c"].Propose(nt.now, 0, Proposal{Token: 3, ID: ReqID{7, 1}, Ops: put("k")}); err != nil {
+		t.Fatal(err)
+	}
+	nt.drain("c")
+	nt.settle()
+	for _, id := range []string{"a", "b", "c"} {
+		if nt.applied[id][0] != 1 {
+			t.Fatalf("%s applied %d: the retry was applied again", id, nt.applied[id][0])
+		}
+	}
+	if a, ok := nt.answers[3]; !ok || a.Err != nil {
+		t.Fatalf("retry not answered: %+v %v", a, ok)
 	}
 }

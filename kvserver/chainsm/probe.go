@@ -1,18 +1,20 @@
 package chainsm
 
-// Probes: reconciling a restarted member with its successor.
+// Probes: reconciling a member with those below it.
 //
-// A member forwards entries before its own WAL sync ends, so a crash may
-// lose entries its successor already holds. Live members never hold less
-// than their successors, and a commit needs every member's sync, so what a
-// restart lost was never acknowledged or read. But a restarted head that
-// sequenced again from its own applied seq would reuse seqs its successor
-// holds. So a member recovered from storage probes its successor before it
-// sequences (head) or answers its own predecessor's probe (middle): the
-// successor sends back every entry it holds beyond the probe's seq, and
-// the member applies them as its own. The successor still has them in its
-// log: anything beyond the restarted member's durable seq was not
-// committed (a commit needs that member's sync), and logs keep every
+// Down a chain every member holds at least what its successor holds, as
+// long as the chain keeps its order and its members their memory. Two
+// things break that. A member forwards entries before its own WAL sync
+// ends, so a crash may lose entries its successor already holds; and a
+// reorder (role balance) may put a member below one that had entries it
+// never got. A head that sequenced from its own applied seq then would
+// reuse seqs held below it. So after a start (crash or not: it did not
+// follow the chain until now) and after such a reorder, a member probes
+// its successor before it sequences (head) or answers its own
+// predecessor's probe (middle): the successor sends back every entry it
+// holds beyond the probe's seq, and the member applies them as its own.
+// The successor still has them in its log: a commit needs every member's
+// sync, so what the prober lacks was not committed, and logs keep every
 // uncommitted entry. The longest history in the chain wins.
 
 // probe asks the successor for what it holds beyond our applied seq.
@@ -24,8 +26,12 @@ func (r *replica) probe(now Mono) {
 // onProbe answers the predecessor's probe, once this member itself holds
 // everything its own successor holds.
 func (r *replica) onProbe(now Mono, m Msg) {
-	if !r.member() || m.Ver != r.ver || m.From != r.pred || !r.reconciled {
+	if !r.member() || m.Ver != r.ver || m.From != r.pred {
 		return // the predecessor probes again
+	}
+	if !r.reconciled {
+		r.probedBy = &m // answered once our own probe is
+		return
 	}
 	if m.Seq < r.truncated {
 		// Cannot be (see above): the predecessor lost committed entries.
@@ -56,6 +62,10 @@ func (r *replica) onProbeResp(now Mono, m Msg) {
 	}
 	if r.applied >= m.Seq {
 		r.reconciled = true
+		if pm := r.probedBy; pm != nil {
+			r.probedBy = nil
+			r.onProbe(now, *pm)
+		}
 	}
 }
 

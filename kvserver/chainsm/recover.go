@@ -41,7 +41,6 @@ func (n *Node) Recover(p int, rec Recovered) error {
 	}
 	*r = *newReplica(n, p)
 	r.stored = true
-	r.reconciled = canaryNoProbe // entries forwarded before their sync may be lost: probe.go
 	r.ver, r.reportSync = rec.Ver, rec.Unsynced
 	r.applied, r.synced, r.committed, r.truncated = rec.Applied, rec.Applied, rec.Truncated, rec.Truncated
 	for _, d := range rec.Dedup {

@@ -43,12 +43,14 @@ type replica struct {
 	// watermark last passed down.
 	upSynced   uint64
 	sentSynced uint64
-	// reconciled: the successor holds nothing this member lacks. Only a
-	// restart can make it false (entries forwarded before their sync here
-	// were lost); a head sequences nothing, and a member answers no probe,
-	// until a probe of its successor brought them back.
+	// reconciled: the successor holds nothing this member lacks. False
+	// after a start (entries forwarded before their sync may be lost in a
+	// crash) and after a reorder that put an earlier member below this one;
+	// a head sequences nothing, and a member answers no probe, until a
+	// probe of its successor brought them back (probe.go).
 	reconciled bool
 	probeAt    Mono
+	probedBy   *Msg // the predecessor's probe that waits for ours
 
 	holdUntil Mono
 	ackedUp   uint64 // last ack sent to the predecessor

@@ -1,0 +1,5 @@
+//go:build !simcanary_noreorderprobe
+
+package chainsm
+
+const canaryNoReorderProbe = false
