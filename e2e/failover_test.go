@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"testing"
 	"time"
@@ -276,6 +277,7 @@ func testRestartRejoins(t *testing.T, afterFailover bool, cycles int) {
 	st := finish(ctx, t, c, cli, l)
 	s := assertActive(t, st, victim)
 	assert.Positive(t, s.Replicas(), "%s holds replicas again after rejoining", victim)
+	awaitRolesBalanced(t, c, convergeWithin)
 	for _, proc := range procs {
 		assert.True(t, proc.Running(), "restarted %s still runs", proc.Name())
 	}
@@ -331,4 +333,43 @@ func TestDeadIncarnationNotRevived(t *testing.T) {
 	if s := assertActive(t, st, victim); s.Replicas() == 0 {
 		t.Errorf("the restarted %s holds no replica after convergence", victim)
 	}
+}
+
+// awaitRolesBalanced waits until every active server heads, and tails, no
+// more chains than 1.10 x the mean (or the mean rounded up, counts being
+// whole): a server that rejoins takes its replicas back as the tail of
+// each chain, and the ECS then reorders chains to spread the roles.
+func awaitRolesBalanced(t *testing.T, c *framework.Cluster, within time.Duration) {
+	t.Helper()
+	var why string
+	ok := testutil.WaitUntil(within, 250*time.Millisecond, func() bool {
+		st, err := c.StatusE(t)
+		if err != nil {
+			why = err.Error()
+			return false
+		}
+		var active []framework.ServerStatus
+		for _, s := range st.Servers {
+			if s.State == "active" {
+				active = append(active, s)
+			}
+		}
+		if len(active) == 0 {
+			why = "no active server"
+			return false
+		}
+		mean := float64(failoverPartitions) / float64(len(active))
+		bound := max(1.10*mean, math.Ceil(mean))
+		for _, s := range active {
+			for _, role := range []string{"head", "tail"} {
+				if n := s.Roles[role]; float64(n) > bound {
+					why = fmt.Sprintf("%s is %s of %d chains, mean %.1f: %s", s.ID, role, n, mean, st.Summary())
+					return false
+				}
+			}
+		}
+		t.Logf("roles balanced: %s", st.Summary())
+		return true
+	})
+	require.True(t, ok, "roles not balanced within %v: %s", within, why)
 }
