@@ -255,6 +255,13 @@ func (h *host) readKey(p int, key string) (string, bool, error) {
 
 // onMsg takes a peer message.
 func (h *host) onMsg(m chainsm.Msg) {
+	// A copy holds only what no crash of the chain can take back.
+	switch from := h.s.byID[m.From]; {
+	case m.Kind == chainsm.MsgSnapshot:
+		from.checkDurable(m.Part, m.Seq, "copied in a snapshot")
+	case m.Kind == chainsm.MsgUpdate && m.Learner && len(m.Entries) > 0:
+		from.checkDurable(m.Part, m.Entries[len(m.Entries)-1].Seq, "fed to a learner")
+	}
 	if m.Kind == chainsm.MsgSnapshot {
 		// The records are written first, as the kvserver's transfer does.
 		err := h.disk.ingest(h.node, m.Part, m.Ver, m.Snap.([]storage.Entry))

@@ -5,13 +5,6 @@ import "fmt"
 // Violation returns the first invariant violation found (Config.Check).
 func (n *Node) Violation() error { return n.violation }
 
-// fault records a violation found outside the checks (Config.Check).
-func (n *Node) fault(format string, args ...any) {
-	if n.cfg.Check && n.violation == nil {
-		n.violation = fmt.Errorf("%s: "+format, append([]any{n.cfg.ID}, args...)...)
-	}
-}
-
 // check verifies the node's invariants after an input when Config.Check is
 // set; the first violation is kept for Violation.
 func (n *Node) check() {

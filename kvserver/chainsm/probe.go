@@ -34,8 +34,9 @@ func (r *replica) onProbe(now Mono, m Msg) {
 		return
 	}
 	if m.Seq < r.truncated {
-		// Cannot be (see above): the predecessor lost committed entries.
-		r.n.fault("partition %d: probe from %s at seq %d below the log start %d", r.p, m.From, m.Seq, r.truncated+1)
+		// A stale probe, delayed on the way: the predecessor holds every
+		// committed entry (see above), so it has applied more since and
+		// probes again if it still needs to.
 		return
 	}
 	var out []*Entry
