@@ -110,7 +110,7 @@ func (s *Sim) checkHistory(liveFrom int64) {
 	res, err := framework.CheckLinearizable(plain, 30*time.Second, dir, fmt.Sprintf("sim-%#x", s.seed))
 	switch res.Result {
 	case porcupine.Illegal:
-		s.fail("history not linearizable (see %s, %v)", res.Visualization, err)
+		s.fail("history not linearizable (see %s, %v)%s", res.Visualization, err, illegalKeys(plain))
 	case porcupine.Unknown:
 		s.count("porcupine-timeout")
 	}
@@ -178,3 +178,22 @@ func checkExpiry(ops []framework.Op) []string {
 }
 
 func simTime(t time.Time) time.Duration { return time.Duration(t.UnixNano()) }
+
+// illegalKeys names the keys whose own history is not linearizable (each
+// key is its own partition of the model).
+func illegalKeys(ops []framework.Op) string {
+	byKey := map[string][]framework.Op{}
+	for _, op := range ops {
+		byKey[op.Key] = append(byKey[op.Key], op)
+	}
+	var bad []string
+	for _, k := range slices.Sorted(maps.Keys(byKey)) {
+		if res, _ := framework.CheckLinearizable(byKey[k], 10*time.Second, "", ""); res.Result == porcupine.Illegal {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(": keys %v", bad)
+}

@@ -73,10 +73,12 @@ func (r *replica) adopt(now Mono, ch ringmeta.Chain, epoch uint64) {
 	if r.pred != "" {
 		r.hello(now)
 	}
-	if !wasKnown && !canaryNoProbe || overtook(prevMembers, ch.Members, me) && !canaryNoReorderProbe {
-		// We did not follow the chain until now (a start, after a crash or
-		// not), or a reorder put a member that came before us below us:
-		// those below may hold entries we never got (probe.go).
+	if !wasKnown && !canaryNoProbe || wasKnown && !canaryNoReorderProbe && canaryOvertook(prevMembers, ch.Members, me) {
+		// Those below may hold entries we never got: after a start (a
+		// crash may have lost entries forwarded before their sync), and
+		// after any chain change, since a reorder, this one or one we
+		// never saw, may have put below us a member that got entries in
+		// flight while it was above us (probe.go).
 		r.reconciled = false
 	}
 	if r.succ == "" {
@@ -125,9 +127,14 @@ func (r *replica) leave() {
 	r.drop()
 }
 
-// overtook reports whether a member after me in the new chain came before
-// me in the previous one.
-func overtook(prev, next []string, me string) bool {
+// canaryOvertook is whether a chain change calls for a probe: every one,
+// unless simcanary_noreorderprobe narrows it to the old rule (a member
+// after us in the new chain came before us in the one we followed), which
+// misses reorders we never saw.
+func canaryOvertook(prev, next []string, me string) bool {
+	if !canaryNarrowProbe {
+		return true
+	}
 	mine := slices.Index(prev, me)
 	if mine < 0 {
 		return false

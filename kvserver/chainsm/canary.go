@@ -26,6 +26,7 @@ func Canaries() []string {
 		{canaryTailSynced, "tailsynced"},
 		{canarySnapUnsynced, "snapunsynced"},
 		{canaryNoReorderProbe, "noreorderprobe"},
+		{canaryNarrowProbe, "narrowprobe"},
 	} {
 		if c.on {
 			out = append(out, c.name)

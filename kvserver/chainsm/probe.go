@@ -9,9 +9,11 @@ package chainsm
 // reorder (role balance) may put a member below one that had entries it
 // never got. A head that sequenced from its own applied seq then would
 // reuse seqs held below it. So after a start (crash or not: it did not
-// follow the chain until now) and after such a reorder, a member probes
-// its successor before it sequences (head) or answers its own
-// predecessor's probe (middle): the successor sends back every entry it
+// follow the chain until now) and after every chain change (a reorder it
+// never saw, or one during which a member below got entries from above,
+// leaves no trace in the order it sees), a member probes its successor
+// before it sequences (head) or answers its own predecessor's probe
+// (middle): the successor sends back every entry it
 // holds beyond the probe's seq, and the member applies them as its own.
 // The successor still has them in its log: a commit needs every member's
 // sync, so what the prober lacks was not committed, and logs keep every

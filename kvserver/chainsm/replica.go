@@ -45,7 +45,8 @@ type replica struct {
 	sentSynced uint64
 	// reconciled: the successor holds nothing this member lacks. False
 	// after a start (entries forwarded before their sync may be lost in a
-	// crash) and after a reorder that put an earlier member below this one;
+	// crash) and after every chain change (a reorder may have left entries
+	// below that this member lacks);
 	// a head sequences nothing, and a member answers no probe, until a
 	// probe of its successor brought them back (probe.go).
 	reconciled bool

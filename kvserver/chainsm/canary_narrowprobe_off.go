@@ -1,0 +1,5 @@
+//go:build !simcanary_narrowprobe
+
+package chainsm
+
+const canaryNarrowProbe = false
