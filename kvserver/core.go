@@ -36,6 +36,9 @@ type core struct {
 
 	syncKick chan struct{}
 	adopted  atomic.Uint64 // epoch of the ring every partition adopted
+
+	adoptMu sync.Mutex
+	adoptCh chan struct{} // closed (and replaced) whenever the node adopts a ring
 }
 
 // waiter is a client call waiting for its answer.
@@ -69,6 +72,7 @@ func newCore(s *Server) *core {
 		snaps:    map[snapKey]*snapTx{},
 		pulling:  map[int]bool{},
 		syncKick: make(chan struct{}, 1),
+		adoptCh:  make(chan struct{}),
 	}
 }
 
@@ -195,6 +199,13 @@ func (c *core) tickLoop() {
 	}
 }
 
+// adoptNotify returns a channel closed once the node adopts its next ring.
+func (c *core) adoptNotify() <-chan struct{} {
+	c.adoptMu.Lock()
+	defer c.adoptMu.Unlock()
+	return c.adoptCh
+}
+
 // register adds a waiter under mu and returns its token.
 func (c *core) registerLocked(read *readCall) (uint64, *waiter) {
 	c.token++
@@ -219,6 +230,10 @@ func (c *core) report(r chainsm.Report) {
 	switch r.Kind {
 	case chainsm.RepEpoch:
 		c.adopted.Store(r.Epoch)
+		c.adoptMu.Lock()
+		close(c.adoptCh)
+		c.adoptCh = make(chan struct{})
+		c.adoptMu.Unlock()
 	case chainsm.RepReady:
 		c.s.reports.put(readyKeyOf(c.s, r.Part), r.Ver)
 	case chainsm.RepSynced:

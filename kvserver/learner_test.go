@@ -199,6 +199,32 @@ func TestChainPromotionRace(t *testing.T) {
 	c.waitConverged([]string{"s1", "s2", "s3", "s4"}, []int{p}, 5*time.Second)
 }
 
+// TestLearnerAsksBeforeTailAdopts: the learner adopts the ring that names
+// it before its tail does, as often happens when the ECS publishes one. The
+// tail answers the snapshot request once it adopts that ring, rather than
+// refusing it and leaving the learner to ask again a retransmit interval
+// (1 s) later.
+func TestLearnerAsksBeforeTailAdopts(t *testing.T) {
+	t.Parallel()
+	c := newChain3(t, 4)
+	const p = 3
+	w := c.client()
+	for _, k := range keysIn(p, 5, "early") {
+		w.mustPut(t, k, "v")
+	}
+	release := c.blockRing("s3") // the tail
+	published := time.Now()
+	r := c.publish(func(r *ringmeta.Ring) { r.Chains[p].Learner = "s4" })
+	v := r.Chains[p].Version
+	c.waitEpoch(r.Epoch, "s4")
+	time.Sleep(150 * time.Millisecond) // the learner's request waits at the tail
+	release()
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, func() bool { return c.readyVersion("s4", p) == v },
+		"learner never announced ready at version %d", v)
+	// Refused, the learner would ask again only 1 s after its first request.
+	assert.Less(t, time.Since(published), 850*time.Millisecond, "learner waited for a retransmit")
+}
+
 // TestChainLearnerSourceFails: the tail a learner copies from crashes; the
 // ECS removes it and clears the learner (one epoch), then sets the learner
 // again, which copies from the new tail and is promoted.

@@ -28,6 +28,14 @@ import (
 // snapshotChunkBytes sizes the chunks of a partition snapshot.
 const snapshotChunkBytes = 256 << 10
 
+// adoptWait bounds how long a snapshot request that names a chain version
+// newer than this server's waits for this server to adopt it. The ECS
+// publishes a ring to every server at once, so a learner often asks its
+// tail before the tail has seen the ring that names it; refused, the
+// learner would ask again only after its retransmit interval (1 s). The
+// wait ends before that retry, which a running pull would swallow.
+const adoptWait = 500 * time.Millisecond
+
 type snapKey struct {
 	to string
 	p  int
@@ -70,6 +78,7 @@ func (c *core) takeSnapshotLocked(ss chainsm.SnapshotSend) {
 // serveSnapshot is the tail's side of a Snapshot call.
 func (c *core) serveSnapshot(req *kvpb.SnapshotRequest, stream kvpb.Replication_SnapshotServer) error {
 	k := snapKey{req.From, int(req.Partition)}
+	c.awaitVersion(stream.Context(), int(req.Partition), req.ChainVersion)
 	c.do(func(n *chainsm.Node) {
 		n.Step(c.now(), chainsm.Msg{Kind: chainsm.MsgSnapReq, From: req.From, To: c.s.cfg.ID, Part: int(req.Partition), Ver: req.ChainVersion})
 	})
@@ -102,6 +111,30 @@ func (c *core) serveSnapshot(req *kvpb.SnapshotRequest, stream kvpb.Replication_
 	}
 	chunk.Last, chunk.Dedup = true, toPBDedup(tx.send.Dedup)
 	return flush()
+}
+
+// awaitVersion waits, at most adoptWait, until the node follows partition
+// p at chain version ver or a later one. Only the wait is decided here: the
+// node still judges the request at whatever version it then follows.
+func (c *core) awaitVersion(ctx context.Context, p int, ver uint64) {
+	ctx, cancel := context.WithTimeout(ctx, adoptWait)
+	defer cancel()
+	for {
+		adopted := c.adoptNotify() // before the check: an adoption after it closes this
+		c.mu.Lock()
+		in, ok := c.node.Info(p)
+		c.mu.Unlock()
+		if ok && in.Ver >= ver {
+			return
+		}
+		select {
+		case <-adopted:
+		case <-ctx.Done():
+			return
+		case <-c.s.stopc:
+			return
+		}
+	}
 }
 
 // startPull runs a learner's snapshot call for the node's request, one per
