@@ -39,6 +39,7 @@ type core struct {
 
 	adoptMu sync.Mutex
 	adoptCh chan struct{} // closed (and replaced) whenever the node adopts a ring
+	snapCh  chan struct{} // closed (and replaced) whenever a snapshot is taken; under mu
 }
 
 // waiter is a client call waiting for its answer.
@@ -73,6 +74,7 @@ func newCore(s *Server) *core {
 		pulling:  map[int]bool{},
 		syncKick: make(chan struct{}, 1),
 		adoptCh:  make(chan struct{}),
+		snapCh:   make(chan struct{}),
 	}
 }
 

@@ -73,6 +73,41 @@ func (c *core) takeSnapshotLocked(ss chainsm.SnapshotSend) {
 	snap := c.s.store.NewSnapshot()
 	c.snaps[k] = &snapTx{send: ss, close: snap.Close,
 		fn: func(fn func(ns, key []byte, rec storage.Record) error) error { return snap.Scan(ss.Part, fn) }}
+	close(c.snapCh)
+	c.snapCh = make(chan struct{})
+}
+
+// snapWait bounds how long a snapshot request waits for a snapshot the
+// node deferred: a copy holds only what is synced up the chain, so the
+// node takes it once what it applied is (a sync and a hop away; it takes
+// no new entries meanwhile). Refused at once, the learner would ask again
+// only after its retransmit interval (1 s), and likely find the node
+// behind again.
+const snapWait = time.Second
+
+// takeSnapshot returns the snapshot the node took for k, waiting up to
+// snapWait for a deferred one.
+func (c *core) takeSnapshot(ctx context.Context, k snapKey) (*snapTx, bool) {
+	ctx, cancel := context.WithTimeout(ctx, snapWait)
+	defer cancel()
+	for {
+		c.mu.Lock()
+		tx, ok := c.snaps[k]
+		delete(c.snaps, k)
+		taken := c.snapCh
+		learning := c.node.Deferred(k.p, k.to)
+		c.mu.Unlock()
+		if ok || !learning {
+			return tx, ok
+		}
+		select {
+		case <-taken:
+		case <-ctx.Done():
+			return nil, false
+		case <-c.s.stopc:
+			return nil, false
+		}
+	}
 }
 
 // serveSnapshot is the tail's side of a Snapshot call.
@@ -82,10 +117,7 @@ func (c *core) serveSnapshot(req *kvpb.SnapshotRequest, stream kvpb.Replication_
 	c.do(func(n *chainsm.Node) {
 		n.Step(c.now(), chainsm.Msg{Kind: chainsm.MsgSnapReq, From: req.From, To: c.s.cfg.ID, Part: int(req.Partition), Ver: req.ChainVersion})
 	})
-	c.mu.Lock()
-	tx, ok := c.snaps[k]
-	delete(c.snaps, k)
-	c.mu.Unlock()
+	tx, ok := c.takeSnapshot(stream.Context(), k)
 	if !ok {
 		return status.Errorf(codes.FailedPrecondition, "kvserver: %s is not the learner of partition %d at chain version %d here", req.From, req.Partition, req.ChainVersion)
 	}

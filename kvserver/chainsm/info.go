@@ -54,3 +54,10 @@ func (n *Node) Learning(p int, ver uint64) bool {
 	r := n.lookup(p)
 	return r != nil && (r.learning && !r.installed || r.copying) && r.ver == ver
 }
+
+// Deferred reports whether partition p waits to take a snapshot for to
+// until what it applied is synced up the chain (learner.go).
+func (n *Node) Deferred(p int, to string) bool {
+	r := n.lookup(p)
+	return r != nil && to != "" && r.snapFor == to
+}
