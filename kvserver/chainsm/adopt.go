@@ -73,7 +73,7 @@ func (r *replica) adopt(now Mono, ch ringmeta.Chain, epoch uint64) {
 	if r.pred != "" {
 		r.hello(now)
 	}
-	if !wasKnown && !canaryNoProbe || wasKnown && !canaryNoReorderProbe && canaryOvertook(prevMembers, ch.Members, me) {
+	if !wasKnown && !canaryNoProbe || wasKnown && !canaryNoReorderProbe && probeAfterChange(prevMembers, ch.Members, me) {
 		// Those below may hold entries we never got: after a start (a
 		// crash may have lost entries forwarded before their sync), and
 		// after any chain change, since a reorder, this one or one we
@@ -127,11 +127,11 @@ func (r *replica) leave() {
 	r.drop()
 }
 
-// canaryOvertook is whether a chain change calls for a probe: every one,
-// unless simcanary_noreorderprobe narrows it to the old rule (a member
-// after us in the new chain came before us in the one we followed), which
-// misses reorders we never saw.
-func canaryOvertook(prev, next []string, me string) bool {
+// probeAfterChange reports whether a chain change calls for a probe: every
+// one does. simcanary_narrowprobe puts back the first rule (a member after
+// us in the new chain came before us in the one we followed), which misses
+// reorders we never saw.
+func probeAfterChange(prev, next []string, me string) bool {
 	if !canaryNarrowProbe {
 		return true
 	}
