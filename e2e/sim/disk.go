@@ -104,9 +104,6 @@ func (d *disk) durableApplied(p int) uint64 {
 	return applied
 }
 
-// mark returns how many batches a sync requested now must cover.
-func (d *disk) mark() int { return len(d.pending) }
-
 // sync makes every batch written so far durable.
 func (d *disk) sync() error {
 	if err := d.st.SyncWAL(); err != nil {
