@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/ecskv/ecskv/common/auth"
@@ -13,6 +14,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
+	grpcpeer "google.golang.org/grpc/peer"
 )
 
 // newAuthenticator is the server's user table; watchAuthLoop fills it.
@@ -55,7 +57,7 @@ func scopedClientID(ns []byte, client uint64) uint64 {
 }
 
 // login checks a password and returns a token for the Login RPC.
-func (s *Server) login(r *kvpb.LoginRequest) (*kvpb.LoginResponse, error) {
+func (s *Server) login(ctx context.Context, r *kvpb.LoginRequest) (*kvpb.LoginResponse, error) {
 	cur := s.ring.Load()
 	switch {
 	case cur == nil:
@@ -63,12 +65,26 @@ func (s *Server) login(r *kvpb.LoginRequest) (*kvpb.LoginResponse, error) {
 	case !cur.Auth:
 		return nil, ErrAuthDisabled
 	}
-	tok, exp, err := s.auth.Login(r.User, r.Password)
+	from := clientIP(ctx)
+	tok, exp, err := s.auth.Login(r.User, r.Password, from)
 	if err != nil {
-		s.lg.Info("login refused", zap.String("user", r.User), zap.Error(err))
+		s.lg.Info("login refused", zap.String("user", auth.Truncate(r.User)), zap.String("from", from), zap.Error(err))
 		return nil, err
 	}
 	return &kvpb.LoginResponse{Token: tok, ExpiresUnixMs: exp.UnixMilli()}, nil
+}
+
+// clientIP is the caller's IP address, without the port: logins are
+// throttled per address, and a client's port changes with each connection.
+func clientIP(ctx context.Context) string {
+	p, ok := grpcpeer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return ""
+	}
+	if host, _, err := net.SplitHostPort(p.Addr.String()); err == nil {
+		return host
+	}
+	return p.Addr.String()
 }
 
 // watchAuthLoop keeps the user table and token key in step with etcd, so a

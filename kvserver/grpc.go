@@ -80,9 +80,9 @@ func (k *kvService) KeyRangeRead(context.Context, *kvpb.KeyRangeRequest) (*kvpb.
 	return &kvpb.KeyRangeResponse{Ranges: cur.KeyRangeRead()}, nil
 }
 
-func (k *kvService) Login(_ context.Context, r *kvpb.LoginRequest) (*kvpb.LoginResponse, error) {
+func (k *kvService) Login(ctx context.Context, r *kvpb.LoginRequest) (*kvpb.LoginResponse, error) {
 	defer k.s.metrics.observe("login", time.Now())
-	resp, err := k.s.login(r)
+	resp, err := k.s.login(ctx, r)
 	return resp, toStatus(err)
 }
 

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -42,7 +43,7 @@ func newTestAuth(t testing.TB) (*Authenticator, *fakeClock) {
 
 func TestLoginAndVerify(t *testing.T) {
 	a, clk := newTestAuth(t)
-	tok, exp, err := a.Login("alice", "alice-pw")
+	tok, exp, err := a.Login("alice", "alice-pw", "10.0.0.1")
 	require.NoError(t, err)
 	require.Equal(t, clk.now().Add(time.Minute), exp)
 	user, err := a.Verify(tok)
@@ -50,7 +51,7 @@ func TestLoginAndVerify(t *testing.T) {
 	require.Equal(t, "alice", user)
 
 	t.Run("tampered token", func(t *testing.T) {
-		bobTok, _, err := a.Login("bob", "bob-pw")
+		bobTok, _, err := a.Login("bob", "bob-pw", "10.0.0.1")
 		require.NoError(t, err)
 		// alice's payload with bob's signature
 		forged := tok[:strings.LastIndexByte(tok, '.')] + bobTok[strings.LastIndexByte(bobTok, '.'):]
@@ -74,7 +75,7 @@ func TestLoginAndVerify(t *testing.T) {
 	})
 	t.Run("password changed", func(t *testing.T) {
 		a2, _ := newTestAuth(t)
-		tok, _, err := a2.Login("bob", "bob-pw")
+		tok, _, err := a2.Login("bob", "bob-pw", "10.0.0.1")
 		require.NoError(t, err)
 		u, err := NewUser("bob", "new-pw", bcrypt.MinCost)
 		require.NoError(t, err)
@@ -86,7 +87,7 @@ func TestLoginAndVerify(t *testing.T) {
 		a.DeleteUser("alice", 30)
 		_, err := a.Verify(tok)
 		require.ErrorIs(t, err, ErrInvalidToken)
-		_, _, err = a.Login("alice", "alice-pw")
+		_, _, err = a.Login("alice", "alice-pw", "10.0.0.1")
 		require.ErrorIs(t, err, ErrBadCredentials)
 	})
 	t.Run("user newer than this server", func(t *testing.T) {
@@ -101,55 +102,121 @@ func TestLoginAndVerify(t *testing.T) {
 
 func TestLoginBackoff(t *testing.T) {
 	a, clk := newTestAuth(t)
-	_, _, err := a.Login("alice", "wrong")
+	_, _, err := a.Login("alice", "wrong", "10.0.0.1")
 	require.ErrorIs(t, err, ErrBadCredentials)
 	// Right away, even the right password waits out the back-off.
-	_, _, err = a.Login("alice", "alice-pw")
+	_, _, err = a.Login("alice", "alice-pw", "10.0.0.1")
 	require.ErrorIs(t, err, ErrTooManyAttempts)
 	require.ErrorContains(t, err, "retry in 100ms")
 	// Each failure doubles the wait.
 	var waits []time.Duration
 	for range 4 {
 		clk.add(maxBackoff)
-		_, _, err = a.Login("alice", "wrong")
+		_, _, err = a.Login("alice", "wrong", "10.0.0.1")
 		require.ErrorIs(t, err, ErrBadCredentials)
-		f, _ := a.fails.Get("alice")
+		f, _ := a.fails.Get("alice\x0010.0.0.1")
 		waits = append(waits, f.until.Sub(clk.now()))
 	}
 	require.Equal(t, []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond}, waits)
 	// Other users are not affected; unknown names back off too.
-	_, _, err = a.Login("bob", "bob-pw")
+	_, _, err = a.Login("bob", "bob-pw", "10.0.0.1")
 	require.NoError(t, err)
-	_, _, err = a.Login("nobody", "pw")
+	_, _, err = a.Login("nobody", "pw", "10.0.0.1")
 	require.ErrorIs(t, err, ErrBadCredentials)
-	_, _, err = a.Login("nobody", "pw")
+	_, _, err = a.Login("nobody", "pw", "10.0.0.1")
 	require.ErrorIs(t, err, ErrTooManyAttempts)
 	// A success clears the count.
 	clk.add(maxBackoff)
-	_, _, err = a.Login("alice", "alice-pw")
+	_, _, err = a.Login("alice", "alice-pw", "10.0.0.1")
 	require.NoError(t, err)
-	_, _, err = a.Login("alice", "wrong")
+	_, _, err = a.Login("alice", "wrong", "10.0.0.1")
 	require.ErrorIs(t, err, ErrBadCredentials)
-	f, _ := a.fails.Get("alice")
+	f, _ := a.fails.Get("alice\x0010.0.0.1")
 	require.Equal(t, baseBackoff, f.until.Sub(clk.now()))
 	for range 30 {
 		clk.add(maxBackoff)
-		_, _, _ = a.Login("alice", "wrong")
+		_, _, _ = a.Login("alice", "wrong", "10.0.0.1")
 	}
-	f, _ = a.fails.Get("alice")
+	f, _ = a.fails.Get("alice\x0010.0.0.1")
 	require.Equal(t, maxBackoff, f.until.Sub(clk.now()), "the wait is capped")
 }
 
 func TestLoginBusy(t *testing.T) {
 	a, _ := newTestAuth(t)
-	for range cap(a.slots) {
-		a.slots <- struct{}{} // every bcrypt slot taken
+	held := 0
+	for a.gate.acquire("10.0.0.9", false, 0) { // every bcrypt slot taken
+		held++
 	}
-	_, _, err := a.Login("alice", "alice-pw")
+	_, _, err := a.Login("alice", "alice-pw", "10.0.0.1")
 	require.ErrorIs(t, err, ErrBusy)
-	<-a.slots
-	_, _, err = a.Login("alice", "alice-pw")
+	for range held {
+		a.gate.release()
+	}
+	_, _, err = a.Login("alice", "alice-pw", "10.0.0.1")
 	require.NoError(t, err)
+}
+
+// TestLoginBackoffPerAddress: wrong passwords sent from one address never
+// lock the user out at another; a flood of names from one address backs
+// that address off after a few failures, and no other.
+func TestLoginBackoffPerAddress(t *testing.T) {
+	a, clk := newTestAuth(t)
+	for range 50 {
+		_, _, _ = a.Login("alice", "wrong", "10.0.0.9")
+		clk.add(50 * time.Millisecond)
+	}
+	_, _, err := a.Login("alice", "alice-pw", "10.0.0.1")
+	require.NoError(t, err, "the real alice, elsewhere, is not locked out")
+
+	clk.add(maxBackoff)
+	for i := range sourceFreeFailures {
+		_, _, err = a.Login(fmt.Sprintf("guess%d", i), "pw", "10.0.0.7")
+		require.ErrorIs(t, err, ErrBadCredentials)
+	}
+	_, _, err = a.Login("guess-next", "pw", "10.0.0.7")
+	require.ErrorIs(t, err, ErrBadCredentials, "the first failure past the free ones still costs a comparison")
+	_, _, err = a.Login("bob", "bob-pw", "10.0.0.7")
+	require.ErrorIs(t, err, ErrTooManyAttempts, "then the address backs off, whatever the name")
+	require.ErrorContains(t, err, "from 10.0.0.7")
+	_, _, err = a.Login("bob", "bob-pw", "10.0.0.1")
+	require.NoError(t, err, "other addresses are not affected")
+}
+
+// TestGateFair: a freed bcrypt slot goes to the next address in turn, not
+// to the address with the most logins waiting.
+func TestGateFair(t *testing.T) {
+	g := newGate(1, 4, 16)
+	require.True(t, g.acquire("hold", false, 0))
+	order := make(chan string, 8)
+	wait := func(src string, suspect bool, n int) {
+		for range n {
+			go func() {
+				if g.acquire(src, suspect, time.Minute) {
+					order <- src
+				}
+			}()
+		}
+		require.Eventually(t, func() bool {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			n0 := len(g.queues[gateKey{src, 0}]) + len(g.queues[gateKey{src, 1}])
+			return n0 == n
+		}, 5*time.Second, time.Millisecond)
+	}
+	wait("flood", false, 4)
+	wait("real", false, 1)
+	wait("suspect", true, 2)
+	wait("clean", false, 1)
+	require.False(t, g.acquire("flood", false, 0), "an address may queue only perSource logins")
+	var got []string
+	for range 8 {
+		g.release()
+		got = append(got, <-order)
+	}
+	require.Equal(t, []string{"flood", "real", "clean", "flood", "flood", "flood", "suspect", "suspect"}, got,
+		"addresses in turn, those with failures last")
+	g.release()
+	require.True(t, g.acquire("x", true, 0), "the last release frees the slot")
 }
 
 func TestLoginInput(t *testing.T) {
@@ -158,11 +225,11 @@ func TestLoginInput(t *testing.T) {
 		{"", "pw"}, {"a\x00b", "pw"}, {strings.Repeat("a", 64), "pw"}, {"-a", "pw"},
 		{"alice", ""}, {"alice", strings.Repeat("p", 73)},
 	} {
-		_, _, err := a.Login(tt.user, tt.pw)
+		_, _, err := a.Login(tt.user, tt.pw, "10.0.0.1")
 		require.True(t, errors.Is(err, ErrBadUser) || errors.Is(err, ErrBadPassword), "%q/%q: %v", tt.user, tt.pw, err)
 	}
 	notLoaded := NewAuthenticator(bcrypt.MinCost, nil)
-	_, _, err := notLoaded.Login("alice", "pw")
+	_, _, err := notLoaded.Login("alice", "pw", "10.0.0.1")
 	require.ErrorIs(t, err, ErrNotReady)
 	_, err = notLoaded.Verify("v1.x.y")
 	require.ErrorIs(t, err, ErrNotReady)
@@ -191,7 +258,7 @@ func TestRecords(t *testing.T) {
 // authentication.
 func BenchmarkVerify(b *testing.B) {
 	a, _ := newTestAuth(b)
-	tok, _, err := a.Login("alice", "alice-pw")
+	tok, _, err := a.Login("alice", "alice-pw", "10.0.0.1")
 	require.NoError(b, err)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

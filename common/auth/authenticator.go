@@ -10,17 +10,27 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// Back-off after failed logins, per user name: the n-th failure in a row
-// blocks the name for baseBackoff*2^(n-1), at most maxBackoff; a success
-// clears it. Tracking is bounded (maxTracked names, least recent dropped).
+// Back-off after failed logins. Per (user name, client address): the n-th
+// failure in a row blocks that pair for baseBackoff*2^(n-1), at most
+// maxBackoff, and a success clears it; keyed by address too, so wrong
+// passwords sent from elsewhere never lock the real user out. Per client
+// address, any name: past sourceFreeFailures failures in a row the
+// address backs off the same way, so a flood of guesses or unknown names
+// from one address is refused before it costs a bcrypt comparison.
+// Tracking is bounded (maxTracked entries each, least recent dropped).
 const (
-	baseBackoff = 100 * time.Millisecond
-	maxBackoff  = 10 * time.Second
-	maxTracked  = 10000
+	baseBackoff        = 100 * time.Millisecond
+	maxBackoff         = 10 * time.Second
+	maxTracked         = 10000
+	sourceFreeFailures = 5
 	// busyWait is how long a login waits for a bcrypt slot: a flood of
 	// logins (each costs tens of milliseconds of CPU on purpose) is refused
 	// instead of starving the server's key operations.
 	busyWait = time.Second
+	// queuedPerSource and queuedSources bound the logins waiting for a
+	// bcrypt slot: per client address, and addresses at once.
+	queuedPerSource = 4
+	queuedSources   = 1024
 )
 
 type userEntry struct {
@@ -39,15 +49,16 @@ type Authenticator struct {
 	cost      int              // bcrypt cost of the dummy hash for unknown names
 	now       func() time.Time // injectable clock for tests
 	dummyOnce sync.Once
-	dummy     []byte        // compared against for unknown users, so timing does not tell
-	slots     chan struct{} // bounds concurrent bcrypt comparisons
+	dummy     []byte // compared against for unknown users, so timing does not tell
+	gate      *gate  // bounds concurrent bcrypt comparisons, fair among addresses
 
 	mu     sync.RWMutex // guards the fields below; Verify, on every request, only reads
 	cfg    Config
 	loaded bool
 	users  map[string]userEntry
-	rev    int64 // etcd revision the users are known at
-	fails  *lru.Cache[string, failures]
+	rev    int64                        // etcd revision the users are known at
+	fails  *lru.Cache[string, failures] // by user name and client address
+	srcs   *lru.Cache[string, failures] // by client address
 }
 
 // NewAuthenticator returns an Authenticator with no users; cost is the
@@ -57,9 +68,10 @@ func NewAuthenticator(cost int, now func() time.Time) *Authenticator {
 		now = time.Now
 	}
 	fails, _ := lru.New[string, failures](maxTracked) // size > 0: cannot fail
+	srcs, _ := lru.New[string, failures](maxTracked)
 	return &Authenticator{
-		cost: cost, now: now, users: map[string]userEntry{}, fails: fails,
-		slots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+		cost: cost, now: now, users: map[string]userEntry{}, fails: fails, srcs: srcs,
+		gate: newGate(max(1, runtime.GOMAXPROCS(0)/2), queuedPerSource, queuedSources),
 	}
 }
 
@@ -98,8 +110,10 @@ func (a *Authenticator) DeleteUser(name string, rev int64) {
 	a.rev = max(a.rev, rev)
 }
 
-// Login checks user's password and returns a token and its expiry.
-func (a *Authenticator) Login(user, password string) (string, time.Time, error) {
+// Login checks user's password and returns a token and its expiry. from
+// is the client's address (its IP): back-off and the bcrypt budget are
+// shared out by it.
+func (a *Authenticator) Login(user, password, from string) (string, time.Time, error) {
 	if err := CheckUser(user); err != nil {
 		return "", time.Time{}, err
 	}
@@ -107,12 +121,18 @@ func (a *Authenticator) Login(user, password string) (string, time.Time, error) 
 		return "", time.Time{}, err
 	}
 	now := a.now()
+	pair := user + "\x00" + from
 	a.mu.Lock()
 	if !a.readyLocked() {
 		a.mu.Unlock()
 		return "", time.Time{}, ErrNotReady
 	}
-	if f, ok := a.fails.Get(user); ok && now.Before(f.until) {
+	sf, suspect := a.srcs.Get(from)
+	if suspect && now.Before(sf.until) {
+		a.mu.Unlock()
+		return "", time.Time{}, fmt.Errorf("%w from %s: retry in %v", ErrTooManyAttempts, from, sf.until.Sub(now).Round(time.Millisecond))
+	}
+	if f, ok := a.fails.Get(pair); ok && now.Before(f.until) {
 		a.mu.Unlock()
 		return "", time.Time{}, fmt.Errorf("%w for %q: retry in %v", ErrTooManyAttempts, user, f.until.Sub(now).Round(time.Millisecond))
 	}
@@ -121,39 +141,50 @@ func (a *Authenticator) Login(user, password string) (string, time.Time, error) 
 	a.mu.Unlock()
 
 	// bcrypt outside the lock: it takes tens of milliseconds on purpose.
-	select {
-	case a.slots <- struct{}{}:
-		defer func() { <-a.slots }()
-	case <-time.After(busyWait):
+	if !a.gate.acquire(from, suspect, busyWait) {
 		return "", time.Time{}, ErrBusy
 	}
+	defer a.gate.release()
 	hash := e.hash
 	if !known {
 		a.dummyOnce.Do(func() { a.dummy, _ = bcrypt.GenerateFromPassword([]byte("ecskv dummy password"), a.cost) })
 		hash = a.dummy
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || !known {
-		a.failed(user, now)
+		a.failed(pair, from, now)
 		return "", time.Time{}, ErrBadCredentials
 	}
 	a.mu.Lock()
-	a.fails.Remove(user)
+	a.fails.Remove(pair)
+	a.srcs.Remove(from)
 	a.mu.Unlock()
 	exp := now.Add(time.Duration(cfg.TokenTTLMs) * time.Millisecond)
 	return Sign(cfg.Key, Claims{User: user, Rev: e.rev, Expires: exp}), exp, nil
 }
 
-func (a *Authenticator) failed(user string, now time.Time) {
+// failed records a failed login of pair (user and address) from address
+// from at now.
+func (a *Authenticator) failed(pair, from string, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	f, _ := a.fails.Get(user)
+	addFailure(a.fails, pair, now, 0)
+	addFailure(a.srcs, from, now, sourceFreeFailures)
+}
+
+// addFailure counts one more failure of key; past free failures in a row
+// it blocks key for baseBackoff doubled per further failure, at most
+// maxBackoff.
+func addFailure(c *lru.Cache[string, failures], key string, now time.Time, free int) {
+	f, _ := c.Get(key)
 	f.count++
-	d := maxBackoff
-	if f.count < 20 { // 100ms << 19 is far past the cap
-		d = min(baseBackoff<<(f.count-1), maxBackoff)
+	if n := f.count - free; n > 0 {
+		d := maxBackoff
+		if n < 20 { // 100ms << 19 is far past the cap
+			d = min(baseBackoff<<(n-1), maxBackoff)
+		}
+		f.until = now.Add(d)
 	}
-	f.until = now.Add(d)
-	a.fails.Add(user, f)
+	c.Add(key, f)
 }
 
 // Verify returns the user a token was issued to, if it is still valid here.

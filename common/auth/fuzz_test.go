@@ -36,7 +36,7 @@ func FuzzLogin(f *testing.F) {
 	}
 	known := []error{ErrBadUser, ErrBadPassword, ErrBadCredentials, ErrTooManyAttempts, ErrBusy}
 	f.Fuzz(func(t *testing.T, user, pw string) {
-		tok, _, err := a.Login(user, pw)
+		tok, _, err := a.Login(user, pw, "10.0.0.1")
 		if err != nil {
 			require.True(t, anyIs(err, known...), "unexpected error %v", err)
 			return

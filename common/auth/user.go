@@ -20,9 +20,21 @@ var userRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 // CheckUser validates a user name.
 func CheckUser(name string) error {
 	if !userRE.MatchString(name) {
-		return fmt.Errorf("%w, got %q", ErrBadUser, name)
+		return fmt.Errorf("%w, got %q", ErrBadUser, Truncate(name))
 	}
 	return nil
+}
+
+// maxEcho is how much of a client-supplied name an error or log line
+// repeats.
+const maxEcho = 64
+
+// Truncate shortens a client-supplied string for an error or a log line.
+func Truncate(s string) string {
+	if len(s) <= maxEcho {
+		return s
+	}
+	return s[:maxEcho] + fmt.Sprintf("...(%d bytes)", len(s))
 }
 
 // CheckPassword validates a password's length.
