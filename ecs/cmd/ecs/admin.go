@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -11,12 +10,10 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
-	"github.com/ecskv/ecskv/common/tlsutil"
 	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/ecs"
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // adminFlags adds the flags every admin command takes to find the cluster
@@ -30,19 +27,6 @@ func adminFlags(cmd *cobra.Command) func() (config.Admin, error) {
 	config.AddTLSFlags(f, "ecs.crt and ecs.key", true)
 	f.String(config.ConfigFlag, "", "config file (YAML, TOML or JSON)")
 	return func() (config.Admin, error) { return config.LoadAdmin(f) }
-}
-
-// dial connects to the cluster's etcd.
-func dial(cfg config.Admin) (*clientv3.Client, error) {
-	tlsCfg, err := tlsutil.EtcdConfig(cfg.EtcdFiles(tlsutil.ECSName), cfg.EtcdEndpoints)
-	if err != nil {
-		return nil, err
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.EtcdEndpoints, DialTimeout: 3 * time.Second, TLS: tlsCfg, Logger: zap.NewNop()})
-	if err != nil {
-		return nil, fmt.Errorf("etcd %v: %w", cfg.EtcdEndpoints, err)
-	}
-	return cli, nil
 }
 
 // withEtcd loads the admin configuration, dials etcd and runs f within
@@ -60,24 +44,16 @@ func withEtcd(load func() (config.Admin, error), timeout time.Duration,
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return hint(f(ctx, cli, cfg), cfg)
-}
-
-// hint adds what to try when etcd did not answer a plaintext client: a
-// secure cluster's etcd only speaks TLS.
-func hint(err error, cfg config.Admin) error {
-	if err != nil && !cfg.TLS.Enabled() && errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w (a secure cluster needs --certs-dir or --cacert/--cert/--key)", err)
-	}
-	return err
+	return f(ctx, cli, cfg)
 }
 
 func newStatusCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "status [--json]", Short: "Show the cluster's servers and partitions", Args: cobra.NoArgs}
 	load := adminFlags(cmd)
 	asJSON := cmd.Flags().Bool("json", false, "print JSON")
+	timeout := cmd.Flags().Duration("timeout", 5*time.Second, "how long reading the status may take")
 	cmd.RunE = func(*cobra.Command, []string) error {
-		return withEtcd(load, 5*time.Second, func(ctx context.Context, cli *clientv3.Client, cfg config.Admin) error {
+		return withEtcd(load, *timeout, func(ctx context.Context, cli *clientv3.Client, cfg config.Admin) error {
 			st, err := ecs.ReadStatus(ctx, cli, cfg.Cluster)
 			if err != nil {
 				return fmt.Errorf("status of %q via %v: %w", cfg.Cluster, cfg.EtcdEndpoints, err)

@@ -76,5 +76,5 @@ func runCheck(load func() (config.Admin, error), timeout time.Duration) (*ecs.Ch
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	rep, err := ecs.Check(ctx, cli, cfg.Cluster, ecs.CheckOptions{Dial: ecs.AdminDialerWith(creds)})
-	return rep, hint(err, cfg)
+	return rep, err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/ecs"
 	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // defaultMoveTimeout bounds how long add and remove wait for the cluster to
@@ -97,9 +98,12 @@ func runRequest(load func() (config.Admin, error), timeout time.Duration, req et
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	if lr, err := cli.Get(ctx, etcdkeys.LeaderPrefix(cluster), clientv3.WithPrefix(), clientv3.WithCountOnly()); err == nil && lr.Count == 0 {
+		return nil, fmt.Errorf("no ECS leads cluster %q (is its `ecs start` running?)", cluster)
+	}
 	id, err := ecs.Submit(ctx, cli, cluster, req)
 	if err != nil {
-		return nil, hint(err, cfg)
+		return nil, err
 	}
 	res, err := ecs.WaitResult(ctx, cli, cluster, id)
 	if err != nil {
