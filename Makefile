@@ -5,6 +5,9 @@ PKGS     := $(shell $(GO) list ./... | grep -v /e2e) $(shell $(GO) list ./e2e/si
 # The packages that take -bin-dir (the simulator and its etcd model do not).
 E2E_PKGS := $(shell $(GO) list ./e2e/... | grep -v /e2e/sim)
 FUZZTIME ?= 30s
+# --version of the binaries: the nearest tag (or commit) and the commit.
+LDFLAGS  := -X github.com/ecskv/ecskv/common/cliutil.version=$(shell git describe --tags --always --dirty 2>/dev/null) \
+	-X github.com/ecskv/ecskv/common/cliutil.commit=$(shell git rev-parse --short=12 HEAD 2>/dev/null)
 DATA     ?= ./data
 N        ?= 5
 
@@ -37,7 +40,7 @@ tools:
 ## build: compile ecs, kvserver, kvclient and kvbench into bin/
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -trimpath -o $(BIN)/ ./ecs/cmd/ecs ./kvserver/cmd/kvserver ./kvclient/cmd/kvclient ./kvclient/cmd/kvbench
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./ecs/cmd/ecs ./kvserver/cmd/kvserver ./kvclient/cmd/kvclient ./kvclient/cmd/kvbench
 
 ## run: start a local cluster of $(N) servers on the embedded etcd (Ctrl-C stops it)
 run: build

@@ -6,7 +6,7 @@ import "github.com/spf13/pflag"
 // the files of --certs-dir the binary uses. etcd adds the flags for an
 // external etcd with a CA of its own.
 func AddTLSFlags(f *pflag.FlagSet, mine string, etcd bool) {
-	f.String("certs-dir", "", "certificate directory of `ecs certs init` (ca.crt, "+mine+")")
+	f.String("certs-dir", "", "`DIR` of certificates made by 'ecs certs init' (ca.crt, "+mine+")")
 	f.String("cacert", "", "CA certificate of the cluster (overrides --certs-dir)")
 	f.String("cert", "", "certificate of this program (overrides --certs-dir)")
 	f.String("key", "", "private key of --cert")

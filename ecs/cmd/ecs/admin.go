@@ -113,7 +113,12 @@ func newStopCommand() *cobra.Command {
 			if _, err := cli.Put(ctx, etcdkeys.Stop(cfg.Cluster), time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
 				return fmt.Errorf("ask cluster %q to stop via %v: %w", cfg.Cluster, cfg.EtcdEndpoints, err)
 			}
-			return waitStopped(ctx, cli, cfg.Cluster)
+			start := time.Now()
+			if err := waitStopped(ctx, cli, cfg.Cluster); err != nil {
+				return err
+			}
+			fmt.Printf("stopped cluster %s (%.1fs)\n", cfg.Cluster, time.Since(start).Seconds())
+			return nil
 		})
 	}
 	return cmd

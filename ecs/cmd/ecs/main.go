@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
+	"regexp"
 
+	"github.com/ecskv/ecskv/common/cliutil"
 	"github.com/spf13/cobra"
 )
 
@@ -14,6 +15,9 @@ import (
 type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// innerPrefix matches the "ecs: " prefixes inside a message.
+var innerPrefix = regexp.MustCompile(`(^|: )ecs: `)
 
 func main() {
 	root := &cobra.Command{
@@ -24,13 +28,18 @@ func main() {
 	}
 	root.AddCommand(newStartCommand(), newStatusCommand(), newStopCommand(),
 		newAddCommand(), newRemoveCommand(), newCheckCommand(), newCertsCommand(), newUserCommand())
+	cliutil.Setup(root)
 	if err := root.Execute(); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {
 			os.Exit(ee.code)
 		}
-		// Errors from the ecs package already carry the "ecs: " prefix.
-		fmt.Fprintln(os.Stderr, "ecs: "+strings.TrimPrefix(err.Error(), "ecs: "))
+		// Errors from the ecs package carry an "ecs: " prefix of their own,
+		// also after a command's ("remove s9: ecs: unknown server").
+		fmt.Fprintln(os.Stderr, "ecs: "+innerPrefix.ReplaceAllString(err.Error(), "${1}"))
+		if cliutil.IsUsage(err) {
+			os.Exit(cliutil.ExitUsage)
+		}
 		os.Exit(1)
 	}
 }

@@ -89,6 +89,10 @@ func runStart(cfg config.ECS) error {
 			fmt.Printf("cluster ready: %d servers, %d partitions, %d replicas, epoch %d, etcd %s, status http://%s%s (%.1fs)\n",
 				len(r.Servers), r.Partitions, r.Replicas, r.Epoch, strings.Join(srv.EtcdEndpoints(), ","), cfg.HTTP,
 				srv.SecuritySummary(), time.Since(start).Seconds())
+			if len(r.Servers) < r.Replicas {
+				fmt.Fprintf(os.Stderr, "warning: %d servers for %d replicas: every partition is under-replicated until %d more join (ecs add)\n",
+					len(r.Servers), r.Replicas, r.Replicas-len(r.Servers))
+			}
 			ready = true
 		case <-timeout:
 			return fmt.Errorf("servers did not all serve within %v (see the server logs above)", cfg.ReadyTimeout)

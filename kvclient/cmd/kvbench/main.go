@@ -14,6 +14,7 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/ecskv/ecskv/common/cliutil"
 	"github.com/spf13/cobra"
 )
 
@@ -52,6 +53,7 @@ func main() {
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured run to this file")
 	f.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
 	f.BoolVar(&o.quiet, "quiet", false, "no progress line")
+	cliutil.Setup(cmd)
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "kvbench:", err)
 		os.Exit(2)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/chzyer/readline"
+	"github.com/ecskv/ecskv/common/cliutil"
 	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/kvclient"
 	"github.com/ecskv/ecskv/kvclient/repl"
@@ -96,6 +97,7 @@ printed ERROR.`,
 		SilenceUsage:  true,
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
+	defer cliutil.Setup(root) // once every command is added
 	addConfigFlags(root)
 	put := a.oneShot("put", "put [--ttl DURATION] KEY VALUE...",
 		"store VALUE (the remaining words, joined by spaces) under KEY; prints SUCCESS or UPDATE")

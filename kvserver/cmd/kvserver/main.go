@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/ecskv/ecskv/common/cliutil"
 	"github.com/ecskv/ecskv/common/logutil"
 	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/kvserver"
@@ -14,7 +15,9 @@ import (
 )
 
 func main() {
-	if err := newCommand().Execute(); err != nil {
+	cmd := newCommand()
+	cliutil.Setup(cmd)
+	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "kvserver:", err)
 		os.Exit(2)
 	}
