@@ -28,7 +28,7 @@ func Submit(ctx context.Context, cli *clientv3.Client, cluster string, req etcdk
 	if r == nil {
 		return "", fmt.Errorf("%w: %q", ErrNoCluster, cluster)
 	}
-	if req.Kind == etcdkeys.RequestRemove {
+	if req.Kind == etcdkeys.RequestRemove || req.Kind == etcdkeys.RequestRestart {
 		if _, ok := r.Server(req.Server); !ok {
 			return "", fmt.Errorf("%w: %q is not in cluster %q", ErrUnknownServer, req.Server, cluster)
 		}

@@ -78,6 +78,7 @@ type procManager interface {
 	ids() []string
 	add(k int, taken func(id string) bool) ([]string, error)
 	stopServer(id string) bool
+	restart(id string) (pid int, err error)
 }
 
 // run loads the ring, follows membership, probes, ready keys and admin

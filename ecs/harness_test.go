@@ -360,6 +360,14 @@ func (f *fakeProcs) add(k int, taken func(string) bool) ([]string, error) {
 	return out, nil
 }
 
+func (f *fakeProcs) restart(id string) (int, error) {
+	if !contains(f.ids(), id) {
+		return 0, fmt.Errorf("%s was not launched here", id)
+	}
+	f.tc.register(id)
+	return 1, nil
+}
+
 func (f *fakeProcs) stopServer(id string) bool {
 	f.mu.Lock()
 	f.stopped = append(f.stopped, id)

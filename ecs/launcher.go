@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -200,6 +201,40 @@ func (l *launcher) add(k int, taken func(id string) bool) ([]string, error) {
 		ids = append(ids, id)
 	}
 	return ids, nil
+}
+
+// restart relaunches the exited child id on its data dir and ports.
+func (l *launcher) restart(id string) (int, error) {
+	l.mu.Lock()
+	var old *child
+	for _, c := range l.children {
+		if c.id == id && !c.removed {
+			old = c
+		}
+	}
+	endpoints := l.endpoints
+	l.mu.Unlock()
+	if old == nil {
+		return 0, fmt.Errorf("%s was not launched by the leader ECS (or was removed); start it by hand with its own command line", id)
+	}
+	select {
+	case <-old.done:
+	default:
+		return 0, fmt.Errorf("%s is running (pid %d)", id, old.cmd.Process.Pid)
+	}
+	gp, mp := serverPorts(l.cfg, old.index)
+	if err := checkPortsFree(l.cfg.Host, map[int]string{gp: "kvserver " + id, mp: "kvserver " + id + " metrics"}); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrLaunch, err)
+	}
+	l.mu.Lock()
+	l.children = slices.DeleteFunc(l.children, func(c *child) bool { return c == old })
+	l.mu.Unlock()
+	if err := l.startOne(old.index, endpoints); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrLaunch, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.children[len(l.children)-1].cmd.Process.Pid, nil
 }
 
 // stopServer stops the child with this id (SIGTERM, then SIGKILL after

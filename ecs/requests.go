@@ -41,6 +41,8 @@ func (c *controller) handleRequest(ctx context.Context, key, value []byte) {
 		} else {
 			c.removeQ = append(c.removeQ, req)
 		}
+	case etcdkeys.RequestRestart:
+		c.answer(ctx, c.restartServer(req))
 	default:
 		c.answer(ctx, fail(id, "unknown request kind %q", req.Kind))
 	}
@@ -78,6 +80,21 @@ func (c *controller) addServers(req etcdkeys.AdminRequest) etcdkeys.AdminResult 
 	}
 	c.lg.Info("launched servers on request", zap.Strings("ids", ids))
 	return etcdkeys.AdminResult{ID: req.ID, OK: true, Servers: ids, Epoch: c.ring.Epoch}
+}
+
+// restartServer relaunches a local kvserver that has exited, on its data
+// dir with its own flags; it rejoins like any returning server.
+func (c *controller) restartServer(req etcdkeys.AdminRequest) etcdkeys.AdminResult {
+	if c.procs == nil {
+		return fail(req.ID, "restart: the leader ECS launched no kvservers; start %s again by hand with its own command line", req.Server)
+	}
+	pid, err := c.procs.restart(req.Server)
+	if err != nil {
+		return fail(req.ID, "restart: %v", err)
+	}
+	c.events.add("server restarted", req.Server)
+	c.lg.Info("restarted server on request", zap.String("id", req.Server), zap.Int("pid", pid))
+	return etcdkeys.AdminResult{ID: req.ID, OK: true, Servers: []string{req.Server}, Epoch: c.ring.Epoch}
 }
 
 // checkRemove validates a remove against the current ring. It answers an

@@ -24,17 +24,18 @@ func ControllerState(cluster string) string { return Root(cluster) + "ecs/state"
 
 // Request kinds.
 const (
-	RequestAdd    = "add"
-	RequestRemove = "remove"
+	RequestAdd     = "add"
+	RequestRemove  = "remove"
+	RequestRestart = "restart"
 )
 
 // AdminRequest asks the leader ECS to change the cluster's membership.
 type AdminRequest struct {
 	ID   string `json:"id"`
-	Kind string `json:"kind"` // RequestAdd or RequestRemove
+	Kind string `json:"kind"` // RequestAdd, RequestRemove or RequestRestart
 	// Count is how many servers `add` launches.
 	Count int `json:"count,omitempty"`
-	// Server is the id `remove` drains and removes.
+	// Server is the id `remove` drains and removes, or `restart` relaunches.
 	Server     string `json:"server,omitempty"`
 	UnixMillis int64  `json:"unix_ms"`
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/ecs"
 	"github.com/spf13/cobra"
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // defaultMoveTimeout bounds how long add and remove wait for the cluster to
@@ -81,6 +80,33 @@ func newRemoveCommand() *cobra.Command {
 	return cmd
 }
 
+func newRestartCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "restart ID",
+		Short: "Relaunch local server ID (one this cluster's ECS launched and that has exited) on its data dir and wait until it serves again",
+		Args:  cobra.ExactArgs(1),
+	}
+	load := adminFlags(cmd)
+	timeout := cmd.Flags().Duration("timeout", defaultMoveTimeout, "how long to wait for the server to rejoin and the cluster to rebalance")
+	cmd.RunE = func(_ *cobra.Command, args []string) error {
+		id := args[0]
+		req := etcdkeys.AdminRequest{Kind: etcdkeys.RequestRestart, Server: id}
+		st, err := runRequest(load, *timeout, req, func(etcdkeys.AdminResult) func(*ecs.Status) bool {
+			fmt.Fprintf(os.Stderr, "restart: relaunched %s; waiting for it to rejoin\n", id)
+			return func(st *ecs.Status) bool {
+				i := slices.IndexFunc(st.Servers, func(s ecs.ServerStatus) bool { return s.ID == id })
+				return i >= 0 && st.Servers[i].State == "active"
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("restart %s: %w", id, err)
+		}
+		fmt.Printf("restarted %s: cluster balanced at epoch %d (%d servers, %s)\n", id, st.Epoch, len(st.Servers), st.Moves.Summary(st))
+		return nil
+	}
+	return cmd
+}
+
 // runRequest submits req, waits for the leader's answer, then waits, with a
 // live progress line on stderr, until the condition built from the answer
 // holds and the cluster is balanced.
@@ -98,9 +124,6 @@ func runRequest(load func() (config.Admin, error), timeout time.Duration, req et
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if lr, err := cli.Get(ctx, etcdkeys.LeaderPrefix(cluster), clientv3.WithPrefix(), clientv3.WithCountOnly()); err == nil && lr.Count == 0 {
-		return nil, fmt.Errorf("no ECS leads cluster %q (is its `ecs start` running?)", cluster)
-	}
 	id, err := ecs.Submit(ctx, cli, cluster, req)
 	if err != nil {
 		return nil, err

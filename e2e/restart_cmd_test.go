@@ -1,0 +1,56 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ecskv/ecskv/common/testutil"
+	"github.com/ecskv/ecskv/e2e/framework"
+	"github.com/stretchr/testify/require"
+)
+
+// TestRestartCommand: `ecs restart ID` brings back a killed local server
+// on its data dir and flags; it refuses a running or unknown server.
+func TestRestartCommand(t *testing.T) {
+	c := framework.NewCluster(t, framework.WithServers(3), framework.WithReplicas(3), framework.WithPartitions(32))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	d := dataset{prefix: "restart-", n: 200}
+	putAll(ctx, t, c.Client(t), d, 4)
+
+	res := c.Admin(t, "restart", "s1")
+	require.Equal(t, 1, res.ExitCode)
+	require.Contains(t, res.Stderr, "s1 is running (pid ")
+	res = c.Admin(t, "restart", "s9")
+	require.Equal(t, 1, res.ExitCode)
+	require.Contains(t, res.Stderr, `"s9" is not in cluster`)
+
+	oldPID := c.ServerPID("s2")
+	c.KillServer(t, "s2")
+	state := func(id string) string {
+		st := c.Status(t)
+		i := slices.IndexFunc(st.Servers, func(s framework.ServerStatus) bool { return s.ID == id })
+		if i < 0 {
+			return ""
+		}
+		return st.Servers[i].State
+	}
+	testutil.Eventually(t, 30*time.Second, 100*time.Millisecond, func() bool { return state("s2") == "down" },
+		"s2 not marked down after kill -9")
+
+	res = c.Admin(t, "restart", "s2", "--timeout", "60s")
+	require.Equal(t, 0, res.ExitCode, res.Stderr)
+	require.Contains(t, res.Stdout, "restarted s2: cluster balanced")
+	c.Track(t)
+	require.Equal(t, "active", state("s2"))
+	pid := c.ServerPID("s2")
+	require.NotZero(t, pid)
+	require.NotEqual(t, oldPID, pid)
+	readAll(ctx, t, c.Client(t), d, 4)
+	rep := c.Check(t)
+	require.Equal(t, 0, rep.ExitCode, "%s\n%s", rep.Stderr, rep.Raw)
+}
