@@ -112,6 +112,15 @@ func (s *Status) Balanced() bool {
 }
 
 // Summary is a one-line account of the rebalancing progress.
+// Since returns the moves of a round that began at epoch or later; an
+// earlier, finished round's counts are not the caller's, so they read 0.
+func (m MoveStatus) Since(epoch uint64) MoveStatus {
+	if m.Pending == 0 && m.StartEpoch != 0 && m.StartEpoch < epoch {
+		return MoveStatus{}
+	}
+	return m
+}
+
 func (m MoveStatus) Summary(s *Status) string {
 	eta := "unknown"
 	switch {

@@ -101,6 +101,9 @@ func (c *controller) planStep(next *ringmeta.Ring, st *ctlState, ep *epochChange
 	// Progress goes out with the next epoch; alone it is no reason for one.
 	ep.pending = pendingOf(next.Chains, pl.target)
 	st.Moves, ep.finished = st.Moves.advance(c.pendingSet, ep.pending, learners(next.Chains), time.Now())
+	if st.Moves.Total > 0 && st.Moves.StartEpoch == 0 {
+		st.Moves.StartEpoch = c.ring.Epoch + 1 // a new round goes out with the next epoch
+	}
 	return nil
 }
 

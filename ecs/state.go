@@ -50,6 +50,7 @@ type Progress struct {
 	// held (from the kvserver's Digest).
 	KeysMoved     uint64 `json:"keys_moved"`
 	StartedUnixMs int64  `json:"started_unix_ms,omitempty"`
+	StartEpoch    uint64 `json:"start_epoch,omitempty"`     // the first epoch of the round (0: unknown)
 	UpdatedUnixMs int64  `json:"updated_unix_ms,omitempty"` // when done last grew
 }
 

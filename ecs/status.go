@@ -41,7 +41,8 @@ type MoveStatus struct {
 	Pending    int    `json:"pending"`
 	Done       int    `json:"done"`
 	Total      int    `json:"total"`
-	InProgress int    `json:"in_progress"` // learners copying now
+	InProgress int    `json:"in_progress"`           // learners copying now
+	StartEpoch uint64 `json:"start_epoch,omitempty"` // first epoch of the round these counts are of
 	KeysMoved  uint64 `json:"keys_moved"`
 	// ETASeconds estimates the time left from the rate so far: 0 when
 	// nothing is pending, -1 when no partition finished yet.
@@ -149,7 +150,7 @@ func statusOf(r *ringmeta.Ring, members map[string]etcdkeys.Member) *Status {
 }
 
 func moveStatus(pr Progress) MoveStatus {
-	ms := MoveStatus{Pending: pr.Pending, Done: pr.Done, Total: pr.Total, InProgress: pr.InFlight, KeysMoved: pr.KeysMoved}
+	ms := MoveStatus{Pending: pr.Pending, Done: pr.Done, Total: pr.Total, InProgress: pr.InFlight, KeysMoved: pr.KeysMoved, StartEpoch: pr.StartEpoch}
 	if eta := pr.ETA(); eta >= 0 {
 		ms.ETASeconds = eta.Seconds()
 	} else {

@@ -132,12 +132,13 @@ func runRequest(load func() (config.Admin, error), timeout time.Duration, req et
 	if err != nil {
 		return nil, err
 	}
-	pl := newProgressLine(req.Kind)
+	pl := newProgressLine(req.Kind, res.Epoch)
 	defer pl.finish()
 	st, err := ecs.WaitBalanced(ctx, cli, cluster, until(res), pl.update)
 	if err != nil {
 		return nil, fmt.Errorf("%w after %v", err, timeout)
 	}
+	st.Moves = st.Moves.Since(res.Epoch) // not the numbers of an earlier round
 	return st, nil
 }
 
@@ -145,19 +146,20 @@ func runRequest(load func() (config.Admin, error), timeout time.Duration, req et
 // place on a terminal, else a new line when it changes, at most each second.
 type progressLine struct {
 	what   string
+	since  uint64 // epoch the request took effect: earlier rounds are not shown
 	tty    bool
 	last   string
 	lastAt time.Time
 	shown  bool
 }
 
-func newProgressLine(what string) *progressLine {
+func newProgressLine(what string, since uint64) *progressLine {
 	fi, err := os.Stderr.Stat()
-	return &progressLine{what: what, tty: err == nil && fi.Mode()&os.ModeCharDevice != 0}
+	return &progressLine{what: what, since: since, tty: err == nil && fi.Mode()&os.ModeCharDevice != 0}
 }
 
 func (p *progressLine) update(st *ecs.Status) {
-	line := fmt.Sprintf("%s: epoch %d, %s", p.what, st.Epoch, st.Moves.Summary(st))
+	line := fmt.Sprintf("%s: epoch %d, %s", p.what, st.Epoch, st.Moves.Since(p.since).Summary(st))
 	if p.tty {
 		fmt.Fprintf(os.Stderr, "\r\033[K%s", line)
 		p.shown = true
