@@ -103,6 +103,9 @@ func Check(ctx context.Context, cli *clientv3.Client, cluster string, opts Check
 			rep = &CheckReport{Partitions: len(r.Chains), Servers: len(digests), Skipped: skipped}
 		}
 		rep.Epoch, rep.Differences = r.Epoch, diffs
+		if rep.Differences == nil {
+			rep.Differences = []Difference{} // JSON: [], not null
+		}
 		if len(diffs) == 0 || attempt >= opts.Retries {
 			return rep, nil
 		}

@@ -1,9 +1,12 @@
 package ecs
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/ringmeta"
@@ -58,6 +61,8 @@ type ServerStatus struct {
 	Metrics string `json:"metrics"`
 	PID     int    `json:"pid,omitempty"`
 	Epoch   uint64 `json:"epoch"` // epoch the server last reported applying
+	// Lag is how many epochs the server's report is behind the ring's.
+	Lag uint64 `json:"lag_epochs"`
 	// Incarnation changes with every start of the server process.
 	Incarnation uint64         `json:"incarnation,omitempty"`
 	Roles       map[string]int `json:"partitions"`
@@ -146,7 +151,36 @@ func statusOf(r *ringmeta.Ring, members map[string]etcdkeys.Member) *Status {
 				Metrics: m.Metrics, PID: m.PID, Epoch: m.Epoch, Incarnation: m.Incarnation})
 		}
 	}
+	for i := range st.Servers {
+		if e := st.Servers[i].Epoch; e > 0 && e < st.Epoch {
+			st.Servers[i].Lag = st.Epoch - e
+		}
+	}
+	slices.SortFunc(st.Servers, func(a, b ServerStatus) int { return compareIDs(a.ID, b.ID) })
 	return st
+}
+
+// compareIDs orders server ids naturally: s2 before s10.
+func compareIDs(a, b string) int {
+	pa, na := splitID(a)
+	pb, nb := splitID(b)
+	if pa != pb || na < 0 || nb < 0 {
+		return strings.Compare(a, b)
+	}
+	return cmp.Compare(na, nb)
+}
+
+// splitID splits an id into its text and its trailing number (-1: none).
+func splitID(id string) (string, int) {
+	i := len(id)
+	for i > 0 && id[i-1] >= '0' && id[i-1] <= '9' {
+		i--
+	}
+	n, err := strconv.Atoi(id[i:])
+	if err != nil || i == len(id) {
+		return id, -1
+	}
+	return id[:i], n
 }
 
 func moveStatus(pr Progress) MoveStatus {

@@ -75,7 +75,7 @@ func TestParseErrors(t *testing.T) {
 		{"get no key", "get", "usage: get KEY"},
 		{"get two keys", "get a b", "usage: get KEY"},
 		{"delete no key", "delete", "usage: delete KEY"},
-		{"keyrange arg", "keyrange x", "usage: keyrange"},
+		{"keyrange arg", "keyrange x", "usage: keyrange [--table | --raw]"},
 		{"quit arg", "quit now", "usage: quit"},
 		{"login no name", "login", "usage: login NAME"},
 		{"help two", "help a b", "usage: help [CMD]"},

@@ -173,10 +173,20 @@ func keyCommand(ctx context.Context, c Client, cmd Command) (string, error) {
 			return "", err
 		}
 		return "SUCCESS", nil
-	case "keyrange":
-		return c.KeyRange(ctx)
-	case "keyrange_read":
-		return c.KeyRangeRead(ctx)
+	case "keyrange", "keyrange_read":
+		get := c.KeyRange
+		if cmd.Name == "keyrange_read" {
+			get = c.KeyRangeRead
+		}
+		raw, err := get(ctx)
+		if err != nil {
+			return "", err
+		}
+		mode := ""
+		if len(cmd.Args) > 0 {
+			mode = cmd.Args[0]
+		}
+		return FormatRanges(raw, mode)
 	}
 	return "", parseErrorf("unknown command %q; type help", cmd.Name)
 }

@@ -50,9 +50,9 @@ func (f *fakeClient) Delete(_ context.Context, key string) error {
 	return nil
 }
 
-func (f *fakeClient) KeyRange(context.Context) (string, error) { return "a,b,127.0.0.1:5001;", f.err }
+func (f *fakeClient) KeyRange(context.Context) (string, error) { return "00000000000000000000000000000000,7fffffffffffffffffffffffffffffff,127.0.0.1:5001;80000000000000000000000000000000,ffffffffffffffffffffffffffffffff,127.0.0.1:5002;", f.err }
 func (f *fakeClient) KeyRangeRead(context.Context) (string, error) {
-	return "a,b,127.0.0.1:5002;", f.err
+	return "00000000000000000000000000000000,ffffffffffffffffffffffffffffffff,127.0.0.1:5002;", f.err
 }
 func (f *fakeClient) Close() error { f.closed = true; return nil }
 
@@ -113,7 +113,11 @@ func TestSessionKeyCommands(t *testing.T) {
 		{"get empty value", []string{`put k ""`, "get k"}, "SUCCESS\n\n"},
 		{"get missing", []string{"get nope"}, "NOT_FOUND\n"},
 		{"delete", []string{"put k v", "delete k", "delete k", "get k"}, "SUCCESS\nSUCCESS\nNOT_FOUND\nNOT_FOUND\n"},
-		{"keyrange", []string{"keyrange", "keyrange_read"}, "a,b,127.0.0.1:5001;\na,b,127.0.0.1:5002;\n"},
+		{"keyrange", []string{"keyrange", "keyrange_read --raw", "keyrange --table"},
+			"SERVER          RANGES  SHARE\n127.0.0.1:5001  1       50.0%\n127.0.0.1:5002  1       50.0%\n2 ranges on 2 servers (--table lists them, --raw prints the ECE419 string)\n" +
+				"00000000000000000000000000000000,ffffffffffffffffffffffffffffffff,127.0.0.1:5002;\n" +
+				"START                             END                               SERVER\n" +
+				"00000000000000000000000000000000  7fffffffffffffffffffffffffffffff  127.0.0.1:5001\n80000000000000000000000000000000  ffffffffffffffffffffffffffffffff  127.0.0.1:5002\n"},
 		{"login without a password source", []string{"login alice", "logout"},
 			"ERROR: login needs a terminal to ask for the password, or --password-file or ECSKV_PASSWORD\nlogged out\n"},
 		{"blank", []string{"", "# note"}, ""},

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"sort"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -84,11 +84,14 @@ func printStatus(st *ecs.Status) {
 	m := st.Moves
 	fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d/%d\t%d\t%d\t%s\n\n", st.UnderReplicated, st.Unavailable, st.Learners,
 		m.InProgress, m.Done, m.Total, m.Pending, m.KeysMoved, eta(m))
-	sort.Slice(st.Servers, func(i, j int) bool { return st.Servers[i].ID < st.Servers[j].ID })
-	fmt.Fprintln(tw, "ID\tADDRESS\tSTATE\tHEAD\tMIDDLE\tTAIL\tLEARNING\tEPOCH\tPID\tMETRICS")
+	fmt.Fprintln(tw, "ID\tADDRESS\tSTATE\tHEAD\tMIDDLE\tTAIL\tLEARNING\tBEHIND\tPID\tMETRICS")
 	for _, s := range st.Servers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", s.ID, s.Address, s.State,
-			s.Roles["head"], s.Roles["middle"], s.Roles["tail"], s.Learning, s.Epoch, s.PID, s.Metrics)
+		behind, pid := "-", "-" // a server that is not registered reports nothing
+		if s.PID != 0 {
+			behind, pid = fmt.Sprintf("%d epochs", s.Lag), strconv.Itoa(s.PID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", s.ID, s.Address, s.State,
+			s.Roles["head"], s.Roles["middle"], s.Roles["tail"], s.Learning, behind, pid, s.Metrics)
 	}
 	_ = tw.Flush()
 }

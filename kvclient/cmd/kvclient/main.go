@@ -107,8 +107,8 @@ printed ERROR.`,
 	root.AddCommand(put,
 		a.oneShot("get", "get KEY", "print KEY's value; NOT_FOUND on stderr and exit 1 if missing"),
 		a.oneShot("delete", "delete KEY", "remove KEY; prints SUCCESS, or NOT_FOUND and exit 1"),
-		a.oneShot("keyrange", "keyrange", "print the write key ranges of the ring"),
-		a.oneShot("keyrange_read", "keyrange_read", "print the read key ranges of the ring"),
+		a.rangesCommand("keyrange", "show the write key ranges of the ring: per server, every range (--table), or ECE419's string (--raw)"),
+		a.rangesCommand("keyrange_read", "show the read key ranges of the ring, replicas included (as keyrange)"),
 	)
 	return root
 }
@@ -148,6 +148,24 @@ func (a *app) oneShot(name, use, short string) *cobra.Command {
 			return a.runOne(cmd, name, args)
 		},
 	}
+}
+
+// rangesCommand is keyrange or keyrange_read with their output flags,
+// passed on as the REPL's arguments.
+func (a *app) rangesCommand(name, short string) *cobra.Command {
+	cmd := a.oneShot(name, name+" [--table | --raw]", short)
+	table := cmd.Flags().Bool("table", false, "one line per range")
+	raw := cmd.Flags().Bool("raw", false, "the ECE419 string: start,end,server;...")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if *table {
+			args = append(args, "--table")
+		}
+		if *raw {
+			args = append(args, "--raw")
+		}
+		return a.runOne(cmd, name, args)
+	}
+	return cmd
 }
 
 // runOne connects at once and runs a single command.
