@@ -50,7 +50,9 @@ func (f *fakeClient) Delete(_ context.Context, key string) error {
 	return nil
 }
 
-func (f *fakeClient) KeyRange(context.Context) (string, error) { return "00000000000000000000000000000000,7fffffffffffffffffffffffffffffff,127.0.0.1:5001;80000000000000000000000000000000,ffffffffffffffffffffffffffffffff,127.0.0.1:5002;", f.err }
+func (f *fakeClient) KeyRange(context.Context) (string, error) {
+	return "00000000000000000000000000000000,7fffffffffffffffffffffffffffffff,127.0.0.1:5001;80000000000000000000000000000000,ffffffffffffffffffffffffffffffff,127.0.0.1:5002;", f.err
+}
 func (f *fakeClient) KeyRangeRead(context.Context) (string, error) {
 	return "00000000000000000000000000000000,ffffffffffffffffffffffffffffffff,127.0.0.1:5002;", f.err
 }
