@@ -18,22 +18,23 @@ import (
 // newAuthenticator is the server's user table; watchAuthLoop fills it.
 func newAuthenticator() *auth.Authenticator { return auth.NewAuthenticator(bcrypt.DefaultCost, nil) }
 
-// caller returns the namespace a key operation runs in: the user of its
-// token when the cluster has authentication, empty otherwise. The token is
-// checked here, with no round trip to etcd.
+// caller returns the namespace a key operation runs in: the id of its
+// token's user (the name for a user record older than ids) when the
+// cluster has authentication, empty otherwise. The token is checked here,
+// with no round trip to etcd.
 func (s *Server) caller(h *kvpb.RequestHeader) ([]byte, error) {
 	cur := s.ring.Load()
 	if cur == nil || !cur.Auth {
 		return nil, nil
 	}
-	user, err := s.auth.Verify(h.GetToken())
+	id, err := s.auth.Verify(h.GetToken())
 	if err != nil {
 		return nil, err
 	}
-	if !s.rates.allow(user) {
-		return nil, fmt.Errorf("%w: user %q is over %v requests/s here", ErrRateLimited, user, s.cfg.RateLimit)
+	if !s.rates.allow(id.User) {
+		return nil, fmt.Errorf("%w: user %q is over %v requests/s here", ErrRateLimited, id.User, s.cfg.RateLimit)
 	}
-	return []byte(user), nil
+	return []byte(id.NS), nil
 }
 
 // scopedClientID is the request id a write is deduplicated by: the
@@ -68,7 +69,13 @@ func (s *Server) login(r *kvpb.LoginRequest) (*kvpb.LoginResponse, error) {
 		s.lg.Info("login refused", zap.String("user", r.User), zap.Error(err))
 		return nil, err
 	}
-	return &kvpb.LoginResponse{Token: tok, ExpiresUnixMs: exp.UnixMilli()}, nil
+	// The client routes by the namespace its token resolves to (the
+	// user's id), so it is told which.
+	id, err := s.auth.Verify(tok)
+	if err != nil {
+		return nil, err // removed since the password check
+	}
+	return &kvpb.LoginResponse{Token: tok, ExpiresUnixMs: exp.UnixMilli(), Namespace: id.NS}, nil
 }
 
 // watchAuthLoop keeps the user table and token key in step with etcd, so a
