@@ -78,12 +78,18 @@ func (s *Server) login(r *kvpb.LoginRequest) (*kvpb.LoginResponse, error) {
 	return &kvpb.LoginResponse{Token: tok, ExpiresUnixMs: exp.UnixMilli(), Namespace: id.NS}, nil
 }
 
-// watchAuthLoop keeps the user table and token key in step with etcd, so a
-// removed user's tokens stop working here as soon as the removal is seen.
+// authKeys are the etcd keys watchAuthLoop follows.
+type authKeys struct {
+	users, key, tombstones string // prefix, key, prefix
+}
+
+// watchAuthLoop keeps the user table, the token key and the removed users'
+// namespaces in step with etcd, so a removed user's tokens stop working
+// here as soon as the removal is seen, and their keys are swept.
 func (s *Server) watchAuthLoop() {
-	users, key := etcdkeys.Users(s.cfg.Cluster), etcdkeys.Auth(s.cfg.Cluster)
+	ks := authKeys{etcdkeys.Users(s.cfg.Cluster), etcdkeys.Auth(s.cfg.Cluster), etcdkeys.Tombstones(s.cfg.Cluster)}
 	for backoff := 100 * time.Millisecond; s.ctx.Err() == nil; backoff = min(2*backoff, 2*time.Second) {
-		rev, err := s.loadAuth(users, key)
+		rev, err := s.loadAuth(ks)
 		if err != nil {
 			s.lg.Warn("read users", zap.Error(err))
 			s.sleepCtx(backoff)
@@ -91,9 +97,10 @@ func (s *Server) watchAuthLoop() {
 		}
 		backoff = 100 * time.Millisecond
 		wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(s.ctx))
-		uw := s.etcd.Watch(wctx, users, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-		kw := s.etcd.Watch(wctx, key, clientv3.WithRev(rev+1))
-		err = s.followAuth(len(users), uw, kw)
+		uw := s.etcd.Watch(wctx, ks.users, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+		kw := s.etcd.Watch(wctx, ks.key, clientv3.WithRev(rev+1))
+		tw := s.etcd.Watch(wctx, ks.tombstones, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+		err = s.followAuth(ks, uw, kw, tw)
 		wcancel()
 		if err != nil && s.ctx.Err() == nil {
 			s.lg.Warn("users watch", zap.Error(err))
@@ -102,13 +109,24 @@ func (s *Server) watchAuthLoop() {
 	}
 }
 
-// loadAuth reads every user and the key at one revision and installs them.
-func (s *Server) loadAuth(usersPrefix, key string) (int64, error) {
+// loadAuth reads every user, the key and the tombstones at one revision
+// and installs them.
+func (s *Server) loadAuth(ks authKeys) (int64, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	defer cancel()
-	resp, err := s.etcd.Txn(ctx).Then(clientv3.OpGet(usersPrefix, clientv3.WithPrefix()), clientv3.OpGet(key)).Commit()
+	resp, err := s.etcd.Txn(ctx).Then(clientv3.OpGet(ks.users, clientv3.WithPrefix()), clientv3.OpGet(ks.key),
+		clientv3.OpGet(ks.tombstones, clientv3.WithPrefix(), clientv3.WithKeysOnly())).Commit()
 	if err != nil {
 		return 0, err
+	}
+	var removed []string
+	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
+		if ns, ok := s.tombstoneNS(kv.Key[len(ks.tombstones):]); ok {
+			removed = append(removed, ns)
+		}
+	}
+	if added := s.removed.reset(removed); len(added) > 0 {
+		s.lg.Info("sweeping removed users' keys", zap.Strings("namespaces", added))
 	}
 	users, revs := map[string]auth.User{}, map[string]int64{}
 	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
@@ -127,16 +145,21 @@ func (s *Server) loadAuth(usersPrefix, key string) (int64, error) {
 }
 
 // followAuth applies watch events until a watch fails or ends.
-func (s *Server) followAuth(prefixLen int, uw, kw clientv3.WatchChan) error {
+func (s *Server) followAuth(ks authKeys, uw, kw, tw clientv3.WatchChan) error {
 	for {
 		select {
+		case wr, ok := <-tw:
+			if !ok || wr.Err() != nil {
+				return wr.Err()
+			}
+			s.followTombstones(len(ks.tombstones), wr.Events)
 		case wr, ok := <-uw:
 			if !ok || wr.Err() != nil {
 				return wr.Err()
 			}
 			for _, ev := range wr.Events {
 				if ev.Type == clientv3.EventTypeDelete {
-					s.auth.DeleteUser(string(ev.Kv.Key[prefixLen:]), ev.Kv.ModRevision)
+					s.auth.DeleteUser(string(ev.Kv.Key[len(ks.users):]), ev.Kv.ModRevision)
 				} else if u, ok := s.decodeUser(ev.Kv.Value); ok {
 					s.auth.PutUser(u, ev.Kv.ModRevision)
 				}
@@ -152,6 +175,20 @@ func (s *Server) followAuth(prefixLen int, uw, kw clientv3.WatchChan) error {
 				}
 				s.auth.SetConfig(cfg, ev.Kv.ModRevision)
 			}
+		}
+	}
+}
+
+// followTombstones applies tombstone events to the removed namespaces.
+func (s *Server) followTombstones(prefixLen int, evs []*clientv3.Event) {
+	for _, ev := range evs {
+		ns, ok := s.tombstoneNS(ev.Kv.Key[prefixLen:])
+		switch {
+		case !ok:
+		case ev.Type == clientv3.EventTypeDelete:
+			s.removed.remove(ns)
+		case s.removed.add(ns):
+			s.lg.Info("sweeping removed user's keys", zap.String("namespace", ns))
 		}
 	}
 }

@@ -189,6 +189,38 @@ func (s *Store) ExpiredKeys(partition int, nowMs int64, limit int) ([]Op, error)
 	return ops, nil
 }
 
+// NamespaceKeys returns up to limit (<= 0: no limit) delete ops for the
+// records of namespace ns in a partition, expired ones included: the head
+// deletes a removed user's keys with them. It reads only that namespace's
+// range (partition | ns | 0x00), so a namespace without keys costs one seek.
+func (s *Store) NamespaceKeys(partition int, ns []byte, limit int) ([]Op, error) {
+	if err := s.check(partition); err != nil {
+		return nil, err
+	}
+	if err := ValidateNamespace(ns); err != nil {
+		return nil, err
+	}
+	lo := appendKeyUnchecked(nil, partition, ns, nil)
+	hi := slices.Clone(lo)
+	hi[len(hi)-1] = 1 // just past every key of ns: the 0x00 that ends it, plus one
+	var ops []Op
+	err := iterRange(s.db, partition, lo, hi, func(k, _ []byte) error {
+		_, _, key, err := DecodeKey(k)
+		if err != nil {
+			return fmt.Errorf("storage: key %x: %w", k, err)
+		}
+		ops = append(ops, Op{Kind: OpDelete, NS: slices.Clone(ns), Key: slices.Clone(key)})
+		if limit > 0 && len(ops) >= limit {
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, err
+	}
+	return ops, nil
+}
+
 // PartitionStats sizes one partition.
 type PartitionStats struct {
 	Keys  int    // stored records, expired included
