@@ -107,6 +107,19 @@ func TestRemovedUserKeysGone(t *testing.T) {
 		require.Equal(t, v, string(got), k)
 	}
 	require.Equal(t, "dave's\n", as("dave", "get", "ckey").Stdout)
+
+	t.Run("remove --keep-data then add keeps the keys", func(t *testing.T) {
+		res := c.Admin(t, "user", "remove", "--keep-data", "dave")
+		require.Equal(t, 0, res.ExitCode, res.Stderr)
+		got := as("dave", "get", "ckey")
+		require.Equal(t, 2, got.ExitCode, "a removed user cannot log in: %s", got.Stderr)
+		res = c.Admin(t, "user", "list", "--long")
+		require.Regexp(t, `(?m)^dave +[0-9a-f]{16} +removed, keys kept$`, res.Stdout)
+		res = c.AdminInput(t, "new-pw\n", "user", "add", "dave")
+		require.Equal(t, "added user dave with the keys kept at their removal\n", res.Stdout, res.Stderr)
+		got = c.KvclientRun(t, framework.RunOptions{Env: []string{"ECSKV_PASSWORD=new-pw"}}, "--user", "dave", "get", "ckey")
+		require.Equal(t, "dave's\n", got.Stdout, got.Stderr)
+	})
 }
 
 // memberKeys sums the keys server id stores in the partitions it is a
