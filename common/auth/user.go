@@ -89,21 +89,12 @@ func NewUser(name, password string, cost int) (User, error) {
 }
 
 // Marshal encodes the record.
-func (u User) Marshal() []byte {
-	b, _ := json.Marshal(u) // cannot fail: plain fields
-	return b
-}
+func (u User) Marshal() []byte { return marshal(u) }
 
 // UnmarshalUser decodes and checks a record.
 func UnmarshalUser(b []byte) (User, error) {
-	var u User
-	if err := json.Unmarshal(b, &u); err != nil {
-		return User{}, fmt.Errorf("auth: user record: %w", err)
-	}
-	if err := CheckUser(u.Name); err != nil {
-		return User{}, err
-	}
-	if err := checkID(u.ID); err != nil {
+	u, err := unmarshal[User](b, "user record")
+	if err != nil {
 		return User{}, err
 	}
 	if _, err := bcrypt.Cost(u.Hash); err != nil {
@@ -112,12 +103,44 @@ func UnmarshalUser(b []byte) (User, error) {
 	return u, nil
 }
 
-// checkID accepts an id made by NewID, or none (a record older than ids).
-func checkID(id string) error {
+// checkNameID accepts a valid user name and an id made by NewID, or none
+// (a record older than ids).
+func checkNameID(name, id string) error {
+	if err := CheckUser(name); err != nil {
+		return err
+	}
 	if id != "" && !idRE.MatchString(id) {
 		return fmt.Errorf("%w, got %q", ErrBadID, id)
 	}
 	return nil
+}
+
+// record is what the user and removal records have in common: a name and
+// an id.
+type record interface {
+	User | Removal
+	nameID() (name, id string)
+}
+
+func (u User) nameID() (string, string)    { return u.Name, u.ID }
+func (r Removal) nameID() (string, string) { return r.Name, r.ID }
+
+func marshal[T record](r T) []byte {
+	b, _ := json.Marshal(r) // cannot fail: plain fields
+	return b
+}
+
+// unmarshal decodes a record of kind what and checks its name and id.
+func unmarshal[T record](b []byte, what string) (T, error) {
+	var r T
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("auth: %s: %w", what, err)
+	}
+	if err := checkNameID(r.nameID()); err != nil {
+		var zero T
+		return zero, err
+	}
+	return r, nil
 }
 
 // Removal records a removed user's namespace: as a tombstone
@@ -139,25 +162,10 @@ func NewRemoval(u User) Removal {
 func (r Removal) Namespace() string { return namespace(r.Name, r.ID) }
 
 // Marshal encodes the record.
-func (r Removal) Marshal() []byte {
-	b, _ := json.Marshal(r) // cannot fail: plain fields
-	return b
-}
+func (r Removal) Marshal() []byte { return marshal(r) }
 
 // UnmarshalRemoval decodes and checks a record.
-func UnmarshalRemoval(b []byte) (Removal, error) {
-	var r Removal
-	if err := json.Unmarshal(b, &r); err != nil {
-		return Removal{}, fmt.Errorf("auth: removal record: %w", err)
-	}
-	if err := CheckUser(r.Name); err != nil {
-		return Removal{}, err
-	}
-	if err := checkID(r.ID); err != nil {
-		return Removal{}, err
-	}
-	return r, nil
-}
+func UnmarshalRemoval(b []byte) (Removal, error) { return unmarshal[Removal](b, "removal record") }
 
 // KeyBytes is the size of the cluster's token key.
 const KeyBytes = 32
