@@ -549,6 +549,23 @@ func replicasPerServer(r *ringmeta.Ring) map[string]int {
 // server of st, by server id.
 func transferBytes(t *testing.T, st framework.StatusJSON) map[string]float64 {
 	t.Helper()
+	return scrapeCounter(t, st, "ecskv_transfer_received_bytes_total")
+}
+
+// sumCounter scrapes counter name from every active server of st and sums it.
+func sumCounter(t *testing.T, st framework.StatusJSON, name string) float64 {
+	t.Helper()
+	var sum float64
+	for _, v := range scrapeCounter(t, st, name) {
+		sum += v
+	}
+	return sum
+}
+
+// scrapeCounter scrapes counter name (every series of it, summed) from
+// every active server of st, by server id.
+func scrapeCounter(t *testing.T, st framework.StatusJSON, name string) map[string]float64 {
+	t.Helper()
 	out := map[string]float64{}
 	cl := http.Client{Timeout: 5 * time.Second}
 	for _, s := range st.Servers {
@@ -566,7 +583,7 @@ func transferBytes(t *testing.T, st framework.StatusJSON) map[string]float64 {
 			continue
 		}
 		for _, line := range strings.Split(string(body), "\n") {
-			if !strings.HasPrefix(line, "ecskv_transfer_received_bytes_total") {
+			if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
 				continue
 			}
 			f := strings.Fields(line)

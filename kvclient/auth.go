@@ -22,6 +22,7 @@ type credentials struct {
 	user     string
 	password string
 	token    string
+	ns       string // the namespace the token's keys live in (the user's id)
 	renewAt  time.Time
 }
 
@@ -65,7 +66,7 @@ func (c *Client) Logout() {
 	cr := &c.creds
 	cr.mu.Lock()
 	defer cr.mu.Unlock()
-	cr.user, cr.password, cr.token = "", "", ""
+	cr.user, cr.password, cr.token, cr.ns = "", "", "", ""
 }
 
 // User returns the user the client logs in as ("" for none).
@@ -75,14 +76,15 @@ func (c *Client) User() string {
 	return c.creds.user
 }
 
-// token returns a token that is not about to expire, logging in when
-// needed; stale is a token a server refused, to be replaced.
-func (c *Client) token(ctx context.Context, stale string) (tok, user string, err error) {
+// token returns a token that is not about to expire and the namespace
+// its keys live in, logging in when needed; stale is a token a server
+// refused, to be replaced.
+func (c *Client) token(ctx context.Context, stale string) (tok, ns string, err error) {
 	cr := &c.creds
 	cr.mu.RLock()
 	if cr.token != "" && cr.token != stale && time.Now().Before(cr.renewAt) {
 		defer cr.mu.RUnlock()
-		return cr.token, cr.user, nil
+		return cr.token, cr.ns, nil
 	}
 	cr.mu.RUnlock()
 	cr.mu.Lock()
@@ -91,12 +93,12 @@ func (c *Client) token(ctx context.Context, stale string) (tok, user string, err
 		return "", "", ErrLoginRequired
 	}
 	if cr.token != "" && cr.token != stale && time.Now().Before(cr.renewAt) {
-		return cr.token, cr.user, nil
+		return cr.token, cr.ns, nil
 	}
 	if err := c.loginLocked(ctx); err != nil {
 		return "", "", err
 	}
-	return cr.token, cr.user, nil
+	return cr.token, cr.ns, nil
 }
 
 // loginLocked calls Login on the servers of the ring in turn until one
@@ -117,7 +119,10 @@ func (c *Client) loginLocked(ctx context.Context) error {
 		if err == nil {
 			// Renew at 80% of the lifetime, so a busy client never sends an expired token.
 			life := time.UnixMilli(resp.ExpiresUnixMs).Sub(now)
-			cr.token, cr.renewAt = resp.Token, now.Add(life*4/5)
+			cr.token, cr.renewAt, cr.ns = resp.Token, now.Add(life*4/5), resp.Namespace
+			if cr.ns == "" {
+				cr.ns = cr.user // a server older than user ids: the name
+			}
 			return nil
 		}
 		if !retryable(err) {

@@ -33,6 +33,7 @@ type authServer struct {
 	valid   map[string]time.Time // token -> expiry
 	users   map[string]string    // token -> user
 	getUser string               // user of the last Get
+	ns      map[string]string    // user -> namespace Login names (none: an older server)
 }
 
 func startAuthServer(t *testing.T, ttl time.Duration) *authServer {
@@ -84,7 +85,7 @@ func (s *authServer) Login(_ context.Context, r *kvpb.LoginRequest) (*kvpb.Login
 	s.logins++
 	tok, exp := fmt.Sprintf("tok-%d", s.logins), time.Now().Add(s.ttl)
 	s.valid[tok], s.users[tok] = exp, r.User
-	return &kvpb.LoginResponse{Token: tok, ExpiresUnixMs: exp.UnixMilli()}, nil
+	return &kvpb.LoginResponse{Token: tok, ExpiresUnixMs: exp.UnixMilli(), Namespace: s.ns[r.User]}, nil
 }
 
 func (s *authServer) Get(_ context.Context, r *kvpb.GetRequest) (*kvpb.Response, error) {
@@ -156,6 +157,19 @@ func TestCredentials(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "alice", string(v))
 		require.Equal(t, 2, s.loginCount())
+	})
+	t.Run("keys route by the namespace the server names", func(t *testing.T) {
+		s := startAuthServer(t, time.Minute)
+		s.ns = map[string]string{"carol": "0123456789abcdef"}
+		c, err := newAuthClient(t, s, WithCredentials("carol", "pw"))
+		require.NoError(t, err)
+		_, ns, err := c.token(ctx, "")
+		require.NoError(t, err)
+		require.Equal(t, "0123456789abcdef", ns, "the user's id, not the name")
+		require.NoError(t, c.Login(ctx, "dave", "pw"))
+		_, ns, err = c.token(ctx, "")
+		require.NoError(t, err)
+		require.Equal(t, "dave", ns, "a server that names none: the user name")
 	})
 	t.Run("renews a token before it expires", func(t *testing.T) {
 		s := startAuthServer(t, 500*time.Millisecond)

@@ -115,11 +115,11 @@ func (c *Client) authorize(ctx context.Context, rr *routedRing, o *op, refused s
 		o.header.Token, o.ns = "", nil
 		return nil
 	}
-	tok, user, err := c.token(ctx, refused)
+	tok, ns, err := c.token(ctx, refused)
 	if err != nil {
 		return err
 	}
-	o.header.Token, o.ns = tok, []byte(user)
+	o.header.Token, o.ns = tok, []byte(ns)
 	return nil
 }
 

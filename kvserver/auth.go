@@ -20,22 +20,23 @@ import (
 // newAuthenticator is the server's user table; watchAuthLoop fills it.
 func newAuthenticator() *auth.Authenticator { return auth.NewAuthenticator(bcrypt.DefaultCost, nil) }
 
-// caller returns the namespace a key operation runs in: the user of its
-// token when the cluster has authentication, empty otherwise. The token is
-// checked here, with no round trip to etcd.
+// caller returns the namespace a key operation runs in: the id of its
+// token's user (the name for a user record older than ids) when the
+// cluster has authentication, empty otherwise. The token is checked here,
+// with no round trip to etcd.
 func (s *Server) caller(h *kvpb.RequestHeader) ([]byte, error) {
 	cur := s.ring.Load()
 	if cur == nil || !cur.Auth {
 		return nil, nil
 	}
-	user, err := s.auth.Verify(h.GetToken())
+	id, err := s.auth.Verify(h.GetToken())
 	if err != nil {
 		return nil, err
 	}
-	if !s.rates.allow(user) {
-		return nil, fmt.Errorf("%w: user %q is over %v requests/s here", ErrRateLimited, user, s.cfg.RateLimit)
+	if !s.rates.allow(id.User) {
+		return nil, fmt.Errorf("%w: user %q is over %v requests/s here", ErrRateLimited, id.User, s.cfg.RateLimit)
 	}
-	return []byte(user), nil
+	return []byte(id.NS), nil
 }
 
 // scopedClientID is the request id a write is deduplicated by: the
@@ -71,7 +72,13 @@ func (s *Server) login(ctx context.Context, r *kvpb.LoginRequest) (*kvpb.LoginRe
 		s.lg.Info("login refused", zap.String("user", auth.Truncate(r.User)), zap.String("from", from), zap.Error(err))
 		return nil, err
 	}
-	return &kvpb.LoginResponse{Token: tok, ExpiresUnixMs: exp.UnixMilli()}, nil
+	// The client routes by the namespace its token resolves to (the
+	// user's id), so it is told which.
+	id, err := s.auth.Verify(tok)
+	if err != nil {
+		return nil, err // removed since the password check
+	}
+	return &kvpb.LoginResponse{Token: tok, ExpiresUnixMs: exp.UnixMilli(), Namespace: id.NS}, nil
 }
 
 // clientIP is the caller's IP address, without the port: logins are
@@ -87,12 +94,18 @@ func clientIP(ctx context.Context) string {
 	return p.Addr.String()
 }
 
-// watchAuthLoop keeps the user table and token key in step with etcd, so a
-// removed user's tokens stop working here as soon as the removal is seen.
+// authKeys are the etcd keys watchAuthLoop follows.
+type authKeys struct {
+	users, key, tombstones string // prefix, key, prefix
+}
+
+// watchAuthLoop keeps the user table, the token key and the removed users'
+// namespaces in step with etcd, so a removed user's tokens stop working
+// here as soon as the removal is seen, and their keys are swept.
 func (s *Server) watchAuthLoop() {
-	users, key := etcdkeys.Users(s.cfg.Cluster), etcdkeys.Auth(s.cfg.Cluster)
+	ks := authKeys{etcdkeys.Users(s.cfg.Cluster), etcdkeys.Auth(s.cfg.Cluster), etcdkeys.Tombstones(s.cfg.Cluster)}
 	for backoff := 100 * time.Millisecond; s.ctx.Err() == nil; backoff = min(2*backoff, 2*time.Second) {
-		rev, err := s.loadAuth(users, key)
+		rev, err := s.loadAuth(ks)
 		if err != nil {
 			s.lg.Warn("read users", zap.Error(err))
 			s.sleepCtx(backoff)
@@ -100,9 +113,10 @@ func (s *Server) watchAuthLoop() {
 		}
 		backoff = 100 * time.Millisecond
 		wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(s.ctx))
-		uw := s.etcd.Watch(wctx, users, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-		kw := s.etcd.Watch(wctx, key, clientv3.WithRev(rev+1))
-		err = s.followAuth(len(users), uw, kw)
+		uw := s.etcd.Watch(wctx, ks.users, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+		kw := s.etcd.Watch(wctx, ks.key, clientv3.WithRev(rev+1))
+		tw := s.etcd.Watch(wctx, ks.tombstones, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+		err = s.followAuth(ks, uw, kw, tw)
 		wcancel()
 		if err != nil && s.ctx.Err() == nil {
 			s.lg.Warn("users watch", zap.Error(err))
@@ -111,13 +125,24 @@ func (s *Server) watchAuthLoop() {
 	}
 }
 
-// loadAuth reads every user and the key at one revision and installs them.
-func (s *Server) loadAuth(usersPrefix, key string) (int64, error) {
+// loadAuth reads every user, the key and the tombstones at one revision
+// and installs them.
+func (s *Server) loadAuth(ks authKeys) (int64, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	defer cancel()
-	resp, err := s.etcd.Txn(ctx).Then(clientv3.OpGet(usersPrefix, clientv3.WithPrefix()), clientv3.OpGet(key)).Commit()
+	resp, err := s.etcd.Txn(ctx).Then(clientv3.OpGet(ks.users, clientv3.WithPrefix()), clientv3.OpGet(ks.key),
+		clientv3.OpGet(ks.tombstones, clientv3.WithPrefix(), clientv3.WithKeysOnly())).Commit()
 	if err != nil {
 		return 0, err
+	}
+	var removed []string
+	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
+		if ns, ok := s.tombstoneNS(kv.Key[len(ks.tombstones):]); ok {
+			removed = append(removed, ns)
+		}
+	}
+	if added := s.removed.reset(removed); len(added) > 0 {
+		s.lg.Info("sweeping removed users' keys", zap.Strings("namespaces", added))
 	}
 	users, revs := map[string]auth.User{}, map[string]int64{}
 	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
@@ -136,16 +161,21 @@ func (s *Server) loadAuth(usersPrefix, key string) (int64, error) {
 }
 
 // followAuth applies watch events until a watch fails or ends.
-func (s *Server) followAuth(prefixLen int, uw, kw clientv3.WatchChan) error {
+func (s *Server) followAuth(ks authKeys, uw, kw, tw clientv3.WatchChan) error {
 	for {
 		select {
+		case wr, ok := <-tw:
+			if !ok || wr.Err() != nil {
+				return wr.Err()
+			}
+			s.followTombstones(len(ks.tombstones), wr.Events)
 		case wr, ok := <-uw:
 			if !ok || wr.Err() != nil {
 				return wr.Err()
 			}
 			for _, ev := range wr.Events {
 				if ev.Type == clientv3.EventTypeDelete {
-					s.auth.DeleteUser(string(ev.Kv.Key[prefixLen:]), ev.Kv.ModRevision)
+					s.auth.DeleteUser(string(ev.Kv.Key[len(ks.users):]), ev.Kv.ModRevision)
 				} else if u, ok := s.decodeUser(ev.Kv.Value); ok {
 					s.auth.PutUser(u, ev.Kv.ModRevision)
 				}
@@ -161,6 +191,20 @@ func (s *Server) followAuth(prefixLen int, uw, kw clientv3.WatchChan) error {
 				}
 				s.auth.SetConfig(cfg, ev.Kv.ModRevision)
 			}
+		}
+	}
+}
+
+// followTombstones applies tombstone events to the removed namespaces.
+func (s *Server) followTombstones(prefixLen int, evs []*clientv3.Event) {
+	for _, ev := range evs {
+		ns, ok := s.tombstoneNS(ev.Kv.Key[prefixLen:])
+		switch {
+		case !ok:
+		case ev.Type == clientv3.EventTypeDelete:
+			s.removed.remove(ns)
+		case s.removed.add(ns):
+			s.lg.Info("sweeping removed user's keys", zap.String("namespace", ns))
 		}
 	}
 }

@@ -86,6 +86,14 @@ func TestAuthNamespaces(t *testing.T) {
 	bob, err := c.login(t, "s3", "bob", "bob-pw")
 	require.NoError(t, err)
 
+	t.Run("login names the user's id as namespace", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		resp, err := c.kv("s1").Login(ctx, &kvpb.LoginRequest{User: "alice", Password: "alice-pw"})
+		require.NoError(t, err)
+		require.Equal(t, c.userNS(t, "alice"), resp.Namespace)
+		require.NotEqual(t, "alice", resp.Namespace)
+	})
 	t.Run("without a token every key operation is refused", func(t *testing.T) {
 		for _, tok := range []string{"", "v1.garbage.sig", alice[:len(alice)-2] + "xx"} {
 			for _, op := range []struct {
@@ -141,7 +149,7 @@ func TestAuthNamespaces(t *testing.T) {
 		}
 	})
 	t.Run("replicas agree on both namespaces", func(t *testing.T) {
-		c.waitConverged([]string{"s1", "s2", "s3"}, []int{partOfNS("alice", "k"), partOfNS("bob", "k")}, 5*time.Second)
+		c.waitConverged([]string{"s1", "s2", "s3"}, []int{partOfNS(c.userNS(t, "alice"), "k"), partOfNS(c.userNS(t, "bob"), "k")}, 5*time.Second)
 	})
 	t.Run("a removed user's token stops working", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -155,6 +163,19 @@ func TestAuthNamespaces(t *testing.T) {
 		_, err = c.kvAs(t, alice, "k", nil, false)
 		require.NoError(t, err)
 	})
+}
+
+// userNS is the namespace of user name's record in etcd.
+func (c *tcluster) userNS(t *testing.T, name string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := c.cli.Get(ctx, etcdkeys.User(c.name, name))
+	require.NoError(t, err)
+	require.Len(t, resp.Kvs, 1, "no user %s", name)
+	u, err := auth.UnmarshalUser(resp.Kvs[0].Value)
+	require.NoError(t, err)
+	return u.Namespace()
 }
 
 func partOfNS(ns, key string) int {

@@ -36,6 +36,9 @@ type metrics struct {
 	batches    prometheus.Histogram
 	walSync    prometheus.Histogram
 	commit     prometheus.Histogram
+	// removedSwept counts the deletes of removed users' keys this server
+	// proposed as a head (removed.go).
+	removedSwept prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -75,12 +78,18 @@ func newMetrics(s *Server) *metrics {
 		Name: "ecskv_replication_commit_seconds", Help: "At a head: time from forwarding a durable write to the tail's acknowledgement (replication lag of acknowledged writes).",
 		Buckets: latencyBuckets,
 	})
+	m.removedSwept = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ecskv_removed_user_keys_swept_total", Help: "Keys of removed users this server deleted through the chain as a head.",
+	})
 	for _, reason := range []string{dropVersion, dropGap} {
 		m.dropped.WithLabelValues(reason) // exported at 0 from the start: dashboards and rate() see it
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.epoch, m.partitions, m.transfer, m.resent, m.dropped, m.batches,
-		m.walSync, m.commit, newStateCollector(s),
+		m.walSync, m.commit, m.removedSwept, newStateCollector(s),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ecskv_removed_user_namespaces", Help: "Namespaces of removed users (tombstones) this server knows of and sweeps.",
+		}, func() float64 { return float64(s.removed.len()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "ecskv_cache_hits_total", Help: "LRU cache hits.",
 		}, func() float64 { h, _ := s.store.CacheStats(); return float64(h) }),

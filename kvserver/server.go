@@ -48,6 +48,7 @@ type Server struct {
 	health  *health.Server
 	auth    *auth.Authenticator // users and token key, kept by watchAuthLoop
 	rates   *userRates          // per-user request rates; nil = no limit
+	removed removedSet          // removed users' namespaces, kept by watchAuthLoop; their keys are swept
 	// dialCreds are the transport credentials for dialing peers.
 	dialCreds grpc.DialOption
 	stopped   atomic.Bool

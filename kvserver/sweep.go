@@ -18,9 +18,11 @@ const (
 	sweepBatch      = 256
 )
 
-// sweepLoop deletes expired keys at the head through the normal write path,
-// so the deletion is sequenced like any write. Expired keys already read as
-// missing; the sweep only reclaims space.
+// sweepLoop deletes expired keys, and the keys of removed users
+// (removed.go), at the head through the normal write path, so the deletion
+// is sequenced like any write. Expired keys already read as missing, and
+// removed users' keys are out of every token's reach; the sweep reclaims
+// their space.
 func (s *Server) sweepLoop() {
 	next := 0
 	for s.sleepCtx(sweepTick) {
@@ -28,10 +30,12 @@ func (s *Server) sweepLoop() {
 		if cur == nil || len(cur.Chains) == 0 {
 			continue
 		}
+		removed := s.removed.list()
 		for i := 0; i < sweepPartitions; i++ {
 			p := (next + i) % cur.Partitions
 			if cur.Chains[p].Head() == s.cfg.ID {
 				s.sweepPartition(p)
+				s.sweepRemoved(p, removed)
 			}
 		}
 		next = (next + sweepPartitions) % cur.Partitions

@@ -78,15 +78,25 @@ func mapAnswerErr(err error) error {
 
 // expire deletes an expired key through the chain at the head, unless a put
 // made it live again since the sweep saw it. Nobody waits for the answer.
-func (c *core) expire(p int, op storage.Op) error {
+func (c *core) expire(p int, op storage.Op) error { return c.sweepDelete(p, op, true) }
+
+// erase deletes a key of a removed user through the chain at the head.
+// Nobody waits for the answer.
+func (c *core) erase(p int, op storage.Op) error { return c.sweepDelete(p, op, false) }
+
+// sweepDelete proposes a sweeper's delete; with onlyExpired, only if the
+// key is still expired.
+func (c *core) sweepDelete(p int, op storage.Op, onlyExpired bool) error {
 	c.mu.Lock()
 	defer func() {
 		out := c.drainLocked()
 		c.mu.Unlock()
 		c.dispatch(out)
 	}()
-	if _, live, err := c.s.store.Get(p, op.NS, op.Key, nowMs()); err != nil || live {
-		return err
+	if onlyExpired {
+		if _, live, err := c.s.store.Get(p, op.NS, op.Key, nowMs()); err != nil || live {
+			return err
+		}
 	}
 	err := c.node.Propose(c.now(), p, chainsm.Proposal{Ops: []storage.Op{op}, WallMs: nowMs()})
 	if errors.Is(err, chainsm.ErrNotResponsible) || errors.Is(err, chainsm.ErrNotReady) {

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -46,9 +47,11 @@ func TestLoginAndVerify(t *testing.T) {
 	tok, exp, err := a.Login("alice", "alice-pw", "10.0.0.1")
 	require.NoError(t, err)
 	require.Equal(t, clk.now().Add(time.Minute), exp)
-	user, err := a.Verify(tok)
+	id, err := a.Verify(tok)
 	require.NoError(t, err)
-	require.Equal(t, "alice", user)
+	require.Equal(t, "alice", id.User)
+	require.Equal(t, a.users["alice"].ns, id.NS)
+	require.Regexp(t, `^[0-9a-f]{16}$`, id.NS, "the namespace is the record's id, not the name")
 
 	t.Run("tampered token", func(t *testing.T) {
 		bobTok, _, err := a.Login("bob", "bob-pw", "10.0.0.1")
@@ -269,3 +272,70 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	})
 }
+
+func TestUserIDs(t *testing.T) {
+	a, _ := NewUser("carol", "pw", bcrypt.MinCost)
+	b, _ := NewUser("carol", "pw", bcrypt.MinCost)
+	require.Regexp(t, `^[0-9a-f]{16}$`, a.ID)
+	require.NotEqual(t, a.ID, b.ID, "a name added again gets a new id")
+	require.Equal(t, a.ID, a.Namespace())
+
+	legacy, err := UnmarshalUser([]byte(`{"name":"carol","hash":"` + b64std(a.Hash) + `","created_unix_ms":1}`))
+	require.NoError(t, err, "a record older than ids still loads")
+	require.Equal(t, "carol", legacy.Namespace(), "and keeps its name as namespace")
+
+	for _, id := range []string{"0123", "0123456789ABCDEF", "0123456789abcdeg", "../0123456789abc"} {
+		bad := a
+		bad.ID = id
+		_, err := UnmarshalUser(bad.Marshal())
+		require.ErrorIs(t, err, ErrBadID, id)
+	}
+
+	r := NewRemoval(a)
+	got, err := UnmarshalRemoval(r.Marshal())
+	require.NoError(t, err)
+	require.Equal(t, r, got)
+	require.Equal(t, a.ID, got.Namespace())
+	require.Equal(t, "carol", NewRemoval(legacy).Namespace())
+	_, err = UnmarshalRemoval([]byte(`{"name":"carol","id":"x"}`))
+	require.ErrorIs(t, err, ErrBadID)
+}
+
+// TestNamespaceFollowsRecord: a token resolves to the namespace of the
+// record it was issued against; carol removed and added again is a new
+// namespace, and her old token resolves to nothing.
+func TestNamespaceFollowsRecord(t *testing.T) {
+	a, _ := newTestAuth(t)
+	carol, err := NewUser("carol", "pw", bcrypt.MinCost)
+	require.NoError(t, err)
+	a.PutUser(carol, 20)
+	old, _, err := a.Login("carol", "pw", "10.0.0.1")
+	require.NoError(t, err)
+	id, err := a.Verify(old)
+	require.NoError(t, err)
+	require.Equal(t, Identity{User: "carol", NS: carol.ID}, id)
+
+	a.DeleteUser("carol", 21)
+	again, err := NewUser("carol", "pw", bcrypt.MinCost)
+	require.NoError(t, err)
+	a.PutUser(again, 22)
+	_, err = a.Verify(old)
+	require.ErrorIs(t, err, ErrInvalidToken, "the removed carol's token")
+	tok, _, err := a.Login("carol", "pw", "10.0.0.1")
+	require.NoError(t, err)
+	id, err = a.Verify(tok)
+	require.NoError(t, err)
+	require.Equal(t, again.ID, id.NS)
+	require.NotEqual(t, carol.ID, id.NS)
+
+	legacy := again
+	legacy.ID = ""
+	a.PutUser(legacy, 23)
+	tok, _, err = a.Login("carol", "pw", "10.0.0.1")
+	require.NoError(t, err)
+	id, err = a.Verify(tok)
+	require.NoError(t, err)
+	require.Equal(t, "carol", id.NS, "a record without id: the name")
+}
+
+func b64std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

@@ -36,6 +36,16 @@ const (
 type userEntry struct {
 	hash []byte
 	rev  int64
+	ns   string // User.Namespace
+}
+
+// Identity is whom a valid token speaks for.
+type Identity struct {
+	User string // the name: for per-user limits and messages
+	// NS is the namespace of the user's keys, from the record the token was
+	// issued against (User.Namespace): never the name alone, so a user of
+	// the same name added later does not reach them.
+	NS string
 }
 
 type failures struct {
@@ -80,7 +90,7 @@ func NewAuthenticator(cost int, now func() time.Time) *Authenticator {
 func (a *Authenticator) Reset(cfg Config, users map[string]User, revs map[string]int64, rev int64) {
 	m := make(map[string]userEntry, len(users))
 	for name, u := range users {
-		m[name] = userEntry{hash: u.Hash, rev: revs[name]}
+		m[name] = userEntry{hash: u.Hash, rev: revs[name], ns: u.Namespace()}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -98,7 +108,7 @@ func (a *Authenticator) SetConfig(cfg Config, rev int64) {
 func (a *Authenticator) PutUser(u User, rev int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.users[u.Name] = userEntry{hash: u.Hash, rev: rev}
+	a.users[u.Name] = userEntry{hash: u.Hash, rev: rev, ns: u.Namespace()}
 	a.rev = max(a.rev, rev)
 }
 
@@ -187,31 +197,34 @@ func addFailure(c *lru.Cache[string, failures], key string, now time.Time, free 
 	c.Add(key, f)
 }
 
-// Verify returns the user a token was issued to, if it is still valid here.
-func (a *Authenticator) Verify(token string) (string, error) {
+// Verify returns the user a token was issued to and their namespace, if
+// the token is still valid here. The token names the user and the revision
+// of their record; the namespace comes from that record, which a removal
+// deletes and a re-add replaces (with a new id and revision).
+func (a *Authenticator) Verify(token string) (Identity, error) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	if !a.readyLocked() {
-		return "", ErrNotReady
+		return Identity{}, ErrNotReady
 	}
 	if token == "" {
-		return "", fmt.Errorf("%w: log in first", ErrInvalidToken)
+		return Identity{}, fmt.Errorf("%w: log in first", ErrInvalidToken)
 	}
 	c, err := Parse(a.cfg.Key, token)
 	if err != nil {
-		return "", err
+		return Identity{}, err
 	}
 	if !a.now().Before(c.Expires) {
-		return "", ErrTokenExpired
+		return Identity{}, ErrTokenExpired
 	}
 	e, ok := a.users[c.User]
 	switch {
 	case ok && e.rev == c.Rev:
-		return c.User, nil
+		return Identity{User: c.User, NS: e.ns}, nil
 	case c.Rev > a.rev:
-		return "", ErrUserUnknownYet
+		return Identity{}, ErrUserUnknownYet
 	}
-	return "", fmt.Errorf("%w: user %q was removed or changed", ErrInvalidToken, c.User)
+	return Identity{}, fmt.Errorf("%w: user %q was removed or changed", ErrInvalidToken, c.User)
 }
 
 // readyLocked reports whether users and a key are loaded: without a key

@@ -9,4 +9,9 @@
 // that record, so every server that has seen the change refuses the user's
 // older tokens at once; a server cut off from etcd refuses them when they
 // expire. The Authenticator is safe for concurrent use.
+//
+// A user's keys live in the namespace of their record's id, given at
+// creation and never reused (records older than ids use the name). So a
+// name removed and added again is a new user with an empty namespace, and
+// an old token, naming a deleted record's revision, resolves to nothing.
 package auth

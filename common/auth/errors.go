@@ -23,6 +23,8 @@ var (
 	ErrNotReady = errors.New("auth: users not loaded yet")
 	// ErrBadUser rejects a user name that is not 1-63 letters, digits, '.', '_' or '-'.
 	ErrBadUser = errors.New("auth: user name must be 1-63 letters, digits, '.', '_' or '-' (starting with a letter or digit)")
+	// ErrBadID rejects a user id that is not 16 lower-case hex characters.
+	ErrBadID = errors.New("auth: user id must be 16 lower-case hex characters")
 	// ErrBadPassword rejects an empty password or one over MaxPasswordBytes.
 	ErrBadPassword = errors.New("auth: password must be 1-72 bytes")
 )

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -45,12 +46,43 @@ func CheckPassword(pw string) error {
 	return nil
 }
 
+// idRE is the syntax of user ids: IDBytes random bytes in lower-case hex.
+var idRE = regexp.MustCompile(`^[0-9a-f]{16}$`)
+
+// IDBytes is the size of a user id before hex encoding.
+const IDBytes = 8
+
+// NewID returns a fresh random user id (16 hex characters). Two users
+// share one with probability 2^-64 per pair: far below any other failure.
+func NewID() string {
+	b := make([]byte, IDBytes)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
+}
+
 // User is the record stored at users/<name>.
 type User struct {
-	Name          string   `json:"name"`
+	Name string `json:"name"`
+	// ID is given once, when the user is created, and never changes: it is
+	// the namespace of the user's keys, so a name removed and added again
+	// gets a new id and starts empty. Records written before ids existed
+	// have none; their namespace stays the name (see Namespace), so the
+	// keys stored under it stay readable.
+	ID            string   `json:"id,omitempty"`
 	Hash          []byte   `json:"hash"` // bcrypt
 	Roles         []string `json:"roles,omitempty"`
 	CreatedUnixMs int64    `json:"created_unix_ms"`
+}
+
+// Namespace is the namespace of the user's keys: the id, or the name for a
+// record without one.
+func (u User) Namespace() string { return namespace(u.Name, u.ID) }
+
+func namespace(name, id string) string {
+	if id == "" {
+		return name
+	}
+	return id
 }
 
 // NewUser hashes password with cost (bcrypt.DefaultCost in production).
@@ -65,22 +97,16 @@ func NewUser(name, password string, cost int) (User, error) {
 	if err != nil {
 		return User{}, fmt.Errorf("auth: hash password: %w", err)
 	}
-	return User{Name: name, Hash: h, CreatedUnixMs: time.Now().UnixMilli()}, nil
+	return User{Name: name, ID: NewID(), Hash: h, CreatedUnixMs: time.Now().UnixMilli()}, nil
 }
 
 // Marshal encodes the record.
-func (u User) Marshal() []byte {
-	b, _ := json.Marshal(u) // cannot fail: plain fields
-	return b
-}
+func (u User) Marshal() []byte { return marshal(u) }
 
 // UnmarshalUser decodes and checks a record.
 func UnmarshalUser(b []byte) (User, error) {
-	var u User
-	if err := json.Unmarshal(b, &u); err != nil {
-		return User{}, fmt.Errorf("auth: user record: %w", err)
-	}
-	if err := CheckUser(u.Name); err != nil {
+	u, err := unmarshal[User](b, "user record")
+	if err != nil {
 		return User{}, err
 	}
 	if _, err := bcrypt.Cost(u.Hash); err != nil {
@@ -88,6 +114,70 @@ func UnmarshalUser(b []byte) (User, error) {
 	}
 	return u, nil
 }
+
+// checkNameID accepts a valid user name and an id made by NewID, or none
+// (a record older than ids).
+func checkNameID(name, id string) error {
+	if err := CheckUser(name); err != nil {
+		return err
+	}
+	if id != "" && !idRE.MatchString(id) {
+		return fmt.Errorf("%w, got %q", ErrBadID, id)
+	}
+	return nil
+}
+
+// record is what the user and removal records have in common: a name and
+// an id.
+type record interface {
+	User | Removal
+	nameID() (name, id string)
+}
+
+func (u User) nameID() (string, string)    { return u.Name, u.ID }
+func (r Removal) nameID() (string, string) { return r.Name, r.ID }
+
+func marshal[T record](r T) []byte {
+	b, _ := json.Marshal(r) // cannot fail: plain fields
+	return b
+}
+
+// unmarshal decodes a record of kind what and checks its name and id.
+func unmarshal[T record](b []byte, what string) (T, error) {
+	var r T
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("auth: %s: %w", what, err)
+	}
+	if err := checkNameID(r.nameID()); err != nil {
+		var zero T
+		return zero, err
+	}
+	return r, nil
+}
+
+// Removal records a removed user's namespace: as a tombstone
+// (etcdkeys.Tombstone, keyed by namespace) whose keys every head deletes,
+// or as a kept record (etcdkeys.KeptUser, keyed by name) whose keys and
+// id stay for the next user of that name.
+type Removal struct {
+	Name          string `json:"name"`
+	ID            string `json:"id,omitempty"` // empty for a record older than ids
+	RemovedUnixMs int64  `json:"removed_unix_ms"`
+}
+
+// NewRemoval records u's removal now.
+func NewRemoval(u User) Removal {
+	return Removal{Name: u.Name, ID: u.ID, RemovedUnixMs: time.Now().UnixMilli()}
+}
+
+// Namespace is the removed user's namespace, as User.Namespace.
+func (r Removal) Namespace() string { return namespace(r.Name, r.ID) }
+
+// Marshal encodes the record.
+func (r Removal) Marshal() []byte { return marshal(r) }
+
+// UnmarshalRemoval decodes and checks a record.
+func UnmarshalRemoval(b []byte) (Removal, error) { return unmarshal[Removal](b, "removal record") }
 
 // KeyBytes is the size of the cluster's token key.
 const KeyBytes = 32

@@ -46,3 +46,19 @@ func User(cluster, name string) string { return Users(cluster) + name }
 // Auth holds the cluster's token key and token lifetime (auth.Config);
 // only cluster members may read it.
 func Auth(cluster string) string { return Root(cluster) + "auth" }
+
+// Tombstones prefixes the namespaces of removed users. `ecs user remove`
+// writes one in the transaction that deletes the user's record; every
+// kvserver deletes, through the chain, the keys of those namespaces in the
+// partitions it heads (auth.Removal).
+func Tombstones(cluster string) string { return Root(cluster) + "tombstones/" }
+
+// Tombstone is the tombstone of namespace ns.
+func Tombstone(cluster, ns string) string { return Tombstones(cluster) + ns }
+
+// KeptUsers prefixes the users removed with `ecs user remove --keep-data`:
+// their keys stay, and the next user of the name gets their id back.
+func KeptUsers(cluster string) string { return Root(cluster) + "kept/" }
+
+// KeptUser is the kept record of user name (auth.Removal).
+func KeptUser(cluster, name string) string { return KeptUsers(cluster) + name }

@@ -666,6 +666,11 @@ type LoginResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	ExpiresUnixMs int64                  `protobuf:"varint,2,opt,name=expires_unix_ms,json=expiresUnixMs,proto3" json:"expires_unix_ms,omitempty"`
+	// namespace is where the token's key operations run: the user's id (the
+	// name for a user created before ids). A client hashes its keys with it
+	// to route them (DESIGN §2); empty from servers older than ids, which
+	// use the name.
+	Namespace     string `protobuf:"bytes,3,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -712,6 +717,13 @@ func (x *LoginResponse) GetExpiresUnixMs() int64 {
 		return x.ExpiresUnixMs
 	}
 	return 0
+}
+
+func (x *LoginResponse) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
 }
 
 // BatchRequest carries one or more key operations.
@@ -1034,10 +1046,11 @@ const file_kvpb_ecskv_proto_rawDesc = "" +
 	"\x06ranges\x18\x01 \x01(\tR\x06ranges\">\n" +
 	"\fLoginRequest\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1a\n" +
-	"\bpassword\x18\x02 \x01(\tR\bpassword\"M\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\"k\n" +
 	"\rLoginResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12&\n" +
-	"\x0fexpires_unix_ms\x18\x02 \x01(\x03R\rexpiresUnixMs\"3\n" +
+	"\x0fexpires_unix_ms\x18\x02 \x01(\x03R\rexpiresUnixMs\x12\x1c\n" +
+	"\tnamespace\x18\x03 \x01(\tR\tnamespace\"3\n" +
 	"\fBatchRequest\x12#\n" +
 	"\x03ops\x18\x01 \x03(\v2\x11.ecskv.v1.BatchOpR\x03ops\"\xc5\x01\n" +
 	"\aBatchOp\x12\x0e\n" +

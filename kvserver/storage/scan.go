@@ -172,11 +172,21 @@ func (s *Store) ExpiredKeys(partition int, nowMs int64, limit int) ([]Op, error)
 	if err := s.check(partition); err != nil {
 		return nil, err
 	}
+	return deleteOps(limit, func(add func(ns, key []byte) error) error {
+		return scanRecords(s.db, partition, func(ns, key []byte, r Record) error {
+			if !r.Expired(nowMs) {
+				return nil
+			}
+			return add(ns, key)
+		})
+	})
+}
+
+// deleteOps returns delete ops for the keys scan adds, copied, up to limit
+// (<= 0: no limit).
+func deleteOps(limit int, scan func(add func(ns, key []byte) error) error) ([]Op, error) {
 	var ops []Op
-	err := scanRecords(s.db, partition, func(ns, key []byte, r Record) error {
-		if !r.Expired(nowMs) {
-			return nil
-		}
+	err := scan(func(ns, key []byte) error {
 		ops = append(ops, Op{Kind: OpDelete, NS: slices.Clone(ns), Key: slices.Clone(key)})
 		if limit > 0 && len(ops) >= limit {
 			return errStop
@@ -187,6 +197,31 @@ func (s *Store) ExpiredKeys(partition int, nowMs int64, limit int) ([]Op, error)
 		return nil, err
 	}
 	return ops, nil
+}
+
+// NamespaceKeys returns up to limit (<= 0: no limit) delete ops for the
+// records of namespace ns in a partition, expired ones included: the head
+// deletes a removed user's keys with them. It reads only that namespace's
+// range (partition | ns | 0x00), so a namespace without keys costs one seek.
+func (s *Store) NamespaceKeys(partition int, ns []byte, limit int) ([]Op, error) {
+	if err := s.check(partition); err != nil {
+		return nil, err
+	}
+	if err := ValidateNamespace(ns); err != nil {
+		return nil, err
+	}
+	lo := appendKeyUnchecked(nil, partition, ns, nil)
+	hi := slices.Clone(lo)
+	hi[len(hi)-1] = 1 // just past every key of ns: the 0x00 that ends it, plus one
+	return deleteOps(limit, func(add func(ns, key []byte) error) error {
+		return iterRange(s.db, partition, lo, hi, func(k, _ []byte) error {
+			_, _, key, err := DecodeKey(k)
+			if err != nil {
+				return fmt.Errorf("storage: key %x: %w", k, err)
+			}
+			return add(ns, key)
+		})
+	})
 }
 
 // PartitionStats sizes one partition.

@@ -254,6 +254,36 @@ func TestScanLiveAndExpiredKeys(t *testing.T) {
 	require.Equal(t, []string{"a", "d", "e"}, live)
 }
 
+func TestNamespaceKeys(t *testing.T) {
+	s := openTest(t, testOptions())
+	seq := uint64(0)
+	for _, nk := range []string{"ab/1", "a/1", "a/2", "a/3", "b/1", "/1", "a\x01/1"} {
+		seq++
+		ns, key := splitNK(nk)
+		put(t, s, 1, seq, ns, key, "v", 0)
+	}
+	seq++
+	put(t, s, 1, seq, "a", "4", "v", 100) // expired at any later time: swept too
+	put(t, s, 2, 1, "a", "other-partition", "v", 0)
+	keys := func(ns string, limit int) []string {
+		ops, err := s.NamespaceKeys(1, []byte(ns), limit)
+		require.NoError(t, err)
+		var ks []string
+		for _, op := range ops {
+			require.Equal(t, OpDelete, op.Kind)
+			require.Equal(t, ns, string(op.NS))
+			ks = append(ks, string(op.Key))
+		}
+		return ks
+	}
+	require.Equal(t, []string{"1", "2", "3", "4"}, keys("a", 0), "only namespace a, not ab or a\\x01, not partition 2")
+	require.Equal(t, []string{"1", "2"}, keys("a", 2))
+	require.Equal(t, []string{"1"}, keys("ab", 0))
+	require.Nil(t, keys("c", 0))
+	_, err := s.NamespaceKeys(1, []byte("a\x00"), 0)
+	require.ErrorIs(t, err, ErrBadNamespace)
+}
+
 func TestChecksum(t *testing.T) {
 	base := func(t *testing.T) *Store {
 		s := openTest(t, testOptions())

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/ecskv/ecskv/common/auth"
@@ -43,10 +44,15 @@ func newUserCommand() *cobra.Command {
 			return err
 		}
 		return withEtcd(loadAdd, userTimeout, func(ctx context.Context, cli *clientv3.Client, cfg config.Admin) error {
-			if err := ecs.AddUser(ctx, cli, cfg.Cluster, u); err != nil {
+			stored, err := ecs.AddUser(ctx, cli, cfg.Cluster, u)
+			if err != nil {
 				return err
 			}
-			fmt.Printf("added user %s\n", u.Name)
+			if stored.ID != u.ID {
+				fmt.Printf("added user %s with the keys kept at their removal\n", u.Name)
+			} else {
+				fmt.Printf("added user %s\n", u.Name)
+			}
 			if on, known := ecs.AuthEnabled(ctx, cli, cfg.Cluster); known && !on {
 				fmt.Fprintf(os.Stderr, "note: cluster %q has authentication off; users matter only on a cluster created with --secure or --auth\n", cfg.Cluster)
 			}
@@ -55,32 +61,77 @@ func newUserCommand() *cobra.Command {
 	}
 	remove := &cobra.Command{
 		Use:   "remove NAME",
-		Short: "Remove a user; servers refuse their tokens within moments (their keys stay)",
-		Args:  cobra.ExactArgs(1),
+		Short: "Remove a user and delete their keys; servers refuse their tokens within moments",
+		Long: `Remove a user: servers refuse their tokens within moments, and delete
+their keys on every replica in the background (a user added later under
+the same name starts empty).
+
+With --keep-data the keys stay, and the next "ecs user add NAME" gives them
+back to the new user (to change a password, or to suspend an account);
+until then nobody can read them. "ecs user remove NAME" without the flag
+then deletes them.`,
+		Args: cobra.ExactArgs(1),
 	}
 	loadRemove := adminFlags(remove)
+	keep := remove.Flags().Bool("keep-data", false, "keep the user's keys for the next user added under this name")
 	remove.RunE = func(_ *cobra.Command, args []string) error {
 		return withEtcd(loadRemove, userTimeout, func(ctx context.Context, cli *clientv3.Client, cfg config.Admin) error {
-			if err := ecs.RemoveUser(ctx, cli, cfg.Cluster, args[0]); err != nil {
+			r, err := ecs.RemoveUser(ctx, cli, cfg.Cluster, args[0], *keep)
+			switch {
+			case err != nil:
 				return err
+			case *keep:
+				fmt.Printf("removed user %s; their keys are kept for the next \"ecs user add %s\"\n", args[0], args[0])
+			case r.KeptOnly:
+				fmt.Printf("deleting the kept keys of %s\n", args[0])
+			default:
+				fmt.Printf("removed user %s; the servers delete their keys in the background\n", args[0])
 			}
-			fmt.Printf("removed user %s\n", args[0])
 			return nil
 		})
 	}
-	list := &cobra.Command{Use: "list", Short: "List the users", Args: cobra.NoArgs}
+	list := &cobra.Command{Use: "list", Short: "List the users (--long: with namespaces, and names removed with their keys kept)", Args: cobra.NoArgs}
 	loadList := adminFlags(list)
+	long := list.Flags().BoolP("long", "l", false, "print each user's namespace and state")
 	list.RunE = func(*cobra.Command, []string) error {
 		return withEtcd(loadList, userTimeout, func(ctx context.Context, cli *clientv3.Client, cfg config.Admin) error {
-			names, err := ecs.ListUsers(ctx, cli, cfg.Cluster)
-			for _, n := range names {
-				fmt.Println(n)
+			users, err := ecs.ListUsers(ctx, cli, cfg.Cluster)
+			if err != nil {
+				return err
 			}
-			return err
+			printUsers(os.Stdout, users, *long)
+			return nil
 		})
 	}
 	user.AddCommand(add, remove, list)
 	return user
+}
+
+// printUsers prints the users' names, or with long a table of name,
+// namespace and state that also lists the names removed with their keys
+// kept.
+func printUsers(w io.Writer, users []ecs.UserInfo, long bool) {
+	if !long {
+		for _, u := range users {
+			if !u.Kept {
+				fmt.Fprintln(w, u.Name)
+			}
+		}
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tNAMESPACE\tSTATE")
+	for _, u := range users {
+		state := "active"
+		switch {
+		case u.Kept:
+			state = "removed, keys kept"
+		case u.Namespace == u.Name:
+			state = "active (created before ids: the name is the namespace)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, u.Namespace, state)
+	}
+	_ = tw.Flush()
 }
 
 // newPassword asks for a password twice without echo on a terminal, or
