@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -195,6 +196,28 @@ func (s *Server) goAttach(f func()) bool {
 	return true
 }
 
+// leaderValue describes this ECS in its leader key: host, pid, status
+// page and, when it holds one, the data dir (sameDataDir reads it).
+func (s *Server) leaderValue() string {
+	host, _ := os.Hostname()
+	v := fmt.Sprintf("%s pid %d http %s", host, os.Getpid(), s.cfg.HTTP)
+	if s.lock != nil {
+		if dir, err := filepath.Abs(s.cfg.DataDir); err == nil {
+			v += " data " + dir
+		}
+	}
+	return v
+}
+
+// sameDataDir reports whether two leader values name the same host and
+// data dir.
+func sameDataDir(a, b string) bool {
+	host := func(v string) string { h, _, _ := strings.Cut(v, " "); return h }
+	_, da, okA := strings.Cut(a, " data ")
+	_, db, okB := strings.Cut(b, " data ")
+	return okA && okB && da == db && host(a) == host(b)
+}
+
 // leadLoop campaigns for leadership and runs the controller while leader;
 // a lost session (etcd partition, expiry) means campaigning again.
 func (s *Server) leadLoop() {
@@ -224,14 +247,24 @@ func (s *Server) leadOnce() error {
 		sess.Orphan()
 	}()
 	el := concurrency.NewElection(sess, etcdkeys.LeaderPrefix(s.cfg.Cluster))
-	host, _ := os.Hostname()
+	me := s.leaderValue()
 	if lr, err := el.Leader(s.ctx); err == nil && len(lr.Kvs) > 0 {
-		select {
-		case s.standbyCh <- string(lr.Kvs[0].Value):
-		default:
+		kv := lr.Kvs[0]
+		if s.lock != nil && sameDataDir(string(kv.Value), me) {
+			// The leader ran on our data dir, whose lock we hold: it is dead.
+			// Its session would keep the key until its lease runs out; the
+			// ring's writes are fenced by the leader key, so revoking is safe
+			// even were this judgement wrong.
+			s.lg.Info("previous leader on this data dir is gone; revoking its session", zap.String("leader", string(kv.Value)))
+			_, _ = s.cli.Revoke(s.ctx, clientv3.LeaseID(kv.Lease))
+		} else {
+			select {
+			case s.standbyCh <- string(kv.Value):
+			default:
+			}
 		}
 	}
-	if err := el.Campaign(s.ctx, fmt.Sprintf("%s pid %d http %s", host, os.Getpid(), s.cfg.HTTP)); err != nil {
+	if err := el.Campaign(s.ctx, me); err != nil {
 		return fmt.Errorf("ecs: campaign: %w", err)
 	}
 	s.lg.Info("elected leader")
