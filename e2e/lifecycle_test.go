@@ -117,6 +117,24 @@ func TestSecondStartFails(t *testing.T) {
 		assert.True(t, c.ECS().Running())
 	})
 
+	t.Run("server ids of a running cluster", func(t *testing.T) {
+		// Another data dir and ports, but the running cluster's etcd: its
+		// s1 and s2 are live, so nothing is launched under their ids.
+		before := c.Status(t)
+		ports := framework.PickPorts(t, c.Servers())
+		args := append(c.StartArgs(framework.TempDir(t, "data"), ports), "--etcd-endpoints", c.EtcdEndpoint())
+		stderr := refused(t, "ecs-4", args)
+		assert.Contains(t, stderr, "s1 is served by a running process at "+c.ServerAddr("s1"))
+		assert.Equal(t, 1, strings.Count(stderr, "\n")+1, "one line: %s", stderr)
+		after := c.Status(t)
+		require.Equal(t, len(before.Servers), len(after.Servers))
+		for i, s := range after.Servers {
+			assert.Equal(t, "active", s.State, "%s", s.ID)
+			assert.Equal(t, before.Servers[i].Incarnation, s.Incarnation, "%s restarted or replaced", s.ID)
+		}
+		assert.Equal(t, before.Epoch, after.Epoch, "the ring changed")
+	})
+
 	t.Run("etcd port in use", func(t *testing.T) {
 		ports := framework.PickPorts(t, c.Servers())
 		ln, err := net.Listen("tcp", framework.Addr(ports.Etcd))

@@ -30,4 +30,6 @@ var (
 	ErrNoUser = errors.New("ecs: no such user")
 	// ErrLaunch means a local kvserver could not be launched.
 	ErrLaunch = errors.New("ecs: cannot launch kvserver")
+	// ErrServerIDLive refuses a start whose server ids running processes hold.
+	ErrServerIDLive = errors.New("ecs: server id already in use")
 )

@@ -107,6 +107,9 @@ func (s *Server) Start() (err error) {
 	if err = s.checkCluster(s.ctx); err != nil {
 		return err
 	}
+	if err = s.checkIDsFree(s.ctx); err != nil {
+		return err
+	}
 	if s.launcher, err = newLauncher(s.cfg, s.tls, s.limits.MessageBytes(), s.lg, s.out); err != nil {
 		return err
 	}

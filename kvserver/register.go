@@ -2,12 +2,15 @@ package kvserver
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"time"
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/kvserver/chainsm"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -31,13 +34,37 @@ func (s *Server) registerLoop() {
 		if s.ctx.Err() != nil {
 			return
 		}
-		s.lg.Warn("membership lease lost; registering again", zap.Error(err))
+		var held idHeldError
+		switch {
+		case errors.Is(err, ErrDuplicateID):
+			s.lg.Error("another running process has this server id; stopping", zap.Error(err))
+			s.fatal <- err
+			return
+		case errors.As(err, &held):
+			s.lg.Info("waiting for the membership record of an unreachable incarnation to expire", zap.Error(err))
+		default:
+			s.lg.Warn("membership lease lost; registering again", zap.Error(err))
+		}
 		if !s.sleepCtx(backoff) {
 			return
 		}
 	}
 }
 
+// idHeldError: another incarnation's record holds the id and that
+// incarnation does not answer at its address, which is not ours; its
+// lease runs out if it is dead.
+type idHeldError struct{ m etcdkeys.Member }
+
+func (e idHeldError) Error() string {
+	return fmt.Sprintf("server id held by incarnation %d at %s (pid %d)", e.m.Incarnation, e.m.Addr, e.m.PID)
+}
+
+// register creates the membership record under a new lease, exclusively:
+// a record of another incarnation is taken over only when that one is
+// provably gone (it advertised our address, which we now listen on). A
+// live one at another address is ErrDuplicateID; an unreachable one is
+// waited out (idHeldError) until its lease expires.
 func (s *Server) register(key string, m *etcdkeys.Member) (clientv3.LeaseID, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	defer cancel()
@@ -46,11 +73,40 @@ func (s *Server) register(key string, m *etcdkeys.Member) (clientv3.LeaseID, err
 		return 0, err
 	}
 	m.Epoch = s.appliedEpoch()
-	if _, err := s.etcd.Put(ctx, key, string(m.Marshal()), clientv3.WithLease(lease.ID)); err != nil {
+	put := clientv3.OpPut(key, string(m.Marshal()), clientv3.WithLease(lease.ID))
+	tr, err := s.etcd.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).Then(put).Else(clientv3.OpGet(key)).Commit()
+	if err == nil && !tr.Succeeded {
+		err = s.takeOver(ctx, key, put, tr.Responses[0].GetResponseRange().Kvs)
+	}
+	if err != nil {
+		s.revoke(lease.ID)
 		return 0, err
 	}
 	s.lg.Info("registered", zap.String("key", key), zap.Int64("lease", int64(lease.ID)))
 	return lease.ID, nil
+}
+
+// takeOver replaces the existing record kvs (if any is left) with put
+// when its incarnation is gone, in a transaction on its revision.
+func (s *Server) takeOver(ctx context.Context, key string, put clientv3.Op, kvs []*mvccpb.KeyValue) error {
+	if len(kvs) == 0 {
+		return errors.New("membership record changed meanwhile")
+	}
+	kv := kvs[0]
+	old, err := etcdkeys.UnmarshalMember(kv.Value)
+	gone := err != nil || old.Incarnation == s.incarnation() || old.Addr == s.cfg.Advertise
+	if !gone {
+		if s.incarnationAlive(old.Addr, old.Incarnation) {
+			return fmt.Errorf("%w: %s is served by a running process at %s (pid %d, started %s); stop it or choose another --id",
+				ErrDuplicateID, s.cfg.ID, old.Addr, old.PID, time.UnixMilli(old.StartUnixMs).Format(time.RFC3339))
+		}
+		return idHeldError{old}
+	}
+	tr, err := s.etcd.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)).Then(put).Commit()
+	if err == nil && !tr.Succeeded {
+		err = errors.New("membership record changed meanwhile")
+	}
+	return err
 }
 
 // keepRegistered renews the lease and republishes the record when the
@@ -76,8 +132,14 @@ func (s *Server) keepRegistered(key string, m *etcdkeys.Member, lease clientv3.L
 			if e := s.appliedEpoch(); e != m.Epoch {
 				m.Epoch = e
 				ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
-				_, err := s.etcd.Put(ctx, key, string(m.Marshal()), clientv3.WithLease(lease))
+				// Only while the record is still ours (our lease): else
+				// register again, which finds out whose it is.
+				tr, err := s.etcd.Txn(ctx).If(clientv3.Compare(clientv3.LeaseValue(key), "=", lease)).
+					Then(clientv3.OpPut(key, string(m.Marshal()), clientv3.WithLease(lease))).Commit()
 				cancel()
+				if err == nil && !tr.Succeeded {
+					err = errors.New("membership record taken over")
+				}
 				if err != nil {
 					return err
 				}

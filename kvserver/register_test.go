@@ -95,3 +95,94 @@ func TestDuplicateIDRefused(t *testing.T) {
 	c.restartNode("s1")
 	assert.Less(t, time.Since(start), 2*time.Second, "restart after a crash waited for the old record")
 }
+
+// TestDuplicateIDRace: two processes started at once under one id both
+// pass the start check; registration is an etcd transaction, so one of
+// them holds the id and the other stops with ErrDuplicateID.
+func TestDuplicateIDRace(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 0)
+	start := func() (*Server, error) {
+		cfg := config.DefaultKVServer()
+		cfg.ID, cfg.Listen, cfg.DataDir = "s9", testutil.FreeAddr(t), t.TempDir()
+		cfg.Cluster, cfg.EtcdEndpoints, cfg.LogLevel = c.name, testEtcdEndpoints, "error"
+		s, err := New(cfg, zap.NewNop())
+		require.NoError(t, err)
+		s.fs = vfs.NewMem()
+		return s, s.Start()
+	}
+	type started struct {
+		s   *Server
+		err error
+	}
+	res := make(chan started, 2)
+	for range 2 {
+		go func() { s, err := start(); res <- started{s, err} }()
+	}
+	var live []*Server
+	for range 2 {
+		r := <-res
+		if r.err != nil {
+			require.ErrorIs(t, r.err, ErrDuplicateID)
+			continue
+		}
+		t.Cleanup(r.s.Stop)
+		live = append(live, r.s)
+	}
+	require.NotEmpty(t, live)
+	if len(live) == 2 { // both passed the start check: registration decides
+		select {
+		case err := <-live[0].Fatal():
+			require.ErrorIs(t, err, ErrDuplicateID)
+			live = live[1:]
+		case err := <-live[1].Fatal():
+			require.ErrorIs(t, err, ErrDuplicateID)
+			live = live[:1]
+		case <-time.After(15 * time.Second):
+			t.Fatal("two processes hold server id s9")
+		}
+	}
+	testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool {
+		resp, err := c.cli.Get(context.Background(), etcdkeys.Server(c.name, "s9"))
+		if err != nil || len(resp.Kvs) != 1 {
+			return false
+		}
+		m, err := etcdkeys.UnmarshalMember(resp.Kvs[0].Value)
+		return err == nil && m.Incarnation == live[0].incarnation()
+	}, "the survivor does not hold the record")
+}
+
+// TestRegisterExclusive: registration itself refuses a record held by
+// another live incarnation (whatever the start check saw), waits out an
+// unreachable one, and takes over one that advertised its own address.
+func TestRegisterExclusive(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	holder, other := c.node("s1"), c.node("s2").srv
+	key := etcdkeys.Server(c.name, "s1")
+	testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool {
+		resp, err := c.cli.Get(context.Background(), key)
+		return err == nil && len(resp.Kvs) == 1
+	}, "s1 not registered")
+	m := etcdkeys.Member{ID: "s1", Addr: other.cfg.Advertise, Incarnation: other.incarnation()}
+	_, err := other.register(key, &m)
+	require.ErrorIs(t, err, ErrDuplicateID, "a live holder")
+	require.Contains(t, err.Error(), holder.addr)
+
+	c.stopNode("s1") // its record goes with its lease; put back one of a process gone silent elsewhere
+	ctx := context.Background()
+	lease, err := c.cli.Grant(ctx, 30)
+	require.NoError(t, err)
+	ghost := etcdkeys.Member{ID: "s1", Addr: testutil.FreeAddr(t), Incarnation: 42}
+	_, err = c.cli.Put(ctx, key, string(ghost.Marshal()), clientv3.WithLease(lease.ID))
+	require.NoError(t, err)
+	_, err = other.register(key, &m)
+	var held idHeldError
+	require.ErrorAs(t, err, &held, "an unreachable holder is waited out")
+
+	ghost.Addr = other.cfg.Advertise // it advertised the address we listen on: gone
+	_, err = c.cli.Put(ctx, key, string(ghost.Marshal()), clientv3.WithLease(lease.ID))
+	require.NoError(t, err)
+	_, err = other.register(key, &m)
+	require.NoError(t, err)
+}

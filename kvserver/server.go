@@ -64,6 +64,7 @@ type Server struct {
 	readyCh chan struct{}
 	readyMu sync.Once
 	stopMu  sync.Once
+	fatal   chan error // capacity 1: why the server must stop (another live process has its id)
 }
 
 // currentRing is the ring the server routes by, with its encoded form for
@@ -82,7 +83,7 @@ func New(cfg config.KVServer, lg *zap.Logger) (*Server, error) {
 		cfg.Advertise = cfg.Listen
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, lg: lg, ctx: ctx, cancel: cancel, readyCh: make(chan struct{}), stopc: make(chan struct{})}, nil
+	return &Server{cfg: cfg, lg: lg, ctx: ctx, cancel: cancel, readyCh: make(chan struct{}), stopc: make(chan struct{}), fatal: make(chan error, 1)}, nil
 }
 
 // Start opens the store, listens, registers in etcd and follows the ring.
@@ -166,6 +167,10 @@ func (s *Server) startMetrics() error {
 	s.goAttach(func() { _ = s.httpSrv.Serve(lis) })
 	return nil
 }
+
+// Fatal receives the reason the server cannot go on (its id is held by
+// another live process); the caller stops it and exits.
+func (s *Server) Fatal() <-chan error { return s.fatal }
 
 // ReadyNotify is closed once the server serves the first ring that has it.
 func (s *Server) ReadyNotify() <-chan struct{} { return s.readyCh }

@@ -80,7 +80,10 @@ func run(cfg config.KVServer) error {
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	<-sig
+	select {
+	case <-sig:
+	case err = <-srv.Fatal():
+	}
 	srv.Stop()
-	return nil
+	return err
 }
