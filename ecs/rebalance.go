@@ -186,7 +186,7 @@ func (c *controller) noteRound(before, after Progress, finished int) {
 		c.events.add("rebalance started", fmt.Sprintf("%d partitions to move", after.Pending))
 	case before.Pending > 0 && after.Pending == 0 && after.Total > 0:
 		took := time.Duration(after.UpdatedUnixMs-after.StartedUnixMs) * time.Millisecond
-		c.events.add("rebalance done", fmt.Sprintf("%d partitions in %v", after.Total, took))
+		c.events.add("rebalance done", fmt.Sprintf("%d partitions moved, %d keys, in %v", after.Total, after.KeysMoved, took.Round(time.Millisecond)))
 	}
 }
 

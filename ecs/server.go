@@ -64,7 +64,7 @@ func New(cfg config.ECS, lg *zap.Logger, out io.Writer) (*Server, error) {
 	m := newECSMetrics()
 	countEvent := func(kind string) { m.events.WithLabelValues(strings.ReplaceAll(kind, " ", "_")).Inc() }
 	return &Server{
-		cfg: cfg, lg: lg, out: out, metrics: m, events: &eventLog{count: countEvent},
+		cfg: cfg, lg: lg, out: out, metrics: m, events: &eventLog{count: countEvent, announce: announceTo(out)},
 		ctx: ctx, cancel: cancel, readyCh: make(chan struct{}), stopReqCh: make(chan struct{}),
 		standbyCh: make(chan string, 1),
 	}, nil
