@@ -103,6 +103,8 @@ func (c *controller) planStep(next *ringmeta.Ring, st *ctlState, ep *epochChange
 	st.Moves, ep.finished = st.Moves.advance(c.pendingSet, ep.pending, learners(next.Chains), time.Now())
 	if st.Moves.Total > 0 && st.Moves.StartEpoch == 0 {
 		st.Moves.StartEpoch = c.ring.Epoch + 1 // a new round goes out with the next epoch
+		cs := sumCopies(c.members)
+		st.Moves.BaseCopiedKeys, st.Moves.BaseCopiedBytes = cs.keys, cs.bytes
 	}
 	return nil
 }

@@ -50,8 +50,13 @@ type Progress struct {
 	// held (from the kvserver's Digest).
 	KeysMoved     uint64 `json:"keys_moved"`
 	StartedUnixMs int64  `json:"started_unix_ms,omitempty"`
-	StartEpoch    uint64 `json:"start_epoch,omitempty"`     // the first epoch of the round (0: unknown)
-	UpdatedUnixMs int64  `json:"updated_unix_ms,omitempty"` // when done last grew
+	StartEpoch    uint64 `json:"start_epoch,omitempty"` // the first epoch of the round (0: unknown)
+	// BaseCopiedKeys and BaseCopiedBytes are the servers' copy counters
+	// (etcdkeys.Member) summed when the round began: what the round copied
+	// is the sum now less these.
+	BaseCopiedKeys  uint64 `json:"base_copied_keys,omitempty"`
+	BaseCopiedBytes uint64 `json:"base_copied_bytes,omitempty"`
+	UpdatedUnixMs   int64  `json:"updated_unix_ms,omitempty"` // when done last grew
 }
 
 func newCtlState() ctlState {

@@ -46,7 +46,14 @@ type MoveStatus struct {
 	Total      int    `json:"total"`
 	InProgress int    `json:"in_progress"`           // learners copying now
 	StartEpoch uint64 `json:"start_epoch,omitempty"` // first epoch of the round these counts are of
-	KeysMoved  uint64 `json:"keys_moved"`
+	// CopiedKeys and CopiedBytes are what learners received this round,
+	// CopyingBytes the part of it in copies not yet finished; BytesLeft
+	// estimates what is still to copy.
+	CopiedKeys   uint64 `json:"copied_keys"`
+	CopiedBytes  uint64 `json:"copied_bytes"`
+	CopyingBytes uint64 `json:"copying_bytes"`
+	BytesLeft    uint64 `json:"bytes_left"`
+	KeysMoved    uint64 `json:"keys_moved"`
 	// ETASeconds estimates the time left from the rate so far: 0 when
 	// nothing is pending, -1 when no partition finished yet.
 	ETASeconds float64 `json:"eta_seconds"`
@@ -93,6 +100,7 @@ func ReadStatus(ctx context.Context, cli *clientv3.Client, cluster string) (*Sta
 	st.Cluster = cluster
 	st.ring = r
 	st.Moves = moveStatus(cst.Moves)
+	st.Moves.addCopies(cst.Moves, sumCopies(members), r)
 	st.Unsynced = len(cst.Unsynced)
 	for i, s := range st.Servers {
 		if _, ok := cst.Removed[s.ID]; ok && s.State == "joining" {
@@ -181,6 +189,39 @@ func splitID(id string) (string, int) {
 		return id, -1
 	}
 	return id[:i], n
+}
+
+// copySums adds up the servers' copy counters (etcdkeys.Member).
+type copySums struct{ keys, bytes, copying, disk uint64 }
+
+func sumCopies(members map[string]etcdkeys.Member) copySums {
+	var cs copySums
+	for _, m := range members {
+		cs.keys += m.CopiedKeys
+		cs.bytes += m.CopiedBytes
+		cs.copying += m.CopyingBytes
+		cs.disk += m.DiskBytes
+	}
+	return cs
+}
+
+// addCopies fills in what the round copied and an estimate of the bytes
+// it has left: each pending partition as large as the round's finished
+// ones were on average, or, before any finished, as an average replica on
+// disk.
+func (m *MoveStatus) addCopies(pr Progress, cs copySums, r *ringmeta.Ring) {
+	if m.Total == 0 {
+		return
+	}
+	sub := func(a, b uint64) uint64 { return a - min(a, b) } // a server's restart resets its counters
+	m.CopiedKeys, m.CopiedBytes, m.CopyingBytes = sub(cs.keys, pr.BaseCopiedKeys), sub(cs.bytes, pr.BaseCopiedBytes), cs.copying
+	per := 0.0
+	if finished := sub(m.CopiedBytes, m.CopyingBytes); m.Done > 0 && finished > 0 {
+		per = float64(finished) / float64(m.Done)
+	} else if replicas := r.Partitions * r.Replicas; replicas > 0 {
+		per = float64(cs.disk) / float64(replicas)
+	}
+	m.BytesLeft = uint64(max(0, per*float64(m.Pending)-float64(m.CopyingBytes)))
 }
 
 func moveStatus(pr Progress) MoveStatus {

@@ -154,10 +154,13 @@ func (m *metrics) ringChanged(r *ringmeta.Ring, id string) {
 }
 
 // transferBytes counts a received snapshot chunk.
-func (m *metrics) transferBytes(c *kvpb.SnapshotChunk) {
+// transferBytes counts a received chunk's key and value bytes and
+// returns them.
+func (m *metrics) transferBytes(c *kvpb.SnapshotChunk) int {
 	n := 0
 	for _, r := range c.Records {
 		n += len(r.Key) + len(r.Value)
 	}
 	m.transfer.Add(float64(n))
+	return n
 }

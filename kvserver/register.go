@@ -73,6 +73,7 @@ func (s *Server) register(key string, m *etcdkeys.Member) (clientv3.LeaseID, err
 		return 0, err
 	}
 	m.Epoch = s.appliedEpoch()
+	s.fillProgress(m)
 	put := clientv3.OpPut(key, string(m.Marshal()), clientv3.WithLease(lease.ID))
 	tr, err := s.etcd.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).Then(put).Else(clientv3.OpGet(key)).Commit()
 	if err == nil && !tr.Succeeded {
@@ -121,6 +122,7 @@ func (s *Server) keepRegistered(key string, m *etcdkeys.Member, lease clientv3.L
 	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	var lastProgress time.Time
 	for {
 		select {
 		case _, ok := <-ka:
@@ -128,9 +130,17 @@ func (s *Server) keepRegistered(key string, m *etcdkeys.Member, lease clientv3.L
 				return context.Cause(s.ctx)
 			}
 		case <-tick.C:
-			// The epoch is reported once every partition adopted it.
-			if e := s.appliedEpoch(); e != m.Epoch {
+			// The epoch is reported once every partition adopted it; copy
+			// progress at most once a second.
+			e := s.appliedEpoch()
+			since := time.Since(lastProgress)
+			progress := (s.copyChanged(m) && since >= time.Second) || (s.diskChanged(m) && since >= 10*time.Second)
+			if e != m.Epoch || progress {
 				m.Epoch = e
+				if progress {
+					lastProgress = time.Now()
+					s.fillProgress(m)
+				}
 				ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 				// Only while the record is still ours (our lease): else
 				// register again, which finds out whose it is.
@@ -147,6 +157,26 @@ func (s *Server) keepRegistered(key string, m *etcdkeys.Member, lease clientv3.L
 		case <-s.ctx.Done():
 			return nil
 		}
+	}
+}
+
+// copyChanged reports whether the copy counters moved since m was written.
+func (s *Server) copyChanged(m *etcdkeys.Member) bool {
+	return s.copy.bytes.Load() != m.CopiedBytes || s.copy.inProgress.Load() != m.CopyingBytes
+}
+
+// diskChanged reports whether the store's size moved by a MiB or more
+// since m was written.
+func (s *Server) diskChanged(m *etcdkeys.Member) bool {
+	st, ok := s.store.EngineStats()
+	return ok && max(st.DiskBytes, m.DiskBytes)-min(st.DiskBytes, m.DiskBytes) >= 1<<20
+}
+
+// fillProgress puts the copy counters and the store's size into m.
+func (s *Server) fillProgress(m *etcdkeys.Member) {
+	m.CopiedKeys, m.CopiedBytes, m.CopyingBytes = s.copy.keys.Load(), s.copy.bytes.Load(), s.copy.inProgress.Load()
+	if st, ok := s.store.EngineStats(); ok {
+		m.DiskBytes = st.DiskBytes
 	}
 }
 

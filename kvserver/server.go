@@ -65,6 +65,14 @@ type Server struct {
 	readyMu sync.Once
 	stopMu  sync.Once
 	fatal   chan error // capacity 1: why the server must stop (another live process has its id)
+	copy    copyProgress
+}
+
+// copyProgress counts what learner catch-ups received, for the membership
+// record (rebalancing progress in ecs status and the admin commands).
+type copyProgress struct {
+	keys, bytes atomic.Uint64 // since start
+	inProgress  atomic.Uint64 // bytes of copies not yet finished
 }
 
 // currentRing is the ring the server routes by, with its encoded form for

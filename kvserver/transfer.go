@@ -220,6 +220,8 @@ func (c *core) pull(m chainsm.Msg) (int, error) {
 		return 0, err
 	}
 	n, first := 0, true
+	var pulled uint64 // bytes of this copy, in copy.inProgress until it ends
+	defer func() { c.s.copy.inProgress.Add(-pulled) }()
 	for {
 		ch, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -233,7 +235,11 @@ func (c *core) pull(m chainsm.Msg) (int, error) {
 		}
 		first = false
 		n += len(ch.Records)
-		c.s.metrics.transferBytes(ch)
+		b := uint64(c.s.metrics.transferBytes(ch))
+		c.s.copy.keys.Add(uint64(len(ch.Records)))
+		c.s.copy.bytes.Add(b)
+		c.s.copy.inProgress.Add(b)
+		pulled += b
 		if ch.Last {
 			c.do(func(nd *chainsm.Node) {
 				nd.Step(c.now(), chainsm.Msg{Kind: chainsm.MsgSnapshot, From: m.To, To: c.s.cfg.ID, Part: m.Part, Ver: m.Ver,

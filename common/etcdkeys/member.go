@@ -19,6 +19,14 @@ type Member struct {
 	Incarnation uint64 `json:"incarnation"`
 	// Epoch is the latest ring epoch the server applied; the ECS waits on it.
 	Epoch uint64 `json:"epoch"`
+	// Copy progress of the server's learner catch-ups, for rebalancing
+	// progress: keys and bytes (keys and values) received since the
+	// process started, the bytes of copies still in progress, and the
+	// store's size on disk.
+	CopiedKeys   uint64 `json:"copied_keys,omitempty"`
+	CopiedBytes  uint64 `json:"copied_bytes,omitempty"`
+	CopyingBytes uint64 `json:"copying_bytes,omitempty"`
+	DiskBytes    uint64 `json:"disk_bytes,omitempty"`
 }
 
 // Marshal encodes a member record.

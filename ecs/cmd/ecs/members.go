@@ -132,7 +132,7 @@ func runRequest(load func() (config.Admin, error), timeout time.Duration, req et
 	if err != nil {
 		return nil, err
 	}
-	pl := newProgressLine(req.Kind, res.Epoch)
+	pl := newProgress(req.Kind, res.Epoch, os.Stderr)
 	defer pl.finish()
 	st, err := ecs.WaitBalanced(ctx, cli, cluster, until(res), pl.update)
 	if err != nil {
@@ -140,39 +140,4 @@ func runRequest(load func() (config.Admin, error), timeout time.Duration, req et
 	}
 	st.Moves = st.Moves.Since(res.Epoch) // not the numbers of an earlier round
 	return st, nil
-}
-
-// progressLine shows rebalancing progress on stderr: one line rewritten in
-// place on a terminal, else a new line when it changes, at most each second.
-type progressLine struct {
-	what   string
-	since  uint64 // epoch the request took effect: earlier rounds are not shown
-	tty    bool
-	last   string
-	lastAt time.Time
-	shown  bool
-}
-
-func newProgressLine(what string, since uint64) *progressLine {
-	fi, err := os.Stderr.Stat()
-	return &progressLine{what: what, since: since, tty: err == nil && fi.Mode()&os.ModeCharDevice != 0}
-}
-
-func (p *progressLine) update(st *ecs.Status) {
-	line := fmt.Sprintf("%s: epoch %d, %s", p.what, st.Epoch, st.Moves.Since(p.since).Summary(st))
-	if p.tty {
-		fmt.Fprintf(os.Stderr, "\r\033[K%s", line)
-		p.shown = true
-		return
-	}
-	if line != p.last && time.Since(p.lastAt) >= time.Second {
-		fmt.Fprintln(os.Stderr, line)
-		p.last, p.lastAt = line, time.Now()
-	}
-}
-
-func (p *progressLine) finish() {
-	if p.shown {
-		fmt.Fprintln(os.Stderr)
-	}
 }
