@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/ecs"
@@ -80,10 +81,10 @@ func printStatus(st *ecs.Status) {
 		fmt.Printf("leader: %s\n", st.Leader)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "UNDER-REPLICATED\tUNAVAILABLE\tLEARNERS\tMOVES IN PROGRESS\tMOVED\tPENDING\tKEYS MOVED\tETA")
+	fmt.Fprintln(tw, "UNDER-REPLICATED\tUNAVAILABLE\tLEARNERS\tMOVES IN PROGRESS\tMOVED\tPENDING\tKEYS MOVED\tCOPIED\tETA")
 	m := st.Moves
-	fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d/%d\t%d\t%d\t%s\n\n", st.UnderReplicated, st.Unavailable, st.Learners,
-		m.InProgress, m.Done, m.Total, m.Pending, m.KeysMoved, eta(m))
+	fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d/%d\t%d\t%d\t%s\t%s\n\n", st.UnderReplicated, st.Unavailable, st.Learners,
+		m.InProgress, m.Done, m.Total, m.Pending, m.KeysMoved, humanize.Bytes(m.CopiedBytes), eta(m))
 	fmt.Fprintln(tw, "ID\tADDRESS\tSTATE\tHEAD\tMIDDLE\tTAIL\tLEARNING\tBEHIND\tPID\tMETRICS")
 	for _, s := range st.Servers {
 		behind, pid := "-", "-" // a server that is not registered reports nothing
