@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -25,10 +26,13 @@ func FuzzCheckKV(f *testing.F) {
 	f.Add([]byte("k"), []byte("v"), int64(0))
 	f.Add([]byte{}, []byte{}, int64(-1))
 	f.Add(make([]byte, 65), []byte("v"), int64(10))
+	f.Add([]byte("k"), []byte("v"), int64(MaxTTLMs))
+	f.Add([]byte("k"), []byte("v"), int64(MaxTTLMs+1))
+	f.Add([]byte("k"), []byte("v"), int64(math.MaxInt64))
 	lim := ringmeta.Limits{MaxKeyBytes: 64, MaxValueBytes: 4096}
 	f.Fuzz(func(t *testing.T, key, value []byte, ttl int64) {
 		err := checkKV(lim, key, value, ttl)
-		bad := len(key) == 0 || len(key) > lim.MaxKeyBytes || len(value) > lim.MaxValueBytes || ttl < 0
+		bad := len(key) == 0 || len(key) > lim.MaxKeyBytes || len(value) > lim.MaxValueBytes || ttl < 0 || ttl > MaxTTLMs
 		if bad != (err != nil) {
 			t.Fatalf("checkKV(%d-byte key, %d-byte value, ttl %d) = %v", len(key), len(value), ttl, err)
 		}
@@ -44,6 +48,29 @@ func fuzzServer(f *testing.F) (*tcluster, *ringmeta.Ring) {
 	r := c.publishInitial("s1")
 	c.waitEpoch(r.Epoch, "s1")
 	return c, r
+}
+
+// FuzzScopedClientID: a request id stays what identifies one client's
+// writes: internal writes (client 0) stay unscoped, no scoped id is 0 (it
+// would mark an internal write), the empty namespace keeps the client's
+// own id, and the same inputs give the same id.
+func FuzzScopedClientID(f *testing.F) {
+	f.Add([]byte("alice"), uint64(1))
+	f.Add([]byte{}, uint64(0))
+	f.Add([]byte("0123456789abcdef"), uint64(math.MaxUint64))
+	f.Fuzz(func(t *testing.T, ns []byte, client uint64) {
+		id := scopedClientID(ns, client)
+		switch {
+		case client == 0 && id != 0:
+			t.Fatalf("internal write scoped to %d", id)
+		case client != 0 && id == 0:
+			t.Fatalf("client %d in %q scoped to 0", client, ns)
+		case len(ns) == 0 && id != client:
+			t.Fatalf("empty namespace changed client %d to %d", client, id)
+		case id != scopedClientID(ns, client):
+			t.Fatal("not deterministic")
+		}
+	})
 }
 
 func FuzzKVRequests(f *testing.F) {
