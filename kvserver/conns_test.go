@@ -1,0 +1,192 @@
+package kvserver
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/common/testutil"
+	"github.com/ecskv/ecskv/config"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+func newGateCluster(t *testing.T, configure func(*config.KVServer)) (*tcluster, string) {
+	t.Helper()
+	c := newClusterWith(t, 1, configure, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return c, c.node("s1").addr
+}
+
+// silentConn opens a TCP connection that sends nothing.
+func silentConn(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// waitClosed reads conn until the server closes it and returns how long
+// that took; it fails the test after limit.
+func waitClosed(t *testing.T, conn net.Conn, limit time.Duration) time.Duration {
+	t.Helper()
+	began := time.Now()
+	require.NoError(t, conn.SetReadDeadline(began.Add(limit)))
+	_, err := io.Copy(io.Discard, conn) // the server's HTTP/2 settings, then EOF or a reset
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the server did not close the connection within %v", limit)
+	}
+	return time.Since(began)
+}
+
+func dialGRPC(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cc.Close() })
+	return cc
+}
+
+func getRingWithin(cc *grpc.ClientConn, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	_, err := kvpb.NewKVClient(cc).GetRing(ctx, &kvpb.GetRingRequest{})
+	return err
+}
+
+func closedFor(c *tcluster, reason string) float64 {
+	return promtest.ToFloat64(c.srv("s1").metrics.connsClosed.WithLabelValues(reason))
+}
+
+// TestConnectionDeadlines: a connection that sends nothing is closed at the
+// handshake deadline, one that handshakes but makes no call at the
+// first-request deadline; a call admits a connection for good.
+func TestConnectionDeadlines(t *testing.T) {
+	const handshake, first = 200 * time.Millisecond, 600 * time.Millisecond
+	c, addr := newGateCluster(t, func(cfg *config.KVServer) {
+		cfg.HandshakeTimeout, cfg.FirstRequestTimeout = handshake, first
+	})
+
+	t.Run("silent", func(t *testing.T) {
+		took := waitClosed(t, silentConn(t, addr), 10*time.Second)
+		require.GreaterOrEqual(t, took, handshake*3/4)
+		require.EqualValues(t, 1, closedFor(c, closeHandshake))
+	})
+	t.Run("handshake but no call", func(t *testing.T) {
+		cc := dialGRPC(t, addr)
+		cc.Connect()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for st := cc.GetState(); st != connectivity.Ready; st = cc.GetState() {
+			require.True(t, cc.WaitForStateChange(ctx, st), "connection not ready")
+		}
+		began := time.Now()
+		require.True(t, cc.WaitForStateChange(ctx, connectivity.Ready), "the server did not close the connection")
+		require.Less(t, time.Since(began), 5*time.Second)
+		testutil.Eventually(t, 5*time.Second, 5*time.Millisecond, func() bool {
+			return closedFor(c, closeFirstRequest) == 1
+		}, "counted as first_request_timeout")
+		require.EqualValues(t, 1, closedFor(c, closeHandshake), "the handshake was done in time")
+	})
+	t.Run("a call admits the connection", func(t *testing.T) {
+		cc := dialGRPC(t, addr)
+		require.NoError(t, getRingWithin(cc, 5*time.Second))
+		pending, admitted := c.srv("s1").gate.counts()
+		require.Equal(t, 0, pending)
+		require.Equal(t, 1, admitted)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*first)
+		defer cancel()
+		require.False(t, cc.WaitForStateChange(ctx, connectivity.Ready), "an admitted connection outlives the deadlines")
+	})
+}
+
+// TestIdleConnectionClosed: an admitted connection without a call in
+// progress for idle-timeout is closed (gRPC's GOAWAY) and counted.
+func TestIdleConnectionClosed(t *testing.T) {
+	c, addr := newGateCluster(t, func(cfg *config.KVServer) { cfg.IdleTimeout = time.Second })
+	cc := dialGRPC(t, addr)
+	require.NoError(t, getRingWithin(cc, 5*time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.True(t, cc.WaitForStateChange(ctx, connectivity.Ready), "the idle connection was not closed")
+	testutil.Eventually(t, 5*time.Second, 5*time.Millisecond, func() bool {
+		return closedFor(c, closeIdle) == 1
+	}, "counted as idle")
+	require.NoError(t, getRingWithin(cc, 5*time.Second), "the client reconnects")
+}
+
+// TestSilentConnectionsDoNotLockOut is the attack of issue 14: more silent
+// connections than max-connections and max-pending-connections, reopened
+// as fast as the server closes them, and a client is still served at once.
+func TestSilentConnectionsDoNotLockOut(t *testing.T) {
+	c, addr := newGateCluster(t, func(cfg *config.KVServer) {
+		cfg.MaxConnections, cfg.MaxPendingConnections = 5, 8
+		cfg.HandshakeTimeout, cfg.FirstRequestTimeout = 30*time.Second, 30*time.Second
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			holdSilent(ctx, addr)
+		}()
+	}
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, func() bool {
+		return closedFor(c, closeEvicted) >= 20
+	}, "the silent connections evict each other")
+
+	began := time.Now()
+	require.NoError(t, getRingWithin(dialGRPC(t, addr), 2*time.Second))
+	t.Logf("served in %v; %v silent connections evicted", time.Since(began), closedFor(c, closeEvicted))
+	pending, admitted := c.srv("s1").gate.counts()
+	require.LessOrEqual(t, pending, 8)
+	require.Equal(t, 1, admitted)
+}
+
+// holdSilent keeps one silent connection to addr open, reopening it when
+// the server closes it, until ctx ends.
+func holdSilent(ctx context.Context, addr string) {
+	var d net.Dialer
+	for ctx.Err() == nil {
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			select { // the backlog is full: try again shortly
+			case <-ctx.Done():
+			case <-time.After(time.Millisecond):
+			}
+			continue
+		}
+		stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+		_, _ = io.Copy(io.Discard, conn)
+		stop()
+		_ = conn.Close()
+	}
+}
+
+// TestStopClosesPendingConnections: Stop does not wait for the handshake
+// deadline of a silent connection (gRPC's Stop waits for handshakes).
+func TestStopClosesPendingConnections(t *testing.T) {
+	c, addr := newGateCluster(t, func(cfg *config.KVServer) {
+		cfg.HandshakeTimeout, cfg.FirstRequestTimeout = time.Minute, time.Minute
+	})
+	conn := silentConn(t, addr)
+	testutil.Eventually(t, 5*time.Second, 5*time.Millisecond, func() bool {
+		pending, _ := c.srv("s1").gate.counts()
+		return pending == 1
+	}, "the connection is accepted")
+	began := time.Now()
+	c.stopNode("s1")
+	require.Less(t, time.Since(began), 10*time.Second)
+	waitClosed(t, conn, 5*time.Second)
+}
