@@ -2,6 +2,7 @@ package kvserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/testutil"
+	"github.com/ecskv/ecskv/common/tlsutil"
 	"github.com/ecskv/ecskv/config"
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
@@ -189,4 +191,36 @@ func TestStopClosesPendingConnections(t *testing.T) {
 	c.stopNode("s1")
 	require.Less(t, time.Since(began), 10*time.Second)
 	waitClosed(t, conn, 5*time.Second)
+}
+
+// TestTLSConnectionDeadlines: with TLS, the handshake deadline covers the
+// TLS handshake and the HTTP/2 preface after it.
+func TestTLSConnectionDeadlines(t *testing.T) {
+	const handshake, first = 300 * time.Millisecond, 900 * time.Millisecond
+	c, dir := newTLSCluster(t, 1, func(cfg *config.KVServer) {
+		cfg.HandshakeTimeout, cfg.FirstRequestTimeout = handshake, first
+	})
+	addr := c.node("s1").addr
+	t.Run("silent", func(t *testing.T) {
+		waitClosed(t, silentConn(t, addr), 10*time.Second)
+		require.EqualValues(t, 1, closedFor(c, closeHandshake))
+	})
+	t.Run("TLS done, no HTTP/2 preface", func(t *testing.T) {
+		cfg, err := tlsutil.ClientConfig(tlsutil.DirFiles(dir, tlsutil.ClientName))
+		require.NoError(t, err)
+		cfg.NextProtos = []string{"h2"} // gRPC refuses a TLS client without it at once
+		conn, err := tls.Dial("tcp", addr, cfg)
+		require.NoError(t, err)
+		defer conn.Close()
+		took := waitClosed(t, conn, 10*time.Second)
+		require.GreaterOrEqual(t, took, handshake/2)
+		require.EqualValues(t, 2, closedFor(c, closeHandshake))
+	})
+	t.Run("a client is served", func(t *testing.T) {
+		cc, err := grpc.NewClient(addr, dialWith(t, tlsutil.DirFiles(dir, tlsutil.ClientName)))
+		require.NoError(t, err)
+		defer cc.Close()
+		require.NoError(t, getRingWithin(cc, 5*time.Second))
+		require.Zero(t, closedFor(c, closeFirstRequest))
+	})
 }
