@@ -2,7 +2,6 @@ package kvserver
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -39,32 +38,30 @@ const (
 // tracked and ends with the stream.
 func (s *Server) serveBatch(stream kvpb.KV_BatchServer) error {
 	ctx := stream.Context()
-	out := newBatchOut(s.metrics.batchQueued)
-	sendErr := make(chan error, 1)
+	out := s.newBatchOut()
+	sendErr, recvErr := make(chan error, 1), make(chan error, 1)
 	if !s.goAttach(func() { sendErr <- out.run(stream) }) {
 		return toStatus(ErrStopped)
 	}
-	recvErr := make(chan error, 1)
 	s.goAttach(func() {
 		var writes sync.WaitGroup
 		err := s.receiveBatches(ctx, stream, out, &writes)
 		writes.Wait() // every write answers (or ends with ctx) before the stream ends
-		out.close()
 		recvErr <- err
+		out.close()
 	})
 	select {
-	case err := <-recvErr:
-		if errors.Is(err, ErrBatchStalled) {
-			// The sender is blocked in a Send the client does not read:
-			// returning ends the stream, which ends the Send.
-			out.abandon()
-			s.metrics.batchClosed.Inc()
-			return toStatus(err)
-		}
-		if serr := <-sendErr; err == nil {
-			err = serr
+	case err := <-sendErr: // the sender ends after close, so recvErr is ready
+		if rerr := <-recvErr; rerr != nil {
+			err = rerr
 		}
 		return err
+	case <-out.stalled:
+		// The sender is blocked in a Send the client does not read:
+		// returning ends the stream, which ends the Send and the receiver.
+		out.abandon()
+		s.metrics.batchClosed.Inc()
+		return toStatus(out.stallErr())
 	case <-s.stopc:
 		out.abandon()
 		<-sendErr // nothing is sent once the handler returns
@@ -77,12 +74,8 @@ func (s *Server) serveBatch(stream kvpb.KV_BatchServer) error {
 // stream's bounds.
 func (s *Server) receiveBatches(ctx context.Context, stream kvpb.KV_BatchServer, out *batchOut, writes *sync.WaitGroup) error {
 	slots := make(chan struct{}, s.cfg.MaxBatchInflight)
-	stalled := s.metrics.batchStalls.WithLabelValues(boundQueuedBytes).Inc
-	room := func() error {
-		return out.waitRoom(ctx, s.cfg.MaxBatchQueuedBytes, s.cfg.BatchStallTimeout, stalled)
-	}
 	for {
-		if err := room(); err != nil {
+		if err := out.waitRoom(ctx); err != nil {
 			return err
 		}
 		req, err := stream.Recv()
@@ -90,7 +83,7 @@ func (s *Server) receiveBatches(ctx context.Context, stream kvpb.KV_BatchServer,
 			return endOfStream(err)
 		}
 		for _, op := range req.Ops {
-			if err := room(); err != nil {
+			if err := out.waitRoom(ctx); err != nil {
 				return err
 			}
 			if g := op.GetGet(); g != nil {

@@ -24,20 +24,35 @@ const batchChunkBytes = 1 << 20
 // batchOut collects the results of one stream for its sender goroutine and
 // counts the bytes they hold, from add until their message is handed to
 // gRPC, so the receiver can stop reading while the client does not read.
+// While they are at the bound a stall timer runs: it restarts whenever the
+// client reads (a message is handed to gRPC), and when it fires the stream
+// is closed (stalled).
 type batchOut struct {
-	mu      sync.Mutex // guards the fields up to wake
+	limit      int           // max-batch-queued-bytes
+	stallAfter time.Duration // batch-stall-timeout
+	onStall    func()        // counts the stream reaching its bound
+	gauge      prometheus.Gauge
+
+	mu      sync.Mutex // guards ready, charges, queued, closed, dropped and stall
 	ready   []*kvpb.BatchResult
 	charges []int // bytes each ready result is charged
 	queued  int   // bytes of ready results and of those being sent
 	closed  bool
-	dropped bool          // abandon: the sender returns without sending more
-	wake    chan struct{} // capacity 1: results are ready or the stream closes
-	room    chan struct{} // capacity 1: the sender handed a message to gRPC
-	gauge   prometheus.Gauge
+	dropped bool        // abandon: the sender returns without sending more
+	stall   *time.Timer // runs while queued >= limit
+
+	wake      chan struct{} // capacity 1: results are ready or the stream closes
+	room      chan struct{} // capacity 1: the sender handed a message to gRPC
+	stalled   chan struct{} // closed when the stall timer fires
+	stallOnce sync.Once
 }
 
-func newBatchOut(gauge prometheus.Gauge) *batchOut {
-	return &batchOut{wake: make(chan struct{}, 1), room: make(chan struct{}, 1), gauge: gauge}
+func (s *Server) newBatchOut() *batchOut {
+	return &batchOut{
+		limit: s.cfg.MaxBatchQueuedBytes, stallAfter: s.cfg.BatchStallTimeout,
+		onStall: s.metrics.batchStalls.WithLabelValues(boundQueuedBytes).Inc, gauge: s.metrics.batchQueued,
+		wake: make(chan struct{}, 1), room: make(chan struct{}, 1), stalled: make(chan struct{}),
+	}
 }
 
 // add queues r for the sender; after abandon it is dropped.
@@ -50,34 +65,55 @@ func (b *batchOut) add(r *kvpb.BatchResult) {
 	}
 	b.ready, b.charges = append(b.ready, r), append(b.charges, n)
 	b.queued += n
+	reached := b.queued >= b.limit && b.stall == nil
+	if reached {
+		b.stall = time.AfterFunc(b.stallAfter, func() { b.stallOnce.Do(func() { close(b.stalled) }) })
+	}
 	b.mu.Unlock()
+	if reached {
+		b.onStall()
+	}
 	b.gauge.Add(float64(n))
 	signal(b.wake)
 }
 
-func (b *batchOut) close() {
-	b.mu.Lock()
-	b.closed = true
-	b.mu.Unlock()
-	signal(b.wake)
-}
+func (b *batchOut) close() { b.end(false) }
 
 // abandon stops the sender; later results are dropped. The handler returns
 // right after it, which ends a Send the client blocks.
-func (b *batchOut) abandon() {
+func (b *batchOut) abandon() { b.end(true) }
+
+// end marks the stream's last result added. After close the sender still
+// sends what is queued (under the stall timer); after abandon it drops it.
+func (b *batchOut) end(drop bool) {
 	b.mu.Lock()
-	b.closed, b.dropped = true, true
+	b.closed = true
+	if drop {
+		b.dropped = true
+		if b.stall != nil {
+			b.stall.Stop()
+		}
+	}
 	b.mu.Unlock()
 	signal(b.wake)
 }
 
-// release uncharges n bytes the sender has handed to gRPC (or dropped).
+// release uncharges n bytes the sender has handed to gRPC (or dropped): the
+// client reads, so the stall timer restarts, or stops below the bound.
 func (b *batchOut) release(n int) {
 	if n == 0 {
 		return
 	}
 	b.mu.Lock()
 	b.queued -= n
+	if b.stall != nil && !b.dropped {
+		if b.queued < b.limit {
+			b.stall.Stop()
+			b.stall = nil
+		} else {
+			b.stall.Reset(b.stallAfter)
+		}
+	}
 	b.mu.Unlock()
 	b.gauge.Sub(float64(n))
 	signal(b.room)
@@ -92,30 +128,22 @@ func signal(ch chan struct{}) {
 
 // waitRoom returns once the stream holds fewer than limit bytes of
 // answers. Until then the receiver reads nothing, so gRPC's flow control
-// holds the client back. It fails with ErrBatchStalled once the sender has
-// handed nothing to gRPC (the client read nothing) for stall; stalled is
-// called when it starts waiting.
-func (b *batchOut) waitRoom(ctx context.Context, limit int, stall time.Duration, stalled func()) error {
-	if b.queuedBytes() < limit {
-		return nil
-	}
-	stalled()
-	t := time.NewTimer(stall)
-	defer t.Stop()
-	for {
+// holds the client back.
+func (b *batchOut) waitRoom(ctx context.Context) error {
+	for b.queuedBytes() >= b.limit {
 		select {
 		case <-b.room:
-			if b.queuedBytes() < limit {
-				return nil
-			}
-			t.Reset(stall) // the client reads, if slowly
-		case <-t.C:
-			return fmt.Errorf("%w: %d bytes of answers queued, at max-batch-queued-bytes (ECSKV_MAX_BATCH_QUEUED_BYTES) %d, and none read for batch-stall-timeout (ECSKV_BATCH_STALL_TIMEOUT) %v",
-				ErrBatchStalled, b.queuedBytes(), limit, stall)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+	return nil
+}
+
+// stallErr is the error a stalled stream is closed with: it names the bound.
+func (b *batchOut) stallErr() error {
+	return fmt.Errorf("%w: %d bytes of answers queued, at max-batch-queued-bytes (ECSKV_MAX_BATCH_QUEUED_BYTES) %d, and none read for batch-stall-timeout (ECSKV_BATCH_STALL_TIMEOUT) %v",
+		ErrBatchStalled, b.queuedBytes(), b.limit, b.stallAfter)
 }
 
 func (b *batchOut) queuedBytes() int {

@@ -9,6 +9,7 @@ import (
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/config"
+	"github.com/prometheus/client_golang/prometheus"
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -56,8 +57,21 @@ func getsOf(key string, n int) []*kvpb.BatchOp {
 
 // TestBatchStalledStreamIsClosed: a client that sends gets and never reads
 // makes the stream stop reading at max-batch-queued-bytes; after
-// batch-stall-timeout it is closed with ResourceExhausted naming the bound.
+// batch-stall-timeout it is closed with ResourceExhausted naming the bound,
+// whether the client keeps its side open or has closed it.
 func TestBatchStalledStreamIsClosed(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		closeSend bool
+	}{
+		{name: "still sending"},
+		{name: "half-closed", closeSend: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testBatchStalled(t, tt.closeSend) })
+	}
+}
+
+func testBatchStalled(t *testing.T, closeSend bool) {
 	const limit, stall, n = 64 << 10, 300 * time.Millisecond, 1000
 	c := newBatchBoundCluster(t, func(cfg *config.KVServer) {
 		cfg.MaxBatchQueuedBytes, cfg.BatchStallTimeout = limit, stall
@@ -65,6 +79,9 @@ func TestBatchStalledStreamIsClosed(t *testing.T) {
 	m := c.srv("s1").metrics
 	stream := slowReader(t, c.node("s1").addr)
 	require.NoError(t, stream.Send(&kvpb.BatchRequest{Ops: getsOf("big", n)}))
+	if closeSend {
+		require.NoError(t, stream.CloseSend())
+	}
 
 	var most float64
 	testutil.Eventually(t, 10*time.Second, 2*time.Millisecond, func() bool {
@@ -161,4 +178,69 @@ func TestChunk(t *testing.T) {
 			require.Equal(t, tt.want, bytes)
 		})
 	}
+}
+
+// TestBatchOutStallTimer: the stall timer runs while the answers are at the
+// bound, whatever the receiver does, restarts when the client reads, and
+// stops below the bound.
+func TestBatchOutStallTimer(t *testing.T) {
+	const stall = 100 * time.Millisecond
+	newOut := func() (*batchOut, *int) {
+		stalls := 0
+		return &batchOut{
+			limit: 4 * resultOverhead, stallAfter: stall, onStall: func() { stalls++ },
+			gauge: prometheus.NewGauge(prometheus.GaugeOpts{Name: "q"}),
+			wake:  make(chan struct{}, 1), room: make(chan struct{}, 1), stalled: make(chan struct{}),
+		}, &stalls
+	}
+	fill := func(b *batchOut, n int) {
+		for i := range n {
+			b.add(&kvpb.BatchResult{Id: uint64(i + 1)})
+		}
+	}
+	t.Run("fires at the bound", func(t *testing.T) {
+		b, stalls := newOut()
+		fill(b, 3)
+		require.Zero(t, *stalls)
+		fill(b, 2)
+		require.Equal(t, 1, *stalls)
+		select {
+		case <-b.stalled:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the stall timer did not fire")
+		}
+		require.ErrorIs(t, b.stallErr(), ErrBatchStalled)
+	})
+	t.Run("stops below the bound", func(t *testing.T) {
+		b, _ := newOut()
+		fill(b, 5)
+		b.release(b.queuedBytes())
+		require.Zero(t, promtest.ToFloat64(b.gauge))
+		select {
+		case <-b.stalled:
+			t.Fatal("fired below the bound")
+		case <-time.After(3 * stall):
+		}
+	})
+	t.Run("restarts while the client reads", func(t *testing.T) {
+		b, _ := newOut()
+		fill(b, 8)
+		began := time.Now()
+		for range 4 { // one answer read every half stall: progress
+			time.Sleep(stall / 2) // the client's pace under test
+			b.release(resultOverhead + 2)
+		}
+		<-b.stalled
+		require.GreaterOrEqual(t, time.Since(began), 2*stall+stall)
+	})
+	t.Run("abandon stops it", func(t *testing.T) {
+		b, _ := newOut()
+		fill(b, 5)
+		b.abandon()
+		select {
+		case <-b.stalled:
+			t.Fatal("fired after abandon")
+		case <-time.After(3 * stall):
+		}
+	})
 }
