@@ -105,6 +105,7 @@ func (g *connGate) Accept() (net.Conn, error) {
 	}
 	c.elem = g.pending.PushBack(c)
 	g.byAddr[c.key] = c
+	// The callback only closes the connection: Stop need not wait for it.
 	c.timer = time.AfterFunc(g.lim.handshake, c.expire)
 	g.mu.Unlock()
 	if victim != nil {

@@ -221,6 +221,9 @@ func TestTLSConnectionDeadlines(t *testing.T) {
 		require.NoError(t, err)
 		defer cc.Close()
 		require.NoError(t, getRingWithin(cc, 5*time.Second))
+		pending, admitted := c.srv("s1").gate.counts()
+		require.Equal(t, 0, pending)
+		require.Equal(t, 1, admitted, "the gate knows the TLS connection by its addresses")
 		require.Zero(t, closedFor(c, closeFirstRequest))
 	})
 }
