@@ -6,8 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -158,7 +156,7 @@ func TestSilentConnections(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			holdSilent(ctx, addr, &opened)
+			testutil.HoldSilent(ctx, addr, &opened)
 		}()
 	}
 	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool {
@@ -202,26 +200,4 @@ func servedWithin(t *testing.T, addr, key, val string, d time.Duration) {
 	got, err := cli.Get(ctx, key)
 	require.NoError(t, err, "get")
 	require.True(t, bytes.Equal([]byte(val), got))
-}
-
-// holdSilent keeps one TCP connection to addr open that sends nothing,
-// reopening it as soon as the server closes it, until ctx ends; opened
-// counts the connections made.
-func holdSilent(ctx context.Context, addr string, opened *atomic.Int64) {
-	var d net.Dialer
-	for ctx.Err() == nil {
-		conn, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil {
-			select { // the backlog is full: try again shortly
-			case <-ctx.Done():
-			case <-time.After(time.Millisecond):
-			}
-			continue
-		}
-		opened.Add(1)
-		stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-		_, _ = io.Copy(io.Discard, conn)
-		stop()
-		_ = conn.Close()
-	}
 }

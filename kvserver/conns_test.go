@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,13 +136,16 @@ func TestSilentConnectionsDoNotLockOut(t *testing.T) {
 		cfg.HandshakeTimeout, cfg.FirstRequestTimeout = 30*time.Second, 30*time.Second
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
+	var (
+		wg     sync.WaitGroup
+		opened atomic.Int64
+	)
 	defer func() { cancel(); wg.Wait() }()
 	for range 20 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			holdSilent(ctx, addr)
+			testutil.HoldSilent(ctx, addr, &opened)
 		}()
 	}
 	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, func() bool {
@@ -154,26 +158,6 @@ func TestSilentConnectionsDoNotLockOut(t *testing.T) {
 	pending, admitted := c.srv("s1").gate.counts()
 	require.LessOrEqual(t, pending, 8)
 	require.Equal(t, 1, admitted)
-}
-
-// holdSilent keeps one silent connection to addr open, reopening it when
-// the server closes it, until ctx ends.
-func holdSilent(ctx context.Context, addr string) {
-	var d net.Dialer
-	for ctx.Err() == nil {
-		conn, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil {
-			select { // the backlog is full: try again shortly
-			case <-ctx.Done():
-			case <-time.After(time.Millisecond):
-			}
-			continue
-		}
-		stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-		_, _ = io.Copy(io.Discard, conn)
-		stop()
-		_ = conn.Close()
-	}
 }
 
 // TestStopClosesPendingConnections: Stop does not wait for the handshake
