@@ -97,9 +97,10 @@ type KVServer struct {
 	MaxStreams uint32 `mapstructure:"max-streams"`
 	// MaxPendingConnections bounds the connections accepted that have not
 	// made their first call yet (handshaking, or silent); they do not count
-	// against MaxConnections. At the bound a new connection closes the
-	// oldest of them that has sent nothing (else the oldest). Default 1024,
-	// 0 = no bound.
+	// against MaxConnections. At the bound new connections wait in the
+	// kernel's backlog until one of these is 100ms old; then the oldest of
+	// them that has sent nothing (else the oldest) is closed for the next.
+	// Default 1024, 0 = no bound.
 	MaxPendingConnections int `mapstructure:"max-pending-connections"`
 	// HandshakeTimeout closes a connection whose TLS and HTTP/2 handshake is
 	// not done this long after it was accepted; default 5s.

@@ -19,7 +19,7 @@ const (
 	closeHandshake    = "handshake_timeout"     // TLS/HTTP2 handshake not done in handshake-timeout
 	closeFirstRequest = "first_request_timeout" // no call in first-request-timeout
 	closeIdle         = "idle"                  // no call in progress for idle-timeout (gRPC's GOAWAY)
-	closeEvicted      = "evicted"               // the oldest pending one, for a new connection at max-pending-connections
+	closeEvicted      = "evicted"               // at max-pending-connections, to take a new connection (waitRoom)
 )
 
 var closeReasons = []string{closeHandshake, closeFirstRequest, closeIdle, closeEvicted}
@@ -36,12 +36,18 @@ type gateLimits struct {
 // call cannot hold the slots of those that do:
 //
 //   - A connection is pending from accept until its first call. Pending
-//     connections do not count against maxAdmitted; at most maxPending are
-//     open, and a new one at that bound evicts the oldest pending one that
-//     has sent nothing (else the oldest), so a flood of silent connections
-//     cannot keep a client out. A pending connection is closed when its
-//     handshake is not done at accept+handshake, or it has made no call at
-//     accept+firstRequest.
+//     connections do not count against maxAdmitted. A pending connection
+//     is closed when its handshake is not done at accept+handshake, or it
+//     has made no call at accept+firstRequest.
+//   - At most maxPending are open. At that bound the gate takes no more
+//     (new connections wait in the kernel's backlog, first come first
+//     served) until a pending one leaves or one is older than evictGrace:
+//     then it closes the oldest of those that has sent nothing (else the
+//     oldest) and takes the next. So a flood of silent connections,
+//     reopened as fast as they are closed, cannot keep a client out: it
+//     waits behind at most the flood's connections in the backlog, which
+//     drain at maxPending per evictGrace, and once taken it has sent its
+//     first bytes long before it could be evicted.
 //   - Its first call admits it while fewer than maxAdmitted are admitted;
 //     otherwise the call fails with ResourceExhausted (the connection stays
 //     pending, and a later call may get in).
@@ -56,11 +62,20 @@ type connGate struct {
 	closed  *prometheus.CounterVec
 	refused prometheus.Counter
 
+	left    chan struct{} // capacity 1: a pending connection was admitted or closed
+	closing chan struct{} // closed by Close: Accept stops waiting for room
+
 	mu       sync.Mutex // guards the fields below and the pending state of every gatedConn
 	pending  *list.List // of *gatedConn, in accept order
 	admitted int
 	byAddr   map[string]*gatedConn // connKey -> open connection
+	shut     bool                  // Close has run
 }
+
+// evictGrace is how long a new connection is safe from eviction: a client
+// sends its first bytes (TLS ClientHello, HTTP/2 preface) at once, so only
+// silent connections are still without any when it ends.
+const evictGrace = 100 * time.Millisecond
 
 // gatedConn is one accepted connection.
 type gatedConn struct {
@@ -85,48 +100,88 @@ func newConnGate(lis net.Listener, lim gateLimits, m *metrics) *connGate {
 	return &connGate{
 		Listener: lis, lim: lim, closed: m.connsClosed, refused: m.connsRefused,
 		pending: list.New(), byAddr: map[string]*gatedConn{},
+		left: make(chan struct{}, 1), closing: make(chan struct{}),
 	}
 }
 
 func connKey(local, remote net.Addr) string { return local.String() + "|" + remote.String() }
 
 // Accept returns the next connection, pending, with its handshake deadline
-// set; at maxPending it first evicts one.
+// set; at maxPending it first makes room (waitRoom).
 func (g *connGate) Accept() (net.Conn, error) {
 	conn, err := g.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	c := &gatedConn{Conn: conn, g: g, key: connKey(conn.LocalAddr(), conn.RemoteAddr()), accepted: time.Now()}
-	g.mu.Lock()
-	var victim *gatedConn
-	if g.lim.maxPending > 0 && g.pending.Len() >= g.lim.maxPending {
-		victim = g.evictLocked()
+	accepted := time.Now()
+	if err := g.waitRoom(); err != nil {
+		_ = conn.Close()
+		return nil, err
 	}
+	c := &gatedConn{Conn: conn, g: g, key: connKey(conn.LocalAddr(), conn.RemoteAddr()), accepted: accepted}
+	g.mu.Lock()
 	c.elem = g.pending.PushBack(c)
 	g.byAddr[c.key] = c
 	// The callback only closes the connection: Stop need not wait for it.
 	c.timer = time.AfterFunc(g.lim.handshake, c.expire)
 	g.mu.Unlock()
-	if victim != nil {
-		_ = victim.Close()
-	}
 	return c, nil
 }
 
-// evictLocked takes the oldest pending connection that has sent nothing,
-// else the oldest, out of the pending list and marks it evicted.
-func (g *connGate) evictLocked() *gatedConn {
-	e := g.pending.Front()
-	for x := e; x != nil; x = x.Next() {
-		if !x.Value.(*gatedConn).sent.Load() {
-			e = x
-			break
+// waitRoom returns once fewer than maxPending connections are pending,
+// evicting one when it can (victimLocked) and otherwise waiting for one to
+// leave or to age past evictGrace.
+func (g *connGate) waitRoom() error {
+	for {
+		g.mu.Lock()
+		if g.shut {
+			g.mu.Unlock()
+			return net.ErrClosed
+		}
+		if g.lim.maxPending == 0 || g.pending.Len() < g.lim.maxPending {
+			g.mu.Unlock()
+			return nil
+		}
+		victim, wait := g.victimLocked(time.Now())
+		if victim != nil {
+			g.pending.Remove(victim.elem)
+			victim.elem, victim.reason = nil, closeEvicted
+		}
+		g.mu.Unlock()
+		if victim != nil {
+			_ = victim.Close()
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-g.left:
+		case <-t.C:
+		case <-g.closing:
+		}
+		t.Stop()
+	}
+}
+
+// victimLocked picks the pending connection to evict: of those older than
+// evictGrace the oldest that has sent nothing, else the oldest. With none
+// that old it returns how long until the oldest is.
+func (g *connGate) victimLocked(now time.Time) (victim *gatedConn, wait time.Duration) {
+	for e := g.pending.Front(); e != nil; e = e.Next() {
+		c := e.Value.(*gatedConn)
+		if age := now.Sub(c.accepted); age < evictGrace {
+			if victim == nil {
+				wait = evictGrace - age
+			}
+			return victim, wait // the rest are younger still
+		}
+		if !c.sent.Load() {
+			return c, 0
+		}
+		if victim == nil {
+			victim = c
 		}
 	}
-	c := g.pending.Remove(e).(*gatedConn)
-	c.elem, c.reason = nil, closeEvicted
-	return c
+	return victim, 0
 }
 
 // Close stops accepting and closes the pending connections: gRPC's Stop
@@ -134,6 +189,10 @@ func (g *connGate) evictLocked() *gatedConn {
 func (g *connGate) Close() error {
 	err := g.Listener.Close()
 	g.mu.Lock()
+	if !g.shut {
+		g.shut = true
+		close(g.closing)
+	}
 	var open []*gatedConn
 	for e := g.pending.Front(); e != nil; e = e.Next() {
 		open = append(open, e.Value.(*gatedConn))
@@ -199,6 +258,7 @@ func (g *connGate) forget(c *gatedConn) func() {
 		if c.elem != nil {
 			g.pending.Remove(c.elem)
 			c.elem = nil
+			signal(g.left)
 		}
 		if c.admitted {
 			g.admitted--
@@ -253,6 +313,7 @@ func (g *connGate) admit(c *gatedConn) error {
 	if c.elem != nil {
 		g.pending.Remove(c.elem)
 		c.elem = nil
+		signal(g.left)
 	}
 	return nil
 }

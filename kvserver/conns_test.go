@@ -1,6 +1,7 @@
 package kvserver
 
 import (
+	"container/list"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -210,4 +211,43 @@ func TestTLSConnectionDeadlines(t *testing.T) {
 		require.Equal(t, 1, admitted, "the gate knows the TLS connection by its addresses")
 		require.Zero(t, closedFor(c, closeFirstRequest))
 	})
+}
+
+func TestVictim(t *testing.T) {
+	now := time.Now()
+	type pc struct {
+		age  time.Duration
+		sent bool
+	}
+	tests := []struct {
+		name     string
+		pending  []pc // oldest first
+		want     int  // index of the victim; -1 for none
+		wantWait time.Duration
+	}{
+		{name: "oldest silent past grace", pending: []pc{{age: time.Second, sent: true}, {age: 500 * time.Millisecond}, {age: 300 * time.Millisecond}}, want: 1},
+		{name: "all sent: the oldest", pending: []pc{{age: time.Second, sent: true}, {age: 500 * time.Millisecond, sent: true}}, want: 0},
+		{name: "a young silent one is safe", pending: []pc{{age: time.Second, sent: true}, {age: 10 * time.Millisecond}}, want: 0},
+		{name: "all young: wait for the oldest", pending: []pc{{age: 60 * time.Millisecond}, {age: 10 * time.Millisecond}}, want: -1, wantWait: 40 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := &connGate{pending: list.New()}
+			var conns []*gatedConn
+			for _, p := range tt.pending {
+				c := &gatedConn{accepted: now.Add(-p.age)}
+				c.sent.Store(p.sent)
+				c.elem = g.pending.PushBack(c)
+				conns = append(conns, c)
+			}
+			victim, wait := g.victimLocked(now)
+			if tt.want < 0 {
+				require.Nil(t, victim)
+				require.Equal(t, tt.wantWait, wait)
+				return
+			}
+			require.Same(t, conns[tt.want], victim)
+			require.Zero(t, wait)
+		})
+	}
 }
