@@ -89,11 +89,40 @@ type KVServer struct {
 	TransferRate int64 `mapstructure:"transfer-rate"`
 	// Pprof serves /debug/pprof on the metrics address; default false.
 	Pprof bool `mapstructure:"pprof"`
-	// MaxConnections bounds the connections the server accepts at once
-	// (clients and peers); default 4096, 0 = no bound.
+	// MaxConnections bounds the connections that have made a call, clients
+	// and peers; a call on one more fails with ResourceExhausted until one
+	// closes. Default 4096, 0 = no bound.
 	MaxConnections int `mapstructure:"max-connections"`
 	// MaxStreams bounds the concurrent calls on one connection; default 1024.
 	MaxStreams uint32 `mapstructure:"max-streams"`
+	// MaxPendingConnections bounds the connections accepted that have not
+	// made their first call yet (handshaking, or silent); they do not count
+	// against MaxConnections. At the bound new connections wait in the
+	// kernel's backlog until one of these is 100ms old; then the oldest of
+	// them that has sent nothing (else the oldest) is closed for the next.
+	// Default 1024, 0 = no bound.
+	MaxPendingConnections int `mapstructure:"max-pending-connections"`
+	// HandshakeTimeout closes a connection whose TLS and HTTP/2 handshake is
+	// not done this long after it was accepted; default 5s.
+	HandshakeTimeout time.Duration `mapstructure:"handshake-timeout"`
+	// FirstRequestTimeout closes a connection that has made no call this
+	// long after it was accepted; default 10s, at least HandshakeTimeout.
+	FirstRequestTimeout time.Duration `mapstructure:"first-request-timeout"`
+	// IdleTimeout closes (with an HTTP/2 GOAWAY) a connection that has had
+	// no call in progress for this long; default 5m, 0 = never.
+	IdleTimeout time.Duration `mapstructure:"idle-timeout"`
+	// MaxBatchInflight bounds the puts and deletes of one Batch stream that
+	// wait for the chain at once; past it the stream stops reading requests.
+	// Default 1024.
+	MaxBatchInflight int `mapstructure:"max-batch-inflight"`
+	// MaxBatchQueuedBytes bounds the bytes of answers one Batch stream holds
+	// that its client has not read yet; past it the stream stops reading
+	// requests until the client reads. Default 8 MiB.
+	MaxBatchQueuedBytes int `mapstructure:"max-batch-queued-bytes"`
+	// BatchStallTimeout closes, with ResourceExhausted, a Batch stream that
+	// has stopped reading at MaxBatchQueuedBytes and whose client has read
+	// no answer for this long; default 30s.
+	BatchStallTimeout time.Duration `mapstructure:"batch-stall-timeout"`
 	// RateLimit is each user's key operations per second on this server,
 	// 0 = no limit (default); RateBurst is the burst above it (default 100).
 	RateLimit float64 `mapstructure:"rate-limit"`

@@ -453,6 +453,26 @@ func TestLoadEnv(t *testing.T) {
 		require.Equal(t, 250*time.Millisecond, got.RequestTimeout)
 		require.Equal(t, []string{"127.0.0.1:5001", "127.0.0.1:5002"}, got.Servers)
 	})
+	t.Run("kvserver bounds", func(t *testing.T) {
+		clearEnv(t)
+		for k, v := range map[string]string{
+			"ID": "s1", "LISTEN": "127.0.0.1:5001", "DATA_DIR": "/d", "MAX_CONNECTIONS": "50",
+			"MAX_PENDING_CONNECTIONS": "8", "HANDSHAKE_TIMEOUT": "1s", "FIRST_REQUEST_TIMEOUT": "2s", "IDLE_TIMEOUT": "0",
+			"MAX_BATCH_INFLIGHT": "16", "MAX_BATCH_QUEUED_BYTES": "1048576", "BATCH_STALL_TIMEOUT": "3s",
+		} {
+			t.Setenv("ECSKV_"+k, v)
+		}
+		got, err := LoadKVServer(nil)
+		require.NoError(t, err)
+		require.Equal(t, 50, got.MaxConnections)
+		require.Equal(t, 8, got.MaxPendingConnections)
+		require.Equal(t, time.Second, got.HandshakeTimeout)
+		require.Equal(t, 2*time.Second, got.FirstRequestTimeout)
+		require.Zero(t, got.IdleTimeout)
+		require.Equal(t, 16, got.MaxBatchInflight)
+		require.Equal(t, 1<<20, got.MaxBatchQueuedBytes)
+		require.Equal(t, 3*time.Second, got.BatchStallTimeout)
+	})
 	t.Run("bool", func(t *testing.T) {
 		clearEnv(t)
 		t.Setenv("ECSKV_SYNC", "false")
@@ -592,6 +612,14 @@ func TestValidateTLS(t *testing.T) {
 		{name: "missing etcd CA", mut: func(c *KVServer) { c.CertsDir, c.EtcdCACert = dir, filepath.Join(dir, "etcd.crt") }, wantErr: "etcd-cacert: cannot read"},
 		{name: "no streams", mut: func(c *KVServer) { c.MaxStreams = 0 }, wantErr: "max-streams: "},
 		{name: "negative rate", mut: func(c *KVServer) { c.RateLimit = -1 }, wantErr: "rate-limit: "},
+		{name: "negative pending connections", mut: func(c *KVServer) { c.MaxPendingConnections = -1 }, wantErr: "max-pending-connections: must be >= 0"},
+		{name: "no handshake timeout", mut: func(c *KVServer) { c.HandshakeTimeout = 0 }, wantErr: "handshake-timeout: must be at least 10ms"},
+		{name: "first request before handshake", mut: func(c *KVServer) { c.FirstRequestTimeout = time.Second }, wantErr: "first-request-timeout: must be at least handshake-timeout (5s), got 1s"},
+		{name: "idle timeout never", mut: func(c *KVServer) { c.IdleTimeout = 0 }},
+		{name: "idle timeout too short", mut: func(c *KVServer) { c.IdleTimeout = time.Millisecond }, wantErr: "idle-timeout: must be 0 (never) or at least 1s"},
+		{name: "no batch in flight", mut: func(c *KVServer) { c.MaxBatchInflight = 0 }, wantErr: "max-batch-inflight: must be at least 1"},
+		{name: "tiny batch queue", mut: func(c *KVServer) { c.MaxBatchQueuedBytes = 1000 }, wantErr: "max-batch-queued-bytes: must be at least 65536"},
+		{name: "no batch stall timeout", mut: func(c *KVServer) { c.BatchStallTimeout = 0 }, wantErr: "batch-stall-timeout: must be at least 10ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -54,6 +54,14 @@ func DefaultKVServer() KVServer {
 		MaxMessageBytes: maxKeyLimit + maxValueLimit + 5<<20,
 		MaxStreams:      1024,
 		RateBurst:       100,
+
+		MaxPendingConnections: 1024,
+		HandshakeTimeout:      5 * time.Second,
+		FirstRequestTimeout:   10 * time.Second,
+		IdleTimeout:           5 * time.Minute,
+		MaxBatchInflight:      1024,
+		MaxBatchQueuedBytes:   8 << 20,
+		BatchStallTimeout:     30 * time.Second,
 	}
 }
 

@@ -118,6 +118,8 @@ func (c KVServer) Validate() error {
 	if c.MaxStreams < 1 {
 		p.addf("max-streams", "must be at least 1, got %d", c.MaxStreams)
 	}
+	checkConnBounds(&p, c)
+	checkBatchBounds(&p, c)
 	if c.RateLimit < 0 {
 		p.addf("rate-limit", "must be >= 0 requests/s (0 = no limit), got %v", c.RateLimit)
 	}
@@ -127,6 +129,36 @@ func (c KVServer) Validate() error {
 	checkLevel(&p, c.LogLevel)
 	checkTLS(&p, c.TLS, c.ID, true)
 	return p.err()
+}
+
+// checkConnBounds checks the bounds on connections that have not made a
+// call yet, and on idle ones.
+func checkConnBounds(p *problems, c KVServer) {
+	if c.MaxPendingConnections < 0 {
+		p.addf("max-pending-connections", "must be >= 0 (0 = no bound), got %d", c.MaxPendingConnections)
+	}
+	checkMin(p, "handshake-timeout", c.HandshakeTimeout, 10*time.Millisecond)
+	if c.FirstRequestTimeout < c.HandshakeTimeout {
+		p.addf("first-request-timeout", "must be at least handshake-timeout (%v), got %v", c.HandshakeTimeout, c.FirstRequestTimeout)
+	}
+	if c.IdleTimeout != 0 && c.IdleTimeout < time.Second {
+		p.addf("idle-timeout", "must be 0 (never) or at least 1s, got %v", c.IdleTimeout)
+	}
+}
+
+// minBatchQueuedBytes is the least max-batch-queued-bytes: room for a
+// few answers.
+const minBatchQueuedBytes = 64 << 10
+
+// checkBatchBounds checks the bounds of one Batch stream.
+func checkBatchBounds(p *problems, c KVServer) {
+	if c.MaxBatchInflight < 1 {
+		p.addf("max-batch-inflight", "must be at least 1, got %d", c.MaxBatchInflight)
+	}
+	if c.MaxBatchQueuedBytes < minBatchQueuedBytes {
+		p.addf("max-batch-queued-bytes", "must be at least %d (64 KiB), got %d", minBatchQueuedBytes, c.MaxBatchQueuedBytes)
+	}
+	checkMin(p, "batch-stall-timeout", c.BatchStallTimeout, 10*time.Millisecond)
 }
 
 // Validate reports every invalid field of a client configuration.

@@ -19,10 +19,15 @@ const (
 // serveBatch serves one Batch stream (DESIGN §7). The calling goroutine
 // receives: a get is answered at once (it never waits), a put or delete
 // runs in a goroutine of its own because it waits for the chain's ack, as
-// a unary call would. At most MaxStreams writes of a stream are in flight,
-// the bound a connection has on unary calls; past it the receiver waits,
-// and gRPC flow control holds the client back. One sender goroutine sends
-// whatever results are ready in one message.
+// a unary call would. One sender goroutine sends whatever results are
+// ready, in messages of at most batchChunkBytes.
+//
+// Two bounds keep a stream's memory in check; at either the receiver stops
+// reading, so gRPC flow control holds the client back: at most
+// MaxBatchInflight writes wait for the chain, and the answers the client
+// has not read yet hold at most MaxBatchQueuedBytes (plus one answer). A
+// stream that stays at the byte bound, its client reading nothing, for
+// BatchStallTimeout is closed with ResourceExhausted.
 //
 // Every operation goes through servePut, serveGet or serveDelete, so auth,
 // namespaces, limits, rate limits and metrics are those of the unary RPCs.
@@ -33,27 +38,30 @@ const (
 // tracked and ends with the stream.
 func (s *Server) serveBatch(stream kvpb.KV_BatchServer) error {
 	ctx := stream.Context()
-	out := newBatchOut()
-	sendErr := make(chan error, 1)
+	out := s.newBatchOut()
+	sendErr, recvErr := make(chan error, 1), make(chan error, 1)
 	if !s.goAttach(func() { sendErr <- out.run(stream) }) {
 		return toStatus(ErrStopped)
 	}
-
-	slots := make(chan struct{}, max(s.cfg.MaxStreams, 1))
-	recvErr := make(chan error, 1)
 	s.goAttach(func() {
 		var writes sync.WaitGroup
-		err := s.receiveBatches(ctx, stream, out, slots, &writes)
+		err := s.receiveBatches(ctx, stream, out, &writes)
 		writes.Wait() // every write answers (or ends with ctx) before the stream ends
-		out.close()
 		recvErr <- err
+		out.close()
 	})
 	select {
-	case err := <-recvErr:
-		if serr := <-sendErr; err == nil {
-			err = serr
+	case err := <-sendErr: // the sender ends after close, so recvErr is ready
+		if rerr := <-recvErr; rerr != nil {
+			err = rerr
 		}
 		return err
+	case <-out.stalled:
+		// The sender is blocked in a Send the client does not read:
+		// returning ends the stream, which ends the Send and the receiver.
+		out.abandon()
+		s.metrics.batchClosed.Inc()
+		return toStatus(out.stallErr())
 	case <-s.stopc:
 		out.abandon()
 		<-sendErr // nothing is sent once the handler returns
@@ -62,24 +70,29 @@ func (s *Server) serveBatch(stream kvpb.KV_BatchServer) error {
 }
 
 // receiveBatches reads requests until the client closes its side (nil) or
-// the stream fails.
-func (s *Server) receiveBatches(ctx context.Context, stream kvpb.KV_BatchServer, out *batchOut,
-	slots chan struct{}, writes *sync.WaitGroup) error {
+// the stream fails; before each operation it waits for room under the
+// stream's bounds.
+func (s *Server) receiveBatches(ctx context.Context, stream kvpb.KV_BatchServer, out *batchOut, writes *sync.WaitGroup) error {
+	slots := make(chan struct{}, s.cfg.MaxBatchInflight)
 	for {
+		if err := out.waitRoom(ctx); err != nil {
+			return err
+		}
 		req, err := stream.Recv()
 		if err != nil {
 			return endOfStream(err)
 		}
 		for _, op := range req.Ops {
+			if err := out.waitRoom(ctx); err != nil {
+				return err
+			}
 			if g := op.GetGet(); g != nil {
 				resp, err := s.serveGet(ctx, g)
 				out.add(result(op.Id, resp, err))
 				continue
 			}
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := s.takeSlot(ctx, slots); err != nil {
+				return err
 			}
 			writes.Add(1)
 			go func() {
@@ -87,6 +100,23 @@ func (s *Server) receiveBatches(ctx context.Context, stream kvpb.KV_BatchServer,
 				out.add(s.serveBatchWrite(ctx, op))
 			}()
 		}
+	}
+}
+
+// takeSlot takes one of a stream's MaxBatchInflight write slots, waiting
+// (and counting the wait) when all are taken.
+func (s *Server) takeSlot(ctx context.Context, slots chan struct{}) error {
+	select {
+	case slots <- struct{}{}:
+		return nil
+	default:
+	}
+	s.metrics.batchStalls.WithLabelValues(boundInflight).Inc()
+	select {
+	case slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -126,72 +156,4 @@ func result(id uint64, resp *kvpb.Response, err error) *kvpb.BatchResult {
 		return &kvpb.BatchResult{Id: id, Code: uint32(st.Code()), Error: st.Message()}
 	}
 	return &kvpb.BatchResult{Id: id, Response: resp}
-}
-
-// batchOut collects the results of one stream for its sender goroutine.
-type batchOut struct {
-	mu      sync.Mutex // guards ready, closed and dropped
-	ready   []*kvpb.BatchResult
-	closed  bool
-	dropped bool          // abandon: the sender returns without sending more
-	wake    chan struct{} // capacity 1: results are ready or the stream closes
-	scratch []*kvpb.BatchResult
-}
-
-func newBatchOut() *batchOut { return &batchOut{wake: make(chan struct{}, 1)} }
-
-func (b *batchOut) add(r *kvpb.BatchResult) {
-	b.mu.Lock()
-	b.ready = append(b.ready, r)
-	b.mu.Unlock()
-	b.signal()
-}
-
-func (b *batchOut) close() {
-	b.mu.Lock()
-	b.closed = true
-	b.mu.Unlock()
-	b.signal()
-}
-
-// abandon stops the sender at once; later results are dropped.
-func (b *batchOut) abandon() {
-	b.mu.Lock()
-	b.closed, b.dropped = true, true
-	b.mu.Unlock()
-	b.signal()
-}
-
-func (b *batchOut) signal() {
-	select {
-	case b.wake <- struct{}{}:
-	default:
-	}
-}
-
-// run sends every ready result in one message until close; after a send
-// error it keeps draining (and dropping) so no writer blocks.
-func (b *batchOut) run(stream kvpb.KV_BatchServer) error {
-	var sendErr error
-	for range b.wake {
-		b.mu.Lock()
-		ready, closed := b.ready, b.closed
-		b.ready, b.scratch = b.scratch[:0], nil
-		if b.dropped {
-			b.mu.Unlock()
-			return sendErr
-		}
-		b.mu.Unlock()
-		if len(ready) > 0 && sendErr == nil {
-			sendErr = stream.Send(&kvpb.BatchResponse{Results: ready})
-		}
-		clear(ready)
-		b.mu.Lock()
-		b.scratch = ready[:0] // the message is encoded: reuse its slice
-		b.mu.Unlock()
-		if closed {
-			return sendErr
-		}
-	}
-	return sendErr
 }

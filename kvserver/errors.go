@@ -34,6 +34,13 @@ var (
 	ErrNotInRing = errors.New("kvserver: no ring yet")
 	// ErrUnknownOp rejects a Batch operation that is not a put, get or delete.
 	ErrUnknownOp = errors.New("kvserver: batch operation must be a put, get or delete")
+	// ErrBatchStalled closes a Batch stream whose client has not read its
+	// answers: they reached max-batch-queued-bytes and none was read for
+	// batch-stall-timeout.
+	ErrBatchStalled = errors.New("kvserver: batch stream closed: the client does not read its answers")
+	// ErrTooManyConnections refuses a call on a new connection while
+	// max-connections connections have made calls.
+	ErrTooManyConnections = errors.New("kvserver: connection limit reached")
 	// ErrStopped is returned after Stop.
 	ErrStopped = errors.New("kvserver: server stopped")
 )
@@ -54,7 +61,8 @@ func toStatus(err error) error {
 		code = codes.Unauthenticated
 	case errors.Is(err, auth.ErrBadUser), errors.Is(err, auth.ErrBadPassword):
 		code = codes.InvalidArgument
-	case errors.Is(err, auth.ErrTooManyAttempts), errors.Is(err, ErrRateLimited):
+	case errors.Is(err, auth.ErrTooManyAttempts), errors.Is(err, ErrRateLimited),
+		errors.Is(err, ErrBatchStalled), errors.Is(err, ErrTooManyConnections):
 		code = codes.ResourceExhausted
 	case errors.Is(err, auth.ErrNotReady), errors.Is(err, auth.ErrUserUnknownYet), errors.Is(err, auth.ErrBusy):
 		code = codes.Unavailable

@@ -8,23 +8,37 @@ import (
 
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/tlsutil"
-	"golang.org/x/net/netutil"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 )
 
-// listen opens the service address, bounded to MaxConnections at once: a
-// connection over the bound waits in the kernel's backlog until one closes.
+// listen opens the service address behind the connection gate
+// (conns.go), which bounds connections by whether they have made a call.
 func (s *Server) listen() (net.Listener, error) {
 	lis, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("kvserver: listen %s: %w", s.cfg.Listen, err)
 	}
-	if s.cfg.MaxConnections > 0 {
-		lis = netutil.LimitListener(lis, s.cfg.MaxConnections)
+	s.gate = newConnGate(lis, gateLimits{
+		maxAdmitted: s.cfg.MaxConnections, maxPending: s.cfg.MaxPendingConnections,
+		handshake: s.cfg.HandshakeTimeout, firstRequest: s.cfg.FirstRequestTimeout, idle: s.cfg.IdleTimeout,
+	}, s.metrics)
+	for _, state := range []string{"pending", "admitted"} {
+		s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ecskv_connections", Help: "Open connections: pending (no call yet) or admitted (counted against max-connections).",
+			ConstLabels: prometheus.Labels{"state": state},
+		}, func() float64 {
+			pending, admitted := s.gate.counts()
+			if state == "pending" {
+				return float64(pending)
+			}
+			return float64(admitted)
+		}))
 	}
-	return lis, nil
+	return s.gate, nil
 }
 
 // newGRPCServer builds the gRPC server with the configured limits and, when
@@ -43,6 +57,11 @@ func (s *Server) newGRPCServer() (*grpc.Server, error) {
 		grpc.MaxConcurrentStreams(s.cfg.MaxStreams),
 		grpc.ChainUnaryInterceptor(s.unaryGuard),
 		grpc.ChainStreamInterceptor(s.streamGuard),
+		grpc.StatsHandler(s.gate),
+		// The gate closes a connection at the handshake deadline and counts
+		// it; gRPC's own deadline is only a backstop behind it.
+		grpc.ConnectionTimeout(2 * s.cfg.HandshakeTimeout),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.cfg.IdleTimeout}), // 0: never
 	}
 	if creds != nil {
 		opts = append(opts, grpc.Creds(creds))
@@ -73,7 +92,15 @@ func (s *Server) checkCaller(ctx context.Context, method string) error {
 	return nil
 }
 
+// unaryGuard and streamGuard run before every call: the connection gate
+// admits the connection (or refuses the call over max-connections) and
+// counts the call in progress, then member-only methods check the caller.
 func (s *Server) unaryGuard(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	end, err := s.gate.begin(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	defer end()
 	if err := s.checkCaller(ctx, info.FullMethod); err != nil {
 		return nil, err
 	}
@@ -81,6 +108,11 @@ func (s *Server) unaryGuard(ctx context.Context, req any, info *grpc.UnaryServer
 }
 
 func (s *Server) streamGuard(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	end, err := s.gate.begin(ss.Context())
+	if err != nil {
+		return toStatus(err)
+	}
+	defer end()
 	if err := s.checkCaller(ss.Context(), info.FullMethod); err != nil {
 		return err
 	}

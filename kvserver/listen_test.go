@@ -8,6 +8,7 @@ import (
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/config"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -15,7 +16,8 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// TestMaxConnections: a connection over the bound waits until one closes.
+// TestMaxConnections: a call on a connection over the bound fails with
+// ResourceExhausted naming the bound, and is served once one closes.
 func TestMaxConnections(t *testing.T) {
 	c := newClusterWith(t, 1, func(cfg *config.KVServer) { cfg.MaxConnections = 1 },
 		grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -34,7 +36,10 @@ func TestMaxConnections(t *testing.T) {
 	first, second := dial(), dial()
 	defer second.Close()
 	require.NoError(t, getRing(first, 5*time.Second))
-	require.Error(t, getRing(second, 300*time.Millisecond), "a second connection is over the bound")
+	err := getRing(second, 5*time.Second)
+	require.Equal(t, codes.ResourceExhausted, status.Code(err), "a second connection is over the bound: %v", err)
+	require.ErrorContains(t, err, "max-connections (ECSKV_MAX_CONNECTIONS) is 1")
+	require.EqualValues(t, 1, promtest.ToFloat64(c.srv("s1").metrics.connsRefused))
 	require.NoError(t, first.Close())
 	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool { return getRing(second, time.Second) == nil },
 		"the waiting connection is served once the first closes")

@@ -39,7 +39,21 @@ type metrics struct {
 	// removedSwept counts the deletes of removed users' keys this server
 	// proposed as a head (removed.go).
 	removedSwept prometheus.Counter
+
+	// The bounds on Batch streams and connections (batchout.go, conns.go).
+	batchQueued  prometheus.Gauge
+	batchStalls  *prometheus.CounterVec
+	batchClosed  prometheus.Counter
+	connsClosed  *prometheus.CounterVec
+	connsRefused prometheus.Counter
 }
+
+// The bounds a Batch stream stops reading at: labels of
+// ecskv_batch_stalls_total, named as their config keys.
+const (
+	boundQueuedBytes = "max-batch-queued-bytes"
+	boundInflight    = "max-batch-inflight"
+)
 
 func newMetrics(s *Server) *metrics {
 	m := &metrics{
@@ -84,8 +98,10 @@ func newMetrics(s *Server) *metrics {
 	for _, reason := range []string{dropVersion, dropGap} {
 		m.dropped.WithLabelValues(reason) // exported at 0 from the start: dashboards and rate() see it
 	}
+	m.addBounds()
 	m.reg.MustRegister(m.requests, m.latency, m.epoch, m.partitions, m.transfer, m.resent, m.dropped, m.batches,
 		m.walSync, m.commit, m.removedSwept, newStateCollector(s),
+		m.batchQueued, m.batchStalls, m.batchClosed, m.connsClosed, m.connsRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "ecskv_removed_user_namespaces", Help: "Namespaces of removed users (tombstones) this server knows of and sweeps.",
@@ -98,6 +114,32 @@ func newMetrics(s *Server) *metrics {
 		}, func() float64 { _, mi := s.store.CacheStats(); return float64(mi) }),
 	)
 	return m
+}
+
+// addBounds makes the metrics of the Batch stream and connection bounds,
+// every label exported at 0 from the start.
+func (m *metrics) addBounds() {
+	m.batchQueued = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ecskv_batch_queued_bytes", Help: "Bytes of Batch answers queued for clients that have not read them yet, all streams.",
+	})
+	m.batchStalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ecskv_batch_stalls_total", Help: "Times a Batch stream stopped reading requests at one of its bounds, by bound.",
+	}, []string{"bound"})
+	m.batchClosed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ecskv_batch_streams_closed_total", Help: "Batch streams closed with ResourceExhausted: their client read no answer for batch-stall-timeout.",
+	})
+	m.connsClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ecskv_connections_closed_total", Help: "Connections the server closed because of a bound, by reason.",
+	}, []string{"reason"})
+	m.connsRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ecskv_connections_refused_calls_total", Help: "Calls refused with ResourceExhausted on a new connection while max-connections connections had made calls.",
+	})
+	for _, b := range []string{boundQueuedBytes, boundInflight} {
+		m.batchStalls.WithLabelValues(b)
+	}
+	for _, r := range closeReasons {
+		m.connsClosed.WithLabelValues(r)
+	}
 }
 
 func (m *metrics) handler(pprofOn bool) http.Handler {

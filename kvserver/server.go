@@ -35,6 +35,7 @@ type Server struct {
 	etcd    *clientv3.Client
 	grpc    *grpc.Server
 	lis     net.Listener
+	gate    *connGate // lis: the connection bounds
 	httpSrv *http.Server
 	metrics *metrics
 

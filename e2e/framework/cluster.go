@@ -32,7 +32,7 @@ const (
 type clusterConfig struct {
 	servers, replicas, partitions, spare int
 	readyTimeout, stopTimeout            time.Duration
-	args                                 []string
+	args, env                            []string
 	secure                               bool
 }
 
@@ -52,6 +52,12 @@ func WithPartitions(p int) Option { return func(c *clusterConfig) { c.partitions
 // repeated flag such as --log-level overrides them).
 func WithArgs(args ...string) Option {
 	return func(c *clusterConfig) { c.args = append(c.args, args...) }
+}
+
+// WithEnv adds KEY=VALUE variables to the environment of `ecs start`, which
+// the kvservers it launches inherit (e.g. "ECSKV_MAX_CONNECTIONS=50").
+func WithEnv(kv ...string) Option {
+	return func(c *clusterConfig) { c.env = append(c.env, kv...) }
 }
 
 // WithSecure starts the cluster with `ecs start --secure` (TLS everywhere,
@@ -218,7 +224,7 @@ func (c *Cluster) Start(t testing.TB) {
 		t.Fatalf("framework: Start: ecs (pid %d) is still running", p.PID())
 	}
 	began := time.Now()
-	p := StartProcess(t, ProcessSpec{Name: "ecs", Path: c.Bin(ECSBin), Args: c.StartArgs(c.dataDir, c.ports)})
+	p := StartProcess(t, ProcessSpec{Name: "ecs", Path: c.Bin(ECSBin), Args: c.StartArgs(c.dataDir, c.ports), Env: c.cfg.env})
 	c.mu.Lock()
 	c.ecs = p
 	c.mu.Unlock()

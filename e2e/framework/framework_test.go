@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -122,5 +123,13 @@ func TestProcArgsAndExited(t *testing.T) {
 	exited, _ = Exited(p.PID())
 	require.True(t, exited)
 	_, ok = ProcArgs(p.PID())
+	require.False(t, ok)
+}
+
+func TestRSS(t *testing.T) {
+	rss, ok := RSS(os.Getpid())
+	require.True(t, ok)
+	require.Greater(t, rss, int64(1<<20), "this test binary holds more than 1 MiB")
+	_, ok = RSS(-1)
 	require.False(t, ok)
 }

@@ -128,3 +128,23 @@ func Exited(pid int) (exited bool, states []string) {
 	}
 	return len(states) == 0, states
 }
+
+// RSS returns the resident set size of pid in bytes (VmRSS of
+// /proc/<pid>/status); ok is false when there is no such process.
+func RSS(pid int) (bytes int64, ok bool) {
+	status, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, found := strings.CutPrefix(line, "VmRSS:"); found {
+			f := strings.Fields(rest) // "1234 kB"
+			if len(f) != 2 || f[1] != "kB" {
+				return 0, false
+			}
+			kb, err := strconv.ParseInt(f[0], 10, 64)
+			return kb << 10, err == nil
+		}
+	}
+	return 0, false
+}
