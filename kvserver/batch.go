@@ -123,12 +123,19 @@ func (s *Server) takeSlot(ctx context.Context, slots chan struct{}) error {
 // maxOpTimeout caps a Batch operation's timeout_ms.
 const maxOpTimeout = time.Hour
 
+// opTimeout is a Batch operation's deadline from its timeout_ms: none (0)
+// for 0 or less, at most maxOpTimeout, so no client number overflows a
+// Duration into one already past.
+func opTimeout(ms int64) time.Duration {
+	if ms <= 0 {
+		return 0
+	}
+	return time.Duration(min(ms, maxOpTimeout.Milliseconds())) * time.Millisecond
+}
+
 // serveBatchWrite runs one put or delete under the operation's deadline.
 func (s *Server) serveBatchWrite(ctx context.Context, op *kvpb.BatchOp) *kvpb.BatchResult {
-	if op.TimeoutMs > 0 {
-		// A timeout beyond an hour is no timeout at all here (and its
-		// Duration would overflow into one already past).
-		d := time.Duration(min(op.TimeoutMs, maxOpTimeout.Milliseconds())) * time.Millisecond
+	if d := opTimeout(op.TimeoutMs); d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()

@@ -73,6 +73,25 @@ func FuzzScopedClientID(f *testing.F) {
 	})
 }
 
+// FuzzOpTimeout: a Batch operation's timeout_ms becomes no deadline or
+// one in (0, maxOpTimeout], never a negative or overflowed one.
+func FuzzOpTimeout(f *testing.F) {
+	for _, ms := range []int64{0, -1, 1, 3_600_000, 3_600_001, math.MaxInt64, math.MinInt64, math.MaxInt64 / 1000} {
+		f.Add(ms)
+	}
+	f.Fuzz(func(t *testing.T, ms int64) {
+		d := opTimeout(ms)
+		switch {
+		case ms <= 0 && d != 0:
+			t.Fatalf("timeout_ms %d gave deadline %v", ms, d)
+		case ms > 0 && (d <= 0 || d > maxOpTimeout):
+			t.Fatalf("timeout_ms %d gave %v, want (0, %v]", ms, d, maxOpTimeout)
+		case ms > 0 && ms <= maxOpTimeout.Milliseconds() && d != time.Duration(ms)*time.Millisecond:
+			t.Fatalf("timeout_ms %d gave %v", ms, d)
+		}
+	})
+}
+
 func FuzzKVRequests(f *testing.F) {
 	c, r := fuzzServer(f)
 	kv := c.kv("s1")
