@@ -47,6 +47,32 @@ func TestAdminFailsFast(t *testing.T) {
 	}
 }
 
+// TestClientFailsFast: kvclient that cannot reach the cluster says why in
+// one line, within a few seconds.
+func TestClientFailsFast(t *testing.T) {
+	c := framework.NewCluster(t, framework.WithSecure(), framework.WithServers(1), framework.WithReplicas(1))
+	idle := framework.Addr(testutil.FreePort(t))
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"nothing listening (etcd)", []string{"--etcd-endpoints", idle, "get", "k"}, "nothing listening at " + idle},
+		{"nothing listening (server)", []string{"--server", idle, "get", "k"}, "nothing listening at " + idle},
+		{"TLS needed", []string{"--server", c.ServerAddr("s1"), "get", "k"}, "a secure cluster needs --certs-dir"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			res := framework.Run(t, framework.RunOptions{}, c.Bin(framework.KVClientBin), tt.args...)
+			took := time.Since(start)
+			require.Equal(t, 2, res.ExitCode)
+			require.Contains(t, res.Stderr, tt.want)
+			require.Less(t, took, 8*time.Second, "took %v", took)
+			require.Equal(t, 1, countLines(res.Stderr), "one line: %q", res.Stderr)
+		})
+	}
+}
+
 // foreignCerts is a certificate directory of another CA.
 func foreignCerts(t *testing.T) string {
 	dir := filepath.Join(t.TempDir(), "foreign")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,9 +40,10 @@ type ringSource interface {
 
 // etcdSource reads the ring key from etcd.
 type etcdSource struct {
-	cli  *clientv3.Client
-	key  string
-	hint string // added to read errors
+	cli       *clientv3.Client
+	key       string
+	endpoints []string
+	hint      string // added to read errors when an endpoint listens
 }
 
 // newEtcdSource dials etcd. A secure cluster's embedded etcd refuses client
@@ -54,7 +57,7 @@ func newEtcdSource(cfg config.Client) (*etcdSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kvclient: etcd %v: %w", cfg.EtcdEndpoints, err)
 	}
-	es := &etcdSource{cli: cli, key: etcdkeys.Ring(cfg.Cluster)}
+	es := &etcdSource{cli: cli, key: etcdkeys.Ring(cfg.Cluster), endpoints: cfg.EtcdEndpoints}
 	if cfg.TLS.Enabled() {
 		es.hint = " (a secure cluster's etcd admits only its members: use --server HOST:PORT)"
 	}
@@ -64,7 +67,7 @@ func newEtcdSource(cfg config.Client) (*etcdSource, error) {
 func (s *etcdSource) fetch(ctx context.Context, _ *routedRing) (*ringmeta.Ring, error) {
 	resp, err := s.cli.Get(ctx, s.key)
 	if err != nil {
-		return nil, fmt.Errorf("kvclient: read ring from etcd: %w%s", err, s.hint)
+		return nil, fmt.Errorf("kvclient: read ring from etcd: %w%s", err, reachHint(s.endpoints, s.hint))
 	}
 	if len(resp.Kvs) == 0 {
 		return nil, ErrNoLayout
@@ -109,10 +112,24 @@ func (s *serverSource) fetch(ctx context.Context, last *routedRing) (*ringmeta.R
 		}
 		return ringmeta.Unmarshal(resp.Ring)
 	}
-	return nil, fmt.Errorf("kvclient: no server gave a ring%s: %w", s.hint, errors.Join(errs...))
+	return nil, fmt.Errorf("kvclient: no server gave a ring%s: %w", reachHint(cands, s.hint), errors.Join(errs...))
 }
 
 func (s *serverSource) close() error { return nil }
+
+// reachHint says why none of addrs answered: nothing listens at any of
+// them (a TCP connection is refused or times out), or else hint, the
+// likely cause of an address that listens but does not answer.
+func reachHint(addrs []string, hint string) string {
+	for _, a := range addrs {
+		a = strings.TrimPrefix(strings.TrimPrefix(a, "https://"), "http://")
+		if c, err := net.DialTimeout("tcp", a, 500*time.Millisecond); err == nil {
+			_ = c.Close()
+			return hint
+		}
+	}
+	return fmt.Sprintf(" (nothing listening at %s: is the cluster running there?)", strings.Join(addrs, ", "))
+}
 
 // ringCache holds the newest ring seen and coalesces concurrent refreshes.
 type ringCache struct {
