@@ -195,6 +195,14 @@ func (c Admin) Validate() error {
 	return p.err()
 }
 
+// CheckServerID reports whether id is a valid server id (or cluster name).
+func CheckServerID(id string) error {
+	if !nameRE.MatchString(id) {
+		return fmt.Errorf("config: server id must be 1-63 letters, digits, '.', '_' or '-', got %q", id)
+	}
+	return nil
+}
+
 func checkName(p *problems, field, v string) {
 	if !nameRE.MatchString(v) {
 		p.addf(field, "must be 1-63 letters, digits, '.', '_' or '-', got %q", v)

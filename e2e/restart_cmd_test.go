@@ -54,3 +54,35 @@ func TestRestartCommand(t *testing.T) {
 	rep := c.Check(t)
 	require.Equal(t, 0, rep.ExitCode, "%s\n%s", rep.Stderr, rep.Raw)
 }
+
+// TestReplaceCommand: `ecs replace ID NEWID` launches NEWID, waits until it
+// serves, then drains and removes ID; no key is lost.
+func TestReplaceCommand(t *testing.T) {
+	c := framework.NewCluster(t, framework.WithServers(3), framework.WithReplicas(3), framework.WithPartitions(32))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	d := dataset{prefix: "replace-", n: 200}
+	putAll(ctx, t, c.Client(t), d, 4)
+	oldPID := c.ServerPID("s2")
+
+	res := c.Admin(t, "replace", "s2", "bad id!")
+	require.Equal(t, 2, res.ExitCode, "a bad new id is a usage error: %s", res.Stderr)
+
+	res = c.Admin(t, "replace", "s2", "db2", "--timeout", "60s")
+	require.Equal(t, 0, res.ExitCode, res.Stderr)
+	require.Contains(t, res.Stdout, "replaced s2 by db2: cluster balanced")
+	st := c.Status(t)
+	var ids []string
+	for _, s := range st.Servers {
+		if s.State != "removed" {
+			ids = append(ids, s.ID)
+			require.Equal(t, "active", s.State, s.ID)
+		}
+	}
+	require.Equal(t, []string{"db2", "s1", "s3"}, ids)
+	testutil.Eventually(t, 15*time.Second, 50*time.Millisecond, func() bool { return !framework.Alive(oldPID) },
+		"s2 still running after its removal")
+	readAll(ctx, t, c.Client(t), d, 4)
+	rep := c.Check(t)
+	require.Equal(t, 0, rep.ExitCode, "%s\n%s", rep.Stderr, rep.Raw)
+}

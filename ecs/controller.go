@@ -76,7 +76,7 @@ type controller struct {
 // procManager is the local launcher as the controller uses it.
 type procManager interface {
 	ids() []string
-	add(k int, taken func(id string) bool) ([]string, error)
+	add(k int, name string, taken func(id string) bool) ([]string, error)
 	stopServer(id string) bool
 	restart(id string) (pid int, err error)
 }

@@ -344,10 +344,13 @@ func (f *fakeProcs) ids() []string {
 	return append([]string(nil), f.launched...)
 }
 
-func (f *fakeProcs) add(k int, taken func(string) bool) ([]string, error) {
+func (f *fakeProcs) add(k int, name string, taken func(string) bool) ([]string, error) {
 	var out []string
 	for i := 1; len(out) < k; i++ {
 		id := fmt.Sprintf("s%d", i)
+		if name != "" {
+			id = name
+		}
 		if taken(id) || contains(f.ids(), id) {
 			continue
 		}

@@ -79,17 +79,17 @@ func (l *launcher) start(etcdEndpoints []string) error {
 	l.endpoints = etcdEndpoints
 	l.mu.Unlock()
 	for i := 1; i <= l.cfg.Servers; i++ {
-		if err := l.startOne(i, etcdEndpoints); err != nil {
+		if err := l.startOne(i, "s"+strconv.Itoa(i), etcdEndpoints); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (l *launcher) startOne(i int, etcdEndpoints []string) error {
+func (l *launcher) startOne(i int, id string, etcdEndpoints []string) error {
 	gp, mp := serverPorts(l.cfg, i)
 	c := &child{
-		id:      "s" + strconv.Itoa(i),
+		id:      id,
 		addr:    net.JoinHostPort(l.cfg.Host, strconv.Itoa(gp)),
 		metrics: net.JoinHostPort(l.cfg.Host, strconv.Itoa(mp)),
 		done:    make(chan struct{}),
@@ -172,9 +172,10 @@ func (l *launcher) ids() []string {
 }
 
 // add launches k more servers for `ecs add`: ids and ports continue after
-// the highest index launched, skipping ids taken by other servers. It
-// returns the ids launched, also when it fails part way.
-func (l *launcher) add(k int, taken func(id string) bool) ([]string, error) {
+// the highest index launched, skipping ids taken by other servers; name,
+// when set, is the one server's id instead (`ecs replace`), on the next
+// index's ports. It returns the ids launched, also when it fails part way.
+func (l *launcher) add(k int, name string, taken func(id string) bool) ([]string, error) {
 	l.mu.Lock()
 	i, endpoints := 0, l.endpoints
 	for _, c := range l.children {
@@ -185,7 +186,13 @@ func (l *launcher) add(k int, taken func(id string) bool) ([]string, error) {
 	for len(ids) < k {
 		i++
 		id := "s" + strconv.Itoa(i)
+		if name != "" {
+			id = name
+		}
 		if taken(id) {
+			if name != "" {
+				return nil, fmt.Errorf("%w: server id %s is taken", ErrLaunch, name)
+			}
 			continue
 		}
 		gp, mp := serverPorts(l.cfg, i)
@@ -193,9 +200,12 @@ func (l *launcher) add(k int, taken func(id string) bool) ([]string, error) {
 			return ids, fmt.Errorf("%w: %s would need port %d", ErrLaunch, id, mp)
 		}
 		if err := checkPortsFree(l.cfg.Host, map[int]string{gp: "kvserver " + id, mp: "kvserver " + id + " metrics"}); err != nil {
+			if name != "" {
+				continue // the name's ports may be any free index's
+			}
 			return ids, fmt.Errorf("%w: %w", ErrLaunch, err)
 		}
-		if err := l.startOne(i, endpoints); err != nil {
+		if err := l.startOne(i, id, endpoints); err != nil {
 			return ids, fmt.Errorf("%w: %w", ErrLaunch, err)
 		}
 		ids = append(ids, id)
@@ -229,7 +239,7 @@ func (l *launcher) restart(id string) (int, error) {
 	l.mu.Lock()
 	l.children = slices.DeleteFunc(l.children, func(c *child) bool { return c == old })
 	l.mu.Unlock()
-	if err := l.startOne(old.index, endpoints); err != nil {
+	if err := l.startOne(old.index, old.id, endpoints); err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrLaunch, err)
 	}
 	l.mu.Lock()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/config"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -58,6 +59,9 @@ func (c *controller) addServers(req etcdkeys.AdminRequest) etcdkeys.AdminResult 
 	if req.Count < 1 || req.Count > maxAddCount {
 		return fail(req.ID, "add: count must be in 1..%d, got %d", maxAddCount, req.Count)
 	}
+	if req.Name != "" && (req.Count != 1 || config.CheckServerID(req.Name) != nil) {
+		return fail(req.ID, "add: a named server must be one, with an id of 1-63 letters, digits, '.', '_' or '-', got %d named %q", req.Count, req.Name)
+	}
 	if c.procs == nil || len(c.procs.ids()) == 0 {
 		return fail(req.ID, "add: the leader ECS launched no kvservers, so it cannot launch more; "+
 			"start each new server by hand (kvserver --id ID --listen HOST:PORT --data-dir DIR --etcd-endpoints %s) "+
@@ -69,7 +73,7 @@ func (c *controller) addServers(req etcdkeys.AdminRequest) etcdkeys.AdminResult 
 		_, removed := c.state.Removed[id]
 		return inRing || registered || removed
 	}
-	ids, err := c.procs.add(req.Count, taken)
+	ids, err := c.procs.add(req.Count, req.Name, taken)
 	if len(ids) > 0 {
 		c.events.add("servers launched", strings.Join(ids, ", "))
 	}

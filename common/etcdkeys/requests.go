@@ -35,6 +35,9 @@ type AdminRequest struct {
 	Kind string `json:"kind"` // RequestAdd, RequestRemove or RequestRestart
 	// Count is how many servers `add` launches.
 	Count int `json:"count,omitempty"`
+	// Name, when set, is the id of the one server `add` launches (`ecs
+	// replace` names the new server).
+	Name string `json:"name,omitempty"`
 	// Server is the id `remove` drains and removes, or `restart` relaunches.
 	Server     string `json:"server,omitempty"`
 	UnixMillis int64  `json:"unix_ms"`

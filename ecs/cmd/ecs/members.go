@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ecskv/ecskv/common/cliutil"
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/ecs"
@@ -78,6 +79,52 @@ func newRemoveCommand() *cobra.Command {
 		return nil
 	}
 	return cmd
+}
+
+func newReplaceCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "replace ID NEWID",
+		Short: "Launch local server NEWID, wait until it serves, then move every replica off ID and remove it",
+		Args:  cobra.ExactArgs(2),
+	}
+	load := adminFlags(cmd)
+	timeout := cmd.Flags().Duration("timeout", defaultMoveTimeout, "how long each step (NEWID joining, ID draining) may take")
+	cmd.RunE = func(_ *cobra.Command, args []string) error {
+		id, newID := args[0], args[1]
+		if err := config.CheckServerID(newID); err != nil {
+			return cliutil.UsageError{Err: err}
+		}
+		add := etcdkeys.AdminRequest{Kind: etcdkeys.RequestAdd, Count: 1, Name: newID}
+		if _, err := runRequest(load, *timeout, add, func(etcdkeys.AdminResult) func(*ecs.Status) bool {
+			fmt.Fprintf(os.Stderr, "replace: launched %s; waiting for it to join\n", newID)
+			return serverState(newID, "active")
+		}); err != nil {
+			return fmt.Errorf("replace %s by %s: %w", id, newID, err)
+		}
+		remove := etcdkeys.AdminRequest{Kind: etcdkeys.RequestRemove, Server: id}
+		st, err := runRequest(load, *timeout, remove, func(etcdkeys.AdminResult) func(*ecs.Status) bool {
+			fmt.Fprintf(os.Stderr, "replace: %s serves; draining %s\n", newID, id)
+			return func(st *ecs.Status) bool { return serverState(id, "")(st) || serverState(id, "removed")(st) }
+		})
+		if err != nil {
+			return fmt.Errorf("replace %s by %s: %s joined, but: %w", id, newID, newID, err)
+		}
+		fmt.Printf("replaced %s by %s: cluster balanced at epoch %d (%d servers, %s)\n", id, newID, st.Epoch, len(st.Servers), st.Moves.Summary(st))
+		return nil
+	}
+	return cmd
+}
+
+// serverState is a condition on a status: server id is in state ("":
+// not listed at all).
+func serverState(id, state string) func(*ecs.Status) bool {
+	return func(st *ecs.Status) bool {
+		i := slices.IndexFunc(st.Servers, func(s ecs.ServerStatus) bool { return s.ID == id })
+		if state == "" {
+			return i < 0
+		}
+		return i >= 0 && st.Servers[i].State == state
+	}
 }
 
 func newRestartCommand() *cobra.Command {

@@ -20,8 +20,13 @@ import (
 	"golang.org/x/term"
 )
 
-// userTimeout bounds one user command's etcd requests.
+// userTimeout is the default bound on one user command's etcd requests.
 const userTimeout = 10 * time.Second
+
+// timeoutFlag adds --timeout to cmd.
+func timeoutFlag(cmd *cobra.Command, def time.Duration, what string) *time.Duration {
+	return cmd.Flags().Duration("timeout", def, what)
+}
 
 func newUserCommand() *cobra.Command {
 	user := &cobra.Command{Use: "user", Short: "Manage the users of a cluster with authentication"}
@@ -31,6 +36,7 @@ func newUserCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 	}
 	loadAdd := adminFlags(add)
+	timeoutAdd := timeoutFlag(add, userTimeout, "how long the command may take")
 	add.RunE = func(_ *cobra.Command, args []string) error {
 		if err := auth.CheckUser(args[0]); err != nil {
 			return err
@@ -43,7 +49,7 @@ func newUserCommand() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return withEtcd(loadAdd, userTimeout, func(ctx context.Context, cli *clientv3.Client, cfg config.Admin) error {
+		return withEtcd(loadAdd, *timeoutAdd, func(ctx context.Context, cli *clientv3.Client, cfg config.Admin) error {
 			stored, err := ecs.AddUser(ctx, cli, cfg.Cluster, u)
 			if err != nil {
 				return err
@@ -73,9 +79,10 @@ then deletes them.`,
 		Args: cobra.ExactArgs(1),
 	}
 	loadRemove := adminFlags(remove)
+	timeoutRemove := timeoutFlag(remove, userTimeout, "how long the command may take")
 	keep := remove.Flags().Bool("keep-data", false, "keep the user's keys for the next user added under this name")
 	remove.RunE = func(_ *cobra.Command, args []string) error {
-		return withEtcd(loadRemove, userTimeout, func(ctx context.Context, cli *clientv3.Client, cfg config.Admin) error {
+		return withEtcd(loadRemove, *timeoutRemove, func(ctx context.Context, cli *clientv3.Client, cfg config.Admin) error {
 			r, err := ecs.RemoveUser(ctx, cli, cfg.Cluster, args[0], *keep)
 			switch {
 			case err != nil:
@@ -92,9 +99,10 @@ then deletes them.`,
 	}
 	list := &cobra.Command{Use: "list", Short: "List the users (--long: with namespaces, and names removed with their keys kept)", Args: cobra.NoArgs}
 	loadList := adminFlags(list)
+	timeoutList := timeoutFlag(list, userTimeout, "how long the command may take")
 	long := list.Flags().BoolP("long", "l", false, "print each user's namespace and state")
 	list.RunE = func(*cobra.Command, []string) error {
-		return withEtcd(loadList, userTimeout, func(ctx context.Context, cli *clientv3.Client, cfg config.Admin) error {
+		return withEtcd(loadList, *timeoutList, func(ctx context.Context, cli *clientv3.Client, cfg config.Admin) error {
 			users, err := ecs.ListUsers(ctx, cli, cfg.Cluster)
 			if err != nil {
 				return err
