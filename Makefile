@@ -11,7 +11,7 @@ LDFLAGS  := -X github.com/ecskv/ecskv/common/cliutil.version=$(shell git describ
 DATA     ?= ./data
 N        ?= 5
 
-.PHONY: all help deps tools peer-tools screenshots build run test unit sim e2e chaos bench-failover bench-peers profile proto proto-tools lint fmt vet bench fuzz clean
+.PHONY: all help deps tools peer-tools screenshots build image run test unit sim e2e chaos bench-failover bench-peers profile proto proto-tools lint fmt vet bench fuzz clean
 
 all: build
 
@@ -41,6 +41,23 @@ tools:
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./ecs/cmd/ecs ./kvserver/cmd/kvserver ./kvclient/cmd/kvclient ./kvclient/cmd/kvbench
+
+## image: the container image $(IMAGE) (default ecskv:dev), FROM scratch: static
+## binaries (CGO_ENABLED=0) of ecs, kvserver, kvclient, kvbench and an etcd built
+## from the etcd module at go.mod's version, in bin/image/bin (they run on the
+## host too); the build context is bin/image; nothing is pulled
+IMAGE     ?= ecskv:dev
+IMAGE_DIR := $(BIN)/image
+image:
+	@command -v docker >/dev/null || { echo "image: docker is not installed"; exit 1; }
+	@mkdir -p $(IMAGE_DIR)/bin $(IMAGE_DIR)/rootfs/tmp $(IMAGE_DIR)/owned/data
+	chmod 1777 $(IMAGE_DIR)/rootfs/tmp
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(IMAGE_DIR)/bin/ \
+		./ecs/cmd/ecs ./kvserver/cmd/kvserver ./kvclient/cmd/kvclient ./kvclient/cmd/kvbench
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(IMAGE_DIR)/bin/etcd go.etcd.io/etcd/server/v3
+	DOCKER_BUILDKIT=0 docker build -q -f deploy/Dockerfile -t $(IMAGE) \
+		--label org.opencontainers.image.version=$(shell git describe --tags --always --dirty 2>/dev/null) $(IMAGE_DIR)
+	@docker run --rm $(IMAGE) ecs --version
 
 ## run: start a local cluster of $(N) servers on the embedded etcd (Ctrl-C stops it)
 run: build
