@@ -11,7 +11,7 @@ LDFLAGS  := -X github.com/ecskv/ecskv/common/cliutil.version=$(shell git describ
 DATA     ?= ./data
 N        ?= 5
 
-.PHONY: all help deps tools peer-tools screenshots build image run test unit sim e2e chaos bench-failover bench-peers profile proto proto-tools lint fmt vet bench fuzz clean
+.PHONY: all help deps tools peer-tools screenshots build image multihost run test unit sim e2e chaos bench-failover bench-peers profile proto proto-tools lint fmt vet bench fuzz clean
 
 all: build
 
@@ -58,6 +58,24 @@ image:
 	DOCKER_BUILDKIT=0 docker build -q -f deploy/Dockerfile -t $(IMAGE) \
 		--label org.opencontainers.image.version=$(shell git describe --tags --always --dirty 2>/dev/null) $(IMAGE_DIR)
 	@docker run --rm $(IMAGE) ecs --version
+
+## multihost: deploy/compose.yaml for real (e2e/multihost, tag multihost): a
+## 3-member etcd, two ECSes and five kvservers, each container a host with its
+## own address; loads keys, kills a server's container, cuts one off the network,
+## pauses one, kills the leading ECS, heals each; ends with `ecs check` clean,
+## every acknowledged write readable, and takes everything down (also on
+## failure). Builds the image first; skips (exit 0) without Docker or Compose
+multihost:
+	@if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then \
+		echo "multihost: skipped: Docker is not available (no docker command, or its daemon does not answer)"; exit 0; fi; \
+	if command -v docker-compose >/dev/null 2>&1; then compose=docker-compose; \
+	elif docker compose version >/dev/null 2>&1; then compose="docker compose"; \
+	else echo "multihost: skipped: neither docker-compose nor docker compose is installed"; exit 0; fi; \
+	$(MAKE) --no-print-directory image || exit 1; \
+	ECSKV_IMAGE=$(IMAGE) $(GO) test -tags multihost -count=1 -timeout 15m -v ./e2e/multihost -bin-dir $(IMAGE_DIR)/bin; \
+	status=$$?; \
+	$$compose -f deploy/compose.yaml -p ecskv-multihost down -v --remove-orphans -t 2 >/dev/null 2>&1; \
+	exit $$status
 
 ## run: start a local cluster of $(N) servers on the embedded etcd (Ctrl-C stops it)
 run: build
@@ -133,6 +151,7 @@ fmt:
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
+	$(GO) vet -tags multihost ./e2e/multihost
 
 ## bench: Go benchmarks of the hot paths (key encoding, ring lookup, storage
 ## apply, one batch through an in-process chain, the library on the Batch
