@@ -11,7 +11,7 @@ LDFLAGS  := -X github.com/ecskv/ecskv/common/cliutil.version=$(shell git describ
 DATA     ?= ./data
 N        ?= 5
 
-.PHONY: all help deps tools peer-tools screenshots build image multihost run test unit sim e2e chaos bench-failover bench-peers profile proto proto-tools lint fmt vet bench fuzz clean
+.PHONY: all help deps tools peer-tools screenshots build image multihost k8s-lint k8s-schemas run test unit sim e2e chaos bench-failover bench-peers profile proto proto-tools lint fmt vet bench fuzz clean
 
 all: build
 
@@ -139,8 +139,26 @@ proto-tools:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 
-## lint: gofmt and go vet (e2e included)
-lint: fmt vet
+## lint: gofmt, go vet (e2e included) and the Kubernetes manifests' schemas
+lint: fmt vet k8s-lint
+
+## k8s-lint: validate deploy/k8s/*.yaml with kubeconform (installed through the
+## Go module proxy when missing) against the strict schemas vendored in
+## deploy/k8s/schemas: offline, no schema is fetched
+KUBECONFORM     := github.com/yannh/kubeconform/cmd/kubeconform@v0.8.0
+KUBECONFORM_BIN  = $(shell $(GO) env GOPATH)/bin/kubeconform
+k8s-lint:
+	@test -x $(KUBECONFORM_BIN) || $(GO) install $(KUBECONFORM)
+	$(KUBECONFORM_BIN) -strict -summary \
+		-schema-location 'deploy/k8s/schemas/{{ .ResourceKind }}{{ .KindSuffix }}.json' deploy/k8s/*.yaml
+
+## k8s-schemas: regenerate deploy/k8s/schemas from the Kubernetes OpenAPI
+## document in k8s.io/kube-openapi (the version kubeconform requires; test data
+## of Kubernetes v1.27), downloaded through the Go module proxy
+KUBE_OPENAPI := k8s.io/kube-openapi@v0.0.0-20260603220949-865597e52e25
+k8s-schemas:
+	dir=$$($(GO) mod download -json $(KUBE_OPENAPI) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	$(GO) run ./deploy/k8s/genschemas -swagger $$dir/pkg/schemaconv/testdata/swagger.json -out deploy/k8s/schemas
 
 ## fmt: fail when a Go file needs gofmt
 fmt:
