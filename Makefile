@@ -11,7 +11,7 @@ LDFLAGS  := -X github.com/ecskv/ecskv/common/cliutil.version=$(shell git describ
 DATA     ?= ./data
 N        ?= 5
 
-.PHONY: all help deps tools peer-tools screenshots build image multihost k8s-lint k8s-schemas run test unit sim e2e chaos bench-failover bench-peers profile proto proto-tools lint fmt vet bench fuzz clean
+.PHONY: all help deps tools peer-tools screenshots build image multihost k8s-lint k8s-schemas systemd-lint run test unit sim e2e chaos bench-failover bench-peers profile proto proto-tools lint fmt vet bench fuzz clean
 
 all: build
 
@@ -139,8 +139,17 @@ proto-tools:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 
-## lint: gofmt, go vet (e2e included) and the Kubernetes manifests' schemas
-lint: fmt vet k8s-lint
+## lint: gofmt, go vet (e2e included), the Kubernetes manifests' schemas and
+## the systemd units
+lint: fmt vet k8s-lint systemd-lint
+
+## systemd-lint: systemd-analyze verify of deploy/systemd (only the missing
+## binaries in /usr/local/bin are forgiven); skipped without systemd-analyze
+systemd-lint:
+	@if ! command -v systemd-analyze >/dev/null 2>&1; then echo "systemd-lint: skipped: no systemd-analyze"; exit 0; fi; \
+	out=$$(systemd-analyze verify --man=no deploy/systemd/ecs.service deploy/systemd/kvserver@.service 2>&1 | \
+		grep -v 'Command /usr/local/bin/[a-z]* is not executable'); \
+	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; echo "systemd-analyze verify: deploy/systemd/*.service ok"
 
 ## k8s-lint: validate deploy/k8s/*.yaml with kubeconform (installed through the
 ## Go module proxy when missing) against the strict schemas vendored in
