@@ -155,7 +155,7 @@ systemd-lint:
 ## Go module proxy when missing) against the strict schemas vendored in
 ## deploy/k8s/schemas: offline, no schema is fetched
 KUBECONFORM     := github.com/yannh/kubeconform/cmd/kubeconform@v0.8.0
-KUBECONFORM_BIN  = $(shell $(GO) env GOPATH)/bin/kubeconform
+KUBECONFORM_BIN  = $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)/kubeconform
 k8s-lint:
 	@test -x $(KUBECONFORM_BIN) || $(GO) install $(KUBECONFORM)
 	$(KUBECONFORM_BIN) -strict -summary \
