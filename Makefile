@@ -11,7 +11,7 @@ LDFLAGS  := -X github.com/ecskv/ecskv/common/cliutil.version=$(shell git describ
 DATA     ?= ./data
 N        ?= 5
 
-.PHONY: all help deps tools peer-tools screenshots build run test unit sim e2e chaos bench-failover bench-peers profile proto proto-tools lint fmt vet bench fuzz clean
+.PHONY: all help deps tools peer-tools screenshots build image multihost k8s-lint k8s-schemas systemd-lint run test unit sim e2e chaos bench-failover bench-peers profile proto proto-tools lint fmt vet bench fuzz clean
 
 all: build
 
@@ -41,6 +41,41 @@ tools:
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./ecs/cmd/ecs ./kvserver/cmd/kvserver ./kvclient/cmd/kvclient ./kvclient/cmd/kvbench
+
+## image: the container image $(IMAGE) (default ecskv:dev), FROM scratch: static
+## binaries (CGO_ENABLED=0) of ecs, kvserver, kvclient, kvbench and an etcd built
+## from the etcd module at go.mod's version, in bin/image/bin (they run on the
+## host too); the build context is bin/image; nothing is pulled
+IMAGE     ?= ecskv:dev
+IMAGE_DIR := $(BIN)/image
+image:
+	@command -v docker >/dev/null || { echo "image: docker is not installed"; exit 1; }
+	@mkdir -p $(IMAGE_DIR)/bin $(IMAGE_DIR)/rootfs/tmp $(IMAGE_DIR)/owned/data
+	chmod 1777 $(IMAGE_DIR)/rootfs/tmp
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(IMAGE_DIR)/bin/ \
+		./ecs/cmd/ecs ./kvserver/cmd/kvserver ./kvclient/cmd/kvclient ./kvclient/cmd/kvbench
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(IMAGE_DIR)/bin/etcd go.etcd.io/etcd/server/v3
+	DOCKER_BUILDKIT=0 docker build -q -f deploy/Dockerfile -t $(IMAGE) \
+		--label org.opencontainers.image.version=$(shell git describe --tags --always --dirty 2>/dev/null) $(IMAGE_DIR)
+	@docker run --rm $(IMAGE) ecs --version
+
+## multihost: deploy/compose.yaml for real (e2e/multihost, tag multihost): a
+## 3-member etcd, two ECSes and five kvservers, each container a host with its
+## own address; loads keys, kills a server's container, cuts one off the network,
+## pauses one, kills the leading ECS, heals each; ends with `ecs check` clean,
+## every acknowledged write readable, and takes everything down (also on
+## failure). Builds the image first; skips (exit 0) without Docker or Compose
+multihost:
+	@if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then \
+		echo "multihost: skipped: Docker is not available (no docker command, or its daemon does not answer)"; exit 0; fi; \
+	if command -v docker-compose >/dev/null 2>&1; then compose=docker-compose; \
+	elif docker compose version >/dev/null 2>&1; then compose="docker compose"; \
+	else echo "multihost: skipped: neither docker-compose nor docker compose is installed"; exit 0; fi; \
+	$(MAKE) --no-print-directory image || exit 1; \
+	ECSKV_IMAGE=$(IMAGE) $(GO) test -tags multihost -count=1 -timeout 15m -v ./e2e/multihost -bin-dir $(IMAGE_DIR)/bin; \
+	status=$$?; \
+	$$compose -f deploy/compose.yaml -p ecskv-multihost down -v --remove-orphans -t 2 >/dev/null 2>&1; \
+	exit $$status
 
 ## run: start a local cluster of $(N) servers on the embedded etcd (Ctrl-C stops it)
 run: build
@@ -104,8 +139,35 @@ proto-tools:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 
-## lint: gofmt and go vet (e2e included)
-lint: fmt vet
+## lint: gofmt, go vet (e2e included), the Kubernetes manifests' schemas and
+## the systemd units
+lint: fmt vet k8s-lint systemd-lint
+
+## systemd-lint: systemd-analyze verify of deploy/systemd (only the missing
+## binaries in /usr/local/bin are forgiven); skipped without systemd-analyze
+systemd-lint:
+	@if ! command -v systemd-analyze >/dev/null 2>&1; then echo "systemd-lint: skipped: no systemd-analyze"; exit 0; fi; \
+	out=$$(systemd-analyze verify --man=no deploy/systemd/ecs.service deploy/systemd/kvserver@.service 2>&1 | \
+		grep -v 'Command /usr/local/bin/[a-z]* is not executable'); \
+	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; echo "systemd-analyze verify: deploy/systemd/*.service ok"
+
+## k8s-lint: validate deploy/k8s/*.yaml with kubeconform (installed through the
+## Go module proxy when missing) against the strict schemas vendored in
+## deploy/k8s/schemas: offline, no schema is fetched
+KUBECONFORM     := github.com/yannh/kubeconform/cmd/kubeconform@v0.8.0
+KUBECONFORM_BIN  = $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)/kubeconform
+k8s-lint:
+	@test -x $(KUBECONFORM_BIN) || $(GO) install $(KUBECONFORM)
+	$(KUBECONFORM_BIN) -strict -summary \
+		-schema-location 'deploy/k8s/schemas/{{ .ResourceKind }}{{ .KindSuffix }}.json' deploy/k8s/*.yaml
+
+## k8s-schemas: regenerate deploy/k8s/schemas from the Kubernetes OpenAPI
+## document in k8s.io/kube-openapi (the version kubeconform requires; test data
+## of Kubernetes v1.27), downloaded through the Go module proxy
+KUBE_OPENAPI := k8s.io/kube-openapi@v0.0.0-20260603220949-865597e52e25
+k8s-schemas:
+	dir=$$($(GO) mod download -json $(KUBE_OPENAPI) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	$(GO) run ./deploy/k8s/genschemas -swagger $$dir/pkg/schemaconv/testdata/swagger.json -out deploy/k8s/schemas
 
 ## fmt: fail when a Go file needs gofmt
 fmt:
@@ -116,6 +178,7 @@ fmt:
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
+	$(GO) vet -tags multihost ./e2e/multihost
 
 ## bench: Go benchmarks of the hot paths (key encoding, ring lookup, storage
 ## apply, one batch through an in-process chain, the library on the Batch
