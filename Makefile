@@ -77,9 +77,11 @@ multihost:
 	$$compose -f deploy/compose.yaml -p ecskv-multihost down -v --remove-orphans -t 2 >/dev/null 2>&1; \
 	exit $$status
 
-## run: start a local cluster of $(N) servers on the embedded etcd (Ctrl-C stops it)
+## run: start a local cluster of $(N) servers on the embedded etcd (Ctrl-C stops it);
+## BASE_PORT, ETCD_PORT and HTTP move it off the default ports
 run: build
-	$(BIN)/ecs start -n $(N) --data-dir $(DATA)
+	$(BIN)/ecs start -n $(N) --data-dir $(DATA) $(if $(BASE_PORT),--base-port $(BASE_PORT)) \
+		$(if $(ETCD_PORT),--etcd-port $(ETCD_PORT)) $(if $(HTTP),--http $(HTTP))
 
 ## test: unit tests (race detector), SEEDS seeds of the simulator, and the
 ## end-to-end tests on real processes
