@@ -86,3 +86,25 @@ func TestReplaceCommand(t *testing.T) {
 	rep := c.Check(t)
 	require.Equal(t, 0, rep.ExitCode, "%s\n%s", rep.Stderr, rep.Raw)
 }
+
+// TestRemoveDeadServer: `ecs remove` of a server that died, once its
+// replicas were re-made elsewhere, takes its entry out and reports its own
+// round (nothing moved), not the failover's.
+func TestRemoveDeadServer(t *testing.T) {
+	c := framework.NewCluster(t, framework.WithServers(4), framework.WithReplicas(3), framework.WithPartitions(32))
+	c.KillServer(t, "s4")
+	testutil.Eventually(t, 60*time.Second, 100*time.Millisecond, func() bool {
+		st := c.Status(t)
+		i := slices.IndexFunc(st.Servers, func(s framework.ServerStatus) bool { return s.ID == "s4" })
+		ok, _ := st.Converged()
+		return i >= 0 && st.Servers[i].State == "down" && st.Servers[i].Replicas() == 0 && ok
+	}, "s4's replicas not re-made on the others")
+	res := c.Admin(t, "remove", "s4", "--timeout", "30s")
+	require.Equal(t, 0, res.ExitCode, res.Stderr)
+	require.Contains(t, res.Stdout, "removed s4: cluster balanced at epoch")
+	require.Contains(t, res.Stdout, "(3 servers, 0/0 partitions moved")
+	require.Contains(t, res.Stdout, "0/0 partitions moved", "the failover's round reported as the removal's")
+	for _, s := range c.Status(t).Servers {
+		require.False(t, s.ID == "s4" && s.State != "removed", "s4 still listed as %s", s.State)
+	}
+}

@@ -47,7 +47,7 @@ func newAddCommand() *cobra.Command {
 			return fmt.Errorf("add: %w", err)
 		}
 		fmt.Printf("added %s: cluster balanced at epoch %d (%d servers, %s)\n",
-			strings.Join(ids, ", "), st.Epoch, len(st.Servers), st.Moves.Summary(st))
+			strings.Join(ids, ", "), st.Epoch, serving(st), st.Moves.Summary(st))
 		return nil
 	}
 	return cmd
@@ -75,7 +75,7 @@ func newRemoveCommand() *cobra.Command {
 		if err != nil {
 			return fmt.Errorf("remove %s: %w", id, err)
 		}
-		fmt.Printf("removed %s: cluster balanced at epoch %d (%d servers, %s)\n", id, st.Epoch, len(st.Servers), st.Moves.Summary(st))
+		fmt.Printf("removed %s: cluster balanced at epoch %d (%d servers, %s)\n", id, st.Epoch, serving(st), st.Moves.Summary(st))
 		return nil
 	}
 	return cmd
@@ -109,7 +109,7 @@ func newReplaceCommand() *cobra.Command {
 		if err != nil {
 			return fmt.Errorf("replace %s by %s: %s joined, but: %w", id, newID, newID, err)
 		}
-		fmt.Printf("replaced %s by %s: cluster balanced at epoch %d (%d servers, %s)\n", id, newID, st.Epoch, len(st.Servers), st.Moves.Summary(st))
+		fmt.Printf("replaced %s by %s: cluster balanced at epoch %d (%d servers, %s)\n", id, newID, st.Epoch, serving(st), st.Moves.Summary(st))
 		return nil
 	}
 	return cmd
@@ -148,7 +148,7 @@ func newRestartCommand() *cobra.Command {
 		if err != nil {
 			return fmt.Errorf("restart %s: %w", id, err)
 		}
-		fmt.Printf("restarted %s: cluster balanced at epoch %d (%d servers, %s)\n", id, st.Epoch, len(st.Servers), st.Moves.Summary(st))
+		fmt.Printf("restarted %s: cluster balanced at epoch %d (%d servers, %s)\n", id, st.Epoch, serving(st), st.Moves.Summary(st))
 		return nil
 	}
 	return cmd
@@ -187,4 +187,15 @@ func runRequest(load func() (config.Admin, error), timeout time.Duration, req et
 	}
 	st.Moves = st.Moves.Since(res.Epoch) // not the numbers of an earlier round
 	return st, nil
+}
+
+// serving counts the servers still in the cluster (not removed).
+func serving(st *ecs.Status) int {
+	n := 0
+	for _, s := range st.Servers {
+		if s.State != "removed" {
+			n++
+		}
+	}
+	return n
 }
