@@ -41,7 +41,13 @@ func FromArgs(name string, args []string) (Command, error) {
 	for i, a := range args {
 		toks[i] = token{text: a, quoted: true}
 	}
-	return build(name, toks)
+	cmd, err := build(name, toks)
+	if err == nil && name == "put" && cmd.Name == "delete" {
+		// Only the REPL deletes with a valueless put: a script's
+		// `kvclient put KEY` with its value missing is a mistake.
+		return Command{}, lookup("put").usageError()
+	}
+	return cmd, err
 }
 
 func build(name string, args []token) (Command, error) {
@@ -77,8 +83,11 @@ func (c Command) String() string {
 	}
 	for i, a := range c.Args {
 		w := word(a)
-		if c.Name == "put" && i == 0 && strings.HasPrefix(a, "--") {
+		switch {
+		case c.Name == "put" && i == 0 && strings.HasPrefix(a, "--"):
 			w = quote(a) // unquoted it would read as an option
+		case c.Name == "put" && i == 1 && a == "null":
+			w = quote(a) // unquoted it would delete
 		}
 		parts = append(parts, w)
 	}

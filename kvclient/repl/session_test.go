@@ -115,6 +115,8 @@ func TestSessionKeyCommands(t *testing.T) {
 		{"get empty value", []string{`put k ""`, "get k"}, "SUCCESS\n\n"},
 		{"get missing", []string{"get nope"}, "NOT_FOUND\n"},
 		{"delete", []string{"put k v", "delete k", "delete k", "get k"}, "SUCCESS\nSUCCESS\nNOT_FOUND\nNOT_FOUND\n"},
+		{"put without a value deletes", []string{"put k v", "put k", "get k", "put k null", `put k "null"`, "get k", "put k null", "get k"},
+			"SUCCESS\nSUCCESS\nNOT_FOUND\nNOT_FOUND\nSUCCESS\nnull\nSUCCESS\nNOT_FOUND\n"},
 		{"keyrange", []string{"keyrange", "keyrange_read --raw", "keyrange --table"},
 			"SERVER          RANGES  SHARE\n127.0.0.1:5001  1       50.0%\n127.0.0.1:5002  1       50.0%\n2 ranges on 2 servers (--table lists them, --raw prints the ECE419 string)\n" +
 				"00000000000000000000000000000000,ffffffffffffffffffffffffffffffff,127.0.0.1:5002;\n" +

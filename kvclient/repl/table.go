@@ -57,7 +57,9 @@ Everything after KEY is the value: unquoted words are joined by single
 spaces, so "put k a  b" stores "a b"; quote to keep spacing or to start the
 value with a quote mark: put "my key" "a  value". Inside "..." the escapes
 are \" \\ \n \t \r; '...' is literal. Quote a KEY that starts with --, or
-end the options with --: put -- --key value.`
+end the options with --: put -- --key value.
+With no value, or the unquoted word null, put deletes KEY and prints what
+delete prints (SUCCESS or NOT_FOUND); put KEY "null" stores the word.`
 
 // lookup finds a command by name or alias, ignoring case.
 func lookup(name string) *spec {
@@ -88,6 +90,14 @@ func buildPut(c *Command, args []token) error {
 	rest, err := putOptions(c, args)
 	if err != nil {
 		return err
+	}
+	// ECE419: put KEY with no value, or the unquoted word null, deletes.
+	if len(rest) == 1 || (len(rest) == 2 && !rest[1].quoted && rest[1].text == "null") {
+		if c.TTL != 0 {
+			return parseErrorf("put: --ttl needs a value (put KEY with no value, or null, deletes KEY)")
+		}
+		c.Name, c.Args = "delete", []string{rest[0].text}
+		return nil
 	}
 	if len(rest) < 2 {
 		return lookup("put").usageError()

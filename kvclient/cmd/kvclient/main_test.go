@@ -85,6 +85,8 @@ func TestOneShot(t *testing.T) {
 	}{
 		{"put new", nil, []string{"put", "new", "a", "b"}, result{0, "SUCCESS\n", ""}},
 		{"put update", nil, []string{"put", "k", "w"}, result{0, "UPDATE\n", ""}},
+		{"put without a value", nil, []string{"put", "k"}, result{2, "", "kvclient: usage: put [--ttl DURATION] KEY VALUE...\n"}},
+		{"put null stores it", nil, []string{"put", "k", "null"}, result{0, "UPDATE\n", ""}},
 		{"put ttl", nil, []string{"--server", "127.0.0.1:5001", "put", "--ttl", "5s", "new", "v"}, result{0, "SUCCESS\n", ""}},
 		{"put flag after key is value", nil, []string{"put", "new", "v", "--ttl", "5s"}, result{0, "SUCCESS\n", ""}},
 		{"get", nil, []string{"get", "k"}, result{0, "v\n", ""}},
