@@ -69,13 +69,8 @@ func TestDuplicateIDRefused(t *testing.T) {
 		resp, err := c.cli.Get(context.Background(), etcdkeys.Server(c.name, "s1"))
 		return err == nil && len(resp.Kvs) == 1
 	}, "s1 not registered")
-	cfg := config.DefaultKVServer()
-	cfg.ID, cfg.Listen, cfg.DataDir = "s1", testutil.FreeAddr(t), t.TempDir()
-	cfg.Cluster, cfg.EtcdEndpoints, cfg.LogLevel = c.name, testEtcdEndpoints, "error"
-	dup, err := New(cfg, zap.NewNop())
-	require.NoError(t, err)
-	dup.fs = vfs.NewMem()
-	err = dup.Start()
+	dup := newServerWithID(t, c, "s1")
+	err := dup.Start()
 	require.ErrorIs(t, err, ErrDuplicateID)
 	assert.Contains(t, err.Error(), c.node("s1").addr)
 
@@ -103,12 +98,7 @@ func TestDuplicateIDRace(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 0)
 	start := func() (*Server, error) {
-		cfg := config.DefaultKVServer()
-		cfg.ID, cfg.Listen, cfg.DataDir = "s9", testutil.FreeAddr(t), t.TempDir()
-		cfg.Cluster, cfg.EtcdEndpoints, cfg.LogLevel = c.name, testEtcdEndpoints, "error"
-		s, err := New(cfg, zap.NewNop())
-		require.NoError(t, err)
-		s.fs = vfs.NewMem()
+		s := newServerWithID(t, c, "s9")
 		return s, s.Start()
 	}
 	type started struct {
@@ -185,4 +175,16 @@ func TestRegisterExclusive(t *testing.T) {
 	require.NoError(t, err)
 	_, err = other.register(key, &m)
 	require.NoError(t, err)
+}
+
+// newServerWithID is a server of c's cluster under id, not yet started,
+// outside c's nodes.
+func newServerWithID(t *testing.T, c *tcluster, id string) *Server {
+	cfg := config.DefaultKVServer()
+	cfg.ID, cfg.Listen, cfg.DataDir = id, testutil.FreeAddr(t), t.TempDir()
+	cfg.Cluster, cfg.EtcdEndpoints, cfg.LogLevel = c.name, testEtcdEndpoints, "error"
+	s, err := New(cfg, zap.NewNop())
+	require.NoError(t, err)
+	s.fs = vfs.NewMem()
+	return s
 }

@@ -46,8 +46,7 @@ func newAddCommand() *cobra.Command {
 		if err != nil {
 			return fmt.Errorf("add: %w", err)
 		}
-		fmt.Printf("added %s: cluster balanced at epoch %d (%d servers, %s)\n",
-			strings.Join(ids, ", "), st.Epoch, serving(st), st.Moves.Summary(st))
+		printBalanced("added "+strings.Join(ids, ", "), st)
 		return nil
 	}
 	return cmd
@@ -75,7 +74,7 @@ func newRemoveCommand() *cobra.Command {
 		if err != nil {
 			return fmt.Errorf("remove %s: %w", id, err)
 		}
-		fmt.Printf("removed %s: cluster balanced at epoch %d (%d servers, %s)\n", id, st.Epoch, serving(st), st.Moves.Summary(st))
+		printBalanced("removed "+id, st)
 		return nil
 	}
 	return cmd
@@ -109,7 +108,7 @@ func newReplaceCommand() *cobra.Command {
 		if err != nil {
 			return fmt.Errorf("replace %s by %s: %s joined, but: %w", id, newID, newID, err)
 		}
-		fmt.Printf("replaced %s by %s: cluster balanced at epoch %d (%d servers, %s)\n", id, newID, st.Epoch, serving(st), st.Moves.Summary(st))
+		printBalanced("replaced "+id+" by "+newID, st)
 		return nil
 	}
 	return cmd
@@ -140,15 +139,12 @@ func newRestartCommand() *cobra.Command {
 		req := etcdkeys.AdminRequest{Kind: etcdkeys.RequestRestart, Server: id}
 		st, err := runRequest(load, *timeout, req, func(etcdkeys.AdminResult) func(*ecs.Status) bool {
 			fmt.Fprintf(os.Stderr, "restart: relaunched %s; waiting for it to rejoin\n", id)
-			return func(st *ecs.Status) bool {
-				i := slices.IndexFunc(st.Servers, func(s ecs.ServerStatus) bool { return s.ID == id })
-				return i >= 0 && st.Servers[i].State == "active"
-			}
+			return serverState(id, "active")
 		})
 		if err != nil {
 			return fmt.Errorf("restart %s: %w", id, err)
 		}
-		fmt.Printf("restarted %s: cluster balanced at epoch %d (%d servers, %s)\n", id, st.Epoch, serving(st), st.Moves.Summary(st))
+		printBalanced("restarted "+id, st)
 		return nil
 	}
 	return cmd
@@ -189,13 +185,14 @@ func runRequest(load func() (config.Admin, error), timeout time.Duration, req et
 	return st, nil
 }
 
-// serving counts the servers still in the cluster (not removed).
-func serving(st *ecs.Status) int {
+// printBalanced is the last line of add, remove, replace and restart:
+// what was done, and the cluster it left (servers not removed).
+func printBalanced(done string, st *ecs.Status) {
 	n := 0
 	for _, s := range st.Servers {
 		if s.State != "removed" {
 			n++
 		}
 	}
-	return n
+	fmt.Printf("%s: cluster balanced at epoch %d (%d servers, %s)\n", done, st.Epoch, n, st.Moves.Summary(st))
 }
