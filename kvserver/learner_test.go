@@ -175,8 +175,16 @@ func TestChainPromotionRace(t *testing.T) {
 	for _, id := range chain3 {
 		require.Less(t, c.srv(id).appliedEpoch(), r.Epoch)
 	}
-	resp, err := c.kv("s1").Put(ctx, &kvpb.PutRequest{Header: w.header(), Key: []byte(keys[1]), Value: []byte("during")})
-	require.NoError(t, err)
+	// The head may answer SERVER_NOT_READY while it reconciles with its
+	// successor after the learner joined; a client retries (same id).
+	req := &kvpb.PutRequest{Header: w.header(), Key: []byte(keys[1]), Value: []byte("during")}
+	var resp *kvpb.Response
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool {
+		var err error
+		resp, err = c.kv("s1").Put(ctx, req)
+		require.NoError(t, err)
+		return resp.Status != kvpb.Status_SERVER_NOT_READY
+	}, "the head stays not ready")
 	require.Equal(t, kvpb.Status_SUCCESS, resp.Status)
 	for _, rel := range releases {
 		rel()
