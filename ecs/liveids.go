@@ -3,6 +3,7 @@ package ecs
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -58,7 +59,11 @@ func (s *Server) checkIDsFree(ctx context.Context) error {
 	if len(live) == 0 {
 		return nil
 	}
-	m := live[0]
-	return fmt.Errorf("%w: %s is served by a running process at %s (pid %d) in cluster %q; add servers to a running cluster with `ecs add`, or use another --cluster or --etcd-endpoints",
-		ErrServerIDLive, m.ID, m.Addr, m.PID, s.cfg.Cluster)
+	slices.SortFunc(live, func(a, b etcdkeys.Member) int { return compareIDs(a.ID, b.ID) })
+	m, more := live[0], ""
+	if len(live) > 1 {
+		more = fmt.Sprintf(" (and %d more of s1..s%d)", len(live)-1, s.cfg.Servers)
+	}
+	return fmt.Errorf("%w: %s is served by a running process at %s (pid %d) in cluster %q%s; add servers to a running cluster with `ecs add`, or use another --cluster or --etcd-endpoints",
+		ErrServerIDLive, m.ID, m.Addr, m.PID, s.cfg.Cluster, more)
 }
