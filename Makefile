@@ -55,11 +55,11 @@ image:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(IMAGE_DIR)/bin/ \
 		./ecs/cmd/ecs ./kvserver/cmd/kvserver ./kvclient/cmd/kvclient ./kvclient/cmd/kvbench
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(IMAGE_DIR)/bin/etcd go.etcd.io/etcd/server/v3
-	DOCKER_BUILDKIT=0 docker build -q -f deploy/Dockerfile -t $(IMAGE) \
+	DOCKER_BUILDKIT=0 docker build -q -f config/deploy/Dockerfile -t $(IMAGE) \
 		--label org.opencontainers.image.version=$(shell git describe --tags --always --dirty 2>/dev/null) $(IMAGE_DIR)
 	@docker run --rm $(IMAGE) ecs --version
 
-## multihost: deploy/compose.yaml for real (e2e/multihost, tag multihost): a
+## multihost: config/deploy/compose.yaml for real (e2e/multihost, tag multihost): a
 ## 3-member etcd, two ECSes and five kvservers, each container a host with its
 ## own address; loads keys, kills a server's container, cuts one off the network,
 ## pauses one, kills the leading ECS, heals each; ends with `ecs check` clean,
@@ -74,7 +74,7 @@ multihost:
 	$(MAKE) --no-print-directory image || exit 1; \
 	ECSKV_IMAGE=$(IMAGE) $(GO) test -tags multihost -count=1 -timeout 15m -v ./e2e/multihost -bin-dir $(IMAGE_DIR)/bin; \
 	status=$$?; \
-	$$compose -f deploy/compose.yaml -p ecskv-multihost down -v --remove-orphans -t 2 >/dev/null 2>&1; \
+	$$compose -f config/deploy/compose.yaml -p ecskv-multihost down -v --remove-orphans -t 2 >/dev/null 2>&1; \
 	exit $$status
 
 ## run: start a local cluster of $(N) servers on the embedded etcd (Ctrl-C stops it);
@@ -145,31 +145,31 @@ proto-tools:
 ## the systemd units
 lint: fmt vet k8s-lint systemd-lint
 
-## systemd-lint: systemd-analyze verify of deploy/systemd (only the missing
+## systemd-lint: systemd-analyze verify of config/deploy/systemd (only the missing
 ## binaries in /usr/local/bin are forgiven); skipped without systemd-analyze
 systemd-lint:
 	@if ! command -v systemd-analyze >/dev/null 2>&1; then echo "systemd-lint: skipped: no systemd-analyze"; exit 0; fi; \
-	out=$$(systemd-analyze verify --man=no deploy/systemd/ecs.service deploy/systemd/kvserver@.service 2>&1 | \
+	out=$$(systemd-analyze verify --man=no config/deploy/systemd/ecs.service config/deploy/systemd/kvserver@.service 2>&1 | \
 		grep -v 'Command /usr/local/bin/[a-z]* is not executable'); \
-	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; echo "systemd-analyze verify: deploy/systemd/*.service ok"
+	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; echo "systemd-analyze verify: config/deploy/systemd/*.service ok"
 
-## k8s-lint: validate deploy/k8s/*.yaml with kubeconform (installed through the
+## k8s-lint: validate config/deploy/k8s/*.yaml with kubeconform (installed through the
 ## Go module proxy when missing) against the strict schemas vendored in
-## deploy/k8s/schemas: offline, no schema is fetched
+## config/deploy/k8s/schemas: offline, no schema is fetched
 KUBECONFORM     := github.com/yannh/kubeconform/cmd/kubeconform@v0.8.0
 KUBECONFORM_BIN  = $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)/kubeconform
 k8s-lint:
 	@test -x $(KUBECONFORM_BIN) || $(GO) install $(KUBECONFORM)
 	$(KUBECONFORM_BIN) -strict -summary \
-		-schema-location 'deploy/k8s/schemas/{{ .ResourceKind }}{{ .KindSuffix }}.json' deploy/k8s/*.yaml
+		-schema-location 'config/deploy/k8s/schemas/{{ .ResourceKind }}{{ .KindSuffix }}.json' config/deploy/k8s/*.yaml
 
-## k8s-schemas: regenerate deploy/k8s/schemas from the Kubernetes OpenAPI
+## k8s-schemas: regenerate config/deploy/k8s/schemas from the Kubernetes OpenAPI
 ## document in k8s.io/kube-openapi (the version kubeconform requires; test data
 ## of Kubernetes v1.27), downloaded through the Go module proxy
 KUBE_OPENAPI := k8s.io/kube-openapi@v0.0.0-20260603220949-865597e52e25
 k8s-schemas:
 	dir=$$($(GO) mod download -json $(KUBE_OPENAPI) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
-	$(GO) run ./deploy/k8s/genschemas -swagger $$dir/pkg/schemaconv/testdata/swagger.json -out deploy/k8s/schemas
+	$(GO) run ./config/deploy/k8s/genschemas -swagger $$dir/pkg/schemaconv/testdata/swagger.json -out config/deploy/k8s/schemas
 
 ## fmt: fail when a Go file needs gofmt
 fmt:

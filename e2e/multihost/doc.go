@@ -1,4 +1,4 @@
-// Package multihost runs ecskv's compose layout (deploy/compose.yaml) for
+// Package multihost runs ecskv's compose layout (config/deploy/compose.yaml) for
 // real: a 3-member etcd, two ECSes and five kvservers, each in a container of
 // its own with its own address on a private Docker network, from the image
 // of `make image` (ecskv:dev). Its test carries the `multihost` build tag and

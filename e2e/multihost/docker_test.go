@@ -19,18 +19,18 @@ import (
 // takes down what an interrupted one left.
 const project = "ecskv-multihost"
 
-// Addresses in the layout's /24 (deploy/compose.yaml).
+// Addresses in the layout's /24 (config/deploy/compose.yaml).
 const (
 	firstServerHost = 11 // s1 .. s5 at .11 .. .15
 	firstEtcdHost   = 21
 	firstECSHost    = 31
 )
 
-// layout is the compose layout of deploy/compose.yaml under project.
+// layout is the compose layout of config/deploy/compose.yaml under project.
 type layout struct {
 	docker  string   // path of the docker CLI
 	compose []string // docker-compose, or docker compose
-	file    string   // absolute path of deploy/compose.yaml
+	file    string   // absolute path of config/deploy/compose.yaml
 	image   string
 	prefix  string // first three octets of the network's /24
 }
@@ -57,7 +57,7 @@ func newLayout(t *testing.T) *layout {
 	} else {
 		t.Skip("multihost: skipped: neither docker-compose nor docker compose is installed")
 	}
-	if l.file, err = filepath.Abs(filepath.Join("..", "..", "deploy", "compose.yaml")); err != nil {
+	if l.file, err = filepath.Abs(filepath.Join("..", "..", "config", "deploy", "compose.yaml")); err != nil {
 		t.Fatal(err)
 	}
 	if res := l.run(t, time.Minute, l.docker, "image", "inspect", "--format", "{{.Id}}", l.image); res.ExitCode != 0 {
