@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"math"
 	"bytes"
 	"crypto/sha256"
 	"fmt"
@@ -48,6 +49,9 @@ func openDisk(id string, fs *vfs.MemFS) (*disk, error) {
 			// write that caused it, so at a replayable point).
 			o.DisableAutomaticCompactions = true
 			o.MemTableSize = 256 << 10
+			// Without compactions L0 only grows: pebble's write stall
+			// at L0StopWritesThreshold would wait forever for one.
+			o.L0StopWritesThreshold = math.MaxInt32
 			o.EventListener = &pebble.EventListener{WALCreated: func(pebble.WALCreateInfo) { d.rotated = true }}
 		},
 	})
