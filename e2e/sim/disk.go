@@ -1,10 +1,10 @@
 package sim
 
 import (
-	"math"
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"math"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
