@@ -134,7 +134,7 @@ func (s *Server) keepRegistered(key string, m *etcdkeys.Member, lease clientv3.L
 			// progress at most once a second.
 			e := s.appliedEpoch()
 			since := time.Since(lastProgress)
-			progress := (s.copyChanged(m) && since >= time.Second) || (s.diskChanged(m) && since >= 10*time.Second)
+			progress := (since >= time.Second && s.copyChanged(m)) || (since >= 10*time.Second && s.diskChanged(m))
 			if e != m.Epoch || progress {
 				m.Epoch = e
 				if progress {
