@@ -65,11 +65,7 @@ func newRemoveCommand() *cobra.Command {
 		req := etcdkeys.AdminRequest{Kind: etcdkeys.RequestRemove, Server: id}
 		st, err := runRequest(load, *timeout, req, func(etcdkeys.AdminResult) func(*ecs.Status) bool {
 			fmt.Fprintf(os.Stderr, "remove: draining %s; waiting for its replicas to move\n", id)
-			return func(st *ecs.Status) bool {
-				return !slices.ContainsFunc(st.Servers, func(s ecs.ServerStatus) bool {
-					return s.ID == id && s.State != "removed" && s.State != "joining"
-				})
-			}
+			return drained(id)
 		})
 		if err != nil {
 			return fmt.Errorf("remove %s: %w", id, err)
@@ -103,7 +99,7 @@ func newReplaceCommand() *cobra.Command {
 		remove := etcdkeys.AdminRequest{Kind: etcdkeys.RequestRemove, Server: id}
 		st, err := runRequest(load, *timeout, remove, func(etcdkeys.AdminResult) func(*ecs.Status) bool {
 			fmt.Fprintf(os.Stderr, "replace: %s serves; draining %s\n", newID, id)
-			return func(st *ecs.Status) bool { return serverState(id, "")(st) || serverState(id, "removed")(st) }
+			return drained(id)
 		})
 		if err != nil {
 			return fmt.Errorf("replace %s by %s: %s joined, but: %w", id, newID, newID, err)
@@ -112,6 +108,17 @@ func newReplaceCommand() *cobra.Command {
 		return nil
 	}
 	return cmd
+}
+
+// drained is the condition remove (and replace's second step) waits for:
+// id holds no replica and is out of the ring (gone, removed, or only a
+// stopping process's registration).
+func drained(id string) func(*ecs.Status) bool {
+	return func(st *ecs.Status) bool {
+		return !slices.ContainsFunc(st.Servers, func(s ecs.ServerStatus) bool {
+			return s.ID == id && s.State != "removed" && s.State != "joining"
+		})
+	}
 }
 
 // serverState is a condition on a status: server id is in state ("":
