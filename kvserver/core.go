@@ -31,8 +31,13 @@ type core struct {
 	token   uint64
 	waits   map[uint64]*waiter
 	syncReq uint64              // highest WAL sync asked for
+	syncAt  time.Time           // when the oldest sync not yet started was asked for
 	snaps   map[snapKey]*snapTx // tail: snapshots taken for learners, until their stream takes them
 	pulling map[int]bool        // learner: partitions with a snapshot stream running
+
+	pmu   sync.Mutex       // guards pq and spare; taken inside mu or alone
+	pq    []queuedProposal // writes waiting for mu (propose)
+	spare []queuedProposal // pq's other buffer
 
 	syncKick chan struct{}
 	adopted  atomic.Uint64 // epoch of the ring every partition adopted
@@ -44,6 +49,7 @@ type core struct {
 
 // waiter is a client call waiting for its answer.
 type waiter struct {
+	tok  uint64
 	ch   chan chainsm.Answer
 	read *readCall // a read: storage is read under mu when it may be served
 	val  []byte
@@ -92,10 +98,14 @@ func (c *core) recover() error {
 
 // do runs one input under mu and carries out what it asked for.
 func (c *core) do(f func(n *chainsm.Node)) {
+	t0 := time.Now()
 	c.mu.Lock()
+	t1 := time.Now()
 	f(c.node)
 	out := c.drainLocked()
 	c.mu.Unlock()
+	c.s.metrics.stage[stageLock].Observe(t1.Sub(t0).Seconds())
+	c.s.metrics.stage[stageStep].Observe(time.Since(t1).Seconds())
 	c.dispatch(out)
 }
 
@@ -118,11 +128,20 @@ type drainer struct {
 	out output
 }
 
-func (d *drainer) Apply(op chainsm.StorageOp) (kvpb.Status, error) {
-	return chainstore.Apply(d.c.s.store, op, nowMs())
+func (d *drainer) Apply(ops []chainsm.StorageOp) ([]kvpb.Status, error) {
+	start := time.Now()
+	sts, err := chainstore.ApplyGroup(d.c.s.store, ops, nowMs())
+	d.c.s.metrics.stage[stageApply].Observe(time.Since(start).Seconds())
+	return sts, err
 }
 
-func (d *drainer) Sync(id uint64) { d.c.syncReq, d.out.sync = id, true }
+func (d *drainer) Sync(id uint64) {
+	c := d.c
+	if c.syncAt.IsZero() {
+		c.syncAt = time.Now()
+	}
+	c.syncReq, d.out.sync = id, true
+}
 
 func (d *drainer) Snapshot(ss chainsm.SnapshotSend) { d.c.takeSnapshotLocked(ss) }
 
@@ -179,7 +198,8 @@ func (c *core) syncLoop() {
 			return
 		}
 		c.mu.Lock()
-		id := c.syncReq
+		id, asked := c.syncReq, c.syncAt
+		c.syncAt = time.Time{}
 		c.mu.Unlock()
 		if id == done {
 			continue
@@ -191,6 +211,7 @@ func (c *core) syncLoop() {
 		}
 		done = id
 		c.do(func(n *chainsm.Node) { n.SyncDone(c.now(), id) })
+		c.s.metrics.stage[stageSync].Observe(time.Since(asked).Seconds())
 	}
 }
 
@@ -211,7 +232,7 @@ func (c *core) adoptNotify() <-chan struct{} {
 // register adds a waiter under mu and returns its token.
 func (c *core) registerLocked(read *readCall) (uint64, *waiter) {
 	c.token++
-	w := &waiter{ch: make(chan chainsm.Answer, 1), read: read}
+	w := &waiter{tok: c.token, ch: make(chan chainsm.Answer, 1), read: read}
 	c.waits[c.token] = w
 	return c.token, w
 }

@@ -36,6 +36,9 @@ type metrics struct {
 	batches    prometheus.Histogram
 	walSync    prometheus.Histogram
 	commit     prometheus.Histogram
+	// stage times the steps of the write path (ecskv_write_stage_seconds,
+	// by stage: see the stage* constants).
+	stage map[string]prometheus.Observer
 	// removedSwept counts the deletes of removed users' keys this server
 	// proposed as a head (removed.go).
 	removedSwept prometheus.Counter
@@ -47,6 +50,29 @@ type metrics struct {
 	connsClosed  *prometheus.CounterVec
 	connsRefused prometheus.Counter
 }
+
+// The stages of the write path, labels of ecskv_write_stage_seconds.
+const (
+	// stageQueue: at the head, a write's wait from its arrival until the
+	// node sequences it (waiting for the node's lock, combined with others).
+	stageQueue = "queue"
+	// stageApply: one storage batch commit (unsynced) of a node's step.
+	stageApply = "apply"
+	// stageSync: from a WAL sync being asked for until it is done and the
+	// node knows (waits for the sync before it, then the fsync).
+	stageSync = "sync"
+	// stageHop: a replication message from being queued at its sender
+	// until the receiver steps it (sender queue, network, receiver queue);
+	// by the two servers' wall clocks, so meaningful on one host.
+	stageHop = "hop"
+	// stageStep: one input to the node under its lock, with the storage
+	// writes of its Ready.
+	stageStep = "step"
+	// stageLock: an input's wait for the node's lock.
+	stageLock = "lock"
+)
+
+var stages = []string{stageQueue, stageApply, stageSync, stageHop, stageStep, stageLock}
 
 // The bounds a Batch stream stops reading at: labels of
 // ecskv_batch_stalls_total, named as their config keys.
@@ -92,6 +118,14 @@ func newMetrics(s *Server) *metrics {
 		Name: "ecskv_replication_commit_seconds", Help: "At a head: time from forwarding a durable write to the tail's acknowledgement (replication lag of acknowledged writes).",
 		Buckets: latencyBuckets,
 	})
+	stage := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "ecskv_write_stage_seconds", Help: "Time of each stage of the write path (queue, apply, sync, hop, step, lock; see config/metrics.md).",
+		Buckets: prometheus.ExponentialBuckets(1e-6, 4, 12),
+	}, []string{"stage"})
+	m.stage = map[string]prometheus.Observer{}
+	for _, st := range stages {
+		m.stage[st] = stage.WithLabelValues(st)
+	}
 	m.removedSwept = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "ecskv_removed_user_keys_swept_total", Help: "Keys of removed users this server deleted through the chain as a head.",
 	})
@@ -100,7 +134,7 @@ func newMetrics(s *Server) *metrics {
 	}
 	m.addBounds()
 	m.reg.MustRegister(m.requests, m.latency, m.epoch, m.partitions, m.transfer, m.resent, m.dropped, m.batches,
-		m.walSync, m.commit, m.removedSwept, newStateCollector(s),
+		m.walSync, m.commit, stage, m.removedSwept, newStateCollector(s),
 		m.batchQueued, m.batchStalls, m.batchClosed, m.connsClosed, m.connsRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

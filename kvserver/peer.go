@@ -32,11 +32,13 @@ type peerSet struct {
 // broken stream) are recovered by retransmission and nacks, so sending is
 // fire-and-forget.
 type peer struct {
-	id   string
-	set  *peerSet
-	mu   sync.Mutex // guards q
-	q    kvpb.ReplBatch
-	wake chan struct{}
+	id  string
+	set *peerSet
+	mu  sync.Mutex // guards q and queued
+	q   kvpb.ReplBatch
+	// queued is when the oldest message in q was queued (unix ns).
+	queued int64
+	wake   chan struct{}
 }
 
 func newPeerSet(s *Server) *peerSet {
@@ -92,6 +94,9 @@ func (ps *peerSet) enqueue(id string, add func(*kvpb.ReplBatch)) {
 	}
 	p := ps.get(id)
 	p.mu.Lock()
+	if len(p.q.Msgs) == 0 {
+		p.queued = time.Now().UnixNano()
+	}
 	add(&p.q)
 	p.mu.Unlock()
 	p.signal()
@@ -111,7 +116,7 @@ func (p *peer) take() *kvpb.ReplBatch {
 	if len(p.q.Msgs) == 0 {
 		return nil
 	}
-	b := &kvpb.ReplBatch{From: p.set.s.cfg.ID}
+	b := &kvpb.ReplBatch{From: p.set.s.cfg.ID, SentUnixNano: p.queued}
 	n, size := 0, 0
 	for n < len(p.q.Msgs) && n < maxBatchMsgs && size < maxBatchBytes {
 		size += proto.Size(p.q.Msgs[n])
@@ -120,6 +125,7 @@ func (p *peer) take() *kvpb.ReplBatch {
 	b.Msgs = p.q.Msgs[:n:n]
 	p.q.Msgs = p.q.Msgs[n:]
 	if len(p.q.Msgs) > 0 {
+		p.queued = time.Now().UnixNano() // the rest waited less: near enough
 		p.signal()
 	}
 	return b

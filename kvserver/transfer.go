@@ -50,6 +50,12 @@ type snapTx struct {
 
 // onBatches hands one peer's messages to the node, in order.
 func (s *Server) onBatches(bs []*kvpb.ReplBatch) {
+	now := time.Now().UnixNano()
+	for _, b := range bs {
+		if b.SentUnixNano > 0 {
+			s.metrics.stage[stageHop].Observe(float64(max(now-b.SentUnixNano, 0)) / 1e9)
+		}
+	}
 	s.core.do(func(n *chainsm.Node) {
 		now := s.core.now()
 		for _, b := range bs {

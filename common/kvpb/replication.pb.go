@@ -477,7 +477,11 @@ type ReplBatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	From  string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
 	// msgs carries the chain protocol's messages.
-	Msgs          []*ChainMsg `protobuf:"bytes,6,rep,name=msgs,proto3" json:"msgs,omitempty"`
+	Msgs []*ChainMsg `protobuf:"bytes,6,rep,name=msgs,proto3" json:"msgs,omitempty"`
+	// sent_unix_nano is the sender's wall clock when the oldest message in
+	// msgs was queued: the receiver measures the hop (queue, network,
+	// receive) from it, meaningfully where both share a clock.
+	SentUnixNano  int64 `protobuf:"varint,7,opt,name=sent_unix_nano,json=sentUnixNano,proto3" json:"sent_unix_nano,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -524,6 +528,13 @@ func (x *ReplBatch) GetMsgs() []*ChainMsg {
 		return x.Msgs
 	}
 	return nil
+}
+
+func (x *ReplBatch) GetSentUnixNano() int64 {
+	if x != nil {
+		return x.SentUnixNano
+	}
+	return 0
 }
 
 type ReplStreamEnd struct {
@@ -932,10 +943,11 @@ const file_kvpb_replication_proto_rawDesc = "" +
 	"client_seq\x18\x02 \x01(\x04R\tclientSeq\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12(\n" +
 	"\x06status\x18\x04 \x01(\x0e2\x10.ecskv.v1.StatusR\x06status\x12\x17\n" +
-	"\awall_ms\x18\x05 \x01(\x03R\x06wallMs\"M\n" +
+	"\awall_ms\x18\x05 \x01(\x03R\x06wallMs\"s\n" +
 	"\tReplBatch\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12&\n" +
-	"\x04msgs\x18\x06 \x03(\v2\x12.ecskv.v1.ChainMsgR\x04msgsJ\x04\b\x02\x10\x06\"\x0f\n" +
+	"\x04msgs\x18\x06 \x03(\v2\x12.ecskv.v1.ChainMsgR\x04msgs\x12$\n" +
+	"\x0esent_unix_nano\x18\a \x01(\x03R\fsentUnixNanoJ\x04\b\x02\x10\x06\"\x0f\n" +
 	"\rReplStreamEnd\"~\n" +
 	"\x0fSnapshotRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x1c\n" +

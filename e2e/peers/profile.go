@@ -121,8 +121,9 @@ func summarize(o options, prof, bin string) error {
 }
 
 // Server metrics whose mean over the profiled run tells where a write's
-// time goes.
-var timers = []string{"ecskv_storage_wal_sync_seconds", "ecskv_replication_commit_seconds", "ecskv_request_duration_seconds"}
+// time goes; the write path's stages are summed by stage label.
+var timers = []string{"ecskv_storage_wal_sync_seconds", "ecskv_replication_commit_seconds", "ecskv_request_duration_seconds",
+	"stage=queue", "stage=lock", "stage=step", "stage=apply", "stage=sync", "stage=hop"}
 
 // scrapeAll reads the _sum and _count of timers from every server.
 func scrapeAll(sys *ecskv) []map[string]float64 {
@@ -147,7 +148,12 @@ func scrape(addr string) map[string]float64 {
 		if !ok {
 			continue
 		}
-		base, _, _ := strings.Cut(name, "{") // sum over labels (request duration by op)
+		base, labels, _ := strings.Cut(name, "{") // sum over labels (request duration by op)
+		if base == "ecskv_write_stage_seconds_sum" || base == "ecskv_write_stage_seconds_count" {
+			// One series per stage: keyed "stage=NAME_sum" and "_count".
+			stage, _, _ := strings.Cut(strings.TrimPrefix(labels, `stage="`), `"`)
+			base = "stage=" + stage + strings.TrimPrefix(base, "ecskv_write_stage_seconds")
+		}
 		for _, t := range timers {
 			if base == t+"_sum" || base == t+"_count" {
 				var v float64
@@ -168,7 +174,7 @@ func perOp(before, after map[string]float64) string {
 			continue
 		}
 		mean := (after[t+"_sum"] - before[t+"_sum"]) / n
-		parts = append(parts, fmt.Sprintf("%s n=%.0f mean=%.2fms", strings.TrimPrefix(t, "ecskv_"), n, mean*1000))
+		parts = append(parts, fmt.Sprintf("%s n=%.0f mean=%.3fms", strings.TrimPrefix(t, "ecskv_"), n, mean*1000))
 	}
 	return strings.Join(parts, "  ")
 }

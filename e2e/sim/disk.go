@@ -27,13 +27,14 @@ type disk struct {
 	id      string
 	fs      *vfs.MemFS
 	st      *storage.Store
-	pending []unsyncedOp // batches since the last sync
-	rotated bool         // a WAL rotation synced every batch before it
+	pending []unsyncedBatch // batches since the last sync
+	rotated bool            // a WAL rotation synced every batch before it
 }
 
-// unsyncedOp is an unsynced batch, as the operation that wrote it.
-type unsyncedOp struct {
-	op     chainsm.StorageOp
+// unsyncedBatch is an unsynced batch, as the group of operations that
+// wrote it.
+type unsyncedBatch struct {
+	ops    []chainsm.StorageOp
 	wallMs int64
 }
 
@@ -62,25 +63,31 @@ func openDisk(id string, fs *vfs.MemFS) (*disk, error) {
 	return d, nil
 }
 
-// apply runs op on the store and remembers it until the next sync. It
-// returns the status a head apply computed.
-func (d *disk) apply(op chainsm.StorageOp, wallMs int64) (kvpb.Status, error) {
+// apply runs a group of operations on the store in one batch and
+// remembers it until the next sync. It returns the statuses head applies
+// computed.
+func (d *disk) apply(ops []chainsm.StorageOp, wallMs int64) ([]kvpb.Status, error) {
 	d.rotated = false
-	st, err := chainstore.Apply(d.st, op, wallMs)
+	sts, err := chainstore.ApplyGroup(d.st, ops, wallMs)
 	if err != nil {
-		return st, err
+		return sts, err
 	}
-	if d.rotated || op.Kind == chainsm.StDrop { // a drop commits synced
+	drop := len(ops) == 1 && ops[0].Kind == chainsm.StDrop
+	if d.rotated || drop { // a drop commits synced
 		d.pending = d.pending[:0]
 	}
-	if op.Kind != chainsm.StDrop {
-		if op.Entry != nil {
-			e := *op.Entry
-			op.Entry = &e
+	if !drop {
+		cp := make([]chainsm.StorageOp, len(ops))
+		for i, op := range ops {
+			if op.Entry != nil {
+				e := *op.Entry
+				op.Entry = &e
+			}
+			cp[i] = op
 		}
-		d.pending = append(d.pending, unsyncedOp{op, wallMs})
+		d.pending = append(d.pending, unsyncedBatch{cp, wallMs})
 	}
-	return st, nil
+	return sts, nil
 }
 
 // ingest writes snapshot records (synced commits) as the kvserver's
@@ -97,11 +104,13 @@ func (d *disk) ingest(n *chainsm.Node, part int, ver uint64, entries []storage.E
 // keep it at the least (the state of the last sync).
 func (d *disk) durableApplied(p int) uint64 {
 	for _, u := range d.pending {
-		if u.op.Part == p && u.op.Kind == chainsm.StApply {
-			return u.op.Entry.Seq - 1
-		}
-		if u.op.Part == p && u.op.Kind == chainsm.StIngest {
-			return 0 // conservatively: the snapshot is not durable yet
+		for _, op := range u.ops {
+			if op.Part == p && op.Kind == chainsm.StApply {
+				return op.Entry.Seq - 1
+			}
+			if op.Part == p && op.Kind == chainsm.StIngest {
+				return 0 // conservatively: the snapshot is not durable yet
+			}
 		}
 	}
 	applied, _ := d.st.AppliedSeq(p)
@@ -126,9 +135,9 @@ func (d *disk) crash(keep int) (*disk, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range d.pending[:keep] {
-		if _, err := chainstore.Apply(nd.st, p.op, p.wallMs); err != nil {
-			return nil, fmt.Errorf("re-apply %v of partition %d: %w", p.op.Kind, p.op.Part, err)
+	for _, u := range d.pending[:keep] {
+		if _, err := chainstore.ApplyGroup(nd.st, u.ops, u.wallMs); err != nil {
+			return nil, fmt.Errorf("re-apply a batch of %d: %w", len(u.ops), err)
 		}
 	}
 	return nd, nd.sync()

@@ -149,9 +149,11 @@ func (h *host) drain() {
 // hostShell is the host's chainstore.Shell.
 type hostShell struct{ h *host }
 
-func (x hostShell) Apply(op chainsm.StorageOp) (kvpb.Status, error) {
-	x.h.checkApply(op)
-	return x.h.disk.apply(op, x.h.wall())
+func (x hostShell) Apply(ops []chainsm.StorageOp) ([]kvpb.Status, error) {
+	for _, op := range ops {
+		x.h.checkApply(op)
+	}
+	return x.h.disk.apply(ops, x.h.wall())
 }
 
 func (x hostShell) Sync(id uint64) { x.h.requestSync(id) }

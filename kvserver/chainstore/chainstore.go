@@ -14,27 +14,93 @@ import (
 	"github.com/ecskv/ecskv/kvserver/storage"
 )
 
-// Apply carries out one storage operation of the node, in one unsynced
-// pebble batch; the shell syncs when the node asks (Ready.Sync). nowMs is
-// the wall clock a head apply judges liveness by.
-func Apply(st *storage.Store, op chainsm.StorageOp, nowMs int64) (kvpb.Status, error) {
+// maxGroupBytes bounds the data of one group: a catch-up applies many
+// entries in one step, and one batch of them all would hold them in memory
+// twice over.
+const maxGroupBytes = 4 << 20
+
+// Groups splits one Ready's storage operations into the groups that commit
+// together, in order: a drop or an ingest alone, every run of others in one
+// batch of at most about maxGroupBytes.
+func Groups(ops []chainsm.StorageOp) [][]chainsm.StorageOp {
+	var out [][]chainsm.StorageOp
+	start, size := 0, 0
+	cut := func(end int) {
+		if end > start {
+			out = append(out, ops[start:end:end])
+		}
+		start, size = end, 0
+	}
+	for i, op := range ops {
+		if op.Kind == chainsm.StDrop || op.Kind == chainsm.StIngest {
+			cut(i)
+			cut(i + 1)
+			continue
+		}
+		if size >= maxGroupBytes {
+			cut(i)
+		}
+		size += opBytes(op)
+	}
+	cut(len(ops))
+	return out
+}
+
+// opBytes estimates what op adds to a batch.
+func opBytes(op chainsm.StorageOp) int {
+	n := 64
+	if op.Entry != nil {
+		for _, o := range op.Entry.Ops {
+			n += 2*(len(o.NS)+len(o.Key)) + len(o.Value) + 32
+		}
+	}
+	return n + 16*len(op.IDs)
+}
+
+// ApplyGroup carries out one group of Groups in one unsynced pebble batch;
+// the shell syncs when the node asks (Ready.Sync). A failed operation fails
+// the group, which writes nothing. nowMs is the wall clock a head apply
+// judges liveness by. The statuses are those of head applies (NeedStatus),
+// by index in ops.
+func ApplyGroup(st *storage.Store, ops []chainsm.StorageOp, nowMs int64) ([]kvpb.Status, error) {
+	if len(ops) == 1 && (ops[0].Kind == chainsm.StDrop || ops[0].Kind == chainsm.StIngest) {
+		return []kvpb.Status{0}, applyAlone(st, ops[0])
+	}
+	w := st.NewWriter()
+	defer w.Close()
+	sts := make([]kvpb.Status, len(ops))
+	for i, op := range ops {
+		var err error
+		switch op.Kind {
+		case chainsm.StApply:
+			sts[i], err = w.ApplyEntry(op.Part, ToLogEntry(op.Entry), op.NeedStatus, nowMs)
+		case chainsm.StTruncate:
+			err = w.TruncateLog(op.Part, op.Seq)
+		case chainsm.StForget:
+			err = w.ForgetDedup(op.Part, toDedupIDs(op.IDs))
+		case chainsm.StVersion:
+			err = w.SetVersion(op.Part, op.Ver, op.Epoch, op.Unsynced)
+		default:
+			err = fmt.Errorf("chainstore: storage op %d cannot share a batch", op.Kind)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("chainstore: %v of partition %d: %w", op.Kind, op.Part, err)
+		}
+	}
+	return sts, w.Commit()
+}
+
+// applyAlone carries out a drop or an ingest, which commit by themselves.
+func applyAlone(st *storage.Store, op chainsm.StorageOp) error {
 	switch op.Kind {
-	case chainsm.StApply:
-		return st.ApplyEntry(op.Part, ToLogEntry(op.Entry), op.NeedStatus, nowMs)
-	case chainsm.StTruncate:
-		return 0, st.TruncateLog(op.Part, op.Seq)
-	case chainsm.StForget:
-		return 0, st.ForgetDedup(op.Part, toDedupIDs(op.IDs))
-	case chainsm.StVersion:
-		return 0, st.SetVersion(op.Part, op.Ver, op.Epoch, op.Unsynced)
 	case chainsm.StDrop:
-		return 0, st.DropPartition(op.Part)
+		return st.DropPartition(op.Part)
 	case chainsm.StIngest:
 		// The records came chunk by chunk (IngestChunk); this sets the
 		// partition's state after them.
-		return 0, st.FinishSnapshot(op.Part, op.Seq, toStoreDedup(op.Dedup))
+		return st.FinishSnapshot(op.Part, op.Seq, toStoreDedup(op.Dedup))
 	}
-	return 0, fmt.Errorf("chainstore: unknown storage op %d", op.Kind)
+	return fmt.Errorf("chainstore: unknown storage op %d", op.Kind)
 }
 
 // Recover loads what storage kept of every partition into a new node.

@@ -6,13 +6,15 @@ import (
 )
 
 // Shell is what drives a node: it carries out the outputs of each Ready.
-// Drain calls it in a fixed order per Ready: every storage operation (then
-// Advance), the sync request, snapshots, answers, messages, reports.
+// Drain calls it in a fixed order per Ready: every group of storage
+// operations (then Advance), the sync request, snapshots, answers,
+// messages, reports.
 type Shell interface {
-	// Apply carries out one storage operation (normally with Apply above)
-	// and returns the status a head apply computed. An error means storage
-	// cannot keep the protocol's promises: the shell stops serving.
-	Apply(op chainsm.StorageOp) (kvpb.Status, error)
+	// Apply carries out one group of storage operations (Groups), in one
+	// batch (normally with ApplyGroup), and returns the statuses of head
+	// applies by index. An error means storage cannot keep the protocol's
+	// promises: the shell stops serving.
+	Apply(ops []chainsm.StorageOp) ([]kvpb.Status, error)
 	// Sync asks for a WAL sync; the shell calls Node.SyncDone(id) once
 	// everything applied before this call is durable.
 	Sync(id uint64)
@@ -33,13 +35,19 @@ func Drain(n *chainsm.Node, sh Shell) error {
 	for n.HasReady() {
 		rd := n.Ready()
 		var sts []kvpb.Status
-		for _, op := range rd.Storage {
-			st, err := sh.Apply(op)
-			if err != nil && first == nil {
-				first = err
+		for _, g := range Groups(rd.Storage) {
+			var gst []kvpb.Status
+			if first == nil { // after a failure nothing more is written
+				gst, first = sh.Apply(g)
 			}
-			if op.NeedStatus {
-				sts = append(sts, st)
+			for i, op := range g {
+				if op.NeedStatus {
+					st := kvpb.Status(0)
+					if i < len(gst) {
+						st = gst[i]
+					}
+					sts = append(sts, st)
+				}
 			}
 		}
 		n.Advance(sts)

@@ -115,7 +115,7 @@ func (s *Store) apply(partition int, seq uint64, ops []Op, nowMs int64, wo *pebb
 
 	b := s.db.NewBatch()
 	defer b.Close()
-	existed, ups, err := s.writeOps(b, partition, seq, ops, nowMs)
+	existed, ups, err := s.writeOps(b, partition, seq, ops, nowMs, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -135,14 +135,15 @@ func (s *Store) apply(partition int, seq uint64, ops []Op, nowMs int64, wo *pebb
 
 // writeOps adds ops, written at seq, to b. existed[i] tells whether a live
 // record (not expired at nowMs) existed before ops[i]; ups are the cache
-// updates to make once b commits (nil without a cache).
-func (s *Store) writeOps(b *pebble.Batch, partition int, seq uint64, ops []Op, nowMs int64) (existed []bool, ups []cacheUpdate, err error) {
+// updates to make once b commits (nil without a cache). pending holds the
+// live-after state of keys written earlier in b, and gets that of ops (nil:
+// b holds no other data writes).
+func (s *Store) writeOps(b *pebble.Batch, partition int, seq uint64, ops []Op, nowMs int64, pending map[string]bool) (existed []bool, ups []cacheUpdate, err error) {
 	existed = make([]bool, len(ops))
 	if s.cache != nil {
 		ups = make([]cacheUpdate, 0, len(ops))
 	}
-	var pending map[string]bool // live-after state of keys written earlier in this batch
-	if len(ops) > 1 {
+	if pending == nil && len(ops) > 1 {
 		pending = make(map[string]bool, len(ops))
 	}
 	var scratch []byte // record buffer reused when the cache does not keep it

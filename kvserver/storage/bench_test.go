@@ -2,8 +2,10 @@ package storage
 
 import (
 	"fmt"
+	"syscall"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/require"
 )
@@ -146,4 +148,66 @@ func loadBench(b *testing.B, s *Store, n int) [][]byte {
 		}
 	}
 	return keys
+}
+
+// BenchmarkWriterSteady is a member's steady state under writes: groups of
+// 8 entries of 1 KiB values over 64 partitions committed as one batch, the
+// log truncated and the dedup records forgotten a few groups behind, on a
+// real filesystem so flushes and compactions cost what they cost. cpu-ns/op
+// counts every goroutine's CPU (flushes, compactions), not only the loop's.
+func BenchmarkWriterSteady(b *testing.B) {
+	for _, mt := range []int{4 << 20, 16 << 20, 64 << 20} {
+		b.Run(fmt.Sprintf("memtable=%dMiB", mt>>20), func(b *testing.B) {
+			s, err := Open(b.TempDir(), Options{CacheEntries: 100_000, Tune: func(o *pebble.Options) { o.MemTableSize = uint64(mt) }})
+			require.NoError(b, err)
+			defer s.Close()
+			val := make([]byte, 1024)
+			keys := benchKeys(10_000)
+			const parts, group, behind = 64, 8, 32
+			applied := make([]uint64, parts)
+			var ids [][]DedupID
+			cpu0 := cpuNs()
+			n := 0
+			for b.Loop() {
+				w := s.NewWriter()
+				var gids []DedupID
+				for i := range group {
+					p := (n*group + i) % parts
+					applied[p]++
+					seq := applied[p]
+					id := DedupID{Client: uint64(1 + n%64), Seq: uint64(n*group + i)}
+					op := Op{Kind: OpPut, NS: []byte("n"), Key: keys[(n*group+i)*7919%len(keys)], Value: val}
+					if _, err := w.ApplyEntry(p, LogEntry{Seq: seq, Ops: []Op{op}, Client: id.Client, ClientSeq: id.Seq}, true, 0); err != nil {
+						b.Fatal(err)
+					}
+					gids = append(gids, id)
+					if seq > behind {
+						if err := w.TruncateLog(p, seq-behind); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				ids = append(ids, gids)
+				if len(ids) > behind {
+					if err := w.ForgetDedup(0, ids[0]); err != nil {
+						b.Fatal(err)
+					}
+					ids = ids[1:]
+				}
+				if err := w.Commit(); err != nil {
+					b.Fatal(err)
+				}
+				w.Close()
+				n++
+			}
+			b.ReportMetric(float64(cpuNs()-cpu0)/float64(n*group), "cpu-ns/entry")
+		})
+	}
+}
+
+// cpuNs is the process's CPU time so far.
+func cpuNs() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }

@@ -64,23 +64,12 @@ func decodeDedup(k, v []byte) (DedupRecord, error) {
 // ignored) in one unsynced batch: the table expires by time, and forgetting
 // a record late is harmless.
 func (s *Store) ForgetDedup(p int, ids []DedupID) error {
-	if err := s.check(p); err != nil {
+	w := s.NewWriter()
+	defer w.Close()
+	if err := w.ForgetDedup(p, ids); err != nil {
 		return err
 	}
-	if len(ids) == 0 {
-		return nil
-	}
-	b := s.db.NewBatch()
-	defer b.Close()
-	for _, id := range ids {
-		if err := b.Delete(dedupKey(p, id), nil); err != nil {
-			return fmt.Errorf("storage: batch: %w", err)
-		}
-	}
-	if err := b.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("storage: forget dedup of partition %d: %w", p, err)
-	}
-	return nil
+	return w.Commit()
 }
 
 // DedupRecords returns partition p's dedup records, oldest first (by WallMs,

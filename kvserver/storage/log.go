@@ -35,50 +35,13 @@ type LogEntry struct {
 // ErrStaleSeq or ErrSeqGap, and nothing is written), so the log has no
 // holes. Serialised per partition with the other writers.
 func (s *Store) ApplyEntry(p int, e LogEntry, head bool, nowMs int64) (kvpb.Status, error) {
-	if err := s.check(p); err != nil {
-		return 0, err
-	}
-	if err := validateOps(e.Ops); err != nil {
-		return 0, err
-	}
-	applied, err := s.AppliedSeq(p)
+	w := s.NewWriter()
+	defer w.Close()
+	st, err := w.ApplyEntry(p, e, head, nowMs)
 	if err != nil {
 		return 0, err
 	}
-	switch {
-	case e.Seq <= applied:
-		return 0, fmt.Errorf("partition %d seq %d <= applied %d: %w", p, e.Seq, applied, ErrStaleSeq)
-	case e.Seq > applied+1:
-		return 0, fmt.Errorf("partition %d seq %d after applied %d: %w", p, e.Seq, applied, ErrSeqGap)
-	}
-
-	b := s.db.NewBatch()
-	defer b.Close()
-	existed, ups, err := s.writeOps(b, p, e.Seq, e.Ops, nowMs)
-	if err != nil {
-		return 0, err
-	}
-	if head {
-		e.Status = headStatus(e.Ops, existed)
-	}
-	if err := setUint64(b, stateKey(p, stateApplied), e.Seq); err != nil {
-		return 0, err
-	}
-	if err := writeLog(b, p, &e); err != nil {
-		return 0, err
-	}
-	if e.Client != 0 {
-		d := DedupRecord{ID: DedupID{e.Client, e.ClientSeq}, Seq: e.Seq, Status: e.Status, WallMs: e.WallMs}
-		if err := writeDedup(b, p, d); err != nil {
-			return 0, err
-		}
-	}
-	if err := b.Commit(pebble.NoSync); err != nil {
-		return 0, fmt.Errorf("storage: commit partition %d seq %d: %w", p, e.Seq, err)
-	}
-	s.applied[p].Store(e.Seq + 1)
-	s.cache.update(p, ups)
-	return e.Status, nil
+	return st, w.Commit()
 }
 
 // headStatus is the answer to a client write, judged by its first op.
@@ -100,33 +63,12 @@ func headStatus(ops []Op, existed []bool) kvpb.Status {
 // one changes nothing, so the log's start never moves back; one above
 // applied_seq is ErrTruncateAhead.
 func (s *Store) TruncateLog(p int, upto uint64) error {
-	if err := s.check(p); err != nil {
+	w := s.NewWriter()
+	defer w.Close()
+	if err := w.TruncateLog(p, upto); err != nil {
 		return err
 	}
-	applied, err := s.AppliedSeq(p)
-	if err != nil {
-		return err
-	}
-	if upto > applied {
-		return fmt.Errorf("partition %d truncate %d > applied %d: %w", p, upto, applied, ErrTruncateAhead)
-	}
-	cur, err := s.truncatedSeq(p)
-	if err != nil || upto <= cur {
-		return err
-	}
-	b := s.db.NewBatch()
-	defer b.Close()
-	if err := deleteLog(b, p, cur, upto); err != nil {
-		return err
-	}
-	if err := setUint64(b, stateKey(p, stateTruncate), upto); err != nil {
-		return err
-	}
-	if err := b.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("storage: truncate log of partition %d: %w", p, err)
-	}
-	s.truncated[p].Store(upto + 1)
-	return nil
+	return w.Commit()
 }
 
 // maxPointTruncate is the longest span TruncateLog deletes record by record.

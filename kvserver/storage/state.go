@@ -20,19 +20,23 @@ const (
 // that may still lack what its predecessor held), in an unsynced write: the
 // caller syncs before reporting the epoch.
 func (s *Store) SetVersion(p int, ver, epoch uint64, unsynced bool) error {
-	if err := s.check(p); err != nil {
+	w := s.NewWriter()
+	defer w.Close()
+	if err := w.SetVersion(p, ver, epoch, unsynced); err != nil {
 		return err
 	}
+	return w.Commit()
+}
+
+// versionValue encodes a version record.
+func versionValue(ver, epoch uint64, unsynced bool) []byte {
 	v := make([]byte, versionLen)
 	binary.BigEndian.PutUint64(v, ver)
 	binary.BigEndian.PutUint64(v[8:], epoch)
 	if unsynced {
 		v[16] |= versionUnsynced
 	}
-	if err := s.db.Set(stateKey(p, stateMeta), v, pebble.NoSync); err != nil {
-		return fmt.Errorf("storage: set version of partition %d: %w", p, err)
-	}
-	return nil
+	return v
 }
 
 // versionState is a decoded version record.

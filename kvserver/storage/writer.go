@@ -1,0 +1,213 @@
+package storage
+
+import (
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/ecskv/ecskv/common/kvpb"
+)
+
+// Writer gathers the chain's storage writes, of any partitions, into one
+// pebble batch committed unsynced at once: a server applies everything one
+// step of its chain state machine asked for with one commit and one WAL
+// write, not one of each per entry. Each method checks its input against
+// the state the writer's earlier writes leave (applied seq, truncation
+// point, live keys), as if they had committed; nothing is visible to
+// readers before Commit, and a crash keeps the whole batch or none of it.
+//
+// A method that refuses its input (a stale seq, a bad op) writes nothing
+// and the writer stays usable; one that fails halfway (a read error) spoils
+// the writer, whose Commit then fails. The writers of a store are
+// serialised by its caller, as every writer of a partition is.
+type Writer struct {
+	s *Store
+	b *pebble.Batch
+	// applied and truncated are the seqs this batch sets, by partition.
+	applied, truncated map[int]uint64
+	// live is the live-after state of data keys this batch writes, so a
+	// later op of the batch judges liveness by it.
+	live map[string]bool
+	ups  []partUpdates
+	err  error // spoilt: Commit fails with it
+}
+
+// partUpdates are one partition's cache updates, made once the batch
+// commits.
+type partUpdates struct {
+	p   int
+	ups []cacheUpdate
+}
+
+// NewWriter returns an empty writer. Close it after Commit (or instead).
+func (s *Store) NewWriter() *Writer {
+	return &Writer{s: s, b: s.db.NewBatch(), applied: map[int]uint64{}, truncated: map[int]uint64{}, live: map[string]bool{}}
+}
+
+// Empty reports whether the writer holds no write.
+func (w *Writer) Empty() bool { return w.b.Empty() && len(w.applied) == 0 }
+
+// Len is the size of the batch so far, in bytes.
+func (w *Writer) Len() int { return w.b.Len() }
+
+// appliedSeq is p's applied seq as this batch leaves it.
+func (w *Writer) appliedSeq(p int) (uint64, error) {
+	if seq, ok := w.applied[p]; ok {
+		return seq, nil
+	}
+	return w.s.AppliedSeq(p)
+}
+
+// ApplyEntry adds e to the batch as the next entry of partition p's log:
+// the data ops (liveness judged at nowMs), the log record and, for a client
+// write, its dedup record; applied_seq = e.Seq is written at Commit. At the
+// head (head true) the answer is computed from the first op (put: UPDATE
+// over a live record, else SUCCESS; delete: SUCCESS over a live record,
+// else NOT_FOUND), stored and returned; elsewhere e.Status is stored and
+// returned as given. e.Seq must be applied_seq + 1 (else ErrStaleSeq or
+// ErrSeqGap, and nothing is written), so the log has no holes.
+func (w *Writer) ApplyEntry(p int, e LogEntry, head bool, nowMs int64) (kvpb.Status, error) {
+	if err := w.usable(p); err != nil {
+		return 0, err
+	}
+	if err := validateOps(e.Ops); err != nil {
+		return 0, err
+	}
+	applied, err := w.appliedSeq(p)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case e.Seq <= applied:
+		return 0, fmt.Errorf("partition %d seq %d <= applied %d: %w", p, e.Seq, applied, ErrStaleSeq)
+	case e.Seq > applied+1:
+		return 0, fmt.Errorf("partition %d seq %d after applied %d: %w", p, e.Seq, applied, ErrSeqGap)
+	}
+	existed, ups, err := w.s.writeOps(w.b, p, e.Seq, e.Ops, nowMs, w.live)
+	if err != nil {
+		return 0, w.spoil(err)
+	}
+	if head {
+		e.Status = headStatus(e.Ops, existed)
+	}
+	if err := writeLog(w.b, p, &e); err != nil {
+		return 0, w.spoil(err)
+	}
+	if e.Client != 0 {
+		d := DedupRecord{ID: DedupID{e.Client, e.ClientSeq}, Seq: e.Seq, Status: e.Status, WallMs: e.WallMs}
+		if err := writeDedup(w.b, p, d); err != nil {
+			return 0, w.spoil(err)
+		}
+	}
+	w.applied[p] = e.Seq
+	if len(ups) > 0 {
+		w.ups = append(w.ups, partUpdates{p, ups})
+	}
+	return e.Status, nil
+}
+
+// TruncateLog adds the deletion of partition p's log records with seq <=
+// upto (once committed down the chain they are never resent) and the new
+// truncation point. A point at or below the current one changes nothing,
+// so the log's start never moves back; one above applied_seq is
+// ErrTruncateAhead.
+func (w *Writer) TruncateLog(p int, upto uint64) error {
+	if err := w.usable(p); err != nil {
+		return err
+	}
+	applied, err := w.appliedSeq(p)
+	if err != nil {
+		return err
+	}
+	if upto > applied {
+		return fmt.Errorf("partition %d truncate %d > applied %d: %w", p, upto, applied, ErrTruncateAhead)
+	}
+	cur, ok := w.truncated[p]
+	if !ok {
+		if cur, err = w.s.truncatedSeq(p); err != nil {
+			return err
+		}
+	}
+	if upto <= cur {
+		return nil
+	}
+	if err := deleteLog(w.b, p, cur, upto); err != nil {
+		return w.spoil(err)
+	}
+	if err := setUint64(w.b, stateKey(p, stateTruncate), upto); err != nil {
+		return w.spoil(err)
+	}
+	w.truncated[p] = upto
+	return nil
+}
+
+// ForgetDedup adds the deletion of partition p's dedup records of ids.
+func (w *Writer) ForgetDedup(p int, ids []DedupID) error {
+	if err := w.usable(p); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := w.b.Delete(dedupKey(p, id), nil); err != nil {
+			return w.spoil(fmt.Errorf("storage: batch: %w", err))
+		}
+	}
+	return nil
+}
+
+// SetVersion adds partition p's chain version record (see Store.SetVersion).
+func (w *Writer) SetVersion(p int, ver, epoch uint64, unsynced bool) error {
+	if err := w.usable(p); err != nil {
+		return err
+	}
+	if err := w.b.Set(stateKey(p, stateMeta), versionValue(ver, epoch, unsynced), nil); err != nil {
+		return w.spoil(fmt.Errorf("storage: batch: %w", err))
+	}
+	return nil
+}
+
+// Commit commits the batch unsynced (the caller syncs with SyncWAL) and
+// then publishes it: applied seqs, truncation points, cache updates.
+func (w *Writer) Commit() error {
+	if w.err != nil {
+		return w.err
+	}
+	for p, seq := range w.applied {
+		if err := setUint64(w.b, stateKey(p, stateApplied), seq); err != nil {
+			return w.spoil(err)
+		}
+	}
+	if w.b.Empty() {
+		return nil
+	}
+	if err := w.b.Commit(pebble.NoSync); err != nil {
+		return w.spoil(fmt.Errorf("storage: commit: %w", err))
+	}
+	for p, seq := range w.applied {
+		w.s.applied[p].Store(seq + 1)
+	}
+	for p, seq := range w.truncated {
+		w.s.truncated[p].Store(seq + 1)
+	}
+	for _, u := range w.ups {
+		w.s.cache.update(u.p, u.ups)
+	}
+	w.err = errCommitted
+	return nil
+}
+
+// errCommitted refuses writes to a writer after its Commit.
+var errCommitted = fmt.Errorf("storage: writer already committed")
+
+// Close releases the batch; what was not committed is dropped.
+func (w *Writer) Close() { _ = w.b.Close() }
+
+func (w *Writer) usable(p int) error {
+	if w.err != nil {
+		return w.err
+	}
+	return w.s.check(p)
+}
+
+func (w *Writer) spoil(err error) error {
+	w.err = fmt.Errorf("storage: batch abandoned after a failed write: %w", err)
+	return err
+}
