@@ -140,7 +140,7 @@ func TestAuthNamespaces(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, kvpb.Status_SUCCESS, resp.Status, "not taken for a retry of the other user's write")
 			// The same request again is a retry: answered, not applied twice.
-			resp, err = c.kv("s1").Put(ctx, &kvpb.PutRequest{Header: h, Key: []byte("same-id"), Value: []byte("other")})
+			resp, err = c.kv("s1").Put(ctx, &kvpb.PutRequest{Header: h, Key: []byte("same-id"), Value: []byte(tok[:8])})
 			require.NoError(t, err)
 			require.Equal(t, kvpb.Status_SUCCESS, resp.Status)
 			resp, err = c.kvAs(t, tok, "same-id", nil, false)

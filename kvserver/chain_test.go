@@ -122,11 +122,21 @@ func TestChainIdempotentRetry(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, kvpb.Status_SUCCESS, st)
 	seq := c.digest("s3", p)[p].AppliedSeq
-	// The retry carries another value on purpose: it must not be applied.
-	st, err = w.putH(ctx, h, key, "second", 0)
+	st, err = w.putH(ctx, h, key, "first", 0)
 	require.NoError(t, err)
 	assert.Equal(t, kvpb.Status_SUCCESS, st, "a retried create must answer SUCCESS, not UPDATE")
 	assert.Equal(t, seq, c.digest("s3", p)[p].AppliedSeq, "retry applied again")
+
+	// The same request id for another write is refused, not taken for a
+	// retry: another value, or a delete of the key.
+	_, err = w.putH(ctx, h, key, "second", 0)
+	require.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
+	require.ErrorContains(t, err, "request id already used")
+	_, err = w.do(ctx, headOf(key), func(ctx context.Context, kv kvpb.KVClient, _ *ringmeta.Ring) (*kvpb.Response, error) {
+		return kv.Delete(ctx, &kvpb.DeleteRequest{Header: h, Key: []byte(key)})
+	})
+	require.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
+	assert.Equal(t, seq, c.digest("s3", p)[p].AppliedSeq, "a refused write applied")
 	v, _ := w.mustGet(t, key)
 	assert.Equal(t, "first", v)
 

@@ -75,7 +75,7 @@ func fromPBMsg(from string, pm *kvpb.ChainMsg) (chainsm.Msg, bool) {
 func toPBDedup(ds []chainsm.DedupRecord) []*kvpb.DedupRecord {
 	out := make([]*kvpb.DedupRecord, len(ds))
 	for i, d := range ds {
-		out[i] = &kvpb.DedupRecord{ClientId: d.ID.Client, ClientSeq: d.ID.Seq, Seq: d.Seq, Status: d.Status, WallMs: d.WallMs}
+		out[i] = &kvpb.DedupRecord{ClientId: d.ID.Client, ClientSeq: d.ID.Seq, Seq: d.Seq, Status: d.Status, WallMs: d.WallMs, Sum: d.Sum}
 	}
 	return out
 }
@@ -83,7 +83,7 @@ func toPBDedup(ds []chainsm.DedupRecord) []*kvpb.DedupRecord {
 func fromPBDedup(ds []*kvpb.DedupRecord) []chainsm.DedupRecord {
 	out := make([]chainsm.DedupRecord, len(ds))
 	for i, d := range ds {
-		out[i] = chainsm.DedupRecord{ID: chainsm.ReqID{Client: d.ClientId, Seq: d.ClientSeq}, Seq: d.Seq, Status: d.Status, WallMs: d.WallMs}
+		out[i] = chainsm.DedupRecord{ID: chainsm.ReqID{Client: d.ClientId, Seq: d.ClientSeq}, Seq: d.Seq, Status: d.Status, WallMs: d.WallMs, Sum: d.Sum}
 	}
 	return out
 }

@@ -41,6 +41,10 @@ var (
 	// ErrTooManyConnections refuses a call on a new connection while
 	// max-connections connections have made calls.
 	ErrTooManyConnections = errors.New("kvserver: connection limit reached")
+	// ErrRequestIDReused refuses a write whose client id and request id
+	// were already used for a different write (another key, value or
+	// kind): a retry must repeat its write exactly.
+	ErrRequestIDReused = errors.New("kvserver: request id already used for a different write")
 	// ErrStopped is returned after Stop.
 	ErrStopped = errors.New("kvserver: server stopped")
 )
@@ -53,7 +57,8 @@ func toStatus(err error) error {
 	code := codes.Internal
 	switch {
 	case errors.Is(err, ErrEmptyKey), errors.Is(err, ErrKeyTooLarge),
-		errors.Is(err, ErrValueTooLarge), errors.Is(err, ErrBadTTL), errors.Is(err, storage.ErrBadKey), errors.Is(err, ErrUnknownOp):
+		errors.Is(err, ErrValueTooLarge), errors.Is(err, ErrBadTTL), errors.Is(err, storage.ErrBadKey), errors.Is(err, ErrUnknownOp),
+		errors.Is(err, ErrRequestIDReused):
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrAuthDisabled):
 		code = codes.Unimplemented

@@ -87,11 +87,15 @@ func TestChainHeadFailoverRetry(t *testing.T) {
 	c.waitEpoch(r.Epoch, "s1", "s2")
 	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, val := range []string{"v1", "v1-again"} {
-		st, err := w.putH(ctx, h, key, val, 0)
+	for range 2 {
+		st, err := w.putH(ctx, h, key, "v1", 0)
 		require.NoError(t, err)
 		assert.Equal(t, kvpb.Status_SUCCESS, st)
 	}
+	// The new head knows the write: the same id with another value is
+	// refused, not applied.
+	_, err = w.putH(ctx, h, key, "v1-again", 0)
+	require.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
 	assert.Equal(t, base+1, c.digest("s2", p)[p].AppliedSeq, "the retried write applied again")
 	v, ok := w.mustGet(t, key)
 	assert.True(t, ok)

@@ -28,6 +28,8 @@ func (s *Server) write(ctx context.Context, rt route, h *kvpb.RequestHeader, op 
 	switch {
 	case errors.Is(err, chainsm.ErrNotResponsible):
 		return notResponsible(rt.ring, "partition is changing chains here"), nil
+	case errors.Is(err, chainsm.ErrIDReused):
+		return nil, fmt.Errorf("%w (client %d, request %d)", ErrRequestIDReused, h.GetClientId(), h.GetSeq())
 	case errors.Is(err, chainsm.ErrNotReady):
 		return &kvpb.Response{Status: kvpb.Status_SERVER_NOT_READY, Epoch: rt.ring.Epoch, Message: "partition is syncing"}, nil
 	case err != nil:

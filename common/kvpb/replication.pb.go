@@ -398,12 +398,15 @@ func (x *ChainMsg) GetTrunc() uint64 {
 
 // DedupRecord is a remembered client write, carried in snapshots.
 type DedupRecord struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ClientId      uint64                 `protobuf:"varint,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
-	ClientSeq     uint64                 `protobuf:"varint,2,opt,name=client_seq,json=clientSeq,proto3" json:"client_seq,omitempty"`
-	Seq           uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
-	Status        Status                 `protobuf:"varint,4,opt,name=status,proto3,enum=ecskv.v1.Status" json:"status,omitempty"`
-	WallMs        int64                  `protobuf:"varint,5,opt,name=wall_ms,json=wallMs,proto3" json:"wall_ms,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ClientId  uint64                 `protobuf:"varint,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	ClientSeq uint64                 `protobuf:"varint,2,opt,name=client_seq,json=clientSeq,proto3" json:"client_seq,omitempty"`
+	Seq       uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	Status    Status                 `protobuf:"varint,4,opt,name=status,proto3,enum=ecskv.v1.Status" json:"status,omitempty"`
+	WallMs    int64                  `protobuf:"varint,5,opt,name=wall_ms,json=wallMs,proto3" json:"wall_ms,omitempty"`
+	// sum fingerprints the write's ops (0: not known): a request id reused
+	// for another write is refused.
+	Sum           uint64 `protobuf:"varint,6,opt,name=sum,proto3" json:"sum,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -469,6 +472,13 @@ func (x *DedupRecord) GetStatus() Status {
 func (x *DedupRecord) GetWallMs() int64 {
 	if x != nil {
 		return x.WallMs
+	}
+	return 0
+}
+
+func (x *DedupRecord) GetSum() uint64 {
+	if x != nil {
+		return x.Sum
 	}
 	return 0
 }
@@ -936,14 +946,15 @@ const file_kvpb_replication_proto_rawDesc = "" +
 	"\treq_token\x18\n" +
 	" \x01(\x04R\breqToken\x12\x14\n" +
 	"\x05hello\x18\v \x01(\bR\x05hello\x12\x14\n" +
-	"\x05trunc\x18\f \x01(\x04R\x05trunc\"\x9e\x01\n" +
+	"\x05trunc\x18\f \x01(\x04R\x05trunc\"\xb0\x01\n" +
 	"\vDedupRecord\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\x04R\bclientId\x12\x1d\n" +
 	"\n" +
 	"client_seq\x18\x02 \x01(\x04R\tclientSeq\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12(\n" +
 	"\x06status\x18\x04 \x01(\x0e2\x10.ecskv.v1.StatusR\x06status\x12\x17\n" +
-	"\awall_ms\x18\x05 \x01(\x03R\x06wallMs\"s\n" +
+	"\awall_ms\x18\x05 \x01(\x03R\x06wallMs\x12\x10\n" +
+	"\x03sum\x18\x06 \x01(\x04R\x03sum\"s\n" +
 	"\tReplBatch\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12&\n" +
 	"\x04msgs\x18\x06 \x03(\v2\x12.ecskv.v1.ChainMsgR\x04msgs\x12$\n" +

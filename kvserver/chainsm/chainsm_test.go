@@ -1,6 +1,7 @@
 package chainsm
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -184,6 +185,12 @@ func TestRetryAppliedOnce(t *testing.T) {
 	}
 	if len(nt.answers) != 2 {
 		t.Fatalf("answers %v", nt.answers)
+	}
+	// The same id for another write is refused, not answered as a retry.
+	for _, ops := range [][]storage.Op{put("other"), {{Kind: storage.OpDelete, Key: []byte("k")}}} {
+		if err := nt.nodes["a"].Propose(nt.now, 0, Proposal{Token: 3, ID: ReqID{9, 1}, Ops: ops}); !errors.Is(err, ErrIDReused) {
+			t.Fatalf("reused id: %v", err)
+		}
 	}
 }
 

@@ -15,6 +15,9 @@ var (
 	ErrNotReady = errors.New("chainsm: partition not ready")
 	// ErrReadFromTail: the key has a write in flight here; read it at the tail.
 	ErrReadFromTail = errors.New("chainsm: key has a write in flight; read from the tail")
+	// ErrIDReused refuses a write whose request id this partition already
+	// sequenced for a different operation: a retry must repeat its write.
+	ErrIDReused = errors.New("chainsm: request id already used for a different write")
 	// ErrStopped: the node stopped.
 	ErrStopped = errors.New("chainsm: stopped")
 )

@@ -19,7 +19,8 @@ type Proposal struct {
 // synced on every member of the chain; an error here is the answer now.
 //
 // A retry of a write this partition already sequenced (same ID) is not
-// applied again: it gets the first attempt's answer once that commits.
+// applied again: it gets the first attempt's answer once that commits. The
+// same ID with other ops (keys, values, kinds) is refused (ErrIDReused).
 func (n *Node) Propose(now Mono, p int, pr Proposal) error {
 	r := n.lookup(p)
 	switch {
@@ -35,6 +36,9 @@ func (n *Node) Propose(now Mono, p int, pr Proposal) error {
 		return ErrNotReady // a snapshot waits for the sync (learner.go)
 	}
 	if v, ok := r.dedup.get(pr.ID); ok && pr.ID != (ReqID{}) {
+		if v.rec.Sum != 0 && v.rec.Sum != storage.OpsSum(pr.Ops) {
+			return ErrIDReused
+		}
 		r.duplicate(now, pr.Token, v)
 		n.check()
 		return nil

@@ -147,7 +147,7 @@ func (r *replica) appendEntry(e *Entry, needStatus bool) *logEntry {
 	for _, o := range e.Ops {
 		r.dirty[dirtyKey(o.NS, o.Key)] = e.Seq
 	}
-	r.dedup.add(DedupRecord{ID: e.ID, Seq: e.Seq, Status: e.Status, WallMs: e.WallMs}, le)
+	r.dedup.add(DedupRecord{ID: e.ID, Seq: e.Seq, Status: e.Status, WallMs: e.WallMs, Sum: storage.OpsSum(e.Ops)}, le)
 	r.n.store(StorageOp{Kind: StApply, Part: r.p, Entry: e, NeedStatus: needStatus})
 	r.stored = true
 	if needStatus {

@@ -148,6 +148,7 @@ type DedupRecord struct {
 	Seq    uint64
 	Status kvpb.Status
 	WallMs int64
+	Sum    uint64 // storage.OpsSum of the write; 0: not known
 }
 
 // Answer completes a waiting client call, named by the token the shell

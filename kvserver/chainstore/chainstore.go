@@ -154,7 +154,7 @@ func fromLogEntry(e storage.LogEntry) *chainsm.Entry {
 func toStoreDedup(ds []chainsm.DedupRecord) []storage.DedupRecord {
 	out := make([]storage.DedupRecord, len(ds))
 	for i, d := range ds {
-		out[i] = storage.DedupRecord{ID: DedupID(d.ID), Seq: d.Seq, Status: d.Status, WallMs: d.WallMs}
+		out[i] = storage.DedupRecord{ID: DedupID(d.ID), Seq: d.Seq, Status: d.Status, WallMs: d.WallMs, Sum: d.Sum}
 	}
 	return out
 }
@@ -163,7 +163,7 @@ func toStoreDedup(ds []chainsm.DedupRecord) []storage.DedupRecord {
 func FromStoreDedup(ds []storage.DedupRecord) []chainsm.DedupRecord {
 	out := make([]chainsm.DedupRecord, len(ds))
 	for i, d := range ds {
-		out[i] = chainsm.DedupRecord{ID: chainsm.ReqID{Client: d.ID.Client, Seq: d.ID.Seq}, Seq: d.Seq, Status: d.Status, WallMs: d.WallMs}
+		out[i] = chainsm.DedupRecord{ID: chainsm.ReqID{Client: d.ID.Client, Seq: d.ID.Seq}, Seq: d.Seq, Status: d.Status, WallMs: d.WallMs, Sum: d.Sum}
 	}
 	return out
 }

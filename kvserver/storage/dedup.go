@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -24,10 +25,35 @@ type DedupRecord struct {
 	Seq    uint64
 	Status kvpb.Status
 	WallMs int64
+	// Sum is OpsSum of the write's ops: a request id reused for another
+	// operation is refused, not answered as a retry. 0: not known (a
+	// record written before sums were kept).
+	Sum uint64
 }
 
-// dedupValueLen is seq 8 | status 4 | wall ms 8.
-const dedupValueLen = 20
+// OpsSum fingerprints a write's ops for its dedup record: kinds,
+// namespaces, keys and values, not expiries (a retry of a put with a TTL
+// gets a new expiry at the head). Never 0.
+func OpsSum(ops []Op) uint64 {
+	h := fnv.New64a()
+	var n [9]byte
+	for _, op := range ops {
+		n[0] = byte(op.Kind)
+		for _, b := range [][]byte{op.NS, op.Key, op.Value} {
+			binary.BigEndian.PutUint64(n[1:], uint64(len(b)))
+			_, _ = h.Write(n[:])
+			_, _ = h.Write(b)
+		}
+	}
+	return max(h.Sum64(), 1)
+}
+
+// dedupValueLen is seq 8 | status 4 | wall ms 8 | sum 8; a record of
+// dedupValueLenV1 (no sum) reads with Sum 0.
+const (
+	dedupValueLen   = 28
+	dedupValueLenV1 = 20
+)
 
 // dedupKeyLen is the state key, client id 8 and client seq 8.
 const dedupKeyLen = stateKeyLen + 16
@@ -38,6 +64,7 @@ func writeDedup(b *pebble.Batch, p int, r DedupRecord) error {
 	binary.BigEndian.PutUint64(v[:], r.Seq)
 	binary.BigEndian.PutUint32(v[8:], uint32(r.Status))
 	binary.BigEndian.PutUint64(v[12:], uint64(r.WallMs))
+	binary.BigEndian.PutUint64(v[20:], r.Sum)
 	if err := b.Set(dedupKey(p, r.ID), v[:], nil); err != nil {
 		return fmt.Errorf("storage: batch: %w", err)
 	}
@@ -46,10 +73,10 @@ func writeDedup(b *pebble.Batch, p int, r DedupRecord) error {
 
 // decodeDedup parses a dedup record from its key and value.
 func decodeDedup(k, v []byte) (DedupRecord, error) {
-	if len(k) != dedupKeyLen || len(v) != dedupValueLen {
+	if len(k) != dedupKeyLen || len(v) != dedupValueLen && len(v) != dedupValueLenV1 {
 		return DedupRecord{}, fmt.Errorf("dedup record %x of %d bytes: %w", k, len(v), ErrCorruptRecord)
 	}
-	return DedupRecord{
+	r := DedupRecord{
 		ID: DedupID{
 			Client: binary.BigEndian.Uint64(k[stateKeyLen:]),
 			Seq:    binary.BigEndian.Uint64(k[stateKeyLen+8:]),
@@ -57,7 +84,11 @@ func decodeDedup(k, v []byte) (DedupRecord, error) {
 		Seq:    binary.BigEndian.Uint64(v),
 		Status: kvpb.Status(int32(binary.BigEndian.Uint32(v[8:]))),
 		WallMs: int64(binary.BigEndian.Uint64(v[12:])),
-	}, nil
+	}
+	if len(v) == dedupValueLen {
+		r.Sum = binary.BigEndian.Uint64(v[20:])
+	}
+	return r, nil
 }
 
 // ForgetDedup deletes partition p's dedup records of ids (absent ones are

@@ -29,7 +29,7 @@ func TestDedupRecords(t *testing.T) {
 		require.NoError(t, err)
 	}
 	rec := func(client, cseq, seq uint64, st kvpb.Status, wall int64) DedupRecord {
-		return DedupRecord{ID: DedupID{client, cseq}, Seq: seq, Status: st, WallMs: wall}
+		return DedupRecord{ID: DedupID{client, cseq}, Seq: seq, Status: st, WallMs: wall, Sum: OpsSum([]Op{putOp("k", "v", 0)})}
 	}
 	steps := []struct {
 		name   string
@@ -99,4 +99,38 @@ func TestDedupRoundTrip(t *testing.T) {
 	}
 	_, err := decodeDedup(dedupKey(1, DedupID{}), make([]byte, dedupValueLen-1))
 	require.ErrorIs(t, err, ErrCorruptRecord)
+}
+
+// TestOpsSum: a write's fingerprint changes with its kind, key or value but
+// not its expiry (a retried put with a TTL gets a new expiry at the head),
+// and survives storage; a record of the old layout reads with no sum.
+func TestOpsSum(t *testing.T) {
+	base := []Op{putOp("k", "v", 10)}
+	sum := OpsSum(base)
+	require.NotZero(t, sum)
+	require.Equal(t, sum, OpsSum([]Op{putOp("k", "v", 99)}), "expiry is not part of it")
+	for name, ops := range map[string][]Op{
+		"value":  {putOp("k", "w", 10)},
+		"key":    {putOp("j", "v", 10)},
+		"delete": {delOp("k")},
+		"ns":     {{Kind: OpPut, NS: []byte("m"), Key: []byte("k"), Value: []byte("v")}},
+		"split":  {{Kind: OpPut, NS: []byte("n"), Key: []byte("kv")}},
+	} {
+		require.NotEqual(t, sum, OpsSum(ops), name)
+	}
+
+	s := openTest(t, testOptions())
+	_, err := s.ApplyEntry(1, LogEntry{Seq: 1, Ops: base, Client: 3, ClientSeq: 4}, true, 0)
+	require.NoError(t, err)
+	r, ok, err := s.Dedup(1, DedupID{3, 4})
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, sum, r.Sum)
+
+	old := make([]byte, dedupValueLenV1)
+	old[7] = 1 // seq 1
+	r, err = decodeDedup(dedupKey(1, DedupID{3, 4}), old)
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), r.Seq)
+	require.Zero(t, r.Sum)
 }

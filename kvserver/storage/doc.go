@@ -21,14 +21,17 @@
 // ApplyEntry writes the data, applied_seq, the log record and the dedup
 // record in one pebble batch, and pebble recovers whole batches, so after a
 // crash the log is exactly the seqs between the truncation point and
-// applied_seq (RecoverPartitions). Nothing the chain protocol needs to be
+// applied_seq (RecoverPartitions). A Writer puts many entries, of any
+// partitions, with their truncations and dedup deletions, in one batch: a
+// server commits each step of its chain node with one WAL write. Nothing the chain protocol needs to be
 // safe lives only in memory (DESIGN.md §4).
 //
 // # Concurrency contract
 //
 // A Store is safe for concurrent use with these rules:
 //   - The writers of one partition (Apply, ApplyEntry, Ingest, IngestSnapshot,
-//     TruncateLog, ForgetDedup, SetVersion, DropPartition) are serialised by
+//     TruncateLog, ForgetDedup, SetVersion, DropPartition, a Writer from
+//     NewWriter until its Commit) are serialised by
 //     the caller (one writer per partition, DESIGN.md §4); different
 //     partitions may write concurrently.
 //   - Reads (Get, Scan, Checksum, ...) may run at any time, concurrently with

@@ -98,7 +98,7 @@ func TestApplyEntryStatus(t *testing.T) {
 				require.Len(t, rec.Log, int(seq), st.name)
 				require.Equal(t, st.want, rec.Log[i].Status, st.name+": log record")
 				d := rec.Dedup[len(rec.Dedup)-1]
-				require.Equal(t, DedupRecord{ID: DedupID{7, seq}, Seq: seq, Status: st.want, WallMs: e.WallMs}, d, st.name)
+				require.Equal(t, DedupRecord{ID: DedupID{7, seq}, Seq: seq, Status: st.want, WallMs: e.WallMs, Sum: OpsSum(e.Ops)}, d, st.name)
 			}
 			v, ok := get(t, s, 2, "n", "b", now)
 			require.True(t, ok)

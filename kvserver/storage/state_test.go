@@ -78,7 +78,7 @@ func TestDropPartitionDropsLogState(t *testing.T) {
 	require.Zero(t, after.Truncated)
 	require.Zero(t, after.Ver)
 	require.Len(t, after.Log, 1)
-	require.Equal(t, []DedupRecord{{ID: DedupID{1, 1}, Seq: 1, Status: kvpb.Status_SUCCESS, WallMs: 1001}}, after.Dedup,
+	require.Equal(t, []DedupRecord{{ID: DedupID{1, 1}, Seq: 1, Status: kvpb.Status_SUCCESS, WallMs: 1001, Sum: OpsSum(testEntry(7, 1).Ops)}}, after.Dedup,
 		"only the new entry's record")
 }
 

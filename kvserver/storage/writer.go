@@ -93,7 +93,7 @@ func (w *Writer) ApplyEntry(p int, e LogEntry, head bool, nowMs int64) (kvpb.Sta
 		return 0, w.spoil(err)
 	}
 	if e.Client != 0 {
-		d := DedupRecord{ID: DedupID{e.Client, e.ClientSeq}, Seq: e.Seq, Status: e.Status, WallMs: e.WallMs}
+		d := DedupRecord{ID: DedupID{e.Client, e.ClientSeq}, Seq: e.Seq, Status: e.Status, WallMs: e.WallMs, Sum: OpsSum(e.Ops)}
 		if err := writeDedup(w.b, p, d); err != nil {
 			return 0, w.spoil(err)
 		}
