@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,6 +107,12 @@ func (s *Server) Start() (err error) {
 	s.started = time.Now()
 	s.core = newCore(s)
 	s.metrics = newMetrics(s)
+	if s.fs == nil && os.Getenv(storage.LoseUnsyncedEnv) == "1" {
+		// Test only: a kill -9 then loses what a power cut would.
+		if s.fs, err = storage.OpenLoseUnsynced(s.cfg.DataDir, s.lg); err != nil {
+			return err
+		}
+	}
 	s.store, err = storage.Open(s.cfg.DataDir, storage.Options{
 		FS: s.fs, Sync: s.cfg.Sync, CacheEntries: s.cfg.CacheEntries, CacheBytes: s.cfg.CacheBytes, Logger: s.lg,
 		OnSync: func(d time.Duration) { s.metrics.walSync.Observe(d.Seconds()) },

@@ -505,13 +505,14 @@ func (c *Cluster) KillServer(t testing.TB, id string) []string {
 }
 
 // RestartServer starts a kvserver again with the command line KillServer
-// returned (same id, ports, data dir and flags), as a Process of the test.
-func (c *Cluster) RestartServer(t testing.TB, id string, argv []string) *Process {
+// returned (same id, ports, data dir and flags), as a Process of the test,
+// with env (KEY=VALUE) added to its environment.
+func (c *Cluster) RestartServer(t testing.TB, id string, argv []string, env ...string) *Process {
 	t.Helper()
 	if len(argv) == 0 {
 		t.Fatalf("framework: RestartServer %s: empty command line", id)
 	}
-	p := StartProcess(t, ProcessSpec{Name: id, Path: argv[0], Args: argv[1:]})
+	p := StartProcess(t, ProcessSpec{Name: id, Path: argv[0], Args: argv[1:], Env: env})
 	c.mu.Lock()
 	c.own[p.PID()] = true
 	c.restarted[id] = p
