@@ -618,6 +618,13 @@ func TestValidateTLS(t *testing.T) {
 		{name: "idle timeout never", mut: func(c *KVServer) { c.IdleTimeout = 0 }},
 		{name: "idle timeout too short", mut: func(c *KVServer) { c.IdleTimeout = time.Millisecond }, wantErr: "idle-timeout: must be 0 (never) or at least 1s"},
 		{name: "no batch in flight", mut: func(c *KVServer) { c.MaxBatchInflight = 0 }, wantErr: "max-batch-inflight: must be at least 1"},
+		{name: "dht api", mut: func(c *KVServer) { c.DHTListen = "127.0.0.1:7001" }},
+		{name: "dht api bad address", mut: func(c *KVServer) { c.DHTListen = "7001" }, wantErr: "dht-listen: must be host:port"},
+		{name: "dht api with TLS", mut: func(c *KVServer) { c.DHTListen, c.CertsDir = "127.0.0.1:7001", dir }, wantErr: "dht-listen: the DHT API is plaintext"},
+		{name: "dht api with TLS allowed", mut: func(c *KVServer) { c.DHTListen, c.CertsDir, c.DHTAllowInsecure = "127.0.0.1:7001", dir, true }},
+		{name: "dht api no requests in flight", mut: func(c *KVServer) { c.DHTListen, c.DHTMaxInflight = "127.0.0.1:7001", 0 }, wantErr: "dht-max-inflight: must be at least 1"},
+		{name: "dht api negative connections", mut: func(c *KVServer) { c.DHTListen, c.DHTMaxConnections = "127.0.0.1:7001", -1 }, wantErr: "dht-max-connections: must be >= 0"},
+		{name: "dht api idle timeout too short", mut: func(c *KVServer) { c.DHTListen, c.DHTIdleTimeout = "127.0.0.1:7001", time.Millisecond }, wantErr: "dht-idle-timeout: must be 0 (never) or at least 1s"},
 		{name: "tiny batch queue", mut: func(c *KVServer) { c.MaxBatchQueuedBytes = 1000 }, wantErr: "max-batch-queued-bytes: must be at least 65536"},
 		{name: "no batch stall timeout", mut: func(c *KVServer) { c.BatchStallTimeout = 0 }, wantErr: "batch-stall-timeout: must be at least 10ms"},
 	}

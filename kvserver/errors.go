@@ -41,6 +41,10 @@ var (
 	// ErrTooManyConnections refuses a call on a new connection while
 	// max-connections connections have made calls.
 	ErrTooManyConnections = errors.New("kvserver: connection limit reached")
+	// ErrForbiddenNamespace refuses a request header's namespace: one not
+	// reserved for a front door, or asked for by a caller that is not a
+	// cluster member.
+	ErrForbiddenNamespace = errors.New("kvserver: namespace is only for the servers' front doors")
 	// ErrStopped is returned after Stop.
 	ErrStopped = errors.New("kvserver: server stopped")
 )
@@ -57,6 +61,8 @@ func toStatus(err error) error {
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrAuthDisabled):
 		code = codes.Unimplemented
+	case errors.Is(err, ErrForbiddenNamespace):
+		code = codes.PermissionDenied
 	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrTokenExpired), errors.Is(err, auth.ErrBadCredentials):
 		code = codes.Unauthenticated
 	case errors.Is(err, auth.ErrBadUser), errors.Is(err, auth.ErrBadPassword):
