@@ -44,7 +44,11 @@ type ECS struct {
 	Auth bool `mapstructure:"auth"`
 	// TokenTTL is how long a login token lasts; default 10m.
 	TokenTTL time.Duration `mapstructure:"token-ttl"`
-	TLS      `mapstructure:",squash"`
+	// DHTBasePort gives launched server i the VoidPhone DHT API on
+	// dht-base-port+i-1 (kvserver --dht-listen); 0 (the default) is off.
+	// Not on a cluster with TLS: the protocol is plaintext.
+	DHTBasePort int `mapstructure:"dht-base-port"`
+	TLS         `mapstructure:",squash"`
 }
 
 // TLS names the certificate files of one binary (DESIGN §8). With none set

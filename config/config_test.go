@@ -166,6 +166,8 @@ func TestValidateNamesField(t *testing.T) {
 		{name: "ecs probe-failures 0", cfg: ecs(func(c *ECS) { c.ProbeFailures = 0 }), field: "probe-failures"},
 		{name: "ecs probe-failures 101", cfg: ecs(func(c *ECS) { c.ProbeFailures = 101 }), field: "probe-failures"},
 		{name: "ecs max-moves 0", cfg: ecs(func(c *ECS) { c.MaxMoves = 0 }), field: "max-moves"},
+		{name: "ecs dht-base-port 65535 for 5", cfg: ecs(func(c *ECS) { c.DHTBasePort = 65535 }), field: "dht-base-port"},
+		{name: "ecs dht-base-port secure", cfg: ecs(func(c *ECS) { c.DHTBasePort, c.Secure = 7001, true }), field: "dht-base-port"},
 		{name: "ecs max-moves 10001", cfg: ecs(func(c *ECS) { c.MaxMoves = 10001 }), field: "max-moves"},
 		{name: "kvserver missing id", cfg: kvs(func(c *KVServer) { c.ID = "" }), field: "id"},
 		{name: "kvserver missing listen", cfg: kvs(func(c *KVServer) { c.Listen = "" }), field: "listen"},

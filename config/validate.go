@@ -47,6 +47,12 @@ func (c ECS) Validate() error {
 	if c.BasePort < 1 || c.BasePort+1000+c.Servers-1 > 65535 { // last metrics port
 		p.addf("base-port", "servers need ports %d..%d (and metrics +1000), outside 1..65535", c.BasePort, c.BasePort+c.Servers-1)
 	}
+	if c.DHTBasePort != 0 && (c.DHTBasePort < 1 || c.DHTBasePort+c.Servers-1 > 65535) {
+		p.addf("dht-base-port", "servers need ports %d..%d, outside 1..65535", c.DHTBasePort, c.DHTBasePort+c.Servers-1)
+	}
+	if c.DHTBasePort != 0 && (c.Secure || c.TLS.Enabled()) {
+		p.addf("dht-base-port", "the DHT API is plaintext TCP without authentication: not on a cluster with TLS (start such a server by hand with --dht-listen and --dht-allow-insecure)")
+	}
 	if len(c.EtcdEndpoints) == 0 && (c.EtcdPort < 1 || c.EtcdPort > 65534) {
 		p.addf("etcd-port", "must be in 1..65534 (peer port is +1), got %d", c.EtcdPort)
 	}

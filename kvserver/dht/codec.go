@@ -42,7 +42,7 @@ type Message struct {
 	Value       []byte
 }
 
-// Put, Get, Success and Failure build the four messages.
+// Put builds a DHT PUT.
 func Put(key Key, value []byte, ttl uint16, replication uint8) Message {
 	return Message{Type: TypePut, TTL: ttl, Replication: replication, Key: key, Value: value}
 }

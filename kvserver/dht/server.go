@@ -254,7 +254,9 @@ func (s *Server) check(m Message) error {
 	case TypeGet:
 		return nil
 	case TypePut:
-		if limit := min(s.store.MaxValueBytes(), MaxValueSize); len(m.Value) > limit {
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RequestTimeout)
+		defer cancel()
+		if limit := min(s.store.MaxValueBytes(ctx), MaxValueSize); len(m.Value) > limit {
 			return fmt.Errorf("%w: %d bytes, the cluster's limit is %d", ErrValueTooLarge, len(m.Value), limit)
 		}
 		return nil

@@ -80,7 +80,7 @@ func (s *memStore) Get(ctx context.Context, key Key) ([]byte, bool, error) {
 	return v, ok, nil
 }
 
-func (s *memStore) MaxValueBytes() int { return s.limit }
+func (s *memStore) MaxValueBytes(context.Context) int { return s.limit }
 
 func (s *memStore) value(key Key) ([]byte, time.Duration, bool) {
 	s.mu.Lock()

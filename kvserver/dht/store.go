@@ -24,7 +24,7 @@ type Store interface {
 	// Get returns key's value; found is false for a missing or expired key.
 	Get(ctx context.Context, key Key) (value []byte, found bool, err error)
 	// MaxValueBytes is the largest value Put accepts.
-	MaxValueBytes() int
+	MaxValueBytes(ctx context.Context) int
 }
 
 // ClientStore is the Store of a kvserver: the kvclient library in
@@ -84,19 +84,15 @@ func (s *ClientStore) Get(ctx context.Context, key Key) ([]byte, bool, error) {
 	return v, err == nil, err
 }
 
-// MaxValueBytes implements Store: the cluster's limit once the client has
-// a ring, MaxValueSize before (Put then checks the limit itself).
-func (s *ClientStore) MaxValueBytes() int {
-	s.mu.Lock()
-	cli := s.cli
-	s.mu.Unlock()
-	if cli == nil {
+// MaxValueBytes implements Store: the cluster's limit, or MaxValueSize
+// when no ring can be read before ctx ends (Put then checks the limit
+// itself).
+func (s *ClientStore) MaxValueBytes(ctx context.Context) int {
+	cli, err := s.client(ctx)
+	if err != nil {
 		return MaxValueSize
 	}
-	if r := cli.Ring(); r != nil {
-		return r.Limits.MaxValueBytes
-	}
-	return MaxValueSize
+	return cli.Ring().Limits.MaxValueBytes
 }
 
 // Close closes the client.
