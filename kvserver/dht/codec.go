@@ -127,7 +127,7 @@ func Decode(b []byte) (Message, error) {
 			return Message{}, fmt.Errorf("%w: type %d of %d bytes, must be %d (a %d-byte key)", ErrMalformed, typ, size, HeaderSize+KeySize, KeySize)
 		}
 	default:
-		return Message{}, fmt.Errorf("%w: %w %d", ErrMalformed, ErrUnknownType, typ)
+		return Message{}, fmt.Errorf("%w: unknown type %d", ErrMalformed, typ)
 	}
 	copy(m.Key[:], body)
 	if typ == TypePut || typ == TypeSuccess {

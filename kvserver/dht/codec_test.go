@@ -92,7 +92,7 @@ func TestDecodeMalformed(t *testing.T) {
 		{"size zero", []byte{0x00, 0x00, 0x02, 0x8b}, "size field 0"},
 		{"size larger than body", cat([]byte{0x00, 0x25, 0x02, 0x8b}, keyBytes), "size field 37"},
 		{"size smaller than body", cat([]byte{0x00, 0x23, 0x02, 0x8b}, keyBytes), "size field 35"},
-		{"unknown type", cat([]byte{0x00, 0x24, 0x02, 0x89}, keyBytes), "unknown message type"},
+		{"unknown type", cat([]byte{0x00, 0x24, 0x02, 0x89}, keyBytes), "unknown type 649"},
 		{"get with a short key", cat([]byte{0x00, 0x23, 0x02, 0x8b}, keyBytes[:31]), "must be 36"},
 		{"get with a long key", cat([]byte{0x00, 0x25, 0x02, 0x8b}, keyBytes, []byte{0}), "must be 36"},
 		{"failure with a long key", cat([]byte{0x00, 0x25, 0x02, 0x8d}, keyBytes, []byte{0}), "must be 36"},
