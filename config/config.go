@@ -152,7 +152,7 @@ type DHT struct {
 	DHTMaxConnections int `mapstructure:"dht-max-connections"`
 	// DHTMaxInflight bounds the pipelined requests of one DHT connection
 	// being served or answered; past it the connection is not read.
-	// Default 64.
+	// Default 16.
 	DHTMaxInflight int `mapstructure:"dht-max-inflight"`
 	// DHTIdleTimeout closes a DHT connection that sends no message, or
 	// reads no answer, for this long; default 5m, 0 = never.
