@@ -44,7 +44,11 @@ type ECS struct {
 	Auth bool `mapstructure:"auth"`
 	// TokenTTL is how long a login token lasts; default 10m.
 	TokenTTL time.Duration `mapstructure:"token-ttl"`
-	TLS      `mapstructure:",squash"`
+	// DHTBasePort gives launched server i the VoidPhone DHT API on
+	// dht-base-port+i-1 (kvserver --dht-listen); 0 (the default) is off.
+	// Not on a cluster with TLS: the protocol is plaintext.
+	DHTBasePort int `mapstructure:"dht-base-port"`
+	TLS         `mapstructure:",squash"`
 }
 
 // TLS names the certificate files of one binary (DESIGN §8). With none set
@@ -131,7 +135,28 @@ type KVServer struct {
 	// it must hold the cluster's largest key and value plus 5 MiB (ecs start
 	// passes exactly that). Default: enough for the largest limits allowed.
 	MaxMessageBytes int `mapstructure:"max-message-bytes"`
+	DHT             `mapstructure:",squash"`
 	TLS             `mapstructure:",squash"`
+}
+
+// DHT configures a kvserver's VoidPhone DHT API: plain TCP, without
+// encryption or authentication, its keys in a namespace of their own.
+type DHT struct {
+	// DHTListen is the address of the DHT API; "" (the default) is off.
+	DHTListen string `mapstructure:"dht-listen"`
+	// DHTAllowInsecure lets the plaintext DHT API run on a server with
+	// TLS, which otherwise refuses to start with dht-listen; default false.
+	DHTAllowInsecure bool `mapstructure:"dht-allow-insecure"`
+	// DHTMaxConnections bounds the open DHT connections; one more is
+	// closed at once. Default 1024, 0 = no bound.
+	DHTMaxConnections int `mapstructure:"dht-max-connections"`
+	// DHTMaxInflight bounds the pipelined requests of one DHT connection
+	// being served or answered; past it the connection is not read.
+	// Default 16.
+	DHTMaxInflight int `mapstructure:"dht-max-inflight"`
+	// DHTIdleTimeout closes a DHT connection that sends no message, or
+	// reads no answer, for this long; default 5m, 0 = never.
+	DHTIdleTimeout time.Duration `mapstructure:"dht-idle-timeout"`
 }
 
 // Client configures the kvclient library and binary.

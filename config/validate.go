@@ -47,6 +47,12 @@ func (c ECS) Validate() error {
 	if c.BasePort < 1 || c.BasePort+1000+c.Servers-1 > 65535 { // last metrics port
 		p.addf("base-port", "servers need ports %d..%d (and metrics +1000), outside 1..65535", c.BasePort, c.BasePort+c.Servers-1)
 	}
+	if c.DHTBasePort != 0 && (c.DHTBasePort < 1 || c.DHTBasePort+c.Servers-1 > 65535) {
+		p.addf("dht-base-port", "servers need ports %d..%d, outside 1..65535", c.DHTBasePort, c.DHTBasePort+c.Servers-1)
+	}
+	if c.DHTBasePort != 0 && (c.Secure || c.TLS.Enabled()) {
+		p.addf("dht-base-port", "the DHT API is plaintext TCP without authentication: not on a cluster with TLS (start such a server by hand with --dht-listen and --dht-allow-insecure)")
+	}
 	if len(c.EtcdEndpoints) == 0 && (c.EtcdPort < 1 || c.EtcdPort > 65534) {
 		p.addf("etcd-port", "must be in 1..65534 (peer port is +1), got %d", c.EtcdPort)
 	}
@@ -120,6 +126,7 @@ func (c KVServer) Validate() error {
 	}
 	checkConnBounds(&p, c)
 	checkBatchBounds(&p, c)
+	checkDHT(&p, c)
 	if c.RateLimit < 0 {
 		p.addf("rate-limit", "must be >= 0 requests/s (0 = no limit), got %v", c.RateLimit)
 	}
@@ -159,6 +166,28 @@ func checkBatchBounds(p *problems, c KVServer) {
 		p.addf("max-batch-queued-bytes", "must be at least %d (64 KiB), got %d", minBatchQueuedBytes, c.MaxBatchQueuedBytes)
 	}
 	checkMin(p, "batch-stall-timeout", c.BatchStallTimeout, 10*time.Millisecond)
+}
+
+// checkDHT checks the DHT API's address and bounds, and refuses it on a
+// server with TLS unless allowed: the protocol is plaintext and
+// unauthenticated.
+func checkDHT(p *problems, c KVServer) {
+	if c.DHTListen == "" {
+		return
+	}
+	checkAddr(p, "dht-listen", c.DHTListen, false)
+	if c.TLS.Enabled() && !c.DHTAllowInsecure {
+		p.addf("dht-listen", "the DHT API is plaintext TCP without authentication; on a server with TLS it also needs dht-allow-insecure")
+	}
+	if c.DHTMaxConnections < 0 {
+		p.addf("dht-max-connections", "must be >= 0 (0 = no bound), got %d", c.DHTMaxConnections)
+	}
+	if c.DHTMaxInflight < 1 {
+		p.addf("dht-max-inflight", "must be at least 1, got %d", c.DHTMaxInflight)
+	}
+	if c.DHTIdleTimeout != 0 && c.DHTIdleTimeout < time.Second {
+		p.addf("dht-idle-timeout", "must be 0 (never) or at least 1s, got %v", c.DHTIdleTimeout)
+	}
 }
 
 // Validate reports every invalid field of a client configuration.

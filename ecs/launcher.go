@@ -58,6 +58,14 @@ func serverPorts(cfg config.ECS, i int) (grpcPort, metricsPort int) {
 	return cfg.BasePort + i - 1, cfg.BasePort + 1000 + i - 1
 }
 
+// dhtArgs gives local server i its DHT API address, with dht-base-port.
+func (l *launcher) dhtArgs(i int) []string {
+	if l.cfg.DHTBasePort == 0 {
+		return nil
+	}
+	return []string{"--dht-listen", net.JoinHostPort(l.cfg.Host, strconv.Itoa(l.cfg.DHTBasePort+i-1))}
+}
+
 func newLauncher(cfg config.ECS, tls config.TLS, msgBytes int, lg *zap.Logger, out io.Writer) (*launcher, error) {
 	bin := cfg.KVServerBin
 	if bin == "" {
@@ -104,7 +112,7 @@ func (l *launcher) startOne(i int, id string, etcdEndpoints []string) error {
 		"--data-dir", filepath.Join(l.cfg.DataDir, c.id),
 		"--etcd-endpoints", strings.Join(etcdEndpoints, ","),
 		"--cluster", l.cfg.Cluster, "--lease-ttl", l.cfg.LeaseTTL.String(),
-		"--log-level", l.cfg.LogLevel, "--max-message-bytes", strconv.Itoa(l.msgBytes)}, tlsArgs...)...)
+		"--log-level", l.cfg.LogLevel, "--max-message-bytes", strconv.Itoa(l.msgBytes)}, append(tlsArgs, l.dhtArgs(i)...)...)...)
 	// A child outlives nothing: if the ecs dies, the kernel sends it SIGTERM.
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	stdout, _ := c.cmd.StdoutPipe()

@@ -91,6 +91,9 @@ func (s *authServer) Login(_ context.Context, r *kvpb.LoginRequest) (*kvpb.Login
 func (s *authServer) Get(_ context.Context, r *kvpb.GetRequest) (*kvpb.Response, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if ns := r.Header.GetNamespace(); ns != "" {
+		return &kvpb.Response{Status: kvpb.Status_SUCCESS, Value: []byte("in " + ns), Epoch: 1}, nil
+	}
 	tok := r.Header.GetToken()
 	if exp, ok := s.valid[tok]; !ok || time.Now().After(exp) {
 		return nil, status.Error(codes.Unauthenticated, "auth: invalid token")
@@ -170,6 +173,17 @@ func TestCredentials(t *testing.T) {
 		_, ns, err = c.token(ctx, "")
 		require.NoError(t, err)
 		require.Equal(t, "dave", ns, "a server that names none: the user name")
+	})
+	t.Run("a namespace of its own: no login, every call names it", func(t *testing.T) {
+		s := startAuthServer(t, time.Minute)
+		c, err := newAuthClient(t, s, WithNamespace("_dht"))
+		require.NoError(t, err)
+		v, err := c.Get(ctx, "k")
+		require.NoError(t, err)
+		require.Equal(t, "in _dht", string(v))
+		require.Zero(t, s.loginCount())
+		bo := toBatchOp(ctx, &op{kind: opGet, key: []byte("k"), header: &kvpb.RequestHeader{Namespace: "_dht"}})
+		require.Equal(t, "_dht", bo.GetGet().GetHeader().GetNamespace(), "the Batch stream carries it too")
 	})
 	t.Run("renews a token before it expires", func(t *testing.T) {
 		s := startAuthServer(t, 500*time.Millisecond)

@@ -111,6 +111,7 @@ func toBatchOp(ctx context.Context, o *op) *kvpb.BatchOp {
 	h := o.header
 	h = &kvpb.RequestHeader{
 		Epoch: h.Epoch, ChainVersion: h.ChainVersion, ClientId: h.ClientId, Seq: h.Seq, Token: h.Token, Forward: h.Forward,
+		Namespace: h.Namespace,
 	}
 	switch o.kind {
 	case opPut:

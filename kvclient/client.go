@@ -32,7 +32,8 @@ type Client struct {
 	clientID uint64
 	seq      atomic.Uint64
 	closed   atomic.Bool
-	unary    bool // WithUnaryCalls: one unary RPC per call instead of the Batch stream
+	unary    bool   // WithUnaryCalls: one unary RPC per call instead of the Batch stream
+	ns       string // WithNamespace: every call runs there, without a login
 }
 
 // New connects to the cluster named by cfg (servers or etcd) and loads the
@@ -74,7 +75,7 @@ func New(ctx context.Context, cfg config.Client, opts ...Option) (*Client, error
 	fctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	rr, err := c.rings.refresh(fctx, 0)
-	if err == nil && rr.Auth && c.User() != "" {
+	if err == nil && rr.Auth && c.User() != "" && c.ns == "" {
 		// Log in now, so wrong credentials show at once; when no server
 		// can answer, the first call logs in (and retries) instead.
 		if _, _, err = c.token(fctx, ""); errors.Is(err, ErrUnavailable) {

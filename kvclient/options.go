@@ -17,6 +17,12 @@ func WithLogger(lg *zap.Logger) Option { return func(c *Client) { c.lg = lg } }
 // servers without the Batch stream.
 func WithUnaryCalls() Option { return func(c *Client) { c.unary = true } }
 
+// WithNamespace runs every call in namespace ns, one a server reserves
+// for its front doors (the DHT API's), instead of the user's: the keys
+// route by ns, and the client logs in as nobody. Servers accept it only
+// from a cluster member (with TLS, a client holding a member certificate).
+func WithNamespace(ns string) Option { return func(c *Client) { c.ns = ns } }
+
 // OpOption configures one call.
 type OpOption func(*opOptions)
 

@@ -109,8 +109,13 @@ func (c *Client) route(rr *routedRing, o *op) (string, error) {
 	return addr, nil
 }
 
-// authorize sets o's token and namespace on a cluster with authentication.
+// authorize sets o's token and namespace on a cluster with authentication,
+// or the namespace of WithNamespace on any cluster.
 func (c *Client) authorize(ctx context.Context, rr *routedRing, o *op, refused string) error {
+	if c.ns != "" {
+		o.header.Token, o.header.Namespace, o.ns = "", c.ns, []byte(c.ns)
+		return nil
+	}
 	if !rr.Auth {
 		o.header.Token, o.ns = "", nil
 		return nil

@@ -11,6 +11,8 @@ import (
 	"github.com/ecskv/ecskv/common/auth"
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/common/tlsutil"
+	"github.com/ecskv/ecskv/kvserver/dht"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
@@ -22,9 +24,13 @@ func newAuthenticator() *auth.Authenticator { return auth.NewAuthenticator(bcryp
 
 // caller returns the namespace a key operation runs in: the id of its
 // token's user (the name for a user record older than ids) when the
-// cluster has authentication, empty otherwise. The token is checked here,
-// with no round trip to etcd.
-func (s *Server) caller(h *kvpb.RequestHeader) ([]byte, error) {
+// cluster has authentication, empty otherwise, or a front door's namespace
+// that a cluster member asks for. The token is checked here, with no round
+// trip to etcd.
+func (s *Server) caller(ctx context.Context, h *kvpb.RequestHeader) ([]byte, error) {
+	if ns := h.GetNamespace(); ns != "" {
+		return s.frontDoorNS(ctx, ns)
+	}
 	cur := s.ring.Load()
 	if cur == nil || !cur.Auth {
 		return nil, nil
@@ -37,6 +43,23 @@ func (s *Server) caller(h *kvpb.RequestHeader) ([]byte, error) {
 		return nil, fmt.Errorf("%w: user %q is over %v requests/s here", ErrRateLimited, id.User, s.cfg.RateLimit)
 	}
 	return []byte(id.NS), nil
+}
+
+// frontDoorNS admits a request for ns from a server's front door: ns must
+// be reserved for one (so no user's keys are reachable this way) and the
+// caller a cluster member, as for the member-only services (checkCaller).
+// The front door has authenticated nobody, so there is no token or user
+// rate to check.
+func (s *Server) frontDoorNS(ctx context.Context, ns string) ([]byte, error) {
+	if ns != dht.Namespace {
+		return nil, fmt.Errorf("%w: %q is not a front door's", ErrForbiddenNamespace, auth.Truncate(ns))
+	}
+	if s.cfg.TLS.Enabled() {
+		if role, name, _ := tlsutil.PeerRole(ctx); role != tlsutil.RoleMember {
+			return nil, fmt.Errorf("%w: certificate %q (%s) is not a member's", ErrForbiddenNamespace, name, role)
+		}
+	}
+	return []byte(ns), nil
 }
 
 // scopedClientID is the request id a write is deduplicated by: the

@@ -45,6 +45,10 @@ var (
 	// were already used for a different write (another key, value or
 	// kind): a retry must repeat its write exactly.
 	ErrRequestIDReused = errors.New("kvserver: request id already used for a different write")
+	// ErrForbiddenNamespace refuses a request header's namespace: one not
+	// reserved for a front door, or asked for by a caller that is not a
+	// cluster member.
+	ErrForbiddenNamespace = errors.New("kvserver: namespace is only for the servers' front doors")
 	// ErrStopped is returned after Stop.
 	ErrStopped = errors.New("kvserver: server stopped")
 )
@@ -62,6 +66,8 @@ func toStatus(err error) error {
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrAuthDisabled):
 		code = codes.Unimplemented
+	case errors.Is(err, ErrForbiddenNamespace):
+		code = codes.PermissionDenied
 	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrTokenExpired), errors.Is(err, auth.ErrBadCredentials):
 		code = codes.Unauthenticated
 	case errors.Is(err, auth.ErrBadUser), errors.Is(err, auth.ErrBadPassword):

@@ -44,9 +44,9 @@ func (s *Server) servePut(ctx context.Context, r *kvpb.PutRequest) (*kvpb.Respon
 	return s.metrics.result(opPut, resp, toStatus(err))
 }
 
-func (s *Server) serveGet(_ context.Context, r *kvpb.GetRequest) (*kvpb.Response, error) {
+func (s *Server) serveGet(ctx context.Context, r *kvpb.GetRequest) (*kvpb.Response, error) {
 	defer s.metrics.observe(opGet, time.Now())
-	resp, err := s.get(r)
+	resp, err := s.get(ctx, r)
 	return s.metrics.result(opGet, resp, toStatus(err))
 }
 
@@ -87,7 +87,7 @@ func (k *kvService) Login(ctx context.Context, r *kvpb.LoginRequest) (*kvpb.Logi
 }
 
 func (s *Server) put(ctx context.Context, r *kvpb.PutRequest) (*kvpb.Response, error) {
-	ns, err := s.caller(r.Header)
+	ns, err := s.caller(ctx, r.Header)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func (s *Server) put(ctx context.Context, r *kvpb.PutRequest) (*kvpb.Response, e
 }
 
 func (s *Server) del(ctx context.Context, r *kvpb.DeleteRequest) (*kvpb.Response, error) {
-	ns, err := s.caller(r.Header)
+	ns, err := s.caller(ctx, r.Header)
 	if err != nil {
 		return nil, err
 	}
@@ -120,8 +120,8 @@ func (s *Server) del(ctx context.Context, r *kvpb.DeleteRequest) (*kvpb.Response
 	return s.write(ctx, rt, r.Header, storage.Op{Kind: storage.OpDelete, NS: ns, Key: r.Key})
 }
 
-func (s *Server) get(r *kvpb.GetRequest) (*kvpb.Response, error) {
-	ns, err := s.caller(r.Header)
+func (s *Server) get(ctx context.Context, r *kvpb.GetRequest) (*kvpb.Response, error) {
+	ns, err := s.caller(ctx, r.Header)
 	if err != nil {
 		return nil, err
 	}

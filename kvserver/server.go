@@ -18,6 +18,7 @@ import (
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/common/tlsutil"
 	"github.com/ecskv/ecskv/config"
+	"github.com/ecskv/ecskv/kvserver/dht"
 	"github.com/ecskv/ecskv/kvserver/storage"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -39,6 +40,8 @@ type Server struct {
 	gate    *connGate // lis: the connection bounds
 	httpSrv *http.Server
 	metrics *metrics
+	dht     *dht.Server      // the VoidPhone DHT API; nil when off
+	dhtKV   *dht.ClientStore // its way into the cluster
 
 	ring    atomic.Pointer[currentRing]
 	ringMu  sync.Mutex // serialises applyRing (watch and ping both call it); guards ringRev
@@ -146,6 +149,9 @@ func (s *Server) Start() (err error) {
 			s.lg.Error("grpc serve", zap.Error(err))
 		}
 	})
+	if err = s.startDHT(); err != nil {
+		return err
+	}
 	etcdTLS, err := tlsutil.EtcdConfig(s.cfg.EtcdFiles(s.cfg.ID), s.cfg.EtcdEndpoints)
 	if err != nil {
 		return fmt.Errorf("kvserver: etcd TLS: %w", err)
@@ -206,6 +212,7 @@ func (s *Server) Stop() {
 		close(s.stopc) // goAttach refuses from here on, so no wg.Add races wg.Wait below
 		s.goMu.Unlock()
 		s.failWrites() // no ack gets in any more: answer them now
+		s.stopDHT()
 		if s.health != nil {
 			s.health.Shutdown()
 		}

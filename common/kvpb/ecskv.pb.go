@@ -111,7 +111,13 @@ type RequestHeader struct {
 	// token from Login, when authentication is on.
 	Token string `protobuf:"bytes,5,opt,name=token,proto3" json:"token,omitempty"`
 	// forward asks a server that does not serve the key to forward it (thin clients).
-	Forward       bool `protobuf:"varint,6,opt,name=forward,proto3" json:"forward,omitempty"`
+	Forward bool `protobuf:"varint,6,opt,name=forward,proto3" json:"forward,omitempty"`
+	// namespace runs the operation in this namespace instead of the caller's.
+	// Servers accept only the namespaces reserved for their front doors (the
+	// DHT API's "_dht"), and only from cluster members (with TLS, a member
+	// certificate): a server's front door routes its keys through the
+	// library with it.
+	Namespace     string `protobuf:"bytes,7,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -186,6 +192,13 @@ func (x *RequestHeader) GetForward() bool {
 		return x.Forward
 	}
 	return false
+}
+
+func (x *RequestHeader) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
 }
 
 type PutRequest struct {
@@ -1009,14 +1022,15 @@ var File_kvpb_ecskv_proto protoreflect.FileDescriptor
 
 const file_kvpb_ecskv_proto_rawDesc = "" +
 	"\n" +
-	"\x10kvpb/ecskv.proto\x12\becskv.v1\"\xa9\x01\n" +
+	"\x10kvpb/ecskv.proto\x12\becskv.v1\"\xc7\x01\n" +
 	"\rRequestHeader\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12#\n" +
 	"\rchain_version\x18\x02 \x01(\x04R\fchainVersion\x12\x1b\n" +
 	"\tclient_id\x18\x03 \x01(\x04R\bclientId\x12\x10\n" +
 	"\x03seq\x18\x04 \x01(\x04R\x03seq\x12\x14\n" +
 	"\x05token\x18\x05 \x01(\tR\x05token\x12\x18\n" +
-	"\aforward\x18\x06 \x01(\bR\aforward\"|\n" +
+	"\aforward\x18\x06 \x01(\bR\aforward\x12\x1c\n" +
+	"\tnamespace\x18\a \x01(\tR\tnamespace\"|\n" +
 	"\n" +
 	"PutRequest\x12/\n" +
 	"\x06header\x18\x01 \x01(\v2\x17.ecskv.v1.RequestHeaderR\x06header\x12\x10\n" +

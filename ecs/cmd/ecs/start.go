@@ -53,6 +53,7 @@ func newStartCommand() *cobra.Command {
 	f.Bool("secure", false, "TLS on every link and authentication; creates certificates in --certs-dir (default DATA/certs) when missing")
 	f.Bool("auth", false, "users and login tokens (on with --secure); fixed at cluster creation")
 	f.Duration("token-ttl", d.TokenTTL, "how long a login token lasts")
+	f.Int("dht-base-port", d.DHTBasePort, "serve the VoidPhone DHT API of server sI on dht-base-port+I-1 (0: off)")
 	config.AddTLSFlags(f, "ecs.crt and ecs.key; servers' <id>.crt", true)
 	return cmd
 }

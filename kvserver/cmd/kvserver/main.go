@@ -68,6 +68,11 @@ func newCommand() *cobra.Command {
 	f.Float64("rate-limit", d.RateLimit, "key operations per second per user (0: no limit)")
 	f.Int("rate-burst", d.RateBurst, "burst above --rate-limit")
 	f.Int("max-message-bytes", d.MaxMessageBytes, "largest gRPC message (at least the cluster's max key and value sizes + 5 MiB)")
+	f.String("dht-listen", "", "address of the VoidPhone DHT API, plain TCP (empty: off)")
+	f.Bool("dht-allow-insecure", d.DHTAllowInsecure, "serve the plaintext, unauthenticated DHT API on a server with TLS")
+	f.Int("dht-max-connections", d.DHTMaxConnections, "open DHT API connections at once (0: no bound)")
+	f.Int("dht-max-inflight", d.DHTMaxInflight, "pipelined requests of one DHT API connection in flight at once")
+	f.Duration("dht-idle-timeout", d.DHTIdleTimeout, "close a DHT API connection that sends nothing or reads no answer for this long (0: never)")
 	config.AddTLSFlags(f, "<id>.crt and <id>.key", true)
 	return cmd
 }
