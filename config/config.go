@@ -135,8 +135,15 @@ type KVServer struct {
 	// it must hold the cluster's largest key and value plus 5 MiB (ecs start
 	// passes exactly that). Default: enough for the largest limits allowed.
 	MaxMessageBytes int `mapstructure:"max-message-bytes"`
-	DHT             `mapstructure:",squash"`
-	TLS             `mapstructure:",squash"`
+	// Forward sends a request for a key this server does not serve in
+	// that role (not the head for a write, not the tail for a read) on
+	// to the server that does, instead of refusing it; default true.
+	Forward bool `mapstructure:"forward"`
+	// MaxForwards bounds the requests this server forwards at once; past
+	// it one is refused with ResourceExhausted. Default 1024.
+	MaxForwards int `mapstructure:"max-forwards"`
+	DHT         `mapstructure:",squash"`
+	TLS         `mapstructure:",squash"`
 }
 
 // DHT configures a kvserver's VoidPhone DHT API: plain TCP, without

@@ -60,6 +60,8 @@ func DefaultKVServer() KVServer {
 		FirstRequestTimeout:   10 * time.Second,
 		IdleTimeout:           5 * time.Minute,
 		MaxBatchInflight:      1024,
+		Forward:               true,
+		MaxForwards:           1024,
 		MaxBatchQueuedBytes:   8 << 20,
 		BatchStallTimeout:     30 * time.Second,
 		DHT:                   DHT{DHTMaxConnections: 1024, DHTMaxInflight: 16, DHTIdleTimeout: 5 * time.Minute},

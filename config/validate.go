@@ -159,6 +159,9 @@ const minBatchQueuedBytes = 64 << 10
 
 // checkBatchBounds checks the bounds of one Batch stream.
 func checkBatchBounds(p *problems, c KVServer) {
+	if c.MaxForwards < 1 {
+		p.addf("max-forwards", "must be at least 1, got %d", c.MaxForwards)
+	}
 	if c.MaxBatchInflight < 1 {
 		p.addf("max-batch-inflight", "must be at least 1, got %d", c.MaxBatchInflight)
 	}

@@ -96,9 +96,11 @@ func TestChainWriteAckedOnEveryMember(t *testing.T) {
 			return err == nil && resp.Status == kvpb.Status_SUCCESS && string(resp.Value) == "v3"
 		}, "any_member read at %s", id)
 	}
+	// Without any_member the head forwards the read to the tail.
 	resp, err := c.getAt("s1", key, false)
 	require.NoError(t, err)
-	assert.Equal(t, kvpb.Status_SERVER_NOT_RESPONSIBLE, resp.Status)
+	assert.Equal(t, kvpb.Status_SUCCESS, resp.Status)
+	assert.Equal(t, "s3", resp.Server)
 	resp, err = c.getAt("s3", "missing-"+key, false)
 	require.NoError(t, err)
 	assert.Equal(t, kvpb.Status_NOT_FOUND, resp.Status)
@@ -216,14 +218,15 @@ func TestChainBadInput(t *testing.T) {
 	// At the limits exactly: accepted.
 	assert.Equal(t, kvpb.Status_SUCCESS, w.mustPut(t, strings.Repeat("k", 64), strings.Repeat("v", 4096)))
 
-	// Writes at the middle or the tail, reads at the head: not responsible,
-	// with the server's epoch so the client knows to refresh.
+	// Writes at the middle or the tail that were forwarded already: not
+	// responsible, with the server's epoch so the client knows to refresh.
+	fwd := &kvpb.RequestHeader{ForwardedBy: "s9"}
 	for _, id := range []string{"s2", "s3"} {
-		resp, err := c.kv(id).Put(ctx, &kvpb.PutRequest{Key: []byte(key), Value: []byte("v")})
+		resp, err := c.kv(id).Put(ctx, &kvpb.PutRequest{Header: fwd, Key: []byte(key), Value: []byte("v")})
 		require.NoError(t, err)
 		assert.Equal(t, kvpb.Status_SERVER_NOT_RESPONSIBLE, resp.Status, id)
 		assert.EqualValues(t, 1, resp.Epoch, id)
-		resp, err = c.kv(id).Delete(ctx, &kvpb.DeleteRequest{Key: []byte(key)})
+		resp, err = c.kv(id).Delete(ctx, &kvpb.DeleteRequest{Header: fwd, Key: []byte(key)})
 		require.NoError(t, err)
 		assert.Equal(t, kvpb.Status_SERVER_NOT_RESPONSIBLE, resp.Status, id)
 	}
@@ -236,7 +239,7 @@ func TestChainBadInput(t *testing.T) {
 	// After a new epoch (no chain changes) the answer carries it.
 	c.publish(func(*ringmeta.Ring) {})
 	c.waitEpoch(2, chain3...)
-	resp, err = c.kv("s2").Put(ctx, &kvpb.PutRequest{Key: []byte(key), Value: []byte("v")})
+	resp, err = c.kv("s2").Put(ctx, &kvpb.PutRequest{Header: fwd, Key: []byte(key), Value: []byte("v")})
 	require.NoError(t, err)
 	assert.Equal(t, kvpb.Status_SERVER_NOT_RESPONSIBLE, resp.Status)
 	assert.EqualValues(t, 2, resp.Epoch)

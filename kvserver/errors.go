@@ -58,6 +58,9 @@ func toStatus(err error) error {
 	if err == nil {
 		return nil
 	}
+	if _, ok := err.(interface{ GRPCStatus() *status.Status }); ok {
+		return err // another server's answer, forwarded as it came
+	}
 	code := codes.Internal
 	switch {
 	case errors.Is(err, ErrEmptyKey), errors.Is(err, ErrKeyTooLarge),
@@ -73,7 +76,7 @@ func toStatus(err error) error {
 	case errors.Is(err, auth.ErrBadUser), errors.Is(err, auth.ErrBadPassword):
 		code = codes.InvalidArgument
 	case errors.Is(err, auth.ErrTooManyAttempts), errors.Is(err, ErrRateLimited),
-		errors.Is(err, ErrBatchStalled), errors.Is(err, ErrTooManyConnections):
+		errors.Is(err, ErrBatchStalled), errors.Is(err, ErrTooManyConnections), errors.Is(err, ErrTooManyForwards):
 		code = codes.ResourceExhausted
 	case errors.Is(err, auth.ErrNotReady), errors.Is(err, auth.ErrUserUnknownYet), errors.Is(err, auth.ErrBusy):
 		code = codes.Unavailable

@@ -8,6 +8,7 @@ import (
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/kvserver/chainsm"
 	"github.com/ecskv/ecskv/kvserver/storage"
+	"google.golang.org/protobuf/proto"
 )
 
 // kvService adapts the KV gRPC service: validate, call, translate.
@@ -41,19 +42,28 @@ func (k *kvService) Batch(stream kvpb.KV_BatchServer) error {
 func (s *Server) servePut(ctx context.Context, r *kvpb.PutRequest) (*kvpb.Response, error) {
 	defer s.metrics.observe(opPut, time.Now())
 	resp, err := s.put(ctx, r)
-	return s.metrics.result(opPut, resp, toStatus(err))
+	return s.metrics.result(opPut, s.servedBy(resp), toStatus(err))
 }
 
 func (s *Server) serveGet(ctx context.Context, r *kvpb.GetRequest) (*kvpb.Response, error) {
 	defer s.metrics.observe(opGet, time.Now())
 	resp, err := s.get(ctx, r)
-	return s.metrics.result(opGet, resp, toStatus(err))
+	return s.metrics.result(opGet, s.servedBy(resp), toStatus(err))
 }
 
 func (s *Server) serveDelete(ctx context.Context, r *kvpb.DeleteRequest) (*kvpb.Response, error) {
 	defer s.metrics.observe(opDelete, time.Now())
 	resp, err := s.del(ctx, r)
-	return s.metrics.result(opDelete, resp, toStatus(err))
+	return s.metrics.result(opDelete, s.servedBy(resp), toStatus(err))
+}
+
+// servedBy names this server in an answer it gave (a forwarded answer
+// names the server it came from already).
+func (s *Server) servedBy(resp *kvpb.Response) *kvpb.Response {
+	if resp != nil && resp.Server == "" {
+		resp.Server = s.cfg.ID
+	}
+	return resp
 }
 
 func (k *kvService) GetRing(context.Context, *kvpb.GetRingRequest) (*kvpb.RingResponse, error) {
@@ -93,7 +103,11 @@ func (s *Server) put(ctx context.Context, r *kvpb.PutRequest) (*kvpb.Response, e
 	}
 	rt, resp := s.locate(r.Header, ns, r.Key, true)
 	if resp != nil {
-		return resp, nil
+		return s.forwardOr(ctx, resp, r.Header, ns, r.Key, toHead, func(ctx context.Context, kv kvpb.KVClient, h *kvpb.RequestHeader) (*kvpb.Response, error) {
+			fr := proto.Clone(r).(*kvpb.PutRequest)
+			fr.Header = h
+			return kv.Put(ctx, fr)
+		})
 	}
 	if err := checkKV(rt.ring.Limits, r.Key, r.Value, r.TtlMs); err != nil {
 		return nil, err
@@ -112,7 +126,11 @@ func (s *Server) del(ctx context.Context, r *kvpb.DeleteRequest) (*kvpb.Response
 	}
 	rt, resp := s.locate(r.Header, ns, r.Key, true)
 	if resp != nil {
-		return resp, nil
+		return s.forwardOr(ctx, resp, r.Header, ns, r.Key, toHead, func(ctx context.Context, kv kvpb.KVClient, h *kvpb.RequestHeader) (*kvpb.Response, error) {
+			fr := proto.Clone(r).(*kvpb.DeleteRequest)
+			fr.Header = h
+			return kv.Delete(ctx, fr)
+		})
 	}
 	if err := checkKV(rt.ring.Limits, r.Key, nil, 0); err != nil {
 		return nil, err
@@ -127,7 +145,11 @@ func (s *Server) get(ctx context.Context, r *kvpb.GetRequest) (*kvpb.Response, e
 	}
 	rt, resp := s.locateRead(r.Header, ns, r.Key, r.AnyMember)
 	if resp != nil {
-		return resp, nil
+		return s.forwardOr(ctx, resp, r.Header, ns, r.Key, toTail, func(ctx context.Context, kv kvpb.KVClient, h *kvpb.RequestHeader) (*kvpb.Response, error) {
+			fr := proto.Clone(r).(*kvpb.GetRequest)
+			fr.Header = h
+			return kv.Get(ctx, fr)
+		})
 	}
 	if err := checkKV(rt.ring.Limits, r.Key, nil, 0); err != nil {
 		return nil, err

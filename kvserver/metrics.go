@@ -39,6 +39,9 @@ type metrics struct {
 	// stage times the steps of the write path (ecskv_write_stage_seconds,
 	// by stage: see the stage* constants).
 	stage map[string]prometheus.Observer
+	// forwarded counts requests forwarded to the server that serves the
+	// key, by result (ok, error, refused).
+	forwarded *prometheus.CounterVec
 	// removedSwept counts the deletes of removed users' keys this server
 	// proposed as a head (removed.go).
 	removedSwept prometheus.Counter
@@ -126,6 +129,12 @@ func newMetrics(s *Server) *metrics {
 	for _, st := range stages {
 		m.stage[st] = stage.WithLabelValues(st)
 	}
+	m.forwarded = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ecskv_forwarded_requests_total", Help: "Requests for keys this server does not serve, forwarded to the server that does, by result.",
+	}, []string{"result"})
+	for _, r := range []string{"ok", "error", "refused"} {
+		m.forwarded.WithLabelValues(r)
+	}
 	m.removedSwept = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "ecskv_removed_user_keys_swept_total", Help: "Keys of removed users this server deleted through the chain as a head.",
 	})
@@ -134,7 +143,7 @@ func newMetrics(s *Server) *metrics {
 	}
 	m.addBounds()
 	m.reg.MustRegister(m.requests, m.latency, m.epoch, m.partitions, m.transfer, m.resent, m.dropped, m.batches,
-		m.walSync, m.commit, stage, m.removedSwept, newStateCollector(s),
+		m.walSync, m.commit, stage, m.forwarded, m.removedSwept, newStateCollector(s),
 		m.batchQueued, m.batchStalls, m.batchClosed, m.connsClosed, m.connsRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

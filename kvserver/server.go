@@ -49,11 +49,13 @@ type Server struct {
 	core    *core      // the chain protocol and its shell
 	reports *reporter  // ready and synced keys for the ECS
 	peers   *peerSet
-	limiter *byteLimiter
-	health  *health.Server
-	auth    *auth.Authenticator // users and token key, kept by watchAuthLoop
-	rates   *userRates          // per-user request rates; nil = no limit
-	removed removedSet          // removed users' namespaces, kept by watchAuthLoop; their keys are swept
+	// forwards holds a slot per request being forwarded (max-forwards).
+	forwards chan struct{}
+	limiter  *byteLimiter
+	health   *health.Server
+	auth     *auth.Authenticator // users and token key, kept by watchAuthLoop
+	rates    *userRates          // per-user request rates; nil = no limit
+	removed  removedSet          // removed users' namespaces, kept by watchAuthLoop; their keys are swept
 	// dialCreds are the transport credentials for dialing peers.
 	dialCreds grpc.DialOption
 	stopped   atomic.Bool
@@ -127,6 +129,7 @@ func (s *Server) Start() (err error) {
 		return err
 	}
 	s.peers, s.reports = newPeerSet(s), newReporter(s)
+	s.forwards = make(chan struct{}, max(s.cfg.MaxForwards, 1))
 	if err = s.core.recover(); err != nil {
 		return err
 	}

@@ -110,14 +110,18 @@ type RequestHeader struct {
 	Seq      uint64 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
 	// token from Login, when authentication is on.
 	Token string `protobuf:"bytes,5,opt,name=token,proto3" json:"token,omitempty"`
-	// forward asks a server that does not serve the key to forward it (thin clients).
+	// forward is ignored: a server forwards a request for a key it does not
+	// serve whenever its forward setting is on (the default).
 	Forward bool `protobuf:"varint,6,opt,name=forward,proto3" json:"forward,omitempty"`
 	// namespace runs the operation in this namespace instead of the caller's.
 	// Servers accept only the namespaces reserved for their front doors (the
 	// DHT API's "_dht"), and only from cluster members (with TLS, a member
 	// certificate): a server's front door routes its keys through the
 	// library with it.
-	Namespace     string `protobuf:"bytes,7,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Namespace string `protobuf:"bytes,7,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// forwarded_by names the server that forwarded this request; a
+	// forwarded request is never forwarded again.
+	ForwardedBy   string `protobuf:"bytes,8,opt,name=forwarded_by,json=forwardedBy,proto3" json:"forwarded_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -197,6 +201,13 @@ func (x *RequestHeader) GetForward() bool {
 func (x *RequestHeader) GetNamespace() string {
 	if x != nil {
 		return x.Namespace
+	}
+	return ""
+}
+
+func (x *RequestHeader) GetForwardedBy() string {
+	if x != nil {
+		return x.ForwardedBy
 	}
 	return ""
 }
@@ -391,7 +402,10 @@ type Response struct {
 	// epoch of the ring the server holds (always set).
 	Epoch uint64 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	// message explains a SERVER_* status.
-	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	Message string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	// server is the id of the server that served the request (the one a
+	// request was forwarded to, if it was).
+	Server        string `protobuf:"bytes,5,opt,name=server,proto3" json:"server,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -450,6 +464,13 @@ func (x *Response) GetEpoch() uint64 {
 func (x *Response) GetMessage() string {
 	if x != nil {
 		return x.Message
+	}
+	return ""
+}
+
+func (x *Response) GetServer() string {
+	if x != nil {
+		return x.Server
 	}
 	return ""
 }
@@ -1022,7 +1043,7 @@ var File_kvpb_ecskv_proto protoreflect.FileDescriptor
 
 const file_kvpb_ecskv_proto_rawDesc = "" +
 	"\n" +
-	"\x10kvpb/ecskv.proto\x12\becskv.v1\"\xc7\x01\n" +
+	"\x10kvpb/ecskv.proto\x12\becskv.v1\"\xea\x01\n" +
 	"\rRequestHeader\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12#\n" +
 	"\rchain_version\x18\x02 \x01(\x04R\fchainVersion\x12\x1b\n" +
@@ -1030,7 +1051,8 @@ const file_kvpb_ecskv_proto_rawDesc = "" +
 	"\x03seq\x18\x04 \x01(\x04R\x03seq\x12\x14\n" +
 	"\x05token\x18\x05 \x01(\tR\x05token\x12\x18\n" +
 	"\aforward\x18\x06 \x01(\bR\aforward\x12\x1c\n" +
-	"\tnamespace\x18\a \x01(\tR\tnamespace\"|\n" +
+	"\tnamespace\x18\a \x01(\tR\tnamespace\x12!\n" +
+	"\fforwarded_by\x18\b \x01(\tR\vforwardedBy\"|\n" +
 	"\n" +
 	"PutRequest\x12/\n" +
 	"\x06header\x18\x01 \x01(\v2\x17.ecskv.v1.RequestHeaderR\x06header\x12\x10\n" +
@@ -1045,12 +1067,13 @@ const file_kvpb_ecskv_proto_rawDesc = "" +
 	"any_member\x18\x03 \x01(\bR\tanyMember\"R\n" +
 	"\rDeleteRequest\x12/\n" +
 	"\x06header\x18\x01 \x01(\v2\x17.ecskv.v1.RequestHeaderR\x06header\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\"z\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\"\x92\x01\n" +
 	"\bResponse\x12(\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x10.ecskv.v1.StatusR\x06status\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x14\n" +
 	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"\x10\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\x12\x16\n" +
+	"\x06server\x18\x05 \x01(\tR\x06server\"\x10\n" +
 	"\x0eGetRingRequest\"8\n" +
 	"\fRingResponse\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x12\n" +

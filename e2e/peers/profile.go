@@ -65,9 +65,13 @@ func profileWorkload(ctx context.Context, o options, sys *ecskv, target, w strin
 	before := scrapeAll(sys)
 	errs := make([]error, sys.n)
 	var pw sync.WaitGroup
+	errs = append(errs, make([]error, sys.n)...)
 	for i := 1; i <= sys.n; i++ {
 		pw.Go(func() {
-			errs[i-1] = fetchProfile(ctx, sys.metricsAddr(i), o.duration, filepath.Join(o.out, fmt.Sprintf("s%d-%s.pprof", i, W)))
+			errs[i-1] = fetchProfile(ctx, sys.metricsAddr(i), "profile", o.duration, filepath.Join(o.out, fmt.Sprintf("s%d-%s.pprof", i, W)))
+		})
+		pw.Go(func() { // allocations over the same run: what the GC pays for
+			errs[sys.n+i-1] = fetchProfile(ctx, sys.metricsAddr(i), "allocs", o.duration, filepath.Join(o.out, fmt.Sprintf("s%d-%s.allocs.pprof", i, W)))
 		})
 	}
 	pw.Wait()
@@ -88,9 +92,10 @@ func profileWorkload(ctx context.Context, o options, sys *ecskv, target, w strin
 	return summarize(o, clientProf, "kvbench")
 }
 
-// fetchProfile saves a CPU profile of d from a server's /debug/pprof.
-func fetchProfile(ctx context.Context, metrics string, d time.Duration, path string) error {
-	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", metrics, max(int(d.Seconds()), 1))
+// fetchProfile saves a profile of kind (profile: CPU; allocs: allocations)
+// over d from a server's /debug/pprof.
+func fetchProfile(ctx context.Context, metrics, kind string, d time.Duration, path string) error {
+	url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", metrics, kind, max(int(d.Seconds()), 1))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err

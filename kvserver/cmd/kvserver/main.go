@@ -68,6 +68,8 @@ func newCommand() *cobra.Command {
 	f.Float64("rate-limit", d.RateLimit, "key operations per second per user (0: no limit)")
 	f.Int("rate-burst", d.RateBurst, "burst above --rate-limit")
 	f.Int("max-message-bytes", d.MaxMessageBytes, "largest gRPC message (at least the cluster's max key and value sizes + 5 MiB)")
+	f.Bool("forward", d.Forward, "forward a request for a key this server does not serve to the server that does (--forward=false: refuse it)")
+	f.Int("max-forwards", d.MaxForwards, "requests forwarded at once")
 	f.String("dht-listen", "", "address of the VoidPhone DHT API, plain TCP (empty: off)")
 	f.Bool("dht-allow-insecure", d.DHTAllowInsecure, "serve the plaintext, unauthenticated DHT API on a server with TLS")
 	f.Int("dht-max-connections", d.DHTMaxConnections, "open DHT API connections at once (0: no bound)")
