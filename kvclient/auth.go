@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/kvpb"
-	"github.com/ecskv/ecskv/config"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -35,7 +34,7 @@ func WithCredentials(user, password string) Option {
 // credentialsFrom fills in the configured user and password unless
 // WithCredentials gave them: the password file's first line, else the
 // password from the configuration (ECSKV_PASSWORD).
-func (cr *credentials) from(cfg config.Client) error {
+func (cr *credentials) from(cfg Config) error {
 	if cr.user != "" || cfg.User == "" {
 		return nil
 	}

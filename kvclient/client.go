@@ -11,7 +11,6 @@ import (
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/common/tlsutil"
-	"github.com/ecskv/ecskv/config"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 )
@@ -22,7 +21,7 @@ const maxMsgBytes = 96 << 20
 
 // Client is an ecskv client. Create it with New.
 type Client struct {
-	cfg      config.Client
+	cfg      Config
 	lg       *zap.Logger
 	rings    *ringCache
 	tr       transport
@@ -38,7 +37,7 @@ type Client struct {
 
 // New connects to the cluster named by cfg (servers or etcd) and loads the
 // ring. It fails when no ring can be read before ctx ends.
-func New(ctx context.Context, cfg config.Client, opts ...Option) (*Client, error) {
+func New(ctx context.Context, cfg Config, opts ...Option) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
