@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecskv/ecskv/common/kverr"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -125,9 +126,9 @@ func (c *Client) loginLocked(ctx context.Context) error {
 			return nil
 		}
 		if !retryable(err) {
-			return fmt.Errorf("%w (logging in as %s)", fromStatus(err), cr.user)
+			return fmt.Errorf("%w (logging in as %s)", kverr.FromStatus(err), cr.user)
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+		errs = append(errs, fmt.Errorf("%s: %w", addr, kverr.FromStatus(err)))
 	}
 	return fmt.Errorf("%w: login as %s: %w", ErrUnavailable, cr.user, errors.Join(errs...))
 }

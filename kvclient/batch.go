@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecskv/ecskv/common/kverr"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -303,10 +304,16 @@ func fromBatchResult(r *kvpb.BatchResult) batchResult {
 }
 
 // streamBroken is the error of every call a broken stream fails: the retry
-// logic treats it as a dead connection (a write's outcome is unknown).
+// logic treats it as a dead connection (a write's outcome is unknown). The
+// exception is the connection limit: the server refuses the stream before
+// it reads any operation, so each call gets that refusal, as a unary call
+// would.
 func streamBroken(err error) error {
 	if errors.Is(err, ErrClosed) {
 		return status.Error(codes.Canceled, err.Error())
+	}
+	if errors.Is(kverr.FromStatus(err), ErrTooManyConnections) {
+		return err
 	}
 	return status.Error(codes.Unavailable, fmt.Sprintf("kvclient: batch stream broken: %v", err))
 }

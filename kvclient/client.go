@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/ecskv/ecskv/common/kverr"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/common/tlsutil"
@@ -116,7 +117,7 @@ func (c *Client) Put(ctx context.Context, key string, value []byte, opts ...OpOp
 		f(&o)
 	}
 	if o.ttl < 0 {
-		return 0, fmt.Errorf("kvclient: ttl must not be negative, got %v", o.ttl)
+		return 0, kverr.Errorf(ErrBadTTL, "got %v", o.ttl)
 	}
 	resp, err := c.do(ctx, &op{kind: opPut, key: []byte(key), value: value, ttlMs: o.ttl.Milliseconds()})
 	if err != nil {

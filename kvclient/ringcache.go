@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
+	"github.com/ecskv/ecskv/common/kverr"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/common/tlsutil"
@@ -102,7 +103,7 @@ func (s *serverSource) fetch(ctx context.Context, last *routedRing) (*ringmeta.R
 		resp, err := kvpb.NewKVClient(conn).GetRing(actx, &kvpb.GetRingRequest{})
 		cancel()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+			errs = append(errs, fmt.Errorf("%s: %w", addr, kverr.FromStatus(err)))
 			continue
 		}
 		if len(resp.Ring) == 0 {

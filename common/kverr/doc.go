@@ -10,7 +10,8 @@
 // an *Error with FromStatus (or FromResponse): it keeps the server's
 // message and matches, with errors.Is, the row's sentinel and the class of
 // its code (ErrInvalidArgument, ErrUnauthenticated, ErrPermissionDenied,
-// ErrResourceExhausted). A status that is in no row stays as it is.
+// ErrResourceExhausted). A status that is in no row keeps its code and
+// message, and matches the class of its code if that has one.
 //
 // The Batch stream carries a result's code and message only, so a row is
 // found from those two: the code, and the longest sentinel message the

@@ -53,6 +53,14 @@ func Errorf(sentinel error, format string, args ...any) error {
 	return newError(r, sentinel.Error()+": "+detail)
 }
 
+// New is Errorf without detail: the sentinel's refusal as it stands.
+func New(sentinel error) error {
+	if r := rowOf(sentinel); r != nil {
+		return newError(r, sentinel.Error())
+	}
+	return sentinel
+}
+
 // ToStatus turns a server's error into the gRPC status error that carries
 // it: a row's code with a message that begins with the row's (prefixed when
 // the error's own does not), DeadlineExceeded or Canceled for a context's
@@ -82,8 +90,10 @@ func ToStatus(err error) error {
 }
 
 // FromStatus turns a gRPC status error received from a server into an
-// *Error when a row has its code and its message begins with the row's;
-// anything else is returned as it is.
+// *Error when a row has its code and its message begins with the row's. A
+// status in no row whose code has a class (another server's, or gRPC's own
+// refusal of an oversized message) becomes an *Error that matches only the
+// class; anything else is returned as it is.
 func FromStatus(err error) error {
 	s, ok := err.(interface{ GRPCStatus() *status.Status }) //nolint:errorlint // a wrapped status carries the wrapper's message
 	if !ok {
@@ -101,10 +111,13 @@ func FromStatus(err error) error {
 			best = r
 		}
 	}
-	if best == nil {
-		return err
+	if best != nil {
+		return newError(best, st.Message())
 	}
-	return newError(best, st.Message())
+	if c, ok := classes[st.Code()]; ok {
+		return &Error{code: st.Code(), msg: st.Message(), is: []error{c}}
+	}
+	return err
 }
 
 // FromResponse is the refusal a Response answers with (SERVER_NOT_RESPONSIBLE

@@ -98,7 +98,7 @@ func TestFromStatusLeavesUnknown(t *testing.T) {
 	}{
 		{"nil", nil},
 		{"not a status", errors.New("kvserver: key too large")},
-		{"unknown message", status.Error(codes.InvalidArgument, "grpc: something else")},
+		{"unknown message", status.Error(codes.FailedPrecondition, "grpc: something else")},
 		{"known message, other code", status.Error(codes.Internal, ErrKeyTooLarge.Error())},
 		{"wrapped status", fmt.Errorf("dial: %w", status.Error(codes.InvalidArgument, ErrKeyTooLarge.Error()))},
 	}
@@ -106,6 +106,17 @@ func TestFromStatusLeavesUnknown(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			require.Equal(t, tt.err, FromStatus(tt.err))
 		})
+	}
+}
+
+func TestFromStatusUnknownMessageMatchesClass(t *testing.T) {
+	sent := status.Error(codes.ResourceExhausted, "grpc: received message larger than max (5 vs. 4)")
+	got := FromStatus(sent)
+	require.ErrorIs(t, got, ErrResourceExhausted)
+	require.Equal(t, "grpc: received message larger than max (5 vs. 4)", got.Error())
+	require.Equal(t, codes.ResourceExhausted, status.Code(got))
+	for _, r := range table {
+		require.NotErrorIs(t, got, r.err)
 	}
 }
 
@@ -122,6 +133,10 @@ func TestErrorf(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidArgument)
 	require.Equal(t, "kvserver: key too large: 70 bytes, limit 64", err.Error())
 	require.Equal(t, codes.InvalidArgument, status.Code(ToStatus(err)), "a local refusal sends as the server's would")
+
+	err = New(ErrEmptyKey)
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	require.Equal(t, ErrEmptyKey.Error(), err.Error())
 
 	other := errors.New("x: not in the table")
 	err = Errorf(other, "detail")
