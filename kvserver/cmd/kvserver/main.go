@@ -57,6 +57,7 @@ func newCommand() *cobra.Command {
 	f.String("log-level", d.LogLevel, "debug, info, warn or error")
 	f.Int64("transfer-rate", d.TransferRate, "bytes/s sent to learners (0: no cap)")
 	f.Bool("pprof", d.Pprof, "serve /debug/pprof on the metrics address")
+	f.Bool("reflection", d.Reflection, "serve gRPC server reflection (grpcurl list); --reflection=false turns it off")
 	f.Int("max-connections", d.MaxConnections, "connections that have made a call, at once (0: no bound)")
 	f.Uint32("max-streams", d.MaxStreams, "concurrent calls per connection")
 	f.Int("max-pending-connections", d.MaxPendingConnections, "connections that have not made a call yet, at once (0: no bound)")
