@@ -88,7 +88,8 @@ var (
 	ErrNotResponsible = errors.New("kvserver: not responsible for key")
 	// ErrServerStopped: the server is stopping, or not in the ring yet.
 	ErrServerStopped = errors.New("kvserver: server stopped")
-	// ErrWriteLocked: the partition is briefly locked for writes.
+	// ErrWriteLocked: the partition is briefly locked for writes (a status
+	// of the protocol that kvserver does not send).
 	ErrWriteLocked = errors.New("kvserver: partition locked for writes")
 	// ErrServerNotReady: the partition cannot serve here for a moment (read
 	// lease renewing, failover holdback).
