@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"sync"
 	"time"
@@ -243,6 +244,9 @@ func (bs *batchStream) writeLoop(stream kvpb.KV_BatchClient) {
 		bs.mu.Lock()
 		bs.spare = ops[:0] // Send has encoded the message: reuse its slice
 		bs.mu.Unlock()
+		if errors.Is(err, io.EOF) {
+			return // the server ended the stream: the reader's Recv gets its status and fails it
+		}
 		if err != nil {
 			bs.fail(err)
 			return
