@@ -63,9 +63,12 @@ var (
 	ErrTokenExpired = kverr.ErrTokenExpired
 	// ErrAuthDisabled refuses Login on a cluster without authentication.
 	ErrAuthDisabled = kverr.ErrAuthDisabled
-	// ErrPermissionDenied matches a method refused to the client's
-	// certificate (codes.PermissionDenied).
+	// ErrPermissionDenied matches a method or a namespace refused to the
+	// client's certificate (codes.PermissionDenied).
 	ErrPermissionDenied = kverr.ErrPermissionDenied
+	// ErrForbiddenNamespace refuses WithNamespace's namespace: not a front
+	// door's, or the client's certificate is not a member's.
+	ErrForbiddenNamespace = kverr.ErrForbiddenNamespace
 
 	// ErrResourceExhausted matches every refusal over a limit
 	// (codes.ResourceExhausted).

@@ -86,6 +86,14 @@ func TestLibraryRefusals(t *testing.T) {
 			{"login without authentication", func(cl *kvclient.Client) error { return cl.Login(ctx, "alice", "pw") }, kvclient.ErrAuthDisabled, nil, "not enabled"},
 		})
 	})
+	t.Run("namespace not a front door's", func(t *testing.T) {
+		cl, err := c.newLibClient(t, false, nil, kvclient.WithNamespace("users-ns"))
+		require.NoError(t, err)
+		_, err = cl.Put(ctx, "k", []byte("v"))
+		require.ErrorIs(t, err, kvclient.ErrForbiddenNamespace)
+		require.ErrorIs(t, err, kvclient.ErrPermissionDenied)
+		require.ErrorContains(t, err, `"users-ns" is not a front door's`)
+	})
 	t.Run("refused before sending", func(t *testing.T) {
 		check(t, []refusal{
 			{"empty key", put("", []byte("v")), kvclient.ErrEmptyKey, kvclient.ErrInvalidArgument, "empty"},
