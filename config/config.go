@@ -93,6 +93,10 @@ type KVServer struct {
 	TransferRate int64 `mapstructure:"transfer-rate"`
 	// Pprof serves /debug/pprof on the metrics address; default false.
 	Pprof bool `mapstructure:"pprof"`
+	// Reflection serves gRPC server reflection on the gRPC listener, so
+	// grpcurl and other generic clients can list and call the services
+	// without the .proto files; default true.
+	Reflection bool `mapstructure:"reflection"`
 	// MaxConnections bounds the connections that have made a call, clients
 	// and peers; a call on one more fails with ResourceExhausted until one
 	// closes. Default 4096, 0 = no bound.

@@ -54,6 +54,7 @@ func DefaultKVServer() KVServer {
 		MaxMessageBytes: maxKeyLimit + maxValueLimit + 5<<20,
 		MaxStreams:      1024,
 		RateBurst:       100,
+		Reflection:      true,
 
 		MaxPendingConnections: 1024,
 		HandshakeTimeout:      5 * time.Second,

@@ -13,6 +13,9 @@ import (
 	"github.com/ecskv/ecskv/common/tlsutil"
 )
 
+// ErrInvalid wraps every configuration error.
+var ErrInvalid = errors.New("config: invalid")
+
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 
 // Hard upper bounds: keys and values travel in one gRPC message.

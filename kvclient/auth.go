@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecskv/ecskv/common/kverr"
 	"github.com/ecskv/ecskv/common/kvpb"
-	"github.com/ecskv/ecskv/config"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -35,7 +35,7 @@ func WithCredentials(user, password string) Option {
 // credentialsFrom fills in the configured user and password unless
 // WithCredentials gave them: the password file's first line, else the
 // password from the configuration (ECSKV_PASSWORD).
-func (cr *credentials) from(cfg config.Client) error {
+func (cr *credentials) from(cfg Config) error {
 	if cr.user != "" || cfg.User == "" {
 		return nil
 	}
@@ -126,9 +126,9 @@ func (c *Client) loginLocked(ctx context.Context) error {
 			return nil
 		}
 		if !retryable(err) {
-			return fmt.Errorf("%w (logging in as %s)", fromStatus(err), cr.user)
+			return fmt.Errorf("%w (logging in as %s)", kverr.FromStatus(err), cr.user)
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+		errs = append(errs, fmt.Errorf("%s: %w", addr, kverr.FromStatus(err)))
 	}
 	return fmt.Errorf("%w: login as %s: %w", ErrUnavailable, cr.user, errors.Join(errs...))
 }

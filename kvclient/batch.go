@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"sync"
 	"time"
 
+	"github.com/ecskv/ecskv/common/kverr"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -242,6 +244,9 @@ func (bs *batchStream) writeLoop(stream kvpb.KV_BatchClient) {
 		bs.mu.Lock()
 		bs.spare = ops[:0] // Send has encoded the message: reuse its slice
 		bs.mu.Unlock()
+		if errors.Is(err, io.EOF) {
+			return // the server ended the stream: the reader's Recv gets its status and fails it
+		}
 		if err != nil {
 			bs.fail(err)
 			return
@@ -303,10 +308,16 @@ func fromBatchResult(r *kvpb.BatchResult) batchResult {
 }
 
 // streamBroken is the error of every call a broken stream fails: the retry
-// logic treats it as a dead connection (a write's outcome is unknown).
+// logic treats it as a dead connection (a write's outcome is unknown). The
+// exception is the connection limit: the server refuses the stream before
+// it reads any operation, so each call gets that refusal, as a unary call
+// would.
 func streamBroken(err error) error {
 	if errors.Is(err, ErrClosed) {
 		return status.Error(codes.Canceled, err.Error())
+	}
+	if errors.Is(kverr.FromStatus(err), ErrTooManyConnections) {
+		return err
 	}
 	return status.Error(codes.Unavailable, fmt.Sprintf("kvclient: batch stream broken: %v", err))
 }

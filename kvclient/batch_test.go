@@ -72,6 +72,9 @@ func (s *memServer) put(r *kvpb.PutRequest) *kvpb.Response {
 func (s *memServer) get(r *kvpb.GetRequest) *kvpb.Response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if string(r.Key) == "stopped" {
+		return &kvpb.Response{Status: kvpb.Status_SERVER_STOPPED, Epoch: 1, Message: "test server stops"}
+	}
 	v, ok := s.data[string(r.Key)]
 	if !ok {
 		return &kvpb.Response{Status: kvpb.Status_NOT_FOUND, Epoch: 1}
@@ -173,7 +176,8 @@ func TestBatchCalls(t *testing.T) {
 			require.ErrorIs(t, err, ErrKeyTooLarge)
 			if tc.batch {
 				_, err = c.Get(ctx, "bad")
-				require.EqualError(t, err, "kvclient: bad key", "a per-request error maps like a unary one")
+				require.EqualError(t, err, "bad key", "a per-request error maps like a unary one: the server's message")
+				require.ErrorIs(t, err, ErrInvalidArgument)
 				require.Zero(t, s.unary.Load())
 				require.EqualValues(t, 1, s.streams.Load(), "one stream per connection")
 			} else {

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/ecskv/ecskv/common/kverr"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/common/tlsutil"
-	"github.com/ecskv/ecskv/config"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 )
@@ -22,7 +22,7 @@ const maxMsgBytes = 96 << 20
 
 // Client is an ecskv client. Create it with New.
 type Client struct {
-	cfg      config.Client
+	cfg      Config
 	lg       *zap.Logger
 	rings    *ringCache
 	tr       transport
@@ -38,7 +38,7 @@ type Client struct {
 
 // New connects to the cluster named by cfg (servers or etcd) and loads the
 // ring. It fails when no ring can be read before ctx ends.
-func New(ctx context.Context, cfg config.Client, opts ...Option) (*Client, error) {
+func New(ctx context.Context, cfg Config, opts ...Option) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func (c *Client) Put(ctx context.Context, key string, value []byte, opts ...OpOp
 		f(&o)
 	}
 	if o.ttl < 0 {
-		return 0, fmt.Errorf("kvclient: ttl must not be negative, got %v", o.ttl)
+		return 0, kverr.Errorf(ErrBadTTL, "got %v", o.ttl)
 	}
 	resp, err := c.do(ctx, &op{kind: opPut, key: []byte(key), value: value, ttlMs: o.ttl.Milliseconds()})
 	if err != nil {

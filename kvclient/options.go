@@ -3,8 +3,19 @@ package kvclient
 import (
 	"time"
 
+	"github.com/ecskv/ecskv/config"
 	"go.uber.org/zap"
 )
+
+// Config says where the cluster is and how the client calls it: servers or
+// etcd endpoints, timeouts, credentials and TLS files. It is a plain
+// struct (the binaries fill it with package config/load, which a program
+// importing this package does not pull in); start from DefaultConfig.
+type Config = config.Client
+
+// DefaultConfig returns the defaults: the cluster `make run` starts, found
+// through etcd at 127.0.0.1:2379, 3s to dial, 10s per call.
+func DefaultConfig() Config { return config.DefaultClient() }
 
 // Option configures a Client.
 type Option func(*Client)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ecskv/ecskv/common/kverr"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"go.uber.org/zap"
@@ -61,14 +62,15 @@ func (c *Client) do(ctx context.Context, o *op) (*kvpb.Response, error) {
 				return resp, nil
 			}
 			if err == nil {
-				err = fmt.Errorf("%s: %s: %s", addr, resp.Status, resp.Message)
+				err = fmt.Errorf("%s: %w", addr, refusal(resp))
 			} else if unauthenticated(err) && refused == "" {
 				refused = o.header.Token // expired or revoked: log in again and retry
 				continue
 			} else if !retryable(err) {
-				return nil, fromStatus(err)
-			} else if o.kind != opGet {
-				ambiguous = true
+				return nil, kverr.FromStatus(err)
+			} else {
+				err = kverr.FromStatus(err)
+				ambiguous = ambiguous || o.kind != opGet
 			}
 		}
 		lastErr = err
@@ -81,9 +83,19 @@ func (c *Client) do(ctx context.Context, o *op) (*kvpb.Response, error) {
 		_, _ = c.rings.refresh(ctx, rr.Epoch)
 	}
 	if ambiguous {
+		// Not %w: the last refusal says nothing of the write's outcome.
 		return nil, fmt.Errorf("%w: %v", ErrUnknownOutcome, lastErr)
 	}
-	return nil, fmt.Errorf("%w: %v", ErrUnavailable, errors.Join(lastErr, ctx.Err()))
+	return nil, fmt.Errorf("%w: %w", ErrUnavailable, errors.Join(lastErr, ctx.Err()))
+}
+
+// refusal is the error of a Response that asks to go elsewhere or later
+// (redirect): the table's error for its status.
+func refusal(resp *kvpb.Response) error {
+	if err := kverr.FromResponse(resp.Status, resp.Message); err != nil {
+		return err
+	}
+	return fmt.Errorf("%s: %s", resp.Status, resp.Message)
 }
 
 // route picks the server for o: the head for writes, the tail for reads,
@@ -141,11 +153,11 @@ func redirect(s kvpb.Status) bool {
 func checkLimits(r *ringmeta.Ring, o *op) error {
 	switch {
 	case len(o.key) == 0:
-		return ErrEmptyKey
+		return kverr.New(ErrEmptyKey)
 	case len(o.key) > r.Limits.MaxKeyBytes:
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrKeyTooLarge, len(o.key), r.Limits.MaxKeyBytes)
+		return kverr.Errorf(ErrKeyTooLarge, "%d bytes, limit is %d", len(o.key), r.Limits.MaxKeyBytes)
 	case len(o.value) > r.Limits.MaxValueBytes:
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrValueTooLarge, len(o.value), r.Limits.MaxValueBytes)
+		return kverr.Errorf(ErrValueTooLarge, "%d bytes, limit is %d", len(o.value), r.Limits.MaxValueBytes)
 	}
 	return nil
 }

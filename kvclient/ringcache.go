@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
+	"github.com/ecskv/ecskv/common/kverr"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/common/tlsutil"
-	"github.com/ecskv/ecskv/config"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -48,7 +48,7 @@ type etcdSource struct {
 
 // newEtcdSource dials etcd. A secure cluster's embedded etcd refuses client
 // certificates (it holds the password hashes): such clients use --server.
-func newEtcdSource(cfg config.Client) (*etcdSource, error) {
+func newEtcdSource(cfg Config) (*etcdSource, error) {
 	tlsCfg, err := tlsutil.EtcdConfig(cfg.EtcdFiles(tlsutil.ClientName), cfg.EtcdEndpoints)
 	if err != nil {
 		return nil, fmt.Errorf("kvclient: etcd TLS: %w", err)
@@ -103,7 +103,7 @@ func (s *serverSource) fetch(ctx context.Context, last *routedRing) (*ringmeta.R
 		resp, err := kvpb.NewKVClient(conn).GetRing(actx, &kvpb.GetRingRequest{})
 		cancel()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+			errs = append(errs, fmt.Errorf("%s: %w", addr, kverr.FromStatus(err)))
 			continue
 		}
 		if len(resp.Ring) == 0 {

@@ -1,95 +1,84 @@
 package kvserver
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 
-	"github.com/ecskv/ecskv/common/auth"
+	"github.com/ecskv/ecskv/common/kverr"
 	"github.com/ecskv/ecskv/kvserver/storage"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // MaxTTLMs is the longest TTL a put may ask for: 100 years, far from the
 // int64 overflow of now + ttl.
 const MaxTTLMs = 100 * 365 * 24 * 3600 * 1000
 
+// The refusals are rows of kverr's table: the client library receives them
+// as the same sentinels.
 var (
 	// ErrEmptyKey rejects an empty key.
-	ErrEmptyKey = errors.New("kvserver: key must not be empty")
+	ErrEmptyKey = kverr.ErrEmptyKey
 	// ErrKeyTooLarge rejects a key over the cluster's limit.
-	ErrKeyTooLarge = errors.New("kvserver: key too large")
+	ErrKeyTooLarge = kverr.ErrKeyTooLarge
 	// ErrValueTooLarge rejects a value over the cluster's limit.
-	ErrValueTooLarge = errors.New("kvserver: value too large")
+	ErrValueTooLarge = kverr.ErrValueTooLarge
 	// ErrBadTTL rejects a negative TTL, or one beyond MaxTTLMs (whose
 	// expiry would overflow).
-	ErrBadTTL = fmt.Errorf("kvserver: ttl must be between 0 and %d ms (100 years)", MaxTTLMs)
+	ErrBadTTL = kverr.ErrBadTTL
 	// ErrAuthDisabled is returned for Login while authentication is off.
-	ErrAuthDisabled = errors.New("kvserver: authentication is not enabled on this cluster")
+	ErrAuthDisabled = kverr.ErrAuthDisabled
 	// ErrRateLimited refuses a request over the user's request rate.
-	ErrRateLimited = errors.New("kvserver: request rate limit")
+	ErrRateLimited = kverr.ErrRateLimited
 	// ErrNotInRing is returned before the server has seen a ring.
-	ErrNotInRing = errors.New("kvserver: no ring yet")
+	ErrNotInRing = kverr.ErrNotInRing
 	// ErrUnknownOp rejects a Batch operation that is not a put, get or delete.
-	ErrUnknownOp = errors.New("kvserver: batch operation must be a put, get or delete")
+	ErrUnknownOp = kverr.ErrUnknownOp
 	// ErrBatchStalled closes a Batch stream whose client has not read its
 	// answers: they reached max-batch-queued-bytes and none was read for
 	// batch-stall-timeout.
-	ErrBatchStalled = errors.New("kvserver: batch stream closed: the client does not read its answers")
+	ErrBatchStalled = kverr.ErrBatchStalled
 	// ErrTooManyConnections refuses a call on a new connection while
 	// max-connections connections have made calls.
-	ErrTooManyConnections = errors.New("kvserver: connection limit reached")
+	ErrTooManyConnections = kverr.ErrTooManyConnections
 	// ErrRequestIDReused refuses a write whose client id and request id
 	// were already used for a different write (another key, value or
 	// kind): a retry must repeat its write exactly.
-	ErrRequestIDReused = errors.New("kvserver: request id already used for a different write")
+	ErrRequestIDReused = kverr.ErrRequestIDReused
 	// ErrForbiddenNamespace refuses a request header's namespace: one not
 	// reserved for a front door, or asked for by a caller that is not a
 	// cluster member.
-	ErrForbiddenNamespace = errors.New("kvserver: namespace is only for the servers' front doors")
+	ErrForbiddenNamespace = kverr.ErrForbiddenNamespace
 	// ErrStopped is returned after Stop.
-	ErrStopped = errors.New("kvserver: server stopped")
+	ErrStopped = kverr.ErrServerStopped
 )
 
-// toStatus is the one translation table from domain errors to gRPC statuses.
-func toStatus(err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := err.(interface{ GRPCStatus() *status.Status }); ok {
-		return err // another server's answer, forwarded as it came
-	}
-	code := codes.Internal
-	switch {
-	case errors.Is(err, ErrEmptyKey), errors.Is(err, ErrKeyTooLarge),
-		errors.Is(err, ErrValueTooLarge), errors.Is(err, ErrBadTTL), errors.Is(err, storage.ErrBadKey), errors.Is(err, ErrUnknownOp),
-		errors.Is(err, ErrRequestIDReused):
-		code = codes.InvalidArgument
-	case errors.Is(err, ErrAuthDisabled):
-		code = codes.Unimplemented
-	case errors.Is(err, ErrForbiddenNamespace):
-		code = codes.PermissionDenied
-	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrTokenExpired), errors.Is(err, auth.ErrBadCredentials):
-		code = codes.Unauthenticated
-	case errors.Is(err, auth.ErrBadUser), errors.Is(err, auth.ErrBadPassword):
-		code = codes.InvalidArgument
-	case errors.Is(err, auth.ErrTooManyAttempts), errors.Is(err, ErrRateLimited),
-		errors.Is(err, ErrBatchStalled), errors.Is(err, ErrTooManyConnections), errors.Is(err, ErrTooManyForwards):
-		code = codes.ResourceExhausted
-	case errors.Is(err, auth.ErrNotReady), errors.Is(err, auth.ErrUserUnknownYet), errors.Is(err, auth.ErrBusy):
-		code = codes.Unavailable
-	case errors.Is(err, ErrStopped), errors.Is(err, ErrNotInRing), errors.Is(err, storage.ErrClosed),
-		errors.Is(err, errChainChanged):
-		code = codes.Unavailable
-	case errors.Is(err, context.DeadlineExceeded):
-		code = codes.DeadlineExceeded
-	case errors.Is(err, context.Canceled):
-		code = codes.Canceled
-	}
-	return status.Error(code, err.Error())
+// below are the errors of the packages under the gRPC boundary, which do
+// not know kverr's table, with the rows they are sent as.
+var below = []struct{ err, row error }{
+	{errChainChanged, kverr.ErrChainChanged},
+	{storage.ErrClosed, kverr.ErrServerStopped},
 }
+
+// toStatus translates a domain error into the gRPC status of its row of
+// kverr's table (Internal when it has none).
+func toStatus(err error) error {
+	for _, b := range below {
+		if errors.Is(err, b.err) {
+			err = rowError{err, b.row}
+			break
+		}
+	}
+	return kverr.ToStatus(err)
+}
+
+// rowError gives an error of a package below the boundary its row; its
+// message stays its own (kverr.ToStatus puts the row's first if needed).
+type rowError struct {
+	error
+	row error
+}
+
+func (e rowError) Unwrap() []error { return []error{e.error, e.row} }
 
 // endOfStream turns the client's end of a stream (io.EOF) into nil.
 func endOfStream(err error) error {

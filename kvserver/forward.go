@@ -2,16 +2,16 @@ package kvserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
+	"github.com/ecskv/ecskv/common/kverr"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"google.golang.org/protobuf/proto"
 )
 
 // ErrTooManyForwards refuses a request this server would forward while
 // max-forwards requests are being forwarded.
-var ErrTooManyForwards = errors.New("kvserver: forwarding limit reached (max-forwards)")
+var ErrTooManyForwards = kverr.ErrTooManyForwards
 
 // Roles a forwarded request goes to.
 const (

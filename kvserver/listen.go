@@ -6,13 +6,12 @@ import (
 	"net"
 	"strings"
 
+	"github.com/ecskv/ecskv/common/kverr"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/tlsutil"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/status"
 )
 
 // listen opens the service address behind the connection gate
@@ -85,7 +84,7 @@ func (s *Server) checkCaller(ctx context.Context, method string) error {
 	for _, prefix := range memberServices {
 		if strings.HasPrefix(method, prefix) {
 			if role, name, _ := tlsutil.PeerRole(ctx); role != tlsutil.RoleMember {
-				return status.Errorf(codes.PermissionDenied, "kvserver: %s is for cluster members; certificate %q (%s) is not one", method, name, role)
+				return toStatus(fmt.Errorf("%w: %s needs a member's certificate; %q (%s) is not one", kverr.ErrMembersOnly, method, name, role))
 			}
 		}
 	}

@@ -5,8 +5,6 @@ import (
 	"io"
 
 	"github.com/ecskv/ecskv/common/kvpb"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // replService adapts the Replication gRPC service.
@@ -30,7 +28,7 @@ func (r *replService) Replicate(stream kvpb.Replication_ReplicateServer) error {
 		}
 		return err
 	case <-r.s.stopc:
-		return status.Error(codes.Unavailable, "kvserver: stopping")
+		return toStatus(ErrStopped)
 	}
 }
 
@@ -54,13 +52,13 @@ func (r *replService) consume(stream kvpb.Replication_ReplicateServer) error {
 			select {
 			case q <- b:
 			case <-r.s.stopc:
-				errc <- status.Error(codes.Unavailable, "kvserver: stopping")
+				errc <- toStatus(ErrStopped)
 				return
 			}
 		}
 	})
 	if !recv { // stopping: q would never close
-		return status.Error(codes.Unavailable, "kvserver: stopping")
+		return toStatus(ErrStopped)
 	}
 	group := make([]*kvpb.ReplBatch, 0, maxGroup)
 	for b := range q {
@@ -78,7 +76,7 @@ func (r *replService) consume(stream kvpb.Replication_ReplicateServer) error {
 			}
 		}
 		if r.s.stopped.Load() {
-			return status.Error(codes.Unavailable, "kvserver: stopping")
+			return toStatus(ErrStopped)
 		}
 		r.s.onBatches(group)
 	}

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
 )
 
 // Server is one kvserver. Create it with New, then Start.
@@ -147,6 +148,10 @@ func (s *Server) Start() (err error) {
 	s.health = health.NewServer()
 	s.health.SetServingStatus(etcdkeys.HealthService(s.incarnation()), healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
+	if s.cfg.Reflection {
+		// Its calls pass the same guards as any: TLS, the connection gate.
+		reflection.Register(s.grpc)
+	}
 	s.goAttach(func() {
 		if err := s.grpc.Serve(s.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			s.lg.Error("grpc serve", zap.Error(err))

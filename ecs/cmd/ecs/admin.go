@@ -12,6 +12,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/config"
+	"github.com/ecskv/ecskv/config/load"
 	"github.com/ecskv/ecskv/ecs"
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -25,9 +26,9 @@ func adminFlags(cmd *cobra.Command) func() (config.Admin, error) {
 	f := cmd.Flags()
 	f.StringSlice("etcd-endpoints", d.EtcdEndpoints, "etcd endpoints of the cluster")
 	f.String("cluster", d.Cluster, "cluster name")
-	config.AddTLSFlags(f, "ecs.crt and ecs.key", true)
-	f.String(config.ConfigFlag, "", "config file (YAML, TOML or JSON)")
-	return func() (config.Admin, error) { return config.LoadAdmin(f) }
+	load.AddTLSFlags(f, "ecs.crt and ecs.key", true)
+	f.String(load.ConfigFlag, "", "config file (YAML, TOML or JSON)")
+	return func() (config.Admin, error) { return load.Admin(f) }
 }
 
 // withEtcd loads the admin configuration, dials etcd and runs f within

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ecskv/ecskv/common/logutil"
 	"github.com/ecskv/ecskv/config"
+	"github.com/ecskv/ecskv/config/load"
 	"github.com/ecskv/ecskv/ecs"
 	"github.com/spf13/cobra"
 )
@@ -21,7 +22,7 @@ func newStartCommand() *cobra.Command {
 		Short: "Start etcd (embedded unless --etcd-endpoints), N local kvservers and the controller; runs in the foreground",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.LoadECS(cmd.Flags())
+			cfg, err := load.ECS(cmd.Flags())
 			if err != nil {
 				return err
 			}
@@ -54,7 +55,7 @@ func newStartCommand() *cobra.Command {
 	f.Bool("auth", false, "users and login tokens (on with --secure); fixed at cluster creation")
 	f.Duration("token-ttl", d.TokenTTL, "how long a login token lasts")
 	f.Int("dht-base-port", d.DHTBasePort, "serve the VoidPhone DHT API of server sI on dht-base-port+I-1 (0: off)")
-	config.AddTLSFlags(f, "ecs.crt and ecs.key; servers' <id>.crt", true)
+	load.AddTLSFlags(f, "ecs.crt and ecs.key; servers' <id>.crt", true)
 	return cmd
 }
 

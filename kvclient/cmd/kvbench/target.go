@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ecskv/ecskv/config"
+	"github.com/ecskv/ecskv/config/load"
 	"github.com/ecskv/ecskv/kvclient"
 	"github.com/redis/go-redis/v9"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -37,7 +37,7 @@ func openTarget(ctx context.Context, raw string, nearest, unary bool) (target, e
 	switch u.Scheme {
 	case "ecskv", "ecskv+server":
 		// ECSKV_* variables give certificates and a user for a secure cluster.
-		cfg, err := config.LoadClient(nil)
+		cfg, err := load.Client(nil)
 		if err != nil {
 			return nil, err
 		}

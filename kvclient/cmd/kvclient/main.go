@@ -22,6 +22,7 @@ import (
 	"github.com/chzyer/readline"
 	"github.com/ecskv/ecskv/common/cliutil"
 	"github.com/ecskv/ecskv/config"
+	"github.com/ecskv/ecskv/config/load"
 	"github.com/ecskv/ecskv/kvclient"
 	"github.com/ecskv/ecskv/kvclient/repl"
 	"github.com/spf13/cobra"
@@ -131,8 +132,8 @@ func addConfigFlags(root *cobra.Command) {
 	f.Duration("dial-timeout", d.DialTimeout, "how long connecting may take")
 	f.Duration("request-timeout", d.RequestTimeout, "how long one command may take, retries included")
 	f.String("log-level", d.LogLevel, "client log level: debug|info|warn|error")
-	f.String(config.ConfigFlag, "", "config file (YAML, TOML or JSON); flags override it")
-	config.AddTLSFlags(f, "client.crt and client.key", false)
+	f.String(load.ConfigFlag, "", "config file (YAML, TOML or JSON); flags override it")
+	load.AddTLSFlags(f, "client.crt and client.key", false)
 	f.String("user", "", "log in as this user (clusters with authentication)")
 	f.String("password-file", "", "file holding the password of --user (else $ECSKV_PASSWORD, else a prompt)")
 }
@@ -207,7 +208,7 @@ func (a *app) terminalPassword() repl.PasswordFunc {
 // session loads the configuration and returns a Session that dials lazily;
 // ask (nil: none) asks for passwords, for --user and for login.
 func (a *app) session(cmd *cobra.Command, out io.Writer, ask repl.PasswordFunc) (*repl.Session, error) {
-	cfg, err := config.LoadClient(cmd.Flags())
+	cfg, err := load.Client(cmd.Flags())
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/ecskv/ecskv/common/cliutil"
 	"github.com/ecskv/ecskv/common/logutil"
 	"github.com/ecskv/ecskv/config"
+	"github.com/ecskv/ecskv/config/load"
 	"github.com/ecskv/ecskv/kvserver"
 	"github.com/spf13/cobra"
 )
@@ -32,7 +33,7 @@ func newCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.LoadKVServer(cmd.Flags())
+			cfg, err := load.KVServer(cmd.Flags())
 			if err != nil {
 				return err
 			}
@@ -56,6 +57,7 @@ func newCommand() *cobra.Command {
 	f.String("log-level", d.LogLevel, "debug, info, warn or error")
 	f.Int64("transfer-rate", d.TransferRate, "bytes/s sent to learners (0: no cap)")
 	f.Bool("pprof", d.Pprof, "serve /debug/pprof on the metrics address")
+	f.Bool("reflection", d.Reflection, "serve gRPC server reflection (grpcurl list); --reflection=false turns it off")
 	f.Int("max-connections", d.MaxConnections, "connections that have made a call, at once (0: no bound)")
 	f.Uint32("max-streams", d.MaxStreams, "concurrent calls per connection")
 	f.Int("max-pending-connections", d.MaxPendingConnections, "connections that have not made a call yet, at once (0: no bound)")
@@ -75,7 +77,7 @@ func newCommand() *cobra.Command {
 	f.Int("dht-max-connections", d.DHTMaxConnections, "open DHT API connections at once (0: no bound)")
 	f.Int("dht-max-inflight", d.DHTMaxInflight, "pipelined requests of one DHT API connection in flight at once")
 	f.Duration("dht-idle-timeout", d.DHTIdleTimeout, "close a DHT API connection that sends nothing or reads no answer for this long (0: never)")
-	config.AddTLSFlags(f, "<id>.crt and <id>.key", true)
+	load.AddTLSFlags(f, "<id>.crt and <id>.key", true)
 	return cmd
 }
 

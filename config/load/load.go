@@ -1,11 +1,17 @@
-package config
+// Package load fills the typed configuration of package config with viper:
+// each binary builds a fresh viper with precedence flag > ECSKV_*
+// environment > config file > default, unmarshals into the struct, and
+// validates it. It is the only package that imports viper, kept apart from
+// package config so that a program importing the kvclient library does not
+// pull in viper, cobra or pflag.
+package load
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/ecskv/ecskv/config"
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -14,41 +20,38 @@ import (
 // ConfigFlag is the flag naming a config file (YAML, TOML or JSON by extension).
 const ConfigFlag = "config"
 
-// ErrInvalid wraps every configuration error.
-var ErrInvalid = errors.New("config: invalid")
-
-// LoadECS loads and validates the ECS configuration.
-func LoadECS(flags *pflag.FlagSet) (ECS, error) {
-	cfg := DefaultECS()
+// ECS loads and validates the ECS configuration.
+func ECS(flags *pflag.FlagSet) (config.ECS, error) {
+	cfg := config.DefaultECS()
 	if err := load(flags, &cfg); err != nil {
-		return ECS{}, err
+		return config.ECS{}, err
 	}
 	return cfg, cfg.Validate()
 }
 
-// LoadKVServer loads and validates a kvserver configuration.
-func LoadKVServer(flags *pflag.FlagSet) (KVServer, error) {
-	cfg := DefaultKVServer()
+// KVServer loads and validates a kvserver configuration.
+func KVServer(flags *pflag.FlagSet) (config.KVServer, error) {
+	cfg := config.DefaultKVServer()
 	if err := load(flags, &cfg); err != nil {
-		return KVServer{}, err
+		return config.KVServer{}, err
 	}
 	return cfg, cfg.Validate()
 }
 
-// LoadClient loads and validates a client configuration.
-func LoadClient(flags *pflag.FlagSet) (Client, error) {
-	cfg := DefaultClient()
+// Client loads and validates a client configuration.
+func Client(flags *pflag.FlagSet) (config.Client, error) {
+	cfg := config.DefaultClient()
 	if err := load(flags, &cfg); err != nil {
-		return Client{}, err
+		return config.Client{}, err
 	}
 	return cfg, cfg.Validate()
 }
 
-// LoadAdmin loads and validates the configuration of an admin command.
-func LoadAdmin(flags *pflag.FlagSet) (Admin, error) {
-	cfg := DefaultAdmin()
+// Admin loads and validates the configuration of an admin command.
+func Admin(flags *pflag.FlagSet) (config.Admin, error) {
+	cfg := config.DefaultAdmin()
 	if err := load(flags, &cfg); err != nil {
-		return Admin{}, err
+		return config.Admin{}, err
 	}
 	return cfg, cfg.Validate()
 }
@@ -86,7 +89,7 @@ func load(flags *pflag.FlagSet, out any) error {
 	if err := v.UnmarshalExact(out, func(c *mapstructure.DecoderConfig) {
 		c.ErrorUnused = true
 	}); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+		return fmt.Errorf("%w: %v", config.ErrInvalid, err)
 	}
 	return nil
 }
@@ -103,7 +106,7 @@ func readFile(v *viper.Viper, flags *pflag.FlagSet) error {
 	}
 	v.SetConfigFile(path)
 	if err := v.ReadInConfig(); err != nil {
-		return fmt.Errorf("%w: config file %s: %v", ErrInvalid, path, err)
+		return fmt.Errorf("%w: config file %s: %v", config.ErrInvalid, path, err)
 	}
 	return nil
 }

@@ -1,10 +1,11 @@
-package config
+package load
 
 import (
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/ecskv/ecskv/config"
 	"github.com/stretchr/testify/require"
 )
 
@@ -53,9 +54,9 @@ func FuzzLoadConfigFile(f *testing.F) {
 		fs := ecsFlags()
 		require.NoError(t, fs.Parse([]string{"--config", path}))
 
-		cfg, err := LoadECS(fs)
+		cfg, err := ECS(fs)
 		if err != nil {
-			require.ErrorIs(t, err, ErrInvalid)
+			require.ErrorIs(t, err, config.ErrInvalid)
 			return
 		}
 		require.NoError(t, cfg.Validate())
