@@ -73,6 +73,8 @@ func clientFlags() *pflag.FlagSet {
 	fs.StringSlice("server", d.Servers, "kvserver address")
 	fs.StringSlice("etcd-endpoints", d.EtcdEndpoints, "etcd")
 	fs.Duration("request-timeout", d.RequestTimeout, "per call")
+	fs.String("zone", d.Zone, "zone")
+	fs.String("coords", "", "coordinates")
 	return fs
 }
 
@@ -370,6 +372,32 @@ func TestLoadFlags(t *testing.T) {
 			tt.check(t, got)
 		})
 	}
+}
+
+// TestLoadClientPlace reads the client's zone and coordinates, which
+// nearest reads use, from flags and the environment alike.
+func TestLoadClientPlace(t *testing.T) {
+	t.Run("flags", func(t *testing.T) {
+		clearEnv(t)
+		got, err := Client(parse(t, clientFlags(), "--zone", "z1", "--coords", "1.5,-2"))
+		require.NoError(t, err)
+		require.Equal(t, "z1", got.Zone)
+		require.Equal(t, []float64{1.5, -2}, got.Coords)
+	})
+	t.Run("env", func(t *testing.T) {
+		clearEnv(t)
+		t.Setenv("ECSKV_ZONE", "z2")
+		t.Setenv("ECSKV_COORDS", "3,4")
+		got, err := Client(parse(t, clientFlags()))
+		require.NoError(t, err)
+		require.Equal(t, "z2", got.Zone)
+		require.Equal(t, []float64{3, 4}, got.Coords)
+	})
+	t.Run("not numbers", func(t *testing.T) {
+		clearEnv(t)
+		_, err := Client(parse(t, clientFlags(), "--coords", "1,x"))
+		require.ErrorIs(t, err, config.ErrInvalid)
+	})
 }
 
 func TestLoadFlagEnvOverEndpointList(t *testing.T) {
