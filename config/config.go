@@ -174,6 +174,12 @@ type DHT struct {
 	DHTIdleTimeout time.Duration `mapstructure:"dht-idle-timeout"`
 }
 
+// The client's read modes (Client.ReadMode).
+const (
+	ReadTail    = "tail"
+	ReadNearest = "nearest"
+)
+
 // Client configures the kvclient library and binary.
 type Client struct {
 	// Servers bootstraps the ring from these kvservers; when empty the ring is
@@ -190,6 +196,10 @@ type Client struct {
 	// ECSKV_PASSWORD) is used when no file is given.
 	PasswordFile string `mapstructure:"password-file"`
 	Password     string `mapstructure:"password"`
+	// ReadMode is how Get reads when the call does not say: "tail" (the
+	// default) reads from the chain's tail, "nearest" from the nearest
+	// member where the key is clean. Both are linearizable.
+	ReadMode string `mapstructure:"read-mode"`
 	// Zone is the client's failure domain, as a kvserver's --zone: reads
 	// in nearest mode go to a chain member in it when there is one.
 	// Default "" (none).

@@ -219,6 +219,9 @@ func (c Client) Validate() error {
 			p.addf("password-file", "cannot read %q: %v", c.PasswordFile, err)
 		}
 	}
+	if c.ReadMode != ReadTail && c.ReadMode != ReadNearest {
+		p.addf("read-mode", "must be %s or %s, got %q", ReadTail, ReadNearest, c.ReadMode)
+	}
 	checkCoords(&p, c.Coords)
 	checkTLS(&p, c.TLS, tlsutil.ClientName, true)
 	return p.err()
