@@ -1,0 +1,158 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/testutil"
+	"github.com/ecskv/ecskv/config"
+	"github.com/ecskv/ecskv/e2e/framework"
+	"github.com/ecskv/ecskv/kvclient"
+	"github.com/stretchr/testify/require"
+)
+
+// zoneOf places six servers in three zones, two each, on a line: the
+// client's zone "near" at 0, "mid" at 5, "far" at 50.
+var zoneOf = map[string]struct {
+	zone   string
+	coords string
+}{
+	"s1": {"near", "0,0"}, "s2": {"near", "0,0"},
+	"s3": {"mid", "5,0"}, "s4": {"mid", "5,0"},
+	"s5": {"far", "50,0"}, "s6": {"far", "50,0"},
+}
+
+// farDelay is added to every chunk between the client and a far server,
+// each way.
+const farDelay = 5 * time.Millisecond
+
+// TestZones reads, from a client in zone near, keys whose chain's tail is
+// in the far zone, which is farDelay away each way: nearest reads must be
+// served by the chain's member in near, tail reads by the far tail. A
+// client in no zone with coordinates reads from the member closest to
+// them. The latencies of both read modes are logged, not asserted.
+func TestZones(t *testing.T) {
+	args := map[string][]string{}
+	for id, z := range zoneOf {
+		args[id] = []string{"--zone", z.zone, "--coords", z.coords}
+	}
+	c := framework.NewChaosCluster(t, framework.ChaosConfig{Servers: len(zoneOf), Replicas: 3, Partitions: 64, ECSes: 1, ServerArgs: args})
+	for id, z := range zoneOf {
+		if z.zone == "far" {
+			c.Net().Set(framework.ClientNode, id, framework.Fault{Kind: framework.Delay, Delay: farDelay})
+		}
+	}
+	cli := zonedClient(t, c, func(cfg *config.Client) { cfg.Zone = "near" })
+	ring := settledRing(t, cli)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var keys []string // keys whose tail is far, on chains that span the zones
+	for i := 0; len(keys) < 40; i++ {
+		k := fmt.Sprintf("zones-%d", i)
+		ch := ring.Chain(ring.PartitionOf(nil, []byte(k)))
+		if zoneOf[ch.Tail()].zone == "far" && len(chainZones(ch)) == 3 {
+			_, err := cli.Put(ctx, k, []byte("v"))
+			require.NoError(t, err)
+			keys = append(keys, k)
+		}
+	}
+	const rounds = 10
+	nearest := readZoned(ctx, t, cli, ring, keys, rounds, "near", kvclient.WithReadMode(kvclient.Nearest))
+	tail := readZoned(ctx, t, cli, ring, keys, rounds, "far", kvclient.WithReadMode(kvclient.Linearizable))
+	t.Logf("zones: %d reads of keys with a far tail (+%v each way): nearest p50 %v p99 %v, tail p50 %v p99 %v",
+		len(nearest), farDelay, pct(nearest, 0.50), pct(nearest, 0.99), pct(tail, 0.50), pct(tail, 0.99))
+
+	// No member shares this client's zone: the closest by coordinates
+	// (mid, at distance 1) serves, not near (at 4) however fast it is.
+	byCoords := zonedClient(t, c, func(cfg *config.Client) { cfg.Zone, cfg.Coords = "elsewhere", []float64{4, 0} })
+	readZoned(ctx, t, byCoords, ring, keys, 2, "mid", kvclient.WithReadMode(kvclient.Nearest))
+}
+
+func zonedClient(t *testing.T, c *framework.ChaosCluster, place func(*config.Client)) *kvclient.Client {
+	t.Helper()
+	cfg := c.ClientConfig()
+	place(&cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cli, err := kvclient.New(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli
+}
+
+// settledRing waits for a ring with every server, each with the zone and
+// coordinates it published, in chains without learners, and logs how many
+// chains span the three zones.
+func settledRing(t *testing.T, cli *kvclient.Client) *ringmeta.Ring {
+	t.Helper()
+	var ring *ringmeta.Ring
+	testutil.Eventually(t, 30*time.Second, 100*time.Millisecond, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		r, err := cli.RefreshRing(ctx)
+		if err != nil || len(r.Chains) == 0 || len(r.Servers) != len(zoneOf) {
+			return false
+		}
+		for _, s := range r.Servers {
+			if s.Zone != zoneOf[s.ID].zone || len(s.Coords) != 2 {
+				return false
+			}
+		}
+		inChains := map[string]bool{}
+		for _, ch := range r.Chains {
+			if ch.Learner != "" {
+				return false
+			}
+			for _, id := range ch.Members {
+				inChains[id] = true
+			}
+		}
+		ring = r
+		return len(inChains) == len(zoneOf)
+	}, "every server should be in the ring's chains")
+	spread := 0
+	for _, ch := range ring.Chains {
+		if len(chainZones(ch)) == 3 {
+			spread++
+		}
+	}
+	t.Logf("zones: %d of %d chains span the three zones", spread, len(ring.Chains))
+	return ring
+}
+
+// chainZones returns the zones of ch's members, each once.
+func chainZones(ch ringmeta.Chain) []string {
+	var zones []string
+	for _, id := range ch.Members {
+		zones = append(zones, zoneOf[id].zone)
+	}
+	slices.Sort(zones)
+	return slices.Compact(zones)
+}
+
+// readZoned reads every key rounds times, one read at a time, asserting that
+// the chain's member in zone served each, and returns the latencies.
+func readZoned(ctx context.Context, t *testing.T, cli *kvclient.Client, ring *ringmeta.Ring, keys []string, rounds int, zone string, mode kvclient.OpOption) []time.Duration {
+	t.Helper()
+	var ds []time.Duration
+	for r := 0; r < rounds; r++ {
+		for _, k := range keys {
+			var served string
+			start := time.Now()
+			v, err := cli.Get(ctx, k, mode, kvclient.WithServedBy(&served))
+			ds = append(ds, time.Since(start))
+			require.NoError(t, err)
+			require.Equal(t, "v", string(v))
+			ch := ring.Chain(ring.PartitionOf(nil, []byte(k)))
+			require.Contains(t, ch.Members, served, "key %s", k)
+			require.Equal(t, zone, zoneOf[served].zone, "key %s on chain %v was served by %s", k, ch.Members, served)
+		}
+	}
+	return ds
+}
