@@ -49,6 +49,10 @@ var (
 	// reserved for a front door, or asked for by a caller that is not a
 	// cluster member.
 	ErrForbiddenNamespace = errors.New("kvserver: namespace is only for the servers' front doors")
+	// ErrBadScan rejects a scan request: a malformed cursor, one naming a
+	// partition the cluster does not have, or a prefix or cursor key over
+	// the cluster's key limit.
+	ErrBadScan = errors.New("kvserver: bad scan request")
 	// ErrStopped is returned after Stop.
 	ErrStopped = errors.New("kvserver: server stopped")
 )
@@ -62,7 +66,7 @@ func toStatus(err error) error {
 	switch {
 	case errors.Is(err, ErrEmptyKey), errors.Is(err, ErrKeyTooLarge),
 		errors.Is(err, ErrValueTooLarge), errors.Is(err, ErrBadTTL), errors.Is(err, storage.ErrBadKey), errors.Is(err, ErrUnknownOp),
-		errors.Is(err, ErrRequestIDReused):
+		errors.Is(err, ErrRequestIDReused), errors.Is(err, ErrBadScan):
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrAuthDisabled):
 		code = codes.Unimplemented
