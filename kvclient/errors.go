@@ -28,6 +28,9 @@ var (
 	ErrLoginRequired = errors.New("kvclient: the cluster requires a login (--user, or login in the REPL)")
 	// ErrUnauthenticated means the cluster refused the credentials or token.
 	ErrUnauthenticated = errors.New("kvclient: not authenticated")
+	// ErrBadCursor rejects a scan cursor that no scan of this cluster
+	// returned.
+	ErrBadCursor = errors.New("kvclient: bad scan cursor")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("kvclient: client closed")
 )
