@@ -119,9 +119,16 @@ func scanKeys(ctx context.Context, c Client, out io.Writer, cmd Command) (string
 		n += len(kvs)
 		switch {
 		case cursor == "":
-			return fmt.Sprintf("(%d keys)", n), nil
+			return fmt.Sprintf("(%s)", keysCount(n)), nil
 		case o.limit > 0 && n >= o.limit:
-			return fmt.Sprintf("(%d keys; more with --cursor=%s)", n, cursor), nil
+			return fmt.Sprintf("(%s; more with --cursor=%s)", keysCount(n), cursor), nil
 		}
 	}
+}
+
+func keysCount(n int) string {
+	if n == 1 {
+		return "1 key"
+	}
+	return fmt.Sprintf("%d keys", n)
 }

@@ -295,7 +295,7 @@ func TestSessionScan(t *testing.T) {
 		{"scan", "\"a 3\" v-a 3\na1 v-a1\na2 v-a2\na4 v-a4\nb1 v-b1\n(5 keys)\n"},
 		{"scan --prefix a --keys-only", "\"a 3\"\na1\na2\na4\n(4 keys)\n"},
 		{"scan --prefix=a --limit 3", "\"a 3\" v-a 3\na1 v-a1\na2 v-a2\n(3 keys; more with --cursor=a2)\n"},
-		{"scan --cursor=a2 --limit=1 --prefix=a", "a4 v-a4\n(1 keys)\n"},
+		{"scan --cursor=a2 --limit=1 --prefix=a", "a4 v-a4\n(1 key)\n"},
 		{"scan --limit x", "scan: --limit wants a number of keys >= 0 (0: all), got \"x\"\n"},
 		{"scan --sort", "scan: unknown option \"--sort\"; usage: scan [--prefix P] [--limit N] [--keys-only] [--cursor C]\n"},
 	} {
