@@ -38,8 +38,9 @@ func WithNamespace(ns string) Option { return func(c *Client) { c.ns = ns } }
 type OpOption func(*opOptions)
 
 type opOptions struct {
-	ttl     time.Duration
-	nearest bool
+	ttl      time.Duration
+	nearest  bool
+	keysOnly bool
 }
 
 // WithTTL makes a put expire ttl after the head applies it.
