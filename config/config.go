@@ -135,6 +135,13 @@ type KVServer struct {
 	// has stopped reading at MaxBatchQueuedBytes and whose client has read
 	// no answer for this long; default 30s.
 	BatchStallTimeout time.Duration `mapstructure:"batch-stall-timeout"`
+	// ScanMaxPageKeys bounds the keys of one Scan page; a request for more
+	// (or for none) gets this many. Default 1000.
+	ScanMaxPageKeys int `mapstructure:"scan-max-page-keys"`
+	// ScanMaxPageBytes bounds the key and value bytes of one Scan page; a
+	// page holds at least one key whatever its size, so a scan always
+	// moves on. Default 1 MiB, at most half of MaxMessageBytes.
+	ScanMaxPageBytes int `mapstructure:"scan-max-page-bytes"`
 	// RateLimit is each user's key operations per second on this server,
 	// 0 = no limit (default); RateBurst is the burst above it (default 100).
 	RateLimit float64 `mapstructure:"rate-limit"`

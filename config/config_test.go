@@ -225,6 +225,9 @@ func TestValidateTLS(t *testing.T) {
 		{name: "dht api idle timeout too short", mut: func(c *KVServer) { c.DHTListen, c.DHTIdleTimeout = "127.0.0.1:7001", time.Millisecond }, wantErr: "dht-idle-timeout: must be 0 (never) or at least 1s"},
 		{name: "tiny batch queue", mut: func(c *KVServer) { c.MaxBatchQueuedBytes = 1000 }, wantErr: "max-batch-queued-bytes: must be at least 65536"},
 		{name: "no batch stall timeout", mut: func(c *KVServer) { c.BatchStallTimeout = 0 }, wantErr: "batch-stall-timeout: must be at least 10ms"},
+		{name: "no scan page keys", mut: func(c *KVServer) { c.ScanMaxPageKeys = 0 }, wantErr: "scan-max-page-keys: must be at least 1"},
+		{name: "tiny scan page", mut: func(c *KVServer) { c.ScanMaxPageBytes = 100 }, wantErr: "scan-max-page-bytes: must be between 1024"},
+		{name: "scan page over half a message", mut: func(c *KVServer) { c.MaxMessageBytes, c.ScanMaxPageBytes = 2<<20, 2<<20 }, wantErr: "scan-max-page-bytes: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

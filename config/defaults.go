@@ -65,6 +65,8 @@ func DefaultKVServer() KVServer {
 		MaxForwards:           1024,
 		MaxBatchQueuedBytes:   8 << 20,
 		BatchStallTimeout:     30 * time.Second,
+		ScanMaxPageKeys:       1000,
+		ScanMaxPageBytes:      1 << 20,
 		DHT:                   DHT{DHTMaxConnections: 1024, DHTMaxInflight: 16, DHTIdleTimeout: 5 * time.Minute},
 	}
 }

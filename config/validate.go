@@ -131,6 +131,7 @@ func (c KVServer) Validate() error {
 	}
 	checkConnBounds(&p, c)
 	checkBatchBounds(&p, c)
+	checkScanBounds(&p, c)
 	checkDHT(&p, c)
 	if c.RateLimit < 0 {
 		p.addf("rate-limit", "must be >= 0 requests/s (0 = no limit), got %v", c.RateLimit)
@@ -174,6 +175,17 @@ func checkBatchBounds(p *problems, c KVServer) {
 		p.addf("max-batch-queued-bytes", "must be at least %d (64 KiB), got %d", minBatchQueuedBytes, c.MaxBatchQueuedBytes)
 	}
 	checkMin(p, "batch-stall-timeout", c.BatchStallTimeout, 10*time.Millisecond)
+}
+
+// checkScanBounds checks the bounds of a Scan page: at least one key and
+// 1 KiB, and room in a message for a page plus its largest key.
+func checkScanBounds(p *problems, c KVServer) {
+	if c.ScanMaxPageKeys < 1 {
+		p.addf("scan-max-page-keys", "must be at least 1, got %d", c.ScanMaxPageKeys)
+	}
+	if c.ScanMaxPageBytes < 1<<10 || c.ScanMaxPageBytes > c.MaxMessageBytes/2 {
+		p.addf("scan-max-page-bytes", "must be between 1024 and half of max-message-bytes (%d), got %d", c.MaxMessageBytes/2, c.ScanMaxPageBytes)
+	}
 }
 
 // checkDHT checks the DHT API's address and bounds, and refuses it on a

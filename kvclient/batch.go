@@ -46,6 +46,9 @@ func newBatchTransport(conns *connPool) *batchTransport {
 }
 
 func (t *batchTransport) call(ctx context.Context, addr string, o *op) (*kvpb.Response, error) {
+	if o.kind == opScan {
+		return t.unary.call(ctx, addr, o) // pages are large and few: not worth the stream
+	}
 	bs, err := t.stream(addr)
 	if bs == nil {
 		if err == nil {

@@ -22,6 +22,9 @@ var (
 	// ErrLoginRequired means the cluster has authentication and the client
 	// has no user to log in as.
 	ErrLoginRequired = errors.New("kvclient: the cluster requires a login (--user, or login in the REPL)")
+	// ErrBadCursor rejects a scan cursor that no scan of this cluster
+	// returned.
+	ErrBadCursor = errors.New("kvclient: bad scan cursor")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("kvclient: client closed")
 )

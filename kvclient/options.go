@@ -42,6 +42,7 @@ type opOptions struct {
 	ttl      time.Duration
 	nearest  bool
 	servedBy *string
+	keysOnly bool
 }
 
 // WithTTL makes a put expire ttl after the head applies it.

@@ -28,7 +28,7 @@ func (c *Client) do(ctx context.Context, o *op) (*kvpb.Response, error) {
 	ctx, cancel := c.withDefaultTimeout(ctx)
 	defer cancel()
 	o.header = &kvpb.RequestHeader{ClientId: c.clientID}
-	if o.kind != opGet {
+	if o.kind.write() {
 		o.header.Seq = c.seq.Add(1)
 	}
 	ambiguous := false // a write attempt may have reached a server
@@ -70,7 +70,7 @@ func (c *Client) do(ctx context.Context, o *op) (*kvpb.Response, error) {
 				return nil, kverr.FromStatus(err)
 			} else {
 				err = kverr.FromStatus(err)
-				ambiguous = ambiguous || o.kind != opGet
+				ambiguous = ambiguous || o.kind.write()
 			}
 		}
 		lastErr = err
@@ -102,10 +102,16 @@ func refusal(resp *kvpb.Response) error {
 // the nearest member (nearestMember) for nearest reads.
 func (c *Client) route(rr *routedRing, o *op) (string, error) {
 	p := rr.PartitionOf(o.ns, o.key)
+	if o.kind == opScan {
+		if o.part >= len(rr.Chains) {
+			return "", fmt.Errorf("%w: it names partition %d, the cluster has %d", ErrBadCursor, o.part, len(rr.Chains))
+		}
+		p = o.part
+	}
 	ch := rr.Chain(p)
 	id := ch.Tail()
 	switch {
-	case o.kind != opGet:
+	case o.kind.write():
 		id = ch.Head()
 	case o.nearest && !o.toTail:
 		id = c.nearestMember(rr, ch.Members)
@@ -152,6 +158,10 @@ func redirect(s kvpb.Status) bool {
 
 func checkLimits(r *ringmeta.Ring, o *op) error {
 	switch {
+	case o.kind == opScan && len(o.key) > r.Limits.MaxKeyBytes:
+		return fmt.Errorf("%w: prefix of %d bytes, limit %d", ErrKeyTooLarge, len(o.key), r.Limits.MaxKeyBytes)
+	case o.kind == opScan:
+		return nil // any prefix, the empty one too
 	case len(o.key) == 0:
 		return kverr.New(ErrEmptyKey)
 	case len(o.key) > r.Limits.MaxKeyBytes:

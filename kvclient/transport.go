@@ -16,7 +16,11 @@ const (
 	opGet opKind = iota
 	opPut
 	opDelete
+	opScan // one page of a scan: a read, routed by partition
 )
+
+// write reports the kinds that change the store.
+func (k opKind) write() bool { return k == opPut || k == opDelete }
 
 // op is one key operation as the transport sends it. The transport is the
 // seam where the batched stream of DESIGN §7 replaces unary calls.
@@ -29,6 +33,14 @@ type op struct {
 	ttlMs   int64
 	nearest bool // a Get any clean chain member may answer
 	toTail  bool // the nearest member said the key is dirty: ask the tail
+
+	// A scan page (opScan): key is the prefix; the page is read at the
+	// tail of partition part, and its answer is left in page.
+	part     int
+	cursor   string
+	limit    uint32
+	keysOnly bool
+	page     *kvpb.ScanResponse
 }
 
 // transport sends one operation to the server at addr.
@@ -85,6 +97,8 @@ func (t *unaryTransport) call(ctx context.Context, addr string, o *op) (*kvpb.Re
 	}
 	kv := kvpb.NewKVClient(conn)
 	switch o.kind {
+	case opScan:
+		return scanCall(ctx, kv, o)
 	case opPut:
 		return kv.Put(ctx, &kvpb.PutRequest{Header: o.header, Key: o.key, Value: o.value, TtlMs: o.ttlMs})
 	case opDelete:

@@ -48,6 +48,10 @@ var (
 	// reserved for a front door, or asked for by a caller that is not a
 	// cluster member.
 	ErrForbiddenNamespace = kverr.ErrForbiddenNamespace
+	// ErrBadScan rejects a scan request: a malformed cursor, one naming a
+	// partition the cluster does not have, or a prefix or cursor key over
+	// the cluster's key limit.
+	ErrBadScan = kverr.ErrBadScan
 	// ErrStopped is returned after Stop.
 	ErrStopped = kverr.ErrServerStopped
 )

@@ -155,17 +155,28 @@ func (s *Server) get(ctx context.Context, r *kvpb.GetRequest) (*kvpb.Response, e
 		return nil, err
 	}
 	val, found, err := s.core.read(rt.partition, chainsm.ReadReq{Ver: rt.chain.Version, NS: ns, Key: r.Key, AnyMember: r.AnyMember})
+	if resp := readRefused(rt, err); resp != nil {
+		return resp, nil
+	}
 	switch {
-	case errors.Is(err, chainsm.ErrNotResponsible):
-		return notResponsible(rt.ring, "partition is changing chains here"), nil
-	case errors.Is(err, chainsm.ErrNotReady):
-		return &kvpb.Response{Status: kvpb.Status_SERVER_NOT_READY, Epoch: rt.ring.Epoch, Message: "read lease pending"}, nil
-	case errors.Is(err, chainsm.ErrReadFromTail):
-		return &kvpb.Response{Status: kvpb.Status_READ_FROM_TAIL, Epoch: rt.ring.Epoch, Message: "key has a write in flight"}, nil
 	case err != nil:
 		return nil, err
 	case !found:
 		return &kvpb.Response{Status: kvpb.Status_NOT_FOUND, Epoch: rt.ring.Epoch}, nil
 	}
 	return &kvpb.Response{Status: kvpb.Status_SUCCESS, Value: val, Epoch: rt.ring.Epoch}, nil
+}
+
+// readRefused is the answer to a read (or scan page) the node refused
+// with err, or nil for any other error.
+func readRefused(rt route, err error) *kvpb.Response {
+	switch {
+	case errors.Is(err, chainsm.ErrNotResponsible):
+		return notResponsible(rt.ring, "partition is changing chains here")
+	case errors.Is(err, chainsm.ErrNotReady):
+		return &kvpb.Response{Status: kvpb.Status_SERVER_NOT_READY, Epoch: rt.ring.Epoch, Message: "read lease pending"}
+	case errors.Is(err, chainsm.ErrReadFromTail):
+		return &kvpb.Response{Status: kvpb.Status_READ_FROM_TAIL, Epoch: rt.ring.Epoch, Message: "key has a write in flight"}
+	}
+	return nil
 }

@@ -18,11 +18,25 @@ type route struct {
 // head for writes, the tail for reads. A non-nil response (SERVER_STOPPED,
 // SERVER_NOT_RESPONSIBLE with this server's epoch) is the answer to send.
 func (s *Server) locate(h *kvpb.RequestHeader, ns, key []byte, write bool) (route, *kvpb.Response) {
+	cur, resp := s.serving()
+	if resp != nil {
+		return route{}, resp
+	}
+	return s.locatePart(cur, h, cur.PartitionOf(ns, key), write)
+}
+
+// serving returns the current ring, or SERVER_STOPPED while the server
+// has none or is stopping.
+func (s *Server) serving() (*currentRing, *kvpb.Response) {
 	cur := s.ring.Load()
 	if s.stopped.Load() || cur == nil || len(cur.Chains) == 0 {
-		return route{}, &kvpb.Response{Status: kvpb.Status_SERVER_STOPPED, Message: "server is not serving (not in the ring yet, or stopping)", Epoch: epochOf(cur)}
+		return nil, &kvpb.Response{Status: kvpb.Status_SERVER_STOPPED, Message: "server is not serving (not in the ring yet, or stopping)", Epoch: epochOf(cur)}
 	}
-	p := cur.PartitionOf(ns, key)
+	return cur, nil
+}
+
+// locatePart is locate for partition p of cur.
+func (s *Server) locatePart(cur *currentRing, h *kvpb.RequestHeader, p int, write bool) (route, *kvpb.Response) {
 	ch := cur.Chain(p)
 	want := ch.Tail()
 	if write {
@@ -45,9 +59,9 @@ func (s *Server) locateRead(h *kvpb.RequestHeader, ns, key []byte, anyMember boo
 	if !anyMember {
 		return s.locate(h, ns, key, false)
 	}
-	cur := s.ring.Load()
-	if s.stopped.Load() || cur == nil || len(cur.Chains) == 0 {
-		return route{}, &kvpb.Response{Status: kvpb.Status_SERVER_STOPPED, Message: "server is not serving (not in the ring yet, or stopping)", Epoch: epochOf(cur)}
+	cur, resp := s.serving()
+	if resp != nil {
+		return route{}, resp
 	}
 	p := cur.PartitionOf(ns, key)
 	ch := cur.Chain(p)

@@ -77,6 +77,10 @@ var (
 	// ErrTooManyConnections refuses a call on a new connection while
 	// max-connections connections have made calls.
 	ErrTooManyConnections = errors.New("kvserver: connection limit reached")
+	// ErrBadScan rejects a scan request: a malformed cursor, one naming a
+	// partition the cluster does not have, or a prefix or cursor key over
+	// the cluster's key limit.
+	ErrBadScan = errors.New("kvserver: bad scan request")
 	// ErrTooManyForwards refuses a request a server would forward while
 	// max-forwards requests are being forwarded.
 	ErrTooManyForwards = errors.New("kvserver: forwarding limit reached (max-forwards)")
@@ -129,6 +133,7 @@ var table = []row{
 	{err: ErrBadTTL, code: codes.InvalidArgument},
 	{err: ErrUnknownOp, code: codes.InvalidArgument},
 	{err: ErrRequestIDReused, code: codes.InvalidArgument},
+	{err: ErrBadScan, code: codes.InvalidArgument},
 	{err: ErrBadUser, code: codes.InvalidArgument},
 	{err: ErrBadPassword, code: codes.InvalidArgument},
 	{err: ErrAuthDisabled, code: codes.Unimplemented},

@@ -1039,6 +1039,228 @@ func (x *BatchResult) GetError() string {
 	return ""
 }
 
+// ScanRequest asks for one page of a scan.
+type ScanRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// header: epoch and the chain_version of the cursor's partition, token.
+	Header *RequestHeader `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	// prefix keeps only the keys that start with it.
+	Prefix []byte `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// cursor is opaque: empty starts at the first partition; otherwise a
+	// cursor a previous ScanResponse returned. It names a partition and the
+	// last key returned there, so it survives reconnects and failovers.
+	Cursor string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// limit bounds the keys of the page; 0 or above the server's
+	// scan-max-page-keys means that bound.
+	Limit uint32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	// keys_only leaves the values out.
+	KeysOnly      bool `protobuf:"varint,5,opt,name=keys_only,json=keysOnly,proto3" json:"keys_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScanRequest) Reset() {
+	*x = ScanRequest{}
+	mi := &file_kvpb_ecskv_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScanRequest) ProtoMessage() {}
+
+func (x *ScanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_ecskv_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScanRequest.ProtoReflect.Descriptor instead.
+func (*ScanRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ScanRequest) GetHeader() *RequestHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *ScanRequest) GetPrefix() []byte {
+	if x != nil {
+		return x.Prefix
+	}
+	return nil
+}
+
+func (x *ScanRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *ScanRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ScanRequest) GetKeysOnly() bool {
+	if x != nil {
+		return x.KeysOnly
+	}
+	return false
+}
+
+// ScanItem is one key of a scan page, with its value unless keys_only.
+type ScanItem struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value         []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScanItem) Reset() {
+	*x = ScanItem{}
+	mi := &file_kvpb_ecskv_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScanItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScanItem) ProtoMessage() {}
+
+func (x *ScanItem) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_ecskv_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScanItem.ProtoReflect.Descriptor instead.
+func (*ScanItem) Descriptor() ([]byte, []int) {
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ScanItem) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *ScanItem) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+// ScanResponse is one page: the live keys after the cursor in its
+// partition, in key order, at most limit of them and about
+// scan-max-page-bytes (at least one key when any is left).
+type ScanResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// status: SUCCESS, or a SERVER_* status as for Get (refresh the ring,
+	// retry at the partition's tail).
+	Status Status      `protobuf:"varint,1,opt,name=status,proto3,enum=ecskv.v1.Status" json:"status,omitempty"`
+	Items  []*ScanItem `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
+	// cursor resumes after this page: in the same partition when the page
+	// was cut by a bound, at the next partition when this one is done;
+	// empty when the last partition is done.
+	Cursor        string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Epoch         uint64 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScanResponse) Reset() {
+	*x = ScanResponse{}
+	mi := &file_kvpb_ecskv_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScanResponse) ProtoMessage() {}
+
+func (x *ScanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_ecskv_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScanResponse.ProtoReflect.Descriptor instead.
+func (*ScanResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ScanResponse) GetStatus() Status {
+	if x != nil {
+		return x.Status
+	}
+	return Status_STATUS_UNSPECIFIED
+}
+
+func (x *ScanResponse) GetItems() []*ScanItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *ScanResponse) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *ScanResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *ScanResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_kvpb_ecskv_proto protoreflect.FileDescriptor
 
 const file_kvpb_ecskv_proto_rawDesc = "" +
@@ -1104,7 +1326,22 @@ const file_kvpb_ecskv_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\bresponse\x18\x02 \x01(\v2\x12.ecskv.v1.ResponseR\bresponse\x12\x12\n" +
 	"\x04code\x18\x03 \x01(\rR\x04code\x12\x14\n" +
-	"\x05error\x18\x04 \x01(\tR\x05error*\xb9\x01\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"\xa1\x01\n" +
+	"\vScanRequest\x12/\n" +
+	"\x06header\x18\x01 \x01(\v2\x17.ecskv.v1.RequestHeaderR\x06header\x12\x16\n" +
+	"\x06prefix\x18\x02 \x01(\fR\x06prefix\x12\x16\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\rR\x05limit\x12\x1b\n" +
+	"\tkeys_only\x18\x05 \x01(\bR\bkeysOnly\"2\n" +
+	"\bScanItem\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\"\xaa\x01\n" +
+	"\fScanResponse\x12(\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x10.ecskv.v1.StatusR\x06status\x12(\n" +
+	"\x05items\x18\x02 \x03(\v2\x12.ecskv.v1.ScanItemR\x05items\x12\x16\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\x12\x14\n" +
+	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage*\xb9\x01\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aSUCCESS\x10\x01\x12\n" +
@@ -1115,7 +1352,7 @@ const file_kvpb_ecskv_proto_rawDesc = "" +
 	"\x0eSERVER_STOPPED\x10\x05\x12\x15\n" +
 	"\x11SERVER_WRITE_LOCK\x10\x06\x12\x12\n" +
 	"\x0eREAD_FROM_TAIL\x10\a\x12\x14\n" +
-	"\x10SERVER_NOT_READY\x10\b2\xdc\x03\n" +
+	"\x10SERVER_NOT_READY\x10\b2\x93\x04\n" +
 	"\x02KV\x12/\n" +
 	"\x03Put\x12\x14.ecskv.v1.PutRequest\x1a\x12.ecskv.v1.Response\x12/\n" +
 	"\x03Get\x12\x14.ecskv.v1.GetRequest\x1a\x12.ecskv.v1.Response\x125\n" +
@@ -1124,7 +1361,8 @@ const file_kvpb_ecskv_proto_rawDesc = "" +
 	"\bKeyRange\x12\x19.ecskv.v1.KeyRangeRequest\x1a\x1a.ecskv.v1.KeyRangeResponse\x12E\n" +
 	"\fKeyRangeRead\x12\x19.ecskv.v1.KeyRangeRequest\x1a\x1a.ecskv.v1.KeyRangeResponse\x128\n" +
 	"\x05Login\x12\x16.ecskv.v1.LoginRequest\x1a\x17.ecskv.v1.LoginResponse\x12<\n" +
-	"\x05Batch\x12\x16.ecskv.v1.BatchRequest\x1a\x17.ecskv.v1.BatchResponse(\x010\x01B$Z\"github.com/ecskv/ecskv/common/kvpbb\x06proto3"
+	"\x05Batch\x12\x16.ecskv.v1.BatchRequest\x1a\x17.ecskv.v1.BatchResponse(\x010\x01\x125\n" +
+	"\x04Scan\x12\x15.ecskv.v1.ScanRequest\x1a\x16.ecskv.v1.ScanResponseB$Z\"github.com/ecskv/ecskv/common/kvpbb\x06proto3"
 
 var (
 	file_kvpb_ecskv_proto_rawDescOnce sync.Once
@@ -1139,7 +1377,7 @@ func file_kvpb_ecskv_proto_rawDescGZIP() []byte {
 }
 
 var file_kvpb_ecskv_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kvpb_ecskv_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_kvpb_ecskv_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_kvpb_ecskv_proto_goTypes = []any{
 	(Status)(0),              // 0: ecskv.v1.Status
 	(*RequestHeader)(nil),    // 1: ecskv.v1.RequestHeader
@@ -1157,6 +1395,9 @@ var file_kvpb_ecskv_proto_goTypes = []any{
 	(*BatchOp)(nil),          // 13: ecskv.v1.BatchOp
 	(*BatchResponse)(nil),    // 14: ecskv.v1.BatchResponse
 	(*BatchResult)(nil),      // 15: ecskv.v1.BatchResult
+	(*ScanRequest)(nil),      // 16: ecskv.v1.ScanRequest
+	(*ScanItem)(nil),         // 17: ecskv.v1.ScanItem
+	(*ScanResponse)(nil),     // 18: ecskv.v1.ScanResponse
 }
 var file_kvpb_ecskv_proto_depIdxs = []int32{
 	1,  // 0: ecskv.v1.PutRequest.header:type_name -> ecskv.v1.RequestHeader
@@ -1169,27 +1410,32 @@ var file_kvpb_ecskv_proto_depIdxs = []int32{
 	4,  // 7: ecskv.v1.BatchOp.delete:type_name -> ecskv.v1.DeleteRequest
 	15, // 8: ecskv.v1.BatchResponse.results:type_name -> ecskv.v1.BatchResult
 	5,  // 9: ecskv.v1.BatchResult.response:type_name -> ecskv.v1.Response
-	2,  // 10: ecskv.v1.KV.Put:input_type -> ecskv.v1.PutRequest
-	3,  // 11: ecskv.v1.KV.Get:input_type -> ecskv.v1.GetRequest
-	4,  // 12: ecskv.v1.KV.Delete:input_type -> ecskv.v1.DeleteRequest
-	6,  // 13: ecskv.v1.KV.GetRing:input_type -> ecskv.v1.GetRingRequest
-	8,  // 14: ecskv.v1.KV.KeyRange:input_type -> ecskv.v1.KeyRangeRequest
-	8,  // 15: ecskv.v1.KV.KeyRangeRead:input_type -> ecskv.v1.KeyRangeRequest
-	10, // 16: ecskv.v1.KV.Login:input_type -> ecskv.v1.LoginRequest
-	12, // 17: ecskv.v1.KV.Batch:input_type -> ecskv.v1.BatchRequest
-	5,  // 18: ecskv.v1.KV.Put:output_type -> ecskv.v1.Response
-	5,  // 19: ecskv.v1.KV.Get:output_type -> ecskv.v1.Response
-	5,  // 20: ecskv.v1.KV.Delete:output_type -> ecskv.v1.Response
-	7,  // 21: ecskv.v1.KV.GetRing:output_type -> ecskv.v1.RingResponse
-	9,  // 22: ecskv.v1.KV.KeyRange:output_type -> ecskv.v1.KeyRangeResponse
-	9,  // 23: ecskv.v1.KV.KeyRangeRead:output_type -> ecskv.v1.KeyRangeResponse
-	11, // 24: ecskv.v1.KV.Login:output_type -> ecskv.v1.LoginResponse
-	14, // 25: ecskv.v1.KV.Batch:output_type -> ecskv.v1.BatchResponse
-	18, // [18:26] is the sub-list for method output_type
-	10, // [10:18] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	1,  // 10: ecskv.v1.ScanRequest.header:type_name -> ecskv.v1.RequestHeader
+	0,  // 11: ecskv.v1.ScanResponse.status:type_name -> ecskv.v1.Status
+	17, // 12: ecskv.v1.ScanResponse.items:type_name -> ecskv.v1.ScanItem
+	2,  // 13: ecskv.v1.KV.Put:input_type -> ecskv.v1.PutRequest
+	3,  // 14: ecskv.v1.KV.Get:input_type -> ecskv.v1.GetRequest
+	4,  // 15: ecskv.v1.KV.Delete:input_type -> ecskv.v1.DeleteRequest
+	6,  // 16: ecskv.v1.KV.GetRing:input_type -> ecskv.v1.GetRingRequest
+	8,  // 17: ecskv.v1.KV.KeyRange:input_type -> ecskv.v1.KeyRangeRequest
+	8,  // 18: ecskv.v1.KV.KeyRangeRead:input_type -> ecskv.v1.KeyRangeRequest
+	10, // 19: ecskv.v1.KV.Login:input_type -> ecskv.v1.LoginRequest
+	12, // 20: ecskv.v1.KV.Batch:input_type -> ecskv.v1.BatchRequest
+	16, // 21: ecskv.v1.KV.Scan:input_type -> ecskv.v1.ScanRequest
+	5,  // 22: ecskv.v1.KV.Put:output_type -> ecskv.v1.Response
+	5,  // 23: ecskv.v1.KV.Get:output_type -> ecskv.v1.Response
+	5,  // 24: ecskv.v1.KV.Delete:output_type -> ecskv.v1.Response
+	7,  // 25: ecskv.v1.KV.GetRing:output_type -> ecskv.v1.RingResponse
+	9,  // 26: ecskv.v1.KV.KeyRange:output_type -> ecskv.v1.KeyRangeResponse
+	9,  // 27: ecskv.v1.KV.KeyRangeRead:output_type -> ecskv.v1.KeyRangeResponse
+	11, // 28: ecskv.v1.KV.Login:output_type -> ecskv.v1.LoginResponse
+	14, // 29: ecskv.v1.KV.Batch:output_type -> ecskv.v1.BatchResponse
+	18, // 30: ecskv.v1.KV.Scan:output_type -> ecskv.v1.ScanResponse
+	22, // [22:31] is the sub-list for method output_type
+	13, // [13:22] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_kvpb_ecskv_proto_init() }
@@ -1208,7 +1454,7 @@ func file_kvpb_ecskv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kvpb_ecskv_proto_rawDesc), len(file_kvpb_ecskv_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,7 @@ const (
 	KV_KeyRangeRead_FullMethodName = "/ecskv.v1.KV/KeyRangeRead"
 	KV_Login_FullMethodName        = "/ecskv.v1.KV/Login"
 	KV_Batch_FullMethodName        = "/ecskv.v1.KV/Batch"
+	KV_Scan_FullMethodName         = "/ecskv.v1.KV/Scan"
 )
 
 // KVClient is the client API for KV service.
@@ -57,6 +58,11 @@ type KVClient interface {
 	// the server answers each request exactly as the unary RPC would, in
 	// messages holding whatever answers are ready, in any order.
 	Batch(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[BatchRequest, BatchResponse], error)
+	// Scan returns one page of the caller's keys in the partition its cursor
+	// names, read at that partition's tail; the response's cursor resumes
+	// after the page. Walk every partition by calling it again with that
+	// cursor until it is empty.
+	Scan(ctx context.Context, in *ScanRequest, opts ...grpc.CallOption) (*ScanResponse, error)
 }
 
 type kVClient struct {
@@ -150,6 +156,16 @@ func (c *kVClient) Batch(ctx context.Context, opts ...grpc.CallOption) (grpc.Bid
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type KV_BatchClient = grpc.BidiStreamingClient[BatchRequest, BatchResponse]
 
+func (c *kVClient) Scan(ctx context.Context, in *ScanRequest, opts ...grpc.CallOption) (*ScanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ScanResponse)
+	err := c.cc.Invoke(ctx, KV_Scan_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // KVServer is the server API for KV service.
 // All implementations must embed UnimplementedKVServer
 // for forward compatibility.
@@ -176,6 +192,11 @@ type KVServer interface {
 	// the server answers each request exactly as the unary RPC would, in
 	// messages holding whatever answers are ready, in any order.
 	Batch(grpc.BidiStreamingServer[BatchRequest, BatchResponse]) error
+	// Scan returns one page of the caller's keys in the partition its cursor
+	// names, read at that partition's tail; the response's cursor resumes
+	// after the page. Walk every partition by calling it again with that
+	// cursor until it is empty.
+	Scan(context.Context, *ScanRequest) (*ScanResponse, error)
 	mustEmbedUnimplementedKVServer()
 }
 
@@ -209,6 +230,9 @@ func (UnimplementedKVServer) Login(context.Context, *LoginRequest) (*LoginRespon
 }
 func (UnimplementedKVServer) Batch(grpc.BidiStreamingServer[BatchRequest, BatchResponse]) error {
 	return status.Error(codes.Unimplemented, "method Batch not implemented")
+}
+func (UnimplementedKVServer) Scan(context.Context, *ScanRequest) (*ScanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Scan not implemented")
 }
 func (UnimplementedKVServer) mustEmbedUnimplementedKVServer() {}
 func (UnimplementedKVServer) testEmbeddedByValue()            {}
@@ -364,6 +388,24 @@ func _KV_Batch_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type KV_BatchServer = grpc.BidiStreamingServer[BatchRequest, BatchResponse]
 
+func _KV_Scan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ScanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KVServer).Scan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KV_Scan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KVServer).Scan(ctx, req.(*ScanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // KV_ServiceDesc is the grpc.ServiceDesc for KV service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -398,6 +440,10 @@ var KV_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Login",
 			Handler:    _KV_Login_Handler,
+		},
+		{
+			MethodName: "Scan",
+			Handler:    _KV_Scan_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -21,6 +21,7 @@ type Client interface {
 	Delete(ctx context.Context, key string) error
 	KeyRange(ctx context.Context) (string, error)
 	KeyRangeRead(ctx context.Context) (string, error)
+	Scan(ctx context.Context, prefix, cursor string, limit int, opts ...kvclient.OpOption) ([]kvclient.KV, string, error)
 	Login(ctx context.Context, user, password string) error
 	Logout()
 	Close() error
@@ -148,6 +149,9 @@ func (s *Session) do(ctx context.Context, cmd Command) (string, error) {
 	c, err := s.conn(ctx)
 	if err != nil {
 		return "", err
+	}
+	if cmd.Name == "scan" {
+		return scanKeys(ctx, c, s.out, cmd) // keys are printed as they come
 	}
 	return keyCommand(ctx, c, cmd)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -258,4 +259,59 @@ func TestSessionLogin(t *testing.T) {
 		t.Cleanup(func() { _ = s.Close() })
 		require.Equal(t, "logged in as carol\n", runLines(t, s, &out, "login carol"))
 	})
+}
+
+// Scan returns pages of at most two keys in key order; the cursor is the
+// last key returned.
+func (f *fakeClient) Scan(_ context.Context, prefix, cursor string, limit int, opts ...kvclient.OpOption) ([]kvclient.KV, string, error) {
+	if f.err != nil {
+		return nil, cursor, f.err
+	}
+	var keys []string
+	for k := range f.data {
+		if strings.HasPrefix(k, prefix) && k > cursor {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	n := min(len(keys), 2, limit)
+	var out []kvclient.KV
+	for _, k := range keys[:n] {
+		out = append(out, kvclient.KV{Key: k, Value: []byte(f.data[k])})
+	}
+	if n == len(keys) {
+		return out, "", nil
+	}
+	return out, keys[n-1], nil
+}
+
+func TestSessionScan(t *testing.T) {
+	f := newFake()
+	for _, k := range []string{"a1", "a2", "a 3", "b1", "a4"} {
+		f.data[k] = "v-" + k
+	}
+	d := &fakeDialer{client: f}
+	for _, tc := range []struct{ line, want string }{
+		{"scan", "\"a 3\" v-a 3\na1 v-a1\na2 v-a2\na4 v-a4\nb1 v-b1\n(5 keys)\n"},
+		{"scan --prefix a --keys-only", "\"a 3\"\na1\na2\na4\n(4 keys)\n"},
+		{"scan --prefix=a --limit 3", "\"a 3\" v-a 3\na1 v-a1\na2 v-a2\n(3 keys; more with --cursor=a2)\n"},
+		{"scan --cursor=a2 --limit=1 --prefix=a", "a4 v-a4\n(1 key)\n"},
+		{"scan --limit x", "scan: --limit wants a number of keys >= 0 (0: all), got \"x\"\n"},
+		{"scan --sort", "scan: unknown option \"--sort\"; usage: scan [--prefix P] [--limit N] [--keys-only] [--cursor C]\n"},
+	} {
+		t.Run(tc.line, func(t *testing.T) {
+			var out bytes.Buffer
+			s := NewSession(config.DefaultClient(), d.dial, &out)
+			cmd, err := Parse(tc.line)
+			if err == nil {
+				again, perr := Parse(cmd.String())
+				require.NoError(t, perr)
+				require.Equal(t, cmd, again, "String parses back")
+				_ = s.Run(context.Background(), cmd)
+			} else {
+				out.WriteString(err.Error() + "\n")
+			}
+			require.Equal(t, tc.want, out.String())
+		})
+	}
 }

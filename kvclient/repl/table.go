@@ -38,6 +38,9 @@ func init() {
 			details: putDetails},
 		{name: "get", args: "KEY", min: 1, max: 1, summary: "print KEY's value, or NOT_FOUND"},
 		{name: "delete", args: "KEY", min: 1, max: 1, summary: "remove KEY; prints SUCCESS or NOT_FOUND"},
+		{name: "scan", args: "[--prefix P] [--limit N] [--keys-only] [--cursor C]", build: buildScan,
+			summary: "list your keys (starting with P), KEY VALUE a line; at most N (0: all)",
+			details: scanDetails},
 		{name: "keyrange", args: "[--table | --raw]", build: buildKeyRange,
 			summary: "show the write key ranges of the ring: per server, or every range (--table), or ECE419's string (--raw)"},
 		{name: "keyrange_read", args: "[--table | --raw]", build: buildKeyRange,
@@ -60,6 +63,12 @@ are \" \\ \n \t \r; '...' is literal. Quote a KEY that starts with --, or
 end the options with --: put -- --key value.
 With no value, or the unquoted word null, put deletes KEY and prints what
 delete prints (SUCCESS or NOT_FOUND); put KEY "null" stores the word.`
+
+const scanDetails = `Walks every partition from its tail: keys are in order within a partition,
+in no useful order across them. A key that exists for the whole scan is
+listed exactly once; one written or deleted meanwhile may or may not be.
+KEY is quoted when it has to be. The last line counts the keys; when
+--limit stopped the scan it gives the --cursor that resumes it.`
 
 // lookup finds a command by name or alias, ignoring case.
 func lookup(name string) *spec {

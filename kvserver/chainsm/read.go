@@ -1,6 +1,12 @@
 package chainsm
 
-import "github.com/ecskv/ecskv/common/kvpb"
+import (
+	"bytes"
+	"slices"
+	"strings"
+
+	"github.com/ecskv/ecskv/common/kvpb"
+)
 
 // ReadReq is a client read.
 type ReadReq struct {
@@ -19,13 +25,8 @@ type ReadReq struct {
 // before the next input).
 func (n *Node) Read(now Mono, p int, rq ReadReq) (serve bool, err error) {
 	r := n.lookup(p)
-	switch {
-	case n.stopped:
-		return false, ErrStopped
-	case r == nil || !r.member() || !rq.AnyMember && r.succ != "" || rq.Ver != 0 && rq.Ver != r.ver:
-		return false, ErrNotResponsible
-	case now < r.holdUntil || r.unsynced || !n.leaseValid(now, r):
-		return false, ErrNotReady
+	if err := n.readGate(now, r, rq.Ver, rq.AnyMember); err != nil {
+		return false, err
 	}
 	k := dirtyKey(rq.NS, rq.Key)
 	if r.dirty[k] <= r.committed {
@@ -36,6 +37,51 @@ func (n *Node) Read(now Mono, p int, rq ReadReq) (serve bool, err error) {
 	}
 	r.reads = append(r.reads, pendingRead{token: rq.Token, key: k})
 	return false, nil
+}
+
+// readGate says whether replica r may serve reads now: a full member
+// routed at its chain version (ver 0: any), the tail unless anyMember,
+// under its read lease, outside the holdback, and in sync.
+func (n *Node) readGate(now Mono, r *replica, ver uint64, anyMember bool) error {
+	switch {
+	case n.stopped:
+		return ErrStopped
+	case r == nil || !r.member() || !anyMember && r.succ != "" || ver != 0 && ver != r.ver:
+		return ErrNotResponsible
+	case now < r.holdUntil || r.unsynced || !n.leaseValid(now, r):
+		return ErrNotReady
+	}
+	return nil
+}
+
+// ScanReq is a page of a scan of one partition.
+type ScanReq struct {
+	Ver    uint64 // chain version the client routed by; 0 = any
+	NS     []byte // the caller's namespace
+	Prefix []byte // keys of NS that start with it
+}
+
+// Scan decides whether this member may serve a page of a scan of
+// partition p now: only as the tail, with the checks of a tail read. Its
+// storage may hold writes applied but not yet committed; inFlight lists
+// the keys of rq's namespace and prefix that have one (sorted, without the
+// namespace), which the shell must not take from storage as they are but
+// read as single keys (Read), so the page shows only committed values. The
+// rest of storage, read before the next input, is committed.
+func (n *Node) Scan(now Mono, p int, rq ScanReq) (inFlight [][]byte, err error) {
+	r := n.lookup(p)
+	if err := n.readGate(now, r, rq.Ver, false); err != nil {
+		return nil, err
+	}
+	pre := dirtyKey(rq.NS, rq.Prefix)
+	skip := len(rq.NS) + 1
+	for k, seq := range r.dirty {
+		if seq > r.committed && strings.HasPrefix(k, pre) {
+			inFlight = append(inFlight, []byte(k[skip:]))
+		}
+	}
+	slices.SortFunc(inFlight, bytes.Compare)
+	return inFlight, nil
 }
 
 // serveReads answers the tail's waiting reads whose key is now clean.

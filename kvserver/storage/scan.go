@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -210,9 +211,7 @@ func (s *Store) NamespaceKeys(partition int, ns []byte, limit int) ([]Op, error)
 	if err := ValidateNamespace(ns); err != nil {
 		return nil, err
 	}
-	lo := appendKeyUnchecked(nil, partition, ns, nil)
-	hi := slices.Clone(lo)
-	hi[len(hi)-1] = 1 // just past every key of ns: the 0x00 that ends it, plus one
+	lo, hi := prefixBounds(partition, ns, nil)
 	return deleteOps(limit, func(add func(ns, key []byte) error) error {
 		return iterRange(s.db, partition, lo, hi, func(k, _ []byte) error {
 			_, _, key, err := DecodeKey(k)
@@ -276,3 +275,63 @@ func (sn *Snapshot) Scan(p int, fn func(ns, key []byte, r Record) error) error {
 
 // Close releases the snapshot.
 func (sn *Snapshot) Close() { _ = sn.snap.Close() }
+
+// ScanKeys calls fn, in key order, for every record of namespace ns in
+// partition p whose key starts with prefix and sorts after after (none:
+// from the first), expired ones included, until fn returns false or an
+// error (which ScanKeys returns). It reads only that range, so a scan of
+// one namespace never sees another's keys. key and r.Value alias the
+// iterator: copy what is kept.
+func (sn *Snapshot) ScanKeys(p int, ns, prefix, after []byte, fn func(key []byte, r Record) (bool, error)) error {
+	if err := ValidatePartition(p); err != nil {
+		return err
+	}
+	if err := ValidateNamespace(ns); err != nil {
+		return err
+	}
+	lo, hi := prefixBounds(p, ns, prefix)
+	if len(after) > 0 {
+		// The first key after it: after followed by 0x00.
+		if from := append(appendKeyUnchecked(nil, p, ns, after), 0); bytes.Compare(from, lo) > 0 {
+			lo = from
+		}
+	}
+	if bytes.Compare(lo, hi) >= 0 {
+		return nil
+	}
+	err := iterRange(sn.snap, p, lo, hi, func(k, v []byte) error {
+		_, _, key, err := DecodeKey(k)
+		if err != nil {
+			return fmt.Errorf("storage: key %x: %w", k, err)
+		}
+		rec, err := DecodeRecord(v)
+		if err != nil {
+			return fmt.Errorf("storage: key %x: %w", k, err)
+		}
+		more, err := fn(key, rec)
+		if err == nil && !more {
+			return errStop
+		}
+		return err
+	})
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	return err
+}
+
+// prefixBounds returns [lo, hi) covering the keys of namespace ns in
+// partition p that start with prefix.
+func prefixBounds(p int, ns, prefix []byte) (lo, hi []byte) {
+	lo = appendKeyUnchecked(nil, p, ns, prefix)
+	// The prefix's successor: drop trailing 0xFF bytes, add one to the last.
+	end := bytes.TrimRight(prefix, "\xff")
+	if len(end) == 0 {
+		hi = appendKeyUnchecked(nil, p, ns, nil)
+		hi[len(hi)-1] = 1 // just past every key of ns: the 0x00 that ends it, plus one
+		return lo, hi
+	}
+	hi = appendKeyUnchecked(nil, p, ns, end)
+	hi[len(hi)-1]++
+	return lo, hi
+}

@@ -3,6 +3,7 @@
 //	kvclient [flags]                               REPL (see "help" inside it)
 //	kvclient [flags] put [--ttl DURATION] KEY VALUE...
 //	kvclient [flags] get KEY | delete KEY | keyrange | keyrange_read
+//	kvclient [flags] scan [--prefix P] [--limit N] [--keys-only] [--cursor C]
 //
 // Exit status: 0 on success; 1 when get or delete finds no key (get prints
 // NOT_FOUND on stderr so stdout holds only values, delete prints it on
@@ -17,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/chzyer/readline"
@@ -109,6 +111,7 @@ printed ERROR.`,
 	root.AddCommand(put,
 		a.oneShot("get", "get KEY", "print KEY's value; NOT_FOUND on stderr and exit 1 if missing"),
 		a.oneShot("delete", "delete KEY", "remove KEY; prints SUCCESS, or NOT_FOUND and exit 1"),
+		a.scanCommand(),
 		a.rangesCommand("keyrange", "show the write key ranges of the ring: per server, every range (--table), or ECE419's string (--raw)"),
 		a.rangesCommand("keyrange_read", "show the read key ranges of the ring, replicas included (as keyrange)"),
 	)
@@ -119,7 +122,7 @@ printed ERROR.`,
 // would list suggestions over several lines.
 func (a *app) noCommand(_ *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return fmt.Errorf("unknown command %q; want put, get, delete, keyrange or keyrange_read (none starts the REPL)", args[0])
+		return fmt.Errorf("unknown command %q; want put, get, delete, scan, keyrange or keyrange_read (none starts the REPL)", args[0])
 	}
 	return nil
 }
@@ -178,6 +181,26 @@ func (a *app) rangesCommand(name, short string) *cobra.Command {
 	return cmd
 }
 
+// scanCommand is scan with its flags, passed on as the REPL's options.
+func (a *app) scanCommand() *cobra.Command {
+	cmd := a.oneShot("scan", "scan [--prefix P] [--limit N] [--keys-only] [--cursor C]",
+		"print your keys (starting with P), KEY VALUE a line, and their count on stderr; at most N (0: all)")
+	f := cmd.Flags()
+	prefix := f.String("prefix", "", "only keys that start with P")
+	limit := f.Int("limit", 0, "print at most N keys, then the --cursor that resumes (on stderr); 0: all")
+	keysOnly := f.Bool("keys-only", false, "print keys without their values")
+	cursor := f.String("cursor", "", "resume where an earlier scan stopped")
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		args := []string{"--prefix=" + *prefix, "--limit=" + strconv.Itoa(*limit), "--cursor=" + *cursor}
+		if *keysOnly {
+			args = append(args, "--keys-only")
+		}
+		return a.runOne(cmd, "scan", args)
+	}
+	return cmd
+}
+
 // runOne connects at once and runs a single command.
 func (a *app) runOne(cmd *cobra.Command, name string, args []string) error {
 	c, err := repl.FromArgs(name, args)
@@ -202,7 +225,11 @@ func (a *app) runOne(cmd *cobra.Command, name string, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(a.stdout, out)
+	w := a.stdout
+	if name == "scan" {
+		w = a.stderr // stdout carries only keys
+	}
+	fmt.Fprintln(w, out)
 	return nil
 }
 

@@ -48,6 +48,17 @@ func (m *memClient) KeyRange(context.Context) (string, error)     { return "rang
 func (m *memClient) KeyRangeRead(context.Context) (string, error) { return "read-ranges;", nil }
 func (m *memClient) Close() error                                 { return nil }
 
+// Scan returns every key in one page.
+func (m *memClient) Scan(_ context.Context, prefix, _ string, _ int, _ ...kvclient.OpOption) ([]kvclient.KV, string, error) {
+	var out []kvclient.KV
+	for k, v := range m.data {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, kvclient.KV{Key: k, Value: []byte(v)})
+		}
+	}
+	return out, "", nil
+}
+
 type result struct {
 	code           int
 	stdout, stderr string
@@ -96,9 +107,12 @@ func TestOneShot(t *testing.T) {
 		{"keyrange", nil, []string{"keyrange", "--raw"}, result{0, "ranges;\n", ""}},
 		{"keyrange_read", nil, []string{"keyrange_read", "--raw"}, result{0, "read-ranges;\n", ""}},
 		{"keyrange both modes", nil, []string{"keyrange", "--raw", "--table"}, result{2, "", "kvclient: usage: keyrange [--table | --raw]\n"}},
+		{"scan", nil, []string{"scan"}, result{0, "k v\n", "(1 key)\n"}},
+		{"scan keys only", nil, []string{"scan", "--keys-only", "--prefix", "k", "--limit", "5"}, result{0, "k\n", "(1 key)\n"}},
+		{"scan bad limit", nil, []string{"scan", "--limit", "-1"}, result{2, "", "kvclient: scan: --limit wants a number of keys >= 0 (0: all), got \"-1\"\n"}},
 		{"usage", nil, []string{"get"}, result{2, "", "kvclient: usage: get KEY\n"}},
 		{"unknown command", nil, []string{"connect", "x"}, result{2, "",
-			"kvclient: unknown command \"connect\"; want put, get, delete, keyrange or keyrange_read (none starts the REPL)\n"}},
+			"kvclient: unknown command \"connect\"; want put, get, delete, scan, keyrange or keyrange_read (none starts the REPL)\n"}},
 		{"bad flag", nil, []string{"--nope", "get", "k"}, result{2, "", "kvclient: unknown flag: --nope\n"}},
 		{"bad config", nil, []string{"--server", "nohost", "get", "k"}, result{2, "",
 			"kvclient: config: invalid: server: must be host:port, got \"nohost\"\n"}},

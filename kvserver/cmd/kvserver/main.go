@@ -68,6 +68,8 @@ func newCommand() *cobra.Command {
 	f.Int("max-batch-inflight", d.MaxBatchInflight, "puts and deletes of one Batch stream in flight at once")
 	f.Int("max-batch-queued-bytes", d.MaxBatchQueuedBytes, "answer bytes one Batch stream holds for its client before it stops reading")
 	f.Duration("batch-stall-timeout", d.BatchStallTimeout, "close a Batch stream whose client reads no answer for this long at --max-batch-queued-bytes")
+	f.Int("scan-max-page-keys", d.ScanMaxPageKeys, "keys of one Scan page at most")
+	f.Int("scan-max-page-bytes", d.ScanMaxPageBytes, "key and value bytes of one Scan page at most (a page holds at least one key)")
 	f.Float64("rate-limit", d.RateLimit, "key operations per second per user (0: no limit)")
 	f.Int("rate-burst", d.RateBurst, "burst above --rate-limit")
 	f.Int("max-message-bytes", d.MaxMessageBytes, "largest gRPC message (at least the cluster's max key and value sizes + 5 MiB)")
