@@ -5,7 +5,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,6 +74,17 @@ func TestZones(t *testing.T) {
 	// (mid, at distance 1) serves, not near (at 4) however fast it is.
 	byCoords := zonedClient(t, c, func(cfg *config.Client) { cfg.Zone, cfg.Coords = "elsewhere", []float64{4, 0} })
 	readZoned(ctx, t, byCoords, ring, keys, 2, "mid", kvclient.WithReadMode(kvclient.Nearest))
+
+	// ecs status and the status page show each server's zone.
+	res := framework.Run(t, framework.RunOptions{}, binPath(t, framework.ECSBin), "status", "--etcd-endpoints", c.EtcdEndpoint())
+	require.Equal(t, 0, res.ExitCode, res.Stderr)
+	require.Contains(t, res.Stdout, "ZONE")
+	page := httpGet(t, c.StatusURL())
+	for id, z := range zoneOf {
+		row := regexp.MustCompile(`(?m)^` + id + `\s.*$`).FindString(res.Stdout)
+		require.Contains(t, strings.Fields(row), z.zone, "ecs status row of %s: %q", id, row)
+		require.Contains(t, page, `<td>`+z.zone+`</td>`, "status page")
+	}
 }
 
 func zonedClient(t *testing.T, c *framework.ChaosCluster, place func(*config.Client)) *kvclient.Client {

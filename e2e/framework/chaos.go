@@ -97,6 +97,9 @@ func (c *ChaosCluster) proxy(t testing.TB, to, from, target string) *Proxy {
 // Net returns the network whose faults cut nodes apart.
 func (c *ChaosCluster) Net() *Network { return c.net }
 
+// StatusURL is the status page of ecs1 (the first leader).
+func (c *ChaosCluster) StatusURL() string { return "http://" + Addr(c.ports.HTTP) + "/" }
+
 // Etcd returns the etcd process.
 func (c *ChaosCluster) Etcd() *EtcdProcess { return c.etcd }
 
