@@ -11,6 +11,7 @@ import (
 
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/ecs/ctlstate"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -87,7 +88,7 @@ func Check(ctx context.Context, cli *clientv3.Client, cluster string, opts Check
 	var rep *CheckReport
 	var parts []uint32 // nil: all
 	for attempt := 0; ; attempt++ {
-		r, _, _, err := loadRingAndState(ctx, cli, cluster)
+		r, _, _, err := ctlstate.Load(ctx, cli, cluster)
 		if err != nil {
 			return nil, err
 		}

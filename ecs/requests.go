@@ -9,6 +9,7 @@ import (
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/config"
+	"github.com/ecskv/ecskv/ecs/ctlstate"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -135,7 +136,7 @@ func (c *controller) checkRemove(req etcdkeys.AdminRequest) (etcdkeys.AdminResul
 // applyRemoves marks the queued servers leaving in next. The planner then
 // moves their replicas away, and dropDrained takes them off the list once
 // they hold nothing.
-func (c *controller) applyRemoves(next *ringmeta.Ring, st *ctlState, ep *epochChange) {
+func (c *controller) applyRemoves(next *ringmeta.Ring, st *ctlstate.State, ep *epochChange) {
 	for _, req := range c.removeQ {
 		i := -1
 		for j, s := range next.Servers {

@@ -11,6 +11,7 @@ import (
 	"github.com/ecskv/ecskv/common/auth"
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/ecs/ctlstate"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -22,7 +23,7 @@ import (
 func (s *Server) checkCluster(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	r, _, _, err := loadRingAndState(ctx, s.cli, s.cfg.Cluster)
+	r, _, _, err := ctlstate.Load(ctx, s.cli, s.cfg.Cluster)
 	if err != nil {
 		return err
 	}
@@ -230,7 +231,7 @@ func ListUsers(ctx context.Context, cli *clientv3.Client, cluster string) ([]Use
 // AuthEnabled reports whether the cluster has authentication; known is
 // false when its ring cannot be read.
 func AuthEnabled(ctx context.Context, cli *clientv3.Client, cluster string) (on, known bool) {
-	r, _, _, err := loadRingAndState(ctx, cli, cluster)
+	r, _, _, err := ctlstate.Load(ctx, cli, cluster)
 	if err != nil || r == nil {
 		return false, false
 	}
