@@ -14,6 +14,7 @@ import (
 	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/ecs/core"
 	"github.com/ecskv/ecskv/ecs/ctlstate"
+	"github.com/ecskv/ecskv/ecs/opclient"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -44,9 +45,9 @@ type controller struct {
 	expect    []string // servers this ECS launched; readiness waits for them
 	events    *eventLog
 	gauges    *ecsMetrics
-	procs     procManager // local kvservers; nil when this ECS launches none
-	dial      dialFunc    // health probes; nil dials gRPC
-	adminDial AdminDialer // Digest calls sizing moved partitions; nil dials gRPC
+	procs     procManager          // local kvservers; nil when this ECS launches none
+	dial      dialFunc             // health probes; nil dials gRPC
+	adminDial opclient.AdminDialer // Digest calls sizing moved partitions; nil dials gRPC
 	onReady   func(*ringmeta.Ring)
 	wg        sync.WaitGroup // measure goroutines; joined when run returns
 	sizes     chan uint64    // keys moved, from measure

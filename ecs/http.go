@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ecskv/ecskv/ecs/opclient"
 )
 
 // startHTTP serves /metrics, /status (JSON) and the status page.
@@ -30,13 +32,13 @@ func (s *Server) startHTTP() error {
 	return nil
 }
 
-func (s *Server) status(ctx context.Context) (*Status, error) {
+func (s *Server) status(ctx context.Context) (*opclient.Status, error) {
 	if s.cli == nil {
-		return nil, ErrNoCluster
+		return nil, opclient.ErrNoCluster
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	st, err := ReadStatus(ctx, s.cli, s.cfg.Cluster)
+	st, err := opclient.ReadStatus(ctx, s.cli, s.cfg.Cluster)
 	if err != nil {
 		return nil, err
 	}

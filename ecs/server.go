@@ -18,6 +18,7 @@ import (
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/common/tlsutil"
 	"github.com/ecskv/ecskv/config"
+	"github.com/ecskv/ecskv/ecs/opclient"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.etcd.io/etcd/server/v3/embed"
@@ -287,7 +288,7 @@ func (s *Server) leadOnce() error {
 	c := &controller{
 		cfg: s.cfg, lg: s.lg, cli: s.cli, rings: rs, expect: s.launcher.ids(),
 		events: s.events, gauges: s.metrics, onReady: s.markReady, procs: s.launcher,
-		dial: healthDialer(s.creds), adminDial: AdminDialerWith(s.creds),
+		dial: healthDialer(s.creds), adminDial: opclient.AdminDialerWith(s.creds),
 	}
 	err = c.run(ctx)
 	if errors.Is(s.ctx.Err(), context.Canceled) {

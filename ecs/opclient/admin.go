@@ -1,4 +1,4 @@
-package ecs
+package opclient
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package ecs
+package opclient
 
 import (
 	"cmp"
@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/ringmeta"
@@ -37,6 +38,17 @@ type Status struct {
 	Events []Event    `json:"events,omitempty"`
 
 	ring *ringmeta.Ring // the ring read, for the status page's picture
+}
+
+// Ring is the ring the status was read from (nil for a status not read
+// by ReadStatus); the status page draws it.
+func (s *Status) Ring() *ringmeta.Ring { return s.ring }
+
+// Event is one entry of the recent-events list (status page, `ecs status`).
+type Event struct {
+	Time   time.Time `json:"time"`
+	Kind   string    `json:"kind"`
+	Detail string    `json:"detail"`
 }
 
 // MoveStatus is the progress of re-replication and rebalancing: partitions
@@ -165,12 +177,12 @@ func statusOf(r *ringmeta.Ring, members map[string]etcdkeys.Member) *Status {
 			st.Servers[i].Lag = st.Epoch - e
 		}
 	}
-	slices.SortFunc(st.Servers, func(a, b ServerStatus) int { return compareIDs(a.ID, b.ID) })
+	slices.SortFunc(st.Servers, func(a, b ServerStatus) int { return CompareIDs(a.ID, b.ID) })
 	return st
 }
 
-// compareIDs orders server ids naturally: s2 before s10.
-func compareIDs(a, b string) int {
+// CompareIDs orders server ids naturally: s2 before s10.
+func CompareIDs(a, b string) int {
 	pa, na := splitID(a)
 	pb, nb := splitID(b)
 	if pa != pb || na < 0 || nb < 0 {

@@ -1,4 +1,4 @@
-package ecs
+package opclient
 
 import (
 	"context"
@@ -77,7 +77,7 @@ type CheckOptions struct {
 // report.
 func Check(ctx context.Context, cli *clientv3.Client, cluster string, opts CheckOptions) (*CheckReport, error) {
 	if opts.Dial == nil {
-		opts.Dial = dialAdmin
+		opts.Dial = DialAdmin
 	}
 	if opts.Retries == 0 {
 		opts.Retries = 3
@@ -228,7 +228,8 @@ func disagreement(reps []ReplicaDigest) string {
 	return ""
 }
 
-func dialAdmin(addr string) (kvpb.AdminClient, io.Closer, error) {
+// DialAdmin dials a server's admin service in plaintext: Check's default.
+func DialAdmin(addr string) (kvpb.AdminClient, io.Closer, error) {
 	return AdminDialerWith(grpc.WithTransportCredentials(insecure.NewCredentials()))(addr)
 }
 
