@@ -19,6 +19,8 @@ import (
 	"github.com/ecskv/ecskv/common/tlsutil"
 	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/ecs/opclient"
+	"github.com/ecskv/ecskv/ecs/statuspage"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.etcd.io/etcd/server/v3/embed"
@@ -320,4 +322,35 @@ func (s *Server) watchStopLoop() {
 			}
 		}
 	}
+}
+
+// startHTTP serves /metrics, /status (JSON) and the status page.
+func (s *Server) startHTTP() error {
+	if s.cfg.HTTP == "" {
+		return nil
+	}
+	lis, err := net.Listen("tcp", s.cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("%w: status page %s: %v", ErrPortInUse, s.cfg.HTTP, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{Registry: s.metrics.reg}))
+	statuspage.Register(mux, s.status, s.lg)
+	s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.goAttach(func() { _ = s.httpSrv.Serve(lis) })
+	return nil
+}
+
+func (s *Server) status(ctx context.Context) (*opclient.Status, error) {
+	if s.cli == nil {
+		return nil, opclient.ErrNoCluster
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	st, err := opclient.ReadStatus(ctx, s.cli, s.cfg.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	st.Events = s.events.list()
+	return st, nil
 }

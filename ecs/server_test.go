@@ -11,6 +11,7 @@ import (
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/ecs/opclient"
+	"github.com/ecskv/ecskv/ecs/statuspage"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -72,9 +73,9 @@ func TestServerWithExternalServers(t *testing.T) {
 		require.Contains(t, metrics, name)
 	}
 	// Prometheus discovers the servers' /metrics through http_sd.
-	var sd []sdGroup
+	var sd []statuspage.SDGroup
 	require.NoError(t, json.Unmarshal([]byte(httpGet(t, "http://"+cfg.HTTP+"/sd")), &sd))
-	require.Equal(t, []sdGroup{{Targets: []string{"127.0.0.1:9999"}, Labels: map[string]string{"server": "x1", "cluster": cfg.Cluster}}}, sd)
+	require.Equal(t, []statuspage.SDGroup{{Targets: []string{"127.0.0.1:9999"}, Labels: map[string]string{"server": "x1", "cluster": cfg.Cluster}}}, sd)
 
 	// `ecs add` against an ECS that launched nothing fails with advice.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
