@@ -77,10 +77,10 @@ type controller struct {
 
 // procManager is the local launcher as the controller uses it.
 type procManager interface {
-	ids() []string
-	add(k int, name string, taken func(id string) bool) ([]string, error)
-	stopServer(id string) bool
-	restart(id string) (pid int, err error)
+	IDs() []string
+	Add(k int, name string, taken func(id string) bool) ([]string, error)
+	StopServer(id string) bool
+	Restart(id string) (pid int, err error)
 }
 
 // run loads the ring, follows membership, probes, ready keys and admin
@@ -279,7 +279,7 @@ func (c *controller) afterPublish(ctx context.Context, next *ringmeta.Ring, ep *
 			zap.Int("chains", f.chains), zap.Uint64("epoch", next.Epoch), zap.Duration("took", took))
 	}
 	for _, id := range ep.removed {
-		stopped := c.procs != nil && c.procs.stopServer(id)
+		stopped := c.procs != nil && c.procs.StopServer(id)
 		c.events.add("server removed", fmt.Sprintf("%s (process stopped: %v)", id, stopped))
 	}
 	c.measure(ctx, ep.promoted)

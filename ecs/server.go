@@ -18,6 +18,7 @@ import (
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/common/tlsutil"
 	"github.com/ecskv/ecskv/config"
+	"github.com/ecskv/ecskv/ecs/launcher"
 	"github.com/ecskv/ecskv/ecs/opclient"
 	"github.com/ecskv/ecskv/ecs/statuspage"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -38,7 +39,7 @@ type Server struct {
 	etcd      *embed.Etcd
 	cli       *clientv3.Client
 	endpoints []string
-	launcher  *launcher
+	launcher  *launcher.Launcher
 	metrics   *ecsMetrics
 	events    *eventLog
 	httpSrv   *http.Server
@@ -88,7 +89,7 @@ func (s *Server) Start() (err error) {
 			return err
 		}
 	}
-	if err = checkPortsFree(s.cfg.Host, s.neededPorts(embedded)); err != nil {
+	if err = launcher.CheckPortsFree(s.cfg.Host, s.neededPorts(embedded)); err != nil {
 		return err
 	}
 	if err = s.setupTLS(); err != nil {
@@ -113,10 +114,10 @@ func (s *Server) Start() (err error) {
 	if err = s.checkIDsFree(s.ctx); err != nil {
 		return err
 	}
-	if s.launcher, err = newLauncher(s.cfg, s.tls, s.limits.MessageBytes(), s.lg, s.out); err != nil {
+	if s.launcher, err = launcher.New(s.cfg, s.tls, s.limits.MessageBytes(), s.lg, s.out); err != nil {
 		return err
 	}
-	if err = s.launcher.start(s.endpoints); err != nil {
+	if err = s.launcher.Start(s.endpoints); err != nil {
 		return err
 	}
 	s.goAttach(s.watchStopLoop)
@@ -132,7 +133,7 @@ func (s *Server) neededPorts(embedded bool) map[int]string {
 		ports[s.cfg.EtcdPort+1] = "etcd peer"
 	}
 	for i := 1; i <= s.cfg.Servers; i++ {
-		g, m := serverPorts(s.cfg, i)
+		g, m := launcher.ServerPorts(s.cfg, i)
 		ports[g] = "kvserver s" + strconv.Itoa(i)
 		ports[m] = "kvserver s" + strconv.Itoa(i) + " metrics"
 	}
@@ -153,7 +154,7 @@ func (s *Server) StandbyNotify() <-chan string { return s.standbyCh }
 func (s *Server) StopRequested() <-chan struct{} { return s.stopReqCh }
 
 // ChildExited reports the id of every launched server that exits.
-func (s *Server) ChildExited() <-chan string { return s.launcher.exited }
+func (s *Server) ChildExited() <-chan string { return s.launcher.Exited() }
 
 // EtcdEndpoints returns the etcd endpoints the cluster uses.
 func (s *Server) EtcdEndpoints() []string { return s.endpoints }
@@ -171,7 +172,7 @@ func (s *Server) Stop() {
 		}
 		s.wg.Wait()
 		if s.launcher != nil {
-			s.launcher.stop(10 * time.Second)
+			s.launcher.Stop(10 * time.Second)
 		}
 		if s.cli != nil {
 			_ = s.cli.Close()
@@ -288,7 +289,7 @@ func (s *Server) leadOnce() error {
 	rs := newRingStore(s.cli, s.cfg.Cluster)
 	rs.leaderKey, rs.leaderRev = el.Key(), el.Rev()
 	c := &controller{
-		cfg: s.cfg, lg: s.lg, cli: s.cli, rings: rs, expect: s.launcher.ids(),
+		cfg: s.cfg, lg: s.lg, cli: s.cli, rings: rs, expect: s.launcher.IDs(),
 		events: s.events, gauges: s.metrics, onReady: s.markReady, procs: s.launcher,
 		dial: healthDialer(s.creds), adminDial: opclient.AdminDialerWith(s.creds),
 	}
