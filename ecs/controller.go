@@ -13,6 +13,8 @@ import (
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/ecs/core"
+	"github.com/ecskv/ecskv/ecs/ctlstate"
+	"github.com/ecskv/ecskv/ecs/opclient"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -43,15 +45,15 @@ type controller struct {
 	expect    []string // servers this ECS launched; readiness waits for them
 	events    *eventLog
 	gauges    *ecsMetrics
-	procs     procManager // local kvservers; nil when this ECS launches none
-	dial      dialFunc    // health probes; nil dials gRPC
-	adminDial AdminDialer // Digest calls sizing moved partitions; nil dials gRPC
+	procs     procManager          // local kvservers; nil when this ECS launches none
+	dial      dialFunc             // health probes; nil dials gRPC
+	adminDial opclient.AdminDialer // Digest calls sizing moved partitions; nil dials gRPC
 	onReady   func(*ringmeta.Ring)
 	wg        sync.WaitGroup // measure goroutines; joined when run returns
 	sizes     chan uint64    // keys moved, from measure
 
 	ring        *ringmeta.Ring
-	state       ctlState
+	state       ctlstate.State
 	members     map[string]etcdkeys.Member
 	seen        map[string]bool        // member keys seen since this leader started
 	incarnation map[string]uint64      // last incarnation seen per server, kept after its key goes
@@ -75,10 +77,10 @@ type controller struct {
 
 // procManager is the local launcher as the controller uses it.
 type procManager interface {
-	ids() []string
-	add(k int, name string, taken func(id string) bool) ([]string, error)
-	stopServer(id string) bool
-	restart(id string) (pid int, err error)
+	IDs() []string
+	Add(k int, name string, taken func(id string) bool) ([]string, error)
+	StopServer(id string) bool
+	Restart(id string) (pid int, err error)
 }
 
 // run loads the ring, follows membership, probes, ready keys and admin
@@ -117,7 +119,7 @@ func (c *controller) run(ctx context.Context) error {
 // loadOrCreate reads the ring and the controller state, creating the empty
 // first epoch (P, R and the limits, fixed from now on) for a new cluster.
 func (c *controller) loadOrCreate(ctx context.Context) error {
-	r, rev, st, err := loadRingAndState(ctx, c.cli, c.cfg.Cluster)
+	r, rev, st, err := ctlstate.Load(ctx, c.cli, c.cfg.Cluster)
 	if err != nil {
 		return err
 	}
@@ -130,7 +132,7 @@ func (c *controller) loadOrCreate(ctx context.Context) error {
 			Auth:   c.cfg.AuthOn(),
 		}
 		st.Epoch = r.Epoch
-		if err := c.rings.publish(ctx, r, clientv3.OpPut(etcdkeys.ControllerState(c.cfg.Cluster), st.marshal())); err != nil {
+		if err := c.rings.publish(ctx, r, clientv3.OpPut(etcdkeys.ControllerState(c.cfg.Cluster), st.Marshal())); err != nil {
 			return err
 		}
 		c.events.add("cluster created", fmt.Sprintf("%d partitions, %d replicas", r.Partitions, r.Replicas))
@@ -186,7 +188,7 @@ func (c *controller) settledMembership(next *ringmeta.Ring) bool {
 // reconcile builds the next epoch from everything observed and publishes it
 // when it differs from the current one.
 func (c *controller) reconcile(ctx context.Context) error {
-	next, st := c.ring.Clone(), c.state.clone()
+	next, st := c.ring.Clone(), c.state.Clone()
 	ep := &epochChange{touched: map[int]bool{}}
 	c.admit(next, &st, ep)
 	c.clearSynced(next, &st, ep)
@@ -227,10 +229,10 @@ func (c *controller) reconcile(ctx context.Context) error {
 
 // publish writes next with the state and the handled ready and synced
 // keys' deletion in one transaction, then records what the epoch did.
-func (c *controller) publish(ctx context.Context, next *ringmeta.Ring, st ctlState, ep *epochChange) error {
+func (c *controller) publish(ctx context.Context, next *ringmeta.Ring, st ctlstate.State, ep *epochChange) error {
 	next.Epoch = c.ring.Epoch + 1
 	st.Epoch = next.Epoch
-	ops := append([]clientv3.Op{clientv3.OpPut(etcdkeys.ControllerState(c.cfg.Cluster), st.marshal())}, c.keyDeletes(ep)...)
+	ops := append([]clientv3.Op{clientv3.OpPut(etcdkeys.ControllerState(c.cfg.Cluster), st.Marshal())}, c.keyDeletes(ep)...)
 	if err := c.rings.publish(ctx, next, ops...); err != nil {
 		if errors.Is(err, ErrRingConflict) {
 			c.lg.Warn("ring changed under us; reloading", zap.Error(err))
@@ -253,7 +255,7 @@ func (c *controller) publish(ctx context.Context, next *ringmeta.Ring, st ctlSta
 }
 
 // recordState takes st as the state in etcd, with the progress it carries.
-func (c *controller) recordState(st ctlState, ep *epochChange) {
+func (c *controller) recordState(st ctlstate.State, ep *epochChange) {
 	if ep.pending != nil {
 		c.noteRound(c.state.Moves, st.Moves, ep.finished)
 		c.pendingSet = ep.pending
@@ -277,7 +279,7 @@ func (c *controller) afterPublish(ctx context.Context, next *ringmeta.Ring, ep *
 			zap.Int("chains", f.chains), zap.Uint64("epoch", next.Epoch), zap.Duration("took", took))
 	}
 	for _, id := range ep.removed {
-		stopped := c.procs != nil && c.procs.stopServer(id)
+		stopped := c.procs != nil && c.procs.StopServer(id)
 		c.events.add("server removed", fmt.Sprintf("%s (process stopped: %v)", id, stopped))
 	}
 	c.measure(ctx, ep.promoted)

@@ -13,6 +13,7 @@ import (
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/ecs/core"
+	"github.com/ecskv/ecskv/ecs/opclient"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
@@ -254,7 +255,7 @@ func TestPlannerKeepsMaxMoves(t *testing.T) {
 	tc.start()
 	tc.waitRing("layout", func(r *ringmeta.Ring) bool { return len(r.Chains) == 32 })
 	tc.register("s4", "s5")
-	st := waitBalanced(t, tc, func(st *Status) bool { return activeServers(st) == 5 })
+	st := waitBalanced(t, tc, func(st *opclient.Status) bool { return activeServers(st) == 5 })
 	for _, s := range st.Servers {
 		require.Positive(t, s.Roles["head"]+s.Roles["middle"]+s.Roles["tail"], "server %s holds replicas", s.ID)
 	}
@@ -264,11 +265,11 @@ func TestPlannerKeepsMaxMoves(t *testing.T) {
 	tc.checkContract(2)
 }
 
-func waitBalanced(t *testing.T, tc *testCluster, done func(*Status) bool) *Status {
+func waitBalanced(t *testing.T, tc *testCluster, done func(*opclient.Status) bool) *opclient.Status {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := WaitBalanced(ctx, tc.cli, tc.cfg.Cluster, done, nil)
+	st, err := opclient.WaitBalanced(ctx, tc.cli, tc.cfg.Cluster, done, nil)
 	require.NoError(t, err)
 	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return tc.epoch() >= st.Epoch }, "the recorder catches up")
 	return st
@@ -299,7 +300,7 @@ func metricValue(t *testing.T, c prometheus.Collector) float64 {
 	return 0
 }
 
-func activeServers(st *Status) int {
+func activeServers(st *opclient.Status) int {
 	n := 0
 	for _, s := range st.Servers {
 		if s.State == string(ringmeta.StateActive) {

@@ -2,7 +2,8 @@
 // etcd, elects one leader among ECS processes, admits kvservers that register
 // under leases, publishes the ring metadata (DESIGN §2-3) with a
 // compare-and-swap on the leader key and the ring's revision, and, for
-// `ecs start -n N`, launches and supervises local kvserver processes.
+// `ecs start -n N`, launches and supervises local kvserver processes
+// (through package ecs/launcher).
 //
 // The leader is the configuration master of every partition's chain
 // (DESIGN §4-5). Its controller changes a chain only in these steps, each in
@@ -23,11 +24,23 @@
 //   - (d) in a later epoch, the member the plan moves away leaves.
 //
 // Admin requests (`ecs add`, `ecs remove`) go through etcd, so any host can
-// run them (admin.go writes them, requests.go answers them); `ecs check`
-// compares replicas through the kvservers' Digest (check.go). The leader
-// keeps its plan and progress in etcd next to the ring (state.go), written
-// in the same transaction, so a new leader carries on where the old one
-// stopped and `ecs status` reads progress from any host.
+// run them (ecs/opclient writes them, requests.go answers them); `ecs check`
+// compares replicas through the kvservers' Digest (ecs/opclient). The leader
+// keeps its plan and progress in etcd next to the ring (ecs/ctlstate),
+// written in the same transaction, so a new leader carries on where the old
+// one stopped and `ecs status` reads progress from any host. The ECS serves
+// /metrics and, through ecs/statuspage, the status page, /status and /sd.
+//
+// Where each part of the ecs command lives:
+//
+//   - ecs (this package): the controller, run by `ecs start`;
+//   - ecs/opclient: the operator client of `ecs status`, `add`, `remove`,
+//     `replace`, `restart`, `check` and `user`;
+//   - ecs/launcher: the local kvserver processes of `ecs start -n N`;
+//   - ecs/statuspage: the status page and its JSON;
+//   - ecs/ctlstate: the leader's record in etcd, shared by the above;
+//   - ecs/core: the pure chain rules;
+//   - ecs/cmd/ecs: the command itself (flags, output).
 //
 // Concurrency: the controller goroutine owns the ring being built, the
 // member table, probe verdicts and the plan; the detector's probe loops, the

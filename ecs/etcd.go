@@ -76,18 +76,6 @@ func dialEtcd(ctx context.Context, endpoints []string, tls tlsutil.Files, lg *za
 	return cli, nil
 }
 
-// checkPortsFree fails with ErrPortInUse naming the first taken port.
-func checkPortsFree(host string, ports map[int]string) error {
-	for port, what := range ports {
-		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
-		if err != nil {
-			return fmt.Errorf("%w: %s port %d on %s: %v", ErrPortInUse, what, port, host, err)
-		}
-		l.Close()
-	}
-	return nil
-}
-
 // quietCore drops the embedded etcd's shutdown chatter: when it closes, each
 // listener reports "use of closed network connection" at error level.
 type quietCore struct{ zapcore.Core }

@@ -5,23 +5,18 @@ import (
 	"io"
 	"sync"
 	"time"
-)
 
-// Event is one entry of the recent-events list (status page, `ecs status`).
-type Event struct {
-	Time   time.Time `json:"time"`
-	Kind   string    `json:"kind"`
-	Detail string    `json:"detail"`
-}
+	"github.com/ecskv/ecskv/ecs/opclient"
+)
 
 // eventLog keeps the last maxEvents events.
 type eventLog struct {
 	mu     sync.Mutex // guards events
-	events []Event
+	events []opclient.Event
 	count  func(kind string) // optional: counts events by kind (metrics)
 	// announce, when set, gets the events an operator watching `ecs start`
 	// wants to see as they happen (announced); the log stays quiet.
-	announce func(Event)
+	announce func(opclient.Event)
 }
 
 // announced are the event kinds printed on the `ecs start` terminal: what
@@ -37,7 +32,7 @@ func (l *eventLog) add(kind, detail string) {
 	if l.count != nil {
 		l.count(kind)
 	}
-	e := Event{Time: time.Now(), Kind: kind, Detail: detail}
+	e := opclient.Event{Time: time.Now(), Kind: kind, Detail: detail}
 	if l.announce != nil && announced[kind] {
 		l.announce(e)
 	}
@@ -49,19 +44,19 @@ func (l *eventLog) add(kind, detail string) {
 	}
 }
 
-func (l *eventLog) list() []Event {
+func (l *eventLog) list() []opclient.Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]Event(nil), l.events...)
+	return append([]opclient.Event(nil), l.events...)
 }
 
 // announceTo prints an event as one line on out (the ecs start terminal).
-func announceTo(out io.Writer) func(Event) {
+func announceTo(out io.Writer) func(opclient.Event) {
 	if out == nil {
 		return nil
 	}
 	var mu sync.Mutex
-	return func(e Event) {
+	return func(e opclient.Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		fmt.Fprintf(out, "%s %s: %s\n", e.Time.Format("15:04:05"), e.Kind, e.Detail)

@@ -338,20 +338,20 @@ type fakeProcs struct {
 	stopped  []string
 }
 
-func (f *fakeProcs) ids() []string {
+func (f *fakeProcs) IDs() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.launched...)
 }
 
-func (f *fakeProcs) add(k int, name string, taken func(string) bool) ([]string, error) {
+func (f *fakeProcs) Add(k int, name string, taken func(string) bool) ([]string, error) {
 	var out []string
 	for i := 1; len(out) < k; i++ {
 		id := fmt.Sprintf("s%d", i)
 		if name != "" {
 			id = name
 		}
-		if taken(id) || contains(f.ids(), id) {
+		if taken(id) || contains(f.IDs(), id) {
 			continue
 		}
 		f.mu.Lock()
@@ -363,15 +363,15 @@ func (f *fakeProcs) add(k int, name string, taken func(string) bool) ([]string, 
 	return out, nil
 }
 
-func (f *fakeProcs) restart(id string) (int, error) {
-	if !contains(f.ids(), id) {
+func (f *fakeProcs) Restart(id string) (int, error) {
+	if !contains(f.IDs(), id) {
 		return 0, fmt.Errorf("%s was not launched here", id)
 	}
 	f.tc.register(id)
 	return 1, nil
 }
 
-func (f *fakeProcs) stopServer(id string) bool {
+func (f *fakeProcs) StopServer(id string) bool {
 	f.mu.Lock()
 	f.stopped = append(f.stopped, id)
 	f.mu.Unlock()

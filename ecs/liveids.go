@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
+	"github.com/ecskv/ecskv/ecs/opclient"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -59,7 +60,7 @@ func (s *Server) checkIDsFree(ctx context.Context) error {
 	if len(live) == 0 {
 		return nil
 	}
-	slices.SortFunc(live, func(a, b etcdkeys.Member) int { return compareIDs(a.ID, b.ID) })
+	slices.SortFunc(live, func(a, b etcdkeys.Member) int { return opclient.CompareIDs(a.ID, b.ID) })
 	m, more := live[0], ""
 	if len(live) > 1 {
 		more = fmt.Sprintf(" (and %d more of s1..s%d)", len(live)-1, s.cfg.Servers)

@@ -8,6 +8,7 @@ import (
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/ecs/core"
+	"github.com/ecskv/ecskv/ecs/ctlstate"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -89,7 +90,7 @@ func (c *controller) probedDown(id string, incarnation uint64) bool {
 // join as active, changed addresses are updated, and a down server whose
 // key is back and whose probes succeed is active (or leaving) again; it
 // dropped the data of the chains it was removed from.
-func (c *controller) admit(next *ringmeta.Ring, st *ctlState, ep *epochChange) {
+func (c *controller) admit(next *ringmeta.Ring, st *ctlstate.State, ep *epochChange) {
 	for id, inc := range st.Removed {
 		if m, ok := c.members[id]; !ok || m.Incarnation != inc {
 			delete(st.Removed, id) // gone or restarted: welcome as a new server
@@ -137,7 +138,7 @@ func (c *controller) admit(next *ringmeta.Ring, st *ctlState, ep *epochChange) {
 // one stays until it comes back on its data, and leaves in a later epoch
 // once it is not needed (down servers are handed to core.Remove on every
 // pass). A restarted server stays active but leaves its chains all the same.
-func (c *controller) failover(next *ringmeta.Ring, st *ctlState, ep *epochChange) {
+func (c *controller) failover(next *ringmeta.Ring, st *ctlstate.State, ep *epochChange) {
 	failed := c.detectFailed(next, ep)
 	gone := map[string]bool{}
 	for _, s := range next.Servers {

@@ -2,6 +2,7 @@ package ecs
 
 import (
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/ecs/ctlstate"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -104,7 +105,7 @@ func (m *ecsMetrics) ringPublished(r *ringmeta.Ring) {
 	m.unavailable.Set(float64(unavailable))
 }
 
-func (m *ecsMetrics) movesPublished(pr Progress) {
+func (m *ecsMetrics) movesPublished(pr ctlstate.Progress) {
 	m.movesPending.Set(float64(pr.Pending))
-	m.eta.Set(moveStatus(pr).ETASeconds)
+	m.eta.Set(pr.ETASeconds())
 }

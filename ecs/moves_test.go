@@ -8,6 +8,7 @@ import (
 	"github.com/ecskv/ecskv/common/hashring"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/ecs/core"
+	"github.com/ecskv/ecskv/ecs/ctlstate"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 )
@@ -185,7 +186,7 @@ func simulate(t *testing.T, chains []ringmeta.Chain, eligible []string, r, maxMo
 	for epoch := 1; epoch < 10000; epoch++ {
 		prev := cloneChains(chains)
 		frozen := map[int]bool{}
-		st := &ctlState{Leaves: leaves, Unsynced: unsynced}
+		st := &ctlstate.State{Leaves: leaves, Unsynced: unsynced}
 		ring := &ringmeta.Ring{Chains: chains}
 		for p, marks := range unsynced {
 			for _, mk := range marks {

@@ -18,7 +18,7 @@ type ringStore struct {
 	key       string
 	leaderKey string // election key of this ECS; "" skips the guard (tests)
 	leaderRev int64
-	rev       int64 // mod revision of the ring last read (loadRingAndState) or written
+	rev       int64 // mod revision of the ring last read (ctlstate.Load) or written
 }
 
 func newRingStore(cli *clientv3.Client, cluster string) *ringStore {

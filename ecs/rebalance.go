@@ -12,6 +12,7 @@ import (
 	"github.com/ecskv/ecskv/common/hashring"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/ecs/core"
+	"github.com/ecskv/ecskv/ecs/ctlstate"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -45,7 +46,7 @@ func (c *controller) applyReport(reports map[partKey]string, prefix, what string
 // version, becomes the new tail, marked unsynced in the same epoch
 // (core.Promote). Every ready key seen is deleted with the epoch; those that
 // do not match are stale (the chain moved on).
-func (c *controller) promote(next *ringmeta.Ring, st *ctlState, ep *epochChange) {
+func (c *controller) promote(next *ringmeta.Ring, st *ctlstate.State, ep *epochChange) {
 	for _, k := range sortedKeys(c.ready) {
 		ep.readyDel = append(ep.readyDel, k)
 		v, err := strconv.ParseUint(strings.TrimSpace(c.ready[k]), 10, 64)
@@ -74,7 +75,7 @@ type targetCache struct {
 
 // planStep runs the planner over next and applies its steps to the
 // partitions whose servers have settled, then updates the progress record.
-func (c *controller) planStep(next *ringmeta.Ring, st *ctlState, ep *epochChange) error {
+func (c *controller) planStep(next *ringmeta.Ring, st *ctlstate.State, ep *epochChange) error {
 	eligible, sources := c.placeable(next, st)
 	key := eligibleKey(eligible)
 	frozen := c.unsettled(ep.touched)
@@ -100,11 +101,11 @@ func (c *controller) planStep(next *ringmeta.Ring, st *ctlState, ep *epochChange
 	st.Leaves = pruneLeaves(next.Chains, st.Leaves, pl.want)
 	// Progress goes out with the next epoch; alone it is no reason for one.
 	ep.pending = pendingOf(next.Chains, pl.target)
-	st.Moves, ep.finished = st.Moves.advance(c.pendingSet, ep.pending, learners(next.Chains), time.Now())
+	st.Moves, ep.finished = st.Moves.Advance(c.pendingSet, ep.pending, learners(next.Chains), time.Now())
 	if st.Moves.Total > 0 && st.Moves.StartEpoch == 0 {
 		st.Moves.StartEpoch = c.ring.Epoch + 1 // a new round goes out with the next epoch
-		cs := sumCopies(c.members)
-		st.Moves.BaseCopiedKeys, st.Moves.BaseCopiedBytes = cs.keys, cs.bytes
+		cs := ctlstate.SumCopies(c.members)
+		st.Moves.BaseCopiedKeys, st.Moves.BaseCopiedBytes = cs.Keys, cs.Bytes
 	}
 	return nil
 }
@@ -154,7 +155,7 @@ type changeMark struct {
 // applySteps writes the planner's removals (d) and new learners (b) into
 // next, through ecs/core, which refuses a step on a partition with an
 // unsynced member (the planner never plans one: such partitions are frozen).
-func (c *controller) applySteps(next *ringmeta.Ring, st *ctlState, pl movePlan, ep *epochChange) {
+func (c *controller) applySteps(next *ringmeta.Ring, st *ctlstate.State, pl movePlan, ep *epochChange) {
 	for p, out := range pl.removals {
 		pt, err := core.Shrink(partition(next, st, p), out)
 		if err != nil {
@@ -181,7 +182,7 @@ func (c *controller) applySteps(next *ringmeta.Ring, st *ctlState, pl movePlan, 
 }
 
 // noteRound logs the start and the end of a rebalancing round.
-func (c *controller) noteRound(before, after Progress, finished int) {
+func (c *controller) noteRound(before, after ctlstate.Progress, finished int) {
 	c.gauges.movesDone.Add(float64(finished))
 	switch {
 	case after.StartedUnixMs != before.StartedUnixMs && after.Pending > 0:
@@ -194,7 +195,7 @@ func (c *controller) noteRound(before, after Progress, finished int) {
 
 // placeable returns the servers that may receive replicas (active, not being
 // removed) and those a learner may copy from (active or leaving).
-func (c *controller) placeable(next *ringmeta.Ring, st *ctlState) ([]hashring.Server, map[string]bool) {
+func (c *controller) placeable(next *ringmeta.Ring, st *ctlstate.State) ([]hashring.Server, map[string]bool) {
 	var eligible []hashring.Server
 	sources := map[string]bool{}
 	for _, s := range next.Servers {
@@ -225,7 +226,7 @@ func eligibleKey(servers []hashring.Server) string {
 // dropDrained removes from the ring's list every server being removed that
 // held nothing in the published epoch and holds nothing in next, so it has
 // seen itself leave its last chain before it leaves the list.
-func (c *controller) dropDrained(next *ringmeta.Ring, st *ctlState, ep *epochChange) {
+func (c *controller) dropDrained(next *ringmeta.Ring, st *ctlstate.State, ep *epochChange) {
 	ids := make([]string, 0, len(st.Removing))
 	for id := range st.Removing {
 		ids = append(ids, id)
@@ -282,7 +283,7 @@ func learners(chains []ringmeta.Chain) int {
 // the servers (core.PlanRoles), once the replicas are where the plan wants
 // them: at most max-moves chains an epoch, none that is frozen or changed
 // in this epoch.
-func (c *controller) balanceRoles(next *ringmeta.Ring, st *ctlState, frozen map[int]bool, ep *epochChange) {
+func (c *controller) balanceRoles(next *ringmeta.Ring, st *ctlstate.State, frozen map[int]bool, ep *epochChange) {
 	movable := func(p int) bool { return !frozen[p] && !ep.touched[p] && next.Chains[p].Learner == "" }
 	for p, order := range core.PlanRoles(next.Chains, movable, max(c.cfg.MaxMoves, 1)) {
 		pt, err := core.Reorder(partition(next, st, p), order)

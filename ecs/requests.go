@@ -9,6 +9,7 @@ import (
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/config"
+	"github.com/ecskv/ecskv/ecs/ctlstate"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -62,7 +63,7 @@ func (c *controller) addServers(req etcdkeys.AdminRequest) etcdkeys.AdminResult 
 	if req.Name != "" && (req.Count != 1 || config.CheckServerID(req.Name) != nil) {
 		return fail(req.ID, "add: a named server must be one, with an id of 1-63 letters, digits, '.', '_' or '-', got %d named %q", req.Count, req.Name)
 	}
-	if c.procs == nil || len(c.procs.ids()) == 0 {
+	if c.procs == nil || len(c.procs.IDs()) == 0 {
 		return fail(req.ID, "add: the leader ECS launched no kvservers, so it cannot launch more; "+
 			"start each new server by hand (kvserver --id ID --listen HOST:PORT --data-dir DIR --etcd-endpoints %s) "+
 			"and it joins the cluster on its own", strings.Join(c.cli.Endpoints(), ","))
@@ -73,7 +74,7 @@ func (c *controller) addServers(req etcdkeys.AdminRequest) etcdkeys.AdminResult 
 		_, removed := c.state.Removed[id]
 		return inRing || registered || removed
 	}
-	ids, err := c.procs.add(req.Count, req.Name, taken)
+	ids, err := c.procs.Add(req.Count, req.Name, taken)
 	if len(ids) > 0 {
 		c.events.add("servers launched", strings.Join(ids, ", "))
 	}
@@ -92,7 +93,7 @@ func (c *controller) restartServer(req etcdkeys.AdminRequest) etcdkeys.AdminResu
 	if c.procs == nil {
 		return fail(req.ID, "restart: the leader ECS launched no kvservers; start %s again by hand with its own command line", req.Server)
 	}
-	pid, err := c.procs.restart(req.Server)
+	pid, err := c.procs.Restart(req.Server)
 	if err != nil {
 		return fail(req.ID, "restart: %v", err)
 	}
@@ -135,7 +136,7 @@ func (c *controller) checkRemove(req etcdkeys.AdminRequest) (etcdkeys.AdminResul
 // applyRemoves marks the queued servers leaving in next. The planner then
 // moves their replicas away, and dropDrained takes them off the list once
 // they hold nothing.
-func (c *controller) applyRemoves(next *ringmeta.Ring, st *ctlState, ep *epochChange) {
+func (c *controller) applyRemoves(next *ringmeta.Ring, st *ctlstate.State, ep *epochChange) {
 	for _, req := range c.removeQ {
 		i := -1
 		for j, s := range next.Servers {

@@ -8,6 +8,7 @@ import (
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/common/testutil"
+	"github.com/ecskv/ecskv/ecs/opclient"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -22,11 +23,11 @@ func request(t *testing.T, tc *testCluster, req etcdkeys.AdminRequest) (etcdkeys
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	id, err := Submit(ctx, tc.cli, tc.cfg.Cluster, req)
+	id, err := opclient.Submit(ctx, tc.cli, tc.cfg.Cluster, req)
 	if err != nil {
 		return etcdkeys.AdminResult{}, err
 	}
-	return WaitResult(ctx, tc.cli, tc.cfg.Cluster, id)
+	return opclient.WaitResult(ctx, tc.cli, tc.cfg.Cluster, id)
 }
 
 func TestRemoveDrainsServer(t *testing.T) {
@@ -40,7 +41,7 @@ func TestRemoveDrainsServer(t *testing.T) {
 	res, err := request(t, tc, etcdkeys.AdminRequest{Kind: etcdkeys.RequestRemove, Server: "s4"})
 	require.NoError(t, err)
 	require.True(t, res.OK)
-	st := waitBalanced(t, tc, func(st *Status) bool {
+	st := waitBalanced(t, tc, func(st *opclient.Status) bool {
 		for _, s := range st.Servers {
 			if s.ID == "s4" && s.State != "removed" && s.State != "joining" {
 				return false
@@ -80,7 +81,7 @@ func TestRemoveRemovedServerStaysOut(t *testing.T) {
 	tc.waitRing("layout", func(r *ringmeta.Ring) bool { return len(r.Chains) == 8 })
 	_, err := request(t, tc, etcdkeys.AdminRequest{Kind: etcdkeys.RequestRemove, Server: "s3"})
 	require.NoError(t, err)
-	st := waitBalanced(t, tc, func(st *Status) bool {
+	st := waitBalanced(t, tc, func(st *opclient.Status) bool {
 		for _, s := range st.Servers {
 			if s.ID == "s3" {
 				return s.State == "removed"
@@ -106,12 +107,12 @@ func TestRequestsRefused(t *testing.T) {
 	ctx := context.Background()
 
 	_, err := request(t, tc, etcdkeys.AdminRequest{Kind: etcdkeys.RequestAdd, Count: 1})
-	require.ErrorIs(t, err, ErrNoCluster)
+	require.ErrorIs(t, err, opclient.ErrNoCluster)
 
 	tc.start()
 	tc.waitRing("layout", func(r *ringmeta.Ring) bool { return len(r.Chains) == 4 })
 	_, err = request(t, tc, etcdkeys.AdminRequest{Kind: etcdkeys.RequestAdd, Count: 1})
-	require.ErrorIs(t, err, ErrNoLeader)
+	require.ErrorIs(t, err, opclient.ErrNoLeader)
 	elect(t, tc)
 
 	tests := []struct {
@@ -121,14 +122,14 @@ func TestRequestsRefused(t *testing.T) {
 		msg  string
 	}{
 		{name: "unknown server", req: etcdkeys.AdminRequest{Kind: etcdkeys.RequestRemove, Server: "s9"},
-			want: ErrUnknownServer, msg: `"s9" is not in cluster`},
+			want: opclient.ErrUnknownServer, msg: `"s9" is not in cluster`},
 		{name: "too few servers left", req: etcdkeys.AdminRequest{Kind: etcdkeys.RequestRemove, Server: "s2"},
-			want: ErrRefused, msg: "1 active servers would remain for 2 replicas"},
+			want: opclient.ErrRefused, msg: "1 active servers would remain for 2 replicas"},
 		{name: "add without a launcher", req: etcdkeys.AdminRequest{Kind: etcdkeys.RequestAdd, Count: 2},
-			want: ErrRefused, msg: "start each new server by hand"},
+			want: opclient.ErrRefused, msg: "start each new server by hand"},
 		{name: "add zero", req: etcdkeys.AdminRequest{Kind: etcdkeys.RequestAdd},
-			want: ErrRefused, msg: "count must be in 1..100"},
-		{name: "unknown kind", req: etcdkeys.AdminRequest{Kind: "grow"}, want: ErrRefused, msg: "unknown request kind"},
+			want: opclient.ErrRefused, msg: "count must be in 1..100"},
+		{name: "unknown kind", req: etcdkeys.AdminRequest{Kind: "grow"}, want: opclient.ErrRefused, msg: "unknown request kind"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,7 +156,7 @@ func TestAddLaunchesServers(t *testing.T) {
 	res, err := request(t, tc, etcdkeys.AdminRequest{Kind: etcdkeys.RequestAdd, Count: 2})
 	require.NoError(t, err)
 	require.Equal(t, []string{"s3", "s4"}, res.Servers)
-	st := waitBalanced(t, tc, func(st *Status) bool { return activeServers(st) == 4 })
+	st := waitBalanced(t, tc, func(st *opclient.Status) bool { return activeServers(st) == 4 })
 	load := map[string]int{}
 	for _, ch := range tc.latest().Chains {
 		for _, m := range ch.Members {

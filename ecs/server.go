@@ -18,6 +18,10 @@ import (
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/common/tlsutil"
 	"github.com/ecskv/ecskv/config"
+	"github.com/ecskv/ecskv/ecs/launcher"
+	"github.com/ecskv/ecskv/ecs/opclient"
+	"github.com/ecskv/ecskv/ecs/statuspage"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.etcd.io/etcd/server/v3/embed"
@@ -35,7 +39,7 @@ type Server struct {
 	etcd      *embed.Etcd
 	cli       *clientv3.Client
 	endpoints []string
-	launcher  *launcher
+	launcher  *launcher.Launcher
 	metrics   *ecsMetrics
 	events    *eventLog
 	httpSrv   *http.Server
@@ -85,7 +89,7 @@ func (s *Server) Start() (err error) {
 			return err
 		}
 	}
-	if err = checkPortsFree(s.cfg.Host, s.neededPorts(embedded)); err != nil {
+	if err = launcher.CheckPortsFree(s.cfg.Host, s.neededPorts(embedded)); err != nil {
 		return err
 	}
 	if err = s.setupTLS(); err != nil {
@@ -110,10 +114,10 @@ func (s *Server) Start() (err error) {
 	if err = s.checkIDsFree(s.ctx); err != nil {
 		return err
 	}
-	if s.launcher, err = newLauncher(s.cfg, s.tls, s.limits.MessageBytes(), s.lg, s.out); err != nil {
+	if s.launcher, err = launcher.New(s.cfg, s.tls, s.limits.MessageBytes(), s.lg, s.out); err != nil {
 		return err
 	}
-	if err = s.launcher.start(s.endpoints); err != nil {
+	if err = s.launcher.Start(s.endpoints); err != nil {
 		return err
 	}
 	s.goAttach(s.watchStopLoop)
@@ -129,7 +133,7 @@ func (s *Server) neededPorts(embedded bool) map[int]string {
 		ports[s.cfg.EtcdPort+1] = "etcd peer"
 	}
 	for i := 1; i <= s.cfg.Servers; i++ {
-		g, m := serverPorts(s.cfg, i)
+		g, m := launcher.ServerPorts(s.cfg, i)
 		ports[g] = "kvserver s" + strconv.Itoa(i)
 		ports[m] = "kvserver s" + strconv.Itoa(i) + " metrics"
 	}
@@ -150,7 +154,7 @@ func (s *Server) StandbyNotify() <-chan string { return s.standbyCh }
 func (s *Server) StopRequested() <-chan struct{} { return s.stopReqCh }
 
 // ChildExited reports the id of every launched server that exits.
-func (s *Server) ChildExited() <-chan string { return s.launcher.exited }
+func (s *Server) ChildExited() <-chan string { return s.launcher.Exited() }
 
 // EtcdEndpoints returns the etcd endpoints the cluster uses.
 func (s *Server) EtcdEndpoints() []string { return s.endpoints }
@@ -168,7 +172,7 @@ func (s *Server) Stop() {
 		}
 		s.wg.Wait()
 		if s.launcher != nil {
-			s.launcher.stop(10 * time.Second)
+			s.launcher.Stop(10 * time.Second)
 		}
 		if s.cli != nil {
 			_ = s.cli.Close()
@@ -285,9 +289,9 @@ func (s *Server) leadOnce() error {
 	rs := newRingStore(s.cli, s.cfg.Cluster)
 	rs.leaderKey, rs.leaderRev = el.Key(), el.Rev()
 	c := &controller{
-		cfg: s.cfg, lg: s.lg, cli: s.cli, rings: rs, expect: s.launcher.ids(),
+		cfg: s.cfg, lg: s.lg, cli: s.cli, rings: rs, expect: s.launcher.IDs(),
 		events: s.events, gauges: s.metrics, onReady: s.markReady, procs: s.launcher,
-		dial: healthDialer(s.creds), adminDial: AdminDialerWith(s.creds),
+		dial: healthDialer(s.creds), adminDial: opclient.AdminDialerWith(s.creds),
 	}
 	err = c.run(ctx)
 	if errors.Is(s.ctx.Err(), context.Canceled) {
@@ -319,4 +323,35 @@ func (s *Server) watchStopLoop() {
 			}
 		}
 	}
+}
+
+// startHTTP serves /metrics, /status (JSON) and the status page.
+func (s *Server) startHTTP() error {
+	if s.cfg.HTTP == "" {
+		return nil
+	}
+	lis, err := net.Listen("tcp", s.cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("%w: status page %s: %v", ErrPortInUse, s.cfg.HTTP, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{Registry: s.metrics.reg}))
+	statuspage.Register(mux, s.status, s.lg)
+	s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.goAttach(func() { _ = s.httpSrv.Serve(lis) })
+	return nil
+}
+
+func (s *Server) status(ctx context.Context) (*opclient.Status, error) {
+	if s.cli == nil {
+		return nil, opclient.ErrNoCluster
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	st, err := opclient.ReadStatus(ctx, s.cli, s.cfg.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	st.Events = s.events.list()
+	return st, nil
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/testutil"
+	"github.com/ecskv/ecskv/ecs/opclient"
+	"github.com/ecskv/ecskv/ecs/statuspage"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -54,7 +56,7 @@ func TestServerWithExternalServers(t *testing.T) {
 	}
 	require.Len(t, srv.ReadyRing().Chains, 16)
 
-	var st Status
+	var st opclient.Status
 	require.NoError(t, json.Unmarshal([]byte(httpGet(t, "http://"+cfg.HTTP+"/status")), &st))
 	require.Equal(t, uint64(42), st.Servers[0].Incarnation)
 	require.Equal(t, "active", st.Servers[0].State)
@@ -71,17 +73,17 @@ func TestServerWithExternalServers(t *testing.T) {
 		require.Contains(t, metrics, name)
 	}
 	// Prometheus discovers the servers' /metrics through http_sd.
-	var sd []sdGroup
+	var sd []statuspage.SDGroup
 	require.NoError(t, json.Unmarshal([]byte(httpGet(t, "http://"+cfg.HTTP+"/sd")), &sd))
-	require.Equal(t, []sdGroup{{Targets: []string{"127.0.0.1:9999"}, Labels: map[string]string{"server": "x1", "cluster": cfg.Cluster}}}, sd)
+	require.Equal(t, []statuspage.SDGroup{{Targets: []string{"127.0.0.1:9999"}, Labels: map[string]string{"server": "x1", "cluster": cfg.Cluster}}}, sd)
 
 	// `ecs add` against an ECS that launched nothing fails with advice.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	id, err := Submit(ctx, cli, cfg.Cluster, etcdkeys.AdminRequest{Kind: etcdkeys.RequestAdd, Count: 1})
+	id, err := opclient.Submit(ctx, cli, cfg.Cluster, etcdkeys.AdminRequest{Kind: etcdkeys.RequestAdd, Count: 1})
 	require.NoError(t, err)
-	_, err = WaitResult(ctx, cli, cfg.Cluster, id)
-	require.ErrorIs(t, err, ErrRefused)
+	_, err = opclient.WaitResult(ctx, cli, cfg.Cluster, id)
+	require.ErrorIs(t, err, opclient.ErrRefused)
 	require.ErrorContains(t, err, "launched no kvservers")
 }
 

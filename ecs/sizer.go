@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/ecs/opclient"
 	"go.uber.org/zap"
 )
 
@@ -29,7 +30,7 @@ func (c *controller) measure(ctx context.Context, promoted []partKey) {
 	}
 	dial := c.adminDial
 	if dial == nil {
-		dial = dialAdmin
+		dial = opclient.DialAdmin
 	}
 	c.wg.Add(1)
 	go func() {
@@ -47,7 +48,7 @@ func (c *controller) measure(ctx context.Context, promoted []partKey) {
 	}()
 }
 
-func (c *controller) keysOf(ctx context.Context, dial AdminDialer, id, addr string, parts []uint32) uint64 {
+func (c *controller) keysOf(ctx context.Context, dial opclient.AdminDialer, id, addr string, parts []uint32) uint64 {
 	ac, closer, err := dial(addr)
 	if err != nil {
 		return 0

@@ -10,6 +10,7 @@ import (
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/ecs/core"
+	"github.com/ecskv/ecskv/ecs/ctlstate"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -46,12 +47,12 @@ func sortedKeys(m map[partKey]string) []partKey {
 }
 
 // partition returns partition p of next with its marks in st.
-func partition(next *ringmeta.Ring, st *ctlState, p int) core.Partition {
+func partition(next *ringmeta.Ring, st *ctlstate.State, p int) core.Partition {
 	return core.Partition{Chain: next.Chains[p], Unsynced: st.Unsynced[p]}
 }
 
 // setPartition writes pt back into next and st.
-func setPartition(next *ringmeta.Ring, st *ctlState, p int, pt core.Partition) {
+func setPartition(next *ringmeta.Ring, st *ctlstate.State, p int, pt core.Partition) {
 	next.Chains[p] = pt.Chain
 	if len(pt.Unsynced) > 0 {
 		st.Unsynced[p] = pt.Unsynced
@@ -67,7 +68,7 @@ func (c *controller) applySynced(t mvccpb.Event_EventType, key, value []byte) {
 // clearSynced takes in the members' synced reports (core.Clear). Every
 // report seen is deleted with the next write of the state: one that clears
 // nothing is stale (an older version, a member that left or was demoted).
-func (c *controller) clearSynced(next *ringmeta.Ring, st *ctlState, ep *epochChange) {
+func (c *controller) clearSynced(next *ringmeta.Ring, st *ctlstate.State, ep *epochChange) {
 	for _, k := range sortedKeys(c.synced) {
 		ep.syncedDel = append(ep.syncedDel, k)
 		v, err := strconv.ParseUint(strings.TrimSpace(c.synced[k]), 10, 64)
@@ -109,8 +110,8 @@ func (c *controller) forgetKeys(ep *epochChange) {
 
 // writeState writes a state whose ring did not change (a mark cleared) with
 // the consumed keys' deletes, under the same guards as a ring publish.
-func (c *controller) writeState(ctx context.Context, st ctlState, ep *epochChange) error {
-	ops := append([]clientv3.Op{clientv3.OpPut(etcdkeys.ControllerState(c.cfg.Cluster), st.marshal())}, c.keyDeletes(ep)...)
+func (c *controller) writeState(ctx context.Context, st ctlstate.State, ep *epochChange) error {
+	ops := append([]clientv3.Op{clientv3.OpPut(etcdkeys.ControllerState(c.cfg.Cluster), st.Marshal())}, c.keyDeletes(ep)...)
 	if err := c.rings.commit(ctx, ops...); err != nil {
 		if errors.Is(err, ErrRingConflict) {
 			c.lg.Warn("ring changed under us; reloading", zap.Error(err))

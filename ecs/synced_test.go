@@ -11,6 +11,7 @@ import (
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/ecskv/ecskv/ecs/core"
+	"github.com/ecskv/ecskv/ecs/ctlstate"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -18,7 +19,7 @@ import (
 // marks reads partition p's unsynced marks from the state in etcd.
 func (tc *testCluster) marks(p int) []core.Mark {
 	tc.t.Helper()
-	_, _, st, err := loadRingAndState(context.Background(), tc.cli, tc.cfg.Cluster)
+	_, _, st, err := ctlstate.Load(context.Background(), tc.cli, tc.cfg.Cluster)
 	require.NoError(tc.t, err)
 	return st.Unsynced[p]
 }

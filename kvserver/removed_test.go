@@ -9,7 +9,7 @@ import (
 	"github.com/ecskv/ecskv/common/auth"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/testutil"
-	"github.com/ecskv/ecskv/ecs"
+	"github.com/ecskv/ecskv/ecs/opclient"
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -48,7 +48,7 @@ func TestRemovedUserSwept(t *testing.T) {
 	defer cancel()
 	u, err := auth.NewUser("carol", "carol-pw", bcrypt.MinCost)
 	require.NoError(t, err)
-	carol, err := ecs.AddUser(ctx, c.cli, c.name, u)
+	carol, err := opclient.AddUser(ctx, c.cli, c.name, u)
 	require.NoError(t, err)
 	carolTok := c.loginNew(t, "s1", "carol", "carol-pw")
 	alice, err := c.login(t, "s1", "alice", "alice-pw")
@@ -68,7 +68,7 @@ func TestRemovedUserSwept(t *testing.T) {
 		require.Equal(t, n, c.nsKeys(t, id, carol.ID), id)
 	}
 
-	_, err = ecs.RemoveUser(ctx, c.cli, c.name, "carol", false)
+	_, err = opclient.RemoveUser(ctx, c.cli, c.name, "carol", false)
 	require.NoError(t, err)
 	testutil.Eventually(t, 10*time.Second, 50*time.Millisecond, func() bool {
 		for _, id := range members {
@@ -92,7 +92,7 @@ func TestRemovedUserSwept(t *testing.T) {
 
 	again, err := auth.NewUser("carol", "carol-pw", bcrypt.MinCost)
 	require.NoError(t, err)
-	_, err = ecs.AddUser(ctx, c.cli, c.name, again)
+	_, err = opclient.AddUser(ctx, c.cli, c.name, again)
 	require.NoError(t, err)
 	tok := c.loginNew(t, "s3", "carol", "carol-pw") // kvAs reads at s3: it knows the new record
 	resp, err := c.kvAs(t, tok, "k0", nil, false)

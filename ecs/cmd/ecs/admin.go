@@ -14,7 +14,7 @@ import (
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/config/load"
-	"github.com/ecskv/ecskv/ecs"
+	"github.com/ecskv/ecskv/ecs/opclient"
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -57,7 +57,7 @@ func newStatusCommand() *cobra.Command {
 	timeout := cmd.Flags().Duration("timeout", 5*time.Second, "how long reading the status may take")
 	cmd.RunE = func(*cobra.Command, []string) error {
 		return withEtcd(load, *timeout, func(ctx context.Context, cli *clientv3.Client, cfg config.Admin) error {
-			st, err := ecs.ReadStatus(ctx, cli, cfg.Cluster)
+			st, err := opclient.ReadStatus(ctx, cli, cfg.Cluster)
 			if err != nil {
 				return fmt.Errorf("status of %q via %v: %w", cfg.Cluster, cfg.EtcdEndpoints, err)
 			}
@@ -73,7 +73,7 @@ func newStatusCommand() *cobra.Command {
 	return cmd
 }
 
-func printStatus(st *ecs.Status) {
+func printStatus(st *opclient.Status) {
 	auth := ""
 	if st.Auth {
 		auth = "  authentication on"
@@ -101,7 +101,7 @@ func printStatus(st *ecs.Status) {
 }
 
 // eta renders the estimated time left of a rebalancing round.
-func eta(m ecs.MoveStatus) string {
+func eta(m opclient.MoveStatus) string {
 	switch {
 	case m.Pending == 0:
 		return "-"

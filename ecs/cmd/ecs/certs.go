@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/tlsutil"
-	"github.com/ecskv/ecskv/ecs"
+	"github.com/ecskv/ecskv/ecs/launcher"
 	"github.com/spf13/cobra"
 )
 
@@ -61,7 +61,7 @@ func certsRun(cmd *cobra.Command, defaultClients []string, done string,
 
 // certSpec checks the flags of `certs init` and builds what it creates.
 func certSpec(hosts []string, n int, servers, clients []string, valid time.Duration) (tlsutil.DirSpec, error) {
-	spec := tlsutil.DirSpec{ECSHosts: ecs.HostNames(hosts...), Clients: clients, Validity: valid}
+	spec := tlsutil.DirSpec{ECSHosts: launcher.HostNames(hosts...), Clients: clients, Validity: valid}
 	if valid < time.Hour {
 		return spec, fmt.Errorf("certs: --valid-for must be at least 1h, got %v", valid)
 	}
@@ -74,7 +74,7 @@ func certSpec(hosts []string, n int, servers, clients []string, valid time.Durat
 			return fmt.Errorf("certs: server id %q is empty, repeated, reserved or has characters other than letters, digits, '.', '_', '-'", id)
 		}
 		seen[id] = true
-		spec.Servers = append(spec.Servers, tlsutil.Server{ID: id, Hosts: ecs.HostNames(hs...)})
+		spec.Servers = append(spec.Servers, tlsutil.Server{ID: id, Hosts: launcher.HostNames(hs...)})
 		return nil
 	}
 	for i := 1; i <= n; i++ {

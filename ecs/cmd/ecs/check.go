@@ -10,7 +10,7 @@ import (
 
 	"github.com/ecskv/ecskv/common/tlsutil"
 	"github.com/ecskv/ecskv/config"
-	"github.com/ecskv/ecskv/ecs"
+	"github.com/ecskv/ecskv/ecs/opclient"
 	"github.com/spf13/cobra"
 )
 
@@ -58,7 +58,7 @@ func newCheckCommand() *cobra.Command {
 	return cmd
 }
 
-func runCheck(load func() (config.Admin, error), timeout time.Duration) (*ecs.CheckReport, error) {
+func runCheck(load func() (config.Admin, error), timeout time.Duration) (*opclient.CheckReport, error) {
 	cfg, err := load()
 	if err != nil {
 		return nil, err
@@ -75,6 +75,6 @@ func runCheck(load func() (config.Admin, error), timeout time.Duration) (*ecs.Ch
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	rep, err := ecs.Check(ctx, cli, cfg.Cluster, ecs.CheckOptions{Dial: ecs.AdminDialerWith(creds)})
+	rep, err := opclient.Check(ctx, cli, cfg.Cluster, opclient.CheckOptions{Dial: opclient.AdminDialerWith(creds)})
 	return rep, err
 }

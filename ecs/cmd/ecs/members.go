@@ -11,7 +11,7 @@ import (
 	"github.com/ecskv/ecskv/common/cliutil"
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/config"
-	"github.com/ecskv/ecskv/ecs"
+	"github.com/ecskv/ecskv/ecs/opclient"
 	"github.com/spf13/cobra"
 )
 
@@ -31,12 +31,12 @@ func newAddCommand() *cobra.Command {
 	cmd.RunE = func(*cobra.Command, []string) error {
 		req := etcdkeys.AdminRequest{Kind: etcdkeys.RequestAdd, Count: *count}
 		var ids []string
-		st, err := runRequest(load, *timeout, req, func(res etcdkeys.AdminResult) func(*ecs.Status) bool {
+		st, err := runRequest(load, *timeout, req, func(res etcdkeys.AdminResult) func(*opclient.Status) bool {
 			ids = res.Servers
 			fmt.Fprintf(os.Stderr, "add: launched %s; waiting for the cluster to rebalance\n", strings.Join(ids, ", "))
-			return func(st *ecs.Status) bool {
+			return func(st *opclient.Status) bool {
 				for _, id := range ids {
-					if i := slices.IndexFunc(st.Servers, func(s ecs.ServerStatus) bool { return s.ID == id }); i < 0 || st.Servers[i].State != "active" {
+					if i := slices.IndexFunc(st.Servers, func(s opclient.ServerStatus) bool { return s.ID == id }); i < 0 || st.Servers[i].State != "active" {
 						return false
 					}
 				}
@@ -63,7 +63,7 @@ func newRemoveCommand() *cobra.Command {
 	cmd.RunE = func(_ *cobra.Command, args []string) error {
 		id := args[0]
 		req := etcdkeys.AdminRequest{Kind: etcdkeys.RequestRemove, Server: id}
-		st, err := runRequest(load, *timeout, req, func(etcdkeys.AdminResult) func(*ecs.Status) bool {
+		st, err := runRequest(load, *timeout, req, func(etcdkeys.AdminResult) func(*opclient.Status) bool {
 			fmt.Fprintf(os.Stderr, "remove: draining %s; waiting for its replicas to move\n", id)
 			return drained(id)
 		})
@@ -90,14 +90,14 @@ func newReplaceCommand() *cobra.Command {
 			return cliutil.UsageError{Err: err}
 		}
 		add := etcdkeys.AdminRequest{Kind: etcdkeys.RequestAdd, Count: 1, Name: newID}
-		if _, err := runRequest(load, *timeout, add, func(etcdkeys.AdminResult) func(*ecs.Status) bool {
+		if _, err := runRequest(load, *timeout, add, func(etcdkeys.AdminResult) func(*opclient.Status) bool {
 			fmt.Fprintf(os.Stderr, "replace: launched %s; waiting for it to join\n", newID)
 			return serverState(newID, "active")
 		}); err != nil {
 			return fmt.Errorf("replace %s by %s: %w", id, newID, err)
 		}
 		remove := etcdkeys.AdminRequest{Kind: etcdkeys.RequestRemove, Server: id}
-		st, err := runRequest(load, *timeout, remove, func(etcdkeys.AdminResult) func(*ecs.Status) bool {
+		st, err := runRequest(load, *timeout, remove, func(etcdkeys.AdminResult) func(*opclient.Status) bool {
 			fmt.Fprintf(os.Stderr, "replace: %s serves; draining %s\n", newID, id)
 			return drained(id)
 		})
@@ -113,9 +113,9 @@ func newReplaceCommand() *cobra.Command {
 // drained is the condition remove (and replace's second step) waits for:
 // id holds no replica and is out of the ring (gone, removed, or only a
 // stopping process's registration).
-func drained(id string) func(*ecs.Status) bool {
-	return func(st *ecs.Status) bool {
-		return !slices.ContainsFunc(st.Servers, func(s ecs.ServerStatus) bool {
+func drained(id string) func(*opclient.Status) bool {
+	return func(st *opclient.Status) bool {
+		return !slices.ContainsFunc(st.Servers, func(s opclient.ServerStatus) bool {
 			return s.ID == id && s.State != "removed" && s.State != "joining"
 		})
 	}
@@ -123,9 +123,9 @@ func drained(id string) func(*ecs.Status) bool {
 
 // serverState is a condition on a status: server id is in state ("":
 // not listed at all).
-func serverState(id, state string) func(*ecs.Status) bool {
-	return func(st *ecs.Status) bool {
-		i := slices.IndexFunc(st.Servers, func(s ecs.ServerStatus) bool { return s.ID == id })
+func serverState(id, state string) func(*opclient.Status) bool {
+	return func(st *opclient.Status) bool {
+		i := slices.IndexFunc(st.Servers, func(s opclient.ServerStatus) bool { return s.ID == id })
 		if state == "" {
 			return i < 0
 		}
@@ -144,7 +144,7 @@ func newRestartCommand() *cobra.Command {
 	cmd.RunE = func(_ *cobra.Command, args []string) error {
 		id := args[0]
 		req := etcdkeys.AdminRequest{Kind: etcdkeys.RequestRestart, Server: id}
-		st, err := runRequest(load, *timeout, req, func(etcdkeys.AdminResult) func(*ecs.Status) bool {
+		st, err := runRequest(load, *timeout, req, func(etcdkeys.AdminResult) func(*opclient.Status) bool {
 			fmt.Fprintf(os.Stderr, "restart: relaunched %s; waiting for it to rejoin\n", id)
 			return serverState(id, "active")
 		})
@@ -161,7 +161,7 @@ func newRestartCommand() *cobra.Command {
 // live progress line on stderr, until the condition built from the answer
 // holds and the cluster is balanced.
 func runRequest(load func() (config.Admin, error), timeout time.Duration, req etcdkeys.AdminRequest,
-	until func(etcdkeys.AdminResult) func(*ecs.Status) bool) (*ecs.Status, error) {
+	until func(etcdkeys.AdminResult) func(*opclient.Status) bool) (*opclient.Status, error) {
 	cfg, err := load()
 	if err != nil {
 		return nil, err
@@ -174,17 +174,17 @@ func runRequest(load func() (config.Admin, error), timeout time.Duration, req et
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	id, err := ecs.Submit(ctx, cli, cluster, req)
+	id, err := opclient.Submit(ctx, cli, cluster, req)
 	if err != nil {
 		return nil, err
 	}
-	res, err := ecs.WaitResult(ctx, cli, cluster, id)
+	res, err := opclient.WaitResult(ctx, cli, cluster, id)
 	if err != nil {
 		return nil, err
 	}
 	pl := newProgress(req.Kind, res.Epoch, os.Stderr)
 	defer pl.finish()
-	st, err := ecs.WaitBalanced(ctx, cli, cluster, until(res), pl.update)
+	st, err := opclient.WaitBalanced(ctx, cli, cluster, until(res), pl.update)
 	if err != nil {
 		return nil, fmt.Errorf("%w after %v", err, timeout)
 	}
@@ -194,7 +194,7 @@ func runRequest(load func() (config.Admin, error), timeout time.Duration, req et
 
 // printBalanced is the last line of add, remove, replace and restart:
 // what was done, and the cluster it left (servers not removed).
-func printBalanced(done string, st *ecs.Status) {
+func printBalanced(done string, st *opclient.Status) {
 	n := 0
 	for _, s := range st.Servers {
 		if s.State != "removed" {

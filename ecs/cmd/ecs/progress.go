@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
-	"github.com/ecskv/ecskv/ecs"
+	"github.com/ecskv/ecskv/ecs/opclient"
 	"github.com/schollz/progressbar/v3"
 )
 
@@ -38,7 +38,7 @@ func newProgress(what string, since uint64, out *os.File) *progress {
 	return p
 }
 
-func (p *progress) update(st *ecs.Status) {
+func (p *progress) update(st *opclient.Status) {
 	m := st.Moves.Since(p.since)
 	now := p.now()
 	p.rate.add(sample{at: now, bytes: m.CopiedBytes, done: m.Done})
@@ -61,7 +61,7 @@ func (p *progress) finish() {
 }
 
 // describe is one progress line's text.
-func describe(st *ecs.Status, m ecs.MoveStatus, eta time.Duration) string {
+func describe(st *opclient.Status, m opclient.MoveStatus, eta time.Duration) string {
 	e := "unknown"
 	if eta >= 0 {
 		e = eta.Round(100 * time.Millisecond).String()
@@ -72,7 +72,7 @@ func describe(st *ecs.Status, m ecs.MoveStatus, eta time.Duration) string {
 
 // permille is how far the round is, in thousandths: by bytes when there
 // is an estimate of what is left, else by partitions.
-func permille(m ecs.MoveStatus) int {
+func permille(m opclient.MoveStatus) int {
 	if m.Pending == 0 {
 		return 1000
 	}
@@ -104,7 +104,7 @@ func (w *rateWindow) add(s sample) {
 // eta is the time left at the window's rate: of bytes copied when there is
 // an estimate of the bytes left, else of partitions finished; -1 when the
 // window saw no progress yet.
-func (w *rateWindow) eta(m ecs.MoveStatus) time.Duration {
+func (w *rateWindow) eta(m opclient.MoveStatus) time.Duration {
 	if m.Pending == 0 {
 		return 0
 	}

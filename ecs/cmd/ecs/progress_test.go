@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ecskv/ecskv/ecs"
+	"github.com/ecskv/ecskv/ecs/opclient"
 	"github.com/stretchr/testify/require"
 )
 
@@ -15,7 +15,7 @@ import (
 func TestProgressETA(t *testing.T) {
 	var w rateWindow
 	t0 := time.Unix(1000, 0)
-	m := ecs.MoveStatus{Pending: 8, Total: 8, BytesLeft: 100 << 20}
+	m := opclient.MoveStatus{Pending: 8, Total: 8, BytesLeft: 100 << 20}
 	require.Equal(t, time.Duration(-1), w.eta(m), "no samples")
 	w.add(sample{at: t0})
 	w.add(sample{at: t0.Add(2 * time.Second), bytes: 20 << 20})
@@ -29,13 +29,13 @@ func TestProgressETA(t *testing.T) {
 	m.BytesLeft = 0 // an empty cluster: partitions are the measure
 	m.Pending = 4
 	require.Equal(t, 4*time.Second, w.eta(m))
-	require.Equal(t, time.Duration(0), w.eta(ecs.MoveStatus{Total: 4, Done: 4}))
+	require.Equal(t, time.Duration(0), w.eta(opclient.MoveStatus{Total: 4, Done: 4}))
 }
 
 func TestProgressPermille(t *testing.T) {
-	require.Equal(t, 250, permille(ecs.MoveStatus{Pending: 3, Total: 4, Done: 1}))
-	require.Equal(t, 400, permille(ecs.MoveStatus{Pending: 4, Total: 4, CopiedBytes: 40, BytesLeft: 60}), "within the first move")
-	require.Equal(t, 1000, permille(ecs.MoveStatus{Total: 4, Done: 4}))
+	require.Equal(t, 250, permille(opclient.MoveStatus{Pending: 3, Total: 4, Done: 1}))
+	require.Equal(t, 400, permille(opclient.MoveStatus{Pending: 4, Total: 4, CopiedBytes: 40, BytesLeft: 60}), "within the first move")
+	require.Equal(t, 1000, permille(opclient.MoveStatus{Total: 4, Done: 4}))
 }
 
 // TestProgressPlainLines: without a terminal, one line a second at most,
@@ -44,7 +44,7 @@ func TestProgressPlainLines(t *testing.T) {
 	var out bytes.Buffer
 	clock := time.Unix(1000, 0)
 	p := &progress{what: "add", out: &out, now: func() time.Time { return clock }}
-	st := &ecs.Status{Epoch: 7, Moves: ecs.MoveStatus{Pending: 2, Total: 2, CopiedBytes: 1 << 20, CopiedKeys: 1024, BytesLeft: 1 << 20}}
+	st := &opclient.Status{Epoch: 7, Moves: opclient.MoveStatus{Pending: 2, Total: 2, CopiedBytes: 1 << 20, CopiedKeys: 1024, BytesLeft: 1 << 20}}
 	p.update(st)
 	clock = clock.Add(300 * time.Millisecond)
 	st.Moves.CopiedBytes = 2 << 20

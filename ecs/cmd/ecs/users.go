@@ -13,7 +13,7 @@ import (
 
 	"github.com/ecskv/ecskv/common/auth"
 	"github.com/ecskv/ecskv/config"
-	"github.com/ecskv/ecskv/ecs"
+	"github.com/ecskv/ecskv/ecs/opclient"
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/crypto/bcrypt"
@@ -50,7 +50,7 @@ func newUserCommand() *cobra.Command {
 			return err
 		}
 		return withEtcd(loadAdd, *timeoutAdd, func(ctx context.Context, cli *clientv3.Client, cfg config.Admin) error {
-			stored, err := ecs.AddUser(ctx, cli, cfg.Cluster, u)
+			stored, err := opclient.AddUser(ctx, cli, cfg.Cluster, u)
 			if err != nil {
 				return err
 			}
@@ -59,7 +59,7 @@ func newUserCommand() *cobra.Command {
 			} else {
 				fmt.Printf("added user %s\n", u.Name)
 			}
-			if on, known := ecs.AuthEnabled(ctx, cli, cfg.Cluster); known && !on {
+			if on, known := opclient.AuthEnabled(ctx, cli, cfg.Cluster); known && !on {
 				fmt.Fprintf(os.Stderr, "note: cluster %q has authentication off; users matter only on a cluster created with --secure or --auth\n", cfg.Cluster)
 			}
 			return nil
@@ -83,7 +83,7 @@ then deletes them.`,
 	keep := remove.Flags().Bool("keep-data", false, "keep the user's keys for the next user added under this name")
 	remove.RunE = func(_ *cobra.Command, args []string) error {
 		return withEtcd(loadRemove, *timeoutRemove, func(ctx context.Context, cli *clientv3.Client, cfg config.Admin) error {
-			r, err := ecs.RemoveUser(ctx, cli, cfg.Cluster, args[0], *keep)
+			r, err := opclient.RemoveUser(ctx, cli, cfg.Cluster, args[0], *keep)
 			switch {
 			case err != nil:
 				return err
@@ -103,7 +103,7 @@ then deletes them.`,
 	long := list.Flags().BoolP("long", "l", false, "print each user's namespace and state")
 	list.RunE = func(*cobra.Command, []string) error {
 		return withEtcd(loadList, *timeoutList, func(ctx context.Context, cli *clientv3.Client, cfg config.Admin) error {
-			users, err := ecs.ListUsers(ctx, cli, cfg.Cluster)
+			users, err := opclient.ListUsers(ctx, cli, cfg.Cluster)
 			if err != nil {
 				return err
 			}
@@ -118,7 +118,7 @@ then deletes them.`,
 // printUsers prints the users' names, or with long a table of name,
 // namespace and state that also lists the names removed with their keys
 // kept.
-func printUsers(w io.Writer, users []ecs.UserInfo, long bool) {
+func printUsers(w io.Writer, users []opclient.UserInfo, long bool) {
 	if !long {
 		for _, u := range users {
 			if !u.Kept {

@@ -1,4 +1,4 @@
-package ecs
+package opclient
 
 import (
 	"testing"
@@ -25,6 +25,6 @@ func TestStatusOrderAndLag(t *testing.T) {
 	}
 	require.Equal(t, []string{"s1", "s2", "s3", "s10"}, ids)
 	require.Equal(t, map[string]uint64{"s1": 0, "s2": 3, "s3": 1, "s10": 0}, lag)
-	require.Negative(t, compareIDs("ecs", "s1"))
-	require.Negative(t, compareIDs("a9", "b1"))
+	require.Negative(t, CompareIDs("ecs", "s1"))
+	require.Negative(t, CompareIDs("a9", "b1"))
 }

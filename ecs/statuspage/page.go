@@ -1,25 +1,27 @@
-package ecs
+package statuspage
 
 import (
 	"html/template"
 	"slices"
 	"time"
+
+	"github.com/ecskv/ecskv/ecs/opclient"
 )
 
 // pageData is what the status page renders.
 type pageData struct {
-	*Status
+	*opclient.Status
 	Ring    *ringView
 	Updated time.Time
-	Recent  []Event           // newest first
+	Recent  []opclient.Event  // newest first
 	Colours map[string]string // server id -> its colour on the ring
 }
 
-func newPageData(st *Status) pageData {
+func newPageData(st *opclient.Status) pageData {
 	d := pageData{Status: st, Updated: time.Now(), Recent: slices.Clone(st.Events), Colours: map[string]string{}}
 	slices.Reverse(d.Recent)
-	if st.ring != nil {
-		d.Ring = newRingView(st.ring)
+	if st.Ring() != nil {
+		d.Ring = newRingView(st.Ring())
 		for _, l := range d.Ring.Legend {
 			d.Colours[l.ID] = l.Fill
 		}

@@ -1,4 +1,4 @@
-package ecs
+package ctlstate
 
 import (
 	"context"
@@ -13,11 +13,11 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// ctlState is the leader's own record. It is written in the same etcd
+// State is the leader's own record. It is written in the same etcd
 // transaction as every ring the leader publishes, so a new leader after a
 // failover, and `ecs status` on any host, read a plan that matches the ring
 // (DESIGN §3: all ECS state is in etcd).
-type ctlState struct {
+type State struct {
 	Epoch uint64 `json:"epoch"` // ring epoch it was written with
 	// Leaves lists, per partition, the members planned to leave once the
 	// partition's learner is promoted.
@@ -59,13 +59,14 @@ type Progress struct {
 	UpdatedUnixMs   int64  `json:"updated_unix_ms,omitempty"` // when done last grew
 }
 
-func newCtlState() ctlState {
-	return ctlState{Leaves: map[int][]string{}, Removing: map[string]bool{}, Removed: map[string]uint64{}, Unsynced: map[int][]core.Mark{}}
+// New returns an empty state with its maps made.
+func New() State {
+	return State{Leaves: map[int][]string{}, Removing: map[string]bool{}, Removed: map[string]uint64{}, Unsynced: map[int][]core.Mark{}}
 }
 
-// clone copies the maps so the controller can build the next state without
+// Clone copies the maps so the controller can build the next state without
 // touching the published one.
-func (s ctlState) clone() ctlState {
+func (s State) Clone() State {
 	c := s
 	c.Leaves = make(map[int][]string, len(s.Leaves))
 	for p, l := range s.Leaves {
@@ -86,29 +87,30 @@ func (s ctlState) clone() ctlState {
 	return c
 }
 
-func (s ctlState) marshal() string {
+// Marshal encodes the state as it is stored in etcd.
+func (s State) Marshal() string {
 	b, _ := json.Marshal(s) // cannot fail: maps of plain values
 	return string(b)
 }
 
-// loadRingAndState reads the ring and the controller state in one
-// transaction, so they belong to the same epoch. The ring is nil when the
-// cluster has none; the state is empty when no leader wrote one yet.
-func loadRingAndState(ctx context.Context, cli *clientv3.Client, cluster string) (*ringmeta.Ring, int64, ctlState, error) {
+// Load reads the ring and the controller state in one transaction, so
+// they belong to the same epoch. The ring is nil when the cluster has none;
+// the state is empty when no leader wrote one yet.
+func Load(ctx context.Context, cli *clientv3.Client, cluster string) (*ringmeta.Ring, int64, State, error) {
 	resp, err := cli.Txn(ctx).Then(
 		clientv3.OpGet(etcdkeys.Ring(cluster)),
 		clientv3.OpGet(etcdkeys.ControllerState(cluster)),
 	).Commit()
 	if err != nil {
-		return nil, 0, ctlState{}, fmt.Errorf("ecs: read ring: %w", err)
+		return nil, 0, State{}, fmt.Errorf("ecs: read ring: %w", err)
 	}
-	st := newCtlState()
+	st := New()
 	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
 		if err := json.Unmarshal(kvs[0].Value, &st); err != nil {
-			return nil, 0, ctlState{}, fmt.Errorf("ecs: controller state: %w", err)
+			return nil, 0, State{}, fmt.Errorf("ecs: controller state: %w", err)
 		}
 		if st.Leaves == nil || st.Removing == nil || st.Removed == nil || st.Unsynced == nil {
-			st = st.clone()
+			st = st.Clone()
 		}
 	}
 	kvs := resp.Responses[0].GetResponseRange().Kvs
@@ -117,14 +119,14 @@ func loadRingAndState(ctx context.Context, cli *clientv3.Client, cluster string)
 	}
 	r, err := ringmeta.Unmarshal(kvs[0].Value)
 	if err != nil {
-		return nil, 0, ctlState{}, err
+		return nil, 0, State{}, err
 	}
 	return r, kvs[0].ModRevision, st, nil
 }
 
-// advance moves the round forward from the partitions pending before (nil:
+// Advance moves the round forward from the partitions pending before (nil:
 // unknown, after a leader change) to those pending now.
-func (pr Progress) advance(before, now map[int]struct{}, inFlight int, t time.Time) (Progress, int) {
+func (pr Progress) Advance(before, now map[int]struct{}, inFlight int, t time.Time) (Progress, int) {
 	finished := 0
 	switch {
 	case before == nil && pr.Pending == 0 && len(now) > 0, before != nil && len(before) == 0 && len(now) > 0:
@@ -156,4 +158,29 @@ func (pr Progress) ETA() time.Duration {
 	}
 	per := time.Duration(pr.UpdatedUnixMs-pr.StartedUnixMs) * time.Millisecond / time.Duration(pr.Done)
 	return per * time.Duration(pr.Pending)
+}
+
+// ETASeconds is ETA in seconds as `ecs status` shows it: -1 when unknown.
+func (pr Progress) ETASeconds() float64 {
+	if eta := pr.ETA(); eta >= 0 {
+		return eta.Seconds()
+	}
+	return -1
+}
+
+// Copies adds up the servers' copy counters (etcdkeys.Member): the
+// controller records them when a round begins (Progress.BaseCopiedKeys),
+// `ecs status` subtracts that base to show what the round copied.
+type Copies struct{ Keys, Bytes, Copying, Disk uint64 }
+
+// SumCopies adds up the copy counters of members.
+func SumCopies(members map[string]etcdkeys.Member) Copies {
+	var cs Copies
+	for _, m := range members {
+		cs.Keys += m.CopiedKeys
+		cs.Bytes += m.CopiedBytes
+		cs.Copying += m.CopyingBytes
+		cs.Disk += m.DiskBytes
+	}
+	return cs
 }

@@ -1,4 +1,4 @@
-package ecs
+package opclient
 
 import (
 	"context"
@@ -34,25 +34,6 @@ func TestUsers(t *testing.T) {
 	_, err = RemoveUser(ctx, cli, "c", "../x", false)
 	require.ErrorIs(t, err, auth.ErrBadUser)
 	require.Equal(t, []string{"alice"}, userNames(t, cli))
-
-	t.Run("auth config keeps its key", func(t *testing.T) {
-		read := func() auth.Config {
-			resp, err := cli.Get(ctx, etcdkeys.Auth("c"))
-			require.NoError(t, err)
-			require.Len(t, resp.Kvs, 1)
-			c, err := auth.UnmarshalConfig(resp.Kvs[0].Value)
-			require.NoError(t, err)
-			return c
-		}
-		require.NoError(t, EnsureAuthConfig(ctx, cli, "c", time.Minute))
-		first := read()
-		require.NoError(t, EnsureAuthConfig(ctx, cli, "c", time.Minute))
-		require.Equal(t, first, read())
-		require.NoError(t, EnsureAuthConfig(ctx, cli, "c", time.Hour))
-		second := read()
-		require.Equal(t, first.Key, second.Key, "a new lifetime keeps the key (and the tokens)")
-		require.Equal(t, time.Hour.Milliseconds(), second.TokenTTLMs)
-	})
 }
 
 func userNames(t *testing.T, cli *clientv3.Client) []string {

@@ -1,4 +1,4 @@
-package ecs
+package opclient
 
 import (
 	"context"
@@ -71,6 +71,20 @@ func digests(seqHash ...uint64) map[uint32]*kvpb.PartitionDigest {
 	return m
 }
 
+// checkRing is a ring of active servers with one chain (version 1) per
+// members list; the tests set the addresses.
+func checkRing(replicas int, servers []string, chains ...[]string) *ringmeta.Ring {
+	r := &ringmeta.Ring{Epoch: 3, Partitions: len(chains), Replicas: replicas,
+		Limits: ringmeta.Limits{MaxKeyBytes: 1024, MaxValueBytes: 1024}}
+	for _, id := range servers {
+		r.Servers = append(r.Servers, ringmeta.Server{ID: id, State: ringmeta.StateActive})
+	}
+	for _, members := range chains {
+		r.Chains = append(r.Chains, ringmeta.Chain{Members: members, Version: 1})
+	}
+	return r
+}
+
 func TestCheck(t *testing.T) {
 	cli, _ := testutil.StartEtcd(t)
 	ctx := context.Background()
@@ -96,9 +110,9 @@ func TestCheck(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cluster := "c" + string(rune('a'+i))
-			r := seedRing(3, 3, []string{"s1", "s2", "s3"},
-				chain(1, "", "s1", "s2", "s3"), // partition 0 on all three
-				chain(1, "", "s1", "s2"))       // partition 1 on s1 and s2
+			r := checkRing(3, []string{"s1", "s2", "s3"},
+				[]string{"s1", "s2", "s3"}, // partition 0 on all three
+				[]string{"s1", "s2"})       // partition 1 on s1 and s2
 			for j, s := range r.Servers {
 				tt.servers[s.ID].id = s.ID
 				r.Servers[j].Addr = serveDigests(t, tt.servers[s.ID])
@@ -132,7 +146,7 @@ func TestCheckErrors(t *testing.T) {
 	require.NoError(t, err)
 	dead := lis.Addr().String()
 	require.NoError(t, lis.Close())
-	r := seedRing(2, 1, []string{"s1", "s2"}, chain(1, "", "s1"))
+	r := checkRing(1, []string{"s1", "s2"}, []string{"s1"})
 	r.Servers[0].Addr = dead
 	r.Servers[1].State = ringmeta.StateDown
 	b, err := r.Marshal()

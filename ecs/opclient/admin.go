@@ -1,4 +1,4 @@
-package ecs
+package opclient
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
+	"github.com/ecskv/ecskv/ecs/ctlstate"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -21,7 +22,7 @@ const pollInterval = 200 * time.Millisecond
 // fails at once when the cluster does not exist or no ECS leads it, and for
 // a remove of a server the ring does not list (nothing is written then).
 func Submit(ctx context.Context, cli *clientv3.Client, cluster string, req etcdkeys.AdminRequest) (string, error) {
-	r, _, _, err := loadRingAndState(ctx, cli, cluster)
+	r, _, _, err := ctlstate.Load(ctx, cli, cluster)
 	if err != nil {
 		return "", err
 	}

@@ -1,4 +1,4 @@
-package ecs
+package opclient
 
 import (
 	"cmp"
@@ -7,9 +7,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/ecs/ctlstate"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -36,6 +38,17 @@ type Status struct {
 	Events []Event    `json:"events,omitempty"`
 
 	ring *ringmeta.Ring // the ring read, for the status page's picture
+}
+
+// Ring is the ring the status was read from (nil for a status not read
+// by ReadStatus); the status page draws it.
+func (s *Status) Ring() *ringmeta.Ring { return s.ring }
+
+// Event is one entry of the recent-events list (status page, `ecs status`).
+type Event struct {
+	Time   time.Time `json:"time"`
+	Kind   string    `json:"kind"`
+	Detail string    `json:"detail"`
 }
 
 // MoveStatus is the progress of re-replication and rebalancing: partitions
@@ -79,7 +92,7 @@ type ServerStatus struct {
 // ReadStatus assembles the cluster's status from etcd alone, so it works
 // from any host and whether or not an ECS runs.
 func ReadStatus(ctx context.Context, cli *clientv3.Client, cluster string) (*Status, error) {
-	r, _, cst, err := loadRingAndState(ctx, cli, cluster)
+	r, _, cst, err := ctlstate.Load(ctx, cli, cluster)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +113,7 @@ func ReadStatus(ctx context.Context, cli *clientv3.Client, cluster string) (*Sta
 	st.Cluster = cluster
 	st.ring = r
 	st.Moves = moveStatus(cst.Moves)
-	st.Moves.addCopies(cst.Moves, sumCopies(members), r)
+	st.Moves.addCopies(cst.Moves, ctlstate.SumCopies(members), r)
 	st.Unsynced = len(cst.Unsynced)
 	for i, s := range st.Servers {
 		if _, ok := cst.Removed[s.ID]; ok && s.State == "joining" {
@@ -164,12 +177,12 @@ func statusOf(r *ringmeta.Ring, members map[string]etcdkeys.Member) *Status {
 			st.Servers[i].Lag = st.Epoch - e
 		}
 	}
-	slices.SortFunc(st.Servers, func(a, b ServerStatus) int { return compareIDs(a.ID, b.ID) })
+	slices.SortFunc(st.Servers, func(a, b ServerStatus) int { return CompareIDs(a.ID, b.ID) })
 	return st
 }
 
-// compareIDs orders server ids naturally: s2 before s10.
-func compareIDs(a, b string) int {
+// CompareIDs orders server ids naturally: s2 before s10.
+func CompareIDs(a, b string) int {
 	pa, na := splitID(a)
 	pb, nb := splitID(b)
 	if pa != pb || na < 0 || nb < 0 {
@@ -191,45 +204,26 @@ func splitID(id string) (string, int) {
 	return id[:i], n
 }
 
-// copySums adds up the servers' copy counters (etcdkeys.Member).
-type copySums struct{ keys, bytes, copying, disk uint64 }
-
-func sumCopies(members map[string]etcdkeys.Member) copySums {
-	var cs copySums
-	for _, m := range members {
-		cs.keys += m.CopiedKeys
-		cs.bytes += m.CopiedBytes
-		cs.copying += m.CopyingBytes
-		cs.disk += m.DiskBytes
-	}
-	return cs
-}
-
 // addCopies fills in what the round copied and an estimate of the bytes
 // it has left: each pending partition as large as the round's finished
 // ones were on average, or, before any finished, as an average replica on
 // disk.
-func (m *MoveStatus) addCopies(pr Progress, cs copySums, r *ringmeta.Ring) {
+func (m *MoveStatus) addCopies(pr ctlstate.Progress, cs ctlstate.Copies, r *ringmeta.Ring) {
 	if m.Total == 0 {
 		return
 	}
 	sub := func(a, b uint64) uint64 { return a - min(a, b) } // a server's restart resets its counters
-	m.CopiedKeys, m.CopiedBytes, m.CopyingBytes = sub(cs.keys, pr.BaseCopiedKeys), sub(cs.bytes, pr.BaseCopiedBytes), cs.copying
+	m.CopiedKeys, m.CopiedBytes, m.CopyingBytes = sub(cs.Keys, pr.BaseCopiedKeys), sub(cs.Bytes, pr.BaseCopiedBytes), cs.Copying
 	per := 0.0
 	if finished := sub(m.CopiedBytes, m.CopyingBytes); m.Done > 0 && finished > 0 {
 		per = float64(finished) / float64(m.Done)
 	} else if replicas := r.Partitions * r.Replicas; replicas > 0 {
-		per = float64(cs.disk) / float64(replicas)
+		per = float64(cs.Disk) / float64(replicas)
 	}
 	m.BytesLeft = uint64(max(0, per*float64(m.Pending)-float64(m.CopyingBytes)))
 }
 
-func moveStatus(pr Progress) MoveStatus {
-	ms := MoveStatus{Pending: pr.Pending, Done: pr.Done, Total: pr.Total, InProgress: pr.InFlight, KeysMoved: pr.KeysMoved, StartEpoch: pr.StartEpoch}
-	if eta := pr.ETA(); eta >= 0 {
-		ms.ETASeconds = eta.Seconds()
-	} else {
-		ms.ETASeconds = -1
-	}
-	return ms
+func moveStatus(pr ctlstate.Progress) MoveStatus {
+	return MoveStatus{Pending: pr.Pending, Done: pr.Done, Total: pr.Total, InProgress: pr.InFlight, KeysMoved: pr.KeysMoved,
+		StartEpoch: pr.StartEpoch, ETASeconds: pr.ETASeconds()}
 }

@@ -1,4 +1,4 @@
-package ecs
+package launcher
 
 import (
 	"bufio"
@@ -27,11 +27,11 @@ type child struct {
 	cmd     *exec.Cmd
 	done    chan struct{} // closed when the process has exited
 	index   int           // i of s<i>; picks its ports
-	removed bool          // stopped by `ecs remove`: its exit is expected (guarded by launcher.mu)
+	removed bool          // stopped by `ecs remove`: its exit is expected (guarded by Launcher.mu)
 }
 
-// launcher starts and stops local kvserver processes.
-type launcher struct {
+// Launcher starts and stops local kvserver processes.
+type Launcher struct {
 	cfg config.ECS
 	tls config.TLS // passed on to the servers
 	// msgBytes is the servers' --max-message-bytes: what the cluster's key
@@ -49,24 +49,32 @@ type launcher struct {
 	wg        sync.WaitGroup // child watchers and kill timers of removed children; joined by stop
 }
 
+// Exited reports the id of every launched server that exits unexpectedly
+// (not through StopServer or Stop). It is buffered and never blocks the
+// launcher: reports nobody reads are dropped.
+func (l *Launcher) Exited() <-chan string { return l.exited }
+
 // maxChildren bounds the exited buffer; config allows at most 1000 servers
 // at start and `ecs add` adds at most 100 at a time.
 const maxChildren = 4096
 
-// serverPorts lists the ports local server i (1-based) uses.
-func serverPorts(cfg config.ECS, i int) (grpcPort, metricsPort int) {
+// ServerPorts lists the ports local server i (1-based) uses.
+func ServerPorts(cfg config.ECS, i int) (grpcPort, metricsPort int) {
 	return cfg.BasePort + i - 1, cfg.BasePort + 1000 + i - 1
 }
 
 // dhtArgs gives local server i its DHT API address, with dht-base-port.
-func (l *launcher) dhtArgs(i int) []string {
+func (l *Launcher) dhtArgs(i int) []string {
 	if l.cfg.DHTBasePort == 0 {
 		return nil
 	}
 	return []string{"--dht-listen", net.JoinHostPort(l.cfg.Host, strconv.Itoa(l.cfg.DHTBasePort+i-1))}
 }
 
-func newLauncher(cfg config.ECS, tls config.TLS, msgBytes int, lg *zap.Logger, out io.Writer) (*launcher, error) {
+// New prepares a launcher of cfg.KVServerBin (default: kvserver beside
+// this binary) that gives the servers tls's flags and msgBytes as their
+// --max-message-bytes and forwards their output, prefixed, to out.
+func New(cfg config.ECS, tls config.TLS, msgBytes int, lg *zap.Logger, out io.Writer) (*Launcher, error) {
 	bin := cfg.KVServerBin
 	if bin == "" {
 		exe, err := os.Executable()
@@ -78,11 +86,11 @@ func newLauncher(cfg config.ECS, tls config.TLS, msgBytes int, lg *zap.Logger, o
 	if _, err := os.Stat(bin); err != nil && cfg.Servers > 0 {
 		return nil, fmt.Errorf("ecs: kvserver binary: %w (build it with `make build` or pass --kvserver-bin)", err)
 	}
-	return &launcher{cfg: cfg, tls: tls, msgBytes: msgBytes, lg: lg, bin: bin, out: out, exited: make(chan string, maxChildren)}, nil
+	return &Launcher{cfg: cfg, tls: tls, msgBytes: msgBytes, lg: lg, bin: bin, out: out, exited: make(chan string, maxChildren)}, nil
 }
 
-// start launches servers s1..sN.
-func (l *launcher) start(etcdEndpoints []string) error {
+// Start launches servers s1..sN.
+func (l *Launcher) Start(etcdEndpoints []string) error {
 	l.mu.Lock()
 	l.endpoints = etcdEndpoints
 	l.mu.Unlock()
@@ -94,8 +102,8 @@ func (l *launcher) start(etcdEndpoints []string) error {
 	return nil
 }
 
-func (l *launcher) startOne(i int, id string, etcdEndpoints []string) error {
-	gp, mp := serverPorts(l.cfg, i)
+func (l *Launcher) startOne(i int, id string, etcdEndpoints []string) error {
+	gp, mp := ServerPorts(l.cfg, i)
 	c := &child{
 		id:      id,
 		addr:    net.JoinHostPort(l.cfg.Host, strconv.Itoa(gp)),
@@ -132,7 +140,7 @@ func (l *launcher) startOne(i int, id string, etcdEndpoints []string) error {
 // watch forwards c's output, then reaps c and reports an unexpected exit.
 // It reads the output to its end before Wait, which closes the pipes
 // (os/exec): a dying server's last lines are not lost.
-func (l *launcher) watch(c *child, stdout, stderr io.Reader) {
+func (l *Launcher) watch(c *child, stdout, stderr io.Reader) {
 	defer l.wg.Done()
 	var copying sync.WaitGroup
 	copying.Add(2)
@@ -155,7 +163,7 @@ func (l *launcher) watch(c *child, stdout, stderr io.Reader) {
 }
 
 // copyPrefixed forwards a child's output line by line as "[id] line".
-func (l *launcher) copyPrefixed(id string, r io.Reader) {
+func (l *Launcher) copyPrefixed(id string, r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -168,8 +176,8 @@ func (l *launcher) copyPrefixed(id string, r io.Reader) {
 	_, _ = io.Copy(io.Discard, r)
 }
 
-// ids returns the launched server ids.
-func (l *launcher) ids() []string {
+// IDs returns the launched server ids.
+func (l *Launcher) IDs() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := make([]string, len(l.children))
@@ -179,11 +187,11 @@ func (l *launcher) ids() []string {
 	return out
 }
 
-// add launches k more servers for `ecs add`: ids and ports continue after
+// Add launches k more servers for `ecs add`: ids and ports continue after
 // the highest index launched, skipping ids taken by other servers; name,
 // when set, is the one server's id instead (`ecs replace`), on the next
 // index's ports. It returns the ids launched, also when it fails part way.
-func (l *launcher) add(k int, name string, taken func(id string) bool) ([]string, error) {
+func (l *Launcher) Add(k int, name string, taken func(id string) bool) ([]string, error) {
 	l.mu.Lock()
 	i, endpoints := 0, l.endpoints
 	for _, c := range l.children {
@@ -203,11 +211,11 @@ func (l *launcher) add(k int, name string, taken func(id string) bool) ([]string
 			}
 			continue
 		}
-		gp, mp := serverPorts(l.cfg, i)
+		gp, mp := ServerPorts(l.cfg, i)
 		if mp > 65535 {
 			return ids, fmt.Errorf("%w: %s would need port %d", ErrLaunch, id, mp)
 		}
-		if err := checkPortsFree(l.cfg.Host, map[int]string{gp: "kvserver " + id, mp: "kvserver " + id + " metrics"}); err != nil {
+		if err := CheckPortsFree(l.cfg.Host, map[int]string{gp: "kvserver " + id, mp: "kvserver " + id + " metrics"}); err != nil {
 			if name != "" {
 				continue // the name's ports may be any free index's
 			}
@@ -221,8 +229,8 @@ func (l *launcher) add(k int, name string, taken func(id string) bool) ([]string
 	return ids, nil
 }
 
-// restart relaunches the exited child id on its data dir and ports.
-func (l *launcher) restart(id string) (int, error) {
+// Restart relaunches the exited child id on its data dir and ports.
+func (l *Launcher) Restart(id string) (int, error) {
 	l.mu.Lock()
 	var old *child
 	for _, c := range l.children {
@@ -240,8 +248,8 @@ func (l *launcher) restart(id string) (int, error) {
 	default:
 		return 0, fmt.Errorf("%s is running (pid %d)", id, old.cmd.Process.Pid)
 	}
-	gp, mp := serverPorts(l.cfg, old.index)
-	if err := checkPortsFree(l.cfg.Host, map[int]string{gp: "kvserver " + id, mp: "kvserver " + id + " metrics"}); err != nil {
+	gp, mp := ServerPorts(l.cfg, old.index)
+	if err := CheckPortsFree(l.cfg.Host, map[int]string{gp: "kvserver " + id, mp: "kvserver " + id + " metrics"}); err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrLaunch, err)
 	}
 	l.mu.Lock()
@@ -255,9 +263,9 @@ func (l *launcher) restart(id string) (int, error) {
 	return l.children[len(l.children)-1].cmd.Process.Pid, nil
 }
 
-// stopServer stops the child with this id (SIGTERM, then SIGKILL after
+// StopServer stops the child with this id (SIGTERM, then SIGKILL after
 // 10s) and reports whether this ECS launched it.
-func (l *launcher) stopServer(id string) bool {
+func (l *Launcher) StopServer(id string) bool {
 	l.mu.Lock()
 	var c *child
 	for _, ch := range l.children {
@@ -286,8 +294,8 @@ func (l *launcher) stopServer(id string) bool {
 	return true
 }
 
-// stop sends SIGTERM to every child and waits; stragglers get SIGKILL.
-func (l *launcher) stop(timeout time.Duration) {
+// Stop sends SIGTERM to every child and waits; stragglers get SIGKILL.
+func (l *Launcher) Stop(timeout time.Duration) {
 	defer l.wg.Wait()
 	l.mu.Lock()
 	children := l.children

@@ -1,4 +1,4 @@
-package ecs
+package opclient
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/ecs/ctlstate"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -76,7 +77,7 @@ type CheckOptions struct {
 // report.
 func Check(ctx context.Context, cli *clientv3.Client, cluster string, opts CheckOptions) (*CheckReport, error) {
 	if opts.Dial == nil {
-		opts.Dial = dialAdmin
+		opts.Dial = DialAdmin
 	}
 	if opts.Retries == 0 {
 		opts.Retries = 3
@@ -87,7 +88,7 @@ func Check(ctx context.Context, cli *clientv3.Client, cluster string, opts Check
 	var rep *CheckReport
 	var parts []uint32 // nil: all
 	for attempt := 0; ; attempt++ {
-		r, _, _, err := loadRingAndState(ctx, cli, cluster)
+		r, _, _, err := ctlstate.Load(ctx, cli, cluster)
 		if err != nil {
 			return nil, err
 		}
@@ -227,7 +228,8 @@ func disagreement(reps []ReplicaDigest) string {
 	return ""
 }
 
-func dialAdmin(addr string) (kvpb.AdminClient, io.Closer, error) {
+// DialAdmin dials a server's admin service in plaintext: Check's default.
+func DialAdmin(addr string) (kvpb.AdminClient, io.Closer, error) {
 	return AdminDialerWith(grpc.WithTransportCredentials(insecure.NewCredentials()))(addr)
 }
 
