@@ -50,12 +50,15 @@ func TestZones(t *testing.T) {
 			c.Net().Set(framework.ClientNode, id, framework.Fault{Kind: framework.Delay, Delay: farDelay})
 		}
 	}
+	// Servers that join after the first layout are rebalanced in: wait for
+	// the last move, so that the chains read below stay as they are.
+	require.NoError(t, c.WaitHealthy(t, 60*time.Second))
 	cli := zonedClient(t, c, func(cfg *config.Client) { cfg.Zone = "near" })
 	ring := settledRing(t, cli)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var keys []string // keys whose tail is far, on chains that span the zones
-	for i := 0; len(keys) < 40; i++ {
+	for i := 0; len(keys) < 40 && i < 10000; i++ {
 		k := fmt.Sprintf("zones-%d", i)
 		ch := ring.Chain(ring.PartitionOf(nil, []byte(k)))
 		if zoneOf[ch.Tail()].zone == "far" && len(chainZones(ch)) == 3 {
@@ -64,6 +67,7 @@ func TestZones(t *testing.T) {
 			keys = append(keys, k)
 		}
 	}
+	require.Len(t, keys, 40, "keys on chains that span the zones with a far tail")
 	const rounds = 10
 	nearest := readZoned(ctx, t, cli, ring, keys, rounds, "near", kvclient.WithReadMode(kvclient.Nearest))
 	tail := readZoned(ctx, t, cli, ring, keys, rounds, "far", kvclient.WithReadMode(kvclient.Linearizable))
