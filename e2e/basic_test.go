@@ -96,6 +96,7 @@ func TestSemantics(t *testing.T) {
 	t.Run("cli", func(t *testing.T) { testSemanticsCLI(t, c) })
 	t.Run("library", func(t *testing.T) { testSemanticsLibrary(t, c) })
 	t.Run("server-limits", func(t *testing.T) { testServerLimits(t, c) })
+	t.Run("request-id-reuse", func(t *testing.T) { testRequestIDReuse(t, c) })
 	t.Run("repl", func(t *testing.T) {
 		res := c.KvclientInput(t, "put a 1\nget a\ndelete a\nget a\nquit\n")
 		require.Equal(t, 0, res.ExitCode, "stderr: %s", res.Stderr)

@@ -1,8 +1,8 @@
 // Command kvclient is the ecskv command-line client (DESIGN §10).
 //
 //	kvclient [flags]                               REPL (see "help" inside it)
-//	kvclient [flags] put [--ttl DURATION] KEY VALUE...
-//	kvclient [flags] get KEY | delete KEY | keyrange | keyrange_read
+//	kvclient [flags] put [--ttl DURATION] [--value-file FILE] KEY [VALUE... | -]
+//	kvclient [flags] get [--hex] KEY | delete KEY | keyrange | keyrange_read
 //	kvclient [flags] scan [--prefix P] [--limit N] [--keys-only] [--cursor C]
 //
 // Exit status: 0 on success; 1 when get or delete finds no key (get prints
@@ -14,6 +14,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +40,9 @@ func main() {
 
 // app is one run of the binary; tests build it with pipes and a fake dialer.
 type app struct {
+	valueFile string // put --value-file
+	hex       bool   // get --hex
+
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	isTerminal     func() bool
@@ -103,13 +107,16 @@ printed ERROR.`,
 	root.CompletionOptions.DisableDefaultCmd = true
 	defer cliutil.Setup(root) // once every command is added
 	addConfigFlags(root)
-	put := a.oneShot("put", "put [--ttl DURATION] KEY VALUE...",
-		"store VALUE (the remaining words, joined by spaces) under KEY; prints SUCCESS or UPDATE")
+	put := a.oneShot("put", "put [--ttl DURATION] [--value-file FILE] KEY [VALUE... | -]",
+		"store VALUE (the remaining words, joined by spaces; - reads standard input; --value-file a file, byte for byte) under KEY; prints SUCCESS or UPDATE")
 	put.Flags().DurationVar(&a.ttl, "ttl", 0, "expire the key DURATION after the write (e.g. 30s, 5m)")
+	put.Flags().StringVar(&a.valueFile, "value-file", "", "store FILE's bytes as the value")
 	// Flags must come before KEY: everything after it is the value, as in the REPL.
 	put.Flags().SetInterspersed(false)
-	root.AddCommand(put,
-		a.oneShot("get", "get KEY", "print KEY's value; NOT_FOUND on stderr and exit 1 if missing"),
+	put.RunE = a.runPut
+	get := a.oneShot("get", "get [--hex] KEY", "print KEY's value (--hex: hex-encoded); NOT_FOUND on stderr and exit 1 if missing")
+	get.Flags().BoolVar(&a.hex, "hex", false, "print the value hex-encoded")
+	root.AddCommand(put, get,
 		a.oneShot("delete", "delete KEY", "remove KEY; prints SUCCESS, or NOT_FOUND and exit 1"),
 		a.scanCommand(),
 		a.rangesCommand("keyrange", "show the write key ranges of the ring: per server, every range (--table), or ECE419's string (--raw)"),
@@ -208,6 +215,42 @@ func (a *app) runOne(cmd *cobra.Command, name string, args []string) error {
 		return err
 	}
 	c.TTL = a.ttl
+	return a.runCommand(cmd, name, c)
+}
+
+// runPut is put, its value from the words, standard input (-) or a file.
+func (a *app) runPut(cmd *cobra.Command, args []string) error {
+	var (
+		val  []byte
+		read bool
+		err  error
+	)
+	switch {
+	case a.valueFile != "":
+		if len(args) != 1 {
+			return fmt.Errorf("usage: put --value-file FILE KEY (no VALUE words)")
+		}
+		val, err = os.ReadFile(a.valueFile)
+		read = true
+	case len(args) == 2 && args[1] == "-":
+		val, err = io.ReadAll(a.stdin)
+		read = true
+	}
+	if err != nil {
+		return fmt.Errorf("read the value: %w", err)
+	}
+	if !read {
+		return a.runOne(cmd, "put", args)
+	}
+	if len(val) == 0 {
+		return fmt.Errorf("the value is empty (delete KEY removes a key)")
+	}
+	c := repl.Command{Name: "put", Args: []string{args[0], string(val)}, TTL: a.ttl}
+	return a.runCommand(cmd, "put", c)
+}
+
+// runCommand connects and runs the command c, printing what it answers.
+func (a *app) runCommand(cmd *cobra.Command, name string, c repl.Command) error {
 	s, err := a.session(cmd, a.stdout, a.terminalPassword())
 	if err != nil {
 		return err
@@ -228,6 +271,9 @@ func (a *app) runOne(cmd *cobra.Command, name string, args []string) error {
 	w := a.stdout
 	if name == "scan" {
 		w = a.stderr // stdout carries only keys
+	}
+	if name == "get" && a.hex {
+		out = hex.EncodeToString([]byte(out))
 	}
 	fmt.Fprintln(w, out)
 	return nil

@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -67,11 +70,16 @@ type result struct {
 // runApp runs the binary's logic with stdin as a pipe (no terminal).
 func runApp(t *testing.T, dialErr error, stdin string, args ...string) result {
 	t.Helper()
+	return runAppOn(t, &memClient{data: map[string]string{"k": "v"}}, dialErr, stdin, args...)
+}
+
+// runAppOn is runApp against the cluster c.
+func runAppOn(t *testing.T, c *memClient, dialErr error, stdin string, args ...string) result {
+	t.Helper()
 	for _, v := range []string{"ECSKV_CONFIG", "ECSKV_USER", "ECSKV_PASSWORD", "ECSKV_PASSWORD_FILE", "ECSKV_CERTS_DIR"} {
 		t.Setenv(v, "") // a developer's shell must not change the results
 	}
 	var out, errOut bytes.Buffer
-	c := &memClient{data: map[string]string{"k": "v"}}
 	a := &app{
 		stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut,
 		isTerminal: func() bool { return false },
@@ -139,4 +147,24 @@ func TestPipedREPL(t *testing.T) {
 	// The REPL starts without a cluster; only the commands that need it fail.
 	got = runApp(t, errors.New("kvclient: cluster unavailable"), "help get\nget k\n")
 	require.Equal(t, result{2, "usage: get KEY\nprint KEY's value, or NOT_FOUND\nERROR: cluster unavailable\n", ""}, got)
+}
+
+// TestPutValueSources: put takes its value byte for byte from standard
+// input (-) or a file, and get --hex prints any value legibly.
+func TestPutValueSources(t *testing.T) {
+	c := &memClient{data: map[string]string{}}
+	bin := "line one\nline\x00two \xff"
+	require.Equal(t, result{0, "SUCCESS\n", ""}, runAppOn(t, c, nil, bin, "put", "in", "-"))
+	require.Equal(t, bin, c.data["in"])
+	f := filepath.Join(t.TempDir(), "v")
+	require.NoError(t, os.WriteFile(f, []byte(bin+"!"), 0o600))
+	require.Equal(t, result{0, "SUCCESS\n", ""}, runAppOn(t, c, nil, "", "put", "--value-file", f, "file"))
+	require.Equal(t, bin+"!", c.data["file"])
+	require.Equal(t, result{0, hex.EncodeToString([]byte(bin)) + "\n", ""}, runAppOn(t, c, nil, "", "get", "--hex", "in"))
+
+	require.Equal(t, 2, runAppOn(t, c, nil, "", "put", "empty", "-").code, "an empty value is refused")
+	require.Equal(t, 2, runAppOn(t, c, nil, "", "put", "--value-file", f, "k", "extra").code, "a file and words")
+	require.Equal(t, 2, runAppOn(t, c, nil, "", "put", "--value-file", filepath.Join(t.TempDir(), "none"), "k").code)
+	_, ok := c.data["empty"]
+	require.False(t, ok)
 }
