@@ -69,15 +69,15 @@ func TestZones(t *testing.T) {
 	}
 	require.Len(t, keys, 40, "keys on chains that span the zones with a far tail")
 	const rounds = 10
-	nearest := readZoned(ctx, t, cli, ring, keys, rounds, "near", kvclient.WithReadMode(kvclient.Nearest))
-	tail := readZoned(ctx, t, cli, ring, keys, rounds, "far", kvclient.WithReadMode(kvclient.Linearizable))
-	t.Logf("zones: %d reads of keys with a far tail (+%v each way): nearest p50 %v p99 %v, tail p50 %v p99 %v",
-		len(nearest), farDelay, pct(nearest, 0.50), pct(nearest, 0.99), pct(tail, 0.50), pct(tail, 0.99))
+	nearest := readZoned(ctx, t, cli, keys, rounds, "near", "near", kvclient.WithReadMode(kvclient.Nearest))
+	tail := readZoned(ctx, t, cli, keys, rounds, "", "far", kvclient.WithReadMode(kvclient.Linearizable))
+	t.Logf("zones: reads of keys with a far tail (+%v each way): %d nearest p50 %v p99 %v, %d tail p50 %v p99 %v",
+		farDelay, len(nearest), pct(nearest, 0.50), pct(nearest, 0.99), len(tail), pct(tail, 0.50), pct(tail, 0.99))
 
 	// No member shares this client's zone: the closest by coordinates
 	// (mid, at distance 1) serves, not near (at 4) however fast it is.
 	byCoords := zonedClient(t, c, func(cfg *config.Client) { cfg.Zone, cfg.Coords = "elsewhere", []float64{4, 0} })
-	readZoned(ctx, t, byCoords, ring, keys, 2, "mid", kvclient.WithReadMode(kvclient.Nearest))
+	readZoned(ctx, t, byCoords, keys, 2, "mid", "mid", kvclient.WithReadMode(kvclient.Nearest))
 
 	// ecs status and the status page show each server's zone.
 	res := framework.Run(t, framework.RunOptions{}, binPath(t, framework.ECSBin), "status", "--etcd-endpoints", c.EtcdEndpoint())
@@ -154,22 +154,41 @@ func chainZones(ch ringmeta.Chain) []string {
 }
 
 // readZoned reads every key rounds times, one read at a time, asserting that
-// the chain's member in zone served each, and returns the latencies.
-func readZoned(ctx context.Context, t *testing.T, cli *kvclient.Client, ring *ringmeta.Ring, keys []string, rounds int, zone string, mode kvclient.OpOption) []time.Duration {
+// the member of the key's chain in zone served each (the tail when zone is
+// ""), and returns the latencies of reads served from want, the zone the
+// test means to measure. A server of a machine this loaded can miss its
+// lease and be failed over meanwhile: a read during a ring change is not
+// checked, and reads of chains that have changed are checked against the
+// new chain but not timed unless served from want.
+func readZoned(ctx context.Context, t *testing.T, cli *kvclient.Client, keys []string, rounds int, zone, want string, mode kvclient.OpOption) []time.Duration {
 	t.Helper()
 	var ds []time.Duration
 	for r := 0; r < rounds; r++ {
 		for _, k := range keys {
 			var served string
+			before := cli.Ring()
 			start := time.Now()
 			v, err := cli.Get(ctx, k, mode, kvclient.WithServedBy(&served))
-			ds = append(ds, time.Since(start))
+			d := time.Since(start)
 			require.NoError(t, err)
 			require.Equal(t, "v", string(v))
+			ring := cli.Ring()
 			ch := ring.Chain(ring.PartitionOf(nil, []byte(k)))
-			require.Contains(t, ch.Members, served, "key %s", k)
-			require.Equal(t, zone, zoneOf[served].zone, "key %s on chain %v was served by %s", k, ch.Members, served)
+			if ring.Epoch != before.Epoch || len(chainZones(ch)) != 3 {
+				t.Logf("zones: ring epoch %d -> %d, key %s on chain %v served by %s: not checked", before.Epoch, ring.Epoch, k, ch.Members, served)
+				continue
+			}
+			if zone == "" {
+				require.Equal(t, ch.Tail(), served, "key %s on chain %v", k, ch.Members)
+			} else {
+				require.Contains(t, ch.Members, served, "key %s", k)
+				require.Equal(t, zone, zoneOf[served].zone, "key %s on chain %v was served by %s", k, ch.Members, served)
+			}
+			if zoneOf[served].zone == want {
+				ds = append(ds, d)
+			}
 		}
 	}
+	require.Greater(t, len(ds), rounds*len(keys)/2, "most reads should be served from zone %s", want)
 	return ds
 }
