@@ -298,9 +298,9 @@ func (rs *ringSource) current() *ringmeta.Ring {
 
 // connCache keeps one Admin connection per server address.
 type connCache struct {
-	dial  opclient.AdminDialer
-	mu    sync.Mutex // guards the maps
-	cls   map[string]kvpb.AdminClient
+	dial    opclient.AdminDialer
+	mu      sync.Mutex // guards the maps
+	cls     map[string]kvpb.AdminClient
 	closers []io.Closer
 }
 

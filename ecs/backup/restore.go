@@ -291,4 +291,3 @@ func (r *restoreRun) trySend(ctx context.Context, p int, recs []*kvpb.Op) (retry
 	}
 	return false, nil
 }
-
