@@ -211,11 +211,12 @@ peer-tools:
 bench-peers: build peer-tools
 	$(GO) run ./e2e/peers --bin-dir $(BIN) --duration $(or $(DURATION),30s) --out $(CURDIR)/bench-results
 
-## profile: kvbench W and C against a local 3-server cluster started with
-## --pprof; CPU profiles of every kvserver and the client, and
-## `go tool pprof -top` summaries, into bench-results/profile
+## profile: kvbench W and C against a local 3-server (SERVERS) cluster
+## started with --pprof; CPU and allocation profiles of every kvserver and
+## the client, `go tool pprof -top` summaries, into bench-results/profile,
+## and each server's write path stage by stage (ecskv_write_stage_seconds)
 profile: build
-	$(GO) run ./e2e/peers --bin-dir $(BIN) --profile --duration $(or $(DURATION),30s) --out $(CURDIR)/bench-results/profile
+	$(GO) run ./e2e/peers --bin-dir $(BIN) --profile --profile-servers $(or $(SERVERS),3) --duration $(or $(DURATION),30s) --out $(CURDIR)/bench-results/profile
 
 ## fuzz: run every fuzz target for FUZZTIME each
 fuzz:

@@ -75,12 +75,16 @@ type Admin struct {
 
 // KVServer configures one storage server.
 type KVServer struct {
-	ID            string        `mapstructure:"id"`             // unique, stable across restarts
-	Listen        string        `mapstructure:"listen"`         // client and peer gRPC address
-	Advertise     string        `mapstructure:"advertise"`      // address others dial; default Listen
-	Metrics       string        `mapstructure:"metrics"`        // /metrics address; "" disables
-	DataDir       string        `mapstructure:"data-dir"`       // pebble directory
-	Zone          string        `mapstructure:"zone"`           // failure domain for placement
+	ID        string `mapstructure:"id"`        // unique, stable across restarts
+	Listen    string `mapstructure:"listen"`    // client and peer gRPC address
+	Advertise string `mapstructure:"advertise"` // address others dial; default Listen
+	Metrics   string `mapstructure:"metrics"`   // /metrics address; "" disables
+	DataDir   string `mapstructure:"data-dir"`  // pebble directory
+	Zone      string `mapstructure:"zone"`      // failure domain for placement
+	// Coords place the server in a space of the operator's choosing (say
+	// x,y in milliseconds of network distance); clients in no zone of a
+	// chain read from the member nearest theirs. Default none.
+	Coords        []float64     `mapstructure:"coords"`
 	Cluster       string        `mapstructure:"cluster"`        // default "default"
 	EtcdEndpoints []string      `mapstructure:"etcd-endpoints"` // default 127.0.0.1:2379
 	LeaseTTL      time.Duration `mapstructure:"lease-ttl"`      // membership lease; default 3s
@@ -177,6 +181,12 @@ type DHT struct {
 	DHTIdleTimeout time.Duration `mapstructure:"dht-idle-timeout"`
 }
 
+// The client's read modes (Client.ReadMode).
+const (
+	ReadTail    = "tail"
+	ReadNearest = "nearest"
+)
+
 // Client configures the kvclient library and binary.
 type Client struct {
 	// Servers bootstraps the ring from these kvservers; when empty the ring is
@@ -193,5 +203,17 @@ type Client struct {
 	// ECSKV_PASSWORD) is used when no file is given.
 	PasswordFile string `mapstructure:"password-file"`
 	Password     string `mapstructure:"password"`
-	TLS          `mapstructure:",squash"`
+	// ReadMode is how Get reads when the call does not say: "tail" (the
+	// default) reads from the chain's tail, "nearest" from the nearest
+	// member where the key is clean. Both are linearizable.
+	ReadMode string `mapstructure:"read-mode"`
+	// Zone is the client's failure domain, as a kvserver's --zone: reads
+	// in nearest mode go to a chain member in it when there is one.
+	// Default "" (none).
+	Zone string `mapstructure:"zone"`
+	// Coords place the client among the servers' --coords: when no chain
+	// member shares its zone, a nearest read goes to the member at the
+	// least distance, before the lowest measured latency. Default none.
+	Coords []float64 `mapstructure:"coords"`
+	TLS    `mapstructure:",squash"`
 }

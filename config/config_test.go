@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -109,6 +110,9 @@ func TestValidateNamesField(t *testing.T) {
 		{name: "client dial-timeout 0", cfg: cli(func(c *Client) { c.DialTimeout = 0 }), field: "dial-timeout"},
 		{name: "client request-timeout negative", cfg: cli(func(c *Client) { c.RequestTimeout = -time.Second }), field: "request-timeout"},
 		{name: "client cluster", cfg: cli(func(c *Client) { c.Cluster = "bad name" }), field: "cluster"},
+		{name: "client read-mode", cfg: cli(func(c *Client) { c.ReadMode = "any" }), field: "read-mode"},
+		{name: "client coords NaN", cfg: cli(func(c *Client) { c.Coords = []float64{1, math.NaN()} }), field: "coords"},
+		{name: "kvserver coords too many", cfg: kvs(func(c *KVServer) { c.Coords = make([]float64, 9) }), field: "coords"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -79,6 +79,7 @@ func DefaultClient() Client {
 		DialTimeout:    3 * time.Second,
 		RequestTimeout: 10 * time.Second,
 		LogLevel:       DefaultLogLevel,
+		ReadMode:       ReadTail,
 	}
 }
 

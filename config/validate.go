@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"net"
 	"os"
@@ -107,6 +108,7 @@ func (c KVServer) Validate() error {
 		p.addf("data-dir", "must not be empty")
 	}
 	checkName(&p, "cluster", c.Cluster)
+	checkCoords(&p, c.Coords)
 	checkEndpoints(&p, "etcd-endpoints", c.EtcdEndpoints, true)
 	checkMin(&p, "lease-ttl", c.LeaseTTL, time.Second)
 	if c.CacheEntries < 0 {
@@ -229,8 +231,28 @@ func (c Client) Validate() error {
 			p.addf("password-file", "cannot read %q: %v", c.PasswordFile, err)
 		}
 	}
+	if c.ReadMode != ReadTail && c.ReadMode != ReadNearest {
+		p.addf("read-mode", "must be %s or %s, got %q", ReadTail, ReadNearest, c.ReadMode)
+	}
+	checkCoords(&p, c.Coords)
 	checkTLS(&p, c.TLS, tlsutil.ClientName, true)
 	return p.err()
+}
+
+// maxCoords bounds the dimensions of coords: a few are plenty to place
+// sites on a map or in a network-distance space.
+const maxCoords = 8
+
+func checkCoords(p *problems, cs []float64) {
+	if len(cs) > maxCoords {
+		p.addf("coords", "must have at most %d numbers, got %d", maxCoords, len(cs))
+	}
+	for _, c := range cs {
+		if math.IsNaN(c) || math.IsInf(c, 0) {
+			p.addf("coords", "must be finite numbers, got %v", c)
+			break
+		}
+	}
 }
 
 // Validate reports every invalid field of an admin command's configuration.

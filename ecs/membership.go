@@ -108,15 +108,15 @@ func (c *controller) admit(next *ringmeta.Ring, st *ctlstate.State, ep *epochCha
 		}
 		i := slices.IndexFunc(next.Servers, func(s ringmeta.Server) bool { return s.ID == id })
 		if i < 0 {
-			next.Servers = append(next.Servers, ringmeta.Server{ID: id, Addr: m.Addr, Zone: m.Zone, State: ringmeta.StateActive, Metrics: m.Metrics})
+			next.Servers = append(next.Servers, ringmeta.Server{ID: id, Addr: m.Addr, Zone: m.Zone, Coords: m.Coords, State: ringmeta.StateActive, Metrics: m.Metrics})
 			delete(c.restarted, id)
 			c.events.add("server joined", id+" at "+m.Addr)
 			ep.changed = true
 			continue
 		}
 		s := &next.Servers[i]
-		if s.Addr != m.Addr || s.Zone != m.Zone || s.Metrics != m.Metrics {
-			s.Addr, s.Zone, s.Metrics = m.Addr, m.Zone, m.Metrics
+		if s.Addr != m.Addr || s.Zone != m.Zone || !slices.Equal(s.Coords, m.Coords) || s.Metrics != m.Metrics {
+			s.Addr, s.Zone, s.Coords, s.Metrics = m.Addr, m.Zone, m.Coords, m.Metrics
 			ep.changed = true
 		}
 		if s.State == ringmeta.StateDown && c.up(id) {

@@ -12,6 +12,7 @@ import (
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/common/tlsutil"
+	"github.com/ecskv/ecskv/config"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 )
@@ -123,6 +124,7 @@ func (c *Client) Put(ctx context.Context, key string, value []byte, opts ...OpOp
 	if err != nil {
 		return 0, err
 	}
+	o.served(resp)
 	if resp.Status == kvpb.Status_UPDATE {
 		return Updated, nil
 	}
@@ -131,7 +133,7 @@ func (c *Client) Put(ctx context.Context, key string, value []byte, opts ...OpOp
 
 // Get returns key's value, or ErrNotFound.
 func (c *Client) Get(ctx context.Context, key string, opts ...OpOption) ([]byte, error) {
-	var o opOptions
+	o := opOptions{nearest: c.cfg.ReadMode == config.ReadNearest}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -139,6 +141,7 @@ func (c *Client) Get(ctx context.Context, key string, opts ...OpOption) ([]byte,
 	if err != nil {
 		return nil, err
 	}
+	o.served(resp)
 	if resp.Status == kvpb.Status_NOT_FOUND {
 		return nil, ErrNotFound
 	}

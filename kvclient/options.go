@@ -3,6 +3,7 @@ package kvclient
 import (
 	"time"
 
+	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/config"
 	"go.uber.org/zap"
 )
@@ -40,11 +41,22 @@ type OpOption func(*opOptions)
 type opOptions struct {
 	ttl      time.Duration
 	nearest  bool
+	servedBy *string
 	keysOnly bool
 }
 
 // WithTTL makes a put expire ttl after the head applies it.
 func WithTTL(ttl time.Duration) OpOption { return func(o *opOptions) { o.ttl = ttl } }
+
+// WithServedBy stores in *id the id of the server that answered a Get or
+// Put (kvpb Response.server), say to see which member nearest reads use.
+func WithServedBy(id *string) OpOption { return func(o *opOptions) { o.servedBy = id } }
+
+func (o *opOptions) served(resp *kvpb.Response) {
+	if o.servedBy != nil {
+		*o.servedBy = resp.Server
+	}
+}
 
 // ReadMode chooses which chain member answers a Get. Both modes are
 // linearizable (DESIGN §4).
@@ -55,10 +67,14 @@ const (
 	Linearizable ReadMode = iota
 	// Nearest reads from the closest chain member where the key is clean
 	// (CRAQ), falling back to the tail for a key with a write in flight.
+	// Closest is a member in the client's zone (Config.Zone), else the
+	// one nearest its coordinates (Config.Coords), else the one with the
+	// lowest measured latency.
 	Nearest
 )
 
-// WithReadMode selects the member that answers a Get.
+// WithReadMode selects the member that answers a Get, overriding
+// Config.ReadMode.
 func WithReadMode(m ReadMode) OpOption { return func(o *opOptions) { o.nearest = m == Nearest } }
 
 // PutResult tells whether a put created the key or overwrote it.

@@ -99,7 +99,7 @@ func refusal(resp *kvpb.Response) error {
 }
 
 // route picks the server for o: the head for writes, the tail for reads,
-// the member with the lowest observed latency for nearest reads.
+// the nearest member (nearestMember) for nearest reads.
 func (c *Client) route(rr *routedRing, o *op) (string, error) {
 	p := rr.PartitionOf(o.ns, o.key)
 	if o.kind == opScan {
@@ -114,7 +114,7 @@ func (c *Client) route(rr *routedRing, o *op) (string, error) {
 	case o.kind.write():
 		id = ch.Head()
 	case o.nearest && !o.toTail:
-		id = c.lat.nearest(ch.Members, rr.addr)
+		id = c.nearestMember(rr, ch.Members)
 	}
 	if id == "" {
 		return "", ErrNoLayout

@@ -21,13 +21,14 @@ import (
 // routedRing is a published ring plus an address index for routing.
 type routedRing struct {
 	*ringmeta.Ring
-	addr map[string]string // server id -> address
+	addr map[string]string          // server id -> address
+	srv  map[string]ringmeta.Server // server id -> server, for its zone and coords
 }
 
 func newRoutedRing(r *ringmeta.Ring) *routedRing {
-	rr := &routedRing{Ring: r, addr: make(map[string]string, len(r.Servers))}
+	rr := &routedRing{Ring: r, addr: make(map[string]string, len(r.Servers)), srv: make(map[string]ringmeta.Server, len(r.Servers))}
 	for _, s := range r.Servers {
-		rr.addr[s.ID] = s.Addr
+		rr.addr[s.ID], rr.srv[s.ID] = s.Addr, s
 	}
 	return rr
 }

@@ -21,7 +21,7 @@ import (
 // how the ECS learns that a server serves the ring it published.
 func (s *Server) registerLoop() {
 	member := etcdkeys.Member{
-		ID: s.cfg.ID, Addr: s.cfg.Advertise, Zone: s.cfg.Zone, Metrics: s.cfg.Metrics,
+		ID: s.cfg.ID, Addr: s.cfg.Advertise, Zone: s.cfg.Zone, Coords: s.cfg.Coords, Metrics: s.cfg.Metrics,
 		PID: os.Getpid(), StartUnixMs: s.started.UnixMilli(), Incarnation: s.incarnation(),
 	}
 	key := etcdkeys.Server(s.cfg.Cluster, s.cfg.ID)

@@ -7,12 +7,14 @@ import (
 
 // Member is the value a kvserver writes under its lease-bound servers/<id> key.
 type Member struct {
-	ID          string `json:"id"`
-	Addr        string `json:"addr"`
-	Zone        string `json:"zone,omitempty"`
-	Metrics     string `json:"metrics,omitempty"`
-	PID         int    `json:"pid"`
-	StartUnixMs int64  `json:"start_unix_ms"`
+	ID   string `json:"id"`
+	Addr string `json:"addr"`
+	Zone string `json:"zone,omitempty"`
+	// Coords place the server for clients' nearest reads (kvserver --coords).
+	Coords      []float64 `json:"coords,omitempty"`
+	Metrics     string    `json:"metrics,omitempty"`
+	PID         int       `json:"pid"`
+	StartUnixMs int64     `json:"start_unix_ms"`
 	// Incarnation grows with every start of the server (its start time in
 	// nanoseconds), so the ECS tells a restarted server from the old one.
 	// The server answers health probes for it under HealthService.

@@ -26,11 +26,13 @@ const (
 
 // Server is one kvserver as the ring knows it.
 type Server struct {
-	ID      string `json:"id"`
-	Addr    string `json:"addr"`
-	Zone    string `json:"zone,omitempty"`
-	State   State  `json:"state"`
-	Metrics string `json:"metrics,omitempty"` // host:port of its /metrics
+	ID   string `json:"id"`
+	Addr string `json:"addr"`
+	Zone string `json:"zone,omitempty"`
+	// Coords place the server for clients' nearest reads (kvserver --coords).
+	Coords  []float64 `json:"coords,omitempty"`
+	State   State     `json:"state"`
+	Metrics string    `json:"metrics,omitempty"` // host:port of its /metrics
 }
 
 // Chain is the replica chain of one partition: Members[0] is the head, the

@@ -73,6 +73,8 @@ func clientFlags() *pflag.FlagSet {
 	fs.StringSlice("server", d.Servers, "kvserver address")
 	fs.StringSlice("etcd-endpoints", d.EtcdEndpoints, "etcd")
 	fs.Duration("request-timeout", d.RequestTimeout, "per call")
+	fs.String("zone", d.Zone, "zone")
+	fs.String("coords", "", "coordinates")
 	return fs
 }
 
@@ -370,6 +372,39 @@ func TestLoadFlags(t *testing.T) {
 			tt.check(t, got)
 		})
 	}
+}
+
+// TestLoadClientPlace reads the client's zone and coordinates, which
+// nearest reads use, from flags and the environment alike.
+func TestLoadClientPlace(t *testing.T) {
+	tests := []struct {
+		name   string
+		env    map[string]string
+		args   []string
+		zone   string
+		coords []float64
+	}{
+		{name: "flags", args: []string{"--zone", "z1", "--coords", "1.5,-2"}, zone: "z1", coords: []float64{1.5, -2}},
+		{name: "env", env: map[string]string{"ECSKV_ZONE": "z2", "ECSKV_COORDS": "3,4"}, zone: "z2", coords: []float64{3, 4}},
+		{name: "flag over env", env: map[string]string{"ECSKV_ZONE": "z2"}, args: []string{"--zone", "z1"}, zone: "z1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			got, err := Client(parse(t, clientFlags(), tt.args...))
+			require.NoError(t, err)
+			require.Equal(t, tt.zone, got.Zone)
+			require.Equal(t, tt.coords, got.Coords)
+		})
+	}
+	t.Run("not numbers", func(t *testing.T) {
+		clearEnv(t)
+		_, err := Client(parse(t, clientFlags(), "--coords", "1,x"))
+		require.ErrorIs(t, err, config.ErrInvalid)
+	})
 }
 
 func TestLoadFlagEnvOverEndpointList(t *testing.T) {

@@ -27,6 +27,8 @@ const (
 type ChaosConfig struct {
 	Servers, Replicas, Partitions int
 	ECSes                         int // controllers: the first leads, the others stand by
+	// ServerArgs are extra kvserver flags by server id (a zone, coordinates).
+	ServerArgs map[string][]string
 }
 
 // ChaosCluster is a cluster built for fault injection: an etcd process the
@@ -95,6 +97,9 @@ func (c *ChaosCluster) proxy(t testing.TB, to, from, target string) *Proxy {
 // Net returns the network whose faults cut nodes apart.
 func (c *ChaosCluster) Net() *Network { return c.net }
 
+// StatusURL is the status page of ecs1 (the first leader).
+func (c *ChaosCluster) StatusURL() string { return "http://" + Addr(c.ports.HTTP) + "/" }
+
 // Etcd returns the etcd process.
 func (c *ChaosCluster) Etcd() *EtcdProcess { return c.etcd }
 
@@ -157,7 +162,7 @@ func (c *ChaosCluster) start(t testing.TB, name string, argv []string) {
 func (c *ChaosCluster) StartServer(t testing.TB, id string) {
 	t.Helper()
 	i := c.slot(id)
-	c.start(t, id, []string{filepath.Join(c.binDir, KVServerBin),
+	c.start(t, id, append([]string{filepath.Join(c.binDir, KVServerBin),
 		"--id", id,
 		"--listen", Addr(c.ports.Server(i)),
 		"--advertise", c.srvProxy[id].Addr(),
@@ -165,7 +170,7 @@ func (c *ChaosCluster) StartServer(t testing.TB, id string) {
 		"--data-dir", filepath.Join(c.dataDir, id),
 		"--etcd-endpoints", c.etcdVia(t, id),
 		"--log-level", logLevel(),
-	})
+	}, c.cfg.ServerArgs[id]...))
 }
 
 // StartECS starts controller name (again): `ecs start -n 0` on the

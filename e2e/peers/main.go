@@ -7,7 +7,7 @@
 // (peers.svg) in --out.
 //
 // With --profile (`make profile`) it instead runs W and C against a
-// 3-server ecskv started with --pprof and saves CPU profiles of every
+// 3-server (--profile-servers) ecskv started with --pprof and saves CPU profiles of every
 // kvserver and of kvbench, with `go tool pprof -top` summaries.
 //
 // Everything it starts it stops, also on SIGINT/SIGTERM.
@@ -34,6 +34,7 @@ type options struct {
 	clients, keys, value int
 	manyClients          int
 	profile              bool
+	profileServers       int
 }
 
 func main() {
@@ -48,6 +49,7 @@ func main() {
 	flag.IntVar(&o.keys, "keys", 10_000, "keys (written once per system by a load run before the workloads)")
 	flag.IntVar(&o.value, "value-size", 1024, "value bytes")
 	flag.BoolVar(&o.profile, "profile", false, "profile ecskv-3 under W and C instead of comparing systems")
+	flag.IntVar(&o.profileServers, "profile-servers", 3, "servers of the profiled ecskv (replicas stay 3)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

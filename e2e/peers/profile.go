@@ -26,7 +26,7 @@ func runProfile(ctx context.Context, o options) (err error) {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	sys := &ecskv{n: 3, binDir: o.binDir, env: []string{"ECSKV_PPROF=true"}}
+	sys := &ecskv{n: max(o.profileServers, 3), binDir: o.binDir, env: []string{"ECSKV_PPROF=true"}}
 	progress("%s: starting with --pprof", sys.name())
 	target, err := sys.start(ctx, dir)
 	defer func() { err = errors.Join(err, sys.stop()) }()

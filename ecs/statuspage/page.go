@@ -92,8 +92,8 @@ progress{width:16em}
 </div>
 <div>
 <h2>servers</h2>
-<table id="servers"><tr><th>id</th><th>address</th><th>state</th><th>head</th><th>middle</th><th>tail</th><th>learning</th><th>pid</th><th>metrics</th></tr>
-{{range .Servers}}<tr data-server="{{.ID}}"><td>{{with index $.Colours .ID}}<span class="swatch" style="background:{{.}}"></span>{{end}}{{.ID}}</td><td>{{.Address}}</td><td class="{{.State}}">{{.State}}</td>
+<table id="servers"><tr><th>id</th><th>address</th><th>zone</th><th>state</th><th>head</th><th>middle</th><th>tail</th><th>learning</th><th>pid</th><th>metrics</th></tr>
+{{range .Servers}}<tr data-server="{{.ID}}"><td>{{with index $.Colours .ID}}<span class="swatch" style="background:{{.}}"></span>{{end}}{{.ID}}</td><td>{{.Address}}</td><td>{{.Zone}}</td><td class="{{.State}}">{{.State}}</td>
 <td>{{index .Roles "head"}}</td><td>{{index .Roles "middle"}}</td><td>{{index .Roles "tail"}}</td><td>{{.Learning}}</td><td>{{.PID}}</td>
 <td>{{if .Metrics}}<a href="http://{{.Metrics}}/metrics">{{.Metrics}}</a>{{end}}</td></tr>
 {{end}}</table>

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -86,13 +87,14 @@ func printStatus(st *opclient.Status) {
 	m := st.Moves
 	fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d/%d\t%d\t%d\t%s\t%s\n\n", st.UnderReplicated, st.Unavailable, st.Learners,
 		m.InProgress, m.Done, m.Total, m.Pending, m.KeysMoved, humanize.Bytes(m.CopiedBytes), eta(m))
-	fmt.Fprintln(tw, "ID\tADDRESS\tSTATE\tHEAD\tMIDDLE\tTAIL\tLEARNING\tBEHIND\tPID\tMETRICS")
+	fmt.Fprintln(tw, "ID\tADDRESS\tZONE\tSTATE\tHEAD\tMIDDLE\tTAIL\tLEARNING\tBEHIND\tPID\tMETRICS")
 	for _, s := range st.Servers {
 		behind, pid := "-", "-" // a server that is not registered reports nothing
 		if s.PID != 0 {
 			behind, pid = fmt.Sprintf("%d epochs", s.Lag), strconv.Itoa(s.PID)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", s.ID, s.Address, s.State,
+		zone := cmp.Or(s.Zone, "-")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", s.ID, s.Address, zone, s.State,
 			s.Roles["head"], s.Roles["middle"], s.Roles["tail"], s.Learning, behind, pid, s.Metrics)
 	}
 	_ = tw.Flush()

@@ -25,6 +25,8 @@ type options struct {
 	load, asJSON, nearest, quiet   bool
 	unary                          bool
 	cpuProfile                     string
+	zone                           string    // nearest reads prefer this zone's members
+	coords                         []float64 // then the members closest to these
 }
 
 func main() {
@@ -49,6 +51,8 @@ func main() {
 	f.DurationVar(&o.warmup, "warmup", 5*time.Second, "unmeasured run before it")
 	f.BoolVar(&o.load, "load", true, "write every key first (the load phase)")
 	f.BoolVar(&o.nearest, "nearest", false, "ecskv: read from the nearest clean chain member")
+	f.StringVar(&o.zone, "zone", "", "ecskv: this client's zone; nearest reads go to a chain member in it (else $ECSKV_ZONE)")
+	f.Float64SliceVar(&o.coords, "coords", nil, "ecskv: `X,Y` of this client; with no member in --zone, nearest reads go to the closest (else $ECSKV_COORDS)")
 	f.BoolVar(&o.unary, "unary", false, "ecskv: one unary RPC per call instead of the Batch stream (for comparison)")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured run to this file")
 	f.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
@@ -91,7 +95,7 @@ func run(o options) error {
 		return err
 	}
 	ctx := context.Background()
-	t, err := openTarget(ctx, o.target, o.nearest, o.unary)
+	t, err := openTarget(ctx, o)
 	if err != nil {
 		return err
 	}

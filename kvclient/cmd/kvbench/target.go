@@ -28,7 +28,8 @@ var errMissing = errors.New("key missing")
 // openTarget parses URLs such as ecskv://127.0.0.1:2379 (ring from etcd),
 // ecskv+server://127.0.0.1:5001, redis://host:port,
 // redis-cluster://host:port,host:port and etcd://host:port,host:port.
-func openTarget(ctx context.Context, raw string, nearest, unary bool) (target, error) {
+func openTarget(ctx context.Context, o options) (target, error) {
+	raw := o.target
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("bad --target %q: want scheme://host:port[,host:port]", raw)
@@ -41,13 +42,19 @@ func openTarget(ctx context.Context, raw string, nearest, unary bool) (target, e
 		if err != nil {
 			return nil, err
 		}
+		if o.zone != "" {
+			cfg.Zone = o.zone
+		}
+		if o.coords != nil {
+			cfg.Coords = o.coords
+		}
 		if u.Scheme == "ecskv" {
 			cfg.EtcdEndpoints = hosts
 		} else {
 			cfg.Servers = hosts
 		}
 		var opts []kvclient.Option
-		if unary {
+		if o.unary {
 			opts = append(opts, kvclient.WithUnaryCalls())
 		}
 		c, err := kvclient.New(ctx, cfg, opts...)
@@ -55,7 +62,7 @@ func openTarget(ctx context.Context, raw string, nearest, unary bool) (target, e
 			return nil, err
 		}
 		t := &ecskvTarget{c: c}
-		if nearest {
+		if o.nearest {
 			t.read = []kvclient.OpOption{kvclient.WithReadMode(kvclient.Nearest)}
 		}
 		return t, nil

@@ -29,6 +29,7 @@ import (
 	"github.com/ecskv/ecskv/kvclient"
 	"github.com/ecskv/ecskv/kvclient/repl"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 )
 
@@ -146,6 +147,14 @@ func addConfigFlags(root *cobra.Command) {
 	load.AddTLSFlags(f, "client.crt and client.key", false)
 	f.String("user", "", "log in as this user (clusters with authentication)")
 	f.String("password-file", "", "file holding the password of --user (else $ECSKV_PASSWORD, else a prompt)")
+	addPlaceFlags(f, d)
+}
+
+// addPlaceFlags adds the flags of nearest reads.
+func addPlaceFlags(f *pflag.FlagSet, d config.Client) {
+	f.String("read-mode", d.ReadMode, "get reads from the chain's tail, or from the nearest member where the key is clean: tail|nearest")
+	f.String("zone", d.Zone, "this client's zone: nearest reads go to a chain member in it")
+	f.String("coords", "", "`X,Y` (as the servers' --coords): with no member in --zone, nearest reads go to the closest")
 }
 
 func (a *app) oneShot(name, use, short string) *cobra.Command {
