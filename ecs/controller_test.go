@@ -21,8 +21,9 @@ import (
 	"google.golang.org/grpc"
 )
 
-// fakeAdmin answers Digest with 10 keys per partition asked for.
-type fakeAdmin struct{}
+// fakeAdmin answers Digest with 10 keys per partition asked for; the
+// other calls are not the controller's.
+type fakeAdmin struct{ kvpb.AdminClient }
 
 func (fakeAdmin) Digest(_ context.Context, in *kvpb.DigestRequest, _ ...grpc.CallOption) (*kvpb.DigestResponse, error) {
 	out := &kvpb.DigestResponse{}

@@ -36,6 +36,7 @@
 //   - ecs (this package): the controller, run by `ecs start`;
 //   - ecs/opclient: the operator client of `ecs status`, `add`, `remove`,
 //     `replace`, `restart`, `check` and `user`;
+//   - ecs/backup: `ecs backup` and `ecs restore` (files, manifest, verify);
 //   - ecs/launcher: the local kvserver processes of `ecs start -n N`;
 //   - ecs/statuspage: the status page and its JSON;
 //   - ecs/ctlstate: the leader's record in etcd, shared by the above;

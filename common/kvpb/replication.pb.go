@@ -910,6 +910,267 @@ func (x *DigestResponse) GetPartitions() []*PartitionDigest {
 	return nil
 }
 
+type BackupRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Partition uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	// chain_version the caller found the tail by; 0: any.
+	ChainVersion  uint64 `protobuf:"varint,2,opt,name=chain_version,json=chainVersion,proto3" json:"chain_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupRequest) Reset() {
+	*x = BackupRequest{}
+	mi := &file_kvpb_replication_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupRequest) ProtoMessage() {}
+
+func (x *BackupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_replication_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
+func (*BackupRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_replication_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *BackupRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *BackupRequest) GetChainVersion() uint64 {
+	if x != nil {
+		return x.ChainVersion
+	}
+	return 0
+}
+
+// BackupChunk is part of a partition's backup. The first chunk carries
+// seq, chain_version and taken_unix_ms; the last has last set.
+type BackupChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// seq of the snapshot: it holds every write of the partition up to seq
+	// and none after, all committed.
+	Seq          uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	ChainVersion uint64 `protobuf:"varint,2,opt,name=chain_version,json=chainVersion,proto3" json:"chain_version,omitempty"`
+	// records: puts with ns, key, value and expiry_ms (absolute unix ms,
+	// 0 = none); records expired at taken_unix_ms are left out.
+	Records []*Op `protobuf:"bytes,3,rep,name=records,proto3" json:"records,omitempty"`
+	Last    bool  `protobuf:"varint,4,opt,name=last,proto3" json:"last,omitempty"`
+	// taken_unix_ms is the tail's wall clock when the snapshot was taken.
+	TakenUnixMs   int64 `protobuf:"varint,5,opt,name=taken_unix_ms,json=takenUnixMs,proto3" json:"taken_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupChunk) Reset() {
+	*x = BackupChunk{}
+	mi := &file_kvpb_replication_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupChunk) ProtoMessage() {}
+
+func (x *BackupChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_replication_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
+func (*BackupChunk) Descriptor() ([]byte, []int) {
+	return file_kvpb_replication_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *BackupChunk) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *BackupChunk) GetChainVersion() uint64 {
+	if x != nil {
+		return x.ChainVersion
+	}
+	return 0
+}
+
+func (x *BackupChunk) GetRecords() []*Op {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *BackupChunk) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
+func (x *BackupChunk) GetTakenUnixMs() int64 {
+	if x != nil {
+		return x.TakenUnixMs
+	}
+	return 0
+}
+
+type RestoreRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Partition uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	// chain_version the caller found the head by; 0: any.
+	ChainVersion uint64 `protobuf:"varint,2,opt,name=chain_version,json=chainVersion,proto3" json:"chain_version,omitempty"`
+	// records: puts with ns, key, value and an absolute expiry_ms, every
+	// one of this partition in the server's ring.
+	Records       []*Op `protobuf:"bytes,3,rep,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreRequest) Reset() {
+	*x = RestoreRequest{}
+	mi := &file_kvpb_replication_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreRequest) ProtoMessage() {}
+
+func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_replication_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreRequest.ProtoReflect.Descriptor instead.
+func (*RestoreRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_replication_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RestoreRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *RestoreRequest) GetChainVersion() uint64 {
+	if x != nil {
+		return x.ChainVersion
+	}
+	return 0
+}
+
+func (x *RestoreRequest) GetRecords() []*Op {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+type RestoreResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// status: SUCCESS or UPDATE once the write is committed; SERVER_* as for
+	// a put (refresh the ring, retry at the partition's head).
+	Status        Status `protobuf:"varint,1,opt,name=status,proto3,enum=ecskv.v1.Status" json:"status,omitempty"`
+	Epoch         uint64 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreResponse) Reset() {
+	*x = RestoreResponse{}
+	mi := &file_kvpb_replication_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreResponse) ProtoMessage() {}
+
+func (x *RestoreResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_replication_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreResponse.ProtoReflect.Descriptor instead.
+func (*RestoreResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_replication_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RestoreResponse) GetStatus() Status {
+	if x != nil {
+		return x.Status
+	}
+	return Status_STATUS_UNSPECIFIED
+}
+
+func (x *RestoreResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *RestoreResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_kvpb_replication_proto protoreflect.FileDescriptor
 
 const file_kvpb_replication_proto_rawDesc = "" +
@@ -988,16 +1249,35 @@ const file_kvpb_replication_proto_rawDesc = "" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x129\n" +
 	"\n" +
 	"partitions\x18\x03 \x03(\v2\x19.ecskv.v1.PartitionDigestR\n" +
-	"partitions*#\n" +
+	"partitions\"R\n" +
+	"\rBackupRequest\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12#\n" +
+	"\rchain_version\x18\x02 \x01(\x04R\fchainVersion\"\xa4\x01\n" +
+	"\vBackupChunk\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12#\n" +
+	"\rchain_version\x18\x02 \x01(\x04R\fchainVersion\x12&\n" +
+	"\arecords\x18\x03 \x03(\v2\f.ecskv.v1.OpR\arecords\x12\x12\n" +
+	"\x04last\x18\x04 \x01(\bR\x04last\x12\"\n" +
+	"\rtaken_unix_ms\x18\x05 \x01(\x03R\vtakenUnixMs\"{\n" +
+	"\x0eRestoreRequest\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12#\n" +
+	"\rchain_version\x18\x02 \x01(\x04R\fchainVersion\x12&\n" +
+	"\arecords\x18\x03 \x03(\v2\f.ecskv.v1.OpR\arecords\"k\n" +
+	"\x0fRestoreResponse\x12(\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x10.ecskv.v1.StatusR\x06status\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage*#\n" +
 	"\x06OpKind\x12\n" +
 	"\n" +
 	"\x06OP_PUT\x10\x00\x12\r\n" +
 	"\tOP_DELETE\x10\x012\x8c\x01\n" +
 	"\vReplication\x12;\n" +
 	"\tReplicate\x12\x13.ecskv.v1.ReplBatch\x1a\x17.ecskv.v1.ReplStreamEnd(\x01\x12@\n" +
-	"\bSnapshot\x12\x19.ecskv.v1.SnapshotRequest\x1a\x17.ecskv.v1.SnapshotChunk0\x012D\n" +
+	"\bSnapshot\x12\x19.ecskv.v1.SnapshotRequest\x1a\x17.ecskv.v1.SnapshotChunk0\x012\xc0\x01\n" +
 	"\x05Admin\x12;\n" +
-	"\x06Digest\x12\x17.ecskv.v1.DigestRequest\x1a\x18.ecskv.v1.DigestResponseB$Z\"github.com/ecskv/ecskv/common/kvpbb\x06proto3"
+	"\x06Digest\x12\x17.ecskv.v1.DigestRequest\x1a\x18.ecskv.v1.DigestResponse\x12:\n" +
+	"\x06Backup\x12\x17.ecskv.v1.BackupRequest\x1a\x15.ecskv.v1.BackupChunk0\x01\x12>\n" +
+	"\aRestore\x12\x18.ecskv.v1.RestoreRequest\x1a\x19.ecskv.v1.RestoreResponseB$Z\"github.com/ecskv/ecskv/common/kvpbb\x06proto3"
 
 var (
 	file_kvpb_replication_proto_rawDescOnce sync.Once
@@ -1012,7 +1292,7 @@ func file_kvpb_replication_proto_rawDescGZIP() []byte {
 }
 
 var file_kvpb_replication_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kvpb_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_kvpb_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_kvpb_replication_proto_goTypes = []any{
 	(OpKind)(0),             // 0: ecskv.v1.OpKind
 	(*Op)(nil),              // 1: ecskv.v1.Op
@@ -1026,29 +1306,40 @@ var file_kvpb_replication_proto_goTypes = []any{
 	(*DigestRequest)(nil),   // 9: ecskv.v1.DigestRequest
 	(*PartitionDigest)(nil), // 10: ecskv.v1.PartitionDigest
 	(*DigestResponse)(nil),  // 11: ecskv.v1.DigestResponse
-	(Status)(0),             // 12: ecskv.v1.Status
+	(*BackupRequest)(nil),   // 12: ecskv.v1.BackupRequest
+	(*BackupChunk)(nil),     // 13: ecskv.v1.BackupChunk
+	(*RestoreRequest)(nil),  // 14: ecskv.v1.RestoreRequest
+	(*RestoreResponse)(nil), // 15: ecskv.v1.RestoreResponse
+	(Status)(0),             // 16: ecskv.v1.Status
 }
 var file_kvpb_replication_proto_depIdxs = []int32{
 	0,  // 0: ecskv.v1.Op.kind:type_name -> ecskv.v1.OpKind
 	1,  // 1: ecskv.v1.Update.ops:type_name -> ecskv.v1.Op
-	12, // 2: ecskv.v1.Update.status:type_name -> ecskv.v1.Status
+	16, // 2: ecskv.v1.Update.status:type_name -> ecskv.v1.Status
 	2,  // 3: ecskv.v1.ChainMsg.entries:type_name -> ecskv.v1.Update
-	12, // 4: ecskv.v1.DedupRecord.status:type_name -> ecskv.v1.Status
+	16, // 4: ecskv.v1.DedupRecord.status:type_name -> ecskv.v1.Status
 	3,  // 5: ecskv.v1.ReplBatch.msgs:type_name -> ecskv.v1.ChainMsg
 	1,  // 6: ecskv.v1.SnapshotChunk.records:type_name -> ecskv.v1.Op
 	4,  // 7: ecskv.v1.SnapshotChunk.dedup:type_name -> ecskv.v1.DedupRecord
 	10, // 8: ecskv.v1.DigestResponse.partitions:type_name -> ecskv.v1.PartitionDigest
-	5,  // 9: ecskv.v1.Replication.Replicate:input_type -> ecskv.v1.ReplBatch
-	7,  // 10: ecskv.v1.Replication.Snapshot:input_type -> ecskv.v1.SnapshotRequest
-	9,  // 11: ecskv.v1.Admin.Digest:input_type -> ecskv.v1.DigestRequest
-	6,  // 12: ecskv.v1.Replication.Replicate:output_type -> ecskv.v1.ReplStreamEnd
-	8,  // 13: ecskv.v1.Replication.Snapshot:output_type -> ecskv.v1.SnapshotChunk
-	11, // 14: ecskv.v1.Admin.Digest:output_type -> ecskv.v1.DigestResponse
-	12, // [12:15] is the sub-list for method output_type
-	9,  // [9:12] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	1,  // 9: ecskv.v1.BackupChunk.records:type_name -> ecskv.v1.Op
+	1,  // 10: ecskv.v1.RestoreRequest.records:type_name -> ecskv.v1.Op
+	16, // 11: ecskv.v1.RestoreResponse.status:type_name -> ecskv.v1.Status
+	5,  // 12: ecskv.v1.Replication.Replicate:input_type -> ecskv.v1.ReplBatch
+	7,  // 13: ecskv.v1.Replication.Snapshot:input_type -> ecskv.v1.SnapshotRequest
+	9,  // 14: ecskv.v1.Admin.Digest:input_type -> ecskv.v1.DigestRequest
+	12, // 15: ecskv.v1.Admin.Backup:input_type -> ecskv.v1.BackupRequest
+	14, // 16: ecskv.v1.Admin.Restore:input_type -> ecskv.v1.RestoreRequest
+	6,  // 17: ecskv.v1.Replication.Replicate:output_type -> ecskv.v1.ReplStreamEnd
+	8,  // 18: ecskv.v1.Replication.Snapshot:output_type -> ecskv.v1.SnapshotChunk
+	11, // 19: ecskv.v1.Admin.Digest:output_type -> ecskv.v1.DigestResponse
+	13, // 20: ecskv.v1.Admin.Backup:output_type -> ecskv.v1.BackupChunk
+	15, // 21: ecskv.v1.Admin.Restore:output_type -> ecskv.v1.RestoreResponse
+	17, // [17:22] is the sub-list for method output_type
+	12, // [12:17] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_kvpb_replication_proto_init() }
@@ -1063,7 +1354,7 @@ func file_kvpb_replication_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kvpb_replication_proto_rawDesc), len(file_kvpb_replication_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -169,7 +169,9 @@ var Replication_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Admin_Digest_FullMethodName = "/ecskv.v1.Admin/Digest"
+	Admin_Digest_FullMethodName  = "/ecskv.v1.Admin/Digest"
+	Admin_Backup_FullMethodName  = "/ecskv.v1.Admin/Backup"
+	Admin_Restore_FullMethodName = "/ecskv.v1.Admin/Restore"
 )
 
 // AdminClient is the client API for Admin service.
@@ -180,6 +182,13 @@ const (
 type AdminClient interface {
 	// Digest returns, per partition, applied_seq and a hash of the contents.
 	Digest(ctx context.Context, in *DigestRequest, opts ...grpc.CallOption) (*DigestResponse, error)
+	// Backup streams a partition's live records from its tail, read from a
+	// storage snapshot whose every write is committed: the partition as it
+	// stood at one seq (`ecs backup`).
+	Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error)
+	// Restore writes records into a partition at its head, as one write down
+	// its chain (`ecs restore`).
+	Restore(ctx context.Context, in *RestoreRequest, opts ...grpc.CallOption) (*RestoreResponse, error)
 }
 
 type adminClient struct {
@@ -200,6 +209,35 @@ func (c *adminClient) Digest(ctx context.Context, in *DigestRequest, opts ...grp
 	return out, nil
 }
 
+func (c *adminClient) Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Admin_ServiceDesc.Streams[0], Admin_Backup_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BackupRequest, BackupChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Admin_BackupClient = grpc.ServerStreamingClient[BackupChunk]
+
+func (c *adminClient) Restore(ctx context.Context, in *RestoreRequest, opts ...grpc.CallOption) (*RestoreResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RestoreResponse)
+	err := c.cc.Invoke(ctx, Admin_Restore_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -208,6 +246,13 @@ func (c *adminClient) Digest(ctx context.Context, in *DigestRequest, opts ...grp
 type AdminServer interface {
 	// Digest returns, per partition, applied_seq and a hash of the contents.
 	Digest(context.Context, *DigestRequest) (*DigestResponse, error)
+	// Backup streams a partition's live records from its tail, read from a
+	// storage snapshot whose every write is committed: the partition as it
+	// stood at one seq (`ecs backup`).
+	Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error
+	// Restore writes records into a partition at its head, as one write down
+	// its chain (`ecs restore`).
+	Restore(context.Context, *RestoreRequest) (*RestoreResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -220,6 +265,12 @@ type UnimplementedAdminServer struct{}
 
 func (UnimplementedAdminServer) Digest(context.Context, *DigestRequest) (*DigestResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Digest not implemented")
+}
+func (UnimplementedAdminServer) Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error {
+	return status.Error(codes.Unimplemented, "method Backup not implemented")
+}
+func (UnimplementedAdminServer) Restore(context.Context, *RestoreRequest) (*RestoreResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Restore not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -260,6 +311,35 @@ func _Admin_Digest_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_Backup_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BackupRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AdminServer).Backup(m, &grpc.GenericServerStream[BackupRequest, BackupChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Admin_BackupServer = grpc.ServerStreamingServer[BackupChunk]
+
+func _Admin_Restore_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RestoreRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Restore(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Restore_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Restore(ctx, req.(*RestoreRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -271,7 +351,17 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Digest",
 			Handler:    _Admin_Digest_Handler,
 		},
+		{
+			MethodName: "Restore",
+			Handler:    _Admin_Restore_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Backup",
+			Handler:       _Admin_Backup_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "kvpb/replication.proto",
 }

@@ -276,6 +276,16 @@ func (sn *Snapshot) Scan(p int, fn func(ns, key []byte, r Record) error) error {
 // Close releases the snapshot.
 func (sn *Snapshot) Close() { _ = sn.snap.Close() }
 
+// AppliedSeq returns partition p's applied_seq in the snapshot: written in
+// the same batch as the data, it is the seq of the last write the
+// snapshot's records include.
+func (sn *Snapshot) AppliedSeq(p int) (uint64, error) {
+	if err := ValidatePartition(p); err != nil {
+		return 0, err
+	}
+	return readState(sn.snap, p, stateApplied)
+}
+
 // ScanKeys calls fn, in key order, for every record of namespace ns in
 // partition p whose key starts with prefix and sorts after after (none:
 // from the first), expired ones included, until fn returns false or an

@@ -27,7 +27,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newStartCommand(), newStatusCommand(), newStopCommand(),
-		newAddCommand(), newRemoveCommand(), newRestartCommand(), newReplaceCommand(), newCheckCommand(), newCertsCommand(), newUserCommand())
+		newAddCommand(), newRemoveCommand(), newRestartCommand(), newReplaceCommand(), newCheckCommand(), newBackupCommand(), newRestoreCommand(), newCertsCommand(), newUserCommand())
 	cliutil.Setup(root)
 	if err := root.Execute(); err != nil {
 		var ee exitError
