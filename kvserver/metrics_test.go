@@ -59,6 +59,29 @@ func TestMetricsFollowWrites(t *testing.T) {
 	}
 	assert.EqualValues(t, n, commits, "one commit observation per acknowledged write")
 
+	// The write path stage by stage (make profile, the dashboards).
+	stageCount := func(id, stage string) uint64 {
+		for _, m := range gather(t, c, id, "ecskv_write_stage_seconds").GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "stage" && l.GetValue() == stage {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+		return 0
+	}
+	assert.GreaterOrEqual(t, stageCount("s1", stageQueue), uint64(n), "every write at the head is queued once")
+	for _, id := range chain3 {
+		for _, st := range []string{stageApply, stageSync, stageStep, stageLock} {
+			assert.Positive(t, stageCount(id, st), "%s times stage %s", id, st)
+		}
+	}
+	for _, id := range []string{"s2", "s3"} {
+		assert.Positive(t, stageCount(id, stageHop), "%s times the hop of what it receives", id)
+		updates := gather(t, c, id, "ecskv_replication_batch_updates").GetMetric()[0].GetHistogram()
+		assert.GreaterOrEqual(t, updates.GetSampleSum(), float64(n), "%s counts the updates it received", id)
+	}
+
 	for _, id := range chain3 {
 		syncs := gather(t, c, id, "ecskv_storage_wal_sync_seconds").GetMetric()[0].GetHistogram().GetSampleCount()
 		assert.Positive(t, syncs, "%s fsyncs before acknowledging", id)

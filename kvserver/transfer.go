@@ -55,6 +55,13 @@ func (s *Server) onBatches(bs []*kvpb.ReplBatch) {
 		if b.SentUnixNano > 0 {
 			s.metrics.stage[stageHop].Observe(float64(max(now-b.SentUnixNano, 0)) / 1e9)
 		}
+		updates := 0
+		for _, pm := range b.Msgs {
+			updates += len(pm.Entries)
+		}
+		if updates > 0 {
+			s.metrics.batches.Observe(float64(updates))
+		}
 	}
 	s.core.do(func(n *chainsm.Node) {
 		now := s.core.now()
