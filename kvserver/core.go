@@ -104,8 +104,8 @@ func (c *core) do(f func(n *chainsm.Node)) {
 	f(c.node)
 	out := c.drainLocked()
 	c.mu.Unlock()
-	c.s.metrics.stage[stageLock].Observe(t1.Sub(t0).Seconds())
-	c.s.metrics.stage[stageStep].Observe(time.Since(t1).Seconds())
+	c.s.metrics.stage.lock.Observe(t1.Sub(t0).Seconds())
+	c.s.metrics.stage.step.Observe(time.Since(t1).Seconds())
 	c.dispatch(out)
 }
 
@@ -131,7 +131,7 @@ type drainer struct {
 func (d *drainer) Apply(ops []chainsm.StorageOp) ([]kvpb.Status, error) {
 	start := time.Now()
 	sts, err := chainstore.ApplyGroup(d.c.s.store, ops, nowMs())
-	d.c.s.metrics.stage[stageApply].Observe(time.Since(start).Seconds())
+	d.c.s.metrics.stage.apply.Observe(time.Since(start).Seconds())
 	return sts, err
 }
 
@@ -211,7 +211,7 @@ func (c *core) syncLoop() {
 		}
 		done = id
 		c.do(func(n *chainsm.Node) { n.SyncDone(c.now(), id) })
-		c.s.metrics.stage[stageSync].Observe(time.Since(asked).Seconds())
+		c.s.metrics.stage.sync.Observe(time.Since(asked).Seconds())
 	}
 }
 

@@ -37,8 +37,8 @@ type metrics struct {
 	walSync    prometheus.Histogram
 	commit     prometheus.Histogram
 	// stage times the steps of the write path (ecskv_write_stage_seconds,
-	// by stage: see the stage* constants).
-	stage map[string]prometheus.Observer
+	// by stage: see the stage* constants), resolved once: they are on it.
+	stage stageTimers
 	// forwarded counts requests forwarded to the server that serves the
 	// key, by result (ok, error, refused).
 	forwarded *prometheus.CounterVec
@@ -75,7 +75,10 @@ const (
 	stageLock = "lock"
 )
 
-var stages = []string{stageQueue, stageApply, stageSync, stageHop, stageStep, stageLock}
+// stageTimers are the write path's stage histograms, one per stage.
+type stageTimers struct {
+	queue, lock, step, apply, sync, hop prometheus.Observer
+}
 
 // The bounds a Batch stream stops reading at: labels of
 // ecskv_batch_stalls_total, named as their config keys.
@@ -125,9 +128,10 @@ func newMetrics(s *Server) *metrics {
 		Name: "ecskv_write_stage_seconds", Help: "Time of each stage of the write path (queue, apply, sync, hop, step, lock; see config/metrics.md).",
 		Buckets: prometheus.ExponentialBuckets(1e-6, 4, 12),
 	}, []string{"stage"})
-	m.stage = map[string]prometheus.Observer{}
-	for _, st := range stages {
-		m.stage[st] = stage.WithLabelValues(st)
+	m.stage = stageTimers{
+		queue: stage.WithLabelValues(stageQueue), lock: stage.WithLabelValues(stageLock),
+		step: stage.WithLabelValues(stageStep), apply: stage.WithLabelValues(stageApply),
+		sync: stage.WithLabelValues(stageSync), hop: stage.WithLabelValues(stageHop),
 	}
 	m.forwarded = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ecskv_forwarded_requests_total", Help: "Requests for keys this server does not serve, forwarded to the server that does, by result.",

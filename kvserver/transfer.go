@@ -53,7 +53,7 @@ func (s *Server) onBatches(bs []*kvpb.ReplBatch) {
 	now := time.Now().UnixNano()
 	for _, b := range bs {
 		if b.SentUnixNano > 0 {
-			s.metrics.stage[stageHop].Observe(float64(max(now-b.SentUnixNano, 0)) / 1e9)
+			s.metrics.stage.hop.Observe(float64(max(now-b.SentUnixNano, 0)) / 1e9)
 		}
 		updates := 0
 		for _, pm := range b.Msgs {

@@ -94,7 +94,7 @@ type queuedProposal struct {
 // proposeLocked registers a queued write and proposes it; a refusal
 // answers it at once.
 func (c *core) proposeLocked(now chainsm.Mono, qp *queuedProposal) {
-	c.s.metrics.stage[stageQueue].Observe(time.Since(qp.at).Seconds())
+	c.s.metrics.stage.queue.Observe(time.Since(qp.at).Seconds())
 	c.token++
 	tok := c.token
 	qp.w.tok = tok
