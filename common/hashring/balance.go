@@ -32,12 +32,12 @@ func (st *state) balance(b bounds, published [][]int) {
 	for {
 		m, ok := st.findRepair(short, b.hi)
 		if !ok {
-			m, ok = st.findMove(b, true)
+			m, ok = st.findMove(b, true, short)
 		}
 		if !ok {
 			// Keeping zones apart and the cap conflict (zones of unequal
 			// size): the cap is the guarantee, so give up a zone.
-			m, ok = st.findMove(b, false)
+			m, ok = st.findMove(b, false, short)
 		}
 		if !ok {
 			return
@@ -48,7 +48,7 @@ func (st *state) balance(b bounds, published [][]int) {
 			was = published[m.p]
 		}
 		st.rejoin(m.p, m.to, was)
-		short.update(st, m.p)
+		short.update(st, m, b.hi)
 	}
 }
 
@@ -77,8 +77,9 @@ func (st *state) rejoin(p, s int, was []int) {
 // band: a source above b.top may give to any server at least two below it,
 // any other source only to a server below b.lo. A relaxed move may cost a
 // zone and only serves the cap: its source is above b.hi.
-func (st *state) findMove(b bounds, strict bool) (move, bool) {
+func (st *state) findMove(b bounds, strict bool, short *shortChains) (move, bool) {
 	sr := st.newSearch(strict)
+	sr.repairing = sr.zoned && len(short.parts) > 0
 	ord, load := st.loads.ord, st.loads.load
 	minLoad := load[ord[0]]
 	top, lo := b.top, b.lo
@@ -118,10 +119,13 @@ func (st *state) findMove(b bounds, strict bool) (move, bool) {
 // it skip partitions whose allowed zones hold no server light enough, and
 // start each scan at the first load an allowed zone can offer.
 type search struct {
-	st      *state
-	zoned   bool  // strict moves in a layout with zones
-	zoneMin []int // per zone: the least load, -1 until seen
-	byMin   []int // zones by ascending zoneMin
+	st    *state
+	zoned bool // strict moves in a layout with zones
+	// repairing: some chain spans too few zones, so bestTarget prefers
+	// moves that add one
+	repairing bool
+	zoneMin   []int // per zone: the least load, -1 until seen
+	byMin     []int // zones by ascending zoneMin
 }
 
 func (st *state) newSearch(strict bool) *search {
@@ -145,10 +149,11 @@ func (st *state) newSearch(strict bool) *search {
 }
 
 // bestTarget returns the partition of s whose replica can go to the least
-// loaded server (load <= limit), stopping early at the global minimum. With
-// zones, of the partitions that offer the same load it prefers one where
-// the move adds a zone to the chain: such a move does a repair's work too,
-// where another would leave it for an extra move later.
+// loaded server (load <= limit), stopping early at the global minimum.
+// While some chain spans too few zones, of the partitions that offer the
+// same load it prefers one where the move adds a zone to the chain: such a
+// move does a repair's work too, where another would leave it for an extra
+// move later.
 func (sr *search) bestTarget(s, limit, minLoad int) (p, t int, ok bool) {
 	st := sr.st
 	for _, q := range st.parts[s] {
@@ -156,12 +161,12 @@ func (sr *search) bestTarget(s, limit, minLoad int) (p, t int, ok bool) {
 		if u < 0 {
 			continue
 		}
-		gains := sr.zoned && st.gainsZone(q, s, u)
+		gains := sr.repairing && st.gainsZone(q, s, u)
 		if ok && st.loads.load[u] == st.loads.load[t] && !gains {
 			continue
 		}
 		p, t, ok, limit = q, u, true, st.loads.load[u]
-		if !sr.zoned || gains {
+		if !sr.repairing || gains {
 			limit-- // nothing better at this load
 		}
 		if limit < minLoad {

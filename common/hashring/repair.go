@@ -11,9 +11,19 @@ import "slices"
 // shortChains tracks the partitions whose chain spans fewer zones than it
 // could, min(r, nzones): the only ones a repair can help. A move changes
 // one chain, so balance rechecks just that one after each move.
+//
+// Where zones are too unequal for every chain to span them, most short
+// chains stay beyond repair, and rescanning them all on every balancing
+// move made a first layout of 1000 servers ten times slower. So once a full
+// scan finds nothing, the tracker is idle: it lists in dirty the chains a
+// move may have made repairable, and findRepair scans only those, until a
+// move gives a server or a zone room (see update).
 type shortChains struct {
-	want  int   // zones a full chain spans
-	parts []int // ascending
+	want   int   // zones a full chain spans
+	parts  []int // ascending
+	idle   bool
+	dirty  []int  // while idle: short chains changed since the last scan
+	lacked []bool // while idle: zones some short chain lacks
 }
 
 func (st *state) newShortChains() *shortChains {
@@ -29,17 +39,42 @@ func (st *state) newShortChains() *shortChains {
 	return sc
 }
 
-// update rechecks partition p after a move.
-func (sc *shortChains) update(st *state, p int) {
+// update rechecks partition m.p after move m. A repair can only have
+// become possible where the move changed a chain that is still short, or
+// where its source came down from above limit (its zone may open, see
+// openZones) or from limit in a zone a short chain lacks (it has room now):
+// a load that rises never makes one.
+func (sc *shortChains) update(st *state, m move, limit int) {
 	if sc.want <= 1 {
 		return
 	}
-	i, listed := slices.BinarySearch(sc.parts, p)
-	switch short := st.zonesIn(p) < sc.want; {
+	i, listed := slices.BinarySearch(sc.parts, m.p)
+	short := st.zonesIn(m.p) < sc.want
+	switch {
 	case short && !listed:
-		sc.parts = slices.Insert(sc.parts, i, p)
+		sc.parts = slices.Insert(sc.parts, i, m.p)
 	case !short && listed:
 		sc.parts = slices.Delete(sc.parts, i, i+1)
+	}
+	if !sc.idle {
+		return
+	}
+	was := st.loads.load[m.from] + 1
+	switch {
+	case was > limit || was == limit && sc.lacked[st.zone[m.from]]:
+		sc.idle, sc.dirty = false, sc.dirty[:0]
+	case short && !slices.Contains(sc.dirty, m.p):
+		sc.dirty = append(sc.dirty, m.p)
+		sc.markLacked(st, m.p)
+	}
+}
+
+// markLacked marks in sc.lacked the zones partition p's chain lacks.
+func (sc *shortChains) markLacked(st *state, p int) {
+	for z := range sc.lacked {
+		if !sc.lacked[z] && !slices.ContainsFunc(st.chains[p], func(o int) bool { return st.zone[o] == z }) {
+			sc.lacked[z] = true
+		}
 	}
 }
 
@@ -50,24 +85,60 @@ func (sc *shortChains) update(st *state, p int) {
 // target (ties: the lowest partition), so that a repair also evens loads
 // where it can and leaves the balancing moves less to undo.
 func (st *state) findRepair(sc *shortChains, limit int) (move, bool) {
-	if len(sc.parts) == 0 {
+	cands := sc.parts
+	if sc.idle {
+		cands = sc.dirty
+	}
+	if len(cands) == 0 {
 		return move{}, false
 	}
-	load := st.loads.load
+	load, ord := st.loads.load, st.loads.ord
+	widest := load[ord[len(ord)-1]] - load[ord[0]] // no gap is wider
 	light, byLight := st.openZones(limit)
 	var best move
 	found := false
-	for _, p := range sc.parts {
+	for _, p := range cands {
+		if found && !sc.idle && load[best.from]-load[best.to] == widest {
+			break // and cands is ascending, so best.p is the lowest
+		}
+		if sc.idle && st.zonesIn(p) >= sc.want {
+			continue // repaired since it was listed
+		}
 		t := st.lightestNewZone(p, light, byLight)
 		if t < 0 || load[t] >= limit {
 			continue // byLight is ascending: every other zone offers more
 		}
 		s := st.sharedZoneMember(p)
-		if !found || load[s]-load[t] > load[best.from]-load[best.to] {
+		gap, bestGap := load[s]-load[t], load[best.from]-load[best.to]
+		if !found || gap > bestGap || gap == bestGap && p < best.p {
 			best, found = move{p: p, from: s, to: t}, true
 		}
 	}
+	if !found {
+		sc.goIdle(st)
+	}
 	return best, found
+}
+
+// goIdle starts an idle spell after a scan found no repair.
+func (sc *shortChains) goIdle(st *state) {
+	sc.dirty = sc.dirty[:0]
+	if sc.idle {
+		return
+	}
+	sc.idle = true
+	in := make([]int, st.nzones) // short chains per zone
+	for _, p := range sc.parts {
+		for i, s := range st.chains[p] {
+			if z := st.zone[s]; !slices.ContainsFunc(st.chains[p][:i], func(o int) bool { return st.zone[o] == z }) {
+				in[z]++
+			}
+		}
+	}
+	sc.lacked = make([]bool, st.nzones)
+	for z, n := range in {
+		sc.lacked[z] = n < len(sc.parts)
+	}
 }
 
 // openZones returns the least loaded server of each zone open to repairs,
