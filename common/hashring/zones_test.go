@@ -95,7 +95,8 @@ func TestZonesUnequalKeepLoadBound(t *testing.T) {
 // out over two, and servers of three zones joining in turn from 3 to 12.
 // After every step as many chains span the three zones as the cap allows
 // (all of them once the zones are equal enough), none stays in one zone,
-// and the moves stay near what the join needs.
+// the moves stay near what the join needs, and the result is Rebalance's
+// fixed point whatever the order of the servers.
 func TestZonesLateJoin(t *testing.T) {
 	const p, r = 1024, 3
 	lettered := func(zone string, n int) []Server {
@@ -124,6 +125,11 @@ func TestZonesLateJoin(t *testing.T) {
 				servers = append(slices.Clone(servers), add)
 				after, err := Rebalance(chains, servers, r)
 				require.NoError(t, err)
+				shuffled := slices.Clone(servers)
+				slices.Reverse(shuffled)
+				same, err := Rebalance(chains, shuffled, r)
+				require.NoError(t, err)
+				require.Equal(t, after, same, "the order of servers must not matter")
 				requireValid(t, after, servers, r)
 				requireChainOrder(t, chains, after)
 				checkLateJoin(t, chains, after, servers, r)
