@@ -238,7 +238,7 @@ func (s *Store) recordBefore(k []byte, pending map[string]Record, nowMs int64, v
 	if r, ok := s.cache.peek(k); ok {
 		return r, !r.Expired(nowMs), nil
 	}
-	r, ok, err := s.readRecord(k, value)
+	r, ok, err := s.readRecord(k, value && !CanaryCASNoValue)
 	if err != nil {
 		return Record{}, false, err
 	}
