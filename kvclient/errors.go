@@ -76,6 +76,12 @@ var (
 	// ErrResourceExhausted matches every refusal over a limit
 	// (codes.ResourceExhausted).
 	ErrResourceExhausted = kverr.ErrResourceExhausted
+	// ErrWatchCompacted ends a watch that starts from (or must resume at)
+	// writes no chain member keeps any more: re-read, then watch from now.
+	ErrWatchCompacted = kverr.ErrWatchCompacted
+	// ErrWatchLagged ends a watch whose reader fell further behind the
+	// writes than the servers keep: re-read, then watch from now.
+	ErrWatchLagged = kverr.ErrWatchLagged
 	// ErrRateLimited refuses a request over the user's rate limit on a server.
 	ErrRateLimited = kverr.ErrRateLimited
 	// ErrTooManyConnections refuses a new connection's first call while the

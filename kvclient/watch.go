@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ecskv/ecskv/common/kverr"
@@ -39,10 +40,13 @@ type Event struct {
 }
 
 // WatchResponse carries events, or the error that ended the watch (the
-// last response; the channel closes after it).
+// last response; the channel closes after it). The first response of a
+// watch has Created set and no events: from then on every committed write
+// is delivered (a write that starts after it is).
 type WatchResponse struct {
-	Events []Event
-	Err    error
+	Events  []Event
+	Created bool
+	Err     error
 }
 
 // WatchOption configures a watch.
@@ -116,12 +120,27 @@ func (c *Client) watch(ctx context.Context, key string, o watchOptions, out chan
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, len(parts))
+	var started sync.WaitGroup
+	started.Add(len(parts))
 	for _, p := range parts {
 		after := uint64(0)
 		if o.from > 0 {
 			after = o.from - 1
 		}
-		go func() { errc <- c.watchPart(ctx, p, key, o.prefix, after, out) }()
+		var once sync.Once
+		go func() { errc <- c.watchPart(ctx, p, key, o.prefix, after, out, func() { once.Do(started.Done) }) }()
+	}
+	created := make(chan struct{})
+	go func() { started.Wait(); close(created) }()
+	select {
+	case <-created:
+		select {
+		case out <- WatchResponse{Created: true}:
+		case <-ctx.Done():
+		}
+	case err := <-errc:
+		errc <- err // counted below
+	case <-ctx.Done():
 	}
 	var first error
 	for range parts {
@@ -134,19 +153,24 @@ func (c *Client) watch(ctx context.Context, key string, o watchOptions, out chan
 }
 
 // watchPart follows partition p's writes after seq after, reconnecting to
-// the partition's tail until ctx ends or the watch cannot go on.
-func (c *Client) watchPart(ctx context.Context, p int, key string, prefix bool, after uint64, out chan<- WatchResponse) error {
+// the partition's tail until ctx ends or the watch cannot go on. A member
+// whose history does not reach back to after (a tail that joined by a
+// snapshot) sends it to the other members, tail to head, before the watch
+// gives up with ErrWatchCompacted.
+func (c *Client) watchPart(ctx context.Context, p int, key string, prefix bool, after uint64, out chan<- WatchResponse, started func()) error {
 	backoff, refused := minBackoff, ""
+	short := map[string]uint64{} // members whose history starts after `after`, at that after
 	for ctx.Err() == nil {
 		rr := c.rings.get()
 		o := &op{kind: opWatch, part: p, key: []byte(key), header: &kvpb.RequestHeader{ClientId: c.clientID}}
 		err := c.authorize(ctx, rr, o, refused)
-		var addr string
+		var addr, id string
 		if err == nil {
 			addr, err = c.route(rr, o)
 		}
 		if err == nil {
-			err = c.watchStream(ctx, addr, o, prefix, &after, out)
+			id, addr = c.watchMember(rr, p, after, short, addr)
+			err = c.watchStream(ctx, addr, o, prefix, &after, out, started)
 		}
 		switch {
 		case err == nil:
@@ -154,6 +178,12 @@ func (c *Client) watchPart(ctx context.Context, p int, key string, prefix bool, 
 		case unauthenticated(err) && refused == "":
 			refused = o.header.Token
 			continue
+		case errors.Is(kverr.FromStatus(err), ErrWatchCompacted) && id != "":
+			short[id] = after
+			if len(short) < len(rr.Chain(p).Members) {
+				continue // another member may keep more
+			}
+			return kverr.FromStatus(err)
 		case !retryable(err) && !errors.Is(err, errRedirect):
 			return kverr.FromStatus(err)
 		}
@@ -167,13 +197,29 @@ func (c *Client) watchPart(ctx context.Context, p int, key string, prefix bool, 
 	return nil
 }
 
+// watchMember picks the member to watch partition p at: the tail (addr,
+// by route), else the member nearest the tail not known to lack the
+// history after `after`.
+func (c *Client) watchMember(rr *routedRing, p int, after uint64, short map[string]uint64, addr string) (string, string) {
+	ms := rr.Chain(p).Members
+	for i := len(ms) - 1; i >= 0; i-- {
+		if a, ok := short[ms[i]]; ok && a == after {
+			continue
+		}
+		if a, ok := rr.addr[ms[i]]; ok {
+			return ms[i], a
+		}
+	}
+	return "", addr
+}
+
 // errRedirect: the server ended the stream asking to resume at the tail.
 var errRedirect = errors.New("kvclient: watch moved")
 
 // watchStream runs one stream from addr, advancing *after past what it
 // delivered. It returns nil when the stream delivered something and then
 // broke, errRedirect when the server sent it elsewhere.
-func (c *Client) watchStream(ctx context.Context, addr string, o *op, prefix bool, after *uint64, out chan<- WatchResponse) error {
+func (c *Client) watchStream(ctx context.Context, addr string, o *op, prefix bool, after *uint64, out chan<- WatchResponse, started func()) error {
 	conn, err := c.conns.get(addr)
 	if err != nil {
 		return err
@@ -202,6 +248,7 @@ func (c *Client) watchStream(ctx context.Context, addr string, o *op, prefix boo
 			return fmt.Errorf("%w: %s: %v", errRedirect, addr, refusal(&kvpb.Response{Status: resp.Status, Message: resp.Message}))
 		}
 		got = true
+		started() // the server has registered the watch
 		if len(resp.Events) > 0 {
 			select {
 			case out <- WatchResponse{Events: toEvents(resp.Events)}:

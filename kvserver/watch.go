@@ -20,7 +20,8 @@ const (
 	watchProgress = time.Second
 )
 
-// Watch serves one watch of a partition's keys at its tail (DESIGN §7):
+// Watch serves one watch of a partition's keys at a member of its chain,
+// normally the tail (DESIGN §7):
 // the committed writes after the request's seq, then each write as it
 // commits, until the client goes, or the ring moves the partition's tail
 // elsewhere (the last message's status says so, and where to resume).
@@ -43,14 +44,13 @@ func (s *Server) serveWatch(r *kvpb.WatchRequest, stream kvpb.KV_WatchServer) er
 			return err
 		}
 	}
-	var rt route
+	p := int(r.Partition)
 	if resp == nil {
-		rt, resp = s.locatePart(ring, r.Header, int(r.Partition), false)
+		resp = s.watchMember(ring, r.Header, p)
 	}
 	if resp != nil {
 		return stream.Send(&kvpb.WatchResponse{Status: resp.Status, Message: resp.Message, Epoch: resp.Epoch, Seq: r.AfterSeq})
 	}
-	p := rt.partition
 	wake := s.watch.subscribe(p)
 	defer s.watch.unsubscribe(p, wake)
 	w := watchFilter{ns: ns, key: r.Key, prefix: r.Prefix}
@@ -80,9 +80,13 @@ func (s *Server) serveWatch(r *kvpb.WatchRequest, stream kvpb.KV_WatchServer) er
 		if err != nil {
 			return err
 		}
-		lagged = true // from here, history lost is the watcher's lag
-		fresh = false
 		if len(es) > 0 {
+			// The history here covered the watch: from now on, history
+			// lost is the watcher's lag. Until then a member that starts
+			// its history after the watch's seq (a tail that joined by a
+			// snapshot) refuses it as compacted, and the client tries
+			// another member.
+			lagged, fresh = true, false
 			next = es[len(es)-1].Seq + 1
 			out := &kvpb.WatchResponse{Seq: next - 1, Epoch: ring.Epoch, Events: w.events(es)}
 			if len(out.Events) > 0 || next-1-sent >= watchBatch {
@@ -100,7 +104,7 @@ func (s *Server) serveWatch(r *kvpb.WatchRequest, stream kvpb.KV_WatchServer) er
 		case <-tick.C:
 			cur, resp := s.serving()
 			if resp == nil {
-				_, resp = s.locatePart(cur, nil, p, false)
+				resp = s.watchMember(cur, nil, p)
 			}
 			if resp != nil {
 				return stream.Send(&kvpb.WatchResponse{Status: resp.Status, Message: resp.Message, Epoch: resp.Epoch, Seq: next - 1})
@@ -114,6 +118,22 @@ func (s *Server) serveWatch(r *kvpb.WatchRequest, stream kvpb.KV_WatchServer) er
 			}
 		}
 	}
+}
+
+// watchMember refuses a watch of partition p unless this server is a full
+// member of its chain (at the chain version the client routed by): any
+// member commits the same writes in the same order, the tail first, so a
+// watch resumes at another member when the tail's history is too short (a
+// tail that joined by a snapshot).
+func (s *Server) watchMember(cur *currentRing, h *kvpb.RequestHeader, p int) *kvpb.Response {
+	ch := cur.Chain(p)
+	switch {
+	case ch.Index(s.cfg.ID) < 0:
+		return notResponsible(cur, fmt.Sprintf("not a member of partition %d", p))
+	case h != nil && h.ChainVersion != 0 && h.ChainVersion != ch.Version:
+		return notResponsible(cur, fmt.Sprintf("partition %d is at chain version %d, request has %d", p, ch.Version, h.ChainVersion))
+	}
+	return nil
 }
 
 // checkWatch refuses what no server of this cluster could answer.
