@@ -7,8 +7,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/kvclient"
@@ -45,6 +47,31 @@ func (m *memClient) Delete(_ context.Context, key string, _ ...kvclient.OpOption
 	}
 	delete(m.data, key)
 	return nil
+}
+
+// Incr adds delta to an integer value (absent: 0).
+func (m *memClient) Incr(_ context.Context, key string, delta int64, _ ...kvclient.OpOption) (int64, error) {
+	n := int64(0)
+	if v, ok := m.data[key]; ok {
+		var err error
+		if n, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return 0, kvclient.ErrNotInteger
+		}
+	}
+	m.data[key] = strconv.FormatInt(n+delta, 10)
+	return n + delta, nil
+}
+
+// Expire and Persist change nothing the fake keeps; a missing key is NOT_FOUND.
+func (m *memClient) Expire(_ context.Context, key string, _ time.Duration) error {
+	if _, ok := m.data[key]; !ok {
+		return kvclient.ErrNotFound
+	}
+	return nil
+}
+
+func (m *memClient) Persist(ctx context.Context, key string) error {
+	return m.Expire(ctx, key, time.Second)
 }
 
 func (m *memClient) KeyRange(context.Context) (string, error)     { return "ranges;", nil }
@@ -104,7 +131,7 @@ func TestOneShot(t *testing.T) {
 	}{
 		{"put new", nil, []string{"put", "new", "a", "b"}, result{0, "SUCCESS\n", ""}},
 		{"put update", nil, []string{"put", "k", "w"}, result{0, "UPDATE\n", ""}},
-		{"put without a value", nil, []string{"put", "k"}, result{2, "", "kvclient: usage: put [--ttl DURATION] KEY VALUE...\n"}},
+		{"put without a value", nil, []string{"put", "k"}, result{2, "", "kvclient: usage: put [--ttl DURATION] [--if-absent | --if-version N | --if-value OLD] KEY VALUE...\n"}},
 		{"put null stores it", nil, []string{"put", "k", "null"}, result{0, "UPDATE\n", ""}},
 		{"put ttl", nil, []string{"--server", "127.0.0.1:5001", "put", "--ttl", "5s", "new", "v"}, result{0, "SUCCESS\n", ""}},
 		{"put flag after key is value", nil, []string{"put", "new", "v", "--ttl", "5s"}, result{0, "SUCCESS\n", ""}},
@@ -118,7 +145,7 @@ func TestOneShot(t *testing.T) {
 		{"scan", nil, []string{"scan"}, result{0, "k v\n", "(1 key)\n"}},
 		{"scan keys only", nil, []string{"scan", "--keys-only", "--prefix", "k", "--limit", "5"}, result{0, "k\n", "(1 key)\n"}},
 		{"scan bad limit", nil, []string{"scan", "--limit", "-1"}, result{2, "", "kvclient: scan: --limit wants a number of keys >= 0 (0: all), got \"-1\"\n"}},
-		{"usage", nil, []string{"get"}, result{2, "", "kvclient: usage: get KEY\n"}},
+		{"usage", nil, []string{"get"}, result{2, "", "kvclient: usage: get [--meta] KEY\n"}},
 		{"unknown command", nil, []string{"connect", "x"}, result{2, "",
 			"kvclient: unknown command \"connect\"; want put, get, delete, scan, keyrange or keyrange_read (none starts the REPL)\n"}},
 		{"bad flag", nil, []string{"--nope", "get", "k"}, result{2, "", "kvclient: unknown flag: --nope\n"}},
@@ -145,8 +172,8 @@ func TestPipedREPL(t *testing.T) {
 	require.Equal(t, result{2, "v\nunknown command \"frobnicate\"; type help\nv\n", ""}, got)
 
 	// The REPL starts without a cluster; only the commands that need it fail.
-	got = runApp(t, errors.New("kvclient: cluster unavailable"), "help get\nget k\n")
-	require.Equal(t, result{2, "usage: get KEY\nprint KEY's value, or NOT_FOUND\nERROR: cluster unavailable\n", ""}, got)
+	got = runApp(t, errors.New("kvclient: cluster unavailable"), "help persist\nget k\n")
+	require.Equal(t, result{2, "usage: persist KEY\nremove KEY's expiry, keeping its value; prints SUCCESS or NOT_FOUND\nERROR: cluster unavailable\n", ""}, got)
 }
 
 // TestPutValueSources: put takes its value byte for byte from standard
