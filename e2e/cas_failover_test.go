@@ -30,13 +30,16 @@ const casOpTimeout = 5 * time.Second
 // IfVersion, read again on ErrConditionFailed). Every worker has its own
 // client, so its own request ids.
 type casLoad struct {
-	counter string
-	lists   []string
+	counter        string
+	lists          []string
+	incr, swappers []*kvclient.Client
+	gen            int // runs so far, to keep tokens unique across pauses
 
 	stopping atomic.Bool
 	wg       sync.WaitGroup
 
 	incrAcked, incrUnknown, incrFailed atomic.Int64
+	incrWrong                          atomic.Int64 // ErrNotInteger or ErrOverflow: impossible here
 	casAcked, casConflicts, casUnknown atomic.Int64
 	casFailed                          atomic.Int64 // reads and writes refused outright (not applied)
 
@@ -55,18 +58,35 @@ func unknownOutcome(err error) bool {
 func startCASLoad(t *testing.T, c *framework.Cluster, counter string, lists []string, incrementers, swappers int) *casLoad {
 	t.Helper()
 	l := &casLoad{counter: counter, lists: lists, acked: map[string]string{}, maybe: map[string]string{}}
-	for w := range incrementers {
-		cli := c.Client(t)
+	for range incrementers {
+		l.incr = append(l.incr, c.Client(t))
+	}
+	for range swappers {
+		l.swappers = append(l.swappers, c.Client(t))
+	}
+	t.Cleanup(func() { l.stopping.Store(true); l.wg.Wait() }) // also when the test fails early
+	l.resume()
+	return l
+}
+
+// resume starts the workers.
+func (l *casLoad) resume() {
+	l.gen++
+	for w, cli := range l.incr {
 		l.wg.Add(1)
 		go func() { defer l.wg.Done(); l.increment(cli, w) }()
 	}
-	for w := range swappers {
-		cli := c.Client(t)
+	for w, cli := range l.swappers {
 		l.wg.Add(1)
-		go func() { defer l.wg.Done(); l.swap(cli, w, lists[w%len(lists)]) }()
+		go func() { defer l.wg.Done(); l.swap(cli, w, l.gen, l.lists[w%len(l.lists)]) }()
 	}
-	t.Cleanup(func() { l.stopping.Store(true); l.wg.Wait() }) // also when the test fails early
-	return l
+}
+
+// pause stops the workers, each after its current call.
+func (l *casLoad) pause() {
+	l.stopping.Store(true)
+	l.wg.Wait()
+	l.stopping.Store(false)
 }
 
 func (l *casLoad) sample(format string, args ...any) {
@@ -88,6 +108,9 @@ func (l *casLoad) increment(cli *kvclient.Client, w int) {
 		case unknownOutcome(err):
 			l.incrUnknown.Add(1)
 			l.sample("incrementer %d: %v", w, err)
+		case errors.Is(err, kvclient.ErrNotInteger) || errors.Is(err, kvclient.ErrOverflow):
+			l.incrWrong.Add(1) // the counter only ever holds integers written by Incr
+			l.sample("incrementer %d: %v", w, err)
 		default:
 			l.incrFailed.Add(1)
 			l.sample("incrementer %d: %v", w, err)
@@ -95,13 +118,13 @@ func (l *casLoad) increment(cli *kvclient.Client, w int) {
 	}
 }
 
-// swap appends the tokens w<w>.<i> to list, each until it is
+// swap appends the tokens g<gen>.w<w>.<i> to list, each until it is
 // acknowledged or its outcome is unknown. A token refused outright was not
 // written, so it is tried again: were it written after all, it would show
 // twice.
-func (l *casLoad) swap(cli *kvclient.Client, w int, list string) {
+func (l *casLoad) swap(cli *kvclient.Client, w, gen int, list string) {
 	for i := 0; !l.stopping.Load(); i++ {
-		token := fmt.Sprintf("w%d.%d", w, i)
+		token := fmt.Sprintf("g%d.w%d.%d", gen, w, i)
 		settled := false
 		for !settled && !l.stopping.Load() {
 			settled = l.swapOnce(cli, w, list, token)
@@ -160,15 +183,14 @@ func (l *casLoad) waitProgress(t *testing.T, incr, cas int64, within time.Durati
 }
 
 func (l *casLoad) summary() string {
-	return fmt.Sprintf("increments %d acknowledged, %d unknown, %d refused; swaps %d acknowledged, %d conflicts, %d unknown, %d refused",
-		l.incrAcked.Load(), l.incrUnknown.Load(), l.incrFailed.Load(),
+	return fmt.Sprintf("increments %d acknowledged, %d unknown, %d refused (%d not an integer or overflowing); swaps %d acknowledged, %d conflicts, %d unknown, %d refused",
+		l.incrAcked.Load(), l.incrUnknown.Load(), l.incrFailed.Load()+l.incrWrong.Load(), l.incrWrong.Load(),
 		l.casAcked.Load(), l.casConflicts.Load(), l.casUnknown.Load(), l.casFailed.Load())
 }
 
 func (l *casLoad) stop(t *testing.T) {
 	t.Helper()
-	l.stopping.Store(true)
-	l.wg.Wait()
+	l.pause()
 	t.Logf("load stopped: %s", l.summary())
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -189,7 +211,8 @@ func (l *casLoad) verify(ctx context.Context, t *testing.T, cli *kvclient.Client
 	require.NoError(t, err, "counter %q", v)
 	acked, unknown := l.incrAcked.Load(), l.incrUnknown.Load()
 	t.Logf("counter = %d: %d increments acknowledged, %d of unknown outcome (%d of them applied), %d refused",
-		n, acked, unknown, n-acked, l.incrFailed.Load())
+		n, acked, unknown, n-acked, l.incrFailed.Load()+l.incrWrong.Load())
+	assert.Zero(t, l.incrWrong.Load(), "increments that found the counter not an integer, or overflowing")
 	assert.GreaterOrEqual(t, n, acked, "an acknowledged increment was lost")
 	assert.LessOrEqual(t, n, acked+unknown, "an increment was applied twice, or a refused one applied")
 
@@ -223,13 +246,16 @@ func (l *casLoad) verify(ctx context.Context, t *testing.T, cli *kvclient.Client
 }
 
 // TestCASUnderFailover: several clients increment a shared counter and
-// append to shared lists by compare-and-swap while the head of their
-// partition is killed -9 and restarted, twice: once after the ECS failed it
-// over (it rejoins and takes replicas back under the load), then at once,
-// before the ECS notices (it recovers its log and dedup records from
-// disk). Every acknowledged increment and swap must count exactly once: no
-// increment applied twice or lost, no swap lost or duplicated (request ids
-// make retries across the failover exactly once).
+// append to shared lists by compare-and-swap while the servers of their
+// partition are killed -9 and restarted, in four rounds: the head, after
+// the ECS failed it over (it rejoins and takes replicas back under the
+// load); the head again, restarted at once, before the ECS notices; every
+// member of the chain at once; and every member again while the load
+// pauses, so that the first writes after the restart meet freshly started
+// servers. Every acknowledged increment and
+// swap must count exactly once: no increment applied twice or lost, no
+// swap lost or duplicated (request ids make retries across the failover
+// exactly once); and no increment may find the counter not an integer.
 func TestCASUnderFailover(t *testing.T) {
 	began := time.Now()
 	c, cli := newFailoverCluster(t)
@@ -244,28 +270,47 @@ func TestCASUnderFailover(t *testing.T) {
 
 	l := startCASLoad(t, c, counter, lists, 4, 4)
 	l.waitProgress(t, 300, 60, 30*time.Second, "before the kill")
-	for cycle, afterFailover := range []bool{true, false} {
+	for _, round := range []struct {
+		name          string
+		wholeChain    bool // kill every member, not only the head
+		afterFailover bool // restart once the ECS took the victims out of every chain
+		quiet         bool // pause the load from before the kill until the restart
+	}{
+		{name: "head, restarted after the failover", afterFailover: true},
+		{name: "head, restarted at once"},
+		{name: "whole chain, restarted at once", wholeChain: true},
+		{name: "whole chain, restarted at once, no load meanwhile", wholeChain: true, quiet: true},
+	} {
 		r, err := cli.RefreshRing(ctx)
 		require.NoError(t, err)
-		victim := r.Chain(p).Head()
-		old, ok := c.Status(t).Server(victim)
-		require.True(t, ok)
-		t.Logf("cycle %d: kill -9 %s, head of partition %d: %s", cycle+1, victim, p, l.summary())
-		argv := c.KillServer(t, victim)
+		victims := r.Chain(p).Members
+		if !round.wholeChain {
+			victims = victims[:1]
+		}
+		if round.quiet {
+			l.pause()
+		}
+		t.Logf("%s: kill -9 %v, chain of partition %d: %s", round.name, victims, p, l.summary())
 		killedAt := time.Now()
-		if afterFailover {
+		argv := map[string][]string{}
+		for _, id := range victims {
+			argv[id] = c.KillServer(t, id)
+		}
+		if round.afterFailover {
 			l.waitProgress(t, 100, 20, resumeWithin, "after the kill")
 			t.Logf("progress %v after the kill: %s", time.Since(killedAt).Round(time.Millisecond), l.summary())
-			awaitRemoved(t, cli, victim, killedAt)
+			for _, id := range victims {
+				awaitRemoved(t, cli, id, killedAt)
+			}
 		}
-		proc := c.RestartServer(t, victim, argv)
-		testutil.Eventually(t, removedWithin, 100*time.Millisecond, func() bool {
-			st, err := c.StatusE(t)
-			s, ok := st.Server(victim)
-			return err == nil && ok && s.State == "active" && s.PID == proc.PID() && s.Incarnation != old.Incarnation
-		}, "the restarted %s active as a new incarnation", victim)
-		t.Logf("%s active again %v after the kill: %s", victim, time.Since(killedAt).Round(time.Millisecond), l.summary())
-		// The load runs on while the server takes its replicas back.
+		for _, id := range victims {
+			restartActive(t, c, id, argv[id])
+		}
+		t.Logf("%v active again %v after the kill: %s", victims, time.Since(killedAt).Round(time.Millisecond), l.summary())
+		if round.quiet {
+			l.resume()
+		}
+		// The load runs on while the servers take their replicas back.
 		waitConverged(t, c, convergeWithin)
 		l.waitProgress(t, 100, 20, resumeWithin, "after the restart")
 	}
@@ -275,4 +320,22 @@ func TestCASUnderFailover(t *testing.T) {
 	l.verify(ctx, t, cli)
 	assertCheckClean(t, c, nil)
 	t.Logf("TestCASUnderFailover took %v", time.Since(began).Round(time.Millisecond))
+}
+
+// restartActive restarts the killed server id with its command line argv
+// and waits until the ECS has it active as a new process.
+func restartActive(t *testing.T, c *framework.Cluster, id string, argv []string) {
+	t.Helper()
+	proc := c.RestartServer(t, id, argv)
+	var last string
+	ok := testutil.WaitUntil(removedWithin, 100*time.Millisecond, func() bool {
+		st, err := c.StatusE(t)
+		if err != nil {
+			return false
+		}
+		last = st.Summary()
+		s, ok := st.Server(id)
+		return ok && s.State == "active" && s.PID == proc.PID()
+	})
+	require.True(t, ok, "the restarted %s active as pid %d; last status: %s", id, proc.PID(), last)
 }
