@@ -60,8 +60,8 @@ func (c Cond) option() kvclient.OpOption {
 	return nil
 }
 
-// ParseVersion reads a version for --if-version.
-func ParseVersion(s string) (uint64, error) {
+// parseVersion reads a version for --if-version.
+func parseVersion(s string) (uint64, error) {
 	v, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
 		return 0, parseErrorf("--if-version wants a version >= 0 (0: the key is absent), got %q", s)
@@ -99,7 +99,7 @@ func condOption(c *Command, name, opt string, args []token) (rest []token, ok bo
 		c.Cond = Cond{Kind: CondValue, Value: val}
 		return args, true, nil
 	}
-	v, err := ParseVersion(val)
+	v, err := parseVersion(val)
 	if err != nil {
 		return nil, true, parseErrorf("%s: %s", name, err)
 	}
