@@ -158,6 +158,9 @@ func (x hostShell) Apply(ops []chainsm.StorageOp) ([]storage.Outcome, error) {
 
 func (x hostShell) Sync(id uint64) { x.h.requestSync(id) }
 
+// Committed: the simulator has no watchers.
+func (x hostShell) Committed(chainsm.Committed) {}
+
 func (x hostShell) Snapshot(ss chainsm.SnapshotSend) {
 	h := x.h
 	recs, err := h.disk.snapshot(ss.Part)
