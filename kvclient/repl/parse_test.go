@@ -165,6 +165,8 @@ func TestHelp(t *testing.T) {
 		require.Contains(t, all, name)
 	}
 	require.Contains(t, Help("put"), "usage: put [--ttl DURATION] [--if-absent | --if-version N | --if-value OLD] KEY VALUE...")
+	require.Contains(t, all, "\n  "+putUsage+"\n", "a usage too long for the column gets its own line")
+	require.Contains(t, all, "\n  get [--meta] KEY   ", "the others share the column")
 	require.Contains(t, Help("exit"), "usage: quit")
 	require.Equal(t, `unknown command "x"; type help`, Help("x"))
 }
