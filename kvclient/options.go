@@ -99,3 +99,25 @@ func (r PutResult) String() string {
 	}
 	return "UNKNOWN"
 }
+
+// CallOptions is what a call's OpOptions ask for, as ReadOptions reports
+// it: for wrappers and fakes of Client (the REPL's tests) that must honour
+// the options they are given, which are otherwise opaque.
+type CallOptions struct {
+	TTL time.Duration // WithTTL
+	// Cond is the condition of IfAbsent, IfExists, IfValue or IfVersion;
+	// nil: none.
+	Cond           *kvpb.Condition
+	ReturnPrevious bool  // ReturnPrevious
+	Meta           *Meta // WithMeta's target; nil: none
+	KeysOnly       bool  // WithKeysOnly
+}
+
+// ReadOptions returns what opts ask of a call.
+func ReadOptions(opts ...OpOption) CallOptions {
+	var o opOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	return CallOptions{TTL: o.ttl, Cond: o.cond, ReturnPrevious: o.prev, Meta: o.meta, KeysOnly: o.keysOnly}
+}

@@ -11,12 +11,19 @@ type Command struct {
 	// Name is the canonical command name ("put", "logLevel", "quit" for
 	// exit); "" for a blank or comment line, which does nothing.
 	Name string
-	// Args are the checked arguments: put KEY VALUE; get, delete KEY;
-	// connect HOST:PORT (or none); login NAME; logLevel LEVEL (lower case);
-	// help CMD (canonical name, or none).
+	// Args are the checked arguments: put KEY VALUE; get, delete, persist,
+	// ttl KEY; cas KEY OLD NEW; incr, decr KEY [DELTA] (base 10); expire
+	// KEY DURATION (as time.Duration prints it); connect HOST:PORT (or
+	// none); login NAME; logLevel LEVEL (lower case); help CMD (canonical
+	// name, or none).
 	Args []string
 	// TTL is put's --ttl; 0 means the key does not expire.
 	TTL time.Duration
+	// Cond is put's or delete's condition (--if-absent, --if-version N,
+	// --if-value OLD); the zero Cond is none.
+	Cond Cond
+	// Meta is get's --meta: print the key's version and TTL after its value.
+	Meta bool
 }
 
 // Parse reads one command line. Blank lines and lines whose first word
@@ -81,10 +88,14 @@ func (c Command) String() string {
 	if c.TTL != 0 {
 		parts = append(parts, "--ttl="+c.TTL.String())
 	}
+	parts = append(parts, c.Cond.words()...)
+	if c.Meta {
+		parts = append(parts, "--meta")
+	}
 	for i, a := range c.Args {
 		w := word(a)
 		switch {
-		case c.Name == "put" && i == 0 && strings.HasPrefix(a, "--"):
+		case hasOptions(c.Name) && i == 0 && strings.HasPrefix(a, "--"):
 			w = quote(a) // unquoted it would read as an option
 		case c.Name == "put" && i == 1 && a == "null":
 			w = quote(a) // unquoted it would delete

@@ -13,6 +13,8 @@ func FuzzParse(f *testing.F) {
 		"put k v", `put "my key" "a value"`, `put k 'x"y'`, "put --ttl=1h0m0.5s k a  b",
 		`put -- --k "\n\t\\"`, "get k", "connect ::1 5001", "help exit", "logLevel INFO",
 		"# comment", `put k "a"b`, "put k it's", "put \xff \x00",
+		`put --if-value "a b" --ttl 1s k v`, "put --if-version=3 -- --k v", "get --meta k", "delete --if-version 0 k",
+		"cas k a b", "incr n -3", "decr n", "expire k 1h", "persist k", "ttl k",
 	} {
 		f.Add(s)
 	}

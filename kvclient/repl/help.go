@@ -26,14 +26,25 @@ func Help(cmd string) string {
 	return text
 }
 
+// maxUsageWidth bounds the usage column of the command list; a longer
+// usage (put's, with its options) gets a line of its own so that one
+// command does not push every summary off the screen.
+const maxUsageWidth = 56
+
 func helpAll() string {
 	width := 0
 	for i := range specs {
-		width = max(width, len(specs[i].usage()))
+		if n := len(specs[i].usage()); n <= maxUsageWidth {
+			width = max(width, n)
+		}
 	}
 	var b strings.Builder
 	b.WriteString("Commands:\n")
 	for i := range specs {
+		if u := specs[i].usage(); len(u) > width {
+			fmt.Fprintf(&b, "  %s\n  %-*s  %s\n", u, width, "", specs[i].summary)
+			continue
+		}
 		fmt.Fprintf(&b, "  %-*s  %s\n", width, specs[i].usage(), specs[i].summary)
 	}
 	b.WriteString(helpFooter)

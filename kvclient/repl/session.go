@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/kvclient"
@@ -19,6 +20,9 @@ type Client interface {
 	Put(ctx context.Context, key string, value []byte, opts ...kvclient.OpOption) (kvclient.PutResult, error)
 	Get(ctx context.Context, key string, opts ...kvclient.OpOption) ([]byte, error)
 	Delete(ctx context.Context, key string, opts ...kvclient.OpOption) error
+	Incr(ctx context.Context, key string, delta int64, opts ...kvclient.OpOption) (int64, error)
+	Expire(ctx context.Context, key string, ttl time.Duration) error
+	Persist(ctx context.Context, key string) error
 	KeyRange(ctx context.Context) (string, error)
 	KeyRangeRead(ctx context.Context) (string, error)
 	Scan(ctx context.Context, prefix, cursor string, limit int, opts ...kvclient.OpOption) ([]kvclient.KV, string, error)
@@ -88,10 +92,11 @@ func (s *Session) Close() error {
 	return err
 }
 
-// Run executes cmd and prints its result on one line (help prints several):
-// the output, NOT_FOUND, the parse error, or "ERROR: <message>". It returns
-// nil for results including NOT_FOUND, ErrQuit for quit, and the error it
-// printed otherwise.
+// Run executes cmd and prints its result on one line (help and get --meta
+// print several): the output, NOT_FOUND, CONDITION_FAILED with the key's
+// version, the parse error, or "ERROR: <message>". It returns nil for
+// results including NOT_FOUND and CONDITION_FAILED, ErrQuit for quit, and
+// the error it printed otherwise.
 func (s *Session) Run(ctx context.Context, cmd Command) error {
 	if cmd.Name == "" {
 		return nil
@@ -102,6 +107,8 @@ func (s *Session) Run(ctx context.Context, cmd Command) error {
 		return err
 	case errors.Is(err, kvclient.ErrNotFound):
 		out, err = NotFound, nil
+	case errors.Is(err, kvclient.ErrConditionFailed):
+		out, err = ConditionLine(err), nil
 	case errors.Is(err, ErrParse):
 		out = err.Error()
 	case err != nil:
@@ -112,7 +119,9 @@ func (s *Session) Run(ctx context.Context, cmd Command) error {
 }
 
 // Do executes cmd and returns what Run would print, without printing it.
-// A missing key is kvclient.ErrNotFound; quit is ErrQuit.
+// A missing key is kvclient.ErrNotFound; a failed condition matches
+// kvclient.ErrConditionFailed (ConditionLine gives its line); quit is
+// ErrQuit.
 func (s *Session) Do(ctx context.Context, cmd Command) (string, error) {
 	if cmd.Name == "" {
 		return "", nil
@@ -122,7 +131,10 @@ func (s *Session) Do(ctx context.Context, cmd Command) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	checked.TTL = cmd.TTL
+	checked.TTL, checked.Cond, checked.Meta = cmd.TTL, cmd.Cond, cmd.Meta
+	if err := checkOptions(checked); err != nil {
+		return "", err
+	}
 	return s.do(ctx, checked)
 }
 
@@ -164,17 +176,34 @@ func keyCommand(ctx context.Context, c Client, cmd Command) (string, error) {
 		if cmd.TTL != 0 {
 			opts = append(opts, kvclient.WithTTL(cmd.TTL))
 		}
+		var m kvclient.Meta
+		if o := cmd.Cond.option(); o != nil {
+			opts = append(opts, o, kvclient.WithMeta(&m))
+		}
 		res, err := c.Put(ctx, cmd.Args[0], []byte(cmd.Args[1]), opts...)
 		if err != nil {
-			return "", err
+			return "", outcome(err, &m)
 		}
 		return res.String(), nil
 	case "get":
-		v, err := c.Get(ctx, cmd.Args[0])
-		return string(v), err
-	case "delete":
-		if err := c.Delete(ctx, cmd.Args[0]); err != nil {
+		if !cmd.Meta {
+			v, err := c.Get(ctx, cmd.Args[0])
+			return string(v), err
+		}
+		var m kvclient.Meta
+		v, err := c.Get(ctx, cmd.Args[0], kvclient.WithMeta(&m))
+		if err != nil {
 			return "", err
+		}
+		return string(v) + "\n" + metaLine(m), nil
+	case "delete":
+		var opts []kvclient.OpOption
+		var m kvclient.Meta
+		if o := cmd.Cond.option(); o != nil {
+			opts = append(opts, o, kvclient.WithMeta(&m))
+		}
+		if err := c.Delete(ctx, cmd.Args[0], opts...); err != nil {
+			return "", outcome(err, &m)
 		}
 		return "SUCCESS", nil
 	case "keyrange", "keyrange_read":
@@ -191,6 +220,9 @@ func keyCommand(ctx context.Context, c Client, cmd Command) (string, error) {
 			mode = cmd.Args[0]
 		}
 		return FormatRanges(raw, mode)
+	}
+	if out, ok, err := condCommand(ctx, c, cmd); ok {
+		return out, err
 	}
 	return "", parseErrorf("unknown command %q; type help", cmd.Name)
 }

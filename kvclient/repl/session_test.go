@@ -4,52 +4,147 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/kvclient"
 	"github.com/stretchr/testify/require"
 )
 
-// fakeClient is an in-memory Client; err, when set, fails every call.
+// fakeClient is an in-memory Client; err, when set, fails every call. It
+// honours conditions, WithMeta and TTLs (kvclient.ReadOptions) with a
+// version per key: the count of writes so far.
 type fakeClient struct {
 	data   map[string]string
+	vers   map[string]uint64
+	ttls   map[string]time.Duration
+	writes uint64
 	err    error
 	closed bool
 	user   string // logged in as
 }
 
-func newFake() *fakeClient { return &fakeClient{data: map[string]string{}} }
+func newFake() *fakeClient {
+	return &fakeClient{data: map[string]string{}, vers: map[string]uint64{}, ttls: map[string]time.Duration{}}
+}
 
-func (f *fakeClient) Put(_ context.Context, key string, value []byte, _ ...kvclient.OpOption) (kvclient.PutResult, error) {
+// check applies o's condition to key and fills o's Meta as the library
+// does for a failed condition.
+func (f *fakeClient) check(key string, o kvclient.CallOptions) error {
+	v, ok := f.data[key]
+	if o.Meta != nil {
+		*o.Meta = kvclient.Meta{Version: f.vers[key], TTL: f.ttls[key], Existed: ok}
+	}
+	if o.Cond == nil {
+		return nil
+	}
+	var holds bool
+	switch o.Cond.Kind {
+	case kvpb.Condition_ABSENT:
+		holds = !ok
+	case kvpb.Condition_EXISTS:
+		holds = ok
+	case kvpb.Condition_VALUE:
+		holds = ok && v == string(o.Cond.Value)
+	case kvpb.Condition_VERSION:
+		holds = f.vers[key] == o.Cond.Version
+	}
+	if !holds {
+		return kvclient.ErrConditionFailed
+	}
+	return nil
+}
+
+// write stores value (nil: deletes) under key with a new version.
+func (f *fakeClient) write(key string, value *string, ttl time.Duration) {
+	f.writes++
+	if value == nil {
+		delete(f.data, key)
+		delete(f.vers, key)
+		delete(f.ttls, key)
+		return
+	}
+	f.data[key], f.vers[key], f.ttls[key] = *value, f.writes, ttl
+}
+
+func (f *fakeClient) Put(_ context.Context, key string, value []byte, opts ...kvclient.OpOption) (kvclient.PutResult, error) {
 	if f.err != nil {
 		return 0, f.err
 	}
+	o := kvclient.ReadOptions(opts...)
+	if err := f.check(key, o); err != nil {
+		return 0, err
+	}
 	_, ok := f.data[key]
-	f.data[key] = string(value)
+	v := string(value)
+	f.write(key, &v, o.TTL)
 	if ok {
 		return kvclient.Updated, nil
 	}
 	return kvclient.Created, nil
 }
 
-func (f *fakeClient) Get(_ context.Context, key string, _ ...kvclient.OpOption) ([]byte, error) {
+func (f *fakeClient) Get(_ context.Context, key string, opts ...kvclient.OpOption) ([]byte, error) {
 	v, ok := f.data[key]
 	if f.err != nil || !ok {
 		return nil, errors.Join(f.err, kvclient.ErrNotFound)
 	}
+	_ = f.check(key, kvclient.ReadOptions(opts...))
 	return []byte(v), nil
 }
 
-func (f *fakeClient) Delete(_ context.Context, key string, _ ...kvclient.OpOption) error {
-	if _, ok := f.data[key]; !ok || f.err != nil {
-		return errors.Join(f.err, kvclient.ErrNotFound)
+func (f *fakeClient) Delete(_ context.Context, key string, opts ...kvclient.OpOption) error {
+	if f.err != nil {
+		return f.err
 	}
-	delete(f.data, key)
+	if err := f.check(key, kvclient.ReadOptions(opts...)); err != nil {
+		return err
+	}
+	if _, ok := f.data[key]; !ok {
+		return kvclient.ErrNotFound
+	}
+	f.write(key, nil, 0)
 	return nil
 }
+
+func (f *fakeClient) Incr(_ context.Context, key string, delta int64, _ ...kvclient.OpOption) (int64, error) {
+	if f.err != nil {
+		return 0, f.err
+	}
+	var n int64
+	if v, ok := f.data[key]; ok {
+		var err error
+		if n, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return 0, kvclient.ErrNotInteger
+		}
+	}
+	if (delta > 0 && n > math.MaxInt64-delta) || (delta < 0 && n < math.MinInt64-delta) {
+		return 0, kvclient.ErrOverflow
+	}
+	v := strconv.FormatInt(n+delta, 10)
+	f.write(key, &v, f.ttls[key])
+	return n + delta, nil
+}
+
+func (f *fakeClient) Expire(_ context.Context, key string, ttl time.Duration) error {
+	if f.err != nil {
+		return f.err
+	}
+	v, ok := f.data[key]
+	if !ok {
+		return kvclient.ErrNotFound
+	}
+	f.write(key, &v, ttl)
+	return nil
+}
+
+func (f *fakeClient) Persist(ctx context.Context, key string) error { return f.Expire(ctx, key, 0) }
 
 func (f *fakeClient) KeyRange(context.Context) (string, error) {
 	return "00000000000000000000000000000000,7fffffffffffffffffffffffffffffff,127.0.0.1:5001;80000000000000000000000000000000,ffffffffffffffffffffffffffffffff,127.0.0.1:5002;", f.err
@@ -147,7 +242,7 @@ func TestSessionErrors(t *testing.T) {
 	out.Reset()
 	err = s.Run(context.Background(), Command{Name: "get"})
 	require.ErrorIs(t, err, ErrParse)
-	require.Equal(t, "usage: get KEY\n", out.String())
+	require.Equal(t, "usage: get [--meta] KEY\n", out.String())
 }
 
 func TestSessionDialsLazily(t *testing.T) {
@@ -314,4 +409,86 @@ func TestSessionScan(t *testing.T) {
 			require.Equal(t, tc.want, out.String())
 		})
 	}
+}
+
+// TestSessionConditions: conditional writes, counters and expiry print as
+// put, get and delete do, and a failed condition prints the key's current
+// version and changes nothing. The fake's versions count its writes.
+func TestSessionConditions(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []string
+		want  string
+	}{
+		{"put if absent", []string{"put --if-absent k v", "put --if-absent k w", "get k"},
+			"SUCCESS\nCONDITION_FAILED (current version 1)\nv\n"},
+		{"put if version", []string{"put k v", "put --if-version 1 k w", "put --if-version 1 k x", "get --meta k"},
+			"SUCCESS\nUPDATE\nCONDITION_FAILED (current version 2)\nw\n(version 2, no ttl)\n"},
+		{"put if version 0 is if absent", []string{"put --if-version 0 k v", "put --if-version 0 k w"},
+			"SUCCESS\nCONDITION_FAILED (current version 1)\n"},
+		{"put if value", []string{"put k 'a b'", `put --if-value "a b" k c`, "put --if-value 'a b' k d", "get k"},
+			"SUCCESS\nUPDATE\nCONDITION_FAILED (current version 2)\nc\n"},
+		{"put if value on an absent key", []string{"put --if-value x k v", "get k"},
+			"CONDITION_FAILED (the key is absent: version 0)\nNOT_FOUND\n"},
+		{"delete if version", []string{"put k v", "delete --if-version 9 k", "get k", "delete --if-version 1 k", "get k"},
+			"SUCCESS\nCONDITION_FAILED (current version 1)\nv\nSUCCESS\nNOT_FOUND\n"},
+		{"delete if value", []string{"put k v", "delete --if-value w k", "delete --if-value v k"},
+			"SUCCESS\nCONDITION_FAILED (current version 1)\nSUCCESS\n"},
+		{"cas", []string{"put k old", "cas k old new", "cas k old newer", "get k", "cas missing a b"},
+			"SUCCESS\nUPDATE\nCONDITION_FAILED (current version 2)\nnew\nCONDITION_FAILED (the key is absent: version 0)\n"},
+		{"incr and decr", []string{"incr n", "incr n 10", "decr n", "decr n 20", "incr n -1", "get n"},
+			"1\n11\n10\n-10\n-11\n-11\n"},
+		{"incr errors change nothing", []string{"put s abc", "incr s", "get s", "put m 9223372036854775807", "incr m", "decr m", "get --meta m"},
+			"SUCCESS\nERROR: value is not an integer\nabc\nSUCCESS\nERROR: increment would overflow\n9223372036854775806\n9223372036854775806\n(version 3, no ttl)\n"},
+		{"expire persist ttl", []string{"put k v", "ttl k", "expire k 1m", "ttl k", "get --meta k", "persist k", "ttl k", "get k"},
+			"SUCCESS\nno ttl\nSUCCESS\n1m0s\nv\n(version 2, ttl 1m0s)\nSUCCESS\nno ttl\nv\n"},
+		{"put ttl shows", []string{"put --ttl 90s k v", "ttl k"}, "SUCCESS\n1m30s\n"},
+		{"missing keys", []string{"expire k 1s", "persist k", "ttl k", "get --meta k"}, "NOT_FOUND\nNOT_FOUND\nNOT_FOUND\nNOT_FOUND\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _, out := newTestSession(t)
+			require.Equal(t, tt.want, runLines(t, s, out, tt.lines...))
+		})
+	}
+}
+
+func TestSessionConditionFailedIsAnAnswer(t *testing.T) {
+	s, _, out := newTestSession(t)
+	in := NewLineReader(strings.NewReader("put k v\nput --if-absent k w\nincr k\n"))
+	failed, err := Loop{In: in, Session: s}.Run(context.Background())
+	require.NoError(t, err)
+	require.True(t, failed, "incr of a non-integer is an error")
+	require.Equal(t, "SUCCESS\nCONDITION_FAILED (current version 1)\nERROR: value is not an integer\n", out.String())
+
+	in = NewLineReader(strings.NewReader("put --if-absent k w\n"))
+	failed, err = Loop{In: in, Session: s}.Run(context.Background())
+	require.NoError(t, err)
+	require.False(t, failed, "CONDITION_FAILED is an answer, like NOT_FOUND")
+
+	_, err = s.Do(context.Background(), Command{Name: "put", Args: []string{"k", "x"}, Cond: Cond{Kind: CondVersion, Version: 5}})
+	require.ErrorIs(t, err, kvclient.ErrConditionFailed)
+	require.Equal(t, "CONDITION_FAILED (current version 1)", ConditionLine(err))
+}
+
+// TestSessionRefusesMisplacedOptions: a Command built by hand with an
+// option its command does not take is refused before any call.
+func TestSessionRefusesMisplacedOptions(t *testing.T) {
+	s, d, _ := newTestSession(t)
+	for _, tc := range []struct {
+		cmd  Command
+		want string
+	}{
+		{Command{Name: "get", Args: []string{"k"}, Cond: Cond{Kind: CondVersion}}, "get: conditions are put's and delete's options"},
+		{Command{Name: "delete", Args: []string{"k"}, Cond: Cond{Kind: CondAbsent}}, "delete: --if-absent is put's option"},
+		{Command{Name: "put", Args: []string{"k", "v"}, Meta: true}, "put: --meta is get's option"},
+		{Command{Name: "incr", Args: []string{"k"}, TTL: time.Second}, "incr: --ttl is put's option"},
+		{Command{Name: "put", Args: []string{"k", "v"}, Cond: Cond{Kind: 9}}, "put: unknown condition"},
+	} {
+		_, err := s.Do(context.Background(), tc.cmd)
+		require.ErrorIs(t, err, ErrParse)
+		require.EqualError(t, err, tc.want)
+	}
+	require.Empty(t, d.client.data, "nothing was written")
+	require.Empty(t, d.dialed, "nothing was called")
 }

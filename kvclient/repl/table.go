@@ -33,11 +33,23 @@ func init() {
 			summary: "use this kvserver to find the cluster (no address: the startup --server or --etcd-endpoints)",
 			details: "The connection is made at once; key commands reconnect on their own after an error."},
 		{name: "disconnect", summary: "close the connection; key commands fail until connect"},
-		{name: "put", args: "[--ttl DURATION] KEY VALUE...", build: buildPut,
-			summary: "store VALUE under KEY; prints SUCCESS (new key) or UPDATE (overwrite)",
+		{name: "put", args: "[--ttl DURATION] [--if-absent | --if-version N | --if-value OLD] KEY VALUE...", build: buildPut,
+			summary: "store VALUE under KEY; prints SUCCESS (new key) or UPDATE (overwrite), or CONDITION_FAILED",
 			details: putDetails},
-		{name: "get", args: "KEY", min: 1, max: 1, summary: "print KEY's value, or NOT_FOUND"},
-		{name: "delete", args: "KEY", min: 1, max: 1, summary: "remove KEY; prints SUCCESS or NOT_FOUND"},
+		{name: "get", args: "[--meta] KEY", build: buildGet, summary: "print KEY's value, or NOT_FOUND; --meta adds a line with its version and TTL",
+			details: getDetails},
+		{name: "delete", args: "[--if-version N | --if-value OLD] KEY", build: buildDelete,
+			summary: "remove KEY; prints SUCCESS or NOT_FOUND, or CONDITION_FAILED", details: deleteDetails},
+		{name: "cas", args: "KEY OLD NEW", min: 3, max: 3, summary: "compare-and-swap: store NEW under KEY if its value is OLD; prints UPDATE or CONDITION_FAILED",
+			details: casDetails},
+		{name: "incr", args: "KEY [DELTA]", build: buildIncr, summary: "add DELTA (default 1) to KEY's integer (absent: 0); prints the new value",
+			details: incrDetails},
+		{name: "decr", args: "KEY [DELTA]", build: buildIncr, summary: "subtract DELTA (default 1) from KEY's integer (absent: 0); prints the new value",
+			details: "As incr KEY -DELTA."},
+		{name: "expire", args: "KEY DURATION", build: buildExpire, summary: "make KEY expire DURATION from now, keeping its value; prints SUCCESS or NOT_FOUND",
+			details: "DURATION as for put --ttl (at least 1ms). persist KEY removes the expiry; ttl KEY shows it."},
+		{name: "persist", args: "KEY", min: 1, max: 1, summary: "remove KEY's expiry, keeping its value; prints SUCCESS or NOT_FOUND"},
+		{name: "ttl", args: "KEY", min: 1, max: 1, summary: "print KEY's time left before it expires (e.g. 29.5s), \"no ttl\", or NOT_FOUND"},
 		{name: "scan", args: "[--prefix P] [--limit N] [--keys-only] [--cursor C]", build: buildScan,
 			summary: "list your keys (starting with P), KEY VALUE a line; at most N (0: all)",
 			details: scanDetails},
@@ -62,7 +74,35 @@ value with a quote mark: put "my key" "a  value". Inside "..." the escapes
 are \" \\ \n \t \r; '...' is literal. Quote a KEY that starts with --, or
 end the options with --: put -- --key value.
 With no value, or the unquoted word null, put deletes KEY and prints what
-delete prints (SUCCESS or NOT_FOUND); put KEY "null" stores the word.`
+delete prints (SUCCESS or NOT_FOUND); put KEY "null" stores the word.
+--if-absent stores only if KEY has no live value, --if-version N only if
+its version is N, --if-value OLD only if its value is OLD (one at most;
+--if-value takes the next word, quoted or not).
+` + condDetails
+
+const condDetails = `A condition is checked at the key's head in the order of the key's writes
+(linearizable): the put or delete happens only if it holds, and otherwise
+nothing is written and it prints CONDITION_FAILED with the key's current
+version, "(current version 17)" or "(the key is absent: version 0)". A
+key's version is that of the write that last wrote it; it grows with every
+write while the key exists and is 0 while it is absent. get --meta shows it.`
+
+const getDetails = `--meta prints a second line after the value: (version 17, ttl 29.5s) or
+(version 17, no ttl). Options go before KEY; quote a KEY that starts with --.`
+
+const deleteDetails = `--if-version N deletes only if KEY's version is N; --if-value OLD only if
+its value is OLD. Options go before KEY; quote a KEY that starts with --.
+` + condDetails
+
+const casDetails = `OLD and NEW are one word each (quote them to hold spaces); cas k OLD NEW
+is put --if-value OLD k NEW.
+` + condDetails
+
+const incrDetails = `The value must be a base-10 64-bit integer as incr writes it (no sign +,
+no leading zeros); anything else is refused with "value is not an
+integer", and a result past 64 bits with "increment would overflow",
+writing nothing. DELTA may be negative. The key keeps its TTL. Exactly
+once, like every write, even when the client retries after a failover.`
 
 const scanDetails = `Walks every partition from its tail: keys are in order within a partition,
 in no useful order across them. A key that exists for the whole scan is
@@ -105,6 +145,9 @@ func buildPut(c *Command, args []token) error {
 		if c.TTL != 0 {
 			return parseErrorf("put: --ttl needs a value (put KEY with no value, or null, deletes KEY)")
 		}
+		if c.Cond.Kind != CondNone {
+			return parseErrorf("put: a condition needs a value (for a conditional delete: delete --if-version N KEY)")
+		}
 		c.Name, c.Args = "delete", []string{rest[0].text}
 		return nil
 	}
@@ -134,7 +177,15 @@ func putOptions(c *Command, args []token) ([]token, error) {
 		case opt == "--ttl":
 			return nil, lookup("put").usageError()
 		default:
-			return nil, parseErrorf("put: unknown option %s; options go before KEY (quote a KEY that starts with --)", opt)
+			rest, ok, err := condOption(c, "put", opt, args)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, parseErrorf("put: unknown option %s; options go before KEY (quote a KEY that starts with --)", opt)
+			}
+			args = rest
+			continue
 		}
 		ttl, err := parseTTL(val)
 		if err != nil {

@@ -1,15 +1,21 @@
 // Command kvclient is the ecskv command-line client (DESIGN §10).
 //
 //	kvclient [flags]                               REPL (see "help" inside it)
-//	kvclient [flags] put [--ttl DURATION] [--value-file FILE] KEY [VALUE... | -]
-//	kvclient [flags] get [--hex] KEY | delete KEY | keyrange | keyrange_read
+//	kvclient [flags] put [--ttl DURATION] [--if-absent | --if-version N | --if-value OLD] [--value-file FILE] KEY [VALUE... | -]
+//	kvclient [flags] get [--hex] [--meta] KEY | delete [--if-version N | --if-value OLD] KEY
+//	kvclient [flags] cas KEY OLD NEW | incr KEY [DELTA] | decr KEY [DELTA]
+//	kvclient [flags] expire KEY DURATION | persist KEY | ttl KEY
+//	kvclient [flags] keyrange | keyrange_read
 //	kvclient [flags] scan [--prefix P] [--limit N] [--keys-only] [--cursor C]
 //
-// Exit status: 0 on success; 1 when get or delete finds no key (get prints
-// NOT_FOUND on stderr so stdout holds only values, delete prints it on
-// stdout like its SUCCESS); 2 on any error, with one line "kvclient: ..." on
-// stderr. The REPL reading a pipe or file exits 2 when any line failed to
-// parse or printed ERROR, 0 otherwise; at a terminal it exits 0.
+// Exit status: 0 on success; 1 when a command finds no key (get and ttl
+// print NOT_FOUND on stderr so stdout holds only answers, the others print
+// it on stdout like their SUCCESS); 2 on any error, with one line
+// "kvclient: ..." on stderr; 3 when a condition (put --if-..., delete
+// --if-..., cas) did not hold and nothing was written, with
+// CONDITION_FAILED and the key's current version on stdout. The REPL
+// reading a pipe or file exits 2 when any line failed to parse or printed
+// ERROR, 0 otherwise; at a terminal it exits 0.
 package main
 
 import (
@@ -20,6 +26,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/chzyer/readline"
@@ -42,6 +49,10 @@ func main() {
 type app struct {
 	valueFile string // put --value-file
 	hex       bool   // get --hex
+	meta      bool   // get --meta
+	ifAbsent  bool   // put --if-absent
+	ifVersion uint64 // put and delete --if-version, when set
+	ifValue   string // put and delete --if-value, when set
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -95,9 +106,11 @@ func (a *app) rootCmd() *cobra.Command {
 		Long: `kvclient talks to an ecskv cluster. Without a command it starts a REPL
 (type help there); with one it runs it and exits.
 
-Exit status: 0 success; 1 get or delete found no key (get prints NOT_FOUND
-on stderr, delete on stdout); 2 any error (one line "kvclient: ..." on
-stderr). A REPL reading a pipe exits 2 if any line failed to parse or
+Exit status: 0 success; 1 no such key (get and ttl print NOT_FOUND on
+stderr, the others on stdout); 2 any error (one line "kvclient: ..." on
+stderr); 3 a condition did not hold (put --if-..., delete --if-..., cas):
+nothing was written, and CONDITION_FAILED with the key's current version
+is on stdout. A REPL reading a pipe exits 2 if any line failed to parse or
 printed ERROR.`,
 		Args:          a.noCommand,
 		RunE:          a.runREPL,
@@ -107,17 +120,24 @@ printed ERROR.`,
 	root.CompletionOptions.DisableDefaultCmd = true
 	defer cliutil.Setup(root) // once every command is added
 	addConfigFlags(root)
-	put := a.oneShot("put", "put [--ttl DURATION] [--value-file FILE] KEY [VALUE... | -]",
-		"store VALUE (the remaining words, joined by spaces; - reads standard input; --value-file a file, byte for byte) under KEY; prints SUCCESS or UPDATE")
+	put := a.oneShot("put", "put [--ttl DURATION] [--if-absent | --if-version N | --if-value OLD] [--value-file FILE] KEY [VALUE... | -]",
+		"store VALUE (the remaining words, joined by spaces; - reads standard input; --value-file a file, byte for byte) under KEY; prints SUCCESS or UPDATE, or CONDITION_FAILED and exit 3")
 	put.Flags().DurationVar(&a.ttl, "ttl", 0, "expire the key DURATION after the write (e.g. 30s, 5m)")
 	put.Flags().StringVar(&a.valueFile, "value-file", "", "store FILE's bytes as the value")
+	put.Flags().BoolVar(&a.ifAbsent, "if-absent", false, "store only if KEY has no live value")
+	a.condFlags(put)
 	// Flags must come before KEY: everything after it is the value, as in the REPL.
 	put.Flags().SetInterspersed(false)
 	put.RunE = a.runPut
-	get := a.oneShot("get", "get [--hex] KEY", "print KEY's value (--hex: hex-encoded); NOT_FOUND on stderr and exit 1 if missing")
+	get := a.oneShot("get", "get [--hex] [--meta] KEY", "print KEY's value (--hex: hex-encoded); NOT_FOUND on stderr and exit 1 if missing")
 	get.Flags().BoolVar(&a.hex, "hex", false, "print the value hex-encoded")
-	root.AddCommand(put, get,
-		a.oneShot("delete", "delete KEY", "remove KEY; prints SUCCESS, or NOT_FOUND and exit 1"),
+	get.Flags().BoolVar(&a.meta, "meta", false, "print a line with KEY's version and TTL after the value")
+	del := a.oneShot("delete", "delete [--if-version N | --if-value OLD] KEY",
+		"remove KEY; prints SUCCESS, or NOT_FOUND and exit 1, or CONDITION_FAILED and exit 3")
+	a.condFlags(del)
+	root.AddCommand(put, get, del)
+	root.AddCommand(a.condCommands()...)
+	root.AddCommand(
 		a.scanCommand(),
 		a.rangesCommand("keyrange", "show the write key ranges of the ring: per server, every range (--table), or ECE419's string (--raw)"),
 		a.rangesCommand("keyrange_read", "show the read key ranges of the ring, replicas included (as keyrange)"),
@@ -129,7 +149,7 @@ printed ERROR.`,
 // would list suggestions over several lines.
 func (a *app) noCommand(_ *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return fmt.Errorf("unknown command %q; want put, get, delete, scan, keyrange or keyrange_read (none starts the REPL)", args[0])
+		return fmt.Errorf("unknown command %q; want put, get, delete, cas, incr, decr, expire, persist, ttl, scan, keyrange or keyrange_read (none starts the REPL)", args[0])
 	}
 	return nil
 }
@@ -214,7 +234,10 @@ func (a *app) runOne(cmd *cobra.Command, name string, args []string) error {
 	if err != nil {
 		return err
 	}
-	c.TTL = a.ttl
+	if c.Cond, err = a.cond(cmd); err != nil {
+		return err
+	}
+	c.TTL, c.Meta = a.ttl, a.meta
 	return a.runCommand(cmd, name, c)
 }
 
@@ -246,6 +269,9 @@ func (a *app) runPut(cmd *cobra.Command, args []string) error {
 		return fmt.Errorf("the value is empty (delete KEY removes a key)")
 	}
 	c := repl.Command{Name: "put", Args: []string{args[0], string(val)}, TTL: a.ttl}
+	if c.Cond, err = a.cond(cmd); err != nil {
+		return err
+	}
 	return a.runCommand(cmd, "put", c)
 }
 
@@ -257,15 +283,18 @@ func (a *app) runCommand(cmd *cobra.Command, name string, c repl.Command) error 
 	}
 	defer s.Close()
 	out, err := s.Do(cmd.Context(), c)
-	if errors.Is(err, kvclient.ErrNotFound) {
+	switch {
+	case errors.Is(err, kvclient.ErrNotFound):
 		w := a.stdout
-		if name == "get" {
-			w = a.stderr // stdout carries only values
+		if name == "get" || name == "ttl" {
+			w = a.stderr // stdout carries only answers
 		}
 		fmt.Fprintln(w, repl.NotFound)
 		return exitCode(1)
-	}
-	if err != nil {
+	case errors.Is(err, kvclient.ErrConditionFailed):
+		fmt.Fprintln(a.stdout, repl.ConditionLine(err))
+		return exitCode(3)
+	case err != nil:
 		return err
 	}
 	w := a.stdout
@@ -273,7 +302,7 @@ func (a *app) runCommand(cmd *cobra.Command, name string, c repl.Command) error 
 		w = a.stderr // stdout carries only keys
 	}
 	if name == "get" && a.hex {
-		out = hex.EncodeToString([]byte(out))
+		out = hexValue(out, c.Meta)
 	}
 	fmt.Fprintln(w, out)
 	return nil
@@ -317,4 +346,14 @@ func (a *app) session(cmd *cobra.Command, out io.Writer, ask repl.PasswordFunc) 
 		}
 	}
 	return repl.NewSession(cfg, dial, out, repl.WithLogLevel(setLevel), repl.WithPassword(ask)), nil
+}
+
+// hexValue hex-encodes get's value in out, leaving --meta's line (the
+// last, after the value) as it is.
+func hexValue(out string, meta bool) string {
+	if !meta {
+		return hex.EncodeToString([]byte(out))
+	}
+	i := strings.LastIndexByte(out, '\n')
+	return hex.EncodeToString([]byte(out[:i])) + out[i:]
 }
