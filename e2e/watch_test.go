@@ -5,8 +5,10 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -182,4 +184,30 @@ func TestWatchUnderFaults(t *testing.T) {
 	check("key watch", one, func(k string) bool { return k == key(3) })
 	t.Logf("prefix watch: %d keys; key watch: %d events", len(all.vals), len(one.vals[key(3)]))
 	c.Track(t)
+}
+
+// TestWatchCLI: `kvclient watch` prints each committed write of a prefix
+// as it happens, with its version, and an interrupt ends it cleanly.
+func TestWatchCLI(t *testing.T) {
+	c := framework.NewCluster(t, framework.WithServers(3), framework.WithReplicas(3))
+	w := framework.StartProcess(t, framework.ProcessSpec{Name: "kvclient watch", Path: c.Bin(framework.KVClientBin),
+		Args: []string{"--etcd-endpoints", c.EtcdEndpoint(), "watch", "--prefix", "cli/"}})
+	testutil.Eventually(t, 30*time.Second, 20*time.Millisecond, func() bool {
+		return slices.ContainsFunc(w.Stderr(), func(l string) bool { return strings.Contains(l, "watching") })
+	}, "watch not established; stderr %v", w.Stderr())
+	for _, args := range [][]string{{"put", "cli/a", "1"}, {"put", "other", "x"}, {"put", "cli/a", "2"}, {"delete", "cli/a"}} {
+		_, stderr, code := c.Kvclient(t, args...)
+		require.Equal(t, 0, code, stderr)
+	}
+	_, err := w.WaitForStdout(30*time.Second, "delete cli/a")
+	require.NoError(t, err, "stdout %v stderr %v", w.Stdout(), w.Stderr())
+	out := w.Stdout()
+	require.Len(t, out, 3, "%v", out)
+	require.Regexp(t, `^put cli/a 1 \(version \d+\)$`, out[0])
+	require.Regexp(t, `^put cli/a 2 \(version \d+\)$`, out[1])
+	require.Regexp(t, `^delete cli/a \(version \d+\)$`, out[2])
+	require.NoError(t, w.Signal(syscall.SIGINT))
+	code, ok := w.Wait(10 * time.Second)
+	require.True(t, ok, "watch did not end on SIGINT")
+	require.Equal(t, 0, code, "stderr %v", w.Stderr())
 }

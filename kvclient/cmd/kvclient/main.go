@@ -7,6 +7,7 @@
 //	kvclient [flags] expire KEY DURATION | persist KEY | ttl KEY
 //	kvclient [flags] keyrange | keyrange_read
 //	kvclient [flags] scan [--prefix P] [--limit N] [--keys-only] [--cursor C]
+//	kvclient [flags] watch [--prefix] [--from-version N] KEY
 //
 // Exit status: 0 on success; 1 when a command finds no key (get and ttl
 // print NOT_FOUND on stderr so stdout holds only answers, the others print
@@ -139,6 +140,7 @@ printed ERROR.`,
 	root.AddCommand(a.condCommands()...)
 	root.AddCommand(
 		a.scanCommand(),
+		a.watchCommand(),
 		a.rangesCommand("keyrange", "show the write key ranges of the ring: per server, every range (--table), or ECE419's string (--raw)"),
 		a.rangesCommand("keyrange_read", "show the read key ranges of the ring, replicas included (as keyrange)"),
 	)
@@ -149,7 +151,7 @@ printed ERROR.`,
 // would list suggestions over several lines.
 func (a *app) noCommand(_ *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return fmt.Errorf("unknown command %q; want put, get, delete, cas, incr, decr, expire, persist, ttl, scan, keyrange or keyrange_read (none starts the REPL)", args[0])
+		return fmt.Errorf("unknown command %q; want put, get, delete, cas, incr, decr, expire, persist, ttl, scan, watch, keyrange or keyrange_read (none starts the REPL)", args[0])
 	}
 	return nil
 }
