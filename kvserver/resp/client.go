@@ -1,0 +1,255 @@
+package resp
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ecskv/ecskv/config"
+	"github.com/ecskv/ecskv/kvclient"
+)
+
+// ClientCluster is the Cluster of a kvserver: the kvclient library, which
+// routes each key to its chain and retries through failovers, so any
+// server answers any key. Connections without a login share one client
+// in the namespace of library clients without a login; each user's
+// connections share a client logged in as that user, so the servers put
+// their keys in the user's namespace exactly as for a library client
+// (the token decides it, nothing this front door says). Clients are made
+// on first use, since a server starts its listener before it has a ring.
+type ClientCluster struct {
+	cfg config.Client
+	// authOn reports whether the cluster has users; checkPassword checks
+	// one on this server (from: the client's IP, for the back-off).
+	authOn        func() bool
+	checkPassword func(user, password, from string) error
+
+	anon   atomic.Pointer[kvclient.Client]
+	mu     sync.Mutex // guards users, closed and the making of anon
+	users  map[string]*userClient
+	closed bool
+}
+
+// userClient is the client of one user and password, shared by the
+// connections logged in with them.
+type userClient struct {
+	cli  *kvclient.Client
+	refs int
+}
+
+// NewClientCluster returns the Cluster cfg names. authOn and
+// checkPassword are the server's: whether the cluster has users, and a
+// password check against its user table.
+func NewClientCluster(cfg config.Client, authOn func() bool, checkPassword func(user, password, from string) error) *ClientCluster {
+	return &ClientCluster{cfg: cfg, authOn: authOn, checkPassword: checkPassword, users: map[string]*userClient{}}
+}
+
+// client returns the shared client without a login, making it when there
+// is none yet.
+func (c *ClientCluster) client(ctx context.Context) (*kvclient.Client, error) {
+	if cli := c.anon.Load(); cli != nil {
+		return cli, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return nil, kvclient.ErrClosed
+	case c.anon.Load() != nil:
+		return c.anon.Load(), nil
+	}
+	cli, err := kvclient.New(ctx, c.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ecskv: connect to the cluster: %w", err)
+	}
+	c.anon.Store(cli)
+	return cli, nil
+}
+
+// Anonymous implements Cluster.
+func (c *ClientCluster) Anonymous() Backend { return clientBackend{get: c.client} }
+
+// AuthRequired implements Cluster.
+func (c *ClientCluster) AuthRequired() bool { return c.authOn() }
+
+// MaxArgBytes implements Cluster.
+func (c *ClientCluster) MaxArgBytes() int {
+	cli := c.anon.Load()
+	if cli == nil {
+		return 0
+	}
+	l := cli.Ring().Limits
+	return max(l.MaxKeyBytes, l.MaxValueBytes)
+}
+
+// Login implements Cluster: the password is checked here (so failed
+// logins back off per client address), then the user's shared client is
+// made or reused.
+func (c *ClientCluster) Login(ctx context.Context, user, password, from string) (Backend, func(), error) {
+	if err := c.checkPassword(user, password, from); err != nil {
+		switch {
+		case errors.Is(err, kvclient.ErrBadCredentials), errors.Is(err, kvclient.ErrBadUser), errors.Is(err, kvclient.ErrBadPassword):
+			return nil, nil, fmt.Errorf("%w: %w", ErrBadCredentials, err)
+		case errors.Is(err, kvclient.ErrAuthDisabled):
+			return nil, nil, fmt.Errorf("%w: %w", ErrAuthDisabled, err)
+		}
+		return nil, nil, err
+	}
+	h := sha256.Sum256([]byte(password))
+	key := user + "\x00" + string(h[:])
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, nil, kvclient.ErrClosed
+	}
+	uc := c.users[key]
+	if uc == nil {
+		cli, err := kvclient.New(ctx, c.cfg, kvclient.WithCredentials(user, password))
+		if err != nil {
+			return nil, nil, fmt.Errorf("ecskv: log in as %s: %w", user, err)
+		}
+		uc = &userClient{cli: cli}
+		c.users[key] = uc
+	}
+	uc.refs++
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if uc.refs--; uc.refs == 0 && c.users[key] == uc {
+				delete(c.users, key)
+				_ = uc.cli.Close()
+			}
+		})
+	}
+	cli := uc.cli
+	return clientBackend{get: func(context.Context) (*kvclient.Client, error) { return cli, nil }}, release, nil
+}
+
+// Close closes every client.
+func (c *ClientCluster) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	var errs []error
+	if cli := c.anon.Load(); cli != nil {
+		errs = append(errs, cli.Close())
+	}
+	for k, uc := range c.users {
+		errs = append(errs, uc.cli.Close())
+		delete(c.users, k)
+	}
+	return errors.Join(errs...)
+}
+
+// clientBackend runs a connection's commands with the client get returns.
+type clientBackend struct {
+	get func(context.Context) (*kvclient.Client, error)
+}
+
+// errCAS marks the operations that need conditional writes, which this
+// cluster's library does not offer yet.
+var errCAS = fmt.Errorf("%w: the command needs conditional writes", ErrUnsupported)
+
+// fromClient translates the library's conditions to the Backend's.
+func fromClient(err error) error {
+	if errors.Is(err, kvclient.ErrNotFound) {
+		return ErrNotFound
+	}
+	return err
+}
+
+func (b clientBackend) Get(ctx context.Context, key string) ([]byte, error) {
+	cli, err := b.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, err := cli.Get(ctx, key)
+	return v, fromClient(err)
+}
+
+func (b clientBackend) GetTTL(context.Context, string) (time.Duration, error) { return 0, errCAS }
+
+func (b clientBackend) MGet(ctx context.Context, keys []string) ([][]byte, error) {
+	cli, err := b.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(keys))
+	for i, r := range cli.MGet(ctx, keys) {
+		switch {
+		case errors.Is(r.Err, kvclient.ErrNotFound):
+		case r.Err != nil:
+			return nil, r.Err
+		case r.Value == nil:
+			out[i] = []byte{} // an empty value is not a missing one
+		default:
+			out[i] = r.Value
+		}
+	}
+	return out, nil
+}
+
+func (b clientBackend) Set(ctx context.Context, key string, value []byte, o SetOptions) (SetResult, error) {
+	if o.IfAbsent || o.IfExists || o.ReturnPrevious {
+		return SetResult{}, errCAS
+	}
+	cli, err := b.get(ctx)
+	if err != nil {
+		return SetResult{}, err
+	}
+	_, err = cli.Put(ctx, key, value, kvclient.WithTTL(o.TTL))
+	return SetResult{}, err
+}
+
+func (b clientBackend) MSet(ctx context.Context, kvs []KV) error {
+	cli, err := b.get(ctx)
+	if err != nil {
+		return err
+	}
+	in := make([]kvclient.KV, len(kvs))
+	for i, kv := range kvs {
+		in[i] = kvclient.KV{Key: kv.Key, Value: kv.Value}
+	}
+	for _, r := range cli.MPut(ctx, in) {
+		if r.Err != nil {
+			return r.Err
+		}
+	}
+	return nil
+}
+
+func (b clientBackend) Delete(ctx context.Context, key string) error {
+	cli, err := b.get(ctx)
+	if err != nil {
+		return err
+	}
+	return fromClient(cli.Delete(ctx, key))
+}
+
+func (b clientBackend) Incr(context.Context, string, int64) (int64, error) { return 0, errCAS }
+
+func (b clientBackend) Expire(context.Context, string, time.Duration) error { return errCAS }
+
+func (b clientBackend) Persist(context.Context, string) error { return errCAS }
+
+func (b clientBackend) Scan(ctx context.Context, prefix, cursor string, count int) ([]string, string, error) {
+	cli, err := b.get(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	kvs, next, err := cli.Scan(ctx, prefix, cursor, count, kvclient.WithKeysOnly())
+	if err != nil {
+		return nil, "", err
+	}
+	keys := make([]string, len(kvs))
+	for i, kv := range kvs {
+		keys[i] = kv.Key
+	}
+	return keys, next, nil
+}
