@@ -94,6 +94,8 @@ func (c *ClientCluster) Login(ctx context.Context, user, password, from string) 
 		switch {
 		case errors.Is(err, kvclient.ErrBadCredentials), errors.Is(err, kvclient.ErrBadUser), errors.Is(err, kvclient.ErrBadPassword):
 			return nil, nil, fmt.Errorf("%w: %w", ErrBadCredentials, err)
+		case errors.Is(err, kvclient.ErrTooManyAttempts):
+			return nil, nil, fmt.Errorf("%w: %w", ErrLoginThrottled, err)
 		case errors.Is(err, kvclient.ErrAuthDisabled):
 			return nil, nil, fmt.Errorf("%w: %w", ErrAuthDisabled, err)
 		}

@@ -117,6 +117,10 @@ func (s *session) auth(ctx context.Context, user, password string, bare bool) st
 		return ""
 	case errors.Is(err, ErrBadCredentials), errors.Is(err, ErrAuthDisabled):
 		return errWrongPass
+	case errors.Is(err, ErrLoginThrottled):
+		// Still WRONGPASS, which clients know as a refused login, but
+		// saying when to try again.
+		return "WRONGPASS " + strings.TrimPrefix(err.Error(), ErrLoginThrottled.Error()+": ")
 	}
 	return "ERR " + err.Error()
 }

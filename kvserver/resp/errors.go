@@ -17,6 +17,8 @@ var (
 	ErrUnsupported = errors.New("resp: not supported by this cluster")
 	// ErrBadCredentials is a wrong user name or password.
 	ErrBadCredentials = errors.New("resp: wrong user name or password")
+	// ErrLoginThrottled is an AUTH during the back-off after failed ones.
+	ErrLoginThrottled = errors.New("resp: too many failed logins")
 	// ErrAuthDisabled is an AUTH on a cluster without users.
 	ErrAuthDisabled = errors.New("resp: the cluster has no authentication")
 )
