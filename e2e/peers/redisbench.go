@@ -65,10 +65,14 @@ func redisBenchmark(ctx context.Context, o options, sys system) ([]row, error) {
 	return rows, err
 }
 
-// parseRedisBenchmark reads redis-benchmark's CSV: a header, then
+// parseRedisBenchmark reads redis-benchmark's CSV (after what --cluster
+// prints about the masters): a header, then
 // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",
 // "p95_latency_ms","p99_latency_ms","max_latency_ms" per test.
 func parseRedisBenchmark(system string, out []byte, o options, cpu cpuUse) ([]row, error) {
+	if i := bytes.Index(out, []byte(`"test",`)); i >= 0 {
+		out = out[i:]
+	}
 	recs, err := csv.NewReader(bytes.NewReader(out)).ReadAll()
 	if err != nil || len(recs) < 2 {
 		return nil, fmt.Errorf("redis-benchmark output %q: %v", out, err)

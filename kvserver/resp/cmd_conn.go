@@ -297,9 +297,29 @@ func cmdCommandList(_ context.Context, s *session, _ [][]byte) string {
 	return resultOK
 }
 
-// cmdConfigGet knows no parameters: an empty answer, which
-// redis-benchmark takes as "not available".
-func cmdConfigGet(_ context.Context, s *session, _ [][]byte) string {
-	s.out.mapOf(0)
+// configParams are the parameters CONFIG GET knows, as a Redis Cluster
+// without persistence of its own would answer them (the cluster syncs its
+// writes itself): what redis-benchmark and clients read at start.
+var configParams = [][2]string{
+	{"appendonly", "no"}, {"cluster-enabled", "yes"}, {"databases", "1"}, {"maxmemory", "0"}, {"save", ""},
+}
+
+// cmdConfigGet is CONFIG GET pattern [pattern ...]; unknown parameters
+// are left out, as in Redis.
+func cmdConfigGet(_ context.Context, s *session, args [][]byte) string {
+	var out [][2]string
+	for _, p := range configParams {
+		for _, pat := range args[2:] {
+			if Match(strings.ToLower(string(pat)), p[0]) {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	s.out.mapOf(len(out))
+	for _, p := range out {
+		s.out.bulkString(p[0])
+		s.out.bulkString(p[1])
+	}
 	return resultOK
 }
