@@ -65,6 +65,12 @@ func TestRESP(t *testing.T) {
 	}
 	t.Run("redis-cli", func(t *testing.T) {
 		redisCLI(t, lib, addrs[2])
+		res := c.KvclientRun(t, framework.RunOptions{}, "put", "cli:kvclient", "1")
+		require.Equal(t, 0, res.ExitCode, res.Stderr)
+		host, port, err := net.SplitHostPort(addrs[0])
+		require.NoError(t, err)
+		res = framework.Run(t, framework.RunOptions{}, redisCLIPath(t), "-h", host, "-p", port, "GET", "cli:kvclient")
+		require.Equal(t, "1\n", res.Stdout, "kvclient put, then redis-cli GET")
 	})
 }
 
