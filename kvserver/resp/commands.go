@@ -64,11 +64,22 @@ func plainCmd(name string, arity int, flags []string, run handler) *command {
 	return &command{name: name, arity: arity, flags: flags, run: run}
 }
 
-// container makes a command of subcommands; each sub's name is
-// "name|sub".
+// container makes a command of subcommands, HELP included; each sub's
+// name is "name|sub".
 func container(name string, flags []string, subs ...*command) *command {
 	c := &command{name: name, arity: -2, flags: flags, subs: map[string]*command{}}
-	for _, s := range subs {
+	help := plainCmd("help", 2, flagsConn, func(_ context.Context, s *session, _ [][]byte) string {
+		lines := []string{strings.ToUpper(name) + " <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"}
+		for _, sub := range sortedSubs(c) {
+			lines = append(lines, strings.ToUpper(strings.TrimPrefix(sub.name, name+"|")))
+		}
+		s.out.array(len(lines))
+		for _, l := range lines {
+			s.out.simple(l)
+		}
+		return resultOK
+	})
+	for _, s := range append(subs, help) {
 		s.name = name + "|" + s.name
 		c.subs[strings.TrimPrefix(s.name, name+"|")] = s
 	}

@@ -249,6 +249,7 @@ func TestCommands(t *testing.T) {
 			{cmd("foo", "a", "b c"), "-ERR unknown command 'foo', with args beginning with: 'a' 'b c' \r\n"},
 			{cmd("HGET", "h", "f"), "-ERR unknown command 'HGET', with args beginning with: 'h' 'f' \r\n"},
 			{cmd("CLIENT", "NOPE"), "-ERR unknown subcommand 'NOPE'. Try CLIENT HELP.\r\n"},
+			{cmd("CONFIG", "HELP"), "*3\r\n+CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n+GET\r\n+HELP\r\n"},
 			{cmd("CLIENT"), "-ERR wrong number of arguments for 'client' command\r\n"},
 			{cmd("CLIENT", "SETNAME"), "-ERR wrong number of arguments for 'client|setname' command\r\n"},
 		}},
