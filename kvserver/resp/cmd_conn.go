@@ -69,8 +69,10 @@ func cmdQuit(_ context.Context, s *session, _ [][]byte) string {
 func cmdSelect(_ context.Context, s *session, args [][]byte) string {
 	n, ok := parseInt(args[1])
 	switch {
-	case !ok || n < -(1<<31) || n >= 1<<31:
+	case !ok:
 		s.out.err(errNotInteger)
+	case n < -(1<<31) || n >= 1<<31:
+		s.out.err("ERR value is out of range, value must between -2147483648 and 2147483647")
 	case n != 0:
 		s.out.err("ERR DB index is out of range")
 	default:
