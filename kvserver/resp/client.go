@@ -103,21 +103,10 @@ func (c *ClientCluster) Login(ctx context.Context, user, password, from string) 
 	}
 	h := sha256.Sum256([]byte(password))
 	key := user + "\x00" + string(h[:])
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return nil, nil, kvclient.ErrClosed
+	uc, err := c.userClient(ctx, key, user, password)
+	if err != nil {
+		return nil, nil, err
 	}
-	uc := c.users[key]
-	if uc == nil {
-		cli, err := kvclient.New(ctx, c.cfg, kvclient.WithCredentials(user, password))
-		if err != nil {
-			return nil, nil, fmt.Errorf("ecskv: log in as %s: %w", user, err)
-		}
-		uc = &userClient{cli: cli}
-		c.users[key] = uc
-	}
-	uc.refs++
 	var once sync.Once
 	release := func() {
 		once.Do(func() {
@@ -131,6 +120,41 @@ func (c *ClientCluster) Login(ctx context.Context, user, password, from string) 
 	}
 	cli := uc.cli
 	return clientBackend{get: func(context.Context) (*kvclient.Client, error) { return cli, nil }}, release, nil
+}
+
+// userClient returns the client of key, with one more reference, making
+// it when there is none; it dials and logs in without holding c.mu, so a
+// slow login holds up no other.
+func (c *ClientCluster) userClient(ctx context.Context, key, user, password string) (*userClient, error) {
+	take := func() (*userClient, error) {
+		switch uc := c.users[key]; {
+		case c.closed:
+			return nil, kvclient.ErrClosed
+		case uc != nil:
+			uc.refs++
+			return uc, nil
+		}
+		return nil, nil
+	}
+	c.mu.Lock()
+	uc, err := take()
+	c.mu.Unlock()
+	if uc != nil || err != nil {
+		return uc, err
+	}
+	cli, err := kvclient.New(ctx, c.cfg, kvclient.WithCredentials(user, password))
+	if err != nil {
+		return nil, fmt.Errorf("ecskv: log in as %s: %w", user, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if uc, err = take(); uc != nil || err != nil {
+		_ = cli.Close() // another connection made one meanwhile, or Close ran
+		return uc, err
+	}
+	uc = &userClient{cli: cli, refs: 1}
+	c.users[key] = uc
+	return uc, nil
 }
 
 // Close closes every client.
