@@ -23,6 +23,7 @@ func stringCommands() []*command {
 		keyCmd("get", 2, flagsRead, cmdGet),
 		keyCmd("set", -3, flagsWrite, cmdSet),
 		keyCmd("setnx", 3, flagsWrite, cmdSetNX),
+		keyCmd("getset", 3, flagsWrite, cmdGetSet),
 		keyCmd("setex", 4, flagsWrite, cmdSetEx(time.Second)),
 		keyCmd("psetex", 4, flagsWrite, cmdSetEx(time.Millisecond)),
 		keyCmd("strlen", 2, flagsRead, cmdStrlen),
@@ -166,6 +167,20 @@ func cmdSetNX(ctx context.Context, s *session, args [][]byte) string {
 		return s.failed(err)
 	default:
 		s.out.int(1)
+	}
+	return resultOK
+}
+
+// cmdGetSet is GETSET, SET ... GET's older name.
+func cmdGetSet(ctx context.Context, s *session, args [][]byte) string {
+	res, err := s.keyspace().Set(ctx, string(args[1]), args[2], SetOptions{ReturnPrevious: true})
+	if err != nil {
+		return s.failed(err)
+	}
+	if res.Existed {
+		s.out.bulk(res.Previous)
+	} else {
+		s.out.null()
 	}
 	return resultOK
 }
