@@ -38,20 +38,28 @@ const farDelay = 5 * time.Millisecond
 // in the far zone, which is farDelay away each way: nearest reads must be
 // served by the chain's member in near, tail reads by the far tail. A
 // client in no zone with coordinates reads from the member closest to
-// them. The latencies of both read modes are logged, not asserted.
+// them. Once the cluster is balanced every chain spans the three zones,
+// though servers may join after the first layout. The latencies of both
+// read modes are logged, not asserted.
 func TestZones(t *testing.T) {
 	args := map[string][]string{}
 	for id, z := range zoneOf {
 		args[id] = []string{"--zone", z.zone, "--coords", z.coords}
 	}
-	c := framework.NewChaosCluster(t, framework.ChaosConfig{Servers: len(zoneOf), Replicas: 3, Partitions: 64, ECSes: 1, ServerArgs: args})
+	// The far zone's servers join one by one after the first layout, which
+	// spans near and mid only: rebalancing must bring far into every chain.
+	late := []string{"s5", "s6"}
+	c := framework.NewChaosCluster(t, framework.ChaosConfig{Servers: len(zoneOf), Replicas: 3, Partitions: 64, ECSes: 1, ServerArgs: args, Late: late})
 	for id, z := range zoneOf {
 		if z.zone == "far" {
 			c.Net().Set(framework.ClientNode, id, framework.Fault{Kind: framework.Delay, Delay: farDelay})
 		}
 	}
-	// Servers that join after the first layout are rebalanced in: wait for
-	// the last move, so that the chains read below stay as they are.
+	for _, id := range late {
+		c.StartServer(t, id)
+		waitRebalanced(t, c, id)
+	}
+	// Wait for the last move, so that the chains read below stay as they are.
 	require.NoError(t, c.WaitHealthy(t, 60*time.Second))
 	cli := zonedClient(t, c, func(cfg *config.Client) { cfg.Zone = "near" })
 	ring := settledRing(t, cli)
@@ -91,6 +99,31 @@ func TestZones(t *testing.T) {
 	}
 }
 
+// waitRebalanced waits until server id is active in the ring, holds
+// replicas and no move is left, and logs how many it holds.
+func waitRebalanced(t *testing.T, c *framework.ChaosCluster, id string) {
+	t.Helper()
+	why, held := "no status", 0
+	ok := testutil.WaitUntil(60*time.Second, 200*time.Millisecond, func() bool {
+		st, err := c.StatusE(t)
+		if err != nil {
+			why = err.Error()
+			return false
+		}
+		i := slices.IndexFunc(st.Servers, func(s framework.ServerStatus) bool { return s.ID == id })
+		if i < 0 || st.Servers[i].State != "active" || st.Servers[i].Replicas() == 0 {
+			why = id + " not active in the chains"
+			return false
+		}
+		held = st.Servers[i].Replicas()
+		var conv bool
+		conv, why = st.Converged()
+		return conv
+	})
+	require.True(t, ok, "%s not rebalanced in: %s", id, why)
+	t.Logf("zones: %s joined late, holds %d replicas", id, held)
+}
+
 func zonedClient(t *testing.T, c *framework.ChaosCluster, place func(*config.Client)) *kvclient.Client {
 	t.Helper()
 	cfg := c.ClientConfig()
@@ -104,43 +137,58 @@ func zonedClient(t *testing.T, c *framework.ChaosCluster, place func(*config.Cli
 }
 
 // settledRing waits for a ring with every server, each with the zone and
-// coordinates it published, in chains without learners, and logs how many
-// chains span the three zones.
+// coordinates it published, in chains without learners that each span the
+// three zones: placement puts a chain's members in distinct zones, and
+// rebalancing keeps them so when servers join after the first layout.
 func settledRing(t *testing.T, cli *kvclient.Client) *ringmeta.Ring {
 	t.Helper()
 	var ring *ringmeta.Ring
-	testutil.Eventually(t, 30*time.Second, 100*time.Millisecond, func() bool {
+	why := "no ring yet"
+	settled := testutil.WaitUntil(30*time.Second, 100*time.Millisecond, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		r, err := cli.RefreshRing(ctx)
 		if err != nil || len(r.Chains) == 0 || len(r.Servers) != len(zoneOf) {
+			why = fmt.Sprintf("ring not complete (err %v)", err)
 			return false
 		}
-		for _, s := range r.Servers {
-			if s.Zone != zoneOf[s.ID].zone || len(s.Coords) != 2 {
-				return false
-			}
-		}
-		inChains := map[string]bool{}
-		for _, ch := range r.Chains {
-			if ch.Learner != "" {
-				return false
-			}
-			for _, id := range ch.Members {
-				inChains[id] = true
-			}
+		if why = ringUnsettled(r); why != "" {
+			return false
 		}
 		ring = r
-		return len(inChains) == len(zoneOf)
-	}, "every server should be in the ring's chains")
-	spread := 0
-	for _, ch := range ring.Chains {
+		return true
+	})
+	require.True(t, settled, "ring not settled in 30s: %s", why)
+	t.Logf("zones: all %d chains span the three zones", len(ring.Chains))
+	return ring
+}
+
+// ringUnsettled says why r is not yet the settled ring, or "".
+func ringUnsettled(r *ringmeta.Ring) string {
+	for _, s := range r.Servers {
+		if s.Zone != zoneOf[s.ID].zone || len(s.Coords) != 2 {
+			return fmt.Sprintf("server %s has zone %q coords %v", s.ID, s.Zone, s.Coords)
+		}
+	}
+	inChains, spread := map[string]bool{}, 0
+	for p, ch := range r.Chains {
+		if ch.Learner != "" {
+			return fmt.Sprintf("partition %d has a learner", p)
+		}
+		for _, id := range ch.Members {
+			inChains[id] = true
+		}
 		if len(chainZones(ch)) == 3 {
 			spread++
 		}
 	}
-	t.Logf("zones: %d of %d chains span the three zones", spread, len(ring.Chains))
-	return ring
+	if len(inChains) != len(zoneOf) {
+		return fmt.Sprintf("%d of %d servers in the chains", len(inChains), len(zoneOf))
+	}
+	if spread != len(r.Chains) {
+		return fmt.Sprintf("%d of %d chains span the three zones", spread, len(r.Chains))
+	}
+	return ""
 }
 
 // chainZones returns the zones of ch's members, each once.

@@ -40,7 +40,12 @@ func all(list ...string) map[string]bool {
 // initialChains lays out partitions over servers as the ECS does at start.
 func initialChains(t *testing.T, servers []string, partitions, r int) []ringmeta.Chain {
 	t.Helper()
-	laid, err := hashring.Initial(hservers(servers...), partitions, r)
+	return initialLayout(t, hservers(servers...), partitions, r)
+}
+
+func initialLayout(t *testing.T, servers []hashring.Server, partitions, r int) []ringmeta.Chain {
+	t.Helper()
+	laid, err := hashring.Initial(servers, partitions, r)
 	require.NoError(t, err)
 	out := make([]ringmeta.Chain, len(laid))
 	for p, m := range laid {
@@ -172,18 +177,49 @@ func TestPlanMoves(t *testing.T) {
 // epoch and returns the final chains and the epoch count.
 func simulate(t *testing.T, chains []ringmeta.Chain, eligible []string, r, maxMoves int) ([]ringmeta.Chain, int) {
 	t.Helper()
+	res := simulateWith(t, chains, simConfig{eligible: hservers(eligible...), r: r, maxMoves: maxMoves})
+	return res.chains, res.epochs
+}
+
+// simConfig shapes a simulation. By default the target is kept while the
+// eligible servers stay, as the controller keeps it.
+type simConfig struct {
+	eligible    []hashring.Server
+	r, maxMoves int
+	replan      bool              // recompute the target every epoch, as a new leader does
+	joins       []hashring.Server // become eligible one at a time, moves in flight
+	joinEvery   int               // epochs between joins
+}
+
+type simResult struct {
+	chains []ringmeta.Chain
+	epochs int
+	copies int // learners started
+}
+
+func simulateWith(t *testing.T, chains []ringmeta.Chain, cfg simConfig) simResult {
+	t.Helper()
 	leaves := map[int][]string{}
 	unsynced := map[int][]core.Mark{}
 	ctl := &controller{lg: zap.NewNop()}
 	var target [][]string // kept, as the controller keeps it while the servers stay
 	needed, copies := 0, 0
-	src := all(eligible...)
+	src := map[string]bool{}
+	for _, s := range cfg.eligible {
+		src[s.ID] = true
+	}
 	for _, ch := range chains {
 		for _, m := range ch.Members {
 			src[m] = true // leaving members are still sources
 		}
 	}
+	eligible, joins := cfg.eligible, cfg.joins
 	for epoch := 1; epoch < 10000; epoch++ {
+		if len(joins) > 0 && epoch%cfg.joinEvery == 0 {
+			eligible, joins = append(slices.Clone(eligible), joins[0]), joins[1:]
+			src[eligible[len(eligible)-1].ID] = true
+			target = nil // the servers changed: the controller recomputes
+		}
 		prev := cloneChains(chains)
 		frozen := map[int]bool{}
 		st := &ctlstate.State{Leaves: leaves, Unsynced: unsynced}
@@ -201,30 +237,35 @@ func simulate(t *testing.T, chains []ringmeta.Chain, eligible []string, r, maxMo
 				frozen[p] = true
 			}
 		}
-		pl, err := planMoves(planInput{chains: chains, eligible: hservers(eligible...), sources: src,
-			replicas: r, maxMoves: maxMoves, leaves: leaves, frozen: frozen, target: target})
+		if cfg.replan {
+			target = nil
+		}
+		pl, err := planMoves(planInput{chains: chains, eligible: eligible, sources: src,
+			replicas: cfg.r, maxMoves: cfg.maxMoves, leaves: leaves, frozen: frozen, target: target})
 		require.NoError(t, err)
-		if target == nil {
+		if target == nil && epoch == 1 {
 			for p, want := range pl.target {
 				needed += len(minus(want, chains[p].Members))
 			}
 		}
 		target = pl.target
 		copies += len(pl.learners)
-		if len(pl.pending) == 0 {
-			require.Equal(t, needed, copies, "every copy made is one the first target needed")
-			return chains, epoch
+		if len(pl.pending) == 0 && len(joins) == 0 {
+			if !cfg.replan && cfg.joins == nil {
+				require.Equal(t, needed, copies, "every copy made is one the first target needed")
+			}
+			return simResult{chains: chains, epochs: epoch, copies: copies}
 		}
 		ep := &epochChange{touched: frozen}
 		ctl.applySteps(ring, st, pl, ep)
 		leaves, unsynced = pruneLeaves(chains, st.Leaves, pl.want), st.Unsynced
-		require.LessOrEqual(t, learners(chains), maxMoves, "epoch %d", epoch)
+		require.LessOrEqual(t, learners(chains), cfg.maxMoves, "epoch %d", epoch)
 		for p := range chains {
 			requireStep(t, prev[p], chains[p])
 		}
 	}
 	t.Fatal("the plan did not converge in 10000 epochs")
-	return nil, 0
+	return simResult{}
 }
 
 func cloneChains(chains []ringmeta.Chain) []ringmeta.Chain {

@@ -109,22 +109,18 @@ func (t *batchTransport) close() error {
 // header (the retry loop rewrites o's) and of the value (the caller may
 // reuse its buffer once Put returns). Keys are the library's own copies.
 func toBatchOp(ctx context.Context, o *op) *kvpb.BatchOp {
-	bo := &kvpb.BatchOp{}
-	if d, ok := ctx.Deadline(); ok {
-		bo.TimeoutMs = max(time.Until(d).Milliseconds(), 1)
+	var value []byte
+	if o.kind == opPut {
+		value = bytes.Clone(o.value)
 	}
 	h := o.header
 	h = &kvpb.RequestHeader{
 		Epoch: h.Epoch, ChainVersion: h.ChainVersion, ClientId: h.ClientId, Seq: h.Seq, Token: h.Token, Forward: h.Forward,
 		Namespace: h.Namespace,
 	}
-	switch o.kind {
-	case opPut:
-		bo.Op = &kvpb.BatchOp_Put{Put: &kvpb.PutRequest{Header: h, Key: o.key, Value: bytes.Clone(o.value), TtlMs: o.ttlMs}}
-	case opDelete:
-		bo.Op = &kvpb.BatchOp_Delete{Delete: &kvpb.DeleteRequest{Header: h, Key: o.key}}
-	default:
-		bo.Op = &kvpb.BatchOp_Get{Get: &kvpb.GetRequest{Header: h, Key: o.key, AnyMember: o.nearest && !o.toTail}}
+	bo := o.request(h, value)
+	if d, ok := ctx.Deadline(); ok {
+		bo.TimeoutMs = max(time.Until(d).Milliseconds(), 1)
 	}
 	return bo
 }

@@ -111,20 +111,24 @@ func (c *Client) RefreshRing(ctx context.Context) (*ringmeta.Ring, error) {
 	return r.Ring, nil
 }
 
-// Put stores value under key: Created for a new key, Updated for an overwrite.
+// Put stores value under key: Created for a new key, Updated for an
+// overwrite. With a condition (IfAbsent, IfExists, IfValue, IfVersion) it
+// writes only if the condition holds at the key's head, in the order of
+// the key's writes, else it returns ErrConditionFailed.
 func (c *Client) Put(ctx context.Context, key string, value []byte, opts ...OpOption) (PutResult, error) {
-	var o opOptions
-	for _, f := range opts {
-		f(&o)
-	}
+	o := c.opts(opts)
 	if o.ttl < 0 {
 		return 0, kverr.Errorf(ErrBadTTL, "got %v", o.ttl)
 	}
-	resp, err := c.do(ctx, &op{kind: opPut, key: []byte(key), value: value, ttlMs: o.ttl.Milliseconds()})
+	resp, err := c.do(ctx, &op{kind: opPut, key: []byte(key), value: value, ttlMs: o.ttl.Milliseconds(), cond: o.cond, prev: o.prev})
 	if err != nil {
 		return 0, err
 	}
 	o.served(resp)
+	o.fill(resp)
+	if err := writeOutcome(resp.Status); err != nil {
+		return 0, err
+	}
 	if resp.Status == kvpb.Status_UPDATE {
 		return Updated, nil
 	}
@@ -142,16 +146,25 @@ func (c *Client) Get(ctx context.Context, key string, opts ...OpOption) ([]byte,
 		return nil, err
 	}
 	o.served(resp)
+	o.fill(resp)
 	if resp.Status == kvpb.Status_NOT_FOUND {
 		return nil, ErrNotFound
 	}
 	return resp.Value, nil
 }
 
-// Delete removes key; ErrNotFound when it did not exist.
-func (c *Client) Delete(ctx context.Context, key string) error {
-	resp, err := c.do(ctx, &op{kind: opDelete, key: []byte(key)})
+// Delete removes key; ErrNotFound when it did not exist. With a condition
+// (IfValue, IfVersion, ...) it deletes only if the condition holds, else
+// ErrConditionFailed.
+func (c *Client) Delete(ctx context.Context, key string, opts ...OpOption) error {
+	o := c.opts(opts)
+	resp, err := c.do(ctx, &op{kind: opDelete, key: []byte(key), cond: o.cond})
 	if err != nil {
+		return err
+	}
+	o.served(resp)
+	o.fill(resp)
+	if err := writeOutcome(resp.Status); err != nil {
 		return err
 	}
 	if resp.Status == kvpb.Status_NOT_FOUND {

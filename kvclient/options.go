@@ -43,6 +43,9 @@ type opOptions struct {
 	nearest  bool
 	servedBy *string
 	keysOnly bool
+	cond     *kvpb.Condition
+	prev     bool
+	meta     *Meta
 }
 
 // WithTTL makes a put expire ttl after the head applies it.

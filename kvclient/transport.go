@@ -17,10 +17,12 @@ const (
 	opPut
 	opDelete
 	opScan // one page of a scan: a read, routed by partition
+	opIncr
+	opExpire
 )
 
 // write reports the kinds that change the store.
-func (k opKind) write() bool { return k == opPut || k == opDelete }
+func (k opKind) write() bool { return k == opPut || k == opDelete || k == opIncr || k == opExpire }
 
 // op is one key operation as the transport sends it. The transport is the
 // seam where the batched stream of DESIGN §7 replaces unary calls.
@@ -31,8 +33,12 @@ type op struct {
 	key     []byte
 	value   []byte
 	ttlMs   int64
-	nearest bool // a Get any clean chain member may answer
-	toTail  bool // the nearest member said the key is dirty: ask the tail
+	cond    *kvpb.Condition // put, delete
+	prev    bool            // put: return the value replaced
+	delta   int64           // incr
+	persist bool            // expire: remove the expiry
+	nearest bool            // a Get any clean chain member may answer
+	toTail  bool            // the nearest member said the key is dirty: ask the tail
 
 	// A scan page (opScan): key is the prefix; the page is read at the
 	// tail of partition part, and its answer is left in page.
@@ -96,16 +102,40 @@ func (t *unaryTransport) call(ctx context.Context, addr string, o *op) (*kvpb.Re
 		return nil, err
 	}
 	kv := kvpb.NewKVClient(conn)
-	switch o.kind {
-	case opScan:
+	if o.kind == opScan {
 		return scanCall(ctx, kv, o)
-	case opPut:
-		return kv.Put(ctx, &kvpb.PutRequest{Header: o.header, Key: o.key, Value: o.value, TtlMs: o.ttlMs})
-	case opDelete:
-		return kv.Delete(ctx, &kvpb.DeleteRequest{Header: o.header, Key: o.key})
-	default:
-		return kv.Get(ctx, &kvpb.GetRequest{Header: o.header, Key: o.key, AnyMember: o.nearest && !o.toTail})
 	}
+	bo := o.request(o.header, o.value)
+	switch {
+	case bo.GetPut() != nil:
+		return kv.Put(ctx, bo.GetPut())
+	case bo.GetDelete() != nil:
+		return kv.Delete(ctx, bo.GetDelete())
+	case bo.GetIncr() != nil:
+		return kv.Incr(ctx, bo.GetIncr())
+	case bo.GetExpire() != nil:
+		return kv.Expire(ctx, bo.GetExpire())
+	}
+	return kv.Get(ctx, bo.GetGet())
+}
+
+// request is o as a Batch operation with header h and value; a unary call
+// sends its request message (the two paths send the same).
+func (o *op) request(h *kvpb.RequestHeader, value []byte) *kvpb.BatchOp {
+	bo := &kvpb.BatchOp{}
+	switch o.kind {
+	case opPut:
+		bo.Op = &kvpb.BatchOp_Put{Put: &kvpb.PutRequest{Header: h, Key: o.key, Value: value, TtlMs: o.ttlMs, Cond: o.cond, ReturnPrevious: o.prev}}
+	case opDelete:
+		bo.Op = &kvpb.BatchOp_Delete{Delete: &kvpb.DeleteRequest{Header: h, Key: o.key, Cond: o.cond}}
+	case opIncr:
+		bo.Op = &kvpb.BatchOp_Incr{Incr: &kvpb.IncrRequest{Header: h, Key: o.key, Delta: o.delta}}
+	case opExpire:
+		bo.Op = &kvpb.BatchOp_Expire{Expire: &kvpb.ExpireRequest{Header: h, Key: o.key, TtlMs: o.ttlMs, Persist: o.persist}}
+	default:
+		bo.Op = &kvpb.BatchOp_Get{Get: &kvpb.GetRequest{Header: h, Key: o.key, AnyMember: o.nearest && !o.toTail}}
+	}
+	return bo
 }
 
 func (t *unaryTransport) close() error { return t.conns.close() }

@@ -159,7 +159,7 @@ func (s *Server) restore(ctx context.Context, req *kvpb.RestoreRequest) (*kvpb.R
 	if resp != nil {
 		return restoreRefused(resp), nil
 	}
-	st, err := s.core.propose(ctx, p, chainsm.Proposal{Ver: rt.chain.Version, Ops: ops, WallMs: nowMs()})
+	a, err := s.core.propose(ctx, p, chainsm.Proposal{Ver: rt.chain.Version, Ops: ops, WallMs: nowMs()})
 	switch {
 	case errors.Is(err, chainsm.ErrNotResponsible):
 		return restoreRefused(notResponsible(cur, "partition is changing chains here")), nil
@@ -168,7 +168,7 @@ func (s *Server) restore(ctx context.Context, req *kvpb.RestoreRequest) (*kvpb.R
 	case err != nil:
 		return nil, toStatus(err)
 	}
-	return &kvpb.RestoreResponse{Status: st, Epoch: cur.Epoch}, nil
+	return &kvpb.RestoreResponse{Status: a.Status, Epoch: cur.Epoch}, nil
 }
 
 // restoreBytes bounds a restore request's records (key, value and

@@ -14,6 +14,8 @@ const (
 	opPut    = "put"
 	opGet    = "get"
 	opDelete = "delete"
+	opIncr   = "incr"
+	opExpire = "expire"
 )
 
 // serveBatch serves one Batch stream (DESIGN §7). The calling goroutine
@@ -149,6 +151,10 @@ func (s *Server) serveBatchWrite(ctx context.Context, op *kvpb.BatchOp) *kvpb.Ba
 		resp, err = s.servePut(ctx, op.GetPut())
 	case op.GetDelete() != nil:
 		resp, err = s.serveDelete(ctx, op.GetDelete())
+	case op.GetIncr() != nil:
+		resp, err = s.serveIncr(ctx, op.GetIncr())
+	case op.GetExpire() != nil:
+		resp, err = s.serveExpire(ctx, op.GetExpire())
 	default:
 		err = toStatus(ErrUnknownOp)
 	}

@@ -6,9 +6,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/kvserver/chainsm"
 	"github.com/ecskv/ecskv/kvserver/chainstore"
+	"github.com/ecskv/ecskv/kvserver/storage"
 	"go.uber.org/zap"
 )
 
@@ -52,7 +52,7 @@ type waiter struct {
 	tok  uint64
 	ch   chan chainsm.Answer
 	read *readCall // a read: storage is read under mu when it may be served
-	val  []byte
+	rec  storage.Record
 	ok   bool
 	err  error
 }
@@ -128,7 +128,7 @@ type drainer struct {
 	out output
 }
 
-func (d *drainer) Apply(ops []chainsm.StorageOp) ([]kvpb.Status, error) {
+func (d *drainer) Apply(ops []chainsm.StorageOp) ([]storage.Outcome, error) {
 	start := time.Now()
 	sts, err := chainstore.ApplyGroup(d.c.s.store, ops, nowMs())
 	d.c.s.metrics.stage.apply.Observe(time.Since(start).Seconds())
@@ -153,7 +153,7 @@ func (d *drainer) Answer(a chainsm.Answer) {
 	}
 	delete(c.waits, a.Token)
 	if w.read != nil && a.Err == nil {
-		w.val, w.ok, w.err = c.readStoreLocked(w.read.p, w.read.ns, w.read.key)
+		w.rec, w.ok, w.err = c.readStoreLocked(w.read.p, w.read.ns, w.read.key)
 	}
 	d.out.answers = append(d.out.answers, a)
 	d.out.wake = append(d.out.wake, w)

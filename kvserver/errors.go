@@ -31,8 +31,11 @@ var (
 	ErrRateLimited = kverr.ErrRateLimited
 	// ErrNotInRing is returned before the server has seen a ring.
 	ErrNotInRing = kverr.ErrNotInRing
-	// ErrUnknownOp rejects a Batch operation that is not a put, get or delete.
+	// ErrUnknownOp rejects a Batch operation that is not a put, get,
+	// delete, incr or expire.
 	ErrUnknownOp = kverr.ErrUnknownOp
+	// ErrBadCondition rejects a condition of unknown kind.
+	ErrBadCondition = kverr.ErrBadCondition
 	// ErrBatchStalled closes a Batch stream whose client has not read its
 	// answers: they reached max-batch-queued-bytes and none was read for
 	// batch-stall-timeout.

@@ -29,6 +29,14 @@ func (k *kvService) Delete(ctx context.Context, r *kvpb.DeleteRequest) (*kvpb.Re
 	return k.s.serveDelete(ctx, r)
 }
 
+func (k *kvService) Incr(ctx context.Context, r *kvpb.IncrRequest) (*kvpb.Response, error) {
+	return k.s.serveIncr(ctx, r)
+}
+
+func (k *kvService) Expire(ctx context.Context, r *kvpb.ExpireRequest) (*kvpb.Response, error) {
+	return k.s.serveExpire(ctx, r)
+}
+
 // Batch serves the batched data path: the same three operations, many per
 // message (batch.go).
 func (k *kvService) Batch(stream kvpb.KV_BatchServer) error {
@@ -55,6 +63,18 @@ func (s *Server) serveDelete(ctx context.Context, r *kvpb.DeleteRequest) (*kvpb.
 	defer s.metrics.observe(opDelete, time.Now())
 	resp, err := s.del(ctx, r)
 	return s.metrics.result(opDelete, s.servedBy(resp), toStatus(err))
+}
+
+func (s *Server) serveIncr(ctx context.Context, r *kvpb.IncrRequest) (*kvpb.Response, error) {
+	defer s.metrics.observe(opIncr, time.Now())
+	resp, err := s.incr(ctx, r)
+	return s.metrics.result(opIncr, s.servedBy(resp), toStatus(err))
+}
+
+func (s *Server) serveExpire(ctx context.Context, r *kvpb.ExpireRequest) (*kvpb.Response, error) {
+	defer s.metrics.observe(opExpire, time.Now())
+	resp, err := s.expireKey(ctx, r)
+	return s.metrics.result(opExpire, s.servedBy(resp), toStatus(err))
 }
 
 // servedBy names this server in an answer it gave (a forwarded answer
@@ -112,7 +132,11 @@ func (s *Server) put(ctx context.Context, r *kvpb.PutRequest) (*kvpb.Response, e
 	if err := checkKV(rt.ring.Limits, r.Key, r.Value, r.TtlMs); err != nil {
 		return nil, err
 	}
-	op := storage.Op{Kind: storage.OpPut, NS: ns, Key: r.Key, Value: r.Value}
+	cond, err := condOf(r.Cond)
+	if err != nil {
+		return nil, err
+	}
+	op := storage.Op{Kind: storage.OpPut, NS: ns, Key: r.Key, Value: r.Value, Cond: cond, ReturnPrev: r.ReturnPrevious}
 	if r.TtlMs > 0 {
 		op.ExpiryMs = nowMs() + r.TtlMs
 	}
@@ -135,7 +159,11 @@ func (s *Server) del(ctx context.Context, r *kvpb.DeleteRequest) (*kvpb.Response
 	if err := checkKV(rt.ring.Limits, r.Key, nil, 0); err != nil {
 		return nil, err
 	}
-	return s.write(ctx, rt, r.Header, storage.Op{Kind: storage.OpDelete, NS: ns, Key: r.Key})
+	cond, err := condOf(r.Cond)
+	if err != nil {
+		return nil, err
+	}
+	return s.write(ctx, rt, r.Header, storage.Op{Kind: storage.OpDelete, NS: ns, Key: r.Key, Cond: cond})
 }
 
 func (s *Server) get(ctx context.Context, r *kvpb.GetRequest) (*kvpb.Response, error) {
@@ -154,7 +182,7 @@ func (s *Server) get(ctx context.Context, r *kvpb.GetRequest) (*kvpb.Response, e
 	if err := checkKV(rt.ring.Limits, r.Key, nil, 0); err != nil {
 		return nil, err
 	}
-	val, found, err := s.core.read(rt.partition, chainsm.ReadReq{Ver: rt.chain.Version, NS: ns, Key: r.Key, AnyMember: r.AnyMember})
+	rec, found, err := s.core.read(rt.partition, chainsm.ReadReq{Ver: rt.chain.Version, NS: ns, Key: r.Key, AnyMember: r.AnyMember})
 	if resp := readRefused(rt, err); resp != nil {
 		return resp, nil
 	}
@@ -164,7 +192,11 @@ func (s *Server) get(ctx context.Context, r *kvpb.GetRequest) (*kvpb.Response, e
 	case !found:
 		return &kvpb.Response{Status: kvpb.Status_NOT_FOUND, Epoch: rt.ring.Epoch}, nil
 	}
-	return &kvpb.Response{Status: kvpb.Status_SUCCESS, Value: val, Epoch: rt.ring.Epoch}, nil
+	resp = &kvpb.Response{Status: kvpb.Status_SUCCESS, Value: rec.Value, Epoch: rt.ring.Epoch, Version: rec.Seq}
+	if rec.ExpiryMs != 0 {
+		resp.TtlMs = max(rec.ExpiryMs-nowMs(), 1) // live here: at least 1 ms left
+	}
+	return resp, nil
 }
 
 // readRefused is the answer to a read (or scan page) the node refused

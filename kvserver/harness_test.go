@@ -384,7 +384,8 @@ func outcome(resp *kvpb.Response, err error) bool {
 		return false
 	}
 	switch resp.Status {
-	case kvpb.Status_SUCCESS, kvpb.Status_UPDATE, kvpb.Status_NOT_FOUND:
+	case kvpb.Status_SUCCESS, kvpb.Status_UPDATE, kvpb.Status_NOT_FOUND,
+		kvpb.Status_CONDITION_FAILED, kvpb.Status_NOT_AN_INTEGER, kvpb.Status_OVERFLOW:
 		return true
 	}
 	return false

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ecskv/ecskv/kvserver/chainsm"
 	"github.com/ecskv/ecskv/kvserver/chainstore"
+	"github.com/ecskv/ecskv/kvserver/storage"
 )
 
 // readWait bounds how long a read at the tail waits for the key's write in
@@ -15,7 +16,7 @@ const readWait = 2 * time.Second
 // read serves a read if the node allows it (DESIGN §4): at once when the
 // key is clean here, or at the tail once the write in flight on it
 // commits. Storage is read under mu, so no later write can show through.
-func (c *core) read(p int, rq chainsm.ReadReq) ([]byte, bool, error) {
+func (c *core) read(p int, rq chainsm.ReadReq) (storage.Record, bool, error) {
 	c.mu.Lock()
 	tok, w := c.registerLocked(&readCall{p: p, ns: rq.NS, key: rq.Key})
 	rq.Token = tok
@@ -32,19 +33,19 @@ func (c *core) read(p int, rq chainsm.ReadReq) ([]byte, bool, error) {
 	c.mu.Unlock()
 	c.dispatch(out)
 	if err != nil {
-		return nil, false, err
+		return storage.Record{}, false, err
 	}
 	t := time.NewTimer(readWait)
 	defer t.Stop()
 	select {
 	case a := <-w.ch:
 		if a.Err != nil {
-			return nil, false, a.Err
+			return storage.Record{}, false, a.Err
 		}
-		return w.val, w.ok, w.err
+		return w.rec, w.ok, w.err
 	case <-t.C:
 		c.forget(tok)
-		return nil, false, fmt.Errorf("%w: write in flight did not commit within %v", chainsm.ErrNotReady, readWait)
+		return storage.Record{}, false, fmt.Errorf("%w: write in flight did not commit within %v", chainsm.ErrNotReady, readWait)
 	}
 }
 
@@ -54,6 +55,6 @@ func (c *core) read(p int, rq chainsm.ReadReq) ([]byte, bool, error) {
 const maxClockSkew = 50 * time.Millisecond
 
 // readStoreLocked reads a key for a client (chainstore.Read).
-func (c *core) readStoreLocked(p int, ns, key []byte) ([]byte, bool, error) {
+func (c *core) readStoreLocked(p int, ns, key []byte) (storage.Record, bool, error) {
 	return chainstore.Read(c.s.store, p, ns, key, nowMs(), maxClockSkew.Milliseconds())
 }

@@ -157,12 +157,12 @@ func (c *core) scanPage(p int, rq scanReq) (scanPage, error) {
 		if bytes.Compare(k, rq.after) <= 0 || pg.more && bytes.Compare(k, pg.last) > 0 {
 			continue // not in (after, last]: another page's
 		}
-		val, ok, err := c.read(p, chainsm.ReadReq{Ver: rq.Ver, NS: rq.NS, Key: k})
+		rec, ok, err := c.read(p, chainsm.ReadReq{Ver: rq.Ver, NS: rq.NS, Key: k})
 		if err != nil {
 			return scanPage{}, err
 		}
 		if ok {
-			extra = append(extra, &kvpb.ScanItem{Key: k, Value: val})
+			extra = append(extra, &kvpb.ScanItem{Key: k, Value: rec.Value})
 		}
 	}
 	if len(extra) == 0 {

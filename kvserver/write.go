@@ -24,18 +24,20 @@ func (s *Server) write(ctx context.Context, rt route, h *kvpb.RequestHeader, op 
 	if id.Client == 0 {
 		id = chainsm.ReqID{} // no id: not deduplicated
 	}
-	st, err := s.core.propose(ctx, rt.partition, chainsm.Proposal{Ver: rt.chain.Version, ID: id, Ops: []storage.Op{op}, WallMs: nowMs()})
+	a, err := s.core.propose(ctx, rt.partition, chainsm.Proposal{Ver: rt.chain.Version, ID: id, Ops: []storage.Op{op}, WallMs: nowMs()})
 	switch {
 	case errors.Is(err, chainsm.ErrNotResponsible):
 		return notResponsible(rt.ring, "partition is changing chains here"), nil
 	case errors.Is(err, chainsm.ErrIDReused):
 		return nil, fmt.Errorf("%w (client %d, request %d)", ErrRequestIDReused, h.GetClientId(), h.GetSeq())
+	case errors.Is(err, errAtExpiry):
+		return &kvpb.Response{Status: kvpb.Status_SERVER_NOT_READY, Epoch: rt.ring.Epoch, Message: "key at its expiry"}, nil
 	case errors.Is(err, chainsm.ErrNotReady):
 		return &kvpb.Response{Status: kvpb.Status_SERVER_NOT_READY, Epoch: rt.ring.Epoch, Message: "partition is syncing"}, nil
 	case err != nil:
 		return nil, err
 	}
-	return &kvpb.Response{Status: st, Epoch: rt.ring.Epoch}, nil
+	return writeResponse(a, op, rt.ring.Epoch), nil
 }
 
 // propose hands a write to the node and waits for its answer.
@@ -45,7 +47,7 @@ func (s *Server) write(ctx context.Context, rt route, h *kvpb.RequestHeader, op 
 // queued and drains the node once, so a burst of writes costs one step of
 // the node, one storage batch and one message down the chain instead of
 // one of each per write. A caller whose proposal another took only waits.
-func (c *core) propose(ctx context.Context, p int, pr chainsm.Proposal) (kvpb.Status, error) {
+func (c *core) propose(ctx context.Context, p int, pr chainsm.Proposal) (chainsm.Answer, error) {
 	w := &waiter{ch: make(chan chainsm.Answer, 1)}
 	c.pmu.Lock()
 	c.pq = append(c.pq, queuedProposal{p: p, pr: pr, w: w, at: time.Now()})
@@ -74,12 +76,12 @@ func (c *core) propose(ctx context.Context, p int, pr chainsm.Proposal) (kvpb.St
 		if a.Err == nil {
 			c.s.metrics.commit.Observe(time.Since(start).Seconds())
 		}
-		return a.Status, mapAnswerErr(a.Err)
+		return a, mapAnswerErr(a.Err)
 	case <-ctx.Done():
 		c.mu.Lock()
 		delete(c.waits, w.tok)
 		c.mu.Unlock()
-		return 0, fmt.Errorf("kvserver: write not yet committed: %w", ctx.Err())
+		return chainsm.Answer{}, fmt.Errorf("kvserver: write not yet committed: %w", ctx.Err())
 	}
 }
 
@@ -100,7 +102,11 @@ func (c *core) proposeLocked(now chainsm.Mono, qp *queuedProposal) {
 	qp.w.tok = tok
 	c.waits[tok] = qp.w
 	qp.pr.Token = tok
-	if err := c.node.Propose(now, qp.p, qp.pr); err != nil {
+	err := errAtExpiry
+	if len(qp.pr.Ops) != 1 || !c.atExpiry(qp.p, qp.pr.Ops[0], qp.pr.WallMs) {
+		err = c.node.Propose(now, qp.p, qp.pr)
+	}
+	if err != nil {
 		delete(c.waits, tok)
 		qp.w.ch <- chainsm.Answer{Token: tok, Err: err}
 	}

@@ -4,21 +4,40 @@ import "slices"
 
 type move struct{ p, from, to int }
 
-// balance moves replicas until no move both helps and is allowed. Every move
-// narrows the gap between two servers whose loads differ by two or more, so
-// the sum of squared loads falls and the loop ends; a second run from its
-// result finds nothing to do, which makes Rebalance idempotent.
+// balance moves replicas until no move both helps and is allowed. Each
+// round takes the first kind of move that finds one:
+//
+//  1. a repair adds a zone to a chain that spans fewer than it could, onto
+//     a server that stays within the cap (repair.go);
+//  2. a strict move narrows the gap between two servers whose loads differ
+//     by two or more without costing its chain a zone;
+//  3. a relaxed move takes a replica off a server above the cap, even at
+//     the cost of a zone, onto the least loaded server (never above the cap
+//     after it: a server above the mean means one below it).
+//
+// The loop ends: the excess above the cap summed over servers never grows
+// (repairs stay within the cap, a strict move gives its target at most the
+// source's old load minus one) and each relaxed move lowers it; while it
+// stays put, the zones spanned summed over chains never fall and each repair
+// raises them; while both stay put, each strict move lowers the sum of
+// squared loads. The three together fall in lexicographic order with every
+// move. A second run from the result finds nothing to do, since whether a
+// move exists depends on the layout only, which makes Rebalance idempotent.
 //
 // published holds, per partition, the known members of the chain as last
 // published (nil for a new layout); a server that held the partition there
 // and rejoins it goes back to its old place (see rejoin).
 func (st *state) balance(b bounds, published [][]int) {
+	short := st.newShortChains()
 	for {
-		m, ok := st.findMove(b, true)
+		m, ok := st.findRepair(short, b.hi)
+		if !ok {
+			m, ok = st.findMove(b, true, short)
+		}
 		if !ok {
 			// Keeping zones apart and the cap conflict (zones of unequal
 			// size): the cap is the guarantee, so give up a zone.
-			m, ok = st.findMove(b, false)
+			m, ok = st.findMove(b, false, short)
 		}
 		if !ok {
 			return
@@ -29,6 +48,7 @@ func (st *state) balance(b bounds, published [][]int) {
 			was = published[m.p]
 		}
 		st.rejoin(m.p, m.to, was)
+		short.update(st, m, b.hi)
 	}
 }
 
@@ -57,8 +77,9 @@ func (st *state) rejoin(p, s int, was []int) {
 // band: a source above b.top may give to any server at least two below it,
 // any other source only to a server below b.lo. A relaxed move may cost a
 // zone and only serves the cap: its source is above b.hi.
-func (st *state) findMove(b bounds, strict bool) (move, bool) {
+func (st *state) findMove(b bounds, strict bool, short *shortChains) (move, bool) {
 	sr := st.newSearch(strict)
+	sr.repairing = sr.zoned && len(short.parts) > 0
 	ord, load := st.loads.ord, st.loads.load
 	minLoad := load[ord[0]]
 	top, lo := b.top, b.lo
@@ -77,7 +98,16 @@ func (st *state) findMove(b bounds, strict bool) (move, bool) {
 			}
 			continue
 		}
-		if p, t, ok := sr.bestTarget(s, limit, minLoad); ok {
+		find := sr.bestTarget
+		if !strict {
+			// Never past the cap: the least loaded server is below it and
+			// missing from one of s's chains, s holding more than it.
+			limit = min(limit, b.hi-1)
+			if st.nzones > 1 {
+				find = sr.widestChain
+			}
+		}
+		if p, t, ok := find(s, limit, minLoad); ok {
 			return move{p: p, from: s, to: t}, true
 		}
 	}
@@ -89,10 +119,13 @@ func (st *state) findMove(b bounds, strict bool) (move, bool) {
 // it skip partitions whose allowed zones hold no server light enough, and
 // start each scan at the first load an allowed zone can offer.
 type search struct {
-	st      *state
-	zoned   bool  // strict moves in a layout with zones
-	zoneMin []int // per zone: the least load, -1 until seen
-	byMin   []int // zones by ascending zoneMin
+	st    *state
+	zoned bool // strict moves in a layout with zones
+	// repairing: some chain spans too few zones, so bestTarget prefers
+	// moves that add one
+	repairing bool
+	zoneMin   []int // per zone: the least load, -1 until seen
+	byMin     []int // zones by ascending zoneMin
 }
 
 func (st *state) newSearch(strict bool) *search {
@@ -117,15 +150,65 @@ func (st *state) newSearch(strict bool) *search {
 
 // bestTarget returns the partition of s whose replica can go to the least
 // loaded server (load <= limit), stopping early at the global minimum.
+// While some chain spans too few zones, of the partitions that offer the
+// same load it prefers one where the move adds a zone to the chain: such a
+// move does a repair's work too, where another would leave it for an extra
+// move later.
 func (sr *search) bestTarget(s, limit, minLoad int) (p, t int, ok bool) {
-	for _, q := range sr.st.parts[s] {
+	st := sr.st
+	for _, q := range st.parts[s] {
 		u := sr.lightest(q, s, limit)
 		if u < 0 {
 			continue
 		}
-		p, t, ok, limit = q, u, true, sr.st.loads.load[u]-1
+		gains := sr.repairing && st.gainsZone(q, s, u)
+		if ok && st.loads.load[u] == st.loads.load[t] && !gains {
+			continue
+		}
+		p, t, ok, limit = q, u, true, st.loads.load[u]
+		if !sr.repairing || gains {
+			limit-- // nothing better at this load
+		}
 		if limit < minLoad {
 			break
+		}
+	}
+	return p, t, ok
+}
+
+// gainsZone reports whether replacing s by t in partition p's chain makes
+// it span one more zone: another member shares s's zone, none shares t's.
+func (st *state) gainsZone(p, s, t int) bool {
+	dupS, hasT := false, false
+	for _, o := range st.chains[p] {
+		if o != s {
+			dupS = dupS || st.zone[o] == st.zone[s]
+			hasT = hasT || st.zone[o] == st.zone[t]
+		}
+	}
+	return dupS && !hasT
+}
+
+// widestChain is bestTarget for relaxed moves in a layout with zones. Each
+// costs its chain a zone (a strict move would have been found otherwise),
+// so it takes the partition whose chain spans the most zones, so that no
+// chain falls to one zone while others keep three, then the least loaded
+// target.
+func (sr *search) widestChain(s, limit, minLoad int) (p, t int, ok bool) {
+	st := sr.st
+	span := 0
+	for _, q := range st.parts[s] {
+		qs, lim := st.zonesIn(q), limit
+		if ok && qs < span {
+			continue
+		}
+		if ok && qs == span {
+			if lim = st.loads.load[t] - 1; lim < minLoad {
+				continue
+			}
+		}
+		if u := sr.lightest(q, s, lim); u >= 0 {
+			p, t, ok, span = q, u, true, qs
 		}
 	}
 	return p, t, ok

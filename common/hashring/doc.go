@@ -12,13 +12,15 @@
 //     Hashing with Bounded Loads", SODA 2018).
 //   - Rebalance starts from the chains already published and changes them
 //     minimally: it drops members that left, appends new members at the
-//     tail, and moves single replicas from the most to the least loaded
-//     servers until the load bound holds. Adding or removing one server moves
-//     about P*R/N replicas, never a reshuffle.
+//     tail, moves single replicas into zones a chain lacks, and from the
+//     most to the least loaded servers until the load bound holds. Adding or
+//     removing one server moves about P*R/N replicas, never a reshuffle.
 //
 // Both keep every server within 1.10x of the mean number of partition
-// replicas (the mean rounded up when that is larger). Zones are best effort:
-// a chain spans distinct zones wherever that does not break the load bound.
+// replicas (the mean rounded up when that is larger). The load bound comes
+// first, zones next: a chain spans min(R, zones) zones wherever the bound
+// allows, which is every chain when the zones hold about equally many
+// servers, whether they joined at once or one by one.
 //
 // The package is pure: no I/O, no goroutines, no global state, and the same
 // inputs always give the same layout, whatever the order of the servers. It

@@ -16,16 +16,21 @@ import (
 //     may then keep a cut member instead of another: it has the data);
 //   - a chain shorter than that gets the least loaded eligible servers
 //     appended at the tail, preferring zones the chain does not use yet;
-//   - then single replicas move from the most to the least loaded servers
-//     until no server exceeds the cap (1.10x the mean) and, where zones
-//     allow, every server holds the mean rounded down or up: a moved replica
-//     leaves its chain and the receiver joins as the new tail, since a new
-//     member always catches up behind the old tail (DESIGN §4).
+//   - then single replicas move: from a member whose zone another member
+//     shares to a server of a zone the chain lacks, while that server stays
+//     within the cap (1.10x the mean), so that a chain spans min(replicas,
+//     zones) zones wherever the cap allows, also after servers of a zone
+//     join late; and from the most to the least loaded servers until no
+//     server exceeds the cap and, where zones allow, every server holds the
+//     mean rounded down or up. A moved replica leaves its chain and the
+//     receiver joins as the new tail, since a new member always catches up
+//     behind the old tail (DESIGN §4).
 //
 // Members that stay keep their published order and come before new ones. A
 // chain never holds a server twice. A move never reduces the number of
-// zones a chain spans unless the cap cannot be met otherwise. The result does
-// not depend on the order of servers. Options are accepted so callers can
+// zones a chain spans unless the cap cannot be met otherwise, and then it
+// takes the zone from a chain that spans the most. The result does not
+// depend on the order of servers. Options are accepted so callers can
 // pass the same ones as to Initial; Rebalance works from the current layout,
 // not the token ring, so they do not change its result today.
 func Rebalance(current [][]string, servers []Server, replicas int, opts ...Option) ([][]string, error) {

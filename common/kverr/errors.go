@@ -42,7 +42,9 @@ var (
 	// ErrBadTTL rejects a negative TTL, or one over 100 years.
 	ErrBadTTL = errors.New("kvserver: ttl must be between 0 and 100 years")
 	// ErrUnknownOp rejects a Batch operation that is not a put, get or delete.
-	ErrUnknownOp = errors.New("kvserver: batch operation must be a put, get or delete")
+	ErrUnknownOp = errors.New("kvserver: batch operation must be a put, get, delete, incr or expire")
+	// ErrBadCondition rejects a condition of unknown kind.
+	ErrBadCondition = errors.New("kvserver: unknown condition kind")
 	// ErrRequestIDReused refuses a write whose client id and request id
 	// were already used for a different write: a retry must repeat its
 	// write exactly.
@@ -132,6 +134,7 @@ var table = []row{
 	{err: ErrValueTooLarge, code: codes.InvalidArgument},
 	{err: ErrBadTTL, code: codes.InvalidArgument},
 	{err: ErrUnknownOp, code: codes.InvalidArgument},
+	{err: ErrBadCondition, code: codes.InvalidArgument},
 	{err: ErrRequestIDReused, code: codes.InvalidArgument},
 	{err: ErrBadScan, code: codes.InvalidArgument},
 	{err: ErrBadUser, code: codes.InvalidArgument},

@@ -43,20 +43,30 @@ const (
 	// The partition cannot serve here for a moment (read lease renewing,
 	// failover holdback); retry shortly.
 	Status_SERVER_NOT_READY Status = 8
+	// A conditional write's condition did not hold; nothing was written.
+	// Response.version is the key's current version (0: absent).
+	Status_CONDITION_FAILED Status = 9
+	// An increment found a value that is not a base-10 64-bit integer.
+	Status_NOT_AN_INTEGER Status = 10
+	// An increment would overflow a 64-bit integer.
+	Status_OVERFLOW Status = 11
 )
 
 // Enum value maps for Status.
 var (
 	Status_name = map[int32]string{
-		0: "STATUS_UNSPECIFIED",
-		1: "SUCCESS",
-		2: "UPDATE",
-		3: "NOT_FOUND",
-		4: "SERVER_NOT_RESPONSIBLE",
-		5: "SERVER_STOPPED",
-		6: "SERVER_WRITE_LOCK",
-		7: "READ_FROM_TAIL",
-		8: "SERVER_NOT_READY",
+		0:  "STATUS_UNSPECIFIED",
+		1:  "SUCCESS",
+		2:  "UPDATE",
+		3:  "NOT_FOUND",
+		4:  "SERVER_NOT_RESPONSIBLE",
+		5:  "SERVER_STOPPED",
+		6:  "SERVER_WRITE_LOCK",
+		7:  "READ_FROM_TAIL",
+		8:  "SERVER_NOT_READY",
+		9:  "CONDITION_FAILED",
+		10: "NOT_AN_INTEGER",
+		11: "OVERFLOW",
 	}
 	Status_value = map[string]int32{
 		"STATUS_UNSPECIFIED":     0,
@@ -68,6 +78,9 @@ var (
 		"SERVER_WRITE_LOCK":      6,
 		"READ_FROM_TAIL":         7,
 		"SERVER_NOT_READY":       8,
+		"CONDITION_FAILED":       9,
+		"NOT_AN_INTEGER":         10,
+		"OVERFLOW":               11,
 	}
 )
 
@@ -96,6 +109,65 @@ func (x Status) Number() protoreflect.EnumNumber {
 // Deprecated: Use Status.Descriptor instead.
 func (Status) EnumDescriptor() ([]byte, []int) {
 	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{0}
+}
+
+type Condition_Kind int32
+
+const (
+	Condition_NONE Condition_Kind = 0
+	// ABSENT: no live value (SET NX).
+	Condition_ABSENT Condition_Kind = 1
+	// EXISTS: a live value (SET XX).
+	Condition_EXISTS Condition_Kind = 2
+	// VALUE: a live value equal to value.
+	Condition_VALUE Condition_Kind = 3
+	// VERSION: the key's version is version (0: absent).
+	Condition_VERSION Condition_Kind = 4
+)
+
+// Enum value maps for Condition_Kind.
+var (
+	Condition_Kind_name = map[int32]string{
+		0: "NONE",
+		1: "ABSENT",
+		2: "EXISTS",
+		3: "VALUE",
+		4: "VERSION",
+	}
+	Condition_Kind_value = map[string]int32{
+		"NONE":    0,
+		"ABSENT":  1,
+		"EXISTS":  2,
+		"VALUE":   3,
+		"VERSION": 4,
+	}
+)
+
+func (x Condition_Kind) Enum() *Condition_Kind {
+	p := new(Condition_Kind)
+	*p = x
+	return p
+}
+
+func (x Condition_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Condition_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_kvpb_ecskv_proto_enumTypes[1].Descriptor()
+}
+
+func (Condition_Kind) Type() protoreflect.EnumType {
+	return &file_kvpb_ecskv_proto_enumTypes[1]
+}
+
+func (x Condition_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Condition_Kind.Descriptor instead.
+func (Condition_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{2, 0}
 }
 
 // RequestHeader is sent with every key operation.
@@ -218,9 +290,15 @@ type PutRequest struct {
 	Key    []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	Value  []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
 	// ttl_ms > 0 expires the key that many milliseconds after the head applies it.
-	TtlMs         int64 `protobuf:"varint,4,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TtlMs int64 `protobuf:"varint,4,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	// cond, when set, makes the put conditional: it is written only if the
+	// condition holds at the head, in the order of the partition's writes.
+	Cond *Condition `protobuf:"bytes,5,opt,name=cond,proto3" json:"cond,omitempty"`
+	// return_previous: Response.value and existed report the value before
+	// the put (SET ... GET).
+	ReturnPrevious bool `protobuf:"varint,6,opt,name=return_previous,json=returnPrevious,proto3" json:"return_previous,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PutRequest) Reset() {
@@ -281,6 +359,215 @@ func (x *PutRequest) GetTtlMs() int64 {
 	return 0
 }
 
+func (x *PutRequest) GetCond() *Condition {
+	if x != nil {
+		return x.Cond
+	}
+	return nil
+}
+
+func (x *PutRequest) GetReturnPrevious() bool {
+	if x != nil {
+		return x.ReturnPrevious
+	}
+	return false
+}
+
+// Condition is checked against the key's live value at the head.
+type Condition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          Condition_Kind         `protobuf:"varint,1,opt,name=kind,proto3,enum=ecskv.v1.Condition_Kind" json:"kind,omitempty"`
+	Value         []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Version       uint64                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Condition) Reset() {
+	*x = Condition{}
+	mi := &file_kvpb_ecskv_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Condition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Condition) ProtoMessage() {}
+
+func (x *Condition) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_ecskv_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Condition.ProtoReflect.Descriptor instead.
+func (*Condition) Descriptor() ([]byte, []int) {
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Condition) GetKind() Condition_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return Condition_NONE
+}
+
+func (x *Condition) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *Condition) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// IncrRequest adds delta to the key's value, a base-10 64-bit integer (an
+// absent key counts as 0); the key keeps its expiry. Response.value is the
+// new value in base 10.
+type IncrRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Header        *RequestHeader         `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Delta         int64                  `protobuf:"varint,3,opt,name=delta,proto3" json:"delta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IncrRequest) Reset() {
+	*x = IncrRequest{}
+	mi := &file_kvpb_ecskv_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IncrRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IncrRequest) ProtoMessage() {}
+
+func (x *IncrRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_ecskv_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IncrRequest.ProtoReflect.Descriptor instead.
+func (*IncrRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *IncrRequest) GetHeader() *RequestHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *IncrRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *IncrRequest) GetDelta() int64 {
+	if x != nil {
+		return x.Delta
+	}
+	return 0
+}
+
+// ExpireRequest sets the expiry of a live key, keeping its value:
+// ttl_ms > 0 from when the head applies it, or none with persist.
+// NOT_FOUND when the key has no live value.
+type ExpireRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Header        *RequestHeader         `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	TtlMs         int64                  `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	Persist       bool                   `protobuf:"varint,4,opt,name=persist,proto3" json:"persist,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExpireRequest) Reset() {
+	*x = ExpireRequest{}
+	mi := &file_kvpb_ecskv_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExpireRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExpireRequest) ProtoMessage() {}
+
+func (x *ExpireRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_ecskv_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExpireRequest.ProtoReflect.Descriptor instead.
+func (*ExpireRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ExpireRequest) GetHeader() *RequestHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *ExpireRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *ExpireRequest) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+func (x *ExpireRequest) GetPersist() bool {
+	if x != nil {
+		return x.Persist
+	}
+	return false
+}
+
 type GetRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Header *RequestHeader         `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
@@ -294,7 +581,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_kvpb_ecskv_proto_msgTypes[2]
+	mi := &file_kvpb_ecskv_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -306,7 +593,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_ecskv_proto_msgTypes[2]
+	mi := &file_kvpb_ecskv_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +606,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{2}
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetRequest) GetHeader() *RequestHeader {
@@ -344,16 +631,18 @@ func (x *GetRequest) GetAnyMember() bool {
 }
 
 type DeleteRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Header        *RequestHeader         `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
-	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Header *RequestHeader         `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	Key    []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// cond, when set, makes the delete conditional (as PutRequest.cond).
+	Cond          *Condition `protobuf:"bytes,3,opt,name=cond,proto3" json:"cond,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_kvpb_ecskv_proto_msgTypes[3]
+	mi := &file_kvpb_ecskv_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -365,7 +654,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_ecskv_proto_msgTypes[3]
+	mi := &file_kvpb_ecskv_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -378,7 +667,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{3}
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DeleteRequest) GetHeader() *RequestHeader {
@@ -395,6 +684,13 @@ func (x *DeleteRequest) GetKey() []byte {
 	return nil
 }
 
+func (x *DeleteRequest) GetCond() *Condition {
+	if x != nil {
+		return x.Cond
+	}
+	return nil
+}
+
 type Response struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Status Status                 `protobuf:"varint,1,opt,name=status,proto3,enum=ecskv.v1.Status" json:"status,omitempty"`
@@ -405,14 +701,24 @@ type Response struct {
 	Message string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
 	// server is the id of the server that served the request (the one a
 	// request was forwarded to, if it was).
-	Server        string `protobuf:"bytes,5,opt,name=server,proto3" json:"server,omitempty"`
+	Server string `protobuf:"bytes,5,opt,name=server,proto3" json:"server,omitempty"`
+	// version: a Get's value was written at this version; a put, increment
+	// or expire wrote this one; CONDITION_FAILED: the key's current one (0:
+	// absent). A key's version is the seq of the write that last wrote it in
+	// its partition: it only grows while the key exists.
+	Version uint64 `protobuf:"varint,6,opt,name=version,proto3" json:"version,omitempty"`
+	// ttl_ms: a Get's value expires in this many ms (0: never).
+	TtlMs int64 `protobuf:"varint,7,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	// existed: a write found a live value before it (with return_previous,
+	// that value is in value).
+	Existed       bool `protobuf:"varint,8,opt,name=existed,proto3" json:"existed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Response) Reset() {
 	*x = Response{}
-	mi := &file_kvpb_ecskv_proto_msgTypes[4]
+	mi := &file_kvpb_ecskv_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -424,7 +730,7 @@ func (x *Response) String() string {
 func (*Response) ProtoMessage() {}
 
 func (x *Response) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_ecskv_proto_msgTypes[4]
+	mi := &file_kvpb_ecskv_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -437,7 +743,7 @@ func (x *Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response.ProtoReflect.Descriptor instead.
 func (*Response) Descriptor() ([]byte, []int) {
-	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{4}
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Response) GetStatus() Status {
@@ -475,6 +781,27 @@ func (x *Response) GetServer() string {
 	return ""
 }
 
+func (x *Response) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Response) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+func (x *Response) GetExisted() bool {
+	if x != nil {
+		return x.Existed
+	}
+	return false
+}
+
 type GetRingRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -483,7 +810,7 @@ type GetRingRequest struct {
 
 func (x *GetRingRequest) Reset() {
 	*x = GetRingRequest{}
-	mi := &file_kvpb_ecskv_proto_msgTypes[5]
+	mi := &file_kvpb_ecskv_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -495,7 +822,7 @@ func (x *GetRingRequest) String() string {
 func (*GetRingRequest) ProtoMessage() {}
 
 func (x *GetRingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_ecskv_proto_msgTypes[5]
+	mi := &file_kvpb_ecskv_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -508,7 +835,7 @@ func (x *GetRingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRingRequest.ProtoReflect.Descriptor instead.
 func (*GetRingRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{5}
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{8}
 }
 
 type RingResponse struct {
@@ -522,7 +849,7 @@ type RingResponse struct {
 
 func (x *RingResponse) Reset() {
 	*x = RingResponse{}
-	mi := &file_kvpb_ecskv_proto_msgTypes[6]
+	mi := &file_kvpb_ecskv_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -534,7 +861,7 @@ func (x *RingResponse) String() string {
 func (*RingResponse) ProtoMessage() {}
 
 func (x *RingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_ecskv_proto_msgTypes[6]
+	mi := &file_kvpb_ecskv_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -547,7 +874,7 @@ func (x *RingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RingResponse.ProtoReflect.Descriptor instead.
 func (*RingResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{6}
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RingResponse) GetEpoch() uint64 {
@@ -572,7 +899,7 @@ type KeyRangeRequest struct {
 
 func (x *KeyRangeRequest) Reset() {
 	*x = KeyRangeRequest{}
-	mi := &file_kvpb_ecskv_proto_msgTypes[7]
+	mi := &file_kvpb_ecskv_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -584,7 +911,7 @@ func (x *KeyRangeRequest) String() string {
 func (*KeyRangeRequest) ProtoMessage() {}
 
 func (x *KeyRangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_ecskv_proto_msgTypes[7]
+	mi := &file_kvpb_ecskv_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -597,7 +924,7 @@ func (x *KeyRangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyRangeRequest.ProtoReflect.Descriptor instead.
 func (*KeyRangeRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{7}
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{10}
 }
 
 type KeyRangeResponse struct {
@@ -609,7 +936,7 @@ type KeyRangeResponse struct {
 
 func (x *KeyRangeResponse) Reset() {
 	*x = KeyRangeResponse{}
-	mi := &file_kvpb_ecskv_proto_msgTypes[8]
+	mi := &file_kvpb_ecskv_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +948,7 @@ func (x *KeyRangeResponse) String() string {
 func (*KeyRangeResponse) ProtoMessage() {}
 
 func (x *KeyRangeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_ecskv_proto_msgTypes[8]
+	mi := &file_kvpb_ecskv_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +961,7 @@ func (x *KeyRangeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyRangeResponse.ProtoReflect.Descriptor instead.
 func (*KeyRangeResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{8}
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *KeyRangeResponse) GetRanges() string {
@@ -654,7 +981,7 @@ type LoginRequest struct {
 
 func (x *LoginRequest) Reset() {
 	*x = LoginRequest{}
-	mi := &file_kvpb_ecskv_proto_msgTypes[9]
+	mi := &file_kvpb_ecskv_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -666,7 +993,7 @@ func (x *LoginRequest) String() string {
 func (*LoginRequest) ProtoMessage() {}
 
 func (x *LoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_ecskv_proto_msgTypes[9]
+	mi := &file_kvpb_ecskv_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -679,7 +1006,7 @@ func (x *LoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginRequest.ProtoReflect.Descriptor instead.
 func (*LoginRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{9}
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LoginRequest) GetUser() string {
@@ -711,7 +1038,7 @@ type LoginResponse struct {
 
 func (x *LoginResponse) Reset() {
 	*x = LoginResponse{}
-	mi := &file_kvpb_ecskv_proto_msgTypes[10]
+	mi := &file_kvpb_ecskv_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -723,7 +1050,7 @@ func (x *LoginResponse) String() string {
 func (*LoginResponse) ProtoMessage() {}
 
 func (x *LoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_ecskv_proto_msgTypes[10]
+	mi := &file_kvpb_ecskv_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -736,7 +1063,7 @@ func (x *LoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResponse.ProtoReflect.Descriptor instead.
 func (*LoginResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{10}
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LoginResponse) GetToken() string {
@@ -770,7 +1097,7 @@ type BatchRequest struct {
 
 func (x *BatchRequest) Reset() {
 	*x = BatchRequest{}
-	mi := &file_kvpb_ecskv_proto_msgTypes[11]
+	mi := &file_kvpb_ecskv_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +1109,7 @@ func (x *BatchRequest) String() string {
 func (*BatchRequest) ProtoMessage() {}
 
 func (x *BatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_ecskv_proto_msgTypes[11]
+	mi := &file_kvpb_ecskv_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +1122,7 @@ func (x *BatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchRequest.ProtoReflect.Descriptor instead.
 func (*BatchRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{11}
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *BatchRequest) GetOps() []*BatchOp {
@@ -819,6 +1146,8 @@ type BatchOp struct {
 	//	*BatchOp_Put
 	//	*BatchOp_Get
 	//	*BatchOp_Delete
+	//	*BatchOp_Incr
+	//	*BatchOp_Expire
 	Op            isBatchOp_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -826,7 +1155,7 @@ type BatchOp struct {
 
 func (x *BatchOp) Reset() {
 	*x = BatchOp{}
-	mi := &file_kvpb_ecskv_proto_msgTypes[12]
+	mi := &file_kvpb_ecskv_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -838,7 +1167,7 @@ func (x *BatchOp) String() string {
 func (*BatchOp) ProtoMessage() {}
 
 func (x *BatchOp) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_ecskv_proto_msgTypes[12]
+	mi := &file_kvpb_ecskv_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -851,7 +1180,7 @@ func (x *BatchOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchOp.ProtoReflect.Descriptor instead.
 func (*BatchOp) Descriptor() ([]byte, []int) {
-	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{12}
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *BatchOp) GetId() uint64 {
@@ -902,6 +1231,24 @@ func (x *BatchOp) GetDelete() *DeleteRequest {
 	return nil
 }
 
+func (x *BatchOp) GetIncr() *IncrRequest {
+	if x != nil {
+		if x, ok := x.Op.(*BatchOp_Incr); ok {
+			return x.Incr
+		}
+	}
+	return nil
+}
+
+func (x *BatchOp) GetExpire() *ExpireRequest {
+	if x != nil {
+		if x, ok := x.Op.(*BatchOp_Expire); ok {
+			return x.Expire
+		}
+	}
+	return nil
+}
+
 type isBatchOp_Op interface {
 	isBatchOp_Op()
 }
@@ -918,11 +1265,23 @@ type BatchOp_Delete struct {
 	Delete *DeleteRequest `protobuf:"bytes,5,opt,name=delete,proto3,oneof"`
 }
 
+type BatchOp_Incr struct {
+	Incr *IncrRequest `protobuf:"bytes,6,opt,name=incr,proto3,oneof"`
+}
+
+type BatchOp_Expire struct {
+	Expire *ExpireRequest `protobuf:"bytes,7,opt,name=expire,proto3,oneof"`
+}
+
 func (*BatchOp_Put) isBatchOp_Op() {}
 
 func (*BatchOp_Get) isBatchOp_Op() {}
 
 func (*BatchOp_Delete) isBatchOp_Op() {}
+
+func (*BatchOp_Incr) isBatchOp_Op() {}
+
+func (*BatchOp_Expire) isBatchOp_Op() {}
 
 // BatchResponse carries the results that were ready, in any order.
 type BatchResponse struct {
@@ -934,7 +1293,7 @@ type BatchResponse struct {
 
 func (x *BatchResponse) Reset() {
 	*x = BatchResponse{}
-	mi := &file_kvpb_ecskv_proto_msgTypes[13]
+	mi := &file_kvpb_ecskv_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -946,7 +1305,7 @@ func (x *BatchResponse) String() string {
 func (*BatchResponse) ProtoMessage() {}
 
 func (x *BatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_ecskv_proto_msgTypes[13]
+	mi := &file_kvpb_ecskv_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -959,7 +1318,7 @@ func (x *BatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchResponse.ProtoReflect.Descriptor instead.
 func (*BatchResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{13}
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *BatchResponse) GetResults() []*BatchResult {
@@ -983,7 +1342,7 @@ type BatchResult struct {
 
 func (x *BatchResult) Reset() {
 	*x = BatchResult{}
-	mi := &file_kvpb_ecskv_proto_msgTypes[14]
+	mi := &file_kvpb_ecskv_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -995,7 +1354,7 @@ func (x *BatchResult) String() string {
 func (*BatchResult) ProtoMessage() {}
 
 func (x *BatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_ecskv_proto_msgTypes[14]
+	mi := &file_kvpb_ecskv_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1008,7 +1367,7 @@ func (x *BatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchResult.ProtoReflect.Descriptor instead.
 func (*BatchResult) Descriptor() ([]byte, []int) {
-	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{14}
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *BatchResult) GetId() uint64 {
@@ -1061,7 +1420,7 @@ type ScanRequest struct {
 
 func (x *ScanRequest) Reset() {
 	*x = ScanRequest{}
-	mi := &file_kvpb_ecskv_proto_msgTypes[15]
+	mi := &file_kvpb_ecskv_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1073,7 +1432,7 @@ func (x *ScanRequest) String() string {
 func (*ScanRequest) ProtoMessage() {}
 
 func (x *ScanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_ecskv_proto_msgTypes[15]
+	mi := &file_kvpb_ecskv_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1086,7 +1445,7 @@ func (x *ScanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanRequest.ProtoReflect.Descriptor instead.
 func (*ScanRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{15}
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ScanRequest) GetHeader() *RequestHeader {
@@ -1135,7 +1494,7 @@ type ScanItem struct {
 
 func (x *ScanItem) Reset() {
 	*x = ScanItem{}
-	mi := &file_kvpb_ecskv_proto_msgTypes[16]
+	mi := &file_kvpb_ecskv_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1147,7 +1506,7 @@ func (x *ScanItem) String() string {
 func (*ScanItem) ProtoMessage() {}
 
 func (x *ScanItem) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_ecskv_proto_msgTypes[16]
+	mi := &file_kvpb_ecskv_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1160,7 +1519,7 @@ func (x *ScanItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanItem.ProtoReflect.Descriptor instead.
 func (*ScanItem) Descriptor() ([]byte, []int) {
-	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{16}
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ScanItem) GetKey() []byte {
@@ -1198,7 +1557,7 @@ type ScanResponse struct {
 
 func (x *ScanResponse) Reset() {
 	*x = ScanResponse{}
-	mi := &file_kvpb_ecskv_proto_msgTypes[17]
+	mi := &file_kvpb_ecskv_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1210,7 +1569,7 @@ func (x *ScanResponse) String() string {
 func (*ScanResponse) ProtoMessage() {}
 
 func (x *ScanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_ecskv_proto_msgTypes[17]
+	mi := &file_kvpb_ecskv_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1223,7 +1582,7 @@ func (x *ScanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanResponse.ProtoReflect.Descriptor instead.
 func (*ScanResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{17}
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ScanResponse) GetStatus() Status {
@@ -1274,28 +1633,55 @@ const file_kvpb_ecskv_proto_rawDesc = "" +
 	"\x05token\x18\x05 \x01(\tR\x05token\x12\x18\n" +
 	"\aforward\x18\x06 \x01(\bR\aforward\x12\x1c\n" +
 	"\tnamespace\x18\a \x01(\tR\tnamespace\x12!\n" +
-	"\fforwarded_by\x18\b \x01(\tR\vforwardedBy\"|\n" +
+	"\fforwarded_by\x18\b \x01(\tR\vforwardedBy\"\xce\x01\n" +
 	"\n" +
 	"PutRequest\x12/\n" +
 	"\x06header\x18\x01 \x01(\v2\x17.ecskv.v1.RequestHeaderR\x06header\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\fR\x05value\x12\x15\n" +
-	"\x06ttl_ms\x18\x04 \x01(\x03R\x05ttlMs\"n\n" +
+	"\x06ttl_ms\x18\x04 \x01(\x03R\x05ttlMs\x12'\n" +
+	"\x04cond\x18\x05 \x01(\v2\x13.ecskv.v1.ConditionR\x04cond\x12'\n" +
+	"\x0freturn_previous\x18\x06 \x01(\bR\x0ereturnPrevious\"\xab\x01\n" +
+	"\tCondition\x12,\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x18.ecskv.v1.Condition.KindR\x04kind\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\"@\n" +
+	"\x04Kind\x12\b\n" +
+	"\x04NONE\x10\x00\x12\n" +
+	"\n" +
+	"\x06ABSENT\x10\x01\x12\n" +
+	"\n" +
+	"\x06EXISTS\x10\x02\x12\t\n" +
+	"\x05VALUE\x10\x03\x12\v\n" +
+	"\aVERSION\x10\x04\"f\n" +
+	"\vIncrRequest\x12/\n" +
+	"\x06header\x18\x01 \x01(\v2\x17.ecskv.v1.RequestHeaderR\x06header\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
+	"\x05delta\x18\x03 \x01(\x03R\x05delta\"\x83\x01\n" +
+	"\rExpireRequest\x12/\n" +
+	"\x06header\x18\x01 \x01(\v2\x17.ecskv.v1.RequestHeaderR\x06header\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x15\n" +
+	"\x06ttl_ms\x18\x03 \x01(\x03R\x05ttlMs\x12\x18\n" +
+	"\apersist\x18\x04 \x01(\bR\apersist\"n\n" +
 	"\n" +
 	"GetRequest\x12/\n" +
 	"\x06header\x18\x01 \x01(\v2\x17.ecskv.v1.RequestHeaderR\x06header\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x1d\n" +
 	"\n" +
-	"any_member\x18\x03 \x01(\bR\tanyMember\"R\n" +
+	"any_member\x18\x03 \x01(\bR\tanyMember\"{\n" +
 	"\rDeleteRequest\x12/\n" +
 	"\x06header\x18\x01 \x01(\v2\x17.ecskv.v1.RequestHeaderR\x06header\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\"\x92\x01\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12'\n" +
+	"\x04cond\x18\x03 \x01(\v2\x13.ecskv.v1.ConditionR\x04cond\"\xdd\x01\n" +
 	"\bResponse\x12(\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x10.ecskv.v1.StatusR\x06status\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x14\n" +
 	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x12\x16\n" +
-	"\x06server\x18\x05 \x01(\tR\x06server\"\x10\n" +
+	"\x06server\x18\x05 \x01(\tR\x06server\x12\x18\n" +
+	"\aversion\x18\x06 \x01(\x04R\aversion\x12\x15\n" +
+	"\x06ttl_ms\x18\a \x01(\x03R\x05ttlMs\x12\x18\n" +
+	"\aexisted\x18\b \x01(\bR\aexisted\"\x10\n" +
 	"\x0eGetRingRequest\"8\n" +
 	"\fRingResponse\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x12\n" +
@@ -1311,14 +1697,16 @@ const file_kvpb_ecskv_proto_rawDesc = "" +
 	"\x0fexpires_unix_ms\x18\x02 \x01(\x03R\rexpiresUnixMs\x12\x1c\n" +
 	"\tnamespace\x18\x03 \x01(\tR\tnamespace\"3\n" +
 	"\fBatchRequest\x12#\n" +
-	"\x03ops\x18\x01 \x03(\v2\x11.ecskv.v1.BatchOpR\x03ops\"\xc5\x01\n" +
+	"\x03ops\x18\x01 \x03(\v2\x11.ecskv.v1.BatchOpR\x03ops\"\xa5\x02\n" +
 	"\aBatchOp\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x02 \x01(\x03R\ttimeoutMs\x12(\n" +
 	"\x03put\x18\x03 \x01(\v2\x14.ecskv.v1.PutRequestH\x00R\x03put\x12(\n" +
 	"\x03get\x18\x04 \x01(\v2\x14.ecskv.v1.GetRequestH\x00R\x03get\x121\n" +
-	"\x06delete\x18\x05 \x01(\v2\x17.ecskv.v1.DeleteRequestH\x00R\x06deleteB\x04\n" +
+	"\x06delete\x18\x05 \x01(\v2\x17.ecskv.v1.DeleteRequestH\x00R\x06delete\x12+\n" +
+	"\x04incr\x18\x06 \x01(\v2\x15.ecskv.v1.IncrRequestH\x00R\x04incr\x121\n" +
+	"\x06expire\x18\a \x01(\v2\x17.ecskv.v1.ExpireRequestH\x00R\x06expireB\x04\n" +
 	"\x02op\"@\n" +
 	"\rBatchResponse\x12/\n" +
 	"\aresults\x18\x01 \x03(\v2\x15.ecskv.v1.BatchResultR\aresults\"w\n" +
@@ -1341,7 +1729,7 @@ const file_kvpb_ecskv_proto_rawDesc = "" +
 	"\x05items\x18\x02 \x03(\v2\x12.ecskv.v1.ScanItemR\x05items\x12\x16\n" +
 	"\x06cursor\x18\x03 \x01(\tR\x06cursor\x12\x14\n" +
 	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage*\xb9\x01\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage*\xf1\x01\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aSUCCESS\x10\x01\x12\n" +
@@ -1352,11 +1740,17 @@ const file_kvpb_ecskv_proto_rawDesc = "" +
 	"\x0eSERVER_STOPPED\x10\x05\x12\x15\n" +
 	"\x11SERVER_WRITE_LOCK\x10\x06\x12\x12\n" +
 	"\x0eREAD_FROM_TAIL\x10\a\x12\x14\n" +
-	"\x10SERVER_NOT_READY\x10\b2\x93\x04\n" +
+	"\x10SERVER_NOT_READY\x10\b\x12\x14\n" +
+	"\x10CONDITION_FAILED\x10\t\x12\x12\n" +
+	"\x0eNOT_AN_INTEGER\x10\n" +
+	"\x12\f\n" +
+	"\bOVERFLOW\x10\v2\xfd\x04\n" +
 	"\x02KV\x12/\n" +
 	"\x03Put\x12\x14.ecskv.v1.PutRequest\x1a\x12.ecskv.v1.Response\x12/\n" +
 	"\x03Get\x12\x14.ecskv.v1.GetRequest\x1a\x12.ecskv.v1.Response\x125\n" +
-	"\x06Delete\x12\x17.ecskv.v1.DeleteRequest\x1a\x12.ecskv.v1.Response\x12;\n" +
+	"\x06Delete\x12\x17.ecskv.v1.DeleteRequest\x1a\x12.ecskv.v1.Response\x121\n" +
+	"\x04Incr\x12\x15.ecskv.v1.IncrRequest\x1a\x12.ecskv.v1.Response\x125\n" +
+	"\x06Expire\x12\x17.ecskv.v1.ExpireRequest\x1a\x12.ecskv.v1.Response\x12;\n" +
 	"\aGetRing\x12\x18.ecskv.v1.GetRingRequest\x1a\x16.ecskv.v1.RingResponse\x12A\n" +
 	"\bKeyRange\x12\x19.ecskv.v1.KeyRangeRequest\x1a\x1a.ecskv.v1.KeyRangeResponse\x12E\n" +
 	"\fKeyRangeRead\x12\x19.ecskv.v1.KeyRangeRequest\x1a\x1a.ecskv.v1.KeyRangeResponse\x128\n" +
@@ -1376,66 +1770,81 @@ func file_kvpb_ecskv_proto_rawDescGZIP() []byte {
 	return file_kvpb_ecskv_proto_rawDescData
 }
 
-var file_kvpb_ecskv_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kvpb_ecskv_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_kvpb_ecskv_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_kvpb_ecskv_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_kvpb_ecskv_proto_goTypes = []any{
 	(Status)(0),              // 0: ecskv.v1.Status
-	(*RequestHeader)(nil),    // 1: ecskv.v1.RequestHeader
-	(*PutRequest)(nil),       // 2: ecskv.v1.PutRequest
-	(*GetRequest)(nil),       // 3: ecskv.v1.GetRequest
-	(*DeleteRequest)(nil),    // 4: ecskv.v1.DeleteRequest
-	(*Response)(nil),         // 5: ecskv.v1.Response
-	(*GetRingRequest)(nil),   // 6: ecskv.v1.GetRingRequest
-	(*RingResponse)(nil),     // 7: ecskv.v1.RingResponse
-	(*KeyRangeRequest)(nil),  // 8: ecskv.v1.KeyRangeRequest
-	(*KeyRangeResponse)(nil), // 9: ecskv.v1.KeyRangeResponse
-	(*LoginRequest)(nil),     // 10: ecskv.v1.LoginRequest
-	(*LoginResponse)(nil),    // 11: ecskv.v1.LoginResponse
-	(*BatchRequest)(nil),     // 12: ecskv.v1.BatchRequest
-	(*BatchOp)(nil),          // 13: ecskv.v1.BatchOp
-	(*BatchResponse)(nil),    // 14: ecskv.v1.BatchResponse
-	(*BatchResult)(nil),      // 15: ecskv.v1.BatchResult
-	(*ScanRequest)(nil),      // 16: ecskv.v1.ScanRequest
-	(*ScanItem)(nil),         // 17: ecskv.v1.ScanItem
-	(*ScanResponse)(nil),     // 18: ecskv.v1.ScanResponse
+	(Condition_Kind)(0),      // 1: ecskv.v1.Condition.Kind
+	(*RequestHeader)(nil),    // 2: ecskv.v1.RequestHeader
+	(*PutRequest)(nil),       // 3: ecskv.v1.PutRequest
+	(*Condition)(nil),        // 4: ecskv.v1.Condition
+	(*IncrRequest)(nil),      // 5: ecskv.v1.IncrRequest
+	(*ExpireRequest)(nil),    // 6: ecskv.v1.ExpireRequest
+	(*GetRequest)(nil),       // 7: ecskv.v1.GetRequest
+	(*DeleteRequest)(nil),    // 8: ecskv.v1.DeleteRequest
+	(*Response)(nil),         // 9: ecskv.v1.Response
+	(*GetRingRequest)(nil),   // 10: ecskv.v1.GetRingRequest
+	(*RingResponse)(nil),     // 11: ecskv.v1.RingResponse
+	(*KeyRangeRequest)(nil),  // 12: ecskv.v1.KeyRangeRequest
+	(*KeyRangeResponse)(nil), // 13: ecskv.v1.KeyRangeResponse
+	(*LoginRequest)(nil),     // 14: ecskv.v1.LoginRequest
+	(*LoginResponse)(nil),    // 15: ecskv.v1.LoginResponse
+	(*BatchRequest)(nil),     // 16: ecskv.v1.BatchRequest
+	(*BatchOp)(nil),          // 17: ecskv.v1.BatchOp
+	(*BatchResponse)(nil),    // 18: ecskv.v1.BatchResponse
+	(*BatchResult)(nil),      // 19: ecskv.v1.BatchResult
+	(*ScanRequest)(nil),      // 20: ecskv.v1.ScanRequest
+	(*ScanItem)(nil),         // 21: ecskv.v1.ScanItem
+	(*ScanResponse)(nil),     // 22: ecskv.v1.ScanResponse
 }
 var file_kvpb_ecskv_proto_depIdxs = []int32{
-	1,  // 0: ecskv.v1.PutRequest.header:type_name -> ecskv.v1.RequestHeader
-	1,  // 1: ecskv.v1.GetRequest.header:type_name -> ecskv.v1.RequestHeader
-	1,  // 2: ecskv.v1.DeleteRequest.header:type_name -> ecskv.v1.RequestHeader
-	0,  // 3: ecskv.v1.Response.status:type_name -> ecskv.v1.Status
-	13, // 4: ecskv.v1.BatchRequest.ops:type_name -> ecskv.v1.BatchOp
-	2,  // 5: ecskv.v1.BatchOp.put:type_name -> ecskv.v1.PutRequest
-	3,  // 6: ecskv.v1.BatchOp.get:type_name -> ecskv.v1.GetRequest
-	4,  // 7: ecskv.v1.BatchOp.delete:type_name -> ecskv.v1.DeleteRequest
-	15, // 8: ecskv.v1.BatchResponse.results:type_name -> ecskv.v1.BatchResult
-	5,  // 9: ecskv.v1.BatchResult.response:type_name -> ecskv.v1.Response
-	1,  // 10: ecskv.v1.ScanRequest.header:type_name -> ecskv.v1.RequestHeader
-	0,  // 11: ecskv.v1.ScanResponse.status:type_name -> ecskv.v1.Status
-	17, // 12: ecskv.v1.ScanResponse.items:type_name -> ecskv.v1.ScanItem
-	2,  // 13: ecskv.v1.KV.Put:input_type -> ecskv.v1.PutRequest
-	3,  // 14: ecskv.v1.KV.Get:input_type -> ecskv.v1.GetRequest
-	4,  // 15: ecskv.v1.KV.Delete:input_type -> ecskv.v1.DeleteRequest
-	6,  // 16: ecskv.v1.KV.GetRing:input_type -> ecskv.v1.GetRingRequest
-	8,  // 17: ecskv.v1.KV.KeyRange:input_type -> ecskv.v1.KeyRangeRequest
-	8,  // 18: ecskv.v1.KV.KeyRangeRead:input_type -> ecskv.v1.KeyRangeRequest
-	10, // 19: ecskv.v1.KV.Login:input_type -> ecskv.v1.LoginRequest
-	12, // 20: ecskv.v1.KV.Batch:input_type -> ecskv.v1.BatchRequest
-	16, // 21: ecskv.v1.KV.Scan:input_type -> ecskv.v1.ScanRequest
-	5,  // 22: ecskv.v1.KV.Put:output_type -> ecskv.v1.Response
-	5,  // 23: ecskv.v1.KV.Get:output_type -> ecskv.v1.Response
-	5,  // 24: ecskv.v1.KV.Delete:output_type -> ecskv.v1.Response
-	7,  // 25: ecskv.v1.KV.GetRing:output_type -> ecskv.v1.RingResponse
-	9,  // 26: ecskv.v1.KV.KeyRange:output_type -> ecskv.v1.KeyRangeResponse
-	9,  // 27: ecskv.v1.KV.KeyRangeRead:output_type -> ecskv.v1.KeyRangeResponse
-	11, // 28: ecskv.v1.KV.Login:output_type -> ecskv.v1.LoginResponse
-	14, // 29: ecskv.v1.KV.Batch:output_type -> ecskv.v1.BatchResponse
-	18, // 30: ecskv.v1.KV.Scan:output_type -> ecskv.v1.ScanResponse
-	22, // [22:31] is the sub-list for method output_type
-	13, // [13:22] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	2,  // 0: ecskv.v1.PutRequest.header:type_name -> ecskv.v1.RequestHeader
+	4,  // 1: ecskv.v1.PutRequest.cond:type_name -> ecskv.v1.Condition
+	1,  // 2: ecskv.v1.Condition.kind:type_name -> ecskv.v1.Condition.Kind
+	2,  // 3: ecskv.v1.IncrRequest.header:type_name -> ecskv.v1.RequestHeader
+	2,  // 4: ecskv.v1.ExpireRequest.header:type_name -> ecskv.v1.RequestHeader
+	2,  // 5: ecskv.v1.GetRequest.header:type_name -> ecskv.v1.RequestHeader
+	2,  // 6: ecskv.v1.DeleteRequest.header:type_name -> ecskv.v1.RequestHeader
+	4,  // 7: ecskv.v1.DeleteRequest.cond:type_name -> ecskv.v1.Condition
+	0,  // 8: ecskv.v1.Response.status:type_name -> ecskv.v1.Status
+	17, // 9: ecskv.v1.BatchRequest.ops:type_name -> ecskv.v1.BatchOp
+	3,  // 10: ecskv.v1.BatchOp.put:type_name -> ecskv.v1.PutRequest
+	7,  // 11: ecskv.v1.BatchOp.get:type_name -> ecskv.v1.GetRequest
+	8,  // 12: ecskv.v1.BatchOp.delete:type_name -> ecskv.v1.DeleteRequest
+	5,  // 13: ecskv.v1.BatchOp.incr:type_name -> ecskv.v1.IncrRequest
+	6,  // 14: ecskv.v1.BatchOp.expire:type_name -> ecskv.v1.ExpireRequest
+	19, // 15: ecskv.v1.BatchResponse.results:type_name -> ecskv.v1.BatchResult
+	9,  // 16: ecskv.v1.BatchResult.response:type_name -> ecskv.v1.Response
+	2,  // 17: ecskv.v1.ScanRequest.header:type_name -> ecskv.v1.RequestHeader
+	0,  // 18: ecskv.v1.ScanResponse.status:type_name -> ecskv.v1.Status
+	21, // 19: ecskv.v1.ScanResponse.items:type_name -> ecskv.v1.ScanItem
+	3,  // 20: ecskv.v1.KV.Put:input_type -> ecskv.v1.PutRequest
+	7,  // 21: ecskv.v1.KV.Get:input_type -> ecskv.v1.GetRequest
+	8,  // 22: ecskv.v1.KV.Delete:input_type -> ecskv.v1.DeleteRequest
+	5,  // 23: ecskv.v1.KV.Incr:input_type -> ecskv.v1.IncrRequest
+	6,  // 24: ecskv.v1.KV.Expire:input_type -> ecskv.v1.ExpireRequest
+	10, // 25: ecskv.v1.KV.GetRing:input_type -> ecskv.v1.GetRingRequest
+	12, // 26: ecskv.v1.KV.KeyRange:input_type -> ecskv.v1.KeyRangeRequest
+	12, // 27: ecskv.v1.KV.KeyRangeRead:input_type -> ecskv.v1.KeyRangeRequest
+	14, // 28: ecskv.v1.KV.Login:input_type -> ecskv.v1.LoginRequest
+	16, // 29: ecskv.v1.KV.Batch:input_type -> ecskv.v1.BatchRequest
+	20, // 30: ecskv.v1.KV.Scan:input_type -> ecskv.v1.ScanRequest
+	9,  // 31: ecskv.v1.KV.Put:output_type -> ecskv.v1.Response
+	9,  // 32: ecskv.v1.KV.Get:output_type -> ecskv.v1.Response
+	9,  // 33: ecskv.v1.KV.Delete:output_type -> ecskv.v1.Response
+	9,  // 34: ecskv.v1.KV.Incr:output_type -> ecskv.v1.Response
+	9,  // 35: ecskv.v1.KV.Expire:output_type -> ecskv.v1.Response
+	11, // 36: ecskv.v1.KV.GetRing:output_type -> ecskv.v1.RingResponse
+	13, // 37: ecskv.v1.KV.KeyRange:output_type -> ecskv.v1.KeyRangeResponse
+	13, // 38: ecskv.v1.KV.KeyRangeRead:output_type -> ecskv.v1.KeyRangeResponse
+	15, // 39: ecskv.v1.KV.Login:output_type -> ecskv.v1.LoginResponse
+	18, // 40: ecskv.v1.KV.Batch:output_type -> ecskv.v1.BatchResponse
+	22, // 41: ecskv.v1.KV.Scan:output_type -> ecskv.v1.ScanResponse
+	31, // [31:42] is the sub-list for method output_type
+	20, // [20:31] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_kvpb_ecskv_proto_init() }
@@ -1443,18 +1852,20 @@ func file_kvpb_ecskv_proto_init() {
 	if File_kvpb_ecskv_proto != nil {
 		return
 	}
-	file_kvpb_ecskv_proto_msgTypes[12].OneofWrappers = []any{
+	file_kvpb_ecskv_proto_msgTypes[15].OneofWrappers = []any{
 		(*BatchOp_Put)(nil),
 		(*BatchOp_Get)(nil),
 		(*BatchOp_Delete)(nil),
+		(*BatchOp_Incr)(nil),
+		(*BatchOp_Expire)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kvpb_ecskv_proto_rawDesc), len(file_kvpb_ecskv_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   18,
+			NumEnums:      2,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,8 @@ const (
 	KV_Put_FullMethodName          = "/ecskv.v1.KV/Put"
 	KV_Get_FullMethodName          = "/ecskv.v1.KV/Get"
 	KV_Delete_FullMethodName       = "/ecskv.v1.KV/Delete"
+	KV_Incr_FullMethodName         = "/ecskv.v1.KV/Incr"
+	KV_Expire_FullMethodName       = "/ecskv.v1.KV/Expire"
 	KV_GetRing_FullMethodName      = "/ecskv.v1.KV/GetRing"
 	KV_KeyRange_FullMethodName     = "/ecskv.v1.KV/KeyRange"
 	KV_KeyRangeRead_FullMethodName = "/ecskv.v1.KV/KeyRangeRead"
@@ -44,6 +46,10 @@ type KVClient interface {
 	Get(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*Response, error)
 	// Delete removes a key; SUCCESS or NOT_FOUND.
 	Delete(ctx context.Context, in *DeleteRequest, opts ...grpc.CallOption) (*Response, error)
+	// Incr adds to an integer value at the key's head.
+	Incr(ctx context.Context, in *IncrRequest, opts ...grpc.CallOption) (*Response, error)
+	// Expire sets or removes a live key's expiry, keeping its value.
+	Expire(ctx context.Context, in *ExpireRequest, opts ...grpc.CallOption) (*Response, error)
 	// GetRing returns the ring metadata this server holds.
 	GetRing(ctx context.Context, in *GetRingRequest, opts ...grpc.CallOption) (*RingResponse, error)
 	// KeyRange returns the ranges each server heads (ECE419 format).
@@ -97,6 +103,26 @@ func (c *kVClient) Delete(ctx context.Context, in *DeleteRequest, opts ...grpc.C
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Response)
 	err := c.cc.Invoke(ctx, KV_Delete_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *kVClient) Incr(ctx context.Context, in *IncrRequest, opts ...grpc.CallOption) (*Response, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Response)
+	err := c.cc.Invoke(ctx, KV_Incr_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *kVClient) Expire(ctx context.Context, in *ExpireRequest, opts ...grpc.CallOption) (*Response, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Response)
+	err := c.cc.Invoke(ctx, KV_Expire_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -178,6 +204,10 @@ type KVServer interface {
 	Get(context.Context, *GetRequest) (*Response, error)
 	// Delete removes a key; SUCCESS or NOT_FOUND.
 	Delete(context.Context, *DeleteRequest) (*Response, error)
+	// Incr adds to an integer value at the key's head.
+	Incr(context.Context, *IncrRequest) (*Response, error)
+	// Expire sets or removes a live key's expiry, keeping its value.
+	Expire(context.Context, *ExpireRequest) (*Response, error)
 	// GetRing returns the ring metadata this server holds.
 	GetRing(context.Context, *GetRingRequest) (*RingResponse, error)
 	// KeyRange returns the ranges each server heads (ECE419 format).
@@ -215,6 +245,12 @@ func (UnimplementedKVServer) Get(context.Context, *GetRequest) (*Response, error
 }
 func (UnimplementedKVServer) Delete(context.Context, *DeleteRequest) (*Response, error) {
 	return nil, status.Error(codes.Unimplemented, "method Delete not implemented")
+}
+func (UnimplementedKVServer) Incr(context.Context, *IncrRequest) (*Response, error) {
+	return nil, status.Error(codes.Unimplemented, "method Incr not implemented")
+}
+func (UnimplementedKVServer) Expire(context.Context, *ExpireRequest) (*Response, error) {
+	return nil, status.Error(codes.Unimplemented, "method Expire not implemented")
 }
 func (UnimplementedKVServer) GetRing(context.Context, *GetRingRequest) (*RingResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetRing not implemented")
@@ -305,6 +341,42 @@ func _KV_Delete_Handler(srv interface{}, ctx context.Context, dec func(interface
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(KVServer).Delete(ctx, req.(*DeleteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KV_Incr_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IncrRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KVServer).Incr(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KV_Incr_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KVServer).Incr(ctx, req.(*IncrRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KV_Expire_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExpireRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KVServer).Expire(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KV_Expire_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KVServer).Expire(ctx, req.(*ExpireRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -424,6 +496,14 @@ var KV_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Delete",
 			Handler:    _KV_Delete_Handler,
+		},
+		{
+			MethodName: "Incr",
+			Handler:    _KV_Incr_Handler,
+		},
+		{
+			MethodName: "Expire",
+			Handler:    _KV_Expire_Handler,
 		},
 		{
 			MethodName: "GetRing",

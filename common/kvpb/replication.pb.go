@@ -28,6 +28,9 @@ type OpKind int32
 const (
 	OpKind_OP_PUT    OpKind = 0
 	OpKind_OP_DELETE OpKind = 1
+	// OP_NONE writes nothing: a conditional write whose condition failed at
+	// the head; it names the key so members track it as in flight.
+	OpKind_OP_NONE OpKind = 2
 )
 
 // Enum value maps for OpKind.
@@ -35,10 +38,12 @@ var (
 	OpKind_name = map[int32]string{
 		0: "OP_PUT",
 		1: "OP_DELETE",
+		2: "OP_NONE",
 	}
 	OpKind_value = map[string]int32{
 		"OP_PUT":    0,
 		"OP_DELETE": 1,
+		"OP_NONE":   2,
 	}
 )
 
@@ -161,7 +166,16 @@ type Update struct {
 	ToLearner bool `protobuf:"varint,8,opt,name=to_learner,json=toLearner,proto3" json:"to_learner,omitempty"`
 	// wall_ms is the head's wall clock (unix ms) when it sequenced the write;
 	// the dedup table keeps the request id by that time.
-	WallMs        int64 `protobuf:"varint,9,opt,name=wall_ms,json=wallMs,proto3" json:"wall_ms,omitempty"`
+	WallMs int64 `protobuf:"varint,9,opt,name=wall_ms,json=wallMs,proto3" json:"wall_ms,omitempty"`
+	// sum fingerprints the client's request (its ops before the head
+	// resolved conditions and increments), for the dedup record.
+	Sum uint64 `protobuf:"varint,10,opt,name=sum,proto3" json:"sum,omitempty"`
+	// The rest of the head's answer, for a retry: the version on a failed
+	// condition, an increment's value or the value a put replaced, and
+	// whether the key held a live value.
+	ResultVersion uint64 `protobuf:"varint,11,opt,name=result_version,json=resultVersion,proto3" json:"result_version,omitempty"`
+	ResultValue   []byte `protobuf:"bytes,12,opt,name=result_value,json=resultValue,proto3" json:"result_value,omitempty"`
+	ResultExisted bool   `protobuf:"varint,13,opt,name=result_existed,json=resultExisted,proto3" json:"result_existed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -257,6 +271,34 @@ func (x *Update) GetWallMs() int64 {
 		return x.WallMs
 	}
 	return 0
+}
+
+func (x *Update) GetSum() uint64 {
+	if x != nil {
+		return x.Sum
+	}
+	return 0
+}
+
+func (x *Update) GetResultVersion() uint64 {
+	if x != nil {
+		return x.ResultVersion
+	}
+	return 0
+}
+
+func (x *Update) GetResultValue() []byte {
+	if x != nil {
+		return x.ResultValue
+	}
+	return nil
+}
+
+func (x *Update) GetResultExisted() bool {
+	if x != nil {
+		return x.ResultExisted
+	}
+	return false
 }
 
 // ChainMsg is one message of the chain protocol (kvserver/chainsm.Msg):
@@ -406,7 +448,11 @@ type DedupRecord struct {
 	WallMs    int64                  `protobuf:"varint,5,opt,name=wall_ms,json=wallMs,proto3" json:"wall_ms,omitempty"`
 	// sum fingerprints the write's ops (0: not known): a request id reused
 	// for another write is refused.
-	Sum           uint64 `protobuf:"varint,6,opt,name=sum,proto3" json:"sum,omitempty"`
+	Sum uint64 `protobuf:"varint,6,opt,name=sum,proto3" json:"sum,omitempty"`
+	// The rest of the answer (Update's result fields).
+	ResultVersion uint64 `protobuf:"varint,7,opt,name=result_version,json=resultVersion,proto3" json:"result_version,omitempty"`
+	ResultValue   []byte `protobuf:"bytes,8,opt,name=result_value,json=resultValue,proto3" json:"result_value,omitempty"`
+	ResultExisted bool   `protobuf:"varint,9,opt,name=result_existed,json=resultExisted,proto3" json:"result_existed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -481,6 +527,27 @@ func (x *DedupRecord) GetSum() uint64 {
 		return x.Sum
 	}
 	return 0
+}
+
+func (x *DedupRecord) GetResultVersion() uint64 {
+	if x != nil {
+		return x.ResultVersion
+	}
+	return 0
+}
+
+func (x *DedupRecord) GetResultValue() []byte {
+	if x != nil {
+		return x.ResultValue
+	}
+	return nil
+}
+
+func (x *DedupRecord) GetResultExisted() bool {
+	if x != nil {
+		return x.ResultExisted
+	}
+	return false
 }
 
 type ReplBatch struct {
@@ -1181,7 +1248,7 @@ const file_kvpb_replication_proto_rawDesc = "" +
 	"\x02ns\x18\x02 \x01(\fR\x02ns\x12\x10\n" +
 	"\x03key\x18\x03 \x01(\fR\x03key\x12\x14\n" +
 	"\x05value\x18\x04 \x01(\fR\x05value\x12\x1b\n" +
-	"\texpiry_ms\x18\x05 \x01(\x03R\bexpiryMs\"\x9b\x02\n" +
+	"\texpiry_ms\x18\x05 \x01(\x03R\bexpiryMs\"\x9e\x03\n" +
 	"\x06Update\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12#\n" +
 	"\rchain_version\x18\x02 \x01(\x04R\fchainVersion\x12\x10\n" +
@@ -1193,7 +1260,12 @@ const file_kvpb_replication_proto_rawDesc = "" +
 	"\x06status\x18\a \x01(\x0e2\x10.ecskv.v1.StatusR\x06status\x12\x1d\n" +
 	"\n" +
 	"to_learner\x18\b \x01(\bR\ttoLearner\x12\x17\n" +
-	"\awall_ms\x18\t \x01(\x03R\x06wallMs\"\xcd\x02\n" +
+	"\awall_ms\x18\t \x01(\x03R\x06wallMs\x12\x10\n" +
+	"\x03sum\x18\n" +
+	" \x01(\x04R\x03sum\x12%\n" +
+	"\x0eresult_version\x18\v \x01(\x04R\rresultVersion\x12!\n" +
+	"\fresult_value\x18\f \x01(\fR\vresultValue\x12%\n" +
+	"\x0eresult_existed\x18\r \x01(\bR\rresultExisted\"\xcd\x02\n" +
 	"\bChainMsg\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12#\n" +
@@ -1207,7 +1279,7 @@ const file_kvpb_replication_proto_rawDesc = "" +
 	"\treq_token\x18\n" +
 	" \x01(\x04R\breqToken\x12\x14\n" +
 	"\x05hello\x18\v \x01(\bR\x05hello\x12\x14\n" +
-	"\x05trunc\x18\f \x01(\x04R\x05trunc\"\xb0\x01\n" +
+	"\x05trunc\x18\f \x01(\x04R\x05trunc\"\xa1\x02\n" +
 	"\vDedupRecord\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\x04R\bclientId\x12\x1d\n" +
 	"\n" +
@@ -1215,7 +1287,10 @@ const file_kvpb_replication_proto_rawDesc = "" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12(\n" +
 	"\x06status\x18\x04 \x01(\x0e2\x10.ecskv.v1.StatusR\x06status\x12\x17\n" +
 	"\awall_ms\x18\x05 \x01(\x03R\x06wallMs\x12\x10\n" +
-	"\x03sum\x18\x06 \x01(\x04R\x03sum\"s\n" +
+	"\x03sum\x18\x06 \x01(\x04R\x03sum\x12%\n" +
+	"\x0eresult_version\x18\a \x01(\x04R\rresultVersion\x12!\n" +
+	"\fresult_value\x18\b \x01(\fR\vresultValue\x12%\n" +
+	"\x0eresult_existed\x18\t \x01(\bR\rresultExisted\"s\n" +
 	"\tReplBatch\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12&\n" +
 	"\x04msgs\x18\x06 \x03(\v2\x12.ecskv.v1.ChainMsgR\x04msgs\x12$\n" +
@@ -1266,11 +1341,12 @@ const file_kvpb_replication_proto_rawDesc = "" +
 	"\x0fRestoreResponse\x12(\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x10.ecskv.v1.StatusR\x06status\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage*#\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage*0\n" +
 	"\x06OpKind\x12\n" +
 	"\n" +
 	"\x06OP_PUT\x10\x00\x12\r\n" +
-	"\tOP_DELETE\x10\x012\x8c\x01\n" +
+	"\tOP_DELETE\x10\x01\x12\v\n" +
+	"\aOP_NONE\x10\x022\x8c\x01\n" +
 	"\vReplication\x12;\n" +
 	"\tReplicate\x12\x13.ecskv.v1.ReplBatch\x1a\x17.ecskv.v1.ReplStreamEnd(\x01\x12@\n" +
 	"\bSnapshot\x12\x19.ecskv.v1.SnapshotRequest\x1a\x17.ecskv.v1.SnapshotChunk0\x012\xc0\x01\n" +

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,9 @@ type ChaosConfig struct {
 	ECSes                         int // controllers: the first leads, the others stand by
 	// ServerArgs are extra kvserver flags by server id (a zone, coordinates).
 	ServerArgs map[string][]string
+	// Late lists servers NewChaosCluster does not start: the test starts
+	// them with StartServer, to join after the first layout.
+	Late []string
 }
 
 // ChaosCluster is a cluster built for fault injection: an etcd process the
@@ -53,8 +57,8 @@ type ChaosCluster struct {
 	srvProxy  map[string]*Proxy
 }
 
-// NewChaosCluster starts etcd, the ECSes and the servers, and waits until
-// every server is in the ring's chains.
+// NewChaosCluster starts etcd, the ECSes and the servers but the late ones,
+// and waits until the ECS has laid out the first ring.
 func NewChaosCluster(t testing.TB, cfg ChaosConfig) *ChaosCluster {
 	t.Helper()
 	c := &ChaosCluster{
@@ -70,7 +74,9 @@ func NewChaosCluster(t testing.TB, cfg ChaosConfig) *ChaosCluster {
 	}
 	c.StartECS(t, "ecs1")
 	for _, id := range c.ServerIDs() {
-		c.StartServer(t, id)
+		if !slices.Contains(cfg.Late, id) {
+			c.StartServer(t, id)
+		}
 	}
 	if _, err := c.Proc("ecs1").WaitForStdout(60*time.Second, "cluster ready"); err != nil {
 		t.Fatalf("framework: %v", err)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/kvserver/chainsm"
 	"github.com/ecskv/ecskv/kvserver/chainstore"
 	"github.com/ecskv/ecskv/kvserver/storage"
@@ -66,7 +65,7 @@ func openDisk(id string, fs *vfs.MemFS) (*disk, error) {
 // apply runs a group of operations on the store in one batch and
 // remembers it until the next sync. It returns the statuses head applies
 // computed.
-func (d *disk) apply(ops []chainsm.StorageOp, wallMs int64) ([]kvpb.Status, error) {
+func (d *disk) apply(ops []chainsm.StorageOp, wallMs int64) ([]storage.Outcome, error) {
 	d.rotated = false
 	sts, err := chainstore.ApplyGroup(d.st, ops, wallMs)
 	if err != nil {

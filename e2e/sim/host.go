@@ -149,7 +149,7 @@ func (h *host) drain() {
 // hostShell is the host's chainstore.Shell.
 type hostShell struct{ h *host }
 
-func (x hostShell) Apply(ops []chainsm.StorageOp) ([]kvpb.Status, error) {
+func (x hostShell) Apply(ops []chainsm.StorageOp) ([]storage.Outcome, error) {
 	for _, op := range ops {
 		x.h.checkApply(op)
 	}
@@ -245,14 +245,14 @@ func (h *host) checkDurable(p int, seq uint64, what string) {
 // readKey reads a key the chain allowed this member to serve now, as the
 // kvserver does (chainstore.Read).
 func (h *host) readKey(p int, key string) (string, bool, error) {
-	v, ok, err := chainstore.Read(h.disk.st, p, nil, []byte(key), h.wall(), maxSkewMs)
+	r, ok, err := chainstore.Read(h.disk.st, p, nil, []byte(key), h.wall(), maxSkewMs)
 	if errors.Is(err, chainsm.ErrNotReady) {
 		h.s.count("read-near-expiry")
 	}
 	if rec, found, _ := h.disk.st.Get(p, nil, []byte(key), 0); found && err == nil {
 		h.checkDurable(p, rec.Seq, "returned by a read")
 	}
-	return string(v), ok, err
+	return string(r.Value), ok, err
 }
 
 // onMsg takes a peer message.

@@ -18,7 +18,7 @@ const NotFound = "NOT_FOUND"
 type Client interface {
 	Put(ctx context.Context, key string, value []byte, opts ...kvclient.OpOption) (kvclient.PutResult, error)
 	Get(ctx context.Context, key string, opts ...kvclient.OpOption) ([]byte, error)
-	Delete(ctx context.Context, key string) error
+	Delete(ctx context.Context, key string, opts ...kvclient.OpOption) error
 	KeyRange(ctx context.Context) (string, error)
 	KeyRangeRead(ctx context.Context) (string, error)
 	Scan(ctx context.Context, prefix, cursor string, limit int, opts ...kvclient.OpOption) ([]kvclient.KV, string, error)

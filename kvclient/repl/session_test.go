@@ -43,7 +43,7 @@ func (f *fakeClient) Get(_ context.Context, key string, _ ...kvclient.OpOption) 
 	return []byte(v), nil
 }
 
-func (f *fakeClient) Delete(_ context.Context, key string) error {
+func (f *fakeClient) Delete(_ context.Context, key string, _ ...kvclient.OpOption) error {
 	if _, ok := f.data[key]; !ok || f.err != nil {
 		return errors.Join(f.err, kvclient.ErrNotFound)
 	}

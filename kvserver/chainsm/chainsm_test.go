@@ -38,13 +38,13 @@ func (nt *net) drain(id string) {
 	n := nt.nodes[id]
 	for n.HasReady() {
 		rd := n.Ready()
-		var sts []kvpb.Status
+		var sts []storage.Outcome
 		for _, op := range rd.Storage {
 			if op.Kind == StApply {
 				nt.applied[id][op.Part] = op.Entry.Seq
 			}
 			if op.NeedStatus {
-				sts = append(sts, kvpb.Status_SUCCESS)
+				sts = append(sts, storage.Outcome{Status: kvpb.Status_SUCCESS})
 			}
 		}
 		n.Advance(sts)

@@ -24,7 +24,7 @@ func (r *replica) commitTo(now Mono, c uint64) {
 			}
 		}
 		for _, t := range le.waiters {
-			r.held = append(r.held, heldAnswer{t, statusOf(le)})
+			r.held = append(r.held, answerOf(t, le))
 		}
 		le.waiters = nil
 		r.dedup.detach(le)

@@ -40,7 +40,7 @@ func (d *dedupTable) records() []DedupRecord {
 	for _, id := range d.order {
 		v := d.m[id]
 		if v.le != nil && v.le.statusKnown {
-			v.rec.Status = v.le.e.Status
+			v.rec.Status, v.rec.Res = v.le.e.Status, v.le.e.Res
 		}
 		out = append(out, v.rec)
 	}
@@ -72,7 +72,7 @@ func (d *dedupTable) detach(le *logEntry) {
 		return
 	}
 	if v, ok := d.m[le.e.ID]; ok && v.le == le {
-		v.rec.Status = le.e.Status
+		v.rec.Status, v.rec.Res = le.e.Status, le.e.Res
 		v.le = nil
 		d.m[le.e.ID] = v
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/kvserver/storage"
 )
 
 // Config configures a Node. Durations are in nanoseconds of Mono time.
@@ -180,12 +181,17 @@ func (n *Node) Ready() Ready {
 // HasReady reports whether Ready has anything.
 func (n *Node) HasReady() bool { return !n.rd.Empty() || len(n.toSync) > 0 }
 
-// Advance takes the statuses the shell computed for the head applies of
-// the last Ready, in order.
-func (n *Node) Advance(statuses []kvpb.Status) {
+// Advance takes what the shell computed for the head applies of the last
+// Ready, in order: each entry's answer, and its ops as resolved, which is
+// what goes down the chain (the shell sends the Ready's messages after
+// Advance, and they carry the entries themselves).
+func (n *Node) Advance(outs []storage.Outcome) {
 	for i, le := range n.needSt {
-		if i < len(statuses) {
-			le.e.Status = statuses[i]
+		if i < len(outs) {
+			le.e.Status, le.e.Res = outs[i].Status, outs[i].Result
+			if outs[i].Ops != nil {
+				le.e.Ops = outs[i].Ops
+			}
 			le.statusKnown = true
 		}
 	}
@@ -266,6 +272,10 @@ func (n *Node) send(m Msg) {
 
 func (n *Node) answer(token uint64, st kvpb.Status, err error) {
 	n.rd.Answers = append(n.rd.Answers, Answer{Token: token, Status: st, Err: err})
+}
+
+func (n *Node) answerWrite(h heldAnswer) {
+	n.rd.Answers = append(n.rd.Answers, Answer{Token: h.token, Status: h.st, Seq: h.seq, Res: h.res})
 }
 
 func (n *Node) store(op StorageOp) { n.rd.Storage = append(n.rd.Storage, op) }

@@ -1,7 +1,6 @@
 package chainsm
 
 import (
-	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/kvserver/storage"
 )
 
@@ -43,7 +42,7 @@ func (n *Node) Propose(now Mono, p int, pr Proposal) error {
 		n.check()
 		return nil
 	}
-	e := &Entry{Seq: r.applied + 1, Ops: pr.Ops, ID: pr.ID, WallMs: pr.WallMs}
+	e := &Entry{Seq: r.applied + 1, Ops: pr.Ops, ID: pr.ID, WallMs: pr.WallMs, Sum: storage.OpsSum(pr.Ops)}
 	le := r.appendEntry(e, true)
 	le.waiters = append(le.waiters, pr.Token)
 	r.forward(now) // before the sync here: durability overlaps along the chain
@@ -55,15 +54,15 @@ func (n *Node) Propose(now Mono, p int, pr Proposal) error {
 // committed (and the holdback is over), else when its entry commits.
 func (r *replica) duplicate(now Mono, token uint64, v dedupVal) {
 	if v.rec.Seq <= r.committed {
-		st := v.rec.Status
+		h := heldAnswer{token: token, st: v.rec.Status, seq: v.rec.Seq, res: v.rec.Res}
 		if v.le != nil && v.le.statusKnown {
-			st = v.le.e.Status
+			h = answerOf(token, v.le)
 		}
 		if canaryDupHoldback { // simcanary_dupholdback: answered at once, holdback or not
-			r.n.answer(token, st, nil)
+			r.n.answerWrite(h)
 			return
 		}
-		r.held = append(r.held, heldAnswer{token, st})
+		r.held = append(r.held, h)
 		r.flushHeld(now)
 		return
 	}
@@ -84,10 +83,12 @@ func (r *replica) flushHeld(now Mono) {
 		return
 	}
 	for _, h := range r.held {
-		r.n.answer(h.token, h.st, nil)
+		r.n.answerWrite(h)
 	}
 	r.held = r.held[:0]
 }
 
-// statusOf is the answer a committed entry gives.
-func statusOf(le *logEntry) kvpb.Status { return le.e.Status }
+// answerOf is the answer a committed entry gives the writer token.
+func answerOf(token uint64, le *logEntry) heldAnswer {
+	return heldAnswer{token: token, st: le.e.Status, seq: le.e.Seq, res: le.e.Res}
+}

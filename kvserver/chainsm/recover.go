@@ -2,8 +2,6 @@ package chainsm
 
 import (
 	"fmt"
-
-	"github.com/ecskv/ecskv/kvserver/storage"
 )
 
 // Recovered is what storage kept of a partition across a restart.
@@ -56,7 +54,7 @@ func (n *Node) Recover(p int, rec Recovered) error {
 		for _, o := range e.Ops {
 			r.dirty[dirtyKey(o.NS, o.Key)] = e.Seq
 		}
-		r.dedup.add(DedupRecord{ID: e.ID, Seq: e.Seq, Status: e.Status, WallMs: e.WallMs, Sum: storage.OpsSum(e.Ops)}, le)
+		r.dedup.add(DedupRecord{ID: e.ID, Seq: e.Seq, Status: e.Status, WallMs: e.WallMs, Sum: e.sum(), Res: e.Res}, le)
 	}
 	r.downAcked = rec.Truncated
 	return nil

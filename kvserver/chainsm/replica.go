@@ -115,6 +115,8 @@ type pendingRead struct {
 type heldAnswer struct {
 	token uint64
 	st    kvpb.Status
+	seq   uint64
+	res   storage.Result
 }
 
 func newReplica(n *Node, p int) *replica {
@@ -147,7 +149,7 @@ func (r *replica) appendEntry(e *Entry, needStatus bool) *logEntry {
 	for _, o := range e.Ops {
 		r.dirty[dirtyKey(o.NS, o.Key)] = e.Seq
 	}
-	r.dedup.add(DedupRecord{ID: e.ID, Seq: e.Seq, Status: e.Status, WallMs: e.WallMs, Sum: storage.OpsSum(e.Ops)}, le)
+	r.dedup.add(DedupRecord{ID: e.ID, Seq: e.Seq, Status: e.Status, WallMs: e.WallMs, Sum: e.sum(), Res: e.Res}, le)
 	r.n.store(StorageOp{Kind: StApply, Part: r.p, Entry: e, NeedStatus: needStatus})
 	r.stored = true
 	if needStatus {

@@ -17,15 +17,28 @@ type Mono int64
 type ReqID struct{ Client, Seq uint64 }
 
 // Entry is one sequenced write of a partition: what every member applies at
-// Seq. Status is the answer the head computed when it applied the entry, so
-// any member can answer a retry after a failover. WallMs is the head's wall
-// clock at sequencing; the dedup table keeps the request id by that time.
+// Seq. Status and Res are the answer the head computed when it applied the
+// entry, so any member can answer a retry after a failover; the head's
+// apply also resolves conditional ops into the plain ones members apply
+// (storage.Outcome). WallMs is the head's wall clock at sequencing; the
+// dedup table keeps the request id by that time. Sum fingerprints the
+// client's request as proposed (storage.OpsSum; 0: compute it from Ops).
 type Entry struct {
 	Seq    uint64
 	Ops    []storage.Op
 	ID     ReqID
 	Status kvpb.Status
+	Res    storage.Result
 	WallMs int64
+	Sum    uint64
+}
+
+// sum is the entry's request fingerprint.
+func (e *Entry) sum() uint64 {
+	if e.Sum != 0 {
+		return e.Sum
+	}
+	return storage.OpsSum(e.Ops)
 }
 
 // MsgKind is the kind of a peer message.
@@ -134,8 +147,8 @@ type StorageOp struct {
 	Epoch uint64
 	IDs   []ReqID
 	Dedup []DedupRecord
-	// NeedStatus: a head apply; the shell reports the status it computed
-	// (SUCCESS/UPDATE/NOT_FOUND) through Advance.
+	// NeedStatus: a head apply; the shell reports what it computed
+	// (storage.Outcome: the answer and the resolved ops) through Advance.
 	NeedStatus bool
 	// Unsynced (StVersion): this member may still lack what its
 	// predecessor held (a promoted learner before its sync).
@@ -149,14 +162,17 @@ type DedupRecord struct {
 	Status kvpb.Status
 	WallMs int64
 	Sum    uint64 // storage.OpsSum of the write; 0: not known
+	Res    storage.Result
 }
 
 // Answer completes a waiting client call, named by the token the shell
 // gave with the proposal or read.
 type Answer struct {
 	Token  uint64
-	Status kvpb.Status // write: SUCCESS/UPDATE/NOT_FOUND; read: SUCCESS means serve it now
-	Err    error       // ErrChainChanged, ErrNotResponsible...: the call failed
+	Status kvpb.Status    // write: SUCCESS/UPDATE/NOT_FOUND/CONDITION_FAILED...; read: SUCCESS means serve it now
+	Seq    uint64         // write: the seq it was sequenced at (the version it wrote)
+	Res    storage.Result // write: the rest of the head's answer
+	Err    error          // ErrChainChanged, ErrNotResponsible...: the call failed
 }
 
 // ReportKind is the kind of a report for etcd.

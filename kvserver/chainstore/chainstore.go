@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/kvserver/chainsm"
 	"github.com/ecskv/ecskv/kvserver/storage"
 )
@@ -60,15 +59,15 @@ func opBytes(op chainsm.StorageOp) int {
 // ApplyGroup carries out one group of Groups in one unsynced pebble batch;
 // the shell syncs when the node asks (Ready.Sync). A failed operation fails
 // the group, which writes nothing. nowMs is the wall clock a head apply
-// judges liveness by. The statuses are those of head applies (NeedStatus),
+// judges liveness by. The outcomes are those of head applies (NeedStatus),
 // by index in ops.
-func ApplyGroup(st *storage.Store, ops []chainsm.StorageOp, nowMs int64) ([]kvpb.Status, error) {
+func ApplyGroup(st *storage.Store, ops []chainsm.StorageOp, nowMs int64) ([]storage.Outcome, error) {
 	if len(ops) == 1 && (ops[0].Kind == chainsm.StDrop || ops[0].Kind == chainsm.StIngest) {
-		return []kvpb.Status{0}, applyAlone(st, ops[0])
+		return []storage.Outcome{{}}, applyAlone(st, ops[0])
 	}
 	w := st.NewWriter()
 	defer w.Close()
-	sts := make([]kvpb.Status, len(ops))
+	sts := make([]storage.Outcome, len(ops))
 	for i, op := range ops {
 		var err error
 		switch op.Kind {
@@ -144,17 +143,19 @@ func IngestChunk(st *storage.Store, n *chainsm.Node, part int, ver uint64, entri
 
 // ToLogEntry is an entry as the log keeps it.
 func ToLogEntry(e *chainsm.Entry) storage.LogEntry {
-	return storage.LogEntry{Seq: e.Seq, Ops: e.Ops, Client: e.ID.Client, ClientSeq: e.ID.Seq, Status: e.Status, WallMs: e.WallMs}
+	return storage.LogEntry{Seq: e.Seq, Ops: e.Ops, Client: e.ID.Client, ClientSeq: e.ID.Seq, Status: e.Status,
+		Result: e.Res, WallMs: e.WallMs, Sum: e.Sum}
 }
 
 func fromLogEntry(e storage.LogEntry) *chainsm.Entry {
-	return &chainsm.Entry{Seq: e.Seq, Ops: e.Ops, ID: chainsm.ReqID{Client: e.Client, Seq: e.ClientSeq}, Status: e.Status, WallMs: e.WallMs}
+	return &chainsm.Entry{Seq: e.Seq, Ops: e.Ops, ID: chainsm.ReqID{Client: e.Client, Seq: e.ClientSeq}, Status: e.Status,
+		Res: e.Result, WallMs: e.WallMs, Sum: e.Sum}
 }
 
 func toStoreDedup(ds []chainsm.DedupRecord) []storage.DedupRecord {
 	out := make([]storage.DedupRecord, len(ds))
 	for i, d := range ds {
-		out[i] = storage.DedupRecord{ID: DedupID(d.ID), Seq: d.Seq, Status: d.Status, WallMs: d.WallMs, Sum: d.Sum}
+		out[i] = storage.DedupRecord{ID: DedupID(d.ID), Seq: d.Seq, Status: d.Status, WallMs: d.WallMs, Sum: d.Sum, Result: d.Res}
 	}
 	return out
 }
@@ -163,7 +164,8 @@ func toStoreDedup(ds []chainsm.DedupRecord) []storage.DedupRecord {
 func FromStoreDedup(ds []storage.DedupRecord) []chainsm.DedupRecord {
 	out := make([]chainsm.DedupRecord, len(ds))
 	for i, d := range ds {
-		out[i] = chainsm.DedupRecord{ID: chainsm.ReqID{Client: d.ID.Client, Seq: d.ID.Seq}, Seq: d.Seq, Status: d.Status, WallMs: d.WallMs, Sum: d.Sum}
+		out[i] = chainsm.DedupRecord{ID: chainsm.ReqID{Client: d.ID.Client, Seq: d.ID.Seq}, Seq: d.Seq, Status: d.Status,
+			WallMs: d.WallMs, Sum: d.Sum, Res: d.Result}
 	}
 	return out
 }
@@ -186,16 +188,16 @@ func toDedupIDs(ids []chainsm.ReqID) []storage.DedupID {
 // reported either way (chainsm.ErrNotReady; the client retries): a key one
 // read reported missing is never returned by a later read, whichever
 // member serves it, with clocks within skewMs of true time.
-func Read(st *storage.Store, p int, ns, key []byte, nowMs, skewMs int64) ([]byte, bool, error) {
+func Read(st *storage.Store, p int, ns, key []byte, nowMs, skewMs int64) (storage.Record, bool, error) {
 	rec, ok, err := st.Get(p, ns, key, 0)
 	if err != nil || !ok {
-		return nil, false, err
+		return storage.Record{}, false, err
 	}
 	switch live, expired := chainsm.ExpiryVerdict(nowMs, rec.ExpiryMs, skewMs); {
 	case live:
-		return rec.Value, true, nil
+		return rec, true, nil
 	case expired:
-		return nil, false, nil
+		return storage.Record{}, false, nil
 	}
-	return nil, false, fmt.Errorf("%w: key at its expiry", chainsm.ErrNotReady)
+	return storage.Record{}, false, fmt.Errorf("%w: key at its expiry", chainsm.ErrNotReady)
 }

@@ -1,8 +1,8 @@
 package chainstore
 
 import (
-	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/kvserver/chainsm"
+	"github.com/ecskv/ecskv/kvserver/storage"
 )
 
 // Shell is what drives a node: it carries out the outputs of each Ready.
@@ -11,10 +11,10 @@ import (
 // messages, reports.
 type Shell interface {
 	// Apply carries out one group of storage operations (Groups), in one
-	// batch (normally with ApplyGroup), and returns the statuses of head
+	// batch (normally with ApplyGroup), and returns the outcomes of head
 	// applies by index. An error means storage cannot keep the protocol's
 	// promises: the shell stops serving.
-	Apply(ops []chainsm.StorageOp) ([]kvpb.Status, error)
+	Apply(ops []chainsm.StorageOp) ([]storage.Outcome, error)
 	// Sync asks for a WAL sync; the shell calls Node.SyncDone(id) once
 	// everything applied before this call is durable.
 	Sync(id uint64)
@@ -34,15 +34,15 @@ func Drain(n *chainsm.Node, sh Shell) error {
 	var first error
 	for n.HasReady() {
 		rd := n.Ready()
-		var sts []kvpb.Status
+		var sts []storage.Outcome
 		for _, g := range Groups(rd.Storage) {
-			var gst []kvpb.Status
+			var gst []storage.Outcome
 			if first == nil { // after a failure nothing more is written
 				gst, first = sh.Apply(g)
 			}
 			for i, op := range g {
 				if op.NeedStatus {
-					st := kvpb.Status(0)
+					var st storage.Outcome
 					if i < len(gst) {
 						st = gst[i]
 					}

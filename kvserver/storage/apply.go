@@ -17,26 +17,47 @@ const (
 	OpPut OpKind = iota + 1
 	// OpDelete removes Key.
 	OpDelete
+	// OpNone writes nothing: a conditional write whose condition failed
+	// (or an increment that failed), resolved at the head. It names the
+	// key so members track it as in flight like any write.
+	OpNone
+	// OpIncr adds Delta to Key's base-10 integer value; only a head
+	// resolves it (into an OpPut).
+	OpIncr
+	// OpExpire sets Key's expiry to ExpiryMs (0: none), keeping its value;
+	// only a head resolves it (into an OpPut).
+	OpExpire
 )
 
-// String returns "put" or "delete".
+// String returns the kind's name: "put", "delete", ...
 func (k OpKind) String() string {
 	switch k {
 	case OpPut:
 		return "put"
 	case OpDelete:
 		return "delete"
+	case OpNone:
+		return "none"
+	case OpIncr:
+		return "incr"
+	case OpExpire:
+		return "expire"
 	}
 	return fmt.Sprintf("OpKind(%d)", uint8(k))
 }
 
 // Op is one write of a batch. ExpiryMs is absolute (unix ms, 0 = never); the
-// head turns a TTL into it before replicating.
+// head turns a TTL into it before replicating. Cond, Delta and ReturnPrev
+// belong to a client's write at the head, which resolves them (Outcome):
+// what is replicated and logged is a plain put, delete or OpNone.
 type Op struct {
-	Kind     OpKind
-	NS, Key  []byte
-	Value    []byte
-	ExpiryMs int64
+	Kind       OpKind
+	NS, Key    []byte
+	Value      []byte
+	ExpiryMs   int64
+	Cond       Cond
+	Delta      int64 // OpIncr
+	ReturnPrev bool  // OpPut: the answer carries the value replaced
 }
 
 // Entry is one stored record of a partition, as streamed in a snapshot.
@@ -45,11 +66,20 @@ type Entry struct {
 	Record  Record
 }
 
-// validateOps checks kinds and namespaces before anything is read or written.
-func validateOps(ops []Op) error {
+// validateOps checks kinds and namespaces before anything is read or
+// written. Only a head (head true) takes ops it must resolve.
+func validateOps(ops []Op, head bool) error {
+	if head {
+		if err := validateHeadOps(ops); err != nil {
+			return err
+		}
+	}
 	for i, op := range ops {
-		if op.Kind != OpPut && op.Kind != OpDelete {
+		switch {
+		case op.Kind < OpPut || op.Kind > OpExpire:
 			return fmt.Errorf("op %d: %w", i, ErrBadOp)
+		case !head && headOp(op):
+			return fmt.Errorf("op %d: a %v with a condition or a result reached a member unresolved: %w", i, op.Kind, ErrBadOp)
 		}
 		if err := ValidateNamespace(op.NS); err != nil {
 			return fmt.Errorf("op %d: %w", i, err)
@@ -102,7 +132,7 @@ func (s *Store) apply(partition int, seq uint64, ops []Op, nowMs int64, wo *pebb
 	if err := s.check(partition); err != nil {
 		return nil, err
 	}
-	if err := validateOps(ops); err != nil {
+	if err := validateOps(ops, false); err != nil {
 		return nil, err
 	}
 	applied, err := s.AppliedSeq(partition)
@@ -136,21 +166,24 @@ func (s *Store) apply(partition int, seq uint64, ops []Op, nowMs int64, wo *pebb
 // writeOps adds ops, written at seq, to b. existed[i] tells whether a live
 // record (not expired at nowMs) existed before ops[i]; ups are the cache
 // updates to make once b commits (nil without a cache). pending holds the
-// live-after state of keys written earlier in b, and gets that of ops (nil:
-// b holds no other data writes).
-func (s *Store) writeOps(b *pebble.Batch, partition int, seq uint64, ops []Op, nowMs int64, pending map[string]bool) (existed []bool, ups []cacheUpdate, err error) {
+// record left by keys written earlier in b (Seq 0: none live), and gets
+// those of ops (nil: b holds no other data writes). OpNone writes nothing.
+func (s *Store) writeOps(b *pebble.Batch, partition int, seq uint64, ops []Op, nowMs int64, pending map[string]Record) (existed []bool, ups []cacheUpdate, err error) {
 	existed = make([]bool, len(ops))
 	if s.cache != nil {
 		ups = make([]cacheUpdate, 0, len(ops))
 	}
 	if pending == nil && len(ops) > 1 {
-		pending = make(map[string]bool, len(ops))
+		pending = make(map[string]Record, len(ops))
 	}
 	var scratch []byte // record buffer reused when the cache does not keep it
 	for i, op := range ops {
 		k := appendKeyUnchecked(make([]byte, 0, 3+len(op.NS)+len(op.Key)), partition, op.NS, op.Key)
-		if existed[i], err = s.liveBefore(k, pending, nowMs); err != nil {
+		if _, existed[i], err = s.recordBefore(k, pending, nowMs); err != nil {
 			return nil, nil, err
+		}
+		if op.Kind == OpNone {
+			continue
 		}
 		up := cacheUpdate{key: k, delete: op.Kind == OpDelete}
 		if up.delete {
@@ -171,7 +204,11 @@ func (s *Store) writeOps(b *pebble.Batch, partition int, seq uint64, ops []Op, n
 			return nil, nil, fmt.Errorf("storage: batch: %w", err)
 		}
 		if pending != nil {
-			pending[string(k)] = !up.delete && !up.rec.Expired(nowMs)
+			after := up.rec
+			if up.delete || after.Expired(nowMs) {
+				after = Record{}
+			}
+			pending[string(k)] = after
 		}
 		if ups != nil {
 			ups = append(ups, up)
@@ -190,20 +227,21 @@ func setUint64(b *pebble.Batch, key []byte, n uint64) error {
 	return nil
 }
 
-// liveBefore reports whether k holds a record live at nowMs, looking at
-// earlier ops of the batch, then the cache, then pebble.
-func (s *Store) liveBefore(k []byte, pending map[string]bool, nowMs int64) (bool, error) {
-	if live, ok := pending[lookupKey(k)]; ok {
-		return live, nil
+// recordBefore returns the record k holds and whether it is live at nowMs,
+// looking at earlier ops of the batch, then the cache, then pebble. The
+// value may alias the cache or the batch: copy it to keep it.
+func (s *Store) recordBefore(k []byte, pending map[string]Record, nowMs int64) (Record, bool, error) {
+	if r, ok := pending[lookupKey(k)]; ok {
+		return r, r.Seq != 0, nil
 	}
 	if r, ok := s.cache.peek(k); ok {
-		return !r.Expired(nowMs), nil
+		return r, !r.Expired(nowMs), nil
 	}
 	r, ok, err := s.readRecord(k, false)
 	if err != nil {
-		return false, err
+		return Record{}, false, err
 	}
-	return ok && !r.Expired(nowMs), nil
+	return r, ok && !r.Expired(nowMs), nil
 }
 
 // Ingest writes snapshot entries of a partition as they are (keeping each

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"errors"
@@ -29,11 +30,13 @@ type DedupRecord struct {
 	// operation is refused, not answered as a retry. 0: not known (a
 	// record written before sums were kept).
 	Sum uint64
+	// Result is the rest of the answer (conditional writes, increments).
+	Result Result
 }
 
 // OpsSum fingerprints a write's ops for its dedup record: kinds,
-// namespaces, keys and values, not expiries (a retry of a put with a TTL
-// gets a new expiry at the head). Never 0.
+// namespaces, keys and values, conditions, deltas, not expiries (a retry of
+// a put with a TTL gets a new expiry at the head). Never 0.
 func OpsSum(ops []Op) uint64 {
 	h := fnv.New64a()
 	var n [9]byte
@@ -44,15 +47,30 @@ func OpsSum(ops []Op) uint64 {
 			_, _ = h.Write(n[:])
 			_, _ = h.Write(b)
 		}
+		if headOp(op) { // plain ops keep the sums stored before conditions
+			n[0] = byte(op.Cond.Kind)
+			if op.ReturnPrev {
+				n[0] |= 0x80
+			}
+			binary.BigEndian.PutUint64(n[1:], op.Cond.Version)
+			_, _ = h.Write(n[:])
+			binary.BigEndian.PutUint64(n[1:], uint64(op.Delta))
+			_, _ = h.Write(n[1:])
+			binary.BigEndian.PutUint64(n[1:], uint64(len(op.Cond.Value)))
+			_, _ = h.Write(n[1:])
+			_, _ = h.Write(op.Cond.Value)
+		}
 	}
 	return max(h.Sum64(), 1)
 }
 
 // dedupValueLen is seq 8 | status 4 | wall ms 8 | sum 8; a record of
-// dedupValueLenV1 (no sum) reads with Sum 0.
+// dedupValueLenV1 (no sum) reads with Sum 0. A record with a Result adds
+// version 8 | existed 1 | value (dedupValueLenV3 and more).
 const (
 	dedupValueLen   = 28
 	dedupValueLenV1 = 20
+	dedupValueLenV3 = dedupValueLen + 9
 )
 
 // dedupKeyLen is the state key, client id 8 and client seq 8.
@@ -60,12 +78,21 @@ const dedupKeyLen = stateKeyLen + 16
 
 // writeDedup adds partition p's record r to b.
 func writeDedup(b *pebble.Batch, p int, r DedupRecord) error {
-	var v [dedupValueLen]byte
-	binary.BigEndian.PutUint64(v[:], r.Seq)
+	var buf [dedupValueLenV3]byte
+	v := buf[:dedupValueLen]
+	binary.BigEndian.PutUint64(v, r.Seq)
 	binary.BigEndian.PutUint32(v[8:], uint32(r.Status))
 	binary.BigEndian.PutUint64(v[12:], uint64(r.WallMs))
 	binary.BigEndian.PutUint64(v[20:], r.Sum)
-	if err := b.Set(dedupKey(p, r.ID), v[:], nil); err != nil {
+	if !r.Result.IsZero() {
+		v = binary.BigEndian.AppendUint64(v, r.Result.Version)
+		ex := byte(0)
+		if r.Result.Existed {
+			ex = 1
+		}
+		v = append(append(v, ex), r.Result.Value...)
+	}
+	if err := b.Set(dedupKey(p, r.ID), v, nil); err != nil {
 		return fmt.Errorf("storage: batch: %w", err)
 	}
 	return nil
@@ -73,7 +100,7 @@ func writeDedup(b *pebble.Batch, p int, r DedupRecord) error {
 
 // decodeDedup parses a dedup record from its key and value.
 func decodeDedup(k, v []byte) (DedupRecord, error) {
-	if len(k) != dedupKeyLen || len(v) != dedupValueLen && len(v) != dedupValueLenV1 {
+	if len(k) != dedupKeyLen || len(v) != dedupValueLen && len(v) != dedupValueLenV1 && len(v) < dedupValueLenV3 {
 		return DedupRecord{}, fmt.Errorf("dedup record %x of %d bytes: %w", k, len(v), ErrCorruptRecord)
 	}
 	r := DedupRecord{
@@ -85,8 +112,14 @@ func decodeDedup(k, v []byte) (DedupRecord, error) {
 		Status: kvpb.Status(int32(binary.BigEndian.Uint32(v[8:]))),
 		WallMs: int64(binary.BigEndian.Uint64(v[12:])),
 	}
-	if len(v) == dedupValueLen {
+	if len(v) >= dedupValueLen {
 		r.Sum = binary.BigEndian.Uint64(v[20:])
+	}
+	if len(v) >= dedupValueLenV3 {
+		r.Result = Result{Version: binary.BigEndian.Uint64(v[dedupValueLen:]), Existed: v[dedupValueLen+8] == 1}
+		if len(v) > dedupValueLenV3 {
+			r.Result.Value = bytes.Clone(v[dedupValueLenV3:])
+		}
 	}
 	return r, nil
 }

@@ -12,14 +12,18 @@ import (
 // LogEntry is one sequenced write of a partition as its log keeps it: the
 // ops applied at Seq, the client request id (Client 0: an internal write,
 // never deduplicated), the answer the head computed and the head's wall
-// clock (unix ms) when it sequenced the write.
+// clock (unix ms) when it sequenced the write. Sum fingerprints the
+// client's request (OpsSum of its ops before the head resolved them; 0:
+// compute it from Ops).
 type LogEntry struct {
 	Seq       uint64
 	Ops       []Op
 	Client    uint64
 	ClientSeq uint64
 	Status    kvpb.Status
+	Result    Result
 	WallMs    int64
+	Sum       uint64
 }
 
 // ApplyEntry applies e to partition p as the next entry of its log, in one
@@ -34,14 +38,14 @@ type LogEntry struct {
 // stored and returned as given. e.Seq must be applied_seq + 1 (else
 // ErrStaleSeq or ErrSeqGap, and nothing is written), so the log has no
 // holes. Serialised per partition with the other writers.
-func (s *Store) ApplyEntry(p int, e LogEntry, head bool, nowMs int64) (kvpb.Status, error) {
+func (s *Store) ApplyEntry(p int, e LogEntry, head bool, nowMs int64) (Outcome, error) {
 	w := s.NewWriter()
 	defer w.Close()
-	st, err := w.ApplyEntry(p, e, head, nowMs)
+	out, err := w.ApplyEntry(p, e, head, nowMs)
 	if err != nil {
-		return 0, err
+		return Outcome{}, err
 	}
-	return st, w.Commit()
+	return out, w.Commit()
 }
 
 // headStatus is the answer to a client write, judged by its first op.
@@ -104,19 +108,24 @@ func deleteLog(b *pebble.Batch, p int, cur, upto uint64) error {
 func writeLog(b *pebble.Batch, p int, e *LogEntry) error {
 	ops := make([]kvpb.Op, len(e.Ops)) // one allocation for every op
 	u := &kvpb.Update{
-		Partition: uint32(p),
-		Seq:       e.Seq,
-		Ops:       make([]*kvpb.Op, len(e.Ops)),
-		ClientId:  e.Client,
-		ClientSeq: e.ClientSeq,
-		Status:    e.Status,
-		WallMs:    e.WallMs,
+		Partition:     uint32(p),
+		Seq:           e.Seq,
+		Ops:           make([]*kvpb.Op, len(e.Ops)),
+		ClientId:      e.Client,
+		ClientSeq:     e.ClientSeq,
+		Status:        e.Status,
+		WallMs:        e.WallMs,
+		Sum:           e.Sum,
+		ResultVersion: e.Result.Version,
+		ResultValue:   e.Result.Value,
+		ResultExisted: e.Result.Existed,
 	}
 	for i, op := range e.Ops {
 		o := &ops[i]
-		o.Kind, o.Ns, o.Key, o.Value, o.ExpiryMs = kvpb.OpKind_OP_PUT, op.NS, op.Key, op.Value, op.ExpiryMs
-		if op.Kind == OpDelete {
-			o.Kind = kvpb.OpKind_OP_DELETE
+		o.Ns, o.Key, o.Value, o.ExpiryMs = op.NS, op.Key, op.Value, op.ExpiryMs
+		var err error
+		if o.Kind, err = PBOpKind(op.Kind); err != nil {
+			return fmt.Errorf("storage: log record %d/%d: %w", p, e.Seq, err)
 		}
 		u.Ops[i] = o
 	}
@@ -142,17 +151,43 @@ func decodeLog(v []byte) (LogEntry, error) {
 		Client:    u.ClientId,
 		ClientSeq: u.ClientSeq,
 		Status:    u.Status,
+		Result:    Result{Version: u.ResultVersion, Value: u.ResultValue, Existed: u.ResultExisted},
 		WallMs:    u.WallMs,
+		Sum:       u.Sum,
 	}
 	for i, o := range u.Ops {
-		e.Ops[i] = Op{Kind: OpPut, NS: o.Ns, Key: o.Key, Value: o.Value, ExpiryMs: o.ExpiryMs}
-		switch o.Kind {
-		case kvpb.OpKind_OP_PUT:
-		case kvpb.OpKind_OP_DELETE:
-			e.Ops[i].Kind = OpDelete
-		default:
-			return LogEntry{}, fmt.Errorf("log record %d op %d kind %d: %w", u.Seq, i, o.Kind, ErrCorruptRecord)
+		k, err := FromPBOpKind(o.Kind)
+		if err != nil {
+			return LogEntry{}, fmt.Errorf("log record %d op %d: %w: %w", u.Seq, i, ErrCorruptRecord, err)
 		}
+		e.Ops[i] = Op{Kind: k, NS: o.Ns, Key: o.Key, Value: o.Value, ExpiryMs: o.ExpiryMs}
 	}
 	return e, nil
+}
+
+// PBOpKind is the wire kind of a replicated op: a put, a delete or OpNone;
+// ops a head must resolve first have none (ErrBadOp).
+func PBOpKind(k OpKind) (kvpb.OpKind, error) {
+	switch k {
+	case OpPut:
+		return kvpb.OpKind_OP_PUT, nil
+	case OpDelete:
+		return kvpb.OpKind_OP_DELETE, nil
+	case OpNone:
+		return kvpb.OpKind_OP_NONE, nil
+	}
+	return 0, fmt.Errorf("%v: %w", k, ErrBadOp)
+}
+
+// FromPBOpKind is the op kind of a replicated op's wire kind.
+func FromPBOpKind(k kvpb.OpKind) (OpKind, error) {
+	switch k {
+	case kvpb.OpKind_OP_PUT:
+		return OpPut, nil
+	case kvpb.OpKind_OP_DELETE:
+		return OpDelete, nil
+	case kvpb.OpKind_OP_NONE:
+		return OpNone, nil
+	}
+	return 0, fmt.Errorf("op kind %d: %w", k, ErrBadOp)
 }

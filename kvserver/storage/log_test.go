@@ -149,6 +149,7 @@ func TestLogRecordIsUpdate(t *testing.T) {
 		ClientSeq: 4,
 		Status:    kvpb.Status_UPDATE,
 		WallMs:    777,
+		Sum:       42,
 	}
 	_, err := s.ApplyEntry(5, e, false, 0)
 	require.NoError(t, err)
@@ -158,7 +159,7 @@ func TestLogRecordIsUpdate(t *testing.T) {
 	require.NoError(t, proto.Unmarshal(v, &u))
 	require.NoError(t, closer.Close())
 	want := &kvpb.Update{
-		Partition: 5, Seq: 1, ClientId: 9, ClientSeq: 4, Status: kvpb.Status_UPDATE, WallMs: 777,
+		Partition: 5, Seq: 1, ClientId: 9, ClientSeq: 4, Status: kvpb.Status_UPDATE, WallMs: 777, Sum: 42,
 		Ops: []*kvpb.Op{
 			{Kind: kvpb.OpKind_OP_PUT, Ns: []byte("n"), Key: []byte("k"), Value: []byte("v"), ExpiryMs: 1234},
 			{Kind: kvpb.OpKind_OP_DELETE, Ns: []byte("n"), Key: []byte("j")},

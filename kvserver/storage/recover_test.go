@@ -36,6 +36,7 @@ func modelHistory(p int, n uint64) history {
 		} else {
 			delete(h.data, k)
 		}
+		e.Sum = OpsSum(e.Ops)
 		h.entries = append(h.entries, e)
 		if e.Client != 0 {
 			h.dedup = append(h.dedup, DedupRecord{ID: DedupID{e.Client, e.ClientSeq}, Seq: e.Seq, Status: e.Status, WallMs: e.WallMs, Sum: OpsSum(e.Ops)})

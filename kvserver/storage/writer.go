@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/ecskv/ecskv/common/kvpb"
 )
 
 // Writer gathers the chain's storage writes, of any partitions, into one
@@ -24,9 +23,9 @@ type Writer struct {
 	b *pebble.Batch
 	// applied and truncated are the seqs this batch sets, by partition.
 	applied, truncated map[int]uint64
-	// live is the live-after state of data keys this batch writes, so a
-	// later op of the batch judges liveness by it.
-	live map[string]bool
+	// live is the record this batch leaves in data keys it writes (Seq 0:
+	// none live), so a later op of the batch judges by it.
+	live map[string]Record
 	ups  []partUpdates
 	err  error // spoilt: Commit fails with it
 }
@@ -40,7 +39,7 @@ type partUpdates struct {
 
 // NewWriter returns an empty writer. Close it after Commit (or instead).
 func (s *Store) NewWriter() *Writer {
-	return &Writer{s: s, b: s.db.NewBatch(), applied: map[int]uint64{}, truncated: map[int]uint64{}, live: map[string]bool{}}
+	return &Writer{s: s, b: s.db.NewBatch(), applied: map[int]uint64{}, truncated: map[int]uint64{}, live: map[string]Record{}}
 }
 
 // Empty reports whether the writer holds no write.
@@ -59,50 +58,86 @@ func (w *Writer) appliedSeq(p int) (uint64, error) {
 
 // ApplyEntry adds e to the batch as the next entry of partition p's log:
 // the data ops (liveness judged at nowMs), the log record and, for a client
-// write, its dedup record; applied_seq = e.Seq is written at Commit. At the
-// head (head true) the answer is computed from the first op (put: UPDATE
-// over a live record, else SUCCESS; delete: SUCCESS over a live record,
-// else NOT_FOUND), stored and returned; elsewhere e.Status is stored and
-// returned as given. e.Seq must be applied_seq + 1 (else ErrStaleSeq or
-// ErrSeqGap, and nothing is written), so the log has no holes.
-func (w *Writer) ApplyEntry(p int, e LogEntry, head bool, nowMs int64) (kvpb.Status, error) {
+// write, its dedup record; applied_seq = e.Seq is written at Commit.
+//
+// At the head (head true) the answer is computed and returned with the ops
+// as written: a conditional write, an increment or an expiry change (the
+// entry's only op) is resolved against the key's current record into the
+// plain op members apply (Outcome); otherwise the answer comes from the
+// first op (put: UPDATE over a live record, else SUCCESS; delete: SUCCESS
+// over a live record, else NOT_FOUND). Elsewhere e's status and result are
+// stored and returned as given. e.Seq must be applied_seq + 1 (else
+// ErrStaleSeq or ErrSeqGap, and nothing is written), so the log has no
+// holes.
+func (w *Writer) ApplyEntry(p int, e LogEntry, head bool, nowMs int64) (Outcome, error) {
 	if err := w.usable(p); err != nil {
-		return 0, err
+		return Outcome{}, err
 	}
-	if err := validateOps(e.Ops); err != nil {
-		return 0, err
+	if err := validateOps(e.Ops, head); err != nil {
+		return Outcome{}, err
 	}
 	applied, err := w.appliedSeq(p)
 	if err != nil {
-		return 0, err
+		return Outcome{}, err
 	}
 	switch {
 	case e.Seq <= applied:
-		return 0, fmt.Errorf("partition %d seq %d <= applied %d: %w", p, e.Seq, applied, ErrStaleSeq)
+		return Outcome{}, fmt.Errorf("partition %d seq %d <= applied %d: %w", p, e.Seq, applied, ErrStaleSeq)
 	case e.Seq > applied+1:
-		return 0, fmt.Errorf("partition %d seq %d after applied %d: %w", p, e.Seq, applied, ErrSeqGap)
+		return Outcome{}, fmt.Errorf("partition %d seq %d after applied %d: %w", p, e.Seq, applied, ErrSeqGap)
+	}
+	if e.Sum == 0 {
+		e.Sum = OpsSum(e.Ops) // before resolving: the client's request
+	}
+	resolved := false
+	if head && len(e.Ops) == 1 && headOp(e.Ops[0]) {
+		if err := w.resolve(p, &e, nowMs); err != nil {
+			return Outcome{}, w.spoil(err)
+		}
+		resolved = true
 	}
 	existed, ups, err := w.s.writeOps(w.b, p, e.Seq, e.Ops, nowMs, w.live)
 	if err != nil {
-		return 0, w.spoil(err)
+		return Outcome{}, w.spoil(err)
 	}
-	if head {
+	if head && !resolved {
 		e.Status = headStatus(e.Ops, existed)
 	}
 	if err := writeLog(w.b, p, &e); err != nil {
-		return 0, w.spoil(err)
+		return Outcome{}, w.spoil(err)
 	}
 	if e.Client != 0 {
-		d := DedupRecord{ID: DedupID{e.Client, e.ClientSeq}, Seq: e.Seq, Status: e.Status, WallMs: e.WallMs, Sum: OpsSum(e.Ops)}
+		d := DedupRecord{ID: DedupID{e.Client, e.ClientSeq}, Seq: e.Seq, Status: e.Status, WallMs: e.WallMs, Sum: e.Sum, Result: e.Result}
 		if err := writeDedup(w.b, p, d); err != nil {
-			return 0, w.spoil(err)
+			return Outcome{}, w.spoil(err)
 		}
 	}
 	w.applied[p] = e.Seq
 	if len(ups) > 0 {
 		w.ups = append(w.ups, partUpdates{p, ups})
 	}
-	return e.Status, nil
+	return Outcome{Status: e.Status, Result: e.Result, Ops: e.Ops}, nil
+}
+
+// resolve replaces e's only op by what it resolves to against the key's
+// current record, and sets e's status and result. Liveness is judged at
+// e.WallMs, the head's clock when it sequenced the write, so the head can
+// check before that the key is not within the clock-skew window of its
+// expiry (kvserver), and a replay of the batch resolves it alike.
+func (w *Writer) resolve(p int, e *LogEntry, nowMs int64) error {
+	if e.WallMs != 0 {
+		nowMs = e.WallMs
+	}
+	op := e.Ops[0]
+	k := appendKeyUnchecked(nil, p, op.NS, op.Key)
+	cur, live, err := w.s.recordBefore(k, w.live, nowMs)
+	if err != nil {
+		return err
+	}
+	var out Op
+	out, e.Status, e.Result = resolve(op, cur, live)
+	e.Ops = []Op{out}
+	return nil
 }
 
 // TruncateLog adds the deletion of partition p's log records with seq <=

@@ -39,7 +39,7 @@ func (m *memClient) Get(_ context.Context, key string, _ ...kvclient.OpOption) (
 func (m *memClient) Login(context.Context, string, string) error { return nil }
 func (m *memClient) Logout()                                     {}
 
-func (m *memClient) Delete(_ context.Context, key string) error {
+func (m *memClient) Delete(_ context.Context, key string, _ ...kvclient.OpOption) error {
 	if _, ok := m.data[key]; !ok {
 		return kvclient.ErrNotFound
 	}
