@@ -40,7 +40,6 @@ type SetResult struct {
 }
 
 // Backend runs the key operations of one connection in its namespace.
-// Every method may return ErrUnsupported.
 type Backend interface {
 	// Get returns key's value, or ErrNotFound.
 	Get(ctx context.Context, key string) ([]byte, error)

@@ -178,18 +178,6 @@ type clientBackend struct {
 	get func(context.Context) (*kvclient.Client, error)
 }
 
-// errCAS marks the operations that need conditional writes, which this
-// cluster's library does not offer yet.
-var errCAS = fmt.Errorf("%w: the command needs conditional writes", ErrUnsupported)
-
-// fromClient translates the library's conditions to the Backend's.
-func fromClient(err error) error {
-	if errors.Is(err, kvclient.ErrNotFound) {
-		return ErrNotFound
-	}
-	return err
-}
-
 func (b clientBackend) Get(ctx context.Context, key string) ([]byte, error) {
 	cli, err := b.get(ctx)
 	if err != nil {
@@ -198,8 +186,6 @@ func (b clientBackend) Get(ctx context.Context, key string) ([]byte, error) {
 	v, err := cli.Get(ctx, key)
 	return v, fromClient(err)
 }
-
-func (b clientBackend) GetTTL(context.Context, string) (time.Duration, error) { return 0, errCAS }
 
 func (b clientBackend) MGet(ctx context.Context, keys []string) ([][]byte, error) {
 	cli, err := b.get(ctx)
@@ -219,18 +205,6 @@ func (b clientBackend) MGet(ctx context.Context, keys []string) ([][]byte, error
 		}
 	}
 	return out, nil
-}
-
-func (b clientBackend) Set(ctx context.Context, key string, value []byte, o SetOptions) (SetResult, error) {
-	if o.IfAbsent || o.IfExists || o.ReturnPrevious {
-		return SetResult{}, errCAS
-	}
-	cli, err := b.get(ctx)
-	if err != nil {
-		return SetResult{}, err
-	}
-	_, err = cli.Put(ctx, key, value, kvclient.WithTTL(o.TTL))
-	return SetResult{}, err
 }
 
 func (b clientBackend) MSet(ctx context.Context, kvs []KV) error {
@@ -258,12 +232,6 @@ func (b clientBackend) Delete(ctx context.Context, key string) error {
 	return fromClient(cli.Delete(ctx, key))
 }
 
-func (b clientBackend) Incr(context.Context, string, int64) (int64, error) { return 0, errCAS }
-
-func (b clientBackend) Expire(context.Context, string, time.Duration) error { return errCAS }
-
-func (b clientBackend) Persist(context.Context, string) error { return errCAS }
-
 func (b clientBackend) Scan(ctx context.Context, prefix, cursor string, count int) ([]string, string, error) {
 	cli, err := b.get(ctx)
 	if err != nil {
@@ -278,4 +246,90 @@ func (b clientBackend) Scan(ctx context.Context, prefix, cursor string, count in
 		keys[i] = kv.Key
 	}
 	return keys, next, nil
+}
+
+// fromClient translates the library's conditions to the Backend's.
+func fromClient(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, kvclient.ErrNotFound):
+		return ErrNotFound
+	case errors.Is(err, kvclient.ErrConditionFailed):
+		return fmt.Errorf("%w: %w", ErrConditionFailed, err)
+	case errors.Is(err, kvclient.ErrNotInteger):
+		return fmt.Errorf("%w: %w", ErrNotInteger, err)
+	case errors.Is(err, kvclient.ErrOverflow):
+		return fmt.Errorf("%w: %w", ErrOverflow, err)
+	}
+	return err
+}
+
+func (b clientBackend) GetTTL(ctx context.Context, key string) (time.Duration, error) {
+	cli, err := b.get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var m kvclient.Meta
+	if _, err := cli.Get(ctx, key, kvclient.WithMeta(&m)); err != nil {
+		return 0, fromClient(err)
+	}
+	return m.TTL, nil
+}
+
+func (b clientBackend) Set(ctx context.Context, key string, value []byte, o SetOptions) (SetResult, error) {
+	cli, err := b.get(ctx)
+	if err != nil {
+		return SetResult{}, err
+	}
+	var m kvclient.Meta
+	opts := []kvclient.OpOption{kvclient.WithTTL(o.TTL), kvclient.WithMeta(&m)}
+	if o.IfAbsent {
+		opts = append(opts, kvclient.IfAbsent())
+	}
+	if o.IfExists {
+		opts = append(opts, kvclient.IfExists())
+	}
+	if o.ReturnPrevious {
+		opts = append(opts, kvclient.ReturnPrevious())
+	}
+	_, err = cli.Put(ctx, key, value, opts...)
+	res := SetResult{Existed: m.Existed, Previous: m.Previous}
+	err = fromClient(err)
+	if errors.Is(err, ErrConditionFailed) && o.ReturnPrevious && o.IfAbsent && !res.Existed {
+		// NX failed, so a value exists; SET ... NX GET answers it.
+		v, gerr := cli.Get(ctx, key)
+		if gerr == nil {
+			res = SetResult{Existed: true, Previous: v}
+		}
+	}
+	if res.Existed && res.Previous == nil {
+		res.Previous = []byte{} // an empty value is not a missing one
+	}
+	return res, err
+}
+
+func (b clientBackend) Incr(ctx context.Context, key string, delta int64) (int64, error) {
+	cli, err := b.get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := cli.Incr(ctx, key, delta)
+	return n, fromClient(err)
+}
+
+func (b clientBackend) Expire(ctx context.Context, key string, ttl time.Duration) error {
+	cli, err := b.get(ctx)
+	if err != nil {
+		return err
+	}
+	return fromClient(cli.Expire(ctx, key, ttl))
+}
+
+func (b clientBackend) Persist(ctx context.Context, key string) error {
+	cli, err := b.get(ctx)
+	if err != nil {
+		return err
+	}
+	return fromClient(cli.Persist(ctx, key))
 }

@@ -13,8 +13,6 @@ var (
 	ErrNotInteger = errors.New("resp: value is not an integer")
 	// ErrOverflow is an INCR past the int64 range.
 	ErrOverflow = errors.New("resp: increment or decrement would overflow")
-	// ErrUnsupported is an operation the cluster cannot do (yet).
-	ErrUnsupported = errors.New("resp: not supported by this cluster")
 	// ErrBadCredentials is a wrong user name or password.
 	ErrBadCredentials = errors.New("resp: wrong user name or password")
 	// ErrLoginThrottled is an AUTH during the back-off after failed ones.

@@ -85,9 +85,6 @@ func (s *session) failed(err error) string {
 	case errors.Is(err, ErrOverflow):
 		s.out.err("ERR increment or decrement would overflow")
 		return resultRefused
-	case errors.Is(err, ErrUnsupported):
-		s.out.err("ERR " + err.Error())
-		return resultRefused
 	case errors.Is(err, context.DeadlineExceeded):
 		s.out.err("ERR ecskv: the cluster did not answer within " + s.srv.cfg.RequestTimeout.String())
 		return resultError
