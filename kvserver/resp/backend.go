@@ -24,12 +24,23 @@ type Cluster interface {
 	MaxArgBytes() int
 }
 
+// Entry is a key's value and what the cluster knows of it.
+type Entry struct {
+	Value   []byte
+	TTL     time.Duration // time left to live; 0: none
+	Version uint64        // grows with every write of the key
+}
+
 // SetOptions are the conditions and extras of a Set.
 type SetOptions struct {
 	TTL            time.Duration // 0: none
 	IfAbsent       bool          // NX
 	IfExists       bool          // XX
 	ReturnPrevious bool          // GET: report the value before the put
+	// IfVersion, when CheckVersion, makes the put conditional on the key's
+	// version (0: absent), as GetEntry read it.
+	IfVersion    uint64
+	CheckVersion bool
 }
 
 // SetResult is what a Set found: with ReturnPrevious, whether a live value
@@ -43,9 +54,9 @@ type SetResult struct {
 type Backend interface {
 	// Get returns key's value, or ErrNotFound.
 	Get(ctx context.Context, key string) ([]byte, error)
-	// GetTTL returns key's remaining time to live, 0 for none, or
-	// ErrNotFound.
-	GetTTL(ctx context.Context, key string) (time.Duration, error)
+	// GetEntry returns key's value, remaining time to live and version,
+	// or ErrNotFound.
+	GetEntry(ctx context.Context, key string) (Entry, error)
 	// MGet reads keys; a missing key's value is nil.
 	MGet(ctx context.Context, keys []string) ([][]byte, error)
 	// Set stores value under key; ErrConditionFailed when o's condition

@@ -265,16 +265,17 @@ func fromClient(err error) error {
 	return err
 }
 
-func (b clientBackend) GetTTL(ctx context.Context, key string) (time.Duration, error) {
+func (b clientBackend) GetEntry(ctx context.Context, key string) (Entry, error) {
 	cli, err := b.get(ctx)
 	if err != nil {
-		return 0, err
+		return Entry{}, err
 	}
 	var m kvclient.Meta
-	if _, err := cli.Get(ctx, key, kvclient.WithMeta(&m)); err != nil {
-		return 0, fromClient(err)
+	v, err := cli.Get(ctx, key, kvclient.WithMeta(&m))
+	if err != nil {
+		return Entry{}, fromClient(err)
 	}
-	return m.TTL, nil
+	return Entry{Value: v, TTL: m.TTL, Version: m.Version}, nil
 }
 
 func (b clientBackend) Set(ctx context.Context, key string, value []byte, o SetOptions) (SetResult, error) {
@@ -292,6 +293,9 @@ func (b clientBackend) Set(ctx context.Context, key string, value []byte, o SetO
 	}
 	if o.ReturnPrevious {
 		opts = append(opts, kvclient.ReturnPrevious())
+	}
+	if o.CheckVersion {
+		opts = append(opts, kvclient.IfVersion(o.IfVersion))
 	}
 	_, err = cli.Put(ctx, key, value, opts...)
 	res := SetResult{Existed: m.Existed, Previous: m.Previous}

@@ -3,6 +3,7 @@ package resp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"sync"
@@ -84,8 +85,9 @@ func cmdType(ctx context.Context, s *session, args [][]byte) string {
 // setArgs are SET's options, parsed as Redis does: each at most once, NX
 // and XX exclusive, one expiry.
 type setArgs struct {
-	opts   SetOptions
-	expiry bool
+	opts    SetOptions
+	expiry  bool
+	keepTTL bool
 }
 
 func parseSet(args [][]byte, now time.Time) (setArgs, string) {
@@ -99,15 +101,15 @@ func parseSet(args [][]byte, now time.Time) (setArgs, string) {
 			a.opts.IfExists = true
 		case opt == "GET":
 			a.opts.ReturnPrevious = true
-		case (opt == "EX" || opt == "PX" || opt == "EXAT" || opt == "PXAT") && !a.expiry && i+1 < len(args):
+		case (opt == "EX" || opt == "PX" || opt == "EXAT" || opt == "PXAT") && !a.expiry && !a.keepTTL && i+1 < len(args):
 			i++
 			ttl, msg := expiry(opt, args[i], now)
 			if msg != "" {
 				return a, msg
 			}
 			a.opts.TTL, a.expiry = ttl, true
-		case opt == "KEEPTTL":
-			return a, "ERR KEEPTTL is not supported by ecskv"
+		case opt == "KEEPTTL" && !a.expiry:
+			a.keepTTL = true
 		default:
 			return a, errSyntax
 		}
@@ -143,7 +145,11 @@ func cmdSet(ctx context.Context, s *session, args [][]byte) string {
 		s.out.err(msg)
 		return resultRefused
 	}
-	res, err := s.keyspace().Set(ctx, string(args[1]), args[2], a.opts)
+	set := s.keyspace().Set
+	if a.keepTTL {
+		set = s.setKeepTTL
+	}
+	res, err := set(ctx, string(args[1]), args[2], a.opts)
 	if err != nil && !errors.Is(err, ErrConditionFailed) {
 		return s.failed(err)
 	}
@@ -156,6 +162,40 @@ func cmdSet(ctx context.Context, s *session, args [][]byte) string {
 		s.out.ok()
 	}
 	return resultOK
+}
+
+// keepTTLTries bounds the read-and-swap rounds of SET ... KEEPTTL while
+// other writes to its key keep winning.
+const keepTTLTries = 16
+
+// setKeepTTL is SET ... KEEPTTL: it reads the key's TTL and version, then
+// puts under the condition that the version is unchanged, with the TTL
+// read (so the key lives the few milliseconds between the two longer).
+// NX and XX are decided on what was read, which the version then
+// guarantees.
+func (s *session) setKeepTTL(ctx context.Context, key string, value []byte, o SetOptions) (SetResult, error) {
+	b := s.keyspace()
+	for range keepTTLTries {
+		e, err := b.GetEntry(ctx, key)
+		found := err == nil
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return SetResult{}, err
+		}
+		if (o.IfAbsent && found) || (o.IfExists && !found) {
+			return SetResult{Existed: found, Previous: e.Value}, ErrConditionFailed
+		}
+		po := o
+		po.TTL, po.IfVersion, po.CheckVersion = e.TTL, e.Version, true
+		if e.TTL > 0 && e.TTL < time.Millisecond {
+			po.TTL = time.Millisecond // a TTL of 0 would keep the key forever
+		}
+		po.IfAbsent, po.IfExists = false, false
+		res, err := b.Set(ctx, key, value, po)
+		if !errors.Is(err, ErrConditionFailed) {
+			return res, err
+		}
+	}
+	return SetResult{}, fmt.Errorf("ecskv: SET KEEPTTL lost to other writes of the key %d times", keepTTLTries)
 }
 
 func cmdSetNX(ctx context.Context, s *session, args [][]byte) string {
@@ -368,8 +408,8 @@ func (s *session) intResult(err error) string {
 // between them.
 func cmdPersist(ctx context.Context, s *session, args [][]byte) string {
 	key, b := string(args[1]), s.keyspace()
-	ttl, err := b.GetTTL(ctx, key)
-	if err == nil && ttl == 0 {
+	e, err := b.GetEntry(ctx, key)
+	if err == nil && e.TTL == 0 {
 		s.out.int(0)
 		return resultOK
 	}
@@ -383,7 +423,8 @@ func cmdPersist(ctx context.Context, s *session, args [][]byte) string {
 // for one without an expiry.
 func cmdTTL(unit time.Duration) handler {
 	return func(ctx context.Context, s *session, args [][]byte) string {
-		ttl, err := s.keyspace().GetTTL(ctx, string(args[1]))
+		e, err := s.keyspace().GetEntry(ctx, string(args[1]))
+		ttl := e.TTL
 		switch {
 		case errors.Is(err, ErrNotFound):
 			s.out.int(-2)

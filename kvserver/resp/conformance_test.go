@@ -83,7 +83,8 @@ func TestConformance(t *testing.T) {
 		{"SCAN", "x"}, {"SCAN", "0", "COUNT", "0"}, {"SCAN", "0", "COUNT", "x"}, {"SCAN", "0", "MATCH"}, {"SCAN", "0", "FOO", "x"},
 		{"MSET", "a", "1", "b"}, {"MSET", "a", "1", "b", "2"}, {"MGET", "a", "nokey", "b"}, {"EXISTS", "a", "b", "nokey", "a"},
 		{"DEL", "a", "nokey"}, {"PING", "a", "b"}, {"PING"}, {"PING", "x"}, {"ECHO"}, {"TTL", "nokey"},
-		{"SET", "k3", "v", "GET", "NX"}, {"SET", "k3", "w", "GET"}, {"SETNX", "k3", "z"}, {"GETSET", "k3", "y"}, {"GETSET", "k4", "y"}, {"STRLEN", "k3"}, {"TYPE", "k3"}, {"TYPE", "nokey"},
+		{"SET", "k3", "v", "GET", "NX"}, {"SET", "k3", "w", "GET"}, {"SETNX", "k3", "z"}, {"SET", "k3", "x", "EX", "50"}, {"SET", "k3", "w", "KEEPTTL"}, {"TTL", "k3"},
+		{"SET", "k3", "w", "KEEPTTL", "EX", "1"}, {"SET", "k3", "w", "EX", "1", "KEEPTTL"}, {"GETSET", "k3", "y"}, {"GETSET", "k4", "y"}, {"STRLEN", "k3"}, {"TYPE", "k3"}, {"TYPE", "nokey"},
 		{"CONFIG", "GET", "save"}, {"CONFIG", "GET", "appendonly"}, {"CONFIG", "NOPE"}, {"CLUSTER", "NOPE"}, {"EXISTS"}, {"DEL"}, {"MGET"},
 	} {
 		theirs.send(cmd(r...))

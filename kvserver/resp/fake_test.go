@@ -68,6 +68,7 @@ func (c *memCluster) Login(_ context.Context, user, password, _ string) (Backend
 type memValue struct {
 	v   []byte
 	exp time.Time // zero: none
+	ver uint64
 }
 
 // memBackend is a Backend in a map; gate, when set, holds every call
@@ -75,7 +76,11 @@ type memValue struct {
 type memBackend struct {
 	mu   sync.Mutex
 	vals map[string]memValue
+	seq  uint64 // the latest version written
 	gate chan struct{}
+	// beforeSet, when set, runs before a Set takes the lock (a write
+	// racing with the command).
+	beforeSet func()
 }
 
 func (b *memBackend) wait(ctx context.Context) error {
@@ -113,17 +118,25 @@ func (b *memBackend) Get(ctx context.Context, key string) ([]byte, error) {
 	return v.v, nil
 }
 
-func (b *memBackend) GetTTL(ctx context.Context, key string) (time.Duration, error) {
+func (b *memBackend) GetEntry(ctx context.Context, key string) (Entry, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	v, ok := b.liveLocked(key)
-	switch {
-	case !ok:
-		return 0, ErrNotFound
-	case v.exp.IsZero():
-		return 0, nil
+	if !ok {
+		return Entry{}, ErrNotFound
 	}
-	return time.Until(v.exp), nil
+	e := Entry{Value: v.v, Version: v.ver}
+	if !v.exp.IsZero() {
+		e.TTL = time.Until(v.exp)
+	}
+	return e, nil
+}
+
+// writeLocked stores v under key with the next version.
+func (b *memBackend) writeLocked(key string, v memValue) {
+	b.seq++
+	v.ver = b.seq
+	b.vals[key] = v
 }
 
 func (b *memBackend) MGet(ctx context.Context, keys []string) ([][]byte, error) {
@@ -141,18 +154,21 @@ func (b *memBackend) Set(ctx context.Context, key string, value []byte, o SetOpt
 	if err := b.wait(ctx); err != nil {
 		return SetResult{}, err
 	}
+	if b.beforeSet != nil {
+		b.beforeSet()
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	old, ok := b.liveLocked(key)
 	res := SetResult{Existed: ok, Previous: old.v}
-	if (o.IfAbsent && ok) || (o.IfExists && !ok) {
+	if (o.IfAbsent && ok) || (o.IfExists && !ok) || (o.CheckVersion && o.IfVersion != old.ver) {
 		return res, ErrConditionFailed
 	}
 	v := memValue{v: bytes.Clone(value)}
 	if o.TTL > 0 {
 		v.exp = time.Now().Add(o.TTL)
 	}
-	b.vals[key] = v
+	b.writeLocked(key, v)
 	return res, nil
 }
 
@@ -191,7 +207,7 @@ func (b *memBackend) Incr(ctx context.Context, key string, delta int64) (int64, 
 	}
 	n += delta
 	v.v = []byte(strconv.FormatInt(n, 10))
-	b.vals[key] = v
+	b.writeLocked(key, v)
 	return n, nil
 }
 
@@ -203,7 +219,7 @@ func (b *memBackend) Expire(ctx context.Context, key string, ttl time.Duration) 
 		return ErrNotFound
 	}
 	v.exp = time.Now().Add(ttl)
-	b.vals[key] = v
+	b.writeLocked(key, v)
 	return nil
 }
 
@@ -215,7 +231,7 @@ func (b *memBackend) Persist(ctx context.Context, key string) error {
 		return ErrNotFound
 	}
 	v.exp = time.Time{}
-	b.vals[key] = v
+	b.writeLocked(key, v)
 	return nil
 }
 

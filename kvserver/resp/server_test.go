@@ -236,6 +236,17 @@ func TestCommands(t *testing.T) {
 			{cmd("SETEX", "e", "100", "v"), ok},
 			{cmd("TTL", "e"), ":100\r\n"},
 			{cmd("SETEX", "e", "0", "v"), "-ERR invalid expire time in 'setex' command\r\n"},
+			{cmd("SET", "e", "v2", "KEEPTTL"), ok},
+			{cmd("TTL", "e"), ":100\r\n"},
+			{cmd("SET", "e", "v3", "KEEPTTL", "GET", "XX"), bulk("v2")},
+			{cmd("TTL", "e"), ":100\r\n"},
+			{cmd("SET", "e", "v4", "KEEPTTL", "NX"), nil2},
+			{cmd("SET", "f", "v", "KEEPTTL", "XX"), nil2},
+			{cmd("SET", "f", "v", "KEEPTTL"), ok},
+			{cmd("TTL", "f"), ":-1\r\n"},
+			{cmd("SET", "e", "v", "KEEPTTL", "EX", "5"), "-ERR syntax error\r\n"},
+			{cmd("SET", "e", "v", "PX", "5", "KEEPTTL"), "-ERR syntax error\r\n"},
+			{cmd("GET", "e"), bulk("v3")},
 			{cmd("PEXPIRE", "k", "0"), ":1\r\n"},
 			{cmd("GET", "k"), nil2},
 		}},
@@ -299,6 +310,27 @@ func TestCommands(t *testing.T) {
 			runSteps(t, dial(t, s), tt.steps)
 		})
 	}
+}
+
+// TestKeepTTLRace: a write that lands between SET KEEPTTL's read and its
+// put makes the put fail its version condition and start over, so the TTL
+// kept is the one of the value it replaces.
+func TestKeepTTLRace(t *testing.T) {
+	mc := newMemCluster()
+	b := mc.space("")
+	s := startServer(t, mc, nil)
+	c := dial(t, s)
+	c.expect(cmd("SET", "k", "v", "EX", "100"), ok)
+	raced := false
+	b.beforeSet = func() {
+		if !raced {
+			raced = true
+			_, err := b.Set(t.Context(), "k", []byte("other"), SetOptions{TTL: 500 * time.Second})
+			require.NoError(t, err)
+		}
+	}
+	c.expect(cmd("SET", "k", "mine", "KEEPTTL", "GET"), bulk("other"))
+	c.expect(cmd("TTL", "k"), ":500\r\n")
 }
 
 func TestQuit(t *testing.T) {
