@@ -361,33 +361,104 @@ func cmdIncr(sign int64, withArg bool) handler {
 // in Redis.
 func cmdExpire(unit time.Duration, name string) handler {
 	return func(ctx context.Context, s *session, args [][]byte) string {
+		cond, msg := parseExpireFlags(args[3:]) // first, as in Redis
+		if msg != "" {
+			s.out.err(msg)
+			return resultRefused
+		}
 		n, ok := parseInt(args[2])
 		if !ok {
 			s.out.err(errNotInteger)
-			return resultRefused
-		}
-		if len(args) > 3 {
-			switch opt := strings.ToUpper(string(args[3])); {
-			case len(args) == 4 && (opt == "NX" || opt == "XX" || opt == "GT" || opt == "LT"):
-				s.out.err("ERR " + strings.ToUpper(name) + " " + opt + " is not supported by ecskv")
-			default:
-				s.out.err("ERR Unsupported option " + string(args[3]))
-			}
 			return resultRefused
 		}
 		if n > math.MaxInt64/int64(unit) || n < math.MinInt64/int64(unit) {
 			s.out.err("ERR invalid expire time in '" + name + "' command")
 			return resultRefused
 		}
-		key, b := string(args[1]), s.keyspace()
+		key, b, ttl := string(args[1]), s.keyspace(), time.Duration(n)*unit
+		if cond != (expireCond{}) {
+			return s.expireIf(ctx, key, ttl, cond)
+		}
 		var err error
 		if n <= 0 {
 			err = b.Delete(ctx, key)
 		} else {
-			err = b.Expire(ctx, key, time.Duration(n)*unit)
+			err = b.Expire(ctx, key, ttl)
 		}
 		return s.intResult(err)
 	}
+}
+
+// expireCond is EXPIRE's NX, XX, GT and LT.
+type expireCond struct{ nx, xx, gt, lt bool }
+
+// parseExpireFlags parses EXPIRE's options as Redis 7 does.
+func parseExpireFlags(args [][]byte) (expireCond, string) {
+	var c expireCond
+	for _, a := range args {
+		switch strings.ToUpper(string(a)) {
+		case "NX":
+			c.nx = true
+		case "XX":
+			c.xx = true
+		case "GT":
+			c.gt = true
+		case "LT":
+			c.lt = true
+		default:
+			return c, "ERR Unsupported option " + string(a)
+		}
+	}
+	switch {
+	case c.nx && (c.xx || c.gt || c.lt):
+		return c, "ERR NX and XX, GT or LT options at the same time are not compatible"
+	case c.gt && c.lt:
+		return c, "ERR GT and LT options at the same time are not compatible"
+	}
+	return c, ""
+}
+
+// holds reports whether cond allows setting ttl on a key whose TTL is cur
+// (0: none, which GT and LT take as infinite).
+func (c expireCond) holds(cur, ttl time.Duration) bool {
+	switch {
+	case c.nx && cur != 0, c.xx && cur == 0:
+		return false
+	case c.gt && (cur == 0 || ttl <= cur):
+		return false
+	case c.lt && cur != 0 && ttl >= cur:
+		return false
+	}
+	return true
+}
+
+// expireIf is EXPIRE with a condition on the current TTL: it reads the
+// key's TTL and version and, when the condition holds, puts the same
+// value with the new TTL on the condition that the version is unchanged,
+// starting over if another write came between. A TTL of 0 or less deletes
+// the key once the condition holds.
+func (s *session) expireIf(ctx context.Context, key string, ttl time.Duration, cond expireCond) string {
+	b := s.keyspace()
+	for range keepTTLTries {
+		e, err := b.GetEntry(ctx, key)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			s.out.int(0)
+			return resultOK
+		case err != nil:
+			return s.failed(err)
+		case !cond.holds(e.TTL, ttl):
+			s.out.int(0)
+			return resultOK
+		case ttl <= 0:
+			return s.intResult(b.Delete(ctx, key))
+		}
+		_, err = b.Set(ctx, key, e.Value, SetOptions{TTL: ttl, IfVersion: e.Version, CheckVersion: true})
+		if !errors.Is(err, ErrConditionFailed) {
+			return s.intResult(err)
+		}
+	}
+	return s.failed(fmt.Errorf("ecskv: EXPIRE lost to other writes of the key %d times", keepTTLTries))
 }
 
 // intResult answers 1 for success, 0 for ErrNotFound.
