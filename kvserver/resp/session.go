@@ -16,8 +16,7 @@ type session struct {
 	out     replies
 	backend Backend // nil until AUTH on a cluster with users
 	release func()  // gives back a logged-in backend
-	user    string
-	name    string // CLIENT SETNAME
+	name    string  // CLIENT SETNAME
 	cursors cursors
 	quit    bool // QUIT: close once the answer is written
 }
@@ -58,7 +57,7 @@ func (s *session) login(ctx context.Context, user, password string) error {
 		return err
 	}
 	s.logout()
-	s.backend, s.release, s.user = b, release, user
+	s.backend, s.release = b, release
 	return nil
 }
 
@@ -66,7 +65,7 @@ func (s *session) logout() {
 	if s.release != nil {
 		s.release()
 	}
-	s.backend, s.release, s.user = nil, nil, ""
+	s.backend, s.release = nil, nil
 }
 
 func (s *session) remoteIP() string {
