@@ -262,3 +262,31 @@ func TestRESPAuth(t *testing.T) {
 		require.Equal(t, []string{"k"}, scanAll(ctx, t, bob, "*"), "nothing redis-cli wrote as alice is bob's")
 	})
 }
+
+// TestRESPFailover: a cluster client given every server's address goes on
+// through another when the one it used is killed, once it reloads the
+// slot map (go-redis: every ClusterStateReloadInterval), since each server
+// presents itself as owning every slot.
+func TestRESPFailover(t *testing.T) {
+	c, addrs := startRESPCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, ClusterStateReloadInterval: time.Second})
+	defer rc.Close()
+	require.NoError(t, rc.Set(ctx, "before", "1", 0).Err())
+	var first string
+	require.NoError(t, rc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		first = m.Options().Addr
+		return nil
+	}))
+	victim := "s" + strconv.Itoa(slices.Index(addrs, first)+1)
+	t.Logf("the client uses %s (%s); killing it", first, victim)
+	c.KillServer(t, victim)
+	killed := time.Now()
+	testutil.Eventually(t, 30*time.Second, 100*time.Millisecond, func() bool {
+		return rc.Set(ctx, "after", "2", 0).Err() == nil
+	}, "a SET goes through another server")
+	t.Logf("a SET went through another server %v after the kill", time.Since(killed).Round(time.Millisecond))
+	require.Equal(t, "1", rc.Get(ctx, "before").Val())
+	require.Equal(t, "2", rc.Get(ctx, "after").Val())
+}
