@@ -29,6 +29,7 @@ const (
 	chaosServers    = 5
 	chaosPartitions = 32
 	chaosKeys       = 8
+	chaosCounters   = 4                // integer keys for compare-and-swap and increments
 	healthyWithin   = 90 * time.Second // recovery after the last fault
 	checkTimeout    = 2 * time.Minute  // porcupine's budget per round
 )
@@ -110,7 +111,7 @@ func chaosRound(t *testing.T, name string, duration time.Duration, seed int64, o
 	if err := c.WaitHealthy(t, healthyWithin); err != nil {
 		t.Fatalf("before the faults: %v", err)
 	}
-	wl := framework.WorkloadConfig{Clients: 3, Workers: 2, Keys: chaosKeys, Prefix: fmt.Sprintf("chaos-%d-", seed),
+	wl := framework.WorkloadConfig{Clients: 3, Workers: 2, Keys: chaosKeys, Counters: chaosCounters, Prefix: fmt.Sprintf("chaos-%d-", seed),
 		OpTimeout: 5 * time.Second, Think: 10 * time.Millisecond}
 	clients := make([]*kvclient.Client, wl.Clients)
 	for i := range clients {
@@ -123,10 +124,7 @@ func chaosRound(t *testing.T, name string, duration time.Duration, seed int64, o
 		defer cli.Close()
 		clients[i] = cli
 	}
-	keys := make([]string, wl.Keys)
-	for i := range keys {
-		keys[i] = wl.Key(i)
-	}
+	keys := wl.AllKeys()
 	ctx, cancel := context.WithTimeout(context.Background(), duration)
 	defer cancel()
 	var hist *framework.History

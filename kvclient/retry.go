@@ -102,7 +102,7 @@ func refusal(resp *kvpb.Response) error {
 // the nearest member (nearestMember) for nearest reads.
 func (c *Client) route(rr *routedRing, o *op) (string, error) {
 	p := rr.PartitionOf(o.ns, o.key)
-	if o.kind == opScan {
+	if o.kind == opScan || o.kind == opWatch {
 		if o.part >= len(rr.Chains) {
 			return "", fmt.Errorf("%w: it names partition %d, the cluster has %d", ErrBadCursor, o.part, len(rr.Chains))
 		}

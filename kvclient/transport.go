@@ -19,6 +19,7 @@ const (
 	opScan // one page of a scan: a read, routed by partition
 	opIncr
 	opExpire
+	opWatch // a watch stream of one partition (watch.go), routed like a scan
 )
 
 // write reports the kinds that change the store.

@@ -163,6 +163,10 @@ func (d *drainer) Send(m chainsm.Msg) { d.out.msgs = append(d.out.msgs, m) }
 
 func (d *drainer) Report(r chainsm.Report) { d.out.reports = append(d.out.reports, r) }
 
+// Committed hands committed entries to the watch hub under mu, so that
+// they reach it in commit order; the hub only queues them.
+func (d *drainer) Committed(c chainsm.Committed) { d.c.s.watch.committed(c) }
+
 // dispatch does, outside mu, what a drained Ready left.
 func (c *core) dispatch(out output) {
 	for _, m := range out.msgs {

@@ -36,6 +36,12 @@ var (
 	ErrUnknownOp = kverr.ErrUnknownOp
 	// ErrBadCondition rejects a condition of unknown kind.
 	ErrBadCondition = kverr.ErrBadCondition
+	// ErrBadWatch rejects a watch of no partition, or of key and prefix.
+	ErrBadWatch = kverr.ErrBadWatch
+	// ErrWatchCompacted refuses a watch from writes no longer kept.
+	ErrWatchCompacted = kverr.ErrWatchCompacted
+	// ErrWatchLagged ends a watch that fell behind what is kept.
+	ErrWatchLagged = kverr.ErrWatchLagged
 	// ErrBatchStalled closes a Batch stream whose client has not read its
 	// answers: they reached max-batch-queued-bytes and none was read for
 	// batch-stall-timeout.

@@ -42,6 +42,7 @@ type Server struct {
 	gate    *connGate // lis: the connection bounds
 	httpSrv *http.Server
 	metrics *metrics
+	watch   *watchHub           // committed writes for watchers
 	dht     *dht.Server         // the VoidPhone DHT API; nil when off
 	dhtKV   *dht.ClientStore    // its way into the cluster
 	resp    *resp.Server        // the Redis protocol front door; nil when off
@@ -115,6 +116,7 @@ func (s *Server) Start() (err error) {
 	}()
 	s.started = time.Now()
 	s.core = newCore(s)
+	s.watch = newWatchHub()
 	s.metrics = newMetrics(s)
 	if s.fs == nil && os.Getenv(storage.LoseUnsyncedEnv) == "1" {
 		// Test only: a kill -9 then loses what a power cut would.

@@ -43,6 +43,14 @@ var (
 	ErrBadTTL = errors.New("kvserver: ttl must be between 0 and 100 years")
 	// ErrUnknownOp rejects a Batch operation that is not a put, get or delete.
 	ErrUnknownOp = errors.New("kvserver: batch operation must be a put, get, delete, incr or expire")
+	// ErrBadWatch rejects a watch of no partition, or of a key and a prefix.
+	ErrBadWatch = errors.New("kvserver: bad watch request")
+	// ErrWatchCompacted refuses a watch from a seq whose writes this
+	// server no longer keeps: re-read and watch from now.
+	ErrWatchCompacted = errors.New("kvserver: watch history no longer kept")
+	// ErrWatchLagged ends a watch that fell further behind the writes than
+	// the server keeps: re-read and watch from now.
+	ErrWatchLagged = errors.New("kvserver: watcher fell too far behind")
 	// ErrBadCondition rejects a condition of unknown kind.
 	ErrBadCondition = errors.New("kvserver: unknown condition kind")
 	// ErrRequestIDReused refuses a write whose client id and request id
@@ -135,6 +143,9 @@ var table = []row{
 	{err: ErrBadTTL, code: codes.InvalidArgument},
 	{err: ErrUnknownOp, code: codes.InvalidArgument},
 	{err: ErrBadCondition, code: codes.InvalidArgument},
+	{err: ErrBadWatch, code: codes.InvalidArgument},
+	{err: ErrWatchCompacted, code: codes.OutOfRange},
+	{err: ErrWatchLagged, code: codes.ResourceExhausted},
 	{err: ErrRequestIDReused, code: codes.InvalidArgument},
 	{err: ErrBadScan, code: codes.InvalidArgument},
 	{err: ErrBadUser, code: codes.InvalidArgument},

@@ -170,6 +170,56 @@ func (Condition_Kind) EnumDescriptor() ([]byte, []int) {
 	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{2, 0}
 }
 
+type WatchEvent_Kind int32
+
+const (
+	WatchEvent_PUT    WatchEvent_Kind = 0
+	WatchEvent_DELETE WatchEvent_Kind = 1
+	// EXPIRE: the TTL sweep deleted the key, expired.
+	WatchEvent_EXPIRE WatchEvent_Kind = 2
+)
+
+// Enum value maps for WatchEvent_Kind.
+var (
+	WatchEvent_Kind_name = map[int32]string{
+		0: "PUT",
+		1: "DELETE",
+		2: "EXPIRE",
+	}
+	WatchEvent_Kind_value = map[string]int32{
+		"PUT":    0,
+		"DELETE": 1,
+		"EXPIRE": 2,
+	}
+)
+
+func (x WatchEvent_Kind) Enum() *WatchEvent_Kind {
+	p := new(WatchEvent_Kind)
+	*p = x
+	return p
+}
+
+func (x WatchEvent_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WatchEvent_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_kvpb_ecskv_proto_enumTypes[2].Descriptor()
+}
+
+func (WatchEvent_Kind) Type() protoreflect.EnumType {
+	return &file_kvpb_ecskv_proto_enumTypes[2]
+}
+
+func (x WatchEvent_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WatchEvent_Kind.Descriptor instead.
+func (WatchEvent_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{22, 0}
+}
+
 // RequestHeader is sent with every key operation.
 type RequestHeader struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1620,6 +1670,242 @@ func (x *ScanResponse) GetMessage() string {
 	return ""
 }
 
+type WatchRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Header    *RequestHeader         `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	Partition uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	// key: only this key; empty: every key starting with prefix.
+	Key    []byte `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	Prefix []byte `protobuf:"bytes,4,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// after_seq: the writes sequenced after it; 0: those committed from now.
+	AfterSeq      uint64 `protobuf:"varint,5,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_kvpb_ecskv_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_ecskv_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *WatchRequest) GetHeader() *RequestHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *WatchRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *WatchRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *WatchRequest) GetPrefix() []byte {
+	if x != nil {
+		return x.Prefix
+	}
+	return nil
+}
+
+func (x *WatchRequest) GetAfterSeq() uint64 {
+	if x != nil {
+		return x.AfterSeq
+	}
+	return 0
+}
+
+// WatchEvent is one committed write of a watched key.
+type WatchEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  WatchEvent_Kind        `protobuf:"varint,1,opt,name=kind,proto3,enum=ecskv.v1.WatchEvent_Kind" json:"kind,omitempty"`
+	Key   []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Value []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	// version: the write's seq in its partition (after a put, the key's version).
+	Version       uint64 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	ExpiryUnixMs  int64  `protobuf:"varint,5,opt,name=expiry_unix_ms,json=expiryUnixMs,proto3" json:"expiry_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEvent) Reset() {
+	*x = WatchEvent{}
+	mi := &file_kvpb_ecskv_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEvent) ProtoMessage() {}
+
+func (x *WatchEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_ecskv_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
+func (*WatchEvent) Descriptor() ([]byte, []int) {
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *WatchEvent) GetKind() WatchEvent_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return WatchEvent_PUT
+}
+
+func (x *WatchEvent) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *WatchEvent) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *WatchEvent) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *WatchEvent) GetExpiryUnixMs() int64 {
+	if x != nil {
+		return x.ExpiryUnixMs
+	}
+	return 0
+}
+
+type WatchResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Events []*WatchEvent          `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// seq: every committed write of the partition up to seq has been looked
+	// at (the resume point), also when none matched.
+	Seq   uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Epoch uint64 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// status SERVER_NOT_RESPONSIBLE (and the other SERVER_*) ends the
+	// stream: resume after seq at the partition's tail.
+	Status        Status `protobuf:"varint,4,opt,name=status,proto3,enum=ecskv.v1.Status" json:"status,omitempty"`
+	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchResponse) Reset() {
+	*x = WatchResponse{}
+	mi := &file_kvpb_ecskv_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchResponse) ProtoMessage() {}
+
+func (x *WatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_ecskv_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
+func (*WatchResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_ecskv_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *WatchResponse) GetEvents() []*WatchEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *WatchResponse) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *WatchResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *WatchResponse) GetStatus() Status {
+	if x != nil {
+		return x.Status
+	}
+	return Status_STATUS_UNSPECIFIED
+}
+
+func (x *WatchResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_kvpb_ecskv_proto protoreflect.FileDescriptor
 
 const file_kvpb_ecskv_proto_rawDesc = "" +
@@ -1729,6 +2015,31 @@ const file_kvpb_ecskv_proto_rawDesc = "" +
 	"\x05items\x18\x02 \x03(\v2\x12.ecskv.v1.ScanItemR\x05items\x12\x16\n" +
 	"\x06cursor\x18\x03 \x01(\tR\x06cursor\x12\x14\n" +
 	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\"\xa4\x01\n" +
+	"\fWatchRequest\x12/\n" +
+	"\x06header\x18\x01 \x01(\v2\x17.ecskv.v1.RequestHeaderR\x06header\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\fR\x03key\x12\x16\n" +
+	"\x06prefix\x18\x04 \x01(\fR\x06prefix\x12\x1b\n" +
+	"\tafter_seq\x18\x05 \x01(\x04R\bafterSeq\"\xcc\x01\n" +
+	"\n" +
+	"WatchEvent\x12-\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x19.ecskv.v1.WatchEvent.KindR\x04kind\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\fR\x05value\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x04R\aversion\x12$\n" +
+	"\x0eexpiry_unix_ms\x18\x05 \x01(\x03R\fexpiryUnixMs\"'\n" +
+	"\x04Kind\x12\a\n" +
+	"\x03PUT\x10\x00\x12\n" +
+	"\n" +
+	"\x06DELETE\x10\x01\x12\n" +
+	"\n" +
+	"\x06EXPIRE\x10\x02\"\xa9\x01\n" +
+	"\rWatchResponse\x12,\n" +
+	"\x06events\x18\x01 \x03(\v2\x14.ecskv.v1.WatchEventR\x06events\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12(\n" +
+	"\x06status\x18\x04 \x01(\x0e2\x10.ecskv.v1.StatusR\x06status\x12\x18\n" +
 	"\amessage\x18\x05 \x01(\tR\amessage*\xf1\x01\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\v\n" +
@@ -1744,7 +2055,7 @@ const file_kvpb_ecskv_proto_rawDesc = "" +
 	"\x10CONDITION_FAILED\x10\t\x12\x12\n" +
 	"\x0eNOT_AN_INTEGER\x10\n" +
 	"\x12\f\n" +
-	"\bOVERFLOW\x10\v2\xfd\x04\n" +
+	"\bOVERFLOW\x10\v2\xb9\x05\n" +
 	"\x02KV\x12/\n" +
 	"\x03Put\x12\x14.ecskv.v1.PutRequest\x1a\x12.ecskv.v1.Response\x12/\n" +
 	"\x03Get\x12\x14.ecskv.v1.GetRequest\x1a\x12.ecskv.v1.Response\x125\n" +
@@ -1756,7 +2067,8 @@ const file_kvpb_ecskv_proto_rawDesc = "" +
 	"\fKeyRangeRead\x12\x19.ecskv.v1.KeyRangeRequest\x1a\x1a.ecskv.v1.KeyRangeResponse\x128\n" +
 	"\x05Login\x12\x16.ecskv.v1.LoginRequest\x1a\x17.ecskv.v1.LoginResponse\x12<\n" +
 	"\x05Batch\x12\x16.ecskv.v1.BatchRequest\x1a\x17.ecskv.v1.BatchResponse(\x010\x01\x125\n" +
-	"\x04Scan\x12\x15.ecskv.v1.ScanRequest\x1a\x16.ecskv.v1.ScanResponseB$Z\"github.com/ecskv/ecskv/common/kvpbb\x06proto3"
+	"\x04Scan\x12\x15.ecskv.v1.ScanRequest\x1a\x16.ecskv.v1.ScanResponse\x12:\n" +
+	"\x05Watch\x12\x16.ecskv.v1.WatchRequest\x1a\x17.ecskv.v1.WatchResponse0\x01B$Z\"github.com/ecskv/ecskv/common/kvpbb\x06proto3"
 
 var (
 	file_kvpb_ecskv_proto_rawDescOnce sync.Once
@@ -1770,81 +2082,91 @@ func file_kvpb_ecskv_proto_rawDescGZIP() []byte {
 	return file_kvpb_ecskv_proto_rawDescData
 }
 
-var file_kvpb_ecskv_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_kvpb_ecskv_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_kvpb_ecskv_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_kvpb_ecskv_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_kvpb_ecskv_proto_goTypes = []any{
 	(Status)(0),              // 0: ecskv.v1.Status
 	(Condition_Kind)(0),      // 1: ecskv.v1.Condition.Kind
-	(*RequestHeader)(nil),    // 2: ecskv.v1.RequestHeader
-	(*PutRequest)(nil),       // 3: ecskv.v1.PutRequest
-	(*Condition)(nil),        // 4: ecskv.v1.Condition
-	(*IncrRequest)(nil),      // 5: ecskv.v1.IncrRequest
-	(*ExpireRequest)(nil),    // 6: ecskv.v1.ExpireRequest
-	(*GetRequest)(nil),       // 7: ecskv.v1.GetRequest
-	(*DeleteRequest)(nil),    // 8: ecskv.v1.DeleteRequest
-	(*Response)(nil),         // 9: ecskv.v1.Response
-	(*GetRingRequest)(nil),   // 10: ecskv.v1.GetRingRequest
-	(*RingResponse)(nil),     // 11: ecskv.v1.RingResponse
-	(*KeyRangeRequest)(nil),  // 12: ecskv.v1.KeyRangeRequest
-	(*KeyRangeResponse)(nil), // 13: ecskv.v1.KeyRangeResponse
-	(*LoginRequest)(nil),     // 14: ecskv.v1.LoginRequest
-	(*LoginResponse)(nil),    // 15: ecskv.v1.LoginResponse
-	(*BatchRequest)(nil),     // 16: ecskv.v1.BatchRequest
-	(*BatchOp)(nil),          // 17: ecskv.v1.BatchOp
-	(*BatchResponse)(nil),    // 18: ecskv.v1.BatchResponse
-	(*BatchResult)(nil),      // 19: ecskv.v1.BatchResult
-	(*ScanRequest)(nil),      // 20: ecskv.v1.ScanRequest
-	(*ScanItem)(nil),         // 21: ecskv.v1.ScanItem
-	(*ScanResponse)(nil),     // 22: ecskv.v1.ScanResponse
+	(WatchEvent_Kind)(0),     // 2: ecskv.v1.WatchEvent.Kind
+	(*RequestHeader)(nil),    // 3: ecskv.v1.RequestHeader
+	(*PutRequest)(nil),       // 4: ecskv.v1.PutRequest
+	(*Condition)(nil),        // 5: ecskv.v1.Condition
+	(*IncrRequest)(nil),      // 6: ecskv.v1.IncrRequest
+	(*ExpireRequest)(nil),    // 7: ecskv.v1.ExpireRequest
+	(*GetRequest)(nil),       // 8: ecskv.v1.GetRequest
+	(*DeleteRequest)(nil),    // 9: ecskv.v1.DeleteRequest
+	(*Response)(nil),         // 10: ecskv.v1.Response
+	(*GetRingRequest)(nil),   // 11: ecskv.v1.GetRingRequest
+	(*RingResponse)(nil),     // 12: ecskv.v1.RingResponse
+	(*KeyRangeRequest)(nil),  // 13: ecskv.v1.KeyRangeRequest
+	(*KeyRangeResponse)(nil), // 14: ecskv.v1.KeyRangeResponse
+	(*LoginRequest)(nil),     // 15: ecskv.v1.LoginRequest
+	(*LoginResponse)(nil),    // 16: ecskv.v1.LoginResponse
+	(*BatchRequest)(nil),     // 17: ecskv.v1.BatchRequest
+	(*BatchOp)(nil),          // 18: ecskv.v1.BatchOp
+	(*BatchResponse)(nil),    // 19: ecskv.v1.BatchResponse
+	(*BatchResult)(nil),      // 20: ecskv.v1.BatchResult
+	(*ScanRequest)(nil),      // 21: ecskv.v1.ScanRequest
+	(*ScanItem)(nil),         // 22: ecskv.v1.ScanItem
+	(*ScanResponse)(nil),     // 23: ecskv.v1.ScanResponse
+	(*WatchRequest)(nil),     // 24: ecskv.v1.WatchRequest
+	(*WatchEvent)(nil),       // 25: ecskv.v1.WatchEvent
+	(*WatchResponse)(nil),    // 26: ecskv.v1.WatchResponse
 }
 var file_kvpb_ecskv_proto_depIdxs = []int32{
-	2,  // 0: ecskv.v1.PutRequest.header:type_name -> ecskv.v1.RequestHeader
-	4,  // 1: ecskv.v1.PutRequest.cond:type_name -> ecskv.v1.Condition
+	3,  // 0: ecskv.v1.PutRequest.header:type_name -> ecskv.v1.RequestHeader
+	5,  // 1: ecskv.v1.PutRequest.cond:type_name -> ecskv.v1.Condition
 	1,  // 2: ecskv.v1.Condition.kind:type_name -> ecskv.v1.Condition.Kind
-	2,  // 3: ecskv.v1.IncrRequest.header:type_name -> ecskv.v1.RequestHeader
-	2,  // 4: ecskv.v1.ExpireRequest.header:type_name -> ecskv.v1.RequestHeader
-	2,  // 5: ecskv.v1.GetRequest.header:type_name -> ecskv.v1.RequestHeader
-	2,  // 6: ecskv.v1.DeleteRequest.header:type_name -> ecskv.v1.RequestHeader
-	4,  // 7: ecskv.v1.DeleteRequest.cond:type_name -> ecskv.v1.Condition
+	3,  // 3: ecskv.v1.IncrRequest.header:type_name -> ecskv.v1.RequestHeader
+	3,  // 4: ecskv.v1.ExpireRequest.header:type_name -> ecskv.v1.RequestHeader
+	3,  // 5: ecskv.v1.GetRequest.header:type_name -> ecskv.v1.RequestHeader
+	3,  // 6: ecskv.v1.DeleteRequest.header:type_name -> ecskv.v1.RequestHeader
+	5,  // 7: ecskv.v1.DeleteRequest.cond:type_name -> ecskv.v1.Condition
 	0,  // 8: ecskv.v1.Response.status:type_name -> ecskv.v1.Status
-	17, // 9: ecskv.v1.BatchRequest.ops:type_name -> ecskv.v1.BatchOp
-	3,  // 10: ecskv.v1.BatchOp.put:type_name -> ecskv.v1.PutRequest
-	7,  // 11: ecskv.v1.BatchOp.get:type_name -> ecskv.v1.GetRequest
-	8,  // 12: ecskv.v1.BatchOp.delete:type_name -> ecskv.v1.DeleteRequest
-	5,  // 13: ecskv.v1.BatchOp.incr:type_name -> ecskv.v1.IncrRequest
-	6,  // 14: ecskv.v1.BatchOp.expire:type_name -> ecskv.v1.ExpireRequest
-	19, // 15: ecskv.v1.BatchResponse.results:type_name -> ecskv.v1.BatchResult
-	9,  // 16: ecskv.v1.BatchResult.response:type_name -> ecskv.v1.Response
-	2,  // 17: ecskv.v1.ScanRequest.header:type_name -> ecskv.v1.RequestHeader
+	18, // 9: ecskv.v1.BatchRequest.ops:type_name -> ecskv.v1.BatchOp
+	4,  // 10: ecskv.v1.BatchOp.put:type_name -> ecskv.v1.PutRequest
+	8,  // 11: ecskv.v1.BatchOp.get:type_name -> ecskv.v1.GetRequest
+	9,  // 12: ecskv.v1.BatchOp.delete:type_name -> ecskv.v1.DeleteRequest
+	6,  // 13: ecskv.v1.BatchOp.incr:type_name -> ecskv.v1.IncrRequest
+	7,  // 14: ecskv.v1.BatchOp.expire:type_name -> ecskv.v1.ExpireRequest
+	20, // 15: ecskv.v1.BatchResponse.results:type_name -> ecskv.v1.BatchResult
+	10, // 16: ecskv.v1.BatchResult.response:type_name -> ecskv.v1.Response
+	3,  // 17: ecskv.v1.ScanRequest.header:type_name -> ecskv.v1.RequestHeader
 	0,  // 18: ecskv.v1.ScanResponse.status:type_name -> ecskv.v1.Status
-	21, // 19: ecskv.v1.ScanResponse.items:type_name -> ecskv.v1.ScanItem
-	3,  // 20: ecskv.v1.KV.Put:input_type -> ecskv.v1.PutRequest
-	7,  // 21: ecskv.v1.KV.Get:input_type -> ecskv.v1.GetRequest
-	8,  // 22: ecskv.v1.KV.Delete:input_type -> ecskv.v1.DeleteRequest
-	5,  // 23: ecskv.v1.KV.Incr:input_type -> ecskv.v1.IncrRequest
-	6,  // 24: ecskv.v1.KV.Expire:input_type -> ecskv.v1.ExpireRequest
-	10, // 25: ecskv.v1.KV.GetRing:input_type -> ecskv.v1.GetRingRequest
-	12, // 26: ecskv.v1.KV.KeyRange:input_type -> ecskv.v1.KeyRangeRequest
-	12, // 27: ecskv.v1.KV.KeyRangeRead:input_type -> ecskv.v1.KeyRangeRequest
-	14, // 28: ecskv.v1.KV.Login:input_type -> ecskv.v1.LoginRequest
-	16, // 29: ecskv.v1.KV.Batch:input_type -> ecskv.v1.BatchRequest
-	20, // 30: ecskv.v1.KV.Scan:input_type -> ecskv.v1.ScanRequest
-	9,  // 31: ecskv.v1.KV.Put:output_type -> ecskv.v1.Response
-	9,  // 32: ecskv.v1.KV.Get:output_type -> ecskv.v1.Response
-	9,  // 33: ecskv.v1.KV.Delete:output_type -> ecskv.v1.Response
-	9,  // 34: ecskv.v1.KV.Incr:output_type -> ecskv.v1.Response
-	9,  // 35: ecskv.v1.KV.Expire:output_type -> ecskv.v1.Response
-	11, // 36: ecskv.v1.KV.GetRing:output_type -> ecskv.v1.RingResponse
-	13, // 37: ecskv.v1.KV.KeyRange:output_type -> ecskv.v1.KeyRangeResponse
-	13, // 38: ecskv.v1.KV.KeyRangeRead:output_type -> ecskv.v1.KeyRangeResponse
-	15, // 39: ecskv.v1.KV.Login:output_type -> ecskv.v1.LoginResponse
-	18, // 40: ecskv.v1.KV.Batch:output_type -> ecskv.v1.BatchResponse
-	22, // 41: ecskv.v1.KV.Scan:output_type -> ecskv.v1.ScanResponse
-	31, // [31:42] is the sub-list for method output_type
-	20, // [20:31] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	22, // 19: ecskv.v1.ScanResponse.items:type_name -> ecskv.v1.ScanItem
+	3,  // 20: ecskv.v1.WatchRequest.header:type_name -> ecskv.v1.RequestHeader
+	2,  // 21: ecskv.v1.WatchEvent.kind:type_name -> ecskv.v1.WatchEvent.Kind
+	25, // 22: ecskv.v1.WatchResponse.events:type_name -> ecskv.v1.WatchEvent
+	0,  // 23: ecskv.v1.WatchResponse.status:type_name -> ecskv.v1.Status
+	4,  // 24: ecskv.v1.KV.Put:input_type -> ecskv.v1.PutRequest
+	8,  // 25: ecskv.v1.KV.Get:input_type -> ecskv.v1.GetRequest
+	9,  // 26: ecskv.v1.KV.Delete:input_type -> ecskv.v1.DeleteRequest
+	6,  // 27: ecskv.v1.KV.Incr:input_type -> ecskv.v1.IncrRequest
+	7,  // 28: ecskv.v1.KV.Expire:input_type -> ecskv.v1.ExpireRequest
+	11, // 29: ecskv.v1.KV.GetRing:input_type -> ecskv.v1.GetRingRequest
+	13, // 30: ecskv.v1.KV.KeyRange:input_type -> ecskv.v1.KeyRangeRequest
+	13, // 31: ecskv.v1.KV.KeyRangeRead:input_type -> ecskv.v1.KeyRangeRequest
+	15, // 32: ecskv.v1.KV.Login:input_type -> ecskv.v1.LoginRequest
+	17, // 33: ecskv.v1.KV.Batch:input_type -> ecskv.v1.BatchRequest
+	21, // 34: ecskv.v1.KV.Scan:input_type -> ecskv.v1.ScanRequest
+	24, // 35: ecskv.v1.KV.Watch:input_type -> ecskv.v1.WatchRequest
+	10, // 36: ecskv.v1.KV.Put:output_type -> ecskv.v1.Response
+	10, // 37: ecskv.v1.KV.Get:output_type -> ecskv.v1.Response
+	10, // 38: ecskv.v1.KV.Delete:output_type -> ecskv.v1.Response
+	10, // 39: ecskv.v1.KV.Incr:output_type -> ecskv.v1.Response
+	10, // 40: ecskv.v1.KV.Expire:output_type -> ecskv.v1.Response
+	12, // 41: ecskv.v1.KV.GetRing:output_type -> ecskv.v1.RingResponse
+	14, // 42: ecskv.v1.KV.KeyRange:output_type -> ecskv.v1.KeyRangeResponse
+	14, // 43: ecskv.v1.KV.KeyRangeRead:output_type -> ecskv.v1.KeyRangeResponse
+	16, // 44: ecskv.v1.KV.Login:output_type -> ecskv.v1.LoginResponse
+	19, // 45: ecskv.v1.KV.Batch:output_type -> ecskv.v1.BatchResponse
+	23, // 46: ecskv.v1.KV.Scan:output_type -> ecskv.v1.ScanResponse
+	26, // 47: ecskv.v1.KV.Watch:output_type -> ecskv.v1.WatchResponse
+	36, // [36:48] is the sub-list for method output_type
+	24, // [24:36] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_kvpb_ecskv_proto_init() }
@@ -1864,8 +2186,8 @@ func file_kvpb_ecskv_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kvpb_ecskv_proto_rawDesc), len(file_kvpb_ecskv_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   21,
+			NumEnums:      3,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,7 @@ const (
 	KV_Login_FullMethodName        = "/ecskv.v1.KV/Login"
 	KV_Batch_FullMethodName        = "/ecskv.v1.KV/Batch"
 	KV_Scan_FullMethodName         = "/ecskv.v1.KV/Scan"
+	KV_Watch_FullMethodName        = "/ecskv.v1.KV/Watch"
 )
 
 // KVClient is the client API for KV service.
@@ -69,6 +70,11 @@ type KVClient interface {
 	// after the page. Walk every partition by calling it again with that
 	// cursor until it is empty.
 	Scan(ctx context.Context, in *ScanRequest, opts ...grpc.CallOption) (*ScanResponse, error)
+	// Watch streams, from a member of a partition's chain (its tail), every
+	// committed write of the partition's keys that match a key or a prefix,
+	// in seq order, after a seq. The stream ends with a status telling the
+	// client to resume at the partition's tail in the current ring.
+	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
 }
 
 type kVClient struct {
@@ -192,6 +198,25 @@ func (c *kVClient) Scan(ctx context.Context, in *ScanRequest, opts ...grpc.CallO
 	return out, nil
 }
 
+func (c *kVClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &KV_ServiceDesc.Streams[1], KV_Watch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRequest, WatchResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type KV_WatchClient = grpc.ServerStreamingClient[WatchResponse]
+
 // KVServer is the server API for KV service.
 // All implementations must embed UnimplementedKVServer
 // for forward compatibility.
@@ -227,6 +252,11 @@ type KVServer interface {
 	// after the page. Walk every partition by calling it again with that
 	// cursor until it is empty.
 	Scan(context.Context, *ScanRequest) (*ScanResponse, error)
+	// Watch streams, from a member of a partition's chain (its tail), every
+	// committed write of the partition's keys that match a key or a prefix,
+	// in seq order, after a seq. The stream ends with a status telling the
+	// client to resume at the partition's tail in the current ring.
+	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
 	mustEmbedUnimplementedKVServer()
 }
 
@@ -269,6 +299,9 @@ func (UnimplementedKVServer) Batch(grpc.BidiStreamingServer[BatchRequest, BatchR
 }
 func (UnimplementedKVServer) Scan(context.Context, *ScanRequest) (*ScanResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Scan not implemented")
+}
+func (UnimplementedKVServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error {
+	return status.Error(codes.Unimplemented, "method Watch not implemented")
 }
 func (UnimplementedKVServer) mustEmbedUnimplementedKVServer() {}
 func (UnimplementedKVServer) testEmbeddedByValue()            {}
@@ -478,6 +511,17 @@ func _KV_Scan_Handler(srv interface{}, ctx context.Context, dec func(interface{}
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KV_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(KVServer).Watch(m, &grpc.GenericServerStream[WatchRequest, WatchResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type KV_WatchServer = grpc.ServerStreamingServer[WatchResponse]
+
 // KV_ServiceDesc is the grpc.ServiceDesc for KV service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -532,6 +576,11 @@ var KV_ServiceDesc = grpc.ServiceDesc{
 			Handler:       _KV_Batch_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "Watch",
+			Handler:       _KV_Watch_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "kvpb/ecskv.proto",

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -20,9 +21,11 @@ const (
 	OpGet OpKind = iota
 	OpPut
 	OpDelete
+	OpCAS  // put Value if the key holds Expect (or is absent, ExpectAbsent)
+	OpIncr // add Delta to an integer value (absent: 0); Value is the result
 )
 
-func (k OpKind) String() string { return [...]string{"get", "put", "delete"}[k] }
+func (k OpKind) String() string { return [...]string{"get", "put", "delete", "cas", "incr"}[k] }
 
 // Outcome is what a client learnt of an operation.
 type Outcome int
@@ -41,15 +44,23 @@ func (o Outcome) String() string { return [...]string{"ok", "failed", "unknown"}
 // Op is one recorded operation. For a get, Value is what it read and Found
 // whether the key existed; for a put, Value is what it wrote and Found
 // whether the key existed before (UPDATE); for a delete, Found whether the
-// key existed (SUCCESS vs NOT_FOUND).
+// key existed (SUCCESS vs NOT_FOUND); for a cas, Value is what it writes
+// and Held whether the condition held; for an incr, Value is the result.
+// Version, when not 0, is the key's version the server answered: of the
+// value read, of the write, or the current one of a failed cas.
 type Op struct {
-	Client     int
-	Kind       OpKind
-	Key, Value string
-	Found      bool
-	Outcome    Outcome
-	Start, End time.Time
-	Err        string
+	Client       int
+	Kind         OpKind
+	Key, Value   string
+	Expect       string // cas
+	ExpectAbsent bool   // cas
+	Delta        int64  // incr
+	Found        bool
+	Held         bool // cas
+	Version      uint64
+	Outcome      Outcome
+	Start, End   time.Time
+	Err          string
 }
 
 // History records operations from many goroutines.
@@ -86,10 +97,79 @@ func (h *History) Counts() (total, failed, unknown int) {
 	return total, failed, unknown
 }
 
-// kvState is the model's state of one key.
+// kvState is the model's state of one key: its value, the version of that
+// value when known (0: unknown, or absent), and a version every later
+// write's is above (a key's versions only grow).
 type kvState struct {
 	exists bool
 	value  string
+	ver    uint64
+	floor  uint64
+}
+
+// wrote is the state after op wrote value (its version known if op is OK).
+func (st kvState) wrote(op Op, value string) kvState {
+	v := op.Version
+	if op.Outcome != OK {
+		v = 0
+	}
+	return kvState{exists: true, value: value, ver: v, floor: max(st.floor, v)}
+}
+
+// newVersion reports whether a write's answered version can be new.
+func (st kvState) newVersion(op Op) bool { return op.Version == 0 || op.Version > st.floor }
+
+// sawVersion reports whether v (0: not answered) can be the current
+// value's version, and returns the state knowing it.
+func (st kvState) sawVersion(v uint64) (bool, kvState) {
+	switch {
+	case v == 0:
+		return true, st
+	case st.ver != 0:
+		return v == st.ver, st
+	case v <= st.floor:
+		return false, st
+	}
+	st.ver, st.floor = v, v
+	return true, st
+}
+
+// step is the model's transition for a cas.
+func (st kvState) stepCAS(op Op) (bool, kvState) {
+	holds := !st.exists
+	if !op.ExpectAbsent {
+		holds = st.exists && st.value == op.Expect
+	}
+	switch {
+	case op.Outcome == Unknown && holds:
+		return true, st.wrote(op, op.Value)
+	case op.Outcome == Unknown:
+		return true, st
+	case op.Held != holds:
+		return false, st
+	case holds:
+		return st.newVersion(op), st.wrote(op, op.Value)
+	case !st.exists:
+		return op.Version == 0, st
+	}
+	return st.sawVersion(op.Version)
+}
+
+// stepIncr is the model's transition for an incr.
+func (st kvState) stepIncr(op Op) (bool, kvState) {
+	var cur int64
+	if st.exists {
+		n, err := strconv.ParseInt(st.value, 10, 64)
+		if err != nil {
+			return op.Outcome == Unknown, st // the workload keeps counters integers
+		}
+		cur = n
+	}
+	next := strconv.FormatInt(cur+op.Delta, 10)
+	if op.Outcome == Unknown {
+		return true, st.wrote(op, next)
+	}
+	return op.Value == next && st.newVersion(op), st.wrote(op, next)
 }
 
 // KVModel is porcupine's model of the store, partitioned per key: get,
@@ -122,12 +202,19 @@ var KVModel = porcupine.Model{
 			if !op.Found {
 				return !st.exists, st
 			}
-			return st.exists && st.value == op.Value, st
+			if !st.exists || st.value != op.Value {
+				return false, st
+			}
+			return st.sawVersion(op.Version)
 		case OpPut:
-			next := kvState{exists: true, value: op.Value}
-			return op.Outcome == Unknown || op.Found == st.exists, next
+			ok := op.Outcome == Unknown || op.Found == st.exists && st.newVersion(op)
+			return ok, st.wrote(op, op.Value)
+		case OpCAS:
+			return st.stepCAS(op)
+		case OpIncr:
+			return st.stepIncr(op)
 		default:
-			return op.Outcome == Unknown || op.Found == st.exists, kvState{}
+			return op.Outcome == Unknown || op.Found == st.exists, kvState{floor: st.floor}
 		}
 	},
 	DescribeOperation: func(input, _ any) string {
@@ -138,9 +225,15 @@ var KVModel = porcupine.Model{
 		case op.Kind == OpGet && !op.Found:
 			return fmt.Sprintf("get(%s) -> NOT_FOUND", op.Key)
 		case op.Kind == OpGet:
-			return fmt.Sprintf("get(%s) -> %q", op.Key, op.Value)
+			return fmt.Sprintf("get(%s) -> %q v%d", op.Key, op.Value, op.Version)
 		case op.Kind == OpPut:
-			return fmt.Sprintf("put(%s, %q) -> %s", op.Key, op.Value, map[bool]string{true: "UPDATE", false: "SUCCESS"}[op.Found])
+			return fmt.Sprintf("put(%s, %q) -> %s v%d", op.Key, op.Value, map[bool]string{true: "UPDATE", false: "SUCCESS"}[op.Found], op.Version)
+		case op.Kind == OpCAS && op.ExpectAbsent:
+			return fmt.Sprintf("cas(%s, absent -> %q) -> held=%v v%d", op.Key, op.Value, op.Held, op.Version)
+		case op.Kind == OpCAS:
+			return fmt.Sprintf("cas(%s, %q -> %q) -> held=%v v%d", op.Key, op.Expect, op.Value, op.Held, op.Version)
+		case op.Kind == OpIncr:
+			return fmt.Sprintf("incr(%s, %d) -> %s v%d", op.Key, op.Delta, op.Value, op.Version)
 		default:
 			return fmt.Sprintf("delete(%s) -> %s", op.Key, map[bool]string{true: "SUCCESS", false: "NOT_FOUND"}[op.Found])
 		}
@@ -148,9 +241,9 @@ var KVModel = porcupine.Model{
 	DescribeState: func(state any) string {
 		st := state.(kvState)
 		if !st.exists {
-			return "<none>"
+			return fmt.Sprintf("<none> (versions > %d)", st.floor)
 		}
-		return fmt.Sprintf("%q", st.value)
+		return fmt.Sprintf("%q v%d (versions > %d)", st.value, st.ver, st.floor)
 	},
 }
 
@@ -205,11 +298,19 @@ func CheckLinearizable(ops []Op, timeout time.Duration, dir, name string) (Linea
 // LostWrites returns, per key, a description of every acknowledged write
 // the final read does not reflect: the final value (final[key], ok=false
 // for NOT_FOUND) must come from the last acknowledged write of the key or
-// from a write not finished before that one began.
+// from a write not finished before that one began. Keys written by cas or
+// incr are left to the linearizability check (with the final reads in the
+// history): an incr of unknown outcome leaves no value to explain by.
 func LostWrites(ops []Op, final map[string]*Op) []string {
 	lastAck := map[string]Op{}
+	counters := map[string]bool{}
 	for _, op := range ops {
-		if op.Kind == OpGet || op.Outcome != OK {
+		if op.Kind == OpCAS || op.Kind == OpIncr {
+			counters[op.Key] = true
+		}
+	}
+	for _, op := range ops {
+		if op.Kind == OpGet || op.Outcome != OK || counters[op.Key] {
 			continue
 		}
 		if a, ok := lastAck[op.Key]; !ok || op.End.After(a.End) {

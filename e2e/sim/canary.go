@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/ecskv/ecskv/kvserver/chainsm"
+	"github.com/ecskv/ecskv/kvserver/storage"
 )
 
 // Canaries lists the simulation canaries built in (build tags
@@ -17,6 +18,7 @@ func Canaries() []string {
 	}{
 		{canaryTwoHeads, "twoheads"},
 		{canaryUnsyncedHead, "unsyncedhead"},
+		{storage.CanaryCASNoValue, "casnovalue"},
 	} {
 		if c.on && !slices.Contains(out, c.name) {
 			out = append(out, c.name)

@@ -20,7 +20,7 @@ func (s *Sim) finalSweep() {
 	c := &client{s: s, name: "sweeper", rng: s.stream("sweeper"), logical: s.newLogical(), cid: s.rootRng.Uint64(), active: true}
 	s.clients = append(s.clients, c)
 	s.net.setCut([]string{c.name}, nil, false)
-	keys := s.clients[0].keys
+	keys := append(slices.Clone(s.clients[0].keys), s.clients[0].counters...)
 	var next func(i int, tries int)
 	next = func(i, tries int) {
 		if i == len(keys) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/ecskv/ecskv/common/kvpb"
@@ -16,10 +17,13 @@ import (
 
 type opKind int
 
+// The kinds match framework.OpKind's.
 const (
 	opGet opKind = iota
 	opPut
 	opDelete
+	opCAS
+	opIncr
 )
 
 // request is a client call on the wire.
@@ -33,6 +37,14 @@ type request struct {
 	id        chainsm.ReqID
 	ver       uint64
 	anyMember bool
+	cas       casReq
+}
+
+// casReq is the rest of a cas or an incr.
+type casReq struct {
+	expect       string
+	expectAbsent bool
+	delta        int64
 }
 
 // ops is the request's write; the head turns a TTL into an absolute expiry
@@ -42,8 +54,16 @@ func (rq request) ops(wallMs int64) []storage.Op {
 	if rq.ttlMs > 0 {
 		o.ExpiryMs = wallMs + rq.ttlMs
 	}
-	if rq.kind == opDelete {
+	switch rq.kind {
+	case opDelete:
 		o = storage.Op{Kind: storage.OpDelete, Key: []byte(rq.key)}
+	case opIncr:
+		o = storage.Op{Kind: storage.OpIncr, Key: []byte(rq.key), Delta: rq.cas.delta}
+	case opCAS:
+		o.Cond = storage.Cond{Kind: storage.CondValue, Value: []byte(rq.cas.expect)}
+		if rq.cas.expectAbsent {
+			o.Cond = storage.Cond{Kind: storage.CondAbsent}
+		}
 	}
 	return []storage.Op{o}
 }
@@ -54,6 +74,7 @@ type reply struct {
 	err     error
 	value   string
 	found   bool
+	version uint64
 }
 
 // client runs kvclient's routing and retry rules: route by a cached ring
@@ -74,6 +95,10 @@ type client struct {
 	active  bool
 	keys    []string
 	ttlKeys []string // keys written with a TTL
+	// counters take gets, incrs and cases; seen is the value this client
+	// last read or wrote there, what its next cas expects.
+	counters []string
+	seen     map[string]*string
 	// prefer, when a member of the chain, serves this client's any-member
 	// reads (a client reading from its nearest replica).
 	prefer string
@@ -89,12 +114,19 @@ type pendingOp struct {
 	deadline  int64
 	maybe     bool // a write attempt may have been sequenced
 	anyMember bool
+	cas       casReq
 	onDone    func(framework.Op)
 }
 
 // run issues operations one after another until stop.
 func (c *client) run(stop int64) {
 	if c.s.now >= stop || !c.active {
+		return
+	}
+	if len(c.counters) > 0 && c.rng.IntN(4) == 0 {
+		c.beginCounter(func(framework.Op) {
+			c.s.after(expDur(c.rng, 20_000_000), func() { c.run(stop) })
+		})
 		return
 	}
 	kind := opKind(c.rng.IntN(3))
@@ -127,6 +159,28 @@ func (c *client) begin(kind opKind, key string, ttlMs int64, anyMember bool, don
 	c.try()
 }
 
+// beginCounter starts a get, an incr or a cas on a counter; a cas expects
+// the value this client last saw there (absent if it saw none).
+func (c *client) beginCounter(done func(framework.Op)) {
+	key := c.counters[c.rng.IntN(len(c.counters))]
+	kind := []opKind{opGet, opIncr, opCAS}[c.rng.IntN(3)]
+	c.seq++
+	op := &pendingOp{kind: kind, key: key, start: c.s.now, deadline: c.s.now + c.s.opt.OpDeadline,
+		id: chainsm.ReqID{Client: c.cid, Seq: c.seq}, onDone: done}
+	switch kind {
+	case opIncr:
+		op.cas.delta = 1 + c.rng.Int64N(3)
+	case opCAS:
+		op.value = fmt.Sprint(c.rng.IntN(100))
+		op.cas.expectAbsent = true
+		if v := c.seen[key]; v != nil {
+			op.cas = casReq{expect: *v}
+		}
+	}
+	c.op = op
+	c.try()
+}
+
 // try sends one attempt of the current operation.
 func (c *client) try() {
 	op := c.op
@@ -152,7 +206,7 @@ func (c *client) try() {
 	}
 	c.attempt++
 	att := c.attempt
-	rq := request{attempt: att, kind: op.kind, part: p, key: op.key, value: op.value, ttlMs: op.ttlMs, id: op.id, ver: ch.Version, anyMember: op.anyMember}
+	rq := request{attempt: att, kind: op.kind, part: p, key: op.key, value: op.value, ttlMs: op.ttlMs, id: op.id, ver: ch.Version, anyMember: op.anyMember, cas: op.cas}
 	if op.kind != opGet {
 		op.maybe = true // until a definite refusal says otherwise... only for this attempt
 	}
@@ -193,27 +247,26 @@ func (c *client) onReply(rep reply) {
 func (c *client) finish(rep *reply) {
 	op := c.op
 	c.op = nil
-	h := framework.Op{Client: c.logical, Key: op.key, Value: op.value,
+	h := framework.Op{Client: c.logical, Kind: framework.OpKind(op.kind), Key: op.key, Value: op.value,
+		Expect: op.cas.expect, ExpectAbsent: op.cas.expectAbsent, Delta: op.cas.delta,
 		Start: time.Unix(0, op.start), End: time.Unix(0, c.s.now)}
-	switch op.kind {
-	case opGet:
-		h.Kind = framework.OpGet
-	case opPut:
-		h.Kind = framework.OpPut
-	default:
-		h.Kind = framework.OpDelete
-	}
 	switch {
 	case rep != nil:
 		h.Outcome = framework.OK
+		h.Version = rep.version
 		switch op.kind {
 		case opGet:
 			h.Found, h.Value = rep.found, rep.value
 		case opPut:
 			h.Found = rep.status == kvpb.Status_UPDATE
+		case opCAS:
+			h.Held = rep.status != kvpb.Status_CONDITION_FAILED
+		case opIncr:
+			h.Value = rep.value
 		default:
 			h.Found = rep.status == kvpb.Status_SUCCESS
 		}
+		c.saw(h)
 	case op.kind != opGet && op.maybe:
 		h.Outcome = framework.Unknown
 		c.logical = c.s.newLogical()
@@ -228,6 +281,24 @@ func (c *client) finish(rep *reply) {
 	}
 	c.s.record(h)
 	op.onDone(h)
+}
+
+// saw remembers a counter's value a finished operation learnt, for the
+// next cas there.
+func (c *client) saw(h framework.Op) {
+	if !slices.Contains(c.counters, h.Key) {
+		return
+	}
+	if c.seen == nil {
+		c.seen = map[string]*string{}
+	}
+	switch {
+	case h.Kind == framework.OpGet && !h.Found, h.Kind == framework.OpCAS && !h.Held:
+		delete(c.seen, h.Key)
+	default:
+		v := h.Value
+		c.seen[h.Key] = &v
+	}
 }
 
 // refresh reads the ring from etcd, then calls next (also when etcd is

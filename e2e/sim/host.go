@@ -158,6 +158,9 @@ func (x hostShell) Apply(ops []chainsm.StorageOp) ([]storage.Outcome, error) {
 
 func (x hostShell) Sync(id uint64) { x.h.requestSync(id) }
 
+// Committed: the simulator has no watchers.
+func (x hostShell) Committed(chainsm.Committed) {}
+
 func (x hostShell) Snapshot(ss chainsm.SnapshotSend) {
 	h := x.h
 	recs, err := h.disk.snapshot(ss.Part)
@@ -209,9 +212,12 @@ func (h *host) answer(a chainsm.Answer) {
 		return
 	}
 	delete(h.calls, a.Token)
-	rep := reply{attempt: c.attempt, err: a.Err, status: a.Status}
+	rep := reply{attempt: c.attempt, err: a.Err, status: a.Status, value: string(a.Res.Value), version: a.Seq}
+	if a.Status == kvpb.Status_CONDITION_FAILED {
+		rep.version = a.Res.Version
+	}
 	if c.read && a.Err == nil {
-		rep.value, rep.found, rep.err = h.readKey(c.part, c.key)
+		rep.value, rep.found, rep.version, rep.err = h.readKey(c.part, c.key)
 	}
 	if !c.read && a.Err == nil {
 		if seq, ok := h.disk.dedupSeq(c.part, c.id); ok {
@@ -244,7 +250,7 @@ func (h *host) checkDurable(p int, seq uint64, what string) {
 
 // readKey reads a key the chain allowed this member to serve now, as the
 // kvserver does (chainstore.Read).
-func (h *host) readKey(p int, key string) (string, bool, error) {
+func (h *host) readKey(p int, key string) (string, bool, uint64, error) {
 	r, ok, err := chainstore.Read(h.disk.st, p, nil, []byte(key), h.wall(), maxSkewMs)
 	if errors.Is(err, chainsm.ErrNotReady) {
 		h.s.count("read-near-expiry")
@@ -252,7 +258,7 @@ func (h *host) readKey(p int, key string) (string, bool, error) {
 	if rec, found, _ := h.disk.st.Get(p, nil, []byte(key), 0); found && err == nil {
 		h.checkDurable(p, rec.Seq, "returned by a read")
 	}
-	return string(r.Value), ok, err
+	return string(r.Value), ok, r.Seq, err
 }
 
 // onMsg takes a peer message.
@@ -293,7 +299,7 @@ func (h *host) onRequest(c *client, rq request) {
 			rep.err = err
 		case serve:
 			rep.status = kvpb.Status_SUCCESS
-			rep.value, rep.found, rep.err = h.readKey(rq.part, rq.key)
+			rep.value, rep.found, rep.version, rep.err = h.readKey(rq.part, rq.key)
 		default:
 			h.calls[tok] = cl
 			h.drain()

@@ -45,6 +45,9 @@ type Options struct {
 	// TTLKeys is how many keys take puts with a TTL of 50-500 ms (checked
 	// by the expiry checker, not porcupine); default 4, negative for none.
 	TTLKeys int
+	// Counters is how many integer keys take increments and
+	// compare-and-swaps besides reads; default 3, negative for none.
+	Counters int
 	// FaultTime is how long faults are injected; LiveTime how long the
 	// healed cluster runs after that, the last LiveCheck of it with every
 	// operation required to succeed.
@@ -78,6 +81,7 @@ func (o *Options) defaults() {
 	set(&o.Replicas, 3)
 	set(&o.Keys, 16)
 	set(&o.TTLKeys, 4)
+	set(&o.Counters, 3)
 	setD := func(v *time.Duration, d time.Duration) {
 		if *v == 0 {
 			*v = d
@@ -308,6 +312,9 @@ func (s *Sim) setup() {
 		}
 		for k := 0; k < o.TTLKeys; k++ {
 			c.ttlKeys = append(c.ttlKeys, ttlKey(k))
+		}
+		for k := 0; k < o.Counters; k++ {
+			c.counters = append(c.counters, fmt.Sprintf("n%d", k))
 		}
 		s.clients = append(s.clients, c)
 	}

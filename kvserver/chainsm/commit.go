@@ -9,6 +9,7 @@ func (r *replica) commitTo(now Mono, c uint64) {
 	if c <= r.committed {
 		return
 	}
+	var done []*Entry
 	for _, le := range r.log {
 		s := le.e.Seq
 		if s <= r.committed {
@@ -28,6 +29,10 @@ func (r *replica) commitTo(now Mono, c uint64) {
 		}
 		le.waiters = nil
 		r.dedup.detach(le)
+		done = append(done, le.e)
+	}
+	if len(done) > 0 {
+		r.n.rd.Committed = append(r.n.rd.Committed, Committed{Part: r.p, Entries: done})
 	}
 	r.committed = c
 	r.flushHeld(now)

@@ -217,10 +217,21 @@ type Ready struct {
 	Snapshots []SnapshotSend
 	Answers   []Answer
 	Reports   []Report
+	// Committed are the entries that became committed here (synced on
+	// every member of the chain), in seq order per partition: what
+	// watchers may see. The entries must not be modified.
+	Committed []Committed
+}
+
+// Committed is a run of consecutive entries of a partition that became
+// committed at this member.
+type Committed struct {
+	Part    int
+	Entries []*Entry
 }
 
 // Empty reports whether rd asks for nothing.
 func (rd *Ready) Empty() bool {
 	return len(rd.Storage) == 0 && rd.Sync == 0 && len(rd.Msgs) == 0 && len(rd.Snapshots) == 0 &&
-		len(rd.Answers) == 0 && len(rd.Reports) == 0
+		len(rd.Answers) == 0 && len(rd.Reports) == 0 && len(rd.Committed) == 0
 }

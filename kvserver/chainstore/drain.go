@@ -8,7 +8,7 @@ import (
 // Shell is what drives a node: it carries out the outputs of each Ready.
 // Drain calls it in a fixed order per Ready: every group of storage
 // operations (then Advance), the sync request, snapshots, answers,
-// messages, reports.
+// messages, reports, committed entries.
 type Shell interface {
 	// Apply carries out one group of storage operations (Groups), in one
 	// batch (normally with ApplyGroup), and returns the outcomes of head
@@ -26,6 +26,8 @@ type Shell interface {
 	Send(m chainsm.Msg)
 	// Report carries a report to etcd.
 	Report(r chainsm.Report)
+	// Committed hands over entries that became committed (for watchers).
+	Committed(c chainsm.Committed)
 }
 
 // Drain carries out everything the node asks for until it has no Ready.
@@ -65,6 +67,9 @@ func Drain(n *chainsm.Node, sh Shell) error {
 		}
 		for _, r := range rd.Reports {
 			sh.Report(r)
+		}
+		for _, c := range rd.Committed {
+			sh.Committed(c)
 		}
 	}
 	return first

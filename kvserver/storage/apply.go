@@ -179,7 +179,7 @@ func (s *Store) writeOps(b *pebble.Batch, partition int, seq uint64, ops []Op, n
 	var scratch []byte // record buffer reused when the cache does not keep it
 	for i, op := range ops {
 		k := appendKeyUnchecked(make([]byte, 0, 3+len(op.NS)+len(op.Key)), partition, op.NS, op.Key)
-		if _, existed[i], err = s.recordBefore(k, pending, nowMs); err != nil {
+		if _, existed[i], err = s.recordBefore(k, pending, nowMs, false); err != nil {
 			return nil, nil, err
 		}
 		if op.Kind == OpNone {
@@ -228,16 +228,17 @@ func setUint64(b *pebble.Batch, key []byte, n uint64) error {
 }
 
 // recordBefore returns the record k holds and whether it is live at nowMs,
-// looking at earlier ops of the batch, then the cache, then pebble. The
-// value may alias the cache or the batch: copy it to keep it.
-func (s *Store) recordBefore(k []byte, pending map[string]Record, nowMs int64) (Record, bool, error) {
+// looking at earlier ops of the batch, then the cache, then pebble. Only
+// with value is the record's value read from pebble (a write's liveness
+// needs none); it may alias the cache or the batch: copy it to keep it.
+func (s *Store) recordBefore(k []byte, pending map[string]Record, nowMs int64, value bool) (Record, bool, error) {
 	if r, ok := pending[lookupKey(k)]; ok {
 		return r, r.Seq != 0, nil
 	}
 	if r, ok := s.cache.peek(k); ok {
 		return r, !r.Expired(nowMs), nil
 	}
-	r, ok, err := s.readRecord(k, false)
+	r, ok, err := s.readRecord(k, value && !CanaryCASNoValue)
 	if err != nil {
 		return Record{}, false, err
 	}

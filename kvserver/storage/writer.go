@@ -130,7 +130,7 @@ func (w *Writer) resolve(p int, e *LogEntry, nowMs int64) error {
 	}
 	op := e.Ops[0]
 	k := appendKeyUnchecked(nil, p, op.NS, op.Key)
-	cur, live, err := w.s.recordBefore(k, w.live, nowMs)
+	cur, live, err := w.s.recordBefore(k, w.live, nowMs, true)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,109 @@
+package kvserver
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// watchOnce opens a watch of key at server id after seq and returns the
+// stream.
+func (c *tcluster) watchOnce(ctx context.Context, id string, p int, key string, after uint64) kvpb.KV_WatchClient {
+	c.t.Helper()
+	st, err := c.kv(id).Watch(ctx, &kvpb.WatchRequest{Header: &kvpb.RequestHeader{}, Partition: uint32(p), Key: []byte(key), AfterSeq: after})
+	require.NoError(c.t, err)
+	return st
+}
+
+// nextEvents receives until it has n events, returning them and the last
+// resume point.
+func nextEvents(t *testing.T, st kvpb.KV_WatchClient, n int) ([]*kvpb.WatchEvent, uint64) {
+	t.Helper()
+	var out []*kvpb.WatchEvent
+	var seq uint64
+	for len(out) < n {
+		resp, err := st.Recv()
+		require.NoError(t, err)
+		require.Equal(t, kvpb.Status_STATUS_UNSPECIFIED, resp.Status, resp.Message)
+		out = append(out, resp.Events...)
+		seq = max(seq, resp.Seq)
+	}
+	return out, seq
+}
+
+// TestWatchResumesAtNewTail: a watch sees each committed write of its key
+// once, in order, with its version; after the tail leaves the chain it
+// resumes at the new tail after the last seq it got, with no gap and no
+// repeat; a watch from history no longer kept is refused, never shortened.
+func TestWatchResumesAtNewTail(t *testing.T) {
+	t.Parallel()
+	c := newChain3(t, 3)
+	w := c.client()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const p = 4
+	keys := keysIn(p, 2, "watch")
+	key, other := keys[0], keys[1]
+
+	st := c.watchOnce(ctx, "s3", p, key, 0)
+	_, start := nextEvents(t, st, 0) // the start point
+	_ = start
+	for i := range 5 {
+		_, err := w.put(ctx, key, fmt.Sprint("v", i))
+		require.NoError(t, err)
+		_, err = w.put(ctx, other, "noise")
+		require.NoError(t, err)
+	}
+	_, err := w.del(ctx, key)
+	require.NoError(t, err)
+	evs, last := nextEvents(t, st, 6)
+	for i, e := range evs[:5] {
+		require.Equal(t, kvpb.WatchEvent_PUT, e.Kind)
+		require.Equal(t, fmt.Sprint("v", i), string(e.Value))
+		require.Equal(t, key, string(e.Key), "a key watch sees only its key")
+		if i > 0 {
+			require.Greater(t, e.Version, evs[i-1].Version)
+		}
+	}
+	require.Equal(t, kvpb.WatchEvent_DELETE, evs[5].Kind)
+
+	// s3 leaves: its stream ends asking to resume elsewhere; the new tail
+	// s2 continues after the last seq seen.
+	r := c.publish(func(r *ringmeta.Ring) { r.Chains[p].Members = []string{"s1", "s2"} })
+	c.waitEpoch(r.Epoch, "s1", "s2")
+	for {
+		resp, err := st.Recv()
+		require.NoError(t, err)
+		if resp.Status != kvpb.Status_STATUS_UNSPECIFIED {
+			require.Equal(t, kvpb.Status_SERVER_NOT_RESPONSIBLE, resp.Status)
+			break
+		}
+		require.Empty(t, resp.Events, "no write happened")
+	}
+	_, err = w.put(ctx, key, "after")
+	require.NoError(t, err)
+	st2 := c.watchOnce(ctx, "s2", p, key, last)
+	evs, _ = nextEvents(t, st2, 1)
+	require.Len(t, evs, 1, "no repeat of what the first stream delivered")
+	require.Equal(t, "after", string(evs[0].Value))
+
+	// History no longer kept: refused with OutOfRange.
+	c.srv("s2").watch.mu.Lock()
+	c.srv("s2").watch.maxEntries = 2
+	c.srv("s2").watch.mu.Unlock()
+	for range 3 {
+		_, err = w.put(ctx, other, "more")
+		require.NoError(t, err)
+	}
+	st3 := c.watchOnce(ctx, "s2", p, key, last)
+	_, err = st3.Recv()
+	require.Equal(t, codes.OutOfRange, status.Code(err), "%v", err)
+	require.ErrorContains(t, err, "no longer kept")
+}
