@@ -11,7 +11,7 @@ LDFLAGS  := -X github.com/ecskv/ecskv/common/cliutil.version=$(shell git describ
 DATA     ?= ./data
 N        ?= 5
 
-.PHONY: all help deps tools peer-tools screenshots build image multihost k8s-lint k8s-schemas systemd-lint run test unit sim e2e chaos bench-failover bench-peers profile proto proto-tools lint fmt vet bench fuzz clean
+.PHONY: all help deps tools peer-tools screenshots build image multihost k8s-lint k8s-schemas systemd-lint run test unit sim e2e chaos bench-failover bench-peers bench-redis profile proto proto-tools lint fmt vet bench fuzz clean
 
 all: build
 
@@ -210,6 +210,12 @@ peer-tools:
 ## per 1,000 ops of servers and client) and writes bench-results/peers.{json,svg}
 bench-peers: build peer-tools
 	$(GO) run ./e2e/peers --bin-dir $(BIN) --duration $(or $(DURATION),30s) --out $(CURDIR)/bench-results
+
+## bench-redis: only the redis-benchmark part of bench-peers (-t set,get,
+## -n 100000, -c 50) against ecskv's Redis protocol (3 servers) and a
+## Redis Cluster, into bench-results/redis/peers.{json,svg}
+bench-redis: build peer-tools
+	$(GO) run ./e2e/peers --bin-dir $(BIN) --systems ecskv-3,redis-cluster --only-redis-benchmark --out $(CURDIR)/bench-results/redis
 
 ## profile: kvbench W and C against a local 3-server (SERVERS) cluster
 ## started with --pprof; CPU and allocation profiles of every kvserver and

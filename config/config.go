@@ -48,7 +48,11 @@ type ECS struct {
 	// dht-base-port+i-1 (kvserver --dht-listen); 0 (the default) is off.
 	// Not on a cluster with TLS: the protocol is plaintext.
 	DHTBasePort int `mapstructure:"dht-base-port"`
-	TLS         `mapstructure:",squash"`
+	// RESPBasePort gives launched server i the Redis protocol front door
+	// on resp-base-port+i-1 (kvserver --resp-listen); 0 (the default) is
+	// off. Not on a cluster with TLS: the protocol is plaintext.
+	RESPBasePort int `mapstructure:"resp-base-port"`
+	TLS          `mapstructure:",squash"`
 }
 
 // TLS names the certificate files of one binary (DESIGN §8). With none set
@@ -158,6 +162,7 @@ type KVServer struct {
 	// it one is refused with ResourceExhausted. Default 1024.
 	MaxForwards int `mapstructure:"max-forwards"`
 	DHT         `mapstructure:",squash"`
+	RESP        `mapstructure:",squash"`
 	TLS         `mapstructure:",squash"`
 }
 
@@ -179,6 +184,24 @@ type DHT struct {
 	// DHTIdleTimeout closes a DHT connection that sends no message, or
 	// reads no answer, for this long; default 5m, 0 = never.
 	DHTIdleTimeout time.Duration `mapstructure:"dht-idle-timeout"`
+}
+
+// RESP configures a kvserver's Redis protocol front door: plain TCP,
+// without encryption; with users, a connection logs in with AUTH.
+type RESP struct {
+	// RESPListen is the address of the Redis protocol front door; ""
+	// (the default) is off.
+	RESPListen string `mapstructure:"resp-listen"`
+	// RESPAllowInsecure lets the plaintext front door, where AUTH sends
+	// passwords in the clear, run on a server with TLS, which otherwise
+	// refuses to start with resp-listen; default false.
+	RESPAllowInsecure bool `mapstructure:"resp-allow-insecure"`
+	// RESPMaxConnections bounds the open Redis protocol connections; one
+	// more is refused at once. Default 1024, 0 = no bound.
+	RESPMaxConnections int `mapstructure:"resp-max-connections"`
+	// RESPIdleTimeout closes a Redis protocol connection that sends no
+	// command, or reads no answer, for this long; default 5m, 0 = never.
+	RESPIdleTimeout time.Duration `mapstructure:"resp-idle-timeout"`
 }
 
 // The client's read modes (Client.ReadMode).

@@ -68,6 +68,7 @@ func DefaultKVServer() KVServer {
 		ScanMaxPageKeys:       1000,
 		ScanMaxPageBytes:      1 << 20,
 		DHT:                   DHT{DHTMaxConnections: 1024, DHTMaxInflight: 16, DHTIdleTimeout: 5 * time.Minute},
+		RESP:                  RESP{RESPMaxConnections: 1024, RESPIdleTimeout: 5 * time.Minute},
 	}
 }
 

@@ -57,6 +57,12 @@ func (c ECS) Validate() error {
 	if c.DHTBasePort != 0 && (c.Secure || c.TLS.Enabled()) {
 		p.addf("dht-base-port", "the DHT API is plaintext TCP without authentication: not on a cluster with TLS (start such a server by hand with --dht-listen and --dht-allow-insecure)")
 	}
+	if c.RESPBasePort != 0 && (c.RESPBasePort < 1 || c.RESPBasePort+c.Servers-1 > 65535) {
+		p.addf("resp-base-port", "servers need ports %d..%d, outside 1..65535", c.RESPBasePort, c.RESPBasePort+c.Servers-1)
+	}
+	if c.RESPBasePort != 0 && (c.Secure || c.TLS.Enabled()) {
+		p.addf("resp-base-port", "the Redis protocol front door is plaintext TCP (AUTH sends passwords in the clear): not on a cluster with TLS (start such a server by hand with --resp-listen and --resp-allow-insecure)")
+	}
 	if len(c.EtcdEndpoints) == 0 && (c.EtcdPort < 1 || c.EtcdPort > 65534) {
 		p.addf("etcd-port", "must be in 1..65534 (peer port is +1), got %d", c.EtcdPort)
 	}
@@ -133,6 +139,7 @@ func (c KVServer) Validate() error {
 	checkBatchBounds(&p, c)
 	checkScanBounds(&p, c)
 	checkDHT(&p, c)
+	checkRESP(&p, c)
 	if c.RateLimit < 0 {
 		p.addf("rate-limit", "must be >= 0 requests/s (0 = no limit), got %v", c.RateLimit)
 	}
@@ -207,6 +214,25 @@ func checkDHT(p *problems, c KVServer) {
 	}
 	if c.DHTIdleTimeout != 0 && c.DHTIdleTimeout < time.Second {
 		p.addf("dht-idle-timeout", "must be 0 (never) or at least 1s, got %v", c.DHTIdleTimeout)
+	}
+}
+
+// checkRESP checks the Redis protocol front door's address and bounds,
+// and refuses it on a server with TLS unless allowed: the protocol is
+// plaintext, passwords included.
+func checkRESP(p *problems, c KVServer) {
+	if c.RESPListen == "" {
+		return
+	}
+	checkAddr(p, "resp-listen", c.RESPListen, false)
+	if c.TLS.Enabled() && !c.RESPAllowInsecure {
+		p.addf("resp-listen", "the Redis protocol front door is plaintext TCP (AUTH sends passwords in the clear); on a server with TLS it also needs resp-allow-insecure")
+	}
+	if c.RESPMaxConnections < 0 {
+		p.addf("resp-max-connections", "must be >= 0 (0 = no bound), got %d", c.RESPMaxConnections)
+	}
+	if c.RESPIdleTimeout != 0 && c.RESPIdleTimeout < time.Second {
+		p.addf("resp-idle-timeout", "must be 0 (never) or at least 1s, got %v", c.RESPIdleTimeout)
 	}
 }
 

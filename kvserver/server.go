@@ -19,6 +19,7 @@ import (
 	"github.com/ecskv/ecskv/common/tlsutil"
 	"github.com/ecskv/ecskv/config"
 	"github.com/ecskv/ecskv/kvserver/dht"
+	"github.com/ecskv/ecskv/kvserver/resp"
 	"github.com/ecskv/ecskv/kvserver/storage"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -41,9 +42,11 @@ type Server struct {
 	gate    *connGate // lis: the connection bounds
 	httpSrv *http.Server
 	metrics *metrics
-	watch   *watchHub        // committed writes for watchers
-	dht     *dht.Server      // the VoidPhone DHT API; nil when off
-	dhtKV   *dht.ClientStore // its way into the cluster
+	watch   *watchHub           // committed writes for watchers
+	dht     *dht.Server         // the VoidPhone DHT API; nil when off
+	dhtKV   *dht.ClientStore    // its way into the cluster
+	resp    *resp.Server        // the Redis protocol front door; nil when off
+	respKV  *resp.ClientCluster // its way into the cluster
 
 	ring    atomic.Pointer[currentRing]
 	ringMu  sync.Mutex // serialises applyRing (watch and ping both call it); guards ringRev
@@ -162,6 +165,9 @@ func (s *Server) Start() (err error) {
 	if err = s.startDHT(); err != nil {
 		return err
 	}
+	if err = s.startRESP(); err != nil {
+		return err
+	}
 	etcdTLS, err := tlsutil.EtcdConfig(s.cfg.EtcdFiles(s.cfg.ID), s.cfg.EtcdEndpoints)
 	if err != nil {
 		return fmt.Errorf("kvserver: etcd TLS: %w", err)
@@ -223,6 +229,7 @@ func (s *Server) Stop() {
 		s.goMu.Unlock()
 		s.failWrites() // no ack gets in any more: answer them now
 		s.stopDHT()
+		s.stopRESP()
 		if s.health != nil {
 			s.health.Shutdown()
 		}

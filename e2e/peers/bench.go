@@ -180,5 +180,5 @@ func printTable(w io.Writer, rows []row) {
 			fmt.Sprintf("%.3f", r.ServerCPUPer1k), fmt.Sprintf("%.3f", r.ClientCPUPer1k), strconv.FormatInt(r.Errors, 10))
 	}
 	fmt.Fprintln(w, "srv CPU, cli CPU: CPU seconds (user+system) per 1,000 ops over the measured run, of all the system's")
-	fmt.Fprintln(w, "server processes and of the client (kvbench); unlike ops/s, they hardly depend on the cores or other load")
+	fmt.Fprintln(w, "server processes and of the client (kvbench; redis-benchmark for RB- rows); unlike ops/s, they hardly depend on the cores or other load")
 }

@@ -4,7 +4,10 @@
 // --many-clients), stops it, and prints one table with every system's
 // figures, their ratio to ecskv-3 and the CPU seconds per 1,000 operations
 // of the system's servers and of the client, plus peers.json and a chart
-// (peers.svg) in --out.
+// (peers.svg) in --out. It also runs redis-benchmark (-t set,get) against
+// the systems that speak RESP: ecskv-3's Redis protocol front door on one
+// server, and the Redis Cluster in --cluster mode (rows RB-SET and RB-GET;
+// --only-redis-benchmark runs just those, --redis-benchmark 0 none).
 //
 // With --profile (`make profile`) it instead runs W and C against a
 // 3-server (--profile-servers) ecskv started with --pprof and saves CPU profiles of every
@@ -35,6 +38,8 @@ type options struct {
 	manyClients          int
 	profile              bool
 	profileServers       int
+	redisBench           int  // requests of each redis-benchmark test; 0: none
+	onlyRedisBench       bool // skip the kvbench workloads
 }
 
 func main() {
@@ -48,6 +53,8 @@ func main() {
 	flag.IntVar(&o.manyClients, "many-clients", 256, "clients of the extra W and A runs, where latency does not limit throughput (0: none)")
 	flag.IntVar(&o.keys, "keys", 10_000, "keys (written once per system by a load run before the workloads)")
 	flag.IntVar(&o.value, "value-size", 1024, "value bytes")
+	flag.IntVar(&o.redisBench, "redis-benchmark", 100_000, "requests of each redis-benchmark test (-t set,get, --clients connections) against the systems that speak RESP (0: none)")
+	flag.BoolVar(&o.onlyRedisBench, "only-redis-benchmark", false, "run only redis-benchmark, not the kvbench workloads")
 	flag.BoolVar(&o.profile, "profile", false, "profile ecskv-3 under W and C instead of comparing systems")
 	flag.IntVar(&o.profileServers, "profile-servers", 3, "servers of the profiled ecskv (replicas stay 3)")
 	flag.Parse()
@@ -141,6 +148,17 @@ func measure(ctx context.Context, o options, sys system) (rows []row, err error)
 		return nil, err
 	}
 	progress("%s: ready in %.1fs at %s", sys.name(), time.Since(start).Seconds(), target)
+	if !o.onlyRedisBench {
+		if rows, err = kvbenchRuns(ctx, o, sys, target); err != nil {
+			return rows, err
+		}
+	}
+	rb, err := redisBenchmark(ctx, o, sys)
+	return append(rows, rb...), err
+}
+
+// kvbenchRuns loads the keys and runs every kvbench workload on sys.
+func kvbenchRuns(ctx context.Context, o options, sys system, target string) (rows []row, err error) {
 	progress("%s: loading %d keys", sys.name(), o.keys)
 	if err := loadKeys(ctx, o, target, sys.benchArgs()); err != nil {
 		return nil, err

@@ -176,7 +176,7 @@ type ecskv struct {
 	env    []string // extra environment (ECSKV_PPROF=true for profiles, ECSKV_SYNC=false)
 	suffix string   // of the name, for a variant set by env
 	ecs    *proc
-	base   int // server sI listens on base+I-1, its metrics on base+1000+I-1
+	base   int // server sI listens on base+I-1, its metrics on base+1000+I-1, RESP on base+2000+I-1
 }
 
 func (e *ecskv) name() string {
@@ -194,7 +194,7 @@ func (e *ecskv) benchArgs() []string {
 }
 
 func (e *ecskv) start(ctx context.Context, dir string) (string, error) {
-	base, err := freePorts(e.n+3, 0, 1000)
+	base, err := freePorts(e.n+3, 0, 1000, 2000)
 	if err != nil {
 		return "", err
 	}
@@ -202,7 +202,8 @@ func (e *ecskv) start(ctx context.Context, dir string) (string, error) {
 	etcdPort, httpPort := base+e.n, base+e.n+2 // etcd uses etcdPort and etcdPort+1
 	e.ecs, err = spawn(filepath.Join(dir, "ecs.log"), e.env, filepath.Join(e.binDir, "ecs"), "start",
 		"-n", strconv.Itoa(e.n), "--replicas", "3", "--data-dir", filepath.Join(dir, "data"),
-		"--base-port", strconv.Itoa(base), "--etcd-port", strconv.Itoa(etcdPort), "--http", addr(httpPort))
+		"--base-port", strconv.Itoa(base), "--etcd-port", strconv.Itoa(etcdPort), "--http", addr(httpPort),
+		"--resp-base-port", strconv.Itoa(base+2000))
 	if err != nil {
 		return "", err
 	}
@@ -225,13 +226,27 @@ func (e *ecskv) stop() error { return e.ecs.stop(30 * time.Second) }
 // children are the kvservers.
 func (e *ecskv) pids() []int { return pidsOf(e.ecs) }
 
+// respAddr is s1's Redis protocol front door of ecskv-3 (the other
+// variants are not measured with redis-benchmark). Any server forwards
+// every key to its chain, so s1 takes redis-benchmark's connections,
+// without --cluster.
+func (e *ecskv) respAddr() (string, bool) {
+	if e.name() != baseline {
+		return "", false
+	}
+	return addr(e.base + 2000), false
+}
+
 // metricsAddr is server i's metrics (and pprof) address.
 func (e *ecskv) metricsAddr(i int) string { return addr(e.base + 1000 + i - 1) }
 
 // --- Redis Cluster ---
 
 // redisCluster is 3 masters and 3 replicas, AOF with fsync every second.
-type redisCluster struct{ procs []*proc }
+type redisCluster struct {
+	procs []*proc
+	addrs []string
+}
 
 func (r *redisCluster) name() string        { return "redis-cluster" }
 func (r *redisCluster) benchArgs() []string { return nil }
@@ -277,8 +292,13 @@ func (r *redisCluster) start(ctx context.Context, dir string) (string, error) {
 		}
 		return true
 	})
+	r.addrs = addrs
 	return "redis-cluster://" + strings.Join(addrs, ","), err
 }
+
+// respAddr is the first master's address; redis-benchmark --cluster finds
+// the others there.
+func (r *redisCluster) respAddr() (string, bool) { return r.addrs[0], true }
 
 func (r *redisCluster) stop() error { return stopAll(r.procs) }
 func (r *redisCluster) pids() []int { return pidsOf(r.procs...) }

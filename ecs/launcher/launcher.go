@@ -71,6 +71,15 @@ func (l *Launcher) dhtArgs(i int) []string {
 	return []string{"--dht-listen", net.JoinHostPort(l.cfg.Host, strconv.Itoa(l.cfg.DHTBasePort+i-1))}
 }
 
+// respArgs gives local server i its Redis protocol address, with
+// resp-base-port.
+func (l *Launcher) respArgs(i int) []string {
+	if l.cfg.RESPBasePort == 0 {
+		return nil
+	}
+	return []string{"--resp-listen", net.JoinHostPort(l.cfg.Host, strconv.Itoa(l.cfg.RESPBasePort+i-1))}
+}
+
 // New prepares a launcher of cfg.KVServerBin (default: kvserver beside
 // this binary) that gives the servers tls's flags and msgBytes as their
 // --max-message-bytes and forwards their output, prefixed, to out.
@@ -120,7 +129,7 @@ func (l *Launcher) startOne(i int, id string, etcdEndpoints []string) error {
 		"--data-dir", filepath.Join(l.cfg.DataDir, c.id),
 		"--etcd-endpoints", strings.Join(etcdEndpoints, ","),
 		"--cluster", l.cfg.Cluster, "--lease-ttl", l.cfg.LeaseTTL.String(),
-		"--log-level", l.cfg.LogLevel, "--max-message-bytes", strconv.Itoa(l.msgBytes)}, append(tlsArgs, l.dhtArgs(i)...)...)...)
+		"--log-level", l.cfg.LogLevel, "--max-message-bytes", strconv.Itoa(l.msgBytes)}, slices.Concat(tlsArgs, l.dhtArgs(i), l.respArgs(i))...)...)
 	// A child outlives nothing: if the ecs dies, the kernel sends it SIGTERM.
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	stdout, _ := c.cmd.StdoutPipe()

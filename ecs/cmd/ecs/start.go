@@ -55,6 +55,7 @@ func newStartCommand() *cobra.Command {
 	f.Bool("auth", false, "users and login tokens (on with --secure); fixed at cluster creation")
 	f.Duration("token-ttl", d.TokenTTL, "how long a login token lasts")
 	f.Int("dht-base-port", d.DHTBasePort, "serve the VoidPhone DHT API of server sI on dht-base-port+I-1 (0: off)")
+	f.Int("resp-base-port", d.RESPBasePort, "serve the Redis protocol of server sI on resp-base-port+I-1 (0: off)")
 	load.AddTLSFlags(f, "ecs.crt and ecs.key; servers' <id>.crt", true)
 	return cmd
 }

@@ -80,6 +80,10 @@ func newCommand() *cobra.Command {
 	f.Int("dht-max-connections", d.DHTMaxConnections, "open DHT API connections at once (0: no bound)")
 	f.Int("dht-max-inflight", d.DHTMaxInflight, "pipelined requests of one DHT API connection in flight at once")
 	f.Duration("dht-idle-timeout", d.DHTIdleTimeout, "close a DHT API connection that sends nothing or reads no answer for this long (0: never)")
+	f.String("resp-listen", "", "address of the Redis protocol front door, plain TCP (empty: off)")
+	f.Bool("resp-allow-insecure", d.RESPAllowInsecure, "serve the plaintext Redis protocol (passwords in the clear) on a server with TLS")
+	f.Int("resp-max-connections", d.RESPMaxConnections, "open Redis protocol connections at once (0: no bound)")
+	f.Duration("resp-idle-timeout", d.RESPIdleTimeout, "close a Redis protocol connection that sends nothing or reads no answer for this long (0: never)")
 	load.AddTLSFlags(f, "<id>.crt and <id>.key", true)
 	return cmd
 }
