@@ -20,21 +20,25 @@ help:
 	@sed -n -e 's/^## \([a-z0-9-]*:\)/\1/p' -e 's/^## /    /p' $(firstword $(MAKEFILE_LIST))
 
 ## deps: download every Go module the build and tests need, and the tools
-## the end-to-end tests drive (Prometheus, Chromium)
+## the end-to-end tests drive (Prometheus, Chromium, redis-cli)
 deps: tools
 	$(GO) mod download
 
-## tools: install Prometheus (prometheus, promtool) and headless Chromium from
-## Debian's packages when missing
+## tools: install Prometheus (prometheus, promtool), headless Chromium and
+## Redis (redis-cli for the Redis protocol's tests, redis-server for its
+## byte-for-byte comparison) from Debian's packages when missing
+## (RUNLEVEL=1 keeps apt from starting redis-server)
 tools:
 	@missing=""; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v redis-cli >/dev/null || missing="$$missing redis-tools"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		$$SUDO env RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
 ## build: compile ecs, kvserver, kvclient and kvbench into bin/
