@@ -180,7 +180,7 @@ func TestOneShot(t *testing.T) {
 		{"scan bad limit", nil, []string{"scan", "--limit", "-1"}, result{2, "", "kvclient: scan: --limit wants a number of keys >= 0 (0: all), got \"-1\"\n"}},
 		{"usage", nil, []string{"get"}, result{2, "", "kvclient: usage: get [--meta] KEY\n"}},
 		{"unknown command", nil, []string{"connect", "x"}, result{2, "",
-			"kvclient: unknown command \"connect\"; want put, get, delete, cas, incr, decr, expire, persist, ttl, scan, keyrange or keyrange_read (none starts the REPL)\n"}},
+			"kvclient: unknown command \"connect\"; want put, get, delete, cas, incr, decr, expire, persist, ttl, scan, watch, keyrange or keyrange_read (none starts the REPL)\n"}},
 		{"bad flag", nil, []string{"--nope", "get", "k"}, result{2, "", "kvclient: unknown flag: --nope\n"}},
 		{"bad config", nil, []string{"--server", "nohost", "get", "k"}, result{2, "",
 			"kvclient: config: invalid: server: must be host:port, got \"nohost\"\n"}},
