@@ -20,6 +20,7 @@ func init() {
 	scenarios["sole-member-cut-off"] = scenarioSoleMemberCutOff
 	scenarios["unsynced-tail-left-alone"] = scenarioUnsyncedTailLeftAlone
 	scenarios["head-restart-after-forward"] = scenarioHeadRestartAfterForward
+	scenarios["synced-report-after-failover"] = scenarioSyncedReportAfterFailover
 }
 
 func ms(n int64) int64 { return n * int64(time.Millisecond) }
@@ -206,6 +207,55 @@ func scenarioHeadRestartAfterForward() Options {
 				a.crashKeep(0)
 				a.syncMean = a.baseSyncMean
 				a.start()
+			})
+		}}
+}
+
+// synced-report-after-failover: R=3, [A,B,C] and a spare D. C crashes at
+// 1 s (down until the faults heal); the ECS makes D the learner of [A,B],
+// then promotes it: [A,B,D], D marked unsynced. The moment D has queued
+// its synced report, D is cut from etcd and the ECS (not from its peers)
+// and A restarts: the ECS fails A over ([B,D], D still marked: no report
+// in etcd yet). Then every ECS crashes (a new leader knows no earlier
+// incarnation) and D's cut ends: D writes its report, adopts [B,D], and
+// restarts at once, keeping what it wrote. The restarted ECS takes the
+// report of D's earlier incarnation for stale and deletes it. D must report
+// again at [B,D]: the mark outlived its report. Owing the report at one
+// chain version only (simcanary_reportonce), D never does, and the
+// partition stays frozen at two members.
+func scenarioSyncedReportAfterFailover() Options {
+	return Options{Partitions: 1, Servers: 4, NoFaults: true, FaultTime: 8 * time.Second, LiveTime: 14 * time.Second,
+		Script: func(s *Sim) {
+			ch := s.chainNow(0)
+			a := s.byID[ch.Members[0]]
+			s.at(ms(1000), s.byID[ch.Members[2]].crash)
+			var d *host
+			s.when(func() bool {
+				for _, h := range s.hosts {
+					if _, ok := h.reports[syncedKey(h.id, 0)]; ok {
+						d = h
+						return true
+					}
+				}
+				return false
+			}, func() {
+				s.count("script-cut")
+				s.net.setCut([]string{d.id}, s.controlPlane(), true)
+				a.crashKeep(0)
+				a.start()
+				s.when(func() bool { return !slices.Contains(s.chainNow(0).Members, a.id) }, func() {
+					epoch := s.ringNow().Epoch
+					for _, e := range s.ecses {
+						e.crash()
+						s.after(ms(1500), e.start)
+					}
+					s.net.setCut([]string{d.id}, s.controlPlane(), false)
+					s.when(func() bool { return s.adopted(d.id, epoch) }, func() {
+						s.count("script-restart")
+						d.crashKeep(len(d.disk.pending))
+						d.start()
+					})
+				})
 			})
 		}}
 }

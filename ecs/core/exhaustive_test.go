@@ -150,3 +150,44 @@ func TestStepsExhaustive(t *testing.T) {
 		}
 	}
 }
+
+// TestMarkedOnlyFailsOver checks what a marked member relies on to know
+// when it may stop re-reporting its sync (kvserver/chainsm onlyRemoved):
+// while a partition holds a mark (one at most: Promote adds one only to a
+// partition without), the only step that changes its chain is a failover,
+// which keeps the marked member, if at all, in a chain of the same members
+// less some, in the same order, without a learner.
+func TestMarkedOnlyFailsOver(t *testing.T) {
+	for _, in := range validPartitions() {
+		if len(in.Unsynced) != 1 || in.Chain.Learner != "" {
+			continue
+		}
+		m := in.Unsynced[0].ID
+		_, err := AddLearner(in, "e")
+		require.ErrorIs(t, err, ErrFrozen, "learner on %+v", in)
+		_, err = Shrink(in, in.Chain.Members[:1])
+		require.ErrorIs(t, err, ErrFrozen, "shrink %+v", in)
+		_, err = Reorder(in, in.Chain.Members)
+		require.ErrorIs(t, err, ErrFrozen, "reorder %+v", in)
+		for bits := 0; bits < 1<<len(universe); bits++ {
+			gone := map[string]bool{}
+			for i, s := range universe {
+				if bits&(1<<i) != 0 {
+					gone[s] = true
+				}
+			}
+			got := Remove(in, gone)
+			if got.Chain.Index(m) < 0 {
+				continue
+			}
+			require.Empty(t, got.Chain.Learner, "%+v gone %v -> %+v", in, gone, got)
+			i := 0
+			for _, id := range in.Chain.Members {
+				if i < len(got.Chain.Members) && got.Chain.Members[i] == id {
+					i++
+				}
+			}
+			require.Equal(t, len(got.Chain.Members), i, "%+v gone %v -> %+v: not a subsequence", in, gone, got)
+		}
+	}
+}

@@ -39,7 +39,9 @@ func (pt Partition) Synced(id string) bool {
 }
 
 // Frozen reports whether the partition waits for an unsynced member: the
-// planner takes no step on it until the mark is cleared.
+// planner takes no step on it until the mark is cleared. Only failover
+// (Remove) changes it meanwhile; a marked member relies on that to know
+// when its synced report is still owed (kvserver/chainsm adopt.go).
 func (pt Partition) Frozen() bool { return len(pt.Unsynced) > 0 }
 
 // clone copies the slices so a rule can build its result freely.

@@ -55,8 +55,13 @@ func (r *replica) adopt(now Mono, ch ringmeta.Chain, epoch uint64) {
 	}
 	// Report the sync after a promotion, and after a restart whose storage
 	// did not keep this chain version (a crash may have lost the record of
-	// a promotion together with its unsent report).
-	r.reportSync = r.reportSync || wasLearner || !wasKnown && r.stored && prevVer != ch.Version
+	// a promotion together with its unsent report). Report it again at a
+	// version that only took members out: the ECS may still hold the mark
+	// (a partition with a mark takes no step but a failover), and the
+	// report made at the previous version may never reach it.
+	keep := r.marked && onlyRemoved(prevMembers, ch)
+	r.marked = r.reportSync || wasLearner || !wasKnown && r.stored && prevVer != ch.Version || keep
+	r.reportSync = r.marked
 	r.unsynced = r.pred != ""
 	if wasHead && i != 0 {
 		r.failWaiters(ErrChainChanged) // clients retry at the new head by id
@@ -86,7 +91,7 @@ func (r *replica) adopt(now Mono, ch ringmeta.Chain, epoch uint64) {
 	} else if !r.reconciled {
 		r.probe(now)
 	}
-	r.n.store(StorageOp{Kind: StVersion, Part: r.p, Ver: r.ver, Epoch: epoch, Unsynced: r.reportSync})
+	r.n.store(StorageOp{Kind: StVersion, Part: r.p, Ver: r.ver, Epoch: epoch, Unsynced: r.marked})
 	if r.succ == "" {
 		// The tail commits what is synced here and, by its predecessor's
 		// watermark, above (a sole member: what is synced here).
@@ -145,4 +150,23 @@ func probeAfterChange(prev, next []string, me string) bool {
 		}
 	}
 	return false
+}
+
+// onlyRemoved reports whether chain ch differs from the members prev
+// followed until now only by members taken out (order kept, no learner):
+// the one change the ECS makes to a partition while it holds an unsynced
+// mark there (ecs/core: a marked partition is frozen but for failover).
+// Any other change shows that the ECS cleared the mark. simcanary_reportonce
+// puts back the old rule: a report is owed at one chain version only.
+func onlyRemoved(prev []string, ch ringmeta.Chain) bool {
+	if canaryReportOnce || ch.Learner != "" || len(prev) == 0 {
+		return false
+	}
+	i := 0
+	for _, id := range prev {
+		if i < len(ch.Members) && ch.Members[i] == id {
+			i++
+		}
+	}
+	return i == len(ch.Members)
 }

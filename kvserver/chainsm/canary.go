@@ -27,6 +27,7 @@ func Canaries() []string {
 		{canarySnapUnsynced, "snapunsynced"},
 		{canaryNoReorderProbe, "noreorderprobe"},
 		{canaryNarrowProbe, "narrowprobe"},
+		{canaryReportOnce, "reportonce"},
 	} {
 		if c.on {
 			out = append(out, c.name)

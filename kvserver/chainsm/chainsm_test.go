@@ -23,10 +23,13 @@ type net struct {
 	drop    func(Msg) bool
 	hold    map[string]bool // nodes whose syncs do not complete
 	answers map[uint64]Answer
+	reports map[string][]Report    // synced and ready reports, per node
+	stored  map[string][]StorageOp // StVersion records, per node
 }
 
 func newNet(t *testing.T, ids ...string) *net {
-	nt := &net{t: t, nodes: map[string]*Node{}, applied: map[string]map[int]uint64{}, syncs: map[string][]uint64{}, answers: map[uint64]Answer{}}
+	nt := &net{t: t, nodes: map[string]*Node{}, applied: map[string]map[int]uint64{}, syncs: map[string][]uint64{}, answers: map[uint64]Answer{},
+		reports: map[string][]Report{}, stored: map[string][]StorageOp{}}
 	for _, id := range ids {
 		nt.nodes[id] = New(Config{ID: id, Check: true})
 		nt.applied[id] = map[int]uint64{}
@@ -40,8 +43,11 @@ func (nt *net) drain(id string) {
 		rd := n.Ready()
 		var sts []storage.Outcome
 		for _, op := range rd.Storage {
-			if op.Kind == StApply {
+			switch op.Kind {
+			case StApply:
 				nt.applied[id][op.Part] = op.Entry.Seq
+			case StVersion:
+				nt.stored[id] = append(nt.stored[id], op)
 			}
 			if op.NeedStatus {
 				sts = append(sts, storage.Outcome{Status: kvpb.Status_SUCCESS})
@@ -54,6 +60,11 @@ func (nt *net) drain(id string) {
 		nt.queue = append(nt.queue, rd.Msgs...)
 		for _, a := range rd.Answers {
 			nt.answers[a.Token] = a
+		}
+		for _, r := range rd.Reports {
+			if r.Kind != RepEpoch {
+				nt.reports[id] = append(nt.reports[id], r)
+			}
 		}
 	}
 	if err := n.Violation(); err != nil {

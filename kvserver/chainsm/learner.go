@@ -106,9 +106,9 @@ func (r *replica) startCopy(now Mono, m Msg) {
 		return
 	}
 	r.failReads(ErrNotResponsible)
-	report := r.reportSync
+	report, marked := r.reportSync, r.marked
 	r.drop()
-	r.copying, r.unsynced, r.reportSync = true, true, report
+	r.copying, r.unsynced, r.reportSync, r.marked = true, true, report, marked
 	r.askCopy(now)
 }
 

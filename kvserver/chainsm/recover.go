@@ -43,7 +43,7 @@ func (n *Node) Recover(p int, rec Recovered) error {
 	}
 	*r = *newReplica(n, p)
 	r.stored = true
-	r.ver, r.reportSync = rec.Ver, rec.Unsynced
+	r.ver, r.reportSync, r.marked = rec.Ver, rec.Unsynced, rec.Unsynced
 	r.applied, r.synced, r.committed, r.truncated = rec.Applied, rec.Applied, rec.Truncated, rec.Truncated
 	for _, d := range rec.Dedup {
 		r.dedup.add(d, nil)

@@ -68,6 +68,12 @@ type replica struct {
 	// ended, so this member may lack what the predecessor held (a promoted
 	// learner, a restarted member): it serves no reads.
 	unsynced bool
+	// marked: the ECS may still hold this member's unsynced mark. Unlike
+	// reportSync it outlives the report, and it is stored with the chain
+	// version (StVersion Unsynced): until the ECS consumed a report it may
+	// lose it (queued in a shell that crashed, or discounted as an
+	// earlier incarnation's), and only the member can make another.
+	marked bool
 	// reportSync: say so to the ECS once in sync (it marks promoted
 	// learners unsynced, and a restart may have lost an earlier report).
 	reportSync bool
@@ -178,7 +184,7 @@ func (r *replica) reset() {
 	r.feeding, r.feedSent = false, 0
 	r.learning, r.installed, r.buf, r.readyDone = false, false, nil, false
 	r.copying, r.ingesting, r.snapFor = false, false, ""
-	r.unsynced, r.reportSync, r.syncTo, r.helloDone = false, false, 0, false
+	r.unsynced, r.reportSync, r.marked, r.syncTo, r.helloDone = false, false, false, 0, false
 	r.upSynced, r.sentSynced, r.reconciled = 0, 0, true
 }
 

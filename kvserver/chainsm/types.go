@@ -150,8 +150,9 @@ type StorageOp struct {
 	// NeedStatus: a head apply; the shell reports what it computed
 	// (storage.Outcome: the answer and the resolved ops) through Advance.
 	NeedStatus bool
-	// Unsynced (StVersion): this member may still lack what its
-	// predecessor held (a promoted learner before its sync).
+	// Unsynced (StVersion): the ECS may still mark this member unsynced
+	// (a promoted learner, until a chain change shows the mark gone): it
+	// reports its sync at this version, again after a restart.
 	Unsynced bool
 }
 

@@ -1,0 +1,5 @@
+//go:build !simcanary_reportonce
+
+package chainsm
+
+const canaryReportOnce = false
