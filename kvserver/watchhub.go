@@ -7,12 +7,14 @@ import (
 	"github.com/ecskv/ecskv/kvserver/chainsm"
 )
 
-// Bounds of the history a server keeps per partition for watchers: the
-// committed writes a watcher may still resume from, here or after a
-// failover at the member that becomes tail.
+// Bounds of the history a server keeps for watchers: the committed writes
+// a watcher may still resume from, here or after a failover at another
+// member. The byte budget is the server's, shared by its partitions (a
+// server holds hundreds), each keeping at least watchMinPartBytes.
 const (
-	watchHistoryEntries = 4096
-	watchHistoryBytes   = 1 << 20
+	watchHistoryEntries = 4096     // per partition
+	watchHistoryBytes   = 64 << 20 // per server
+	watchMinPartBytes   = 64 << 10
 )
 
 // watchHub keeps, per partition this server is a member of, the writes
@@ -24,7 +26,7 @@ type watchHub struct {
 	mu         sync.Mutex
 	parts      map[int]*watchHistory
 	maxEntries int // per partition
-	maxBytes   int
+	maxBytes   int // for all partitions
 }
 
 type watchHistory struct {
@@ -61,8 +63,9 @@ func (h *watchHub) committed(c chainsm.Committed) {
 		wh.bytes += entryBytes(e)
 		wh.last = e.Seq
 	}
+	limit := max(watchMinPartBytes, h.maxBytes/len(h.parts))
 	k := 0
-	for len(wh.entries)-k > h.maxEntries || wh.bytes > h.maxBytes && len(wh.entries)-k > 1 {
+	for len(wh.entries)-k > h.maxEntries || wh.bytes > limit && len(wh.entries)-k > 1 {
 		wh.bytes -= entryBytes(wh.entries[k])
 		wh.entries[k] = nil
 		k++
