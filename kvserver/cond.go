@@ -2,13 +2,12 @@ package kvserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/kvserver/chainsm"
 	"github.com/ecskv/ecskv/kvserver/storage"
-	"google.golang.org/protobuf/proto"
 )
 
 // Conditional writes, increments and expiry changes are resolved at the
@@ -39,50 +38,24 @@ func condOf(c *kvpb.Condition) (storage.Cond, error) {
 }
 
 func (s *Server) incr(ctx context.Context, r *kvpb.IncrRequest) (*kvpb.Response, error) {
-	ns, err := s.caller(ctx, r.Header)
-	if err != nil {
-		return nil, err
-	}
-	rt, resp := s.locate(r.Header, ns, r.Key, true)
-	if resp != nil {
-		return s.forwardOr(ctx, resp, r.Header, ns, r.Key, toHead, func(ctx context.Context, kv kvpb.KVClient, h *kvpb.RequestHeader) (*kvpb.Response, error) {
-			fr := proto.Clone(r).(*kvpb.IncrRequest)
-			fr.Header = h
-			return kv.Incr(ctx, fr)
-		})
-	}
-	if err := checkKV(rt.ring.Limits, r.Key, nil, 0); err != nil {
-		return nil, err
-	}
-	return s.write(ctx, rt, r.Header, storage.Op{Kind: storage.OpIncr, NS: ns, Key: r.Key, Delta: r.Delta})
+	return headWrite(s, ctx, r, r.Header, r.Key, kvpb.KVClient.Incr, func(ns []byte, lim ringmeta.Limits) (storage.Op, error) {
+		return storage.Op{Kind: storage.OpIncr, NS: ns, Key: r.Key, Delta: r.Delta}, checkKV(lim, r.Key, nil, 0)
+	})
 }
 
 func (s *Server) expireKey(ctx context.Context, r *kvpb.ExpireRequest) (*kvpb.Response, error) {
-	ns, err := s.caller(ctx, r.Header)
-	if err != nil {
-		return nil, err
-	}
-	rt, resp := s.locate(r.Header, ns, r.Key, true)
-	if resp != nil {
-		return s.forwardOr(ctx, resp, r.Header, ns, r.Key, toHead, func(ctx context.Context, kv kvpb.KVClient, h *kvpb.RequestHeader) (*kvpb.Response, error) {
-			fr := proto.Clone(r).(*kvpb.ExpireRequest)
-			fr.Header = h
-			return kv.Expire(ctx, fr)
-		})
-	}
-	if err := checkKV(rt.ring.Limits, r.Key, nil, r.TtlMs); err != nil {
-		return nil, err
-	}
-	op := storage.Op{Kind: storage.OpExpire, NS: ns, Key: r.Key}
-	switch {
-	case r.Persist && r.TtlMs != 0:
-		return nil, fmt.Errorf("%w: persist with a ttl of %d ms", ErrBadTTL, r.TtlMs)
-	case !r.Persist && r.TtlMs == 0:
-		return nil, fmt.Errorf("%w: an expire needs a ttl > 0 or persist", ErrBadTTL)
-	case !r.Persist:
-		op.ExpiryMs = nowMs() + r.TtlMs
-	}
-	return s.write(ctx, rt, r.Header, op)
+	return headWrite(s, ctx, r, r.Header, r.Key, kvpb.KVClient.Expire, func(ns []byte, lim ringmeta.Limits) (storage.Op, error) {
+		op := storage.Op{Kind: storage.OpExpire, NS: ns, Key: r.Key}
+		switch {
+		case r.Persist && r.TtlMs != 0:
+			return op, fmt.Errorf("%w: persist with a ttl of %d ms", ErrBadTTL, r.TtlMs)
+		case !r.Persist && r.TtlMs == 0:
+			return op, fmt.Errorf("%w: an expire needs a ttl > 0 or persist", ErrBadTTL)
+		case !r.Persist:
+			op.ExpiryMs = nowMs() + r.TtlMs
+		}
+		return op, checkKV(lim, r.Key, nil, r.TtlMs)
+	})
 }
 
 // errAtExpiry refuses a conditional write to a key within the clock-skew
@@ -93,7 +66,7 @@ var errAtExpiry = fmt.Errorf("%w: key at its expiry", chainsm.ErrNotReady)
 // atExpiry reports whether op must wait because it reads a key that is
 // within the skew window of its expiry at wallMs, as storage holds it now.
 func (c *core) atExpiry(p int, op storage.Op, wallMs int64) bool {
-	if !headOpRead(op) {
+	if !storage.HeadOp(op) {
 		return false
 	}
 	rec, ok, err := c.s.store.Get(p, op.NS, op.Key, 0)
@@ -102,11 +75,6 @@ func (c *core) atExpiry(p int, op storage.Op, wallMs int64) bool {
 	}
 	live, expired := chainsm.ExpiryVerdict(wallMs, rec.ExpiryMs, maxClockSkew.Milliseconds())
 	return !live && !expired
-}
-
-// headOpRead reports whether op's outcome depends on the key's liveness.
-func headOpRead(op storage.Op) bool {
-	return op.Cond.Kind != storage.CondNone || op.ReturnPrev || op.Kind == storage.OpIncr || op.Kind == storage.OpExpire
 }
 
 // writeResponse is a committed write's answer.
@@ -120,6 +88,3 @@ func writeResponse(a chainsm.Answer, op storage.Op, epoch uint64) *kvpb.Response
 	}
 	return resp
 }
-
-// isNotReady reports whether err asks the client to retry shortly.
-func isNotReady(err error) bool { return errors.Is(err, chainsm.ErrNotReady) }

@@ -6,9 +6,12 @@ import (
 	"time"
 
 	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/kvserver/chainsm"
 	"github.com/ecskv/ecskv/kvserver/storage"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // kvService adapts the KV gRPC service: validate, call, translate.
@@ -117,53 +120,53 @@ func (k *kvService) Login(ctx context.Context, r *kvpb.LoginRequest) (*kvpb.Logi
 }
 
 func (s *Server) put(ctx context.Context, r *kvpb.PutRequest) (*kvpb.Response, error) {
-	ns, err := s.caller(ctx, r.Header)
-	if err != nil {
-		return nil, err
-	}
-	rt, resp := s.locate(r.Header, ns, r.Key, true)
-	if resp != nil {
-		return s.forwardOr(ctx, resp, r.Header, ns, r.Key, toHead, func(ctx context.Context, kv kvpb.KVClient, h *kvpb.RequestHeader) (*kvpb.Response, error) {
-			fr := proto.Clone(r).(*kvpb.PutRequest)
-			fr.Header = h
-			return kv.Put(ctx, fr)
-		})
-	}
-	if err := checkKV(rt.ring.Limits, r.Key, r.Value, r.TtlMs); err != nil {
-		return nil, err
-	}
-	cond, err := condOf(r.Cond)
-	if err != nil {
-		return nil, err
-	}
-	op := storage.Op{Kind: storage.OpPut, NS: ns, Key: r.Key, Value: r.Value, Cond: cond, ReturnPrev: r.ReturnPrevious}
-	if r.TtlMs > 0 {
-		op.ExpiryMs = nowMs() + r.TtlMs
-	}
-	return s.write(ctx, rt, r.Header, op)
+	return headWrite(s, ctx, r, r.Header, r.Key, kvpb.KVClient.Put, func(ns []byte, lim ringmeta.Limits) (storage.Op, error) {
+		if err := checkKV(lim, r.Key, r.Value, r.TtlMs); err != nil {
+			return storage.Op{}, err
+		}
+		cond, err := condOf(r.Cond)
+		op := storage.Op{Kind: storage.OpPut, NS: ns, Key: r.Key, Value: r.Value, Cond: cond, ReturnPrev: r.ReturnPrevious}
+		if r.TtlMs > 0 {
+			op.ExpiryMs = nowMs() + r.TtlMs
+		}
+		return op, err
+	})
 }
 
 func (s *Server) del(ctx context.Context, r *kvpb.DeleteRequest) (*kvpb.Response, error) {
-	ns, err := s.caller(ctx, r.Header)
+	return headWrite(s, ctx, r, r.Header, r.Key, kvpb.KVClient.Delete, func(ns []byte, lim ringmeta.Limits) (storage.Op, error) {
+		if err := checkKV(lim, r.Key, nil, 0); err != nil {
+			return storage.Op{}, err
+		}
+		cond, err := condOf(r.Cond)
+		return storage.Op{Kind: storage.OpDelete, NS: ns, Key: r.Key, Cond: cond}, err
+	})
+}
+
+// headWrite runs the write r (header h, of key) at the key's head: here,
+// as the op build makes of it within the ring's limits, or, when another
+// server is the head, forwarded there with send.
+func headWrite[R proto.Message](s *Server, ctx context.Context, r R, h *kvpb.RequestHeader, key []byte,
+	send func(kvpb.KVClient, context.Context, R, ...grpc.CallOption) (*kvpb.Response, error),
+	build func(ns []byte, lim ringmeta.Limits) (storage.Op, error)) (*kvpb.Response, error) {
+	ns, err := s.caller(ctx, h)
 	if err != nil {
 		return nil, err
 	}
-	rt, resp := s.locate(r.Header, ns, r.Key, true)
+	rt, resp := s.locate(h, ns, key, true)
 	if resp != nil {
-		return s.forwardOr(ctx, resp, r.Header, ns, r.Key, toHead, func(ctx context.Context, kv kvpb.KVClient, h *kvpb.RequestHeader) (*kvpb.Response, error) {
-			fr := proto.Clone(r).(*kvpb.DeleteRequest)
-			fr.Header = h
-			return kv.Delete(ctx, fr)
+		return s.forwardOr(ctx, resp, h, ns, key, toHead, func(ctx context.Context, kv kvpb.KVClient, fh *kvpb.RequestHeader) (*kvpb.Response, error) {
+			fr := proto.Clone(r).(R)
+			m := fr.ProtoReflect()
+			m.Set(m.Descriptor().Fields().ByName("header"), protoreflect.ValueOfMessage(fh.ProtoReflect()))
+			return send(kv, ctx, fr)
 		})
 	}
-	if err := checkKV(rt.ring.Limits, r.Key, nil, 0); err != nil {
-		return nil, err
-	}
-	cond, err := condOf(r.Cond)
+	op, err := build(ns, rt.ring.Limits)
 	if err != nil {
 		return nil, err
 	}
-	return s.write(ctx, rt, r.Header, storage.Op{Kind: storage.OpDelete, NS: ns, Key: r.Key, Cond: cond})
+	return s.write(ctx, rt, h, op)
 }
 
 func (s *Server) get(ctx context.Context, r *kvpb.GetRequest) (*kvpb.Response, error) {

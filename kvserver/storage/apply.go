@@ -78,7 +78,7 @@ func validateOps(ops []Op, head bool) error {
 		switch {
 		case op.Kind < OpPut || op.Kind > OpExpire:
 			return fmt.Errorf("op %d: %w", i, ErrBadOp)
-		case !head && headOp(op):
+		case !head && HeadOp(op):
 			return fmt.Errorf("op %d: a %v with a condition or a result reached a member unresolved: %w", i, op.Kind, ErrBadOp)
 		}
 		if err := ValidateNamespace(op.NS); err != nil {

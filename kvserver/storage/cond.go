@@ -75,9 +75,9 @@ type Outcome struct {
 	Ops    []Op
 }
 
-// headOp reports whether op must be resolved at the head before it can be
+// HeadOp reports whether op must be resolved at the head before it can be
 // replicated: it reads the key's current value.
-func headOp(op Op) bool {
+func HeadOp(op Op) bool {
 	return op.Cond.Kind != CondNone || op.ReturnPrev || op.Kind == OpIncr || op.Kind == OpExpire
 }
 
@@ -153,7 +153,7 @@ func resolveIncr(op Op, cur Record, live bool, none Op) (Op, kvpb.Status, Result
 // must be the write's only one (its answer is the write's answer).
 func validateHeadOps(ops []Op) error {
 	for i, op := range ops {
-		if headOp(op) && len(ops) != 1 {
+		if HeadOp(op) && len(ops) != 1 {
 			return fmt.Errorf("op %d of %d: a conditional write, increment or expiry change must be alone: %w", i, len(ops), ErrBadOp)
 		}
 		if op.Cond.Kind > CondVersion {

@@ -47,7 +47,7 @@ func OpsSum(ops []Op) uint64 {
 			_, _ = h.Write(n[:])
 			_, _ = h.Write(b)
 		}
-		if headOp(op) { // plain ops keep the sums stored before conditions
+		if HeadOp(op) { // plain ops keep the sums stored before conditions
 			n[0] = byte(op.Cond.Kind)
 			if op.ReturnPrev {
 				n[0] |= 0x80

@@ -90,7 +90,7 @@ func (w *Writer) ApplyEntry(p int, e LogEntry, head bool, nowMs int64) (Outcome,
 		e.Sum = OpsSum(e.Ops) // before resolving: the client's request
 	}
 	resolved := false
-	if head && len(e.Ops) == 1 && headOp(e.Ops[0]) {
+	if head && len(e.Ops) == 1 && HeadOp(e.Ops[0]) {
 		if err := w.resolve(p, &e, nowMs); err != nil {
 			return Outcome{}, w.spoil(err)
 		}
