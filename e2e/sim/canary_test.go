@@ -20,7 +20,10 @@ var scenarios = map[string]func() Options{}
 
 // canaryCase is one line of testdata/canaries.txt:
 //
-//	<tag> seed=<seed>|scenario=<name>[/<seed>] <signature>
+//	<tag> seed=<seed>|nocounters=<seed>|scenario=<name>[/<seed>] <signature>
+//
+// nocounters runs the seed with the workload of before the counters
+// (Options.Counters -1), whose runs the seeds found then still replay.
 //
 // With the canary built in (-tags simcanary_<tag>) the run must fail with a
 // failure line containing signature; without any canary it must pass.
@@ -53,6 +56,9 @@ func loadCanaries(t *testing.T) []canaryCase {
 		switch kind {
 		case "seed":
 			seed, hasSeed = arg, true
+		case "nocounters":
+			seed, hasSeed = arg, true
+			c.opt = Options{Counters: -1}
 		case "scenario":
 			mk, ok := scenarios[name]
 			if !ok {
@@ -60,7 +66,7 @@ func loadCanaries(t *testing.T) []canaryCase {
 			}
 			c.opt = mk()
 		default:
-			t.Fatalf("canaries.txt: %q: run is seed=<seed> or scenario=<name>[/<seed>]", line)
+			t.Fatalf("canaries.txt: %q: run is seed=<seed>, nocounters=<seed> or scenario=<name>[/<seed>]", line)
 		}
 		if hasSeed {
 			if c.seed, err = strconv.ParseUint(seed, 0, 64); err != nil {
