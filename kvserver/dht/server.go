@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecskv/ecskv/kvserver/frontdoor"
 	"go.uber.org/zap"
 )
 
@@ -100,26 +101,9 @@ func (s *Server) Stop() {
 
 func (s *Server) acceptLoop() {
 	defer s.wg.Done()
-	backoff := 5 * time.Millisecond
-	for {
-		c, err := s.lis.Accept()
-		if errors.Is(err, net.ErrClosed) {
-			return
-		}
-		if err != nil {
-			// Out of file descriptors and the like: wait, as net/http does.
-			s.lg.Warn("dht accept", zap.Error(err))
-			select {
-			case <-time.After(backoff):
-			case <-s.ctx.Done():
-				return
-			}
-			backoff = min(2*backoff, time.Second)
-			continue
-		}
-		backoff = 5 * time.Millisecond
+	frontdoor.AcceptLoop(s.ctx, s.lis, s.lg, func(c net.Conn) {
 		if !s.admit(c) {
-			continue
+			return
 		}
 		s.wg.Add(1)
 		go func() {
@@ -127,7 +111,7 @@ func (s *Server) acceptLoop() {
 			defer s.release(c)
 			s.serveConn(c)
 		}()
-	}
+	})
 }
 
 // admit takes a connection slot for c, or closes c when none is free or

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ecskv/ecskv/kvserver/frontdoor"
 	"go.uber.org/zap"
 )
 
@@ -104,26 +105,9 @@ func (s *Server) connCount() int { return int(s.open.Load()) }
 
 func (s *Server) acceptLoop() {
 	defer s.wg.Done()
-	backoff := 5 * time.Millisecond
-	for {
-		c, err := s.lis.Accept()
-		if errors.Is(err, net.ErrClosed) {
-			return
-		}
-		if err != nil {
-			// Out of file descriptors and the like: wait, as net/http does.
-			s.lg.Warn("resp accept", zap.Error(err))
-			select {
-			case <-time.After(backoff):
-			case <-s.ctx.Done():
-				return
-			}
-			backoff = min(2*backoff, time.Second)
-			continue
-		}
-		backoff = 5 * time.Millisecond
+	frontdoor.AcceptLoop(s.ctx, s.lis, s.lg, func(c net.Conn) {
 		if !s.admit(c) {
-			continue
+			return
 		}
 		s.wg.Add(1)
 		go func() {
@@ -131,7 +115,7 @@ func (s *Server) acceptLoop() {
 			defer s.release(c)
 			s.serveConn(c)
 		}()
-	}
+	})
 }
 
 // admit takes a connection slot for c, or closes c when none is free or
