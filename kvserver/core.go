@@ -35,9 +35,9 @@ type core struct {
 	snaps   map[snapKey]*snapTx // tail: snapshots taken for learners, until their stream takes them
 	pulling map[int]bool        // learner: partitions with a snapshot stream running
 
-	pmu   sync.Mutex       // guards pq and spare; taken inside mu or alone
-	pq    []queuedProposal // writes waiting for mu (propose)
-	spare []queuedProposal // pq's other buffer
+	qmu   sync.Mutex // guards q and spare; taken inside mu or alone
+	q     []input    // inputs waiting for mu (see do)
+	spare []input    // q's other buffer
 
 	syncKick chan struct{}
 	adopted  atomic.Uint64 // epoch of the ring every partition adopted
@@ -64,7 +64,7 @@ type readCall struct {
 
 // output is what a drained Ready leaves to do once mu is released.
 type output struct {
-	msgs    []chainsm.Msg
+	msgs    []chainsm.Msg // snapshot requests (the rest went to the peers under mu)
 	answers []chainsm.Answer
 	wake    []*waiter
 	reports []chainsm.Report
@@ -96,12 +96,51 @@ func (c *core) recover() error {
 	return nil
 }
 
+// input is one input waiting for mu: a write to propose, or a function of
+// the node (a peer's messages, a sync's completion, a tick).
+type input struct {
+	f  func(n *chainsm.Node)
+	qp queuedProposal // when f is nil
+}
+
 // do runs one input under mu and carries out what it asked for.
-func (c *core) do(f func(n *chainsm.Node)) {
+//
+// Inputs arriving together run together (flat combining): each caller
+// queues its input, then whoever gets mu runs everything queued, in
+// arrival order, and drains the node once. A burst of inputs from clients,
+// peers and the sync loop so costs one storage batch, one WAL write and
+// one message per peer instead of one of each per input; under load that
+// is most of a write's CPU. A caller whose input another ran returns once
+// it gets mu: the input's storage writes are done, and its messages and
+// answers are on their way with that caller's dispatch.
+func (c *core) do(f func(n *chainsm.Node)) { c.run(input{f: f}) }
+
+// run queues in and runs the queue unless another caller already did.
+func (c *core) run(in input) {
+	c.qmu.Lock()
+	c.q = append(c.q, in)
+	c.qmu.Unlock()
+
 	t0 := time.Now()
 	c.mu.Lock()
 	t1 := time.Now()
-	f(c.node)
+	c.qmu.Lock()
+	q := c.q
+	c.q, c.spare = c.spare[:0], q
+	c.qmu.Unlock()
+	if len(q) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	now := c.now()
+	for i := range q {
+		if q[i].f != nil {
+			q[i].f(c.node)
+		} else {
+			c.proposeLocked(now, &q[i].qp)
+		}
+		q[i] = input{}
+	}
 	out := c.drainLocked()
 	c.mu.Unlock()
 	c.s.metrics.stage.lock.Observe(t1.Sub(t0).Seconds())
@@ -159,7 +198,17 @@ func (d *drainer) Answer(a chainsm.Answer) {
 	d.out.wake = append(d.out.wake, w)
 }
 
-func (d *drainer) Send(m chainsm.Msg) { d.out.msgs = append(d.out.msgs, m) }
+// Send queues m for its peer at once, under mu: messages then reach each
+// peer's queue in the order the node sent them, even when two callers
+// dispatch at the same time. A learner's snapshot request starts a pull
+// after mu is released.
+func (d *drainer) Send(m chainsm.Msg) {
+	if m.Kind == chainsm.MsgSnapReq {
+		d.out.msgs = append(d.out.msgs, m)
+		return
+	}
+	d.c.s.peers.send(m.To, toPBMsg(m))
+}
 
 func (d *drainer) Report(r chainsm.Report) { d.out.reports = append(d.out.reports, r) }
 
@@ -170,11 +219,7 @@ func (d *drainer) Committed(c chainsm.Committed) { d.c.s.watch.committed(c) }
 // dispatch does, outside mu, what a drained Ready left.
 func (c *core) dispatch(out output) {
 	for _, m := range out.msgs {
-		if m.Kind == chainsm.MsgSnapReq {
-			c.startPull(m) // a learner pulls its snapshot over its own stream
-			continue
-		}
-		c.s.peers.send(m.To, toPBMsg(m))
+		c.startPull(m) // a learner pulls its snapshot over its own stream
 	}
 	for i, a := range out.answers {
 		w := out.wake[i]

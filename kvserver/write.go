@@ -40,35 +40,13 @@ func (s *Server) write(ctx context.Context, rt route, h *kvpb.RequestHeader, op 
 	return writeResponse(a, op, rt.ring.Epoch), nil
 }
 
-// propose hands a write to the node and waits for its answer.
-//
-// Writes arriving together are proposed together (flat combining): each
-// caller queues its proposal, then whoever gets mu proposes everything
-// queued and drains the node once, so a burst of writes costs one step of
-// the node, one storage batch and one message down the chain instead of
-// one of each per write. A caller whose proposal another took only waits.
+// propose hands a write to the node and waits for its answer. Writes
+// arriving together are proposed together, with the other inputs queued
+// for the node (see core.do); a caller whose write another proposed only
+// waits.
 func (c *core) propose(ctx context.Context, p int, pr chainsm.Proposal) (chainsm.Answer, error) {
 	w := &waiter{ch: make(chan chainsm.Answer, 1)}
-	c.pmu.Lock()
-	c.pq = append(c.pq, queuedProposal{p: p, pr: pr, w: w, at: time.Now()})
-	c.pmu.Unlock()
-
-	c.mu.Lock()
-	c.pmu.Lock()
-	q := c.pq
-	c.pq = c.spare[:0]
-	c.spare = q
-	c.pmu.Unlock()
-	if len(q) > 0 {
-		now := c.now()
-		for i := range q {
-			c.proposeLocked(now, &q[i])
-			q[i] = queuedProposal{}
-		}
-	}
-	out := c.drainLocked()
-	c.mu.Unlock()
-	c.dispatch(out)
+	c.run(input{qp: queuedProposal{p: p, pr: pr, w: w, at: time.Now()}})
 
 	start := time.Now()
 	select {

@@ -40,6 +40,7 @@ type options struct {
 	profileServers       int
 	redisBench           int  // requests of each redis-benchmark test; 0: none
 	onlyRedisBench       bool // skip the kvbench workloads
+	workloads            string
 }
 
 func main() {
@@ -51,6 +52,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "unmeasured run before each workload")
 	flag.IntVar(&o.clients, "clients", 50, "concurrent clients")
 	flag.IntVar(&o.manyClients, "many-clients", 256, "clients of the extra W and A runs, where latency does not limit throughput (0: none)")
+	flag.StringVar(&o.workloads, "workloads", "w,a,c", "kvbench workloads to run, in order (a subset of w,a,c)")
 	flag.IntVar(&o.keys, "keys", 10_000, "keys (written once per system by a load run before the workloads)")
 	flag.IntVar(&o.value, "value-size", 1024, "value bytes")
 	flag.IntVar(&o.redisBench, "redis-benchmark", 100_000, "requests of each redis-benchmark test (-t set,get, --clients connections) against the systems that speak RESP (0: none)")
@@ -58,6 +60,12 @@ func main() {
 	flag.BoolVar(&o.profile, "profile", false, "profile ecskv-3 under W and C instead of comparing systems")
 	flag.IntVar(&o.profileServers, "profile-servers", 3, "servers of the profiled ecskv (replicas stay 3)")
 	flag.Parse()
+	for _, w := range strings.Split(o.workloads, ",") {
+		if w := strings.ToLower(strings.TrimSpace(w)); w != "w" && w != "a" && w != "c" {
+			fmt.Fprintf(os.Stderr, "peers: --workloads: unknown workload %q (want w, a or c)\n", w)
+			os.Exit(2)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
@@ -88,14 +96,19 @@ func (r benchRun) label(o options) string {
 	return l
 }
 
-// benchRuns are the runs against every system, in this order: W, A and C
-// with --clients, then W and A with --many-clients.
+// benchRuns are the runs against every system, in this order: the
+// --workloads (W, A and C) with --clients, then W and A with
+// --many-clients.
 func benchRuns(o options) []benchRun {
-	runs := []benchRun{{"w", o.clients}, {"a", o.clients}, {"c", o.clients}}
-	if o.manyClients > 0 && o.manyClients != o.clients {
-		runs = append(runs, benchRun{"w", o.manyClients}, benchRun{"a", o.manyClients})
+	var runs, many []benchRun
+	for _, w := range strings.Split(o.workloads, ",") {
+		w = strings.ToLower(strings.TrimSpace(w))
+		runs = append(runs, benchRun{w, o.clients})
+		if w != "c" && o.manyClients > 0 && o.manyClients != o.clients {
+			many = append(many, benchRun{w, o.manyClients})
+		}
 	}
-	return runs
+	return append(runs, many...)
 }
 
 func runPeers(ctx context.Context, o options) error {
