@@ -145,7 +145,7 @@ func (s *Store) apply(partition int, seq uint64, ops []Op, nowMs int64, wo *pebb
 
 	b := s.db.NewBatch()
 	defer b.Close()
-	existed, ups, err := s.writeOps(b, partition, seq, ops, nowMs, nil)
+	existed, ups, err := s.writeOps(b, partition, seq, ops, nowMs, nil, true)
 	if err != nil {
 		return nil, err
 	}
@@ -163,12 +163,14 @@ func (s *Store) apply(partition int, seq uint64, ops []Op, nowMs int64, wo *pebb
 	return existed, nil
 }
 
-// writeOps adds ops, written at seq, to b. existed[i] tells whether a live
-// record (not expired at nowMs) existed before ops[i]; ups are the cache
-// updates to make once b commits (nil without a cache). pending holds the
-// record left by keys written earlier in b (Seq 0: none live), and gets
-// those of ops (nil: b holds no other data writes). OpNone writes nothing.
-func (s *Store) writeOps(b *pebble.Batch, partition int, seq uint64, ops []Op, nowMs int64, pending map[string]Record) (existed []bool, ups []cacheUpdate, err error) {
+// writeOps adds ops, written at seq, to b. With exist, existed[i] tells
+// whether a live record (not expired at nowMs) existed before ops[i]; only
+// a head answering a write needs that, and a chain member would look every
+// key up for nothing. ups are the cache updates to make once b commits
+// (nil without a cache). pending holds the record left by keys written
+// earlier in b (Seq 0: none live), and gets those of ops (nil: b holds no
+// other data writes). OpNone writes nothing.
+func (s *Store) writeOps(b *pebble.Batch, partition int, seq uint64, ops []Op, nowMs int64, pending map[string]Record, exist bool) (existed []bool, ups []cacheUpdate, err error) {
 	existed = make([]bool, len(ops))
 	if s.cache != nil {
 		ups = make([]cacheUpdate, 0, len(ops))
@@ -179,8 +181,10 @@ func (s *Store) writeOps(b *pebble.Batch, partition int, seq uint64, ops []Op, n
 	var scratch []byte // record buffer reused when the cache does not keep it
 	for i, op := range ops {
 		k := appendKeyUnchecked(make([]byte, 0, 3+len(op.NS)+len(op.Key)), partition, op.NS, op.Key)
-		if _, existed[i], err = s.recordBefore(k, pending, nowMs, false); err != nil {
-			return nil, nil, err
+		if exist {
+			if _, existed[i], err = s.recordBefore(k, pending, nowMs, false); err != nil {
+				return nil, nil, err
+			}
 		}
 		if op.Kind == OpNone {
 			continue

@@ -96,7 +96,7 @@ func (w *Writer) ApplyEntry(p int, e LogEntry, head bool, nowMs int64) (Outcome,
 		}
 		resolved = true
 	}
-	existed, ups, err := w.s.writeOps(w.b, p, e.Seq, e.Ops, nowMs, w.live)
+	existed, ups, err := w.s.writeOps(w.b, p, e.Seq, e.Ops, nowMs, w.live, head && !resolved)
 	if err != nil {
 		return Outcome{}, w.spoil(err)
 	}
