@@ -41,6 +41,7 @@ type core struct {
 
 	syncKick chan struct{}
 	adopted  atomic.Uint64 // epoch of the ring every partition adopted
+	stats    chainsm.Stats // the node's counters as last exported; under mu
 
 	adoptMu sync.Mutex
 	adoptCh chan struct{} // closed (and replaced) whenever the node adopts a ring
@@ -157,7 +158,24 @@ func (c *core) drainLocked() output {
 		c.s.lg.Error("storage write failed; stopping", zap.Error(err))
 		go c.s.Stop()
 	}
+	c.exportStatsLocked()
 	return d.out
+}
+
+// exportStatsLocked adds to the metrics what the node counted since the
+// last call.
+func (c *core) exportStatsLocked() {
+	st, m := c.node.Stats(), c.s.metrics
+	if d := st.Resent - c.stats.Resent; d > 0 {
+		m.resent.Add(float64(d))
+	}
+	if d := st.DroppedGap - c.stats.DroppedGap; d > 0 {
+		m.dropped.WithLabelValues(dropGap).Add(float64(d))
+	}
+	if d := st.DroppedVer - c.stats.DroppedVer; d > 0 {
+		m.dropped.WithLabelValues(dropVersion).Add(float64(d))
+	}
+	c.stats = st
 }
 
 // drainer is the kvserver's chainstore.Shell: storage writes happen at

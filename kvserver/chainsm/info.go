@@ -21,6 +21,17 @@ type PartInfo struct {
 	Unsynced bool
 }
 
+// Stats counts what a healthy chain seldom needs: resends and dropped
+// updates. The shell exports them as metrics.
+type Stats struct {
+	Resent     uint64 // entries sent again (retransmit timeout, nack, chain change)
+	DroppedGap uint64 // incoming entries dropped after a missing seq (and nacked)
+	DroppedVer uint64 // incoming entries dropped: another chain version or sender
+}
+
+// Stats returns the node's counters since it started.
+func (n *Node) Stats() Stats { return n.stats }
+
 // Info returns partition p's state; false when the node has none.
 func (n *Node) Info(p int) (PartInfo, bool) {
 	r := n.lookup(p)

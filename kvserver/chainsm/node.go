@@ -87,6 +87,7 @@ type Node struct {
 	lastGC    int64
 	stopped   bool
 	violation error // first invariant violation (Check)
+	stats     Stats
 }
 
 type partSeq struct {

@@ -13,6 +13,9 @@ func (n *Node) Step(now Mono, m Msg) {
 	default:
 		r := n.lookup(m.Part)
 		if r == nil || !r.known {
+			if m.Kind == MsgUpdate {
+				n.stats.DroppedVer += uint64(len(m.Entries))
+			}
 			return
 		}
 		switch m.Kind {
@@ -118,6 +121,7 @@ func (r *replica) resend(now Mono, to string, after uint64, learner bool) {
 		}
 		out = append(out, le.e)
 	}
+	r.n.stats.Resent += uint64(len(out))
 	switch {
 	case learner && len(out) > 0:
 		r.n.send(Msg{Kind: MsgUpdate, To: to, Part: r.p, Ver: r.ver, Entries: out, Learner: true})
@@ -131,11 +135,12 @@ func (r *replica) resend(now Mono, to string, after uint64, learner bool) {
 // onUpdate applies entries from the predecessor, in seq order.
 func (r *replica) onUpdate(now Mono, m Msg) {
 	if !r.member() || m.Ver != r.ver || m.From != r.pred {
+		r.n.stats.DroppedVer += uint64(len(m.Entries))
 		return // stale sender, or our ring is behind: the sender retries
 	}
 	r.upSynced = max(r.upSynced, m.Seq)
 apply:
-	for _, e := range m.Entries {
+	for i, e := range m.Entries {
 		if r.snapFor != "" {
 			break // a snapshot waits for what is applied to sync (learner.go)
 		}
@@ -145,6 +150,7 @@ apply:
 			r.ackAgain = true
 			continue
 		case e.Seq > r.applied+1:
+			r.n.stats.DroppedGap += uint64(len(m.Entries) - i)
 			r.gapTo = max(r.gapTo, e.Seq) // the tick asks again if this nack is held back
 			r.nack(now, r.pred, false)
 			break apply
