@@ -37,7 +37,7 @@ func TestChainMessagesStayInOrder(t *testing.T) {
 		m := c.srv(id).metrics
 		assert.Zero(t, testutil.ToFloat64(m.dropped.WithLabelValues(dropGap)), "%s dropped updates after a gap", id)
 	}
-	// The counters count: the tail holds every write.
+	// Every write went down the whole chain: the tail applied them all.
 	d := c.digest("s3", partOf(key))[partOf(key)]
 	require.EqualValues(t, clients*writes, d.AppliedSeq)
 }
