@@ -112,8 +112,8 @@ type input struct {
 // peers and the sync loop so costs one storage batch, one WAL write and
 // one message per peer instead of one of each per input; under load that
 // is most of a write's CPU. A caller whose input another ran returns once
-// it gets mu: the input's storage writes are done, and its messages and
-// answers are on their way with that caller's dispatch.
+// it gets mu: the input's storage writes are done and its messages are
+// queued for the peers; its answers go out with that caller's dispatch.
 func (c *core) do(f func(n *chainsm.Node)) { c.run(input{f: f}) }
 
 // run queues in and runs the queue unless another caller already did.
@@ -178,8 +178,9 @@ func (c *core) exportStatsLocked() {
 	c.stats = st
 }
 
-// drainer is the kvserver's chainstore.Shell: storage writes happen at
-// once, under mu; the rest is collected for dispatch after mu is released.
+// drainer is the kvserver's chainstore.Shell: storage writes and peer
+// messages happen at once, under mu; the rest is collected for dispatch
+// after mu is released.
 type drainer struct {
 	c   *core
 	out output
