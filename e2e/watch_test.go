@@ -141,6 +141,12 @@ func TestWatchUnderFaults(t *testing.T) {
 
 	// Each watch catches up with the last acknowledged write of each key.
 	check := func(name string, s *seen, want func(string) bool) {
+		var diag string
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("%s, last mismatch: %s", name, diag)
+			}
+		})
 		testutil.Eventually(t, time.Minute, 100*time.Millisecond, func() bool {
 			s.mu.Lock()
 			defer s.mu.Unlock()
@@ -151,6 +157,7 @@ func TestWatchUnderFaults(t *testing.T) {
 				}
 				got := s.vals[k]
 				if len(got) == 0 || got[len(got)-1] != vs[len(vs)-1] && !log.unknown[got[len(got)-1]] {
+					diag = fmt.Sprintf("key %s acked tail %v seen tail %v vers %v", k, vs[max(0, len(vs)-5):], got[max(0, len(got)-5):], s.vers[k][max(0, len(got)-5):])
 					return false
 				}
 			}

@@ -53,12 +53,14 @@ func (s *Server) serveWatch(r *kvpb.WatchRequest, stream kvpb.KV_WatchServer) er
 	}
 	wake := s.watch.subscribe(p)
 	defer s.watch.unsubscribe(p, wake)
+	s.alignWatch(p)
 	w := watchFilter{ns: ns, key: r.Key, prefix: r.Prefix}
 	next := s.watch.start(p, r.AfterSeq)
 	fresh, lagged := r.AfterSeq == 0, false
 	tick := time.NewTicker(watchProgress)
 	defer tick.Stop()
 	sent := next - 1 // the resume point last told
+	recheck := false // the ticker fired: check the ring once all is sent
 	if !fresh {
 		if _, err := s.watch.since(p, next, 0, false); err != nil {
 			return err // before the first message: a refusal, not a break
@@ -97,26 +99,44 @@ func (s *Server) serveWatch(r *kvpb.WatchRequest, stream kvpb.KV_WatchServer) er
 			}
 			continue // more may be waiting
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-wake:
-		case <-tick.C:
-			cur, resp := s.serving()
-			if resp == nil {
-				resp = s.watchMember(cur, nil, p)
+		if !recheck {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-wake:
+			case <-tick.C:
+				// What committed here before the ring moved goes out
+				// first: the next member may not keep it.
+				recheck = true
 			}
-			if resp != nil {
-				return stream.Send(&kvpb.WatchResponse{Status: resp.Status, Message: resp.Message, Epoch: resp.Epoch, Seq: next - 1})
-			}
-			ring = cur
-			if next-1 != sent {
-				if err := stream.Send(&kvpb.WatchResponse{Seq: next - 1, Epoch: ring.Epoch}); err != nil {
-					return err
-				}
-				sent = next - 1
-			}
+			continue
 		}
+		recheck = false
+		cur, resp := s.serving()
+		if resp == nil {
+			resp = s.watchMember(cur, nil, p)
+		}
+		if resp != nil {
+			return stream.Send(&kvpb.WatchResponse{Status: resp.Status, Message: resp.Message, Epoch: resp.Epoch, Seq: next - 1})
+		}
+		ring = cur
+		if next-1 != sent {
+			if err := stream.Send(&kvpb.WatchResponse{Seq: next - 1, Epoch: ring.Epoch}); err != nil {
+				return err
+			}
+			sent = next - 1
+		}
+	}
+}
+
+// alignWatch brings the watch history of p in line with what the node
+// committed, under the core's lock so that no commit slips between.
+func (s *Server) alignWatch(p int) {
+	c := s.core
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if in, ok := c.node.Info(p); ok {
+		s.watch.align(p, in.Committed)
 	}
 }
 

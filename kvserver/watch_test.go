@@ -8,6 +8,7 @@ import (
 
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
+	"github.com/ecskv/ecskv/common/testutil"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -106,4 +107,55 @@ func TestWatchResumesAtNewTail(t *testing.T) {
 	_, err = st3.Recv()
 	require.Equal(t, codes.OutOfRange, status.Code(err), "%v", err)
 	require.ErrorContains(t, err, "no longer kept")
+}
+
+// TestWatchRefusedWhereHistoryMissing: a member that joined by a snapshot
+// holds the writes it copied but has no history of them. Before any write
+// commits there, a watch resuming from before the snapshot must be
+// refused as compacted (the client then resumes at a member that keeps
+// the history), not accepted and left waiting: with no further writes it
+// would never see the writes it missed, among them acknowledged ones.
+func TestWatchRefusedWhereHistoryMissing(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	c.publishInitial("s1", "s2")
+	c.waitEpoch(1, "s1", "s2", "s3")
+	w := c.client()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const p = 5
+	key := keysIn(p, 1, "hist")[0]
+
+	st := c.watchOnce(ctx, "s2", p, key, 0)
+	nextEvents(t, st, 0)
+	for i := range 4 {
+		_, err := w.put(ctx, key, fmt.Sprint("v", i))
+		require.NoError(t, err)
+	}
+	evs, _ := nextEvents(t, st, 4)
+	after := evs[0].Version // the watcher saw v0 and missed the rest
+
+	r := c.publish(func(r *ringmeta.Ring) { r.Chains[p].Learner = "s3" })
+	v := r.Chains[p].Version
+	testutil.Eventually(t, 15*time.Second, 20*time.Millisecond, func() bool { return c.readyVersion("s3", p) == v },
+		"learner never announced ready at version %d", v)
+	r = c.publish(func(r *ringmeta.Ring) {
+		r.Chains[p].Members = []string{"s1", "s2", "s3"}
+		r.Chains[p].Learner = ""
+	})
+	c.waitEpoch(r.Epoch, "s1", "s2", "s3")
+
+	// s3 copied v1..v3 and committed nothing since: it cannot resume the
+	// watch after v0.
+	st3 := c.watchOnce(ctx, "s3", p, key, after)
+	_, err := st3.Recv()
+	require.Equal(t, codes.OutOfRange, status.Code(err), "%v", err)
+	require.ErrorContains(t, err, "no longer kept")
+
+	// s2 kept the history: the watch resumes there with v1..v3.
+	st2 := c.watchOnce(ctx, "s2", p, key, after)
+	evs, _ = nextEvents(t, st2, 3)
+	for i, e := range evs {
+		require.Equal(t, fmt.Sprint("v", i+1), string(e.Value))
+	}
 }

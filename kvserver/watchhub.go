@@ -102,6 +102,23 @@ func (h *watchHub) unsubscribe(p int, ch chan struct{}) {
 	delete(h.part(p).wake, ch)
 }
 
+// align makes p's history agree with what the node committed (committed,
+// read under the core's mu, as every commit is handed over): a member
+// that copied the partition (a learner promoted, a restart) committed up
+// to there without history, and a watch from before that point must be
+// refused here rather than wait for writes it will never be shown.
+func (h *watchHub) align(p int, committed uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	wh := h.part(p)
+	if wh.last != committed {
+		for i := range wh.entries {
+			wh.entries[i] = nil
+		}
+		wh.entries, wh.bytes, wh.last = nil, 0, committed
+	}
+}
+
 // start is where a watch from afterSeq begins: the seq after it, or after
 // the last commit here for 0 ("from now").
 func (h *watchHub) start(p int, afterSeq uint64) uint64 {
