@@ -187,6 +187,7 @@ func (s *Server) Start() (err error) {
 	s.goAttach(s.watchAuthLoop)
 	s.goAttach(s.sweepLoop)
 	s.goAttach(s.core.syncLoop)
+	s.goAttach(s.core.loop)
 	s.goAttach(s.core.tickLoop)
 	s.goAttach(s.reports.loop)
 	s.goAttach(s.etcdPingLoop)

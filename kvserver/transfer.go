@@ -63,7 +63,7 @@ func (s *Server) onBatches(bs []*kvpb.ReplBatch) {
 			s.metrics.batches.Observe(float64(updates))
 		}
 	}
-	s.core.do(func(n *chainsm.Node) {
+	s.core.post(input{f: func(n *chainsm.Node) {
 		now := s.core.now()
 		for _, b := range bs {
 			for _, pm := range b.Msgs {
@@ -73,7 +73,7 @@ func (s *Server) onBatches(bs []*kvpb.ReplBatch) {
 				}
 			}
 		}
-	})
+	}})
 }
 
 // takeSnapshotLocked captures the partition as the node sees it now, for
