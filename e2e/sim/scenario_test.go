@@ -21,6 +21,7 @@ func init() {
 	scenarios["unsynced-tail-left-alone"] = scenarioUnsyncedTailLeftAlone
 	scenarios["head-restart-after-forward"] = scenarioHeadRestartAfterForward
 	scenarios["synced-report-after-failover"] = scenarioSyncedReportAfterFailover
+	scenarios["member-skips-reorder"] = scenarioMemberSkipsReorder
 }
 
 func ms(n int64) int64 { return n * int64(time.Millisecond) }
@@ -255,6 +256,44 @@ func scenarioSyncedReportAfterFailover() Options {
 						d.crashKeep(len(d.disk.pending))
 						d.start()
 					})
+				})
+			})
+		}}
+}
+
+// member-skips-reorder (narrow probes): [A,B,C] under the clients'
+// writes. At 1 s B is cut from etcd and the ECS (not from its peers or
+// clients) for 700 ms, well within its membership lease, and the ECS
+// rotates the chain to [C,A,B]. B never sees that ring: C sequences
+// writes that C and A apply and B drops. Once C and A follow it, A is cut
+// off from everyone and the ECS rotates the chain back to [A,B,C]; when
+// A's membership runs out it fails A over: [B,C]. B adopts those rings
+// when its cut ends, from the [A,B,C] it followed: C stayed below it in
+// every order B saw, yet C holds writes B never had. B must probe C before
+// it sequences; probing only when a member below came before it in the
+// chain it followed (simcanary_narrowprobe) reuses C's seqs for other
+// writes, acknowledged by C, while C's tail reads return its own.
+func scenarioMemberSkipsReorder() Options {
+	return Options{Partitions: 1, Servers: 3, Keys: 4, NoFaults: true, FaultTime: 8 * time.Second, LiveTime: 12 * time.Second,
+		Script: func(s *Sim) {
+			ch := s.chainNow(0)
+			a, b, c := ch.Members[0], ch.Members[1], ch.Members[2]
+			s.cutFor("control-plane", ms(1000), ms(1700), []string{b}, s.controlPlane())
+			s.at(ms(1000), func() { s.reorder = reorderAsk{ok: true, part: 0, rot: 2} })
+			s.when(func() bool {
+				r := s.ringNow()
+				return slices.Equal(r.Chains[0].Members, []string{c, a, b}) && s.adopted(c, r.Epoch) && s.adopted(a, r.Epoch)
+			}, func() {
+				s.after(ms(150), func() {
+					s.count("script-isolate")
+					var rest []string
+					for _, id := range s.allEndpoints() {
+						if id != a {
+							rest = append(rest, id)
+						}
+					}
+					s.cutFor("isolate", s.now, int64(s.opt.FaultTime), []string{a}, rest)
+					s.reorder = reorderAsk{ok: true, part: 0, rot: 1}
 				})
 			})
 		}}

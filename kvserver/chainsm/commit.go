@@ -1,5 +1,7 @@
 package chainsm
 
+import "slices"
+
 // commitTo raises the commit point to c (bounded by what is synced here):
 // entries up to it are synced on every member of the chain. Their writers
 // are answered (head), waiting reads served (tail), the log trimmed as far
@@ -92,6 +94,22 @@ func (r *replica) sendAck(now Mono) {
 	r.ackAgain = false
 	r.ackedUp = r.committed
 	r.n.send(Msg{Kind: MsgAck, To: r.pred, Part: r.p, Ver: r.ver, Seq: r.committed})
+	if r.succ == "" {
+		// The tail's commit point holds for the whole chain (every member
+		// synced it), so the members above its predecessor take it
+		// straight from the tail: a write's answer waits for one hop up,
+		// not one per member. The relayed acks still come, and cover a
+		// direct one lost.
+		for _, id := range r.members[:max(r.idx-1, 0)] {
+			r.n.send(Msg{Kind: MsgAck, To: id, Part: r.p, Ver: r.ver, Seq: r.committed})
+		}
+	}
+}
+
+// below reports whether id follows this member in its chain.
+func (r *replica) below(id string) bool {
+	i := slices.Index(r.members, id)
+	return i > r.idx && r.idx >= 0
 }
 
 // onAck takes "everything <= seq is synced from the sender down" from the
@@ -110,5 +128,9 @@ func (r *replica) onAck(now Mono, m Msg) {
 		r.downAcked = max(r.downAcked, m.Seq)
 		r.commitTo(now, m.Seq)
 		r.trim()
+	case !m.Learner && r.member() && r.below(m.From):
+		// The tail's direct ack (sendAck): a commit point only; what the
+		// successor holds is still learnt from its own ack.
+		r.commitTo(now, m.Seq)
 	}
 }
