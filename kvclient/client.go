@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/ecskv/ecskv/common/grpcopt"
 	"github.com/ecskv/ecskv/common/kverr"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/ringmeta"
@@ -54,8 +55,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kvclient: %w", err)
 	}
-	c.conns = newConnPool(creds, grpc.WithDefaultCallOptions(
-		grpc.MaxCallRecvMsgSize(maxMsgBytes), grpc.MaxCallSendMsgSize(maxMsgBytes)))
+	c.conns = newConnPool(append([]grpc.DialOption{creds, grpc.WithDefaultCallOptions(
+		grpc.MaxCallRecvMsgSize(maxMsgBytes), grpc.MaxCallSendMsgSize(maxMsgBytes))}, grpcopt.Dial()...)...)
 	ss := &serverSource{seeds: cfg.Servers, conns: c.conns}
 	if !cfg.TLS.Enabled() {
 		ss.hint = " (a secure cluster needs --certs-dir or --cacert, --cert and --key)"

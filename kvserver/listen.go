@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/ecskv/ecskv/common/grpcopt"
 	"github.com/ecskv/ecskv/common/kverr"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/ecskv/ecskv/common/tlsutil"
@@ -62,6 +63,7 @@ func (s *Server) newGRPCServer() (*grpc.Server, error) {
 		grpc.ConnectionTimeout(2 * s.cfg.HandshakeTimeout),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.cfg.IdleTimeout}), // 0: never
 	}
+	opts = append(opts, grpcopt.Server()...)
 	if creds != nil {
 		opts = append(opts, grpc.Creds(creds))
 	}

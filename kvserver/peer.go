@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecskv/ecskv/common/grpcopt"
 	"github.com/ecskv/ecskv/common/kvpb"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -64,8 +65,10 @@ func (ps *peerSet) conn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := ps.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, ps.s.dialCreds,
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(ps.s.cfg.MaxMessageBytes), grpc.MaxCallSendMsgSize(ps.s.cfg.MaxMessageBytes)))
+	opts := append([]grpc.DialOption{ps.s.dialCreds,
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(ps.s.cfg.MaxMessageBytes), grpc.MaxCallSendMsgSize(ps.s.cfg.MaxMessageBytes))},
+		grpcopt.Dial()...)
+	c, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kvserver: dial %s: %w", addr, err)
 	}
