@@ -138,12 +138,14 @@ proto: proto-tools
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" protoc -I common \
 		--go_out=common --go_opt=paths=source_relative \
 		--go-grpc_out=common --go-grpc_opt=paths=source_relative \
+		--go-vtproto_out=common --go-vtproto_opt=paths=source_relative,features=marshal+unmarshal+size \
 		common/kvpb/ecskv.proto common/kvpb/replication.proto
 
 proto-tools:
 	@command -v protoc >/dev/null || (apt-get update -qq && apt-get install -y -qq protobuf-compiler)
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+	$(GO) install github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto@v0.6.1-0.20240319094008-0393e58bdf10
 
 ## lint: gofmt, go vet (e2e included), the Kubernetes manifests' schemas and
 ## the systemd units

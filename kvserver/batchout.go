@@ -8,7 +8,6 @@ import (
 
 	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/proto"
 )
 
 // resultOverhead is what a queued result costs beyond its encoded size:
@@ -57,7 +56,7 @@ func (s *Server) newBatchOut() *batchOut {
 
 // add queues r for the sender; after abandon it is dropped.
 func (b *batchOut) add(r *kvpb.BatchResult) {
-	n := proto.Size(r) + resultOverhead
+	n := r.SizeVT() + resultOverhead
 	b.mu.Lock()
 	if b.dropped {
 		b.mu.Unlock()

@@ -10,7 +10,6 @@ import (
 	"github.com/ecskv/ecskv/common/kvpb"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 )
 
 // Sender batching: one stream message carries at most this much.
@@ -122,7 +121,7 @@ func (p *peer) take() *kvpb.ReplBatch {
 	b := &kvpb.ReplBatch{From: p.set.s.cfg.ID, SentUnixNano: p.queued}
 	n, size := 0, 0
 	for n < len(p.q.Msgs) && n < maxBatchMsgs && size < maxBatchBytes {
-		size += proto.Size(p.q.Msgs[n])
+		size += p.q.Msgs[n].SizeVT()
 		n++
 	}
 	b.Msgs = p.q.Msgs[:n:n]

@@ -6,7 +6,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/ecskv/ecskv/common/kvpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // LogEntry is one sequenced write of a partition as its log keeps it: the
@@ -129,11 +128,15 @@ func writeLog(b *pebble.Batch, p int, e *LogEntry) error {
 		}
 		u.Ops[i] = o
 	}
-	v, err := proto.Marshal(u)
-	if err != nil {
+	// Encoded straight into the batch: the record is most of a write's
+	// bytes (it holds the value).
+	k := logKey(p, e.Seq)
+	op := b.SetDeferred(len(k), u.SizeVT())
+	copy(op.Key, k)
+	if _, err := u.MarshalToSizedBufferVT(op.Value); err != nil {
 		return fmt.Errorf("storage: encode log record %d/%d: %w", p, e.Seq, err)
 	}
-	if err := b.Set(logKey(p, e.Seq), v, nil); err != nil {
+	if err := op.Finish(); err != nil {
 		return fmt.Errorf("storage: batch: %w", err)
 	}
 	return nil
@@ -142,7 +145,7 @@ func writeLog(b *pebble.Batch, p int, e *LogEntry) error {
 // decodeLog parses a log record. The result does not alias v.
 func decodeLog(v []byte) (LogEntry, error) {
 	var u kvpb.Update
-	if err := proto.Unmarshal(v, &u); err != nil {
+	if err := u.UnmarshalVT(v); err != nil {
 		return LogEntry{}, fmt.Errorf("log record: %w: %w", ErrCorruptRecord, err)
 	}
 	e := LogEntry{
