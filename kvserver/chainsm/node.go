@@ -1,6 +1,8 @@
 package chainsm
 
 import (
+	"cmp"
+	"slices"
 	"sort"
 	"time"
 
@@ -68,8 +70,10 @@ func (c *Config) helloRetry() Mono { return min(c.Retransmit, Mono(200*time.Mill
 type Node struct {
 	cfg   Config
 	parts []*replica // by partition; nil until seen
-	epoch uint64     // epoch of the ring adopted last
-	ring  *ringmeta.Ring
+	// synced is SyncDone's scratch: the partitions whose synced point rose.
+	synced []*replica
+	epoch  uint64 // epoch of the ring adopted last
+	ring   *ringmeta.Ring
 
 	leases leaseTable
 	// etcdContact is the start of the last linearizable etcd read that
@@ -203,21 +207,25 @@ func (n *Node) Advance(outs []storage.Outcome) {
 // durable: everything applied before it was requested is synced.
 func (n *Node) SyncDone(now Mono, id uint64) {
 	k := 0
+	dirty := n.synced[:0]
 	for k < len(n.syncQ) && n.syncQ[k].id <= id {
 		for _, ps := range n.syncQ[k].ups {
-			if r := n.lookup(ps.p); r != nil && r.gen == ps.gen {
-				r.markSynced(ps.seq)
+			if r := n.lookup(ps.p); r != nil && r.gen == ps.gen && r.markSynced(ps.seq) {
+				dirty = append(dirty, r)
 			}
 		}
 		k++
 	}
 	n.syncQ = n.syncQ[k:]
-	for _, r := range n.parts {
-		if r != nil && r.syncDirty {
-			r.syncDirty = false
-			r.onSynced(now)
-		}
+	// In partition order, as a walk over every partition would (a server
+	// has hundreds; a sync covers a few).
+	slices.SortFunc(dirty, func(a, b *replica) int { return cmp.Compare(a.p, b.p) })
+	for i, r := range dirty {
+		r.syncDirty = false
+		r.onSynced(now)
+		dirty[i] = nil
 	}
+	n.synced = dirty[:0]
 	n.check()
 }
 

@@ -165,12 +165,17 @@ func (r *replica) appendEntry(e *Entry, needStatus bool) *logEntry {
 	return le
 }
 
-func (r *replica) markSynced(seq uint64) {
-	if seq >= r.synced && seq <= r.applied {
-		r.synced = seq
-		r.syncDirty = true
-		r.ingesting = false
+// markSynced raises synced to seq; it reports whether onSynced became due
+// (the first rise since the last onSynced).
+func (r *replica) markSynced(seq uint64) bool {
+	if seq < r.synced || seq > r.applied {
+		return false
 	}
+	r.synced = seq
+	r.ingesting = false
+	due := !r.syncDirty
+	r.syncDirty = true
+	return due
 }
 
 // reset forgets everything of the partition (its storage was dropped or is

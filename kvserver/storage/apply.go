@@ -178,7 +178,7 @@ func (s *Store) writeOps(b *pebble.Batch, partition int, seq uint64, ops []Op, n
 	if pending == nil && len(ops) > 1 {
 		pending = make(map[string]Record, len(ops))
 	}
-	var scratch []byte // record buffer reused when the cache does not keep it
+	var scratch []byte // record buffer: the batch copies it
 	for i, op := range ops {
 		k := appendKeyUnchecked(make([]byte, 0, 3+len(op.NS)+len(op.Key)), partition, op.NS, op.Key)
 		if exist {
@@ -193,16 +193,12 @@ func (s *Store) writeOps(b *pebble.Batch, partition int, seq uint64, ops []Op, n
 		if up.delete {
 			err = b.Delete(k, nil)
 		} else {
+			// The cache keeps op.Value itself: an op's value is never
+			// changed once it is in an entry (the log, peers' messages
+			// and watches share it too).
 			up.rec = Record{Seq: seq, ExpiryMs: op.ExpiryMs, Value: op.Value}
-			var v []byte
-			if s.cache != nil {
-				v = EncodeRecord(up.rec) // the cache keeps the value: own copy
-				up.rec.Value = v[recordHeaderLen:]
-			} else {
-				scratch = AppendRecord(scratch[:0], up.rec)
-				v = scratch
-			}
-			err = b.Set(k, v, nil)
+			scratch = AppendRecord(scratch[:0], up.rec)
+			err = b.Set(k, scratch, nil)
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("storage: batch: %w", err)
