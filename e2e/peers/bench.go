@@ -71,8 +71,9 @@ func loadKeys(ctx context.Context, o options, target string, extra []string) err
 
 // cpuUse is the CPU seconds (user+system) used over a measured run.
 type cpuUse struct {
-	server float64 // every process of the system (treeCPU of its pids)
-	client float64 // kvbench
+	server         float64 // every process of the system (treeUsage of its pids)
+	client         float64 // kvbench
+	serverSyscalls int64   // the system's read and write system calls
 }
 
 // kvbenchCPU runs one workload (no load phase) against a system whose
@@ -95,12 +96,12 @@ func kvbenchCPU(ctx context.Context, o options, target, workload string, extra [
 	case <-ctx.Done():
 	case <-time.After(o.warmup):
 	}
-	srv0, err0 := treeCPU(servers)
+	srv0, err0 := treeUsage(servers)
 	cli0, err1 := readStat(cmd.Process.Pid)
 	if err := cmd.Wait(); err != nil {
 		return fail(err)
 	}
-	srv1, err2 := treeCPU(servers)
+	srv1, err2 := treeUsage(servers)
 	if err := errors.Join(err0, err1, err2); err != nil {
 		return nil, cpuUse{}, fmt.Errorf("cpu: %w", err)
 	}
@@ -112,7 +113,8 @@ func kvbenchCPU(ctx context.Context, o options, target, workload string, extra [
 	// first sample (its warm-up, in /proc; it has no children).
 	ps := cmd.ProcessState
 	cli := (ps.UserTime() + ps.SystemTime()).Seconds() - float64(cli0.ticks)/clkTck
-	return r, cpuUse{server: srv1 - srv0, client: max(cli, 0)}, nil
+	d := srv1.sub(srv0)
+	return r, cpuUse{server: d.cpu, client: max(cli, 0), serverSyscalls: d.syscalls}, nil
 }
 
 // row is one line of the table: a system's figures for one workload and
@@ -136,6 +138,9 @@ type row struct {
 	ClientCPU      float64 `json:"client_cpu_s"`
 	ServerCPUPer1k float64 `json:"server_cpu_s_per_1k_ops"`
 	ClientCPUPer1k float64 `json:"client_cpu_s_per_1k_ops"`
+	// ServerSyscallsPerOp: the system's read and write system calls per
+	// operation over the measured run.
+	ServerSyscallsPerOp float64 `json:"server_syscalls_per_op"`
 }
 
 func newRow(system, workload string, r *result, cpu cpuUse) row {
@@ -151,6 +156,7 @@ func newRow(system, workload string, r *result, cpu cpuUse) row {
 		ReadP99: r.Reads.P99, UpdateP99: r.Updates.P99, Errors: r.Errors,
 		ServerCPU: cpu.server, ClientCPU: cpu.client,
 		ServerCPUPer1k: per1k(cpu.server), ClientCPUPer1k: per1k(cpu.client),
+		ServerSyscallsPerOp: per1k(float64(cpu.serverSyscalls)) / 1000,
 	}
 }
 
@@ -164,8 +170,8 @@ func printTable(w io.Writer, rows []row) {
 			base[r.Workload] = r.OpsPerSec
 		}
 	}
-	const format = "%-14s %-8s %7s %10s %8s %8s %9s %10s %9s %9s %7s\n"
-	fmt.Fprintf(w, format, "system", "workload", "clients", "ops/s", "p50 ms", "p99 ms", "read p99", "vs "+baseline, "srv CPU", "cli CPU", "errors")
+	const format = "%-14s %-8s %7s %10s %8s %8s %9s %10s %9s %9s %9s %7s\n"
+	fmt.Fprintf(w, format, "system", "workload", "clients", "ops/s", "p50 ms", "p99 ms", "read p99", "vs "+baseline, "srv CPU", "cli CPU", "srv sys", "errors")
 	for _, r := range rows {
 		ratio := "-"
 		if b := base[r.Workload]; b > 0 {
@@ -177,8 +183,10 @@ func printTable(w io.Writer, rows []row) {
 		}
 		fmt.Fprintf(w, format, r.System, r.Workload, strconv.Itoa(r.Clients), fmt.Sprintf("%.0f", r.OpsPerSec),
 			fmt.Sprintf("%.2f", r.P50), fmt.Sprintf("%.2f", r.P99), rp99, ratio,
-			fmt.Sprintf("%.3f", r.ServerCPUPer1k), fmt.Sprintf("%.3f", r.ClientCPUPer1k), strconv.FormatInt(r.Errors, 10))
+			fmt.Sprintf("%.3f", r.ServerCPUPer1k), fmt.Sprintf("%.3f", r.ClientCPUPer1k), fmt.Sprintf("%.2f", r.ServerSyscallsPerOp),
+			strconv.FormatInt(r.Errors, 10))
 	}
 	fmt.Fprintln(w, "srv CPU, cli CPU: CPU seconds (user+system) per 1,000 ops over the measured run, of all the system's")
 	fmt.Fprintln(w, "server processes and of the client (kvbench; redis-benchmark for RB- rows); unlike ops/s, they hardly depend on the cores or other load")
+	fmt.Fprintln(w, "srv sys: read and write system calls of all the system's server processes per op (messages, WAL writes and syncs)")
 }

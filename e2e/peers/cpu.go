@@ -11,7 +11,7 @@ import (
 // every Linux architecture (what `getconf CLK_TCK` prints).
 const clkTck = 100
 
-// procStat is what treeCPU needs of one process's /proc/<pid>/stat.
+// procStat is what treeUsage needs of one process's /proc/<pid>/stat.
 type procStat struct {
 	ppid  int
 	ticks int64 // utime+stime (all its threads) + cutime+cstime (children it has reaped)
@@ -41,14 +41,27 @@ func readStat(pid int) (procStat, error) {
 	return st, err
 }
 
-// treeCPU returns the CPU seconds (user+system) that the processes roots
-// and all their descendants (an ecs's kvservers, a fork of redis-server)
-// have used so far. A descendant that exits between two calls is still
-// counted: its parent's cutime and cstime take its times when it is reaped.
-func treeCPU(roots []int) (float64, error) {
+// usage is what a process tree has used so far.
+type usage struct {
+	cpu float64 // seconds, user+system
+	// syscalls are the read and write system calls (syscr + syscw of
+	// /proc/<pid>/io) of the processes alive now: every message sent or
+	// received and every WAL write and fsync costs at least one.
+	syscalls int64
+}
+
+func (u usage) sub(v usage) usage {
+	return usage{cpu: u.cpu - v.cpu, syscalls: u.syscalls - v.syscalls}
+}
+
+// treeUsage returns what the processes roots and all their descendants (an
+// ecs's kvservers, a fork of redis-server) have used so far. A descendant
+// that exits between two calls still counts in cpu: its parent's cutime
+// and cstime take its times when it is reaped.
+func treeUsage(roots []int) (usage, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0, err
+		return usage{}, err
 	}
 	stats := map[int]procStat{}
 	kids := map[int][]int{}
@@ -64,6 +77,7 @@ func treeCPU(roots []int) (float64, error) {
 		stats[pid] = st
 		kids[st.ppid] = append(kids[st.ppid], pid)
 	}
+	var u usage
 	var ticks int64
 	todo := append([]int(nil), roots...)
 	for len(todo) > 0 {
@@ -71,10 +85,29 @@ func treeCPU(roots []int) (float64, error) {
 		todo = todo[:len(todo)-1]
 		st, ok := stats[pid]
 		if !ok {
-			return 0, fmt.Errorf("server process %d is gone", pid)
+			return usage{}, fmt.Errorf("server process %d is gone", pid)
 		}
 		ticks += st.ticks
+		u.syscalls += readSyscalls(pid)
 		todo = append(todo, kids[pid]...)
 	}
-	return float64(ticks) / clkTck, nil
+	u.cpu = float64(ticks) / clkTck
+	return u, nil
+}
+
+// readSyscalls is syscr + syscw of /proc/<pid>/io (0 if unreadable).
+func readSyscalls(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if ok && (k == "syscr" || k == "syscw") {
+			c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			n += c
+		}
+	}
+	return n
 }

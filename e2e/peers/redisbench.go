@@ -45,19 +45,20 @@ func redisBenchmark(ctx context.Context, o options, sys system) ([]row, error) {
 	cmd := exec.CommandContext(ctx, "redis-benchmark", args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	srv0, err := treeCPU(sys.pids())
+	srv0, err := treeUsage(sys.pids())
 	if err != nil {
 		return nil, err
 	}
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("redis-benchmark %s: %w: %s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
-	srv1, err := treeCPU(sys.pids())
+	srv1, err := treeUsage(sys.pids())
 	if err != nil {
 		return nil, err
 	}
 	ps := cmd.ProcessState
-	cpu := cpuUse{server: (srv1 - srv0) / 2, client: (ps.UserTime() + ps.SystemTime()).Seconds() / 2}
+	d := srv1.sub(srv0)
+	cpu := cpuUse{server: d.cpu / 2, client: (ps.UserTime() + ps.SystemTime()).Seconds() / 2, serverSyscalls: d.syscalls / 2}
 	rows, err := parseRedisBenchmark(sys.name(), stdout.Bytes(), o, cpu)
 	for _, r := range rows {
 		progress("%s: redis-benchmark %s: %.0f requests/s, p50 %.2f ms, p99 %.2f ms", sys.name(), r.Workload, r.OpsPerSec, r.P50, r.P99)
