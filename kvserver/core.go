@@ -2,6 +2,7 @@ package kvserver
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,7 @@ type readCall struct {
 // output is what a drained Ready leaves to do once mu is released.
 type output struct {
 	msgs    []chainsm.Msg // snapshot requests (the rest went to the peers under mu)
+	peers   []*peer       // peers with messages queued, to wake
 	answers []chainsm.Answer
 	wake    []*waiter
 	reports []chainsm.Report
@@ -272,7 +274,10 @@ func (d *drainer) Send(m chainsm.Msg) {
 		d.out.msgs = append(d.out.msgs, m)
 		return
 	}
-	d.c.s.peers.send(m.To, toPBMsg(m))
+	p := d.c.s.peers.queue(m.To, toPBMsg(m))
+	if p != nil && !slices.Contains(d.out.peers, p) {
+		d.out.peers = append(d.out.peers, p)
+	}
 }
 
 func (d *drainer) Report(r chainsm.Report) { d.out.reports = append(d.out.reports, r) }
@@ -283,6 +288,9 @@ func (d *drainer) Committed(c chainsm.Committed) { d.c.s.watch.committed(c) }
 
 // dispatch does, outside mu, what a drained Ready left.
 func (c *core) dispatch(out output) {
+	for _, p := range out.peers {
+		p.signal()
+	}
 	for _, m := range out.msgs {
 		c.startPull(m) // a learner pulls its snapshot over its own stream
 	}

@@ -84,24 +84,23 @@ func (ps *peerSet) closeAll() {
 	}
 }
 
-// send queues a chain protocol message for peer id.
-func (ps *peerSet) send(id string, m *kvpb.ChainMsg) {
-	ps.enqueue(id, func(q *kvpb.ReplBatch) { q.Msgs = append(q.Msgs, m) })
-}
-
-// enqueue adds to peer id's queue and wakes its sender.
-func (ps *peerSet) enqueue(id string, add func(*kvpb.ReplBatch)) {
+// queue adds a chain protocol message to peer id's queue without waking
+// its sender, and returns the peer (nil for no id). The caller wakes it
+// (signal) once it has queued everything it has: a step's messages to one
+// peer then leave in one stream message, where a sender woken by the first
+// could take it alone.
+func (ps *peerSet) queue(id string, m *kvpb.ChainMsg) *peer {
 	if id == "" {
-		return
+		return nil
 	}
 	p := ps.get(id)
 	p.mu.Lock()
 	if len(p.q.Msgs) == 0 {
 		p.queued = time.Now().UnixNano()
 	}
-	add(&p.q)
+	p.q.Msgs = append(p.q.Msgs, m)
 	p.mu.Unlock()
-	p.signal()
+	return p
 }
 
 func (p *peer) signal() {
