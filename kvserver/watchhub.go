@@ -31,6 +31,7 @@ type watchHub struct {
 
 type watchHistory struct {
 	entries []*chainsm.Entry // consecutive seqs
+	sizes   []int            // entryBytes of each entry: evicting reads no old entry
 	bytes   int
 	last    uint64 // the last seq committed here (0: none since start)
 	wake    map[chan struct{}]struct{}
@@ -57,20 +58,21 @@ func (h *watchHub) committed(c chainsm.Committed) {
 	wh := h.part(c.Part)
 	for _, e := range c.Entries {
 		if wh.last != 0 && e.Seq != wh.last+1 {
-			wh.entries, wh.bytes = nil, 0 // a gap (restart, snapshot): history starts anew
+			wh.entries, wh.sizes, wh.bytes = nil, nil, 0 // a gap (restart, snapshot): history starts anew
 		}
-		wh.entries = append(wh.entries, e)
-		wh.bytes += entryBytes(e)
+		n := entryBytes(e)
+		wh.entries, wh.sizes = append(wh.entries, e), append(wh.sizes, n)
+		wh.bytes += n
 		wh.last = e.Seq
 	}
 	limit := max(watchMinPartBytes, h.maxBytes/len(h.parts))
 	k := 0
 	for len(wh.entries)-k > h.maxEntries || wh.bytes > limit && len(wh.entries)-k > 1 {
-		wh.bytes -= entryBytes(wh.entries[k])
+		wh.bytes -= wh.sizes[k]
 		wh.entries[k] = nil
 		k++
 	}
-	wh.entries = wh.entries[k:]
+	wh.entries, wh.sizes = wh.entries[k:], wh.sizes[k:]
 	for ch := range wh.wake {
 		select {
 		case ch <- struct{}{}:
@@ -115,7 +117,7 @@ func (h *watchHub) align(p int, committed uint64) {
 		for i := range wh.entries {
 			wh.entries[i] = nil
 		}
-		wh.entries, wh.bytes, wh.last = nil, 0, committed
+		wh.entries, wh.sizes, wh.bytes, wh.last = nil, nil, 0, committed
 	}
 }
 

@@ -14,8 +14,8 @@ const canaryDedupCap = 2
 
 // canaryEvict drops the oldest records beyond canaryDedupCap.
 func (d *dedupTable) canaryEvict() {
-	for len(d.order) > canaryDedupCap {
-		delete(d.m, d.order[0])
-		d.order = d.order[1:]
+	for len(d.recs) > canaryDedupCap {
+		delete(d.m, d.recs[0].rec.ID)
+		d.drop(1)
 	}
 }

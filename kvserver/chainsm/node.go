@@ -83,6 +83,7 @@ type Node struct {
 	etcdOK      bool
 
 	rd        Ready
+	prevRd    Ready       // the last Ready returned: its arrays are reused for the one after
 	needSt    []*logEntry // head entries in rd.Storage whose status Advance brings
 	toSync    []partSeq   // applied since the last sync request
 	syncGen   uint64
@@ -170,7 +171,9 @@ func (n *Node) etcdFresh(now Mono) bool {
 
 // Ready returns what the node asks of its shell and clears it. The shell
 // must call Advance with the statuses of the head applies (StorageOp with
-// NeedStatus) before giving the node another input.
+// NeedStatus) before giving the node another input. The Ready's slices are
+// valid until the next call to Ready, which reuses their arrays (elements
+// are values; copy one to keep it).
 func (n *Node) Ready() Ready {
 	if len(n.toSync) > 0 {
 		n.syncGen++
@@ -179,8 +182,19 @@ func (n *Node) Ready() Ready {
 		n.rd.Sync = n.syncGen
 	}
 	rd := n.rd
-	n.rd = Ready{}
+	p := &n.prevRd
+	n.rd = Ready{Storage: reuse(p.Storage), Msgs: reuse(p.Msgs), Snapshots: reuse(p.Snapshots),
+		Answers: reuse(p.Answers), Reports: reuse(p.Reports), Committed: reuse(p.Committed)}
+	n.prevRd = rd
 	return rd
+}
+
+// reuse empties s for appending anew, dropping what its elements point to.
+// Under load a node returns a Ready per step, and growing its slices afresh
+// each time was a sixth of a server's allocations.
+func reuse[T any](s []T) []T {
+	clear(s)
+	return s[:0]
 }
 
 // HasReady reports whether Ready has anything.

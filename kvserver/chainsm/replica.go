@@ -111,6 +111,7 @@ type logEntry struct {
 	sent        bool
 	sentAt      Mono
 	waiters     []uint64
+	dedupPos    uint64 // its dedup record's position + 1 (0: none)
 }
 
 type pendingRead struct {

@@ -178,7 +178,6 @@ func (s *Store) writeOps(b *pebble.Batch, partition int, seq uint64, ops []Op, n
 	if pending == nil && len(ops) > 1 {
 		pending = make(map[string]Record, len(ops))
 	}
-	var scratch []byte // record buffer: the batch copies it
 	for i, op := range ops {
 		k := appendKeyUnchecked(make([]byte, 0, 3+len(op.NS)+len(op.Key)), partition, op.NS, op.Key)
 		if exist {
@@ -197,8 +196,7 @@ func (s *Store) writeOps(b *pebble.Batch, partition int, seq uint64, ops []Op, n
 			// changed once it is in an entry (the log, peers' messages
 			// and watches share it too).
 			up.rec = Record{Seq: seq, ExpiryMs: op.ExpiryMs, Value: op.Value}
-			scratch = AppendRecord(scratch[:0], up.rec)
-			err = b.Set(k, scratch, nil)
+			err = setRecord(b, k, up.rec)
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("storage: batch: %w", err)
@@ -215,6 +213,15 @@ func (s *Store) writeOps(b *pebble.Batch, partition int, seq uint64, ops []Op, n
 		}
 	}
 	return existed, ups, nil
+}
+
+// setRecord adds key = EncodeRecord(r) to b, encoded straight into the
+// batch (a value is most of a write's bytes).
+func setRecord(b *pebble.Batch, key []byte, r Record) error {
+	op := b.SetDeferred(len(key), recordHeaderLen+len(r.Value))
+	copy(op.Key, key)
+	AppendRecord(op.Value[:0], r)
+	return op.Finish()
 }
 
 // setUint64 adds key = n (8 bytes BE) to b.
