@@ -284,6 +284,12 @@ func (g *connGate) begin(ctx context.Context) (end func(), err error) {
 	if c == nil {
 		return func() {}, nil
 	}
+	return g.beginConn(c)
+}
+
+// beginConn is begin for a connection the gate knows: a gRPC call's, or a
+// replication connection for as long as it is open.
+func (g *connGate) beginConn(c *gatedConn) (end func(), err error) {
 	if err := g.admit(c); err != nil {
 		return nil, err
 	}

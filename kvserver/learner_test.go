@@ -290,9 +290,11 @@ func (c *tcluster) cutLink(from, to string) (heal func()) {
 	s.peers.conns[addr] = dead
 	s.peers.mu.Unlock()
 	_ = old.Close()
+	s.peers.setCut(to, true)
 	var once sync.Once
 	heal = func() {
 		once.Do(func() {
+			s.peers.setCut(to, false)
 			s.peers.mu.Lock()
 			delete(s.peers.conns, addr) // the next open dials afresh
 			s.peers.mu.Unlock()

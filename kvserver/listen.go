@@ -2,6 +2,7 @@ package kvserver
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strings"
@@ -45,13 +46,23 @@ func (s *Server) listen() (net.Listener, error) {
 // TLS is on, mutual TLS, and sets the credentials peers are dialed with.
 func (s *Server) newGRPCServer() (*grpc.Server, error) {
 	files := s.cfg.Files(s.cfg.ID)
-	creds, err := tlsutil.ServerCredentials(files)
-	if err != nil {
-		return nil, fmt.Errorf("kvserver: TLS: %w", err)
-	}
+	var err error
 	if s.dialCreds, err = tlsutil.DialOption(files); err != nil {
 		return nil, fmt.Errorf("kvserver: TLS: %w", err)
 	}
+	var serverTLS *tls.Config
+	if files.Enabled() {
+		if serverTLS, err = tlsutil.ServerConfig(files); err != nil {
+			return nil, fmt.Errorf("kvserver: TLS: %w", err)
+		}
+		if s.replTLS, err = tlsutil.ClientConfig(files); err != nil {
+			return nil, fmt.Errorf("kvserver: TLS: %w", err)
+		}
+		s.replTLS.NextProtos = []string{replALPN}
+	}
+	// The mux does the TLS handshake (to route by ALPN); gRPC takes the
+	// connection with it done.
+	s.mux = newReplMux(s, s.gate, serverTLS)
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes), grpc.MaxSendMsgSize(s.cfg.MaxMessageBytes),
 		grpc.MaxConcurrentStreams(s.cfg.MaxStreams),
@@ -64,8 +75,8 @@ func (s *Server) newGRPCServer() (*grpc.Server, error) {
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.cfg.IdleTimeout}), // 0: never
 	}
 	opts = append(opts, grpcopt.Server()...)
-	if creds != nil {
-		opts = append(opts, grpc.Creds(creds))
+	if serverTLS != nil {
+		opts = append(opts, grpc.Creds(tlsutil.NewHandshaken(serverTLS)))
 	}
 	return grpc.NewServer(opts...), nil
 }

@@ -1,9 +1,9 @@
 package kvserver
 
 import (
-	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ecskv/ecskv/common/grpcopt"
@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc"
 )
 
-// Sender batching: one stream message carries at most this much.
+// Sender batching: one frame carries at most this much.
 const (
 	maxBatchMsgs  = 512
 	maxBatchBytes = 4 << 20
@@ -22,14 +22,15 @@ const (
 type peerSet struct {
 	s *Server
 
-	mu    sync.Mutex // guards peers and conns
+	mu    sync.Mutex // guards peers, conns and cut
 	peers map[string]*peer
 	conns map[string]*grpc.ClientConn
+	cut   map[string]bool // tests: peers whose replication link is down
 }
 
 // peer queues messages for one server; its goroutine drains the queue into
-// batched ReplBatch messages on one long-lived stream. Lost messages (a
-// broken stream) are recovered by retransmission and nacks, so sending is
+// batched ReplBatch frames on one long-lived connection (replnet.go). Lost messages (a
+// broken connection) are recovered by retransmission and nacks, so sending is
 // fire-and-forget.
 type peer struct {
 	id  string
@@ -39,6 +40,7 @@ type peer struct {
 	// queued is when the oldest message in q was queued (unix ns).
 	queued int64
 	wake   chan struct{}
+	live   atomic.Pointer[replConn] // the open connection, for setCut
 }
 
 func newPeerSet(s *Server) *peerSet {
@@ -87,7 +89,7 @@ func (ps *peerSet) closeAll() {
 // queue adds a chain protocol message to peer id's queue without waking
 // its sender, and returns the peer (nil for no id). The caller wakes it
 // (signal) once it has queued everything it has: a step's messages to one
-// peer then leave in one stream message, where a sender woken by the first
+// peer then leave in one frame, where a sender woken by the first
 // could take it alone.
 func (ps *peerSet) queue(id string, m *kvpb.ChainMsg) *peer {
 	if id == "" {
@@ -132,14 +134,14 @@ func (p *peer) take() *kvpb.ReplBatch {
 	return b
 }
 
-// run keeps a stream to the peer open and sends whatever is queued.
+// run keeps a replication connection to the peer open and sends whatever
+// is queued.
 func (p *peer) run() {
 	s := p.set.s
-	var stream kvpb.Replication_ReplicateClient
-	var cancel context.CancelFunc = func() {}
+	var conn *replConn
 	defer func() {
-		if cancel != nil { // nil after a failed open
-			cancel()
+		if conn != nil {
+			conn.close()
 		}
 	}()
 	for {
@@ -149,40 +151,55 @@ func (p *peer) run() {
 		case <-p.wake:
 		}
 		for b := p.take(); b != nil; b = p.take() {
-			if stream == nil {
+			if conn == nil {
 				var err error
-				if stream, cancel, err = p.open(); err != nil {
+				if conn, err = p.open(); err != nil {
 					s.lg.Debug("peer unreachable; dropping batch", zap.String("peer", p.id), zap.Error(err))
 					s.sleepCtx(50 * time.Millisecond)
 					continue
 				}
 			}
-			if err := stream.Send(b); err != nil {
-				s.lg.Debug("peer stream broke", zap.String("peer", p.id), zap.Error(err))
-				cancel()
-				stream = nil
+			if err := conn.send(b); err != nil {
+				s.lg.Debug("peer connection broke", zap.String("peer", p.id), zap.Error(err))
+				conn.close()
+				conn = nil
 			}
 		}
 	}
 }
 
-func (p *peer) open() (kvpb.Replication_ReplicateClient, context.CancelFunc, error) {
-	s := p.set.s
-	addr, ok := s.addrOf(p.id)
+func (p *peer) open() (*replConn, error) {
+	addr, ok := p.set.s.addrOf(p.id)
 	if !ok {
-		return nil, nil, fmt.Errorf("no address for %q", p.id)
+		return nil, fmt.Errorf("no address for %q", p.id)
 	}
-	c, err := p.set.conn(addr)
-	if err != nil {
-		return nil, nil, err
+	p.set.mu.Lock()
+	cut := p.set.cut[p.id]
+	p.set.mu.Unlock()
+	if cut {
+		return nil, fmt.Errorf("link to %q cut", p.id)
 	}
-	ctx, cancel := context.WithCancel(s.ctx)
-	st, err := kvpb.NewReplicationClient(c).Replicate(ctx)
-	if err != nil {
-		cancel()
-		return nil, nil, err
+	rc, err := p.set.s.dialRepl(addr)
+	if err == nil {
+		p.live.Store(rc)
 	}
-	return st, cancel, nil
+	return rc, err
+}
+
+// setCut takes the replication link to peer id down (tests): its
+// connection is closed and no other is opened until it is set back.
+func (ps *peerSet) setCut(id string, cut bool) {
+	ps.mu.Lock()
+	if ps.cut == nil {
+		ps.cut = map[string]bool{}
+	}
+	ps.cut[id] = cut
+	ps.mu.Unlock()
+	if cut {
+		if rc := ps.get(id).live.Load(); rc != nil {
+			_ = rc.raw.Close() // its sender sees the next write fail and redials
+		}
+	}
 }
 
 // addrOf resolves a server id through the current ring.

@@ -2,6 +2,7 @@ package kvserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -34,12 +35,17 @@ type Server struct {
 	cfg config.KVServer
 	lg  *zap.Logger
 
-	store   *storage.Store
-	fs      vfs.FS // the store's filesystem; nil is the OS's. Tests set vfs.NewMem() before Start.
-	etcd    *clientv3.Client
-	grpc    *grpc.Server
-	lis     net.Listener
-	gate    *connGate // lis: the connection bounds
+	store  *storage.Store
+	fs     vfs.FS // the store's filesystem; nil is the OS's. Tests set vfs.NewMem() before Start.
+	etcd   *clientv3.Client
+	grpc   *grpc.Server
+	lis    net.Listener
+	gate   *connGate // lis: the connection bounds
+	mux    *replMux  // splits the gate's connections: gRPC, replication
+	replIn replConns // replication connections being read
+	// replTLS is the client configuration peers' replication connections
+	// are dialled with; nil: plaintext.
+	replTLS *tls.Config
 	httpSrv *http.Server
 	metrics *metrics
 	watch   *watchHub           // committed writes for watchers
@@ -157,8 +163,9 @@ func (s *Server) Start() (err error) {
 		// Its calls pass the same guards as any: TLS, the connection gate.
 		reflection.Register(s.grpc)
 	}
+	s.goAttach(s.mux.run)
 	s.goAttach(func() {
-		if err := s.grpc.Serve(s.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		if err := s.grpc.Serve(s.mux); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			s.lg.Error("grpc serve", zap.Error(err))
 		}
 	})
@@ -239,6 +246,10 @@ func (s *Server) Stop() {
 			// unary calls a moment, then close the rest.
 			stopGracefully(s.grpc, time.Second)
 		}
+		if s.mux != nil {
+			_ = s.mux.Close() // when Start failed before gRPC served it
+		}
+		s.replIn.closeAll()
 		if s.httpSrv != nil {
 			_ = s.httpSrv.Close()
 		}

@@ -2,6 +2,7 @@ package kvserver
 
 import (
 	"context"
+	"crypto/tls"
 	"path/filepath"
 	"testing"
 	"time"
@@ -81,6 +82,16 @@ func TestTLSReplicatesAndGuardsMemberServices(t *testing.T) {
 		require.Equal(t, codes.PermissionDenied, status.Code(err), "%v", err)
 		_, err = kvpb.NewKVClient(client).GetRing(ctx, &kvpb.GetRingRequest{})
 		require.NoError(t, err, "the KV service is for clients")
+	})
+	t.Run("client certificate may not open a replication connection", func(t *testing.T) {
+		cfg, err := tlsutil.ClientConfig(tlsutil.DirFiles(dir, tlsutil.ClientName))
+		require.NoError(t, err)
+		cfg.NextProtos, cfg.ServerName = []string{replALPN}, "127.0.0.1"
+		conn, err := tls.Dial("tcp", c.node("s1").addr, cfg)
+		require.NoError(t, err, "the handshake succeeds: the certificate is the CA's")
+		defer conn.Close()
+		require.Equal(t, replALPN, conn.ConnectionState().NegotiatedProtocol)
+		waitClosed(t, conn, 10*time.Second)
 	})
 	t.Run("member certificate may", func(t *testing.T) {
 		_, err := c.admin("s1").Digest(ctx, &kvpb.DigestRequest{})

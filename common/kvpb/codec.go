@@ -120,3 +120,15 @@ func validStrings(ss ...string) bool {
 	}
 	return true
 }
+
+// UnmarshalChecked decodes data into m as the codec does, for transports
+// other than gRPC: the generated code, then the check of its strings.
+func (m *ReplBatch) UnmarshalChecked(data []byte) error {
+	if err := m.UnmarshalVT(data); err != nil {
+		return err
+	}
+	if !m.stringsValid() {
+		return fmt.Errorf("kvpb: %T: string field is not valid UTF-8", m)
+	}
+	return nil
+}

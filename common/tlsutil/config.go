@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 
@@ -93,14 +94,50 @@ func PeerRole(ctx context.Context) (role, name string, ok bool) {
 		return "", "", false
 	}
 	ti, isTLS := p.AuthInfo.(credentials.TLSInfo)
-	if !isTLS || len(ti.State.VerifiedChains) == 0 || len(ti.State.VerifiedChains[0]) == 0 {
+	if !isTLS {
 		return "", "", false
 	}
-	leaf := ti.State.VerifiedChains[0][0]
+	return StateRole(ti.State)
+}
+
+// StateRole is PeerRole for a TLS connection's state.
+func StateRole(cs tls.ConnectionState) (role, name string, ok bool) {
+	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+		return "", "", false
+	}
+	leaf := cs.VerifiedChains[0][0]
 	if len(leaf.Subject.OrganizationalUnit) > 0 {
 		name = leaf.Subject.OrganizationalUnit[0]
 	}
 	return leaf.Subject.CommonName, name, true
+}
+
+// Handshaken is gRPC server credentials for connections whose TLS
+// handshake the listener already did (a listener that routes connections
+// by ALPN): the handshake only reports the connection's TLS state. A
+// connection that is not TLS is refused.
+type Handshaken struct {
+	credentials.TransportCredentials
+}
+
+// NewHandshaken returns Handshaken over cfg's credentials (used for Info).
+func NewHandshaken(cfg *tls.Config) Handshaken { return Handshaken{credentials.NewTLS(cfg)} }
+
+// ServerHandshake returns c with its TLS state.
+func (h Handshaken) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return nil, nil, fmt.Errorf("tlsutil: %T is not a TLS connection", c)
+	}
+	return c, credentials.TLSInfo{
+		State:          tc.ConnectionState(),
+		CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity},
+	}, nil
+}
+
+// Clone keeps the type (gRPC clones the credentials it is given).
+func (h Handshaken) Clone() credentials.TransportCredentials {
+	return Handshaken{h.TransportCredentials.Clone()}
 }
 
 // EtcdConfig returns the TLS configuration for dialing etcd at endpoints
