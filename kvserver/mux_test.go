@@ -27,7 +27,7 @@ func TestReplMuxRoutes(t *testing.T) {
 		require.NoError(t, err)
 		require.Less(t, waitClosed(t, conn, 10*time.Second), handshake/2)
 	})
-	t.Run("a peer is admitted and stays", func(t *testing.T) {
+	t.Run("a peer is admitted until a bad frame", func(t *testing.T) {
 		conn := silentConn(t, addr)
 		_, err := conn.Write([]byte(replPreface))
 		require.NoError(t, err)
