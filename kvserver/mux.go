@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -39,14 +40,28 @@ func newReplMux(s *Server, gate *connGate, cfg *tls.Config) *replMux {
 	return m
 }
 
-// run accepts from the gate until it is closed.
+// run accepts from the gate until it is closed. Other accept errors (out
+// of file descriptors) are retried after a pause, as gRPC's Serve did when
+// it accepted from the gate itself.
 func (m *replMux) run() {
 	defer m.Close()
+	var pause time.Duration
 	for {
 		c, err := m.gate.Accept()
 		if err != nil {
-			return
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			m.s.lg.Warn("accept failed; retrying", zap.Duration("in", pause), zap.Error(err))
+			select {
+			case <-time.After(pause):
+				continue
+			case <-m.done:
+				return
+			}
 		}
+		pause = 0
 		if !m.s.goAttach(func() { m.route(c) }) {
 			_ = c.Close()
 			return
