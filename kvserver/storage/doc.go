@@ -11,17 +11,19 @@
 // under the reserved prefix 0xFF 0xFF | partition (2 bytes BE) | kind, which is
 // never a data partition because P <= MaxPartitions = 32768:
 //
-//	0x01                          applied_seq (8 bytes BE)
+//	0x01                          applied_seq (8 bytes BE) of writes without a log
+//	                              record; a partition's applied seq is the highest of
+//	                              it, the truncation point and the last log record
 //	0x02                          chain version 8 | epoch 8 | flags 1 (bit 0: unsynced);
 //	                              an 8-byte value is the version alone
 //	0x03 | seq 8                  log record: the entry applied at seq, a kvpb.Update
 //	0x04 | client 8 | cseq 8      dedup record: seq 8 | status 4 | wall ms 8
 //	0x05                          truncation point (8 bytes BE): log records <= it are gone
 //
-// ApplyEntry writes the data, applied_seq, the log record and the dedup
-// record in one pebble batch, and pebble recovers whole batches, so after a
-// crash the log is exactly the seqs between the truncation point and
-// applied_seq (RecoverPartitions). A Writer puts many entries, of any
+// ApplyEntry writes the data, the log record and the dedup record in one
+// pebble batch, and pebble recovers whole batches, so after a crash the log
+// is exactly the seqs between the truncation point and the applied seq
+// (RecoverPartitions). A Writer puts many entries, of any
 // partitions, with their truncations and dedup deletions, in one batch: a
 // server commits each step of its chain node with one WAL write. Nothing the chain protocol needs to be
 // safe lives only in memory (DESIGN.md §4).

@@ -25,9 +25,9 @@ type PartitionState struct {
 
 // RecoverPartitions returns, in partition order, the state of every
 // partition holding any record (data or state), read from one snapshot.
-// Pebble recovers whole batches, and each log record commits with its
-// applied_seq, so the log is exactly the seqs after the truncation point up
-// to applied_seq; a missing record is ErrLogGap naming the partition.
+// Pebble recovers whole batches, and the last log record is the applied
+// seq (readApplied), so the log is exactly the seqs after the truncation
+// point up to it; a missing record is ErrLogGap naming the partition.
 func (s *Store) RecoverPartitions() ([]PartitionState, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
@@ -53,15 +53,11 @@ func (s *Store) RecoverPartitions() ([]PartitionState, error) {
 func recoverPartition(r pebble.Reader, p int) (PartitionState, error) {
 	st := PartitionState{Partition: p}
 	var err error
-	if st.Applied, err = readState(r, p, stateApplied); err != nil {
+	if st.Applied, err = readApplied(r, p); err != nil {
 		return st, err
 	}
 	if st.Truncated, err = readState(r, p, stateTruncate); err != nil {
 		return st, err
-	}
-	if st.Truncated > st.Applied {
-		return st, fmt.Errorf("storage: partition %d truncated at %d above applied %d: %w",
-			p, st.Truncated, st.Applied, ErrCorruptRecord)
 	}
 	v, err := readVersion(r, p)
 	if err != nil {

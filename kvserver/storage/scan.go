@@ -87,7 +87,7 @@ func (s *Store) ScanSnapshot(partition int, fn func(ns, key []byte, r Record) er
 	}
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
-	if appliedSeq, err = readState(snap, partition, stateApplied); err != nil {
+	if appliedSeq, err = readApplied(snap, partition); err != nil {
 		return 0, err
 	}
 	if err := scanRecords(snap, partition, fn); err != nil {
@@ -283,7 +283,7 @@ func (sn *Snapshot) AppliedSeq(p int) (uint64, error) {
 	if err := ValidatePartition(p); err != nil {
 		return 0, err
 	}
-	return readState(sn.snap, p, stateApplied)
+	return readApplied(sn.snap, p)
 }
 
 // ScanKeys calls fn, in key order, for every record of namespace ns in

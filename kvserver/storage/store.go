@@ -213,7 +213,51 @@ func (s *Store) AppliedSeq(partition int) (uint64, error) {
 	if v := s.applied[partition].Load(); v != 0 {
 		return v - 1, nil
 	}
-	return readState(s.db, partition, stateApplied)
+	return readApplied(s.db, partition)
+}
+
+// readApplied reads partition p's applied seq from r: the highest of the
+// applied_seq record, the truncation point and the last log record. A
+// chain entry's batch writes no applied_seq record (one pebble key fewer
+// per entry and partition): its log record says as much, and truncation
+// deletes log records only up to a point it records. Writes without a log
+// record (Apply, ingests, snapshots) still write applied_seq.
+func readApplied(r pebble.Reader, p int) (uint64, error) {
+	applied, err := readState(r, p, stateApplied)
+	if err != nil {
+		return 0, err
+	}
+	trunc, err := readState(r, p, stateTruncate)
+	if err != nil {
+		return 0, err
+	}
+	last, err := lastLogSeq(r, p)
+	if err != nil {
+		return 0, err
+	}
+	return max(applied, trunc, last), nil
+}
+
+// lastLogSeq is the seq of partition p's last log record in r (0: none).
+func lastLogSeq(r pebble.Reader, p int) (uint64, error) {
+	lo, hi := kindBounds(p, stateLog)
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return 0, fmt.Errorf("storage: iter partition %d: %w", p, err)
+	}
+	var seq uint64
+	if it.Last() {
+		k := it.Key()
+		if len(k) != stateKeyLen+8 {
+			_ = it.Close()
+			return 0, fmt.Errorf("storage: partition %d: log key %x: %w", p, k, ErrCorruptRecord)
+		}
+		seq = binary.BigEndian.Uint64(k[stateKeyLen:])
+	}
+	if err := it.Close(); err != nil {
+		return 0, fmt.Errorf("storage: iter partition %d: %w", p, err)
+	}
+	return seq, nil
 }
 
 // truncatedSeq returns partition p's log truncation point (0 if none).

@@ -58,7 +58,8 @@ func (w *Writer) appliedSeq(p int) (uint64, error) {
 
 // ApplyEntry adds e to the batch as the next entry of partition p's log:
 // the data ops (liveness judged at nowMs), the log record and, for a client
-// write, its dedup record; applied_seq = e.Seq is written at Commit.
+// write, its dedup record; the log record is what records e.Seq as applied
+// (readApplied).
 //
 // At the head (head true) the answer is computed and returned with the ops
 // as written: a conditional write, an increment or an expiry change (the
@@ -200,15 +201,11 @@ func (w *Writer) SetVersion(p int, ver, epoch uint64, unsynced bool) error {
 }
 
 // Commit commits the batch unsynced (the caller syncs with SyncWAL) and
-// then publishes it: applied seqs, truncation points, cache updates.
+// then publishes it: applied seqs (in memory; on disk the log records say
+// them), truncation points, cache updates.
 func (w *Writer) Commit() error {
 	if w.err != nil {
 		return w.err
-	}
-	for p, seq := range w.applied {
-		if err := setUint64(w.b, stateKey(p, stateApplied), seq); err != nil {
-			return w.spoil(err)
-		}
 	}
 	if w.b.Empty() {
 		return nil
