@@ -89,6 +89,9 @@ type tcluster struct {
 	// configured and how the test dials them.
 	configure func(*config.KVServer)
 	creds     grpc.DialOption
+	// grpcReplOnly: servers that act as a version before the replication
+	// transport (Server.grpcReplOnly).
+	grpcReplOnly map[string]bool
 }
 
 // newCluster starts n servers s1..sn (not yet in any ring).
@@ -154,6 +157,7 @@ func (c *tcluster) startNode(nd *tnode) {
 	srv, err := New(cfg, lg)
 	require.NoError(c.t, err)
 	srv.fs = nd.fs
+	srv.grpcReplOnly = c.grpcReplOnly[nd.id]
 	require.NoError(c.t, srv.Start())
 	c.mu.Lock()
 	nd.srv, nd.stopped = srv, false

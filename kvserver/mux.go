@@ -36,6 +36,9 @@ func newReplMux(s *Server, gate *connGate, cfg *tls.Config) *replMux {
 	if cfg != nil {
 		m.tls = cfg.Clone()
 		m.tls.NextProtos = []string{"h2", replALPN}
+		if s.grpcReplOnly {
+			m.tls.NextProtos = []string{"h2"}
+		}
 	}
 	return m
 }
@@ -79,7 +82,7 @@ func (m *replMux) route(c net.Conn) {
 			return
 		}
 		if tc.ConnectionState().NegotiatedProtocol == replALPN {
-			m.s.serveRepl(tc, gc)
+			m.s.serveRepl(tc, gc, false)
 			return
 		}
 		m.toGRPC(tc)
@@ -91,17 +94,17 @@ func (m *replMux) route(c net.Conn) {
 		_ = c.Close()
 		return
 	}
-	if first[0] != replPreface[0] {
+	if first[0] != replPreface[0] || m.s.grpcReplOnly {
 		m.toGRPC(&peekedConn{Conn: c, r: br})
 		return
 	}
-	got := make([]byte, len(replPreface))
-	if _, err := io.ReadFull(br, got); err != nil || string(got) != replPreface {
+	got := make([]byte, len(replPreface)) // as long as replPrefaceV1
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != replPreface && string(got) != replPrefaceV1 {
 		m.s.lg.Debug("refused a connection: neither gRPC nor a peer", zap.Stringer("remote", c.RemoteAddr()))
 		_ = c.Close()
 		return
 	}
-	m.s.serveRepl(&peekedConn{Conn: c, r: br}, gc)
+	m.s.serveRepl(&peekedConn{Conn: c, r: br}, gc, string(got) == replPreface)
 }
 
 func (m *replMux) toGRPC(c net.Conn) {

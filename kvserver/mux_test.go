@@ -2,6 +2,8 @@ package kvserver
 
 import (
 	"encoding/binary"
+	"io"
+	"os"
 	"testing"
 	"time"
 
@@ -11,7 +13,9 @@ import (
 )
 
 // TestReplMuxRoutes: on the service port a connection that starts with the
-// replication preface is a peer's, anything else gRPC's; one that starts
+// replication preface (of either version) is a peer's, anything else
+// gRPC's; the preface is answered, so that a sender knows the server
+// speaks the transport; a connection that starts
 // like the preface but is not it, or sends a frame over
 // max-message-bytes, is closed at once.
 func TestReplMuxRoutes(t *testing.T) {
@@ -26,6 +30,36 @@ func TestReplMuxRoutes(t *testing.T) {
 		_, err := conn.Write([]byte("EHLO example.org\r\n"))
 		require.NoError(t, err)
 		require.Less(t, waitClosed(t, conn, 10*time.Second), handshake/2)
+	})
+	t.Run("the preface is answered, the first version's is not", func(t *testing.T) {
+		conn := silentConn(t, addr)
+		_, err := conn.Write([]byte(replPreface))
+		require.NoError(t, err)
+		require.NoError(t, conn.SetReadDeadline(time.Now().Add(5*time.Second)))
+		got := make([]byte, len(replAck))
+		_, err = io.ReadFull(conn, got)
+		require.NoError(t, err)
+		require.Equal(t, replAck, string(got))
+		require.NoError(t, conn.Close())
+
+		// A sender of the first version expects no answer and sends
+		// frames at once: nothing may arrive for it to misread.
+		old := silentConn(t, addr)
+		_, err = old.Write([]byte(replPrefaceV1))
+		require.NoError(t, err)
+		testutil.Eventually(t, 5*time.Second, 5*time.Millisecond, func() bool {
+			_, admitted := srv.gate.counts()
+			return admitted == 1
+		}, "the first version's connection is admitted")
+		require.NoError(t, old.SetReadDeadline(time.Now().Add(200*time.Millisecond)))
+		n, err := old.Read(make([]byte, 1))
+		require.Zero(t, n)
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+		require.NoError(t, old.Close())
+		testutil.Eventually(t, 5*time.Second, 5*time.Millisecond, func() bool {
+			_, admitted := srv.gate.counts()
+			return admitted == 0
+		}, "closed, it frees its slot")
 	})
 	t.Run("a peer is admitted until a bad frame", func(t *testing.T) {
 		conn := silentConn(t, addr)

@@ -1,9 +1,10 @@
 package kvserver
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ecskv/ecskv/common/grpcopt"
@@ -40,7 +41,10 @@ type peer struct {
 	// queued is when the oldest message in q was queued (unix ns).
 	queued int64
 	wake   chan struct{}
-	live   atomic.Pointer[replConn] // the open connection, for setCut
+
+	liveMu  sync.Mutex
+	live    replSender // the open sender, for setCut
+	viaGRPC bool       // the peer was last reached over gRPC (logged once)
 }
 
 func newPeerSet(s *Server) *peerSet {
@@ -138,7 +142,7 @@ func (p *peer) take() *kvpb.ReplBatch {
 // is queued.
 func (p *peer) run() {
 	s := p.set.s
-	var conn *replConn
+	var conn replSender
 	defer func() {
 		if conn != nil {
 			conn.close()
@@ -168,8 +172,13 @@ func (p *peer) run() {
 	}
 }
 
-func (p *peer) open() (*replConn, error) {
-	addr, ok := p.set.s.addrOf(p.id)
+// open opens a sender to the peer: a replication connection, or, to a
+// server that does not speak the transport (an older version), a gRPC
+// Replicate stream. Each open tries the transport first: the peer may
+// have been upgraded since.
+func (p *peer) open() (replSender, error) {
+	s := p.set.s
+	addr, ok := s.addrOf(p.id)
 	if !ok {
 		return nil, fmt.Errorf("no address for %q", p.id)
 	}
@@ -179,11 +188,63 @@ func (p *peer) open() (*replConn, error) {
 	if cut {
 		return nil, fmt.Errorf("link to %q cut", p.id)
 	}
-	rc, err := p.set.s.dialRepl(addr)
-	if err == nil {
-		p.live.Store(rc)
+	var (
+		snd replSender
+		err error
+		old = s.grpcReplOnly
+	)
+	if !old {
+		snd, err = s.dialRepl(addr)
+		old = errors.Is(err, errNoTransport)
 	}
-	return rc, err
+	if old {
+		snd, err = p.set.openGRPC(addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.liveMu.Lock()
+	p.live = snd
+	if _, grpcNow := snd.(*grpcSender); grpcNow != p.viaGRPC {
+		p.viaGRPC = grpcNow
+		if grpcNow {
+			s.lg.Info("replicating to a peer over gRPC: it does not speak the replication transport (an older version)",
+				zap.String("peer", p.id))
+		}
+	}
+	p.liveMu.Unlock()
+	return snd, nil
+}
+
+// reachedViaGRPC reports whether the peer was last reached over gRPC.
+func (p *peer) reachedViaGRPC() bool {
+	p.liveMu.Lock()
+	defer p.liveMu.Unlock()
+	return p.viaGRPC
+}
+
+// grpcSender sends over a peer's gRPC Replicate stream.
+type grpcSender struct {
+	stream kvpb.Replication_ReplicateClient
+	cancel context.CancelFunc
+}
+
+func (g *grpcSender) send(b *kvpb.ReplBatch) error { return g.stream.Send(b) }
+func (g *grpcSender) close()                       { g.cancel() }
+
+// openGRPC opens a Replicate stream to addr.
+func (ps *peerSet) openGRPC(addr string) (*grpcSender, error) {
+	cc, err := ps.conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ps.s.ctx)
+	st, err := kvpb.NewReplicationClient(cc).Replicate(ctx)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("kvserver: replicate to %s: %w", addr, err)
+	}
+	return &grpcSender{stream: st, cancel: cancel}, nil
 }
 
 // setCut takes the replication link to peer id down (tests): its
@@ -196,9 +257,12 @@ func (ps *peerSet) setCut(id string, cut bool) {
 	ps.cut[id] = cut
 	ps.mu.Unlock()
 	if cut {
-		if rc := ps.get(id).live.Load(); rc != nil {
-			_ = rc.raw.Close() // its sender sees the next write fail and redials
+		p := ps.get(id)
+		p.liveMu.Lock()
+		if p.live != nil {
+			p.live.close() // its sender sees the next write fail and redials
 		}
+		p.liveMu.Unlock()
 	}
 }
 

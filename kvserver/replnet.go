@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -25,10 +26,19 @@ import (
 // HTTP/2 framing and flow control; now the sender writes and the reader
 // steps, two. Like the stream it is fire-and-forget: the chain protocol
 // resends what a broken connection lost.
+//
+// A server that does not speak it (an older version, during a rolling
+// upgrade) is sent to over the gRPC Replicate stream instead, which every
+// server still serves: with TLS such a server refuses replALPN in the
+// handshake; without, it does not answer replPreface with replAck.
 const (
 	replALPN    = "ecskv-repl/1"         // with TLS
-	replPreface = "ECSKV-REPL/1\r\n\r\n" // without: never the start of HTTP/2
-	replHeader  = 4
+	replPreface = "ECSKV-REPL/2\r\n\r\n" // without: never the start of HTTP/2
+	replAck     = "ECSKV-REPL/2 OK\r\n"  // the answer to replPreface
+	// replPrefaceV1 is the preface of servers that expect no answer;
+	// still read, so that they may send to this one.
+	replPrefaceV1 = "ECSKV-REPL/1\r\n\r\n"
+	replHeader    = 4
 	// replWriteTimeout bounds a write to a peer that stopped reading (or
 	// a network that dropped it): the connection is closed and redialled,
 	// and the protocol resends.
@@ -76,8 +86,9 @@ func (r *replConns) closeAll() {
 // serveRepl steps the frames a peer sends on c until it ends or this
 // server stops. With TLS only a member's certificate may send. gc is the
 // gate's record of c (nil in tests): the connection counts as admitted
-// with a call in progress for as long as it is open.
-func (s *Server) serveRepl(c net.Conn, gc *gatedConn) {
+// with a call in progress for as long as it is open. ack: the peer waits
+// for replAck once the connection is admitted.
+func (s *Server) serveRepl(c net.Conn, gc *gatedConn, ack bool) {
 	defer c.Close()
 	if tc, ok := c.(*tls.Conn); ok {
 		if role, name, _ := tlsutil.StateRole(tc.ConnectionState()); role != tlsutil.RoleMember {
@@ -98,6 +109,14 @@ func (s *Server) serveRepl(c net.Conn, gc *gatedConn) {
 		return
 	}
 	defer s.replIn.remove(c)
+	if ack {
+		if err := c.SetWriteDeadline(time.Now().Add(replDialTimeout)); err != nil {
+			return
+		}
+		if _, err := io.WriteString(c, replAck); err != nil {
+			return
+		}
+	}
 	if err := s.readRepl(c); err != nil && !s.stopped.Load() {
 		s.lg.Debug("replication connection ended", zap.Stringer("remote", c.RemoteAddr()), zap.Error(err))
 	}
@@ -170,6 +189,19 @@ func (f *frameReader) next() (*kvpb.ReplBatch, error) {
 	return b, b.UnmarshalChecked(buf)
 }
 
+// replSender is a peer's sending end: a replication connection, or a gRPC
+// Replicate stream to a server that does not speak the transport.
+type replSender interface {
+	send(b *kvpb.ReplBatch) error
+	// close ends the sender; it may be called from another goroutine
+	// than the one sending (setCut), which then sees its send fail.
+	close()
+}
+
+// errNoTransport: the peer answered, but not as a server that speaks the
+// replication transport; its gRPC Replicate stream is used instead.
+var errNoTransport = errors.New("peer does not speak the replication transport")
+
 // replConn is a peer's sending end.
 type replConn struct {
 	c    net.Conn    // the TLS connection over raw, or raw
@@ -189,7 +221,7 @@ func (s *Server) dialRepl(addr string) (*replConn, error) {
 	// stops, not at its timeout: Stop waits for the sender.
 	rc := &replConn{c: c, raw: c, stop: context.AfterFunc(s.ctx, func() { _ = c.Close() })}
 	if s.replTLS == nil {
-		if _, err := c.Write([]byte(replPreface)); err != nil {
+		if err := prefaceExchange(c); err != nil {
 			rc.close()
 			return nil, err
 		}
@@ -206,8 +238,13 @@ func (s *Server) dialRepl(addr string) (*replConn, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, replDialTimeout)
 	err = tc.HandshakeContext(ctx)
 	cancel()
-	if err == nil && tc.ConnectionState().NegotiatedProtocol != replALPN {
-		err = fmt.Errorf("%s does not offer %s", addr, replALPN)
+	switch {
+	case err != nil:
+		// A server that does not offer replALPN fails the handshake; so
+		// would a bad certificate, but then gRPC fails alike.
+		err = fmt.Errorf("%w: %w", errNoTransport, err)
+	case tc.ConnectionState().NegotiatedProtocol != replALPN:
+		err = fmt.Errorf("%w: %s does not offer %s", errNoTransport, addr, replALPN)
 	}
 	if err != nil {
 		rc.close()
@@ -215,6 +252,22 @@ func (s *Server) dialRepl(addr string) (*replConn, error) {
 	}
 	rc.c = tc
 	return rc, nil
+}
+
+// prefaceExchange sends replPreface on a plaintext connection and waits
+// for replAck.
+func prefaceExchange(c net.Conn) error {
+	if err := c.SetDeadline(time.Now().Add(replDialTimeout)); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(c, replPreface); err != nil {
+		return err
+	}
+	got := make([]byte, len(replAck))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != replAck {
+		return fmt.Errorf("%w: answered the preface with %q (%v)", errNoTransport, got, err)
+	}
+	return c.SetDeadline(time.Time{})
 }
 
 // send writes b as one frame.

@@ -46,13 +46,17 @@ type Server struct {
 	// replTLS is the client configuration peers' replication connections
 	// are dialled with; nil: plaintext.
 	replTLS *tls.Config
-	httpSrv *http.Server
-	metrics *metrics
-	watch   *watchHub           // committed writes for watchers
-	dht     *dht.Server         // the VoidPhone DHT API; nil when off
-	dhtKV   *dht.ClientStore    // its way into the cluster
-	resp    *resp.Server        // the Redis protocol front door; nil when off
-	respKV  *resp.ClientCluster // its way into the cluster
+	// grpcReplOnly makes the server one of a version before the
+	// replication transport (tests of rolling upgrades): its port speaks
+	// gRPC only and it replicates over gRPC.
+	grpcReplOnly bool
+	httpSrv      *http.Server
+	metrics      *metrics
+	watch        *watchHub           // committed writes for watchers
+	dht          *dht.Server         // the VoidPhone DHT API; nil when off
+	dhtKV        *dht.ClientStore    // its way into the cluster
+	resp         *resp.Server        // the Redis protocol front door; nil when off
+	respKV       *resp.ClientCluster // its way into the cluster
 
 	ring    atomic.Pointer[currentRing]
 	ringMu  sync.Mutex // serialises applyRing (watch and ping both call it); guards ringRev
