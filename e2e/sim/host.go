@@ -16,14 +16,17 @@ import (
 // host is one kvserver: the real chain state machine driven by a shell
 // like the kvserver's, with the sim's disk, clock and network.
 type host struct {
-	s     *Sim
-	id    string
-	clk   clock
-	up    bool
-	gen   int // incarnation: events of an older one are ignored
-	node  *chainsm.Node
-	disk  *disk
-	lease etcdmodel.LeaseID
+	s    *Sim
+	id   string
+	clk  clock
+	up   bool
+	gen  int // incarnation: events of an older one are ignored
+	node *chainsm.Node
+	disk *disk
+	// broken: its storage did not open after a crash, or did not recover;
+	// it stays down (the failure is recorded).
+	broken bool
+	lease  etcdmodel.LeaseID
 	// registered: the membership key is written under lease.
 	registered bool
 	calls      map[uint64]call
@@ -80,12 +83,17 @@ func (h *host) later(d int64, fn func()) {
 
 // start boots the server on its disk: recover, register, follow the ring.
 func (h *host) start() {
+	if h.broken {
+		return // its storage does not open: a kvserver would not start
+	}
 	h.gen++
 	h.up, h.registered, h.lease = true, false, 0
 	h.calls, h.reports = map[uint64]call{}, map[string]string{}
 	h.node = chainsm.New(chainsm.Config{ID: h.id, Check: true, Lease: chainsm.Mono(h.s.opt.Lease)})
 	if err := chainstore.Recover(h.disk.st, h.node); err != nil {
 		h.s.fail("%s: recover: %v", h.id, err)
+		h.up, h.broken = false, true
+		return
 	}
 	h.register()
 	h.tickLoop()
@@ -116,6 +124,7 @@ func (h *host) crashKeep(keep int) {
 	d, err := h.disk.crash(min(keep, len(h.disk.pending)))
 	if err != nil {
 		h.s.fail("%s: crash image: %v", h.id, err)
+		h.broken = true
 		return
 	}
 	h.disk = d
