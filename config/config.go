@@ -95,7 +95,11 @@ type KVServer struct {
 	Sync          bool          `mapstructure:"sync"`           // fsync every write batch; default true
 	CacheEntries  int           `mapstructure:"cache-entries"`  // LRU entries; default 100000; 0 disables
 	CacheBytes    int64         `mapstructure:"cache-bytes"`    // LRU byte budget; default 64 MiB
-	LogLevel      string        `mapstructure:"log-level"`      // default warn
+	// LeanLog writes a single put's log record without its value, which
+	// the data record holds; false writes every record whole, so a version
+	// from before lean records can open the data directory. Default true.
+	LeanLog  bool   `mapstructure:"lean-log"`
+	LogLevel string `mapstructure:"log-level"` // default warn
 	// TransferRate caps the bytes/s this server sends to learners, so
 	// rebalancing leaves room for foreground traffic; default 64 MiB/s, 0 = no cap.
 	TransferRate int64 `mapstructure:"transfer-rate"`

@@ -47,6 +47,7 @@ func DefaultKVServer() KVServer {
 		Sync:           true,
 		CacheEntries:   100_000,
 		CacheBytes:     64 << 20,
+		LeanLog:        true,
 		LogLevel:       DefaultLogLevel,
 		TransferRate:   64 << 20,
 		MaxConnections: 4096,

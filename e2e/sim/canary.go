@@ -19,6 +19,7 @@ func Canaries() []string {
 		{canaryTwoHeads, "twoheads"},
 		{canaryUnsyncedHead, "unsyncedhead"},
 		{storage.CanaryCASNoValue, "casnovalue"},
+		{storage.CanaryLeanOverwrite, "leanoverwrite"},
 	} {
 		if c.on && !slices.Contains(out, c.name) {
 			out = append(out, c.name)

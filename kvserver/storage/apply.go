@@ -145,6 +145,9 @@ func (s *Store) apply(partition int, seq uint64, ops []Op, nowMs int64, wo *pebb
 
 	b := s.db.NewBatch()
 	defer b.Close()
+	if err := s.keepAllLean(b, partition); err != nil {
+		return nil, err
+	}
 	existed, ups, err := s.writeOps(b, partition, seq, ops, nowMs, nil, true)
 	if err != nil {
 		return nil, err
@@ -159,6 +162,7 @@ func (s *Store) apply(partition int, seq uint64, ops []Op, nowMs int64, wo *pebb
 		return nil, fmt.Errorf("storage: commit partition %d seq %d: %w", partition, seq, err)
 	}
 	s.applied[partition].Store(seq + 1)
+	s.lean[partition] = nil
 	s.cache.update(partition, ups)
 	return existed, nil
 }
@@ -267,6 +271,9 @@ func (s *Store) Ingest(partition int, entries []Entry, appliedSeq uint64) error 
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
+	if err := s.keepAllLean(b, partition); err != nil {
+		return err
+	}
 	var kbuf, vbuf []byte
 	for _, e := range entries {
 		kbuf = appendKeyUnchecked(kbuf[:0], partition, e.NS, e.Key)
@@ -287,6 +294,7 @@ func (s *Store) Ingest(partition int, entries []Entry, appliedSeq uint64) error 
 	if appliedSeq != 0 {
 		s.applied[partition].Store(appliedSeq + 1)
 	}
+	s.lean[partition] = nil
 	s.cache.invalidate(partition)
 	return nil
 }
@@ -313,6 +321,7 @@ func (s *Store) DropPartition(partition int) error {
 	}
 	s.applied[partition].Store(1) // applied_seq 0
 	s.truncated[partition].Store(1)
+	s.lean[partition] = nil
 	s.cache.invalidate(partition)
 	s.lg.Info("partition dropped", zap.Int("partition", partition))
 	return nil

@@ -16,7 +16,9 @@
 //	                              it, the truncation point and the last log record
 //	0x02                          chain version 8 | epoch 8 | flags 1 (bit 0: unsynced);
 //	                              an 8-byte value is the version alone
-//	0x03 | seq 8                  log record: the entry applied at seq, a kvpb.Update
+//	0x03 | seq 8                  log record: the entry applied at seq, a kvpb.Update;
+//	                              0x00 | Update: lean, its one put's value is in the
+//	                              data record (lean.go)
 //	0x04 | client 8 | cseq 8      dedup record: seq 8 | status 4 | wall ms 8
 //	0x05                          truncation point (8 bytes BE): log records <= it are gone
 //

@@ -103,8 +103,9 @@ func deleteLog(b *pebble.Batch, p int, cur, upto uint64) error {
 	return nil
 }
 
-// writeLog adds partition p's log record of e to b, as a kvpb.Update.
-func writeLog(b *pebble.Batch, p int, e *LogEntry) error {
+// writeLog adds partition p's log record of e to b, as a kvpb.Update;
+// lean: without its op's value (lean.go).
+func writeLog(b *pebble.Batch, p int, e *LogEntry, lean bool) error {
 	ops := make([]kvpb.Op, len(e.Ops)) // one allocation for every op
 	u := &kvpb.Update{
 		Partition:     uint32(p),
@@ -128,12 +129,19 @@ func writeLog(b *pebble.Batch, p int, e *LogEntry) error {
 		}
 		u.Ops[i] = o
 	}
-	// Encoded straight into the batch: the record is most of a write's
-	// bytes (it holds the value).
+	tag := 0
+	if lean {
+		u.Ops[0].Value, tag = nil, 1
+	}
+	// Encoded straight into the batch: a whole record is most of a
+	// write's bytes (it holds the value).
 	k := logKey(p, e.Seq)
-	op := b.SetDeferred(len(k), u.SizeVT())
+	op := b.SetDeferred(len(k), tag+u.SizeVT())
 	copy(op.Key, k)
-	if _, err := u.MarshalToSizedBufferVT(op.Value); err != nil {
+	if lean {
+		op.Value[0] = leanTag
+	}
+	if _, err := u.MarshalToSizedBufferVT(op.Value[tag:]); err != nil {
 		return fmt.Errorf("storage: encode log record %d/%d: %w", p, e.Seq, err)
 	}
 	if err := op.Finish(); err != nil {
@@ -142,13 +150,17 @@ func writeLog(b *pebble.Batch, p int, e *LogEntry) error {
 	return nil
 }
 
-// decodeLog parses a log record. The result does not alias v.
-func decodeLog(v []byte) (LogEntry, error) {
+// decodeLog parses a log record; a lean one (lean true) lacks its op's
+// value. The result does not alias v.
+func decodeLog(v []byte) (e LogEntry, lean bool, err error) {
+	if len(v) > 0 && v[0] == leanTag {
+		v, lean = v[1:], true
+	}
 	var u kvpb.Update
 	if err := u.UnmarshalVT(v); err != nil {
-		return LogEntry{}, fmt.Errorf("log record: %w: %w", ErrCorruptRecord, err)
+		return LogEntry{}, false, fmt.Errorf("log record: %w: %w", ErrCorruptRecord, err)
 	}
-	e := LogEntry{
+	e = LogEntry{
 		Seq:       u.Seq,
 		Ops:       make([]Op, len(u.Ops)),
 		Client:    u.ClientId,
@@ -161,11 +173,14 @@ func decodeLog(v []byte) (LogEntry, error) {
 	for i, o := range u.Ops {
 		k, err := FromPBOpKind(o.Kind)
 		if err != nil {
-			return LogEntry{}, fmt.Errorf("log record %d op %d: %w: %w", u.Seq, i, ErrCorruptRecord, err)
+			return LogEntry{}, false, fmt.Errorf("log record %d op %d: %w: %w", u.Seq, i, ErrCorruptRecord, err)
 		}
 		e.Ops[i] = Op{Kind: k, NS: o.Ns, Key: o.Key, Value: o.Value, ExpiryMs: o.ExpiryMs}
 	}
-	return e, nil
+	if lean && !isLean(&e) {
+		return LogEntry{}, false, fmt.Errorf("log record %d: lean, but not one put: %w", u.Seq, ErrCorruptRecord)
+	}
+	return e, lean, nil
 }
 
 // PBOpKind is the wire kind of a replicated op: a put, a delete or OpNone;

@@ -55,7 +55,7 @@ func logSeqs(t testing.TB, s *Store, p int) []uint64 {
 	var seqs []uint64
 	lo, hi := kindBounds(p, stateLog)
 	require.NoError(t, iterRange(s.db, p, lo, hi, func(k, v []byte) error {
-		e, err := decodeLog(v)
+		e, _, err := decodeLog(v)
 		require.NoError(t, err)
 		seqs = append(seqs, e.Seq)
 		return nil

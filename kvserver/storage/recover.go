@@ -64,7 +64,7 @@ func recoverPartition(r pebble.Reader, p int) (PartitionState, error) {
 		return st, err
 	}
 	st.Ver, st.Epoch, st.Unsynced = v.ver, v.epoch, v.unsynced
-	if st.Log, err = readLog(r, p, st.Truncated, st.Applied); err != nil {
+	if st.Log, _, err = readLog(r, p, st.Truncated, st.Applied); err != nil {
 		return st, err
 	}
 	if st.Dedup, err = readDedup(r, p); err != nil {
@@ -73,13 +73,15 @@ func recoverPartition(r pebble.Reader, p int) (PartitionState, error) {
 	return st, nil
 }
 
-// readLog reads partition p's log records truncated < seq <= applied from r
-// and checks that none is missing and none lies beyond applied.
-func readLog(r pebble.Reader, p int, truncated, applied uint64) ([]LogEntry, error) {
-	log := make([]LogEntry, 0, min(applied-truncated, 1<<12))
+// readLog reads partition p's log records truncated < seq <= applied from r,
+// with the values of lean ones from their data records (lean[i]: log[i]'s
+// record is lean), and checks that none is missing and none lies beyond
+// applied.
+func readLog(r pebble.Reader, p int, truncated, applied uint64) (log []LogEntry, lean []bool, err error) {
+	log = make([]LogEntry, 0, min(applied-truncated, 1<<12))
 	next := truncated + 1
 	_, hi := kindBounds(p, stateLog)
-	err := iterRange(r, p, logKey(p, next), hi, func(k, v []byte) error {
+	err = iterRange(r, p, logKey(p, next), hi, func(k, v []byte) error {
 		if len(k) != stateKeyLen+8 {
 			return fmt.Errorf("storage: partition %d: log key %x: %w", p, k, ErrCorruptRecord)
 		}
@@ -90,24 +92,29 @@ func readLog(r pebble.Reader, p int, truncated, applied uint64) ([]LogEntry, err
 		case seq != next:
 			return logGap(p, next, truncated, applied)
 		}
-		e, err := decodeLog(v)
+		e, isLean, err := decodeLog(v)
 		if err != nil {
 			return fmt.Errorf("storage: partition %d: %w", p, err)
 		}
 		if e.Seq != seq {
 			return fmt.Errorf("storage: partition %d: log record %d holds seq %d: %w", p, seq, e.Seq, ErrCorruptRecord)
 		}
-		log = append(log, e)
+		if isLean {
+			if err := fillLean(r, p, &e); err != nil {
+				return fmt.Errorf("storage: partition %d: %w", p, err)
+			}
+		}
+		log, lean = append(log, e), append(lean, isLean)
 		next++
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if next != applied+1 {
-		return nil, logGap(p, next, truncated, applied)
+		return nil, nil, logGap(p, next, truncated, applied)
 	}
-	return log, nil
+	return log, lean, nil
 }
 
 func logGap(p int, seq, truncated, applied uint64) error {

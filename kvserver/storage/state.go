@@ -135,6 +135,7 @@ func (s *Store) ingest(p int, entries []Entry, applied uint64, dedup []DedupReco
 	}
 	s.applied[p].Store(applied + 1)
 	s.truncated[p].Store(applied + 1)
+	s.lean[p] = nil // the log is gone
 	s.cache.invalidate(p)
 	return nil
 }

@@ -33,6 +33,9 @@ type Options struct {
 	// OnSync, when set, is told how long each synced commit or WAL sync took
 	// (the fsync latency every acknowledged write waits for).
 	OnSync func(time.Duration)
+	// WholeLog writes every log record whole, none lean (lean.go), so a
+	// version from before lean records can open the data directory.
+	WholeLog bool
 	// Tune, when set, adjusts pebble's options before Open (the simulator
 	// turns off background compactions and watches WAL rotations).
 	Tune func(*pebble.Options)
@@ -62,6 +65,10 @@ type Store struct {
 	// (TruncateLog runs after nearly every commit; reading it from pebble
 	// each time cost a tenth of a server's CPU under writes).
 	truncated []atomic.Uint64
+	// lean holds, by partition, the entries of lean log records (lean.go);
+	// like applied, only the partition's writer touches it.
+	lean     []leanMap
+	wholeLog bool // Options.WholeLog
 }
 
 // keyBufPool recycles key-encoding buffers for Get so a cache hit allocates nothing.
@@ -100,6 +107,12 @@ func Open(dir string, opts Options) (*Store, error) {
 
 		applied:   make([]atomic.Uint64, MaxPartitions),
 		truncated: make([]atomic.Uint64, MaxPartitions),
+		lean:      make([]leanMap, MaxPartitions),
+		wholeLog:  opts.WholeLog,
+	}
+	if err := s.primeLean(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("storage: open %q: %w", dir, err)
 	}
 	if opts.Sync {
 		s.wo = pebble.Sync
@@ -168,7 +181,13 @@ func (s *Store) getEncoded(k []byte) (Record, bool, error) {
 // readRecord reads and decodes k from pebble. The value is copied when
 // copyValue, otherwise dropped (only the header is returned).
 func (s *Store) readRecord(k []byte, copyValue bool) (Record, bool, error) {
-	v, closer, err := s.db.Get(k)
+	return readRecordFrom(s.db, k, copyValue)
+}
+
+// readRecordFrom reads k's record from rd; the value is a copy, or nil
+// without copyValue.
+func readRecordFrom(rd pebble.Reader, k []byte, copyValue bool) (Record, bool, error) {
+	v, closer, err := rd.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return Record{}, false, nil
 	}

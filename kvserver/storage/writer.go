@@ -27,7 +27,10 @@ type Writer struct {
 	// none live), so a later op of the batch judges by it.
 	live map[string]Record
 	ups  []partUpdates
-	err  error // spoilt: Commit fails with it
+	// leanUps are the changes to the store's lean records (lean.go), by
+	// data key: the entry a key backs once the batch commits, or nil.
+	leanUps map[leanKey]*LogEntry
+	err     error // spoilt: Commit fails with it
 }
 
 // partUpdates are one partition's cache updates, made once the batch
@@ -97,6 +100,9 @@ func (w *Writer) ApplyEntry(p int, e LogEntry, head bool, nowMs int64) (Outcome,
 		}
 		resolved = true
 	}
+	if err := w.keepLeanValues(p, e.Ops); err != nil {
+		return Outcome{}, w.spoil(err)
+	}
 	existed, ups, err := w.s.writeOps(w.b, p, e.Seq, e.Ops, nowMs, w.live, head && !resolved)
 	if err != nil {
 		return Outcome{}, w.spoil(err)
@@ -104,8 +110,14 @@ func (w *Writer) ApplyEntry(p int, e LogEntry, head bool, nowMs int64) (Outcome,
 	if head && !resolved {
 		e.Status = headStatus(e.Ops, existed)
 	}
-	if err := writeLog(w.b, p, &e); err != nil {
+	lean := !w.s.wholeLog && isLean(&e)
+	if err := writeLog(w.b, p, &e, lean); err != nil {
 		return Outcome{}, w.spoil(err)
+	}
+	if lean {
+		le := e
+		op := e.Ops[0]
+		w.setLean(p, string(appendKeyUnchecked(nil, p, op.NS, op.Key)), &le)
 	}
 	if e.Client != 0 {
 		d := DedupRecord{ID: DedupID{e.Client, e.ClientSeq}, Seq: e.Seq, Status: e.Status, WallMs: e.WallMs, Sum: e.Sum, Result: e.Result}
@@ -157,11 +169,9 @@ func (w *Writer) TruncateLog(p int, upto uint64) error {
 	if upto > applied {
 		return fmt.Errorf("partition %d truncate %d > applied %d: %w", p, upto, applied, ErrTruncateAhead)
 	}
-	cur, ok := w.truncated[p]
-	if !ok {
-		if cur, err = w.s.truncatedSeq(p); err != nil {
-			return err
-		}
+	cur, err := w.truncatedSeq(p)
+	if err != nil {
+		return err
 	}
 	if upto <= cur {
 		return nil
@@ -174,6 +184,14 @@ func (w *Writer) TruncateLog(p int, upto uint64) error {
 	}
 	w.truncated[p] = upto
 	return nil
+}
+
+// truncatedSeq is p's truncation point as this batch leaves it.
+func (w *Writer) truncatedSeq(p int) (uint64, error) {
+	if seq, ok := w.truncated[p]; ok {
+		return seq, nil
+	}
+	return w.s.truncatedSeq(p)
 }
 
 // ForgetDedup adds the deletion of partition p's dedup records of ids.
@@ -219,6 +237,7 @@ func (w *Writer) Commit() error {
 	for p, seq := range w.truncated {
 		w.s.truncated[p].Store(seq + 1)
 	}
+	w.commitLean()
 	for _, u := range w.ups {
 		w.s.cache.update(u.p, u.ups)
 	}
