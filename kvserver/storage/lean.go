@@ -9,7 +9,8 @@ import (
 // A lean log record leaves out the value of its entry's only op, a put:
 // the data record that put wrote holds it, at the entry's seq. A write's
 // value so goes to the WAL and the memtable once, not twice, and the
-// memtable fills (and is flushed and compacted) half as often.
+// memtable fills (and is flushed) less often: under W, 1,466 WAL bytes per
+// write instead of 2,247 and two flushes in three (README).
 //
 // The value stays there until the key is written again; a lean record
 // is needed until its entry is truncated from the log. So before a write
