@@ -92,6 +92,8 @@ type tcluster struct {
 	// grpcReplOnly: servers that act as a version before the replication
 	// transport (Server.grpcReplOnly).
 	grpcReplOnly map[string]bool
+	// tune, when set, adjusts each server before it starts.
+	tune func(*Server)
 }
 
 // newCluster starts n servers s1..sn (not yet in any ring).
@@ -158,6 +160,9 @@ func (c *tcluster) startNode(nd *tnode) {
 	require.NoError(c.t, err)
 	srv.fs = nd.fs
 	srv.grpcReplOnly = c.grpcReplOnly[nd.id]
+	if c.tune != nil {
+		c.tune(srv)
+	}
 	require.NoError(c.t, srv.Start())
 	c.mu.Lock()
 	nd.srv, nd.stopped = srv, false

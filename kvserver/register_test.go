@@ -2,6 +2,7 @@ package kvserver
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/ecskv/ecskv/common/etcdkeys"
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/common/testutil"
+	"github.com/ecskv/ecskv/kvserver/storage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -187,4 +189,43 @@ func newServerWithID(t *testing.T, c *tcluster, id string) *Server {
 	require.NoError(t, err)
 	s.fs = vfs.NewMem()
 	return s
+}
+
+// memberDisk returns the store size in id's membership record.
+func (c *tcluster) memberDisk(id string) uint64 {
+	c.t.Helper()
+	resp, err := c.cli.Get(context.Background(), etcdkeys.Server(c.name, id))
+	require.NoError(c.t, err)
+	require.Len(c.t, resp.Kvs, 1)
+	m, err := etcdkeys.UnmarshalMember(resp.Kvs[0].Value)
+	require.NoError(c.t, err)
+	return m.DiskBytes
+}
+
+// TestDiskSizeReported: a server's membership record (the ECS's status
+// page and its placement) follows the store's size as it grows, though
+// the size is read only every diskEvery.
+func TestDiskSizeReported(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 0)
+	c.tune = func(s *Server) { s.diskEvery = 200 * time.Millisecond }
+	srv := c.addNode("s1").srv
+	testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool {
+		resp, err := c.cli.Get(context.Background(), etcdkeys.Server(c.name, "s1"))
+		return err == nil && len(resp.Kvs) == 1
+	}, "s1 not registered")
+	value := make([]byte, 64<<10)
+	seq := uint64(0)
+	// Twice: the first check may come before any write.
+	for round := 0; round < 2; round++ {
+		before := c.memberDisk("s1")
+		for range 64 { // 4 MiB
+			seq++
+			_, err := srv.store.Apply(0, seq, []storage.Op{{Kind: storage.OpPut, Key: fmt.Appendf(nil, "k%d", seq), Value: value}}, time.Now().UnixMilli())
+			require.NoError(t, err)
+		}
+		testutil.Eventually(t, 10*time.Second, 50*time.Millisecond, func() bool {
+			return c.memberDisk("s1") >= before+2<<20
+		}, "the record's store size did not follow the store (round %d)", round)
+	}
 }

@@ -50,13 +50,16 @@ type Server struct {
 	// replication transport (tests of rolling upgrades): its port speaks
 	// gRPC only and it replicates over gRPC.
 	grpcReplOnly bool
-	httpSrv      *http.Server
-	metrics      *metrics
-	watch        *watchHub           // committed writes for watchers
-	dht          *dht.Server         // the VoidPhone DHT API; nil when off
-	dhtKV        *dht.ClientStore    // its way into the cluster
-	resp         *resp.Server        // the Redis protocol front door; nil when off
-	respKV       *resp.ClientCluster // its way into the cluster
+	// diskEvery: how often the membership record's store size is
+	// refreshed (diskEvery; tests shorten it).
+	diskEvery time.Duration
+	httpSrv   *http.Server
+	metrics   *metrics
+	watch     *watchHub           // committed writes for watchers
+	dht       *dht.Server         // the VoidPhone DHT API; nil when off
+	dhtKV     *dht.ClientStore    // its way into the cluster
+	resp      *resp.Server        // the Redis protocol front door; nil when off
+	respKV    *resp.ClientCluster // its way into the cluster
 
 	ring    atomic.Pointer[currentRing]
 	ringMu  sync.Mutex // serialises applyRing (watch and ping both call it); guards ringRev
@@ -113,7 +116,7 @@ func New(cfg config.KVServer, lg *zap.Logger) (*Server, error) {
 		cfg.Advertise = cfg.Listen
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, lg: lg, ctx: ctx, cancel: cancel, readyCh: make(chan struct{}), stopc: make(chan struct{}), fatal: make(chan error, 1)}, nil
+	return &Server{cfg: cfg, lg: lg, ctx: ctx, cancel: cancel, readyCh: make(chan struct{}), stopc: make(chan struct{}), fatal: make(chan error, 1), diskEvery: diskEvery}, nil
 }
 
 // Start opens the store, listens, registers in etcd and follows the ring.
