@@ -98,8 +98,13 @@ type KVServer struct {
 	// LeanLog writes a single put's log record without its value, which
 	// the data record holds; false writes every record whole, so a version
 	// from before lean records can open the data directory. Default true.
-	LeanLog  bool   `mapstructure:"lean-log"`
-	LogLevel string `mapstructure:"log-level"` // default warn
+	LeanLog bool `mapstructure:"lean-log"`
+	// SyncDelay holds a WAL sync back this long when the sync before it
+	// covered the writes of more than one step (the server is busy), so
+	// that the writes applied meanwhile share its fsync. An idle server's
+	// lone writes are synced at once. Default 300µs, 0 = never.
+	SyncDelay time.Duration `mapstructure:"sync-delay"`
+	LogLevel  string        `mapstructure:"log-level"` // default warn
 	// TransferRate caps the bytes/s this server sends to learners, so
 	// rebalancing leaves room for foreground traffic; default 64 MiB/s, 0 = no cap.
 	TransferRate int64 `mapstructure:"transfer-rate"`

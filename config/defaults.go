@@ -48,6 +48,7 @@ func DefaultKVServer() KVServer {
 		CacheEntries:   100_000,
 		CacheBytes:     64 << 20,
 		LeanLog:        true,
+		SyncDelay:      300 * time.Microsecond,
 		LogLevel:       DefaultLogLevel,
 		TransferRate:   64 << 20,
 		MaxConnections: 4096,

@@ -123,6 +123,9 @@ func (c KVServer) Validate() error {
 	if c.CacheBytes < 0 {
 		p.addf("cache-bytes", "must be >= 0, got %d", c.CacheBytes)
 	}
+	if c.SyncDelay < 0 || c.SyncDelay > maxSyncDelay {
+		p.addf("sync-delay", "must be between 0 (never) and %v, got %v", maxSyncDelay, c.SyncDelay)
+	}
 	if c.TransferRate < 0 {
 		p.addf("transfer-rate", "must be >= 0 bytes/s, got %d", c.TransferRate)
 	}
@@ -150,6 +153,10 @@ func (c KVServer) Validate() error {
 	checkTLS(&p, c.TLS, c.ID, true)
 	return p.err()
 }
+
+// maxSyncDelay bounds sync-delay: every write waits for it at most once
+// more than for its fsyncs, so more is never a gain worth its latency.
+const maxSyncDelay = 10 * time.Millisecond
 
 // checkConnBounds checks the bounds on connections that have not made a
 // call yet, and on idle ones.

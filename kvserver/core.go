@@ -31,10 +31,13 @@ type core struct {
 	node    *chainsm.Node
 	token   uint64
 	waits   map[uint64]*waiter
-	syncReq uint64              // highest WAL sync asked for
-	syncAt  time.Time           // when the oldest sync not yet started was asked for
-	snaps   map[snapKey]*snapTx // tail: snapshots taken for learners, until their stream takes them
-	pulling map[int]bool        // learner: partitions with a snapshot stream running
+	syncReq uint64    // highest WAL sync asked for
+	syncAt  time.Time // when the oldest sync not yet started was asked for
+	// syncSteps counts the steps that asked for a sync since the sync loop
+	// last took what was asked (syncPacer).
+	syncSteps int
+	snaps     map[snapKey]*snapTx // tail: snapshots taken for learners, until their stream takes them
+	pulling   map[int]bool        // learner: partitions with a snapshot stream running
 
 	qmu   sync.Mutex // guards q and spare; taken inside mu or alone
 	q     []input    // inputs waiting for mu (see do)
@@ -246,6 +249,9 @@ func (d *drainer) Sync(id uint64) {
 	if c.syncAt.IsZero() {
 		c.syncAt = time.Now()
 	}
+	if !d.out.sync {
+		c.syncSteps++
+	}
 	c.syncReq, d.out.sync = id, true
 }
 
@@ -310,18 +316,25 @@ func (c *core) dispatch(out output) {
 }
 
 // syncLoop syncs the WAL whenever the node asked for it; one fsync covers
-// every sync asked for before it started (group commit).
+// every sync asked for before it started (group commit), and under load
+// it starts a little later to cover more (syncPacer).
 func (c *core) syncLoop() {
 	var done uint64
+	pace := syncPacer{delay: c.s.cfg.SyncDelay}
 	for {
 		select {
 		case <-c.syncKick:
 		case <-c.s.ctx.Done():
 			return
 		}
+		if d := pace.wait(); d > 0 && !c.s.sleepCtx(d) {
+			return
+		}
 		c.mu.Lock()
 		id, asked := c.syncReq, c.syncAt
 		c.syncAt = time.Time{}
+		pace.took(c.syncSteps)
+		c.syncSteps = 0
 		c.mu.Unlock()
 		if id == done {
 			continue
