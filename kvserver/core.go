@@ -327,8 +327,11 @@ func (c *core) syncLoop() {
 		case <-c.s.ctx.Done():
 			return
 		}
-		if d := pace.wait(); d > 0 && !c.s.sleepCtx(d) {
-			return
+		if d := pace.wait(); d > 0 {
+			c.s.metrics.syncHeld.Inc()
+			if !c.s.sleepCtx(d) {
+				return
+			}
 		}
 		c.mu.Lock()
 		id, asked := c.syncReq, c.syncAt

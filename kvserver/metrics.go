@@ -32,6 +32,7 @@ type metrics struct {
 	partitions *prometheus.GaugeVec
 	transfer   prometheus.Counter
 	resent     prometheus.Counter
+	syncHeld   prometheus.Counter
 	dropped    *prometheus.CounterVec
 	batches    prometheus.Histogram
 	walSync    prometheus.Histogram
@@ -120,6 +121,9 @@ func newMetrics(s *Server) *metrics {
 		Name: "ecskv_storage_wal_sync_seconds", Help: "Duration of each WAL fsync a write waited for (pebble group commit).",
 		Buckets: latencyBuckets,
 	})
+	m.syncHeld = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ecskv_storage_wal_syncs_held_total", Help: "WAL syncs held back by --sync-delay because the server was busy.",
+	})
 	m.commit = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "ecskv_replication_commit_seconds", Help: "At a head: time from forwarding a durable write to the tail's acknowledgement (replication lag of acknowledged writes).",
 		Buckets: latencyBuckets,
@@ -147,7 +151,7 @@ func newMetrics(s *Server) *metrics {
 	}
 	m.addBounds()
 	m.reg.MustRegister(m.requests, m.latency, m.epoch, m.partitions, m.transfer, m.resent, m.dropped, m.batches,
-		m.walSync, m.commit, stage, m.forwarded, m.removedSwept, newStateCollector(s),
+		m.walSync, m.syncHeld, m.commit, stage, m.forwarded, m.removedSwept, newStateCollector(s),
 		m.batchQueued, m.batchStalls, m.batchClosed, m.connsClosed, m.connsRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
