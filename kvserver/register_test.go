@@ -19,8 +19,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// memberEpoch returns the epoch in id's membership record.
-func (c *tcluster) memberEpoch(id string) uint64 {
+// member returns id's membership record.
+func (c *tcluster) member(id string) etcdkeys.Member {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -29,8 +29,11 @@ func (c *tcluster) memberEpoch(id string) uint64 {
 	require.Len(c.t, resp.Kvs, 1)
 	m, err := etcdkeys.UnmarshalMember(resp.Kvs[0].Value)
 	require.NoError(c.t, err)
-	return m.Epoch
+	return m
 }
+
+// memberEpoch returns the epoch in id's membership record.
+func (c *tcluster) memberEpoch(id string) uint64 { return c.member(id).Epoch }
 
 // TestEpochReportedOnceAdopted: a server routes by a new ring as soon as it
 // stored it, but reports its epoch to the ECS only once the chain protocol
@@ -191,17 +194,6 @@ func newServerWithID(t *testing.T, c *tcluster, id string) *Server {
 	return s
 }
 
-// memberDisk returns the store size in id's membership record.
-func (c *tcluster) memberDisk(id string) uint64 {
-	c.t.Helper()
-	resp, err := c.cli.Get(context.Background(), etcdkeys.Server(c.name, id))
-	require.NoError(c.t, err)
-	require.Len(c.t, resp.Kvs, 1)
-	m, err := etcdkeys.UnmarshalMember(resp.Kvs[0].Value)
-	require.NoError(c.t, err)
-	return m.DiskBytes
-}
-
 // TestDiskSizeReported: a server's membership record (the ECS's status
 // page and its placement) follows the store's size as it grows, though
 // the size is read only every diskEvery.
@@ -218,14 +210,14 @@ func TestDiskSizeReported(t *testing.T) {
 	seq := uint64(0)
 	// Twice: the first check may come before any write.
 	for round := 0; round < 2; round++ {
-		before := c.memberDisk("s1")
+		before := c.member("s1").DiskBytes
 		for range 64 { // 4 MiB
 			seq++
 			_, err := srv.store.Apply(0, seq, []storage.Op{{Kind: storage.OpPut, Key: fmt.Appendf(nil, "k%d", seq), Value: value}}, time.Now().UnixMilli())
 			require.NoError(t, err)
 		}
 		testutil.Eventually(t, 10*time.Second, 50*time.Millisecond, func() bool {
-			return c.memberDisk("s1") >= before+2<<20
+			return c.member("s1").DiskBytes >= before+2<<20
 		}, "the record's store size did not follow the store (round %d)", round)
 	}
 }
