@@ -321,6 +321,9 @@ func (c *core) dispatch(out output) {
 func (c *core) syncLoop() {
 	var done uint64
 	pace := syncPacer{delay: c.s.cfg.SyncDelay}
+	if !c.s.cfg.Sync {
+		pace.delay = 0 // a sync is a no-op: holding it back only delays
+	}
 	for {
 		select {
 		case <-c.syncKick:
