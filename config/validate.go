@@ -154,8 +154,9 @@ func (c KVServer) Validate() error {
 	return p.err()
 }
 
-// maxSyncDelay bounds sync-delay: every write waits for it at most once
-// more than for its fsyncs, so more is never a gain worth its latency.
+// maxSyncDelay bounds sync-delay: a busy server's writes wait for it on
+// top of their fsync, and past a few fsyncs' time the wait costs more
+// latency than the fsyncs it saves.
 const maxSyncDelay = 10 * time.Millisecond
 
 // checkConnBounds checks the bounds on connections that have not made a
