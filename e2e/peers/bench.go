@@ -47,6 +47,9 @@ func kvbenchCmd(ctx context.Context, o options, target, workload string, load bo
 		"--duration", o.duration.String(), "--warmup", o.warmup.String(),
 		"--load=" + strconv.FormatBool(load), "--json", "--quiet",
 	}
+	if o.rate > 0 {
+		args = append(args, "--rate", strconv.FormatFloat(o.rate, 'f', -1, 64))
+	}
 	cmd = exec.CommandContext(ctx, filepath.Join(o.binDir, "kvbench"), append(args, extra...)...)
 	stdout, stderr = new(bytes.Buffer), new(bytes.Buffer)
 	cmd.Stdout, cmd.Stderr = stdout, stderr

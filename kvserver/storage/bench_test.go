@@ -2,11 +2,13 @@ package storage
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"syscall"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/ecskv/ecskv/common/kvpb"
 	"github.com/stretchr/testify/require"
 )
 
@@ -210,4 +212,56 @@ func cpuNs() int64 {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// BenchmarkWriterStep is a loaded chain member's step: a few client writes of
+// partitions spread over 1024, each with its log and dedup record, the
+// truncation of each partition's entry before it and the expiry of an old
+// dedup record, all in one Writer, into a memtable already holding many
+// steps. ns/op is per entry.
+func BenchmarkWriterStep(b *testing.B) {
+	s := openTest(b, Options{FS: vfs.NewMem(), Sync: false})
+	val := make([]byte, 1024)
+	keys := benchKeys(10_000)
+	const parts, perStep = 1024, 4
+	seqs := make([]uint64, parts)
+	rng := rand.New(rand.NewPCG(1, 2))
+	cseq := uint64(0)
+	step := func() {
+		w := s.NewWriter()
+		defer w.Close()
+		for range perStep {
+			p := rng.IntN(parts)
+			seqs[p]++
+			cseq++
+			op := Op{Kind: OpPut, NS: []byte("n"), Key: keys[rng.IntN(len(keys))], Value: val}
+			e := LogEntry{Seq: seqs[p], Ops: []Op{op}, Client: 1 + cseq%64, ClientSeq: cseq, WallMs: int64(cseq), Status: kvpb.Status_SUCCESS}
+			if _, err := w.ApplyEntry(p, e, false, 0); err != nil {
+				b.Fatal(err)
+			}
+			if seqs[p] > 1 {
+				if err := w.TruncateLog(p, seqs[p]-1); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if cseq > 2000 {
+				old := cseq - 2000
+				if err := w.ForgetDedup(p, []DedupID{{1 + old%64, old}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		if err := w.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range 2000 {
+		step()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		step()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perStep), "ns/entry")
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"golang.org/x/time/rate"
 )
 
 type bench struct {
@@ -65,6 +66,13 @@ func newHist() *hdrhistogram.Histogram {
 func (b *bench) runPhase(ctx context.Context, phase string, d time.Duration) *result {
 	workers := make([]*worker, b.o.clients)
 	deadline := time.Now().Add(d)
+	// With --rate the clients share one token bucket: the system gets a
+	// fixed load, so its CPU per operation compares across builds and
+	// machines whatever their speed.
+	var lim *rate.Limiter
+	if b.o.rate > 0 {
+		lim = rate.NewLimiter(rate.Limit(b.o.rate), b.o.clients)
+	}
 	var wg sync.WaitGroup
 	value := make([]byte, b.o.valueSize)
 	for c := range workers {
@@ -73,7 +81,7 @@ func (b *bench) runPhase(ctx context.Context, phase string, d time.Duration) *re
 		wg.Add(1)
 		go func(seed uint64) {
 			defer wg.Done()
-			b.loop(ctx, w, seed, value, deadline)
+			b.loop(ctx, w, seed, value, deadline, lim)
 		}(uint64(c + 1))
 	}
 	start := time.Now()
@@ -89,9 +97,17 @@ func (b *bench) runPhase(ctx context.Context, phase string, d time.Duration) *re
 	return b.collect(workers, time.Since(start))
 }
 
-func (b *bench) loop(ctx context.Context, w *worker, seed uint64, value []byte, deadline time.Time) {
+// loop runs one client's operations until deadline, each when lim (if
+// any) allows it. Latencies are from an operation's start, not from when
+// the rate would have started it.
+func (b *bench) loop(ctx context.Context, w *worker, seed uint64, value []byte, deadline time.Time, lim *rate.Limiter) {
 	kc, _ := newKeyChooser(b.o.keys, b.o.dist, seed)
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	for time.Now().Before(deadline) {
+		if lim != nil && lim.Wait(dctx) != nil {
+			return // the wait would pass the deadline
+		}
 		key := keyName(kc.next())
 		read := kc.rng.Float64() < b.w.readShare
 		cctx, cancel := context.WithTimeout(ctx, opTimeout)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"runtime/pprof"
 	"time"
@@ -21,6 +22,7 @@ import (
 type options struct {
 	target, server, workload, dist string
 	clients, keys, valueSize       int
+	rate                           float64 // ops/s of all clients together; 0: unbounded
 	duration, warmup               time.Duration
 	load, asJSON, nearest, quiet   bool
 	unary                          bool
@@ -47,6 +49,7 @@ func main() {
 	f.IntVar(&o.clients, "clients", 50, "concurrent clients")
 	f.IntVar(&o.keys, "keys", 100_000, "key count")
 	f.IntVar(&o.valueSize, "value-size", 1024, "value bytes")
+	f.Float64Var(&o.rate, "rate", 0, "operations per second of all clients together in the warm-up and the measured run (0: as fast as they go)")
 	f.DurationVar(&o.duration, "duration", 30*time.Second, "measured run")
 	f.DurationVar(&o.warmup, "warmup", 5*time.Second, "unmeasured run before it")
 	f.BoolVar(&o.load, "load", true, "write every key first (the load phase)")
@@ -76,6 +79,8 @@ func (o options) validate() error {
 		return fmt.Errorf("--duration must be > 0, got %v", o.duration)
 	case o.warmup < 0:
 		return fmt.Errorf("--warmup must be >= 0, got %v", o.warmup)
+	case o.rate < 0 || math.IsNaN(o.rate) || math.IsInf(o.rate, 0):
+		return fmt.Errorf("--rate must be >= 0 operations per second, got %v", o.rate)
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ type result struct {
 	Target    string  `json:"target"`
 	Workload  string  `json:"workload"`
 	Clients   int     `json:"clients"`
+	Rate      float64 `json:"rate,omitempty"` // --rate; 0: unbounded
 	Keys      int     `json:"keys"`
 	ValueSize int     `json:"value_size"`
 	Seconds   float64 `json:"seconds"`
@@ -39,7 +40,7 @@ func summarise(h *hdrhistogram.Histogram) latency {
 
 func (b *bench) collect(workers []*worker, took time.Duration) *result {
 	reads, updates := newHist(), newHist()
-	r := &result{Target: b.o.target, Workload: b.o.workload, Clients: b.o.clients, Keys: b.o.keys,
+	r := &result{Target: b.o.target, Workload: b.o.workload, Clients: b.o.clients, Rate: b.o.rate, Keys: b.o.keys,
 		ValueSize: b.o.valueSize, Seconds: took.Seconds()}
 	for _, w := range workers {
 		reads.Merge(w.reads)
@@ -55,7 +56,11 @@ func (b *bench) collect(workers []*worker, took time.Duration) *result {
 func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "target %s  workload %s  clients %d  keys %d  value %d B  %.1fs\n",
 		r.Target, r.Workload, r.Clients, r.Keys, r.ValueSize, r.Seconds)
-	fmt.Fprintf(w, "throughput %.0f ops/s  (%d ops, %d errors)\n", r.OpsPerSec, r.Ops, r.Errors)
+	fmt.Fprintf(w, "throughput %.0f ops/s  (%d ops, %d errors)", r.OpsPerSec, r.Ops, r.Errors)
+	if r.Rate > 0 {
+		fmt.Fprintf(w, "  at --rate %.0f", r.Rate)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%-8s %10s %9s %9s %9s %9s %9s\n", "op", "count", "p50 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms")
 	for _, row := range []struct {
 		name string
