@@ -1,9 +1,10 @@
 # ecskv: the single entry point for building, running and testing.
 GO       ?= go
 BIN      := $(CURDIR)/bin
-PKGS     := $(shell $(GO) list ./... | grep -v /e2e) $(shell $(GO) list ./e2e/sim/etcdmodel)
-# The packages that take -bin-dir (the simulator and its etcd model do not).
-E2E_PKGS := $(shell $(GO) list ./e2e/... | grep -v /e2e/sim)
+PKGS     := $(shell $(GO) list ./... | grep -v /e2e) $(shell $(GO) list ./e2e/sim/etcdmodel ./e2e/peers)
+# The packages that take -bin-dir (the simulator, its etcd model and the
+# peers benchmark do not).
+E2E_PKGS := $(shell $(GO) list ./e2e/... | grep -v -e /e2e/sim -e /e2e/peers)
 FUZZTIME ?= 30s
 # --version of the binaries: the nearest tag (or commit) and the commit.
 LDFLAGS  := -X github.com/ecskv/ecskv/common/cliutil.version=$(shell git describe --tags --always --dirty 2>/dev/null) \

@@ -77,6 +77,7 @@ type cpuUse struct {
 	server         float64 // every process of the system (treeUsage of its pids)
 	client         float64 // kvbench
 	serverSyscalls int64   // the system's read and write system calls
+	serverSwitches int64   // the context switches of all its threads
 }
 
 // kvbenchCPU runs one workload (no load phase) against a system whose
@@ -117,7 +118,7 @@ func kvbenchCPU(ctx context.Context, o options, target, workload string, extra [
 	ps := cmd.ProcessState
 	cli := (ps.UserTime() + ps.SystemTime()).Seconds() - float64(cli0.ticks)/clkTck
 	d := srv1.sub(srv0)
-	return r, cpuUse{server: d.cpu, client: max(cli, 0), serverSyscalls: d.syscalls}, nil
+	return r, cpuUse{server: d.cpu, client: max(cli, 0), serverSyscalls: d.syscalls, serverSwitches: d.switches}, nil
 }
 
 // row is one line of the table: a system's figures for one workload and
@@ -144,6 +145,9 @@ type row struct {
 	// ServerSyscallsPerOp: the system's read and write system calls per
 	// operation over the measured run.
 	ServerSyscallsPerOp float64 `json:"server_syscalls_per_op"`
+	// ServerSwitchesPerOp: the context switches of all the system's
+	// server threads per operation over the measured run.
+	ServerSwitchesPerOp float64 `json:"server_switches_per_op"`
 }
 
 func newRow(system, workload string, r *result, cpu cpuUse) row {
@@ -160,6 +164,7 @@ func newRow(system, workload string, r *result, cpu cpuUse) row {
 		ServerCPU: cpu.server, ClientCPU: cpu.client,
 		ServerCPUPer1k: per1k(cpu.server), ClientCPUPer1k: per1k(cpu.client),
 		ServerSyscallsPerOp: per1k(float64(cpu.serverSyscalls)) / 1000,
+		ServerSwitchesPerOp: per1k(float64(cpu.serverSwitches)) / 1000,
 	}
 }
 
@@ -173,8 +178,8 @@ func printTable(w io.Writer, rows []row) {
 			base[r.Workload] = r.OpsPerSec
 		}
 	}
-	const format = "%-14s %-8s %7s %10s %8s %8s %9s %10s %9s %9s %9s %7s\n"
-	fmt.Fprintf(w, format, "system", "workload", "clients", "ops/s", "p50 ms", "p99 ms", "read p99", "vs "+baseline, "srv CPU", "cli CPU", "srv sys", "errors")
+	const format = "%-14s %-8s %7s %10s %8s %8s %9s %10s %9s %9s %9s %9s %7s\n"
+	fmt.Fprintf(w, format, "system", "workload", "clients", "ops/s", "p50 ms", "p99 ms", "read p99", "vs "+baseline, "srv CPU", "cli CPU", "srv sys", "srv cs", "errors")
 	for _, r := range rows {
 		ratio := "-"
 		if b := base[r.Workload]; b > 0 {
@@ -187,9 +192,10 @@ func printTable(w io.Writer, rows []row) {
 		fmt.Fprintf(w, format, r.System, r.Workload, strconv.Itoa(r.Clients), fmt.Sprintf("%.0f", r.OpsPerSec),
 			fmt.Sprintf("%.2f", r.P50), fmt.Sprintf("%.2f", r.P99), rp99, ratio,
 			fmt.Sprintf("%.3f", r.ServerCPUPer1k), fmt.Sprintf("%.3f", r.ClientCPUPer1k), fmt.Sprintf("%.2f", r.ServerSyscallsPerOp),
-			strconv.FormatInt(r.Errors, 10))
+			fmt.Sprintf("%.2f", r.ServerSwitchesPerOp), strconv.FormatInt(r.Errors, 10))
 	}
 	fmt.Fprintln(w, "srv CPU, cli CPU: CPU seconds (user+system) per 1,000 ops over the measured run, of all the system's")
 	fmt.Fprintln(w, "server processes and of the client (kvbench; redis-benchmark for RB- rows); unlike ops/s, they hardly depend on the cores or other load")
 	fmt.Fprintln(w, "srv sys: read and write system calls of all the system's server processes per op (messages, WAL writes and syncs)")
+	fmt.Fprintln(w, "srv cs: context switches of all the system's server threads per op (a thread sleeping for a message, a lock or a sync, or preempted)")
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -48,10 +49,15 @@ type usage struct {
 	// /proc/<pid>/io) of the processes alive now: every message sent or
 	// received and every WAL write and fsync costs at least one.
 	syscalls int64
+	// switches are the context switches (voluntary and not) of every
+	// thread of the processes alive now: each time a thread sleeps for a
+	// message, a lock or a sync, or is preempted. On a small VM a switch
+	// costs tens of microseconds, so they are much of a write's cost.
+	switches int64
 }
 
 func (u usage) sub(v usage) usage {
-	return usage{cpu: u.cpu - v.cpu, syscalls: u.syscalls - v.syscalls}
+	return usage{cpu: u.cpu - v.cpu, syscalls: u.syscalls - v.syscalls, switches: u.switches - v.switches}
 }
 
 // treeUsage returns what the processes roots and all their descendants (an
@@ -89,6 +95,7 @@ func treeUsage(roots []int) (usage, error) {
 		}
 		ticks += st.ticks
 		u.syscalls += readSyscalls(pid)
+		u.switches += readSwitches(pid)
 		todo = append(todo, kids[pid]...)
 	}
 	u.cpu = float64(ticks) / clkTck
@@ -97,14 +104,35 @@ func treeUsage(roots []int) (usage, error) {
 
 // readSyscalls is syscr + syscw of /proc/<pid>/io (0 if unreadable).
 func readSyscalls(pid int) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+	return sumFields("/proc/"+strconv.Itoa(pid)+"/io", "syscr", "syscw")
+}
+
+// readSwitches sums the context switches of every thread of pid: the
+// process's own status counts only its main thread.
+func readSwitches(pid int) int64 {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, t := range tasks {
+		n += sumFields(dir+"/"+t.Name()+"/status", "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
+	}
+	return n
+}
+
+// sumFields adds up the "key: number" lines of file with the given keys
+// (0 if unreadable: the process or thread may be gone).
+func sumFields(file string, keys ...string) int64 {
+	b, err := os.ReadFile(file)
 	if err != nil {
 		return 0
 	}
 	var n int64
 	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(line, ": ")
-		if ok && (k == "syscr" || k == "syscw") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && slices.Contains(keys, k) {
 			c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 			n += c
 		}

@@ -58,7 +58,7 @@ func redisBenchmark(ctx context.Context, o options, sys system) ([]row, error) {
 	}
 	ps := cmd.ProcessState
 	d := srv1.sub(srv0)
-	cpu := cpuUse{server: d.cpu / 2, client: (ps.UserTime() + ps.SystemTime()).Seconds() / 2, serverSyscalls: d.syscalls / 2}
+	cpu := cpuUse{server: d.cpu / 2, client: (ps.UserTime() + ps.SystemTime()).Seconds() / 2, serverSyscalls: d.syscalls / 2, serverSwitches: d.switches / 2}
 	rows, err := parseRedisBenchmark(sys.name(), stdout.Bytes(), o, cpu)
 	for _, r := range rows {
 		progress("%s: redis-benchmark %s: %.0f requests/s, p50 %.2f ms, p99 %.2f ms", sys.name(), r.Workload, r.OpsPerSec, r.P50, r.P99)
