@@ -51,8 +51,7 @@ type usage struct {
 	syscalls int64
 	// switches are the context switches (voluntary and not) of every
 	// thread of the processes alive now: each time a thread sleeps for a
-	// message, a lock or a sync, or is preempted. On a small VM a switch
-	// costs tens of microseconds, so they are much of a write's cost.
+	// message, a lock or a sync, or is preempted.
 	switches int64
 }
 

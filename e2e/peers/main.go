@@ -53,7 +53,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "unmeasured run before each workload")
 	flag.IntVar(&o.clients, "clients", 50, "concurrent clients")
 	flag.IntVar(&o.manyClients, "many-clients", 256, "clients of the extra W and A runs, where latency does not limit throughput (0: none)")
-	flag.Float64Var(&o.rate, "rate", 0, "kvbench --rate of every run: a fixed load in operations per second, so CPU per operation compares across builds however fast the machine is at the moment (0: as fast as the clients go)")
+	flag.Float64Var(&o.rate, "rate", 0, "kvbench --rate of every run: a fixed load in operations per second, to compare latencies at one load (0: as fast as the clients go)")
 	flag.StringVar(&o.workloads, "workloads", "w,a,c", "kvbench workloads to run, in order (a subset of w,a,c)")
 	flag.IntVar(&o.keys, "keys", 10_000, "keys (written once per system by a load run before the workloads)")
 	flag.IntVar(&o.value, "value-size", 1024, "value bytes")

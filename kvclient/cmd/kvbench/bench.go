@@ -67,8 +67,7 @@ func (b *bench) runPhase(ctx context.Context, phase string, d time.Duration) *re
 	workers := make([]*worker, b.o.clients)
 	deadline := time.Now().Add(d)
 	// With --rate the clients share one token bucket: the system gets a
-	// fixed load, so its CPU per operation compares across builds and
-	// machines whatever their speed.
+	// fixed load, to see its latency at that load.
 	var lim *rate.Limiter
 	if b.o.rate > 0 {
 		lim = rate.NewLimiter(rate.Limit(b.o.rate), b.o.clients)
