@@ -108,6 +108,11 @@ func TestConnectionDeadlines(t *testing.T) {
 			pending, admitted := c.srv("s1").gate.counts() // the earlier connections close asynchronously
 			return pending == 0 && admitted == 1
 		}, "the connection is admitted")
+		// gRPC installs the new picker before it reports Ready, so a call
+		// can succeed while the state still reads Connecting.
+		testutil.Eventually(t, 5*time.Second, time.Millisecond, func() bool {
+			return cc.GetState() == connectivity.Ready
+		}, "the connection reports ready")
 		ctx, cancel := context.WithTimeout(context.Background(), first+handshake)
 		defer cancel()
 		require.False(t, cc.WaitForStateChange(ctx, connectivity.Ready), "an admitted connection outlives the deadlines")
