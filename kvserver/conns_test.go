@@ -60,6 +60,16 @@ func dialGRPC(t *testing.T, addr string) *grpc.ClientConn {
 	return cc
 }
 
+// waitReady waits until cc reports Ready: gRPC installs a new picker
+// before it reports the state, so a call can succeed while the state still
+// reads Connecting, and WaitForStateChange(Ready) would return at once.
+func waitReady(t *testing.T, cc *grpc.ClientConn) {
+	t.Helper()
+	testutil.Eventually(t, 5*time.Second, time.Millisecond, func() bool {
+		return cc.GetState() == connectivity.Ready
+	}, "the connection reports ready")
+}
+
 func getRingWithin(cc *grpc.ClientConn, d time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
@@ -108,11 +118,7 @@ func TestConnectionDeadlines(t *testing.T) {
 			pending, admitted := c.srv("s1").gate.counts() // the earlier connections close asynchronously
 			return pending == 0 && admitted == 1
 		}, "the connection is admitted")
-		// gRPC installs the new picker before it reports Ready, so a call
-		// can succeed while the state still reads Connecting.
-		testutil.Eventually(t, 5*time.Second, time.Millisecond, func() bool {
-			return cc.GetState() == connectivity.Ready
-		}, "the connection reports ready")
+		waitReady(t, cc)
 		ctx, cancel := context.WithTimeout(context.Background(), first+handshake)
 		defer cancel()
 		require.False(t, cc.WaitForStateChange(ctx, connectivity.Ready), "an admitted connection outlives the deadlines")
@@ -125,6 +131,7 @@ func TestIdleConnectionClosed(t *testing.T) {
 	c, addr := newGateCluster(t, func(cfg *config.KVServer) { cfg.IdleTimeout = time.Second })
 	cc := dialGRPC(t, addr)
 	require.NoError(t, getRingWithin(cc, 5*time.Second))
+	waitReady(t, cc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	require.True(t, cc.WaitForStateChange(ctx, connectivity.Ready), "the idle connection was not closed")

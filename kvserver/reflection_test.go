@@ -65,6 +65,7 @@ func TestReflection(t *testing.T) {
 			pending, admitted := c.srv("s1").gate.counts()
 			return pending == 0 && admitted == 1
 		}, "the connection is admitted")
+		waitReady(t, cc)
 		ctx, cancel := context.WithTimeout(context.Background(), first+handshake)
 		defer cancel()
 		require.False(t, cc.WaitForStateChange(ctx, connectivity.Ready), "an admitted connection outlives the deadlines")
