@@ -104,7 +104,12 @@ type KVServer struct {
 	// that the writes applied meanwhile share its fsync. An idle server's
 	// lone writes are synced at once. Default 300µs, 0 = never.
 	SyncDelay time.Duration `mapstructure:"sync-delay"`
-	LogLevel  string        `mapstructure:"log-level"` // default warn
+	// RawWALSync issues the WAL's fdatasync as a raw system call that
+	// keeps its Go processor, sparing the runtime's handoff of it (two in
+	// five of a server's context switches per write fewer). A garbage
+	// collection then waits for a sync in progress. Default true.
+	RawWALSync bool   `mapstructure:"raw-wal-sync"`
+	LogLevel   string `mapstructure:"log-level"` // default warn
 	// TransferRate caps the bytes/s this server sends to learners, so
 	// rebalancing leaves room for foreground traffic; default 64 MiB/s, 0 = no cap.
 	TransferRate int64 `mapstructure:"transfer-rate"`

@@ -49,6 +49,7 @@ func DefaultKVServer() KVServer {
 		CacheBytes:     64 << 20,
 		LeanLog:        true,
 		SyncDelay:      300 * time.Microsecond,
+		RawWALSync:     true,
 		LogLevel:       DefaultLogLevel,
 		TransferRate:   64 << 20,
 		MaxConnections: 4096,

@@ -139,8 +139,8 @@ func (s *Server) Start() (err error) {
 	}
 	s.store, err = storage.Open(s.cfg.DataDir, storage.Options{
 		FS: s.fs, Sync: s.cfg.Sync, CacheEntries: s.cfg.CacheEntries, CacheBytes: s.cfg.CacheBytes, Logger: s.lg,
-		WholeLog: !s.cfg.LeanLog,
-		OnSync:   func(d time.Duration) { s.metrics.walSync.Observe(d.Seconds()) },
+		WholeLog: !s.cfg.LeanLog, RawWALSync: s.cfg.RawWALSync,
+		OnSync: func(d time.Duration) { s.metrics.walSync.Observe(d.Seconds()) },
 	})
 	if err != nil {
 		return fmt.Errorf("kvserver: open storage %s: %w", s.cfg.DataDir, err)

@@ -97,11 +97,12 @@ func TestAppliedSeqSurvivesReopen(t *testing.T) {
 	}{
 		{"mem", func(*testing.T) (vfs.FS, string) { return vfs.NewMem(), "db" }},
 		{"disk", func(t *testing.T) (vfs.FS, string) { return vfs.Default, t.TempDir() }},
+		{"disk with raw WAL syncs", func(t *testing.T) (vfs.FS, string) { return nil, t.TempDir() }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fs, dir := tt.fs(t)
-			opts := Options{FS: fs, Sync: true, CacheEntries: 10}
+			opts := Options{FS: fs, Sync: true, CacheEntries: 10, RawWALSync: fs == nil}
 			s, err := Open(dir, opts)
 			require.NoError(t, err)
 			put(t, s, 9, 41, "n", "k", "v41", 0)
