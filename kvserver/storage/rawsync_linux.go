@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"os"
 	"runtime"
 	"strings"
 
@@ -28,7 +29,10 @@ import (
 // two processors the sync goes through the runtime as usual.
 type rawSyncFS struct{ vfs.FS }
 
-type rawSyncFile struct{ vfs.File }
+type rawSyncFile struct {
+	vfs.File
+	name string
+}
 
 // isWAL reports whether name is a pebble WAL file (NNNNNN.log).
 func isWAL(name string) bool { return strings.HasSuffix(name, ".log") }
@@ -37,7 +41,7 @@ func (fs rawSyncFS) wrap(name string, f vfs.File, err error) (vfs.File, error) {
 	if err != nil || !isWAL(name) || f.Fd() == vfs.InvalidFd {
 		return f, err
 	}
-	return rawSyncFile{f}, nil
+	return rawSyncFile{File: f, name: name}, nil
 }
 
 func (fs rawSyncFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
@@ -67,7 +71,7 @@ func (f rawSyncFile) SyncData() error {
 		case unix.EINTR:
 			continue
 		default:
-			return errno
+			return &os.PathError{Op: "fdatasync", Path: f.name, Err: errno}
 		}
 	}
 }

@@ -42,7 +42,9 @@ func TestRawSyncWrapsOnlyWAL(t *testing.T) {
 	require.NoError(t, wal.SyncData())
 	require.EqualValues(t, 1, syncs.Load())
 	require.NoError(t, wal.Close())
-	require.ErrorIs(t, wal.SyncData(), unix.EBADF, "a closed file's sync fails, it does not pass")
+	err = wal.SyncData()
+	require.ErrorIs(t, err, unix.EBADF, "a closed file's sync fails, it does not pass")
+	require.ErrorContains(t, err, "fdatasync "+filepath.Join(dir, "000001.log"))
 
 	// pebble recycles WAL files: the reused one syncs raw too.
 	reused, err := fs.ReuseForWrite(filepath.Join(dir, "000001.log"), filepath.Join(dir, "000002.log"), vfs.WriteCategoryUnspecified)
