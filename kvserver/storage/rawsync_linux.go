@@ -14,9 +14,10 @@ import (
 //
 // Why: a write's fsync blocks for most of a millisecond. Through the Go
 // runtime's syscall path the processor of the blocked thread is taken
-// over by the runtime's monitor, which then polls every 20µs, hands the
-// processor to another thread (a wake-up) and, when the sync returns,
-// parks a thread again: several context switches per fsync, and hundreds
+// over by the runtime's monitor (sysmon) after 20µs when other goroutines
+// wait, which then keeps polling every 20µs, hands the processor to
+// another thread (a wake-up) and, when the sync returns, parks a thread
+// again: several context switches per fsync, and hundreds
 // of fsyncs a second per server. A raw call keeps its processor; the
 // other processors run everything else meanwhile. Measured with three
 // servers (e2e/peers, W, eight alternating pairs): context switches per
