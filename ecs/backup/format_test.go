@@ -129,6 +129,12 @@ func TestVerify(t *testing.T) {
 		{"file truncated at a record", func(t *testing.T, dir string, m *Manifest) {
 			require.NoError(t, os.Truncate(filepath.Join(dir, FileName(1)), int64(len(Magic))))
 		}, []string{FileName(1) + ": checksum mismatch"}},
+		{"file cut inside a record", func(t *testing.T, dir string, m *Manifest) {
+			require.NoError(t, os.Truncate(filepath.Join(dir, FileName(1)), int64(len(Magic))+3))
+		}, []string{FileName(1) + ": checksum mismatch", "record 1: unexpected EOF"}},
+		{"length byte flipped", func(t *testing.T, dir string, m *Manifest) {
+			flipByte(t, filepath.Join(dir, FileName(3)), len(Magic)+1) // the first key's length
+		}, []string{FileName(3) + ": checksum mismatch", "record "}},
 		{"manifest totals", func(t *testing.T, dir string, m *Manifest) {
 			m.Records++
 			require.NoError(t, WriteManifest(dir, m))

@@ -1,8 +1,12 @@
 package backup
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -33,10 +37,17 @@ func Verify(dir string, progress func(bytes int64)) (*Manifest, error) {
 }
 
 func verifyFile(dir string, m *Manifest, f FileEntry) error {
-	sum, err := ReadFile(filepath.Join(dir, f.File), m.FileLimits(), nil)
+	path := filepath.Join(dir, f.File)
+	sum, err := ReadFile(path, m.FileLimits(), nil)
 	switch {
 	case errors.Is(err, ErrCorrupt):
-		return errors.New(strings.TrimPrefix(err.Error(), ErrCorrupt.Error()+": ")) // it names the file
+		why := strings.TrimPrefix(err.Error(), ErrCorrupt.Error()+": ") // it names the file
+		// Where the damage lands (a length, a payload) decides whether
+		// parsing fails at all; the checksum says the same for any byte.
+		if got, herr := fileSHA256(path); herr == nil && got != f.SHA256 {
+			return fmt.Errorf("%s: checksum mismatch: sha256 %s, manifest says %s (%s)", f.File, got, f.SHA256, why)
+		}
+		return errors.New(why)
 	case err != nil:
 		return fmt.Errorf("%s: %w", f.File, err)
 	case sum.SHA256 != f.SHA256:
@@ -45,4 +56,17 @@ func verifyFile(dir string, m *Manifest, f FileEntry) error {
 		return fmt.Errorf("%s: %d records in %d bytes, manifest says %d in %d", f.File, sum.Records, sum.Bytes, f.Records, f.Bytes)
 	}
 	return nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
