@@ -2,7 +2,6 @@ package kvserver
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/ecskv/ecskv/common/kvpb"
@@ -19,10 +18,12 @@ const (
 )
 
 // serveBatch serves one Batch stream (DESIGN §7). The calling goroutine
-// receives: a get is answered at once (it never waits), a put or delete
-// runs in a goroutine of its own because it waits for the chain's ack, as
-// a unary call would. One sender goroutine sends whatever results are
-// ready, in messages of at most batchChunkBytes.
+// receives: a get is answered at once (it never waits); the puts and
+// deletes of one request message that this server heads are proposed
+// together, and each is answered when the chain acks it (batchWrites);
+// other writes run in a goroutine of their own, as a unary call would.
+// One sender goroutine sends whatever results are ready, in messages of
+// at most batchChunkBytes.
 //
 // Two bounds keep a stream's memory in check; at either the receiver stops
 // reading, so gRPC flow control holds the client back: at most
@@ -46,9 +47,11 @@ func (s *Server) serveBatch(stream kvpb.KV_BatchServer) error {
 		return toStatus(ErrStopped)
 	}
 	s.goAttach(func() {
-		var writes sync.WaitGroup
-		err := s.receiveBatches(ctx, stream, out, &writes)
-		writes.Wait() // every write answers (or ends with ctx) before the stream ends
+		writes := s.newBatchWrites(ctx, out)
+		stop := context.AfterFunc(ctx, writes.end)
+		err := s.receiveBatches(stream, writes)
+		writes.wg.Wait() // every write answers (or ends with ctx) before the stream ends
+		stop()
 		recvErr <- err
 		out.close()
 	})
@@ -73,11 +76,12 @@ func (s *Server) serveBatch(stream kvpb.KV_BatchServer) error {
 
 // receiveBatches reads requests until the client closes its side (nil) or
 // the stream fails; before each operation it waits for room under the
-// stream's bounds.
-func (s *Server) receiveBatches(ctx context.Context, stream kvpb.KV_BatchServer, out *batchOut, writes *sync.WaitGroup) error {
-	slots := make(chan struct{}, s.cfg.MaxBatchInflight)
+// stream's bounds. The writes of a request that this server heads are
+// proposed together once it is read (batchWrites).
+func (s *Server) receiveBatches(stream kvpb.KV_BatchServer, w *batchWrites) error {
+	defer w.flush()
 	for {
-		if err := out.waitRoom(ctx); err != nil {
+		if err := w.waitRoom(); err != nil {
 			return err
 		}
 		req, err := stream.Recv()
@@ -85,23 +89,20 @@ func (s *Server) receiveBatches(ctx context.Context, stream kvpb.KV_BatchServer,
 			return endOfStream(err)
 		}
 		for _, op := range req.Ops {
-			if err := out.waitRoom(ctx); err != nil {
+			if err := w.waitRoom(); err != nil {
 				return err
 			}
 			if g := op.GetGet(); g != nil {
-				resp, err := s.serveGet(ctx, g)
-				out.add(result(op.Id, resp, err))
+				resp, err := s.serveGet(w.ctx, g)
+				w.out.add(result(op.Id, resp, err))
 				continue
 			}
-			if err := s.takeSlot(ctx, slots); err != nil {
+			if err := w.takeSlot(); err != nil {
 				return err
 			}
-			writes.Add(1)
-			go func() {
-				defer func() { <-slots; writes.Done() }()
-				out.add(s.serveBatchWrite(ctx, op))
-			}()
+			w.start(op)
 		}
+		w.flush()
 	}
 }
 

@@ -255,3 +255,60 @@ func TestBatchStreamEndsAtStop(t *testing.T) {
 	_, err = stream.Recv()
 	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
 }
+
+// TestBatchWriteTimeoutAndCancel: a write the chain cannot commit (the
+// head's link to the middle is cut) fails at its timeout_ms with
+// DeadlineExceeded while the stream stays open; one without a timeout
+// fails when the client cancels the stream, and nothing of either stays
+// behind at the head. Retried with the same request ids once the link
+// heals, both commit.
+func TestBatchWriteTimeoutAndCancel(t *testing.T) {
+	c := newCluster(t, 3)
+	r := c.publishInitial("s1", "s2", "s3")
+	c.waitEpoch(r.Epoch, "s1", "s2", "s3")
+	w := c.client()
+	for _, res := range c.batchSettled(t, "s1", bput(w.header(), "timed", "0", 0), bput(w.header(), "open", "0", 0)) {
+		require.Zero(t, res.Code, res.Error) // both partitions take writes
+	}
+	timed, open := bput(w.header(), "timed", "1", 0), bput(w.header(), "open", "2", 0)
+	timed.TimeoutMs, timed.Id, open.Id = 300, 1, 2
+	heal := c.cutLink("s1", "s2")
+	defer heal()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sctx, scancel := context.WithCancel(ctx)
+	stream, err := c.kv("s1").Batch(sctx)
+	require.NoError(t, err)
+	start := time.Now()
+	require.NoError(t, stream.Send(&kvpb.BatchRequest{Ops: []*kvpb.BatchOp{timed, open}}))
+	msg, err := stream.Recv()
+	require.NoError(t, err)
+	require.Len(t, msg.Results, 1)
+	res := msg.Results[0]
+	require.Equal(t, uint64(1), res.Id)
+	require.Equal(t, codes.DeadlineExceeded, codes.Code(res.Code), res.Error)
+	require.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond)
+
+	scancel()
+	_, err = stream.Recv()
+	require.Equal(t, codes.Canceled, status.Code(err), "%v", err)
+	core := c.srv("s1").core
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool {
+		core.mu.Lock()
+		defer core.mu.Unlock()
+		return len(core.waits) == 0
+	})
+
+	heal()
+	for _, op := range []*kvpb.BatchOp{timed, open} {
+		op.TimeoutMs = 0
+	}
+	for _, res := range c.batchSettled(t, "s1", timed, open) {
+		require.Zero(t, res.Code, res.Error)
+		require.Equal(t, kvpb.Status_UPDATE, res.Response.Status, "id %d", res.Id)
+	}
+	got := c.batchSettled(t, "s3", bget(nil, "timed"), bget(nil, "open"))
+	require.Equal(t, "1", string(got[0].Response.GetValue()))
+	require.Equal(t, "2", string(got[1].Response.GetValue()))
+}

@@ -31,8 +31,9 @@ type core struct {
 	node    *chainsm.Node
 	token   uint64
 	waits   map[uint64]*waiter
-	syncReq uint64    // highest WAL sync asked for
-	syncAt  time.Time // when the oldest sync not yet started was asked for
+	early   []answered // done waiters refused before the node took them
+	syncReq uint64     // highest WAL sync asked for
+	syncAt  time.Time  // when the oldest sync not yet started was asked for
 	// syncSteps counts the steps that asked for a sync since the sync loop
 	// last took what was asked (syncPacer).
 	syncSteps int
@@ -53,19 +54,30 @@ type core struct {
 	snapCh  chan struct{} // closed (and replaced) whenever a snapshot is taken; under mu
 }
 
-// waiter is a client call waiting for its answer.
+// waiter is a client call waiting for its answer: on ch, or, for a write
+// of a Batch stream, by done (called once, outside mu, by whoever removes
+// the waiter from waits).
 type waiter struct {
 	tok  uint64
 	ch   chan chainsm.Answer
-	read *readCall // a read: storage is read under mu when it may be served
-	rec  storage.Record
-	ok   bool
-	err  error
+	done func(chainsm.Answer)
+	// owner is the Batch stream of a done waiter, whose end fails it.
+	owner *batchWrites
+	read  *readCall // a read: storage is read under mu when it may be served
+	rec   storage.Record
+	ok    bool
+	err   error
 }
 
 type readCall struct {
 	p       int
 	ns, key []byte
+}
+
+// answered is a waiter's answer, to hand over outside mu.
+type answered struct {
+	w *waiter
+	a chainsm.Answer
 }
 
 // output is what a drained Ready leaves to do once mu is released.
@@ -203,6 +215,11 @@ func (c *core) runQueue() {
 // drainLocked carries out the node's storage writes and collects the rest.
 func (c *core) drainLocked() output {
 	d := drainer{c: c}
+	for _, e := range c.early {
+		d.out.answers, d.out.wake = append(d.out.answers, e.a), append(d.out.wake, e.w)
+	}
+	clear(c.early)
+	c.early = c.early[:0]
 	if err := chainstore.Drain(c.node, &d); err != nil {
 		// Storage that fails a write cannot keep the protocol's promises:
 		// stop serving (the ECS fails the server over).
@@ -301,8 +318,11 @@ func (c *core) dispatch(out output) {
 		c.startPull(m) // a learner pulls its snapshot over its own stream
 	}
 	for i, a := range out.answers {
-		w := out.wake[i]
-		w.ch <- a // buffered: the caller may have gone
+		if w := out.wake[i]; w.done != nil {
+			w.done(a)
+		} else {
+			w.ch <- a // buffered: the caller may have gone
+		}
 	}
 	for _, r := range out.reports {
 		c.report(r)

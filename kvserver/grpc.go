@@ -120,7 +120,15 @@ func (k *kvService) Login(ctx context.Context, r *kvpb.LoginRequest) (*kvpb.Logi
 }
 
 func (s *Server) put(ctx context.Context, r *kvpb.PutRequest) (*kvpb.Response, error) {
-	return headWrite(s, ctx, r, r.Header, r.Key, kvpb.KVClient.Put, func(ns []byte, lim ringmeta.Limits) (storage.Op, error) {
+	return headWrite(s, ctx, r, r.Header, r.Key, kvpb.KVClient.Put, putOp(r))
+}
+
+// opBuild makes a write's storage op, within the ring's limits, for the
+// caller's namespace.
+type opBuild func(ns []byte, lim ringmeta.Limits) (storage.Op, error)
+
+func putOp(r *kvpb.PutRequest) opBuild {
+	return func(ns []byte, lim ringmeta.Limits) (storage.Op, error) {
 		if err := checkKV(lim, r.Key, r.Value, r.TtlMs); err != nil {
 			return storage.Op{}, err
 		}
@@ -130,17 +138,21 @@ func (s *Server) put(ctx context.Context, r *kvpb.PutRequest) (*kvpb.Response, e
 			op.ExpiryMs = nowMs() + r.TtlMs
 		}
 		return op, err
-	})
+	}
 }
 
 func (s *Server) del(ctx context.Context, r *kvpb.DeleteRequest) (*kvpb.Response, error) {
-	return headWrite(s, ctx, r, r.Header, r.Key, kvpb.KVClient.Delete, func(ns []byte, lim ringmeta.Limits) (storage.Op, error) {
+	return headWrite(s, ctx, r, r.Header, r.Key, kvpb.KVClient.Delete, delOp(r))
+}
+
+func delOp(r *kvpb.DeleteRequest) opBuild {
+	return func(ns []byte, lim ringmeta.Limits) (storage.Op, error) {
 		if err := checkKV(lim, r.Key, nil, 0); err != nil {
 			return storage.Op{}, err
 		}
 		cond, err := condOf(r.Cond)
 		return storage.Op{Kind: storage.OpDelete, NS: ns, Key: r.Key, Cond: cond}, err
-	})
+	}
 }
 
 // headWrite runs the write r (header h, of key) at the key's head: here,
@@ -148,25 +160,43 @@ func (s *Server) del(ctx context.Context, r *kvpb.DeleteRequest) (*kvpb.Response
 // server is the head, forwarded there with send.
 func headWrite[R proto.Message](s *Server, ctx context.Context, r R, h *kvpb.RequestHeader, key []byte,
 	send func(kvpb.KVClient, context.Context, R, ...grpc.CallOption) (*kvpb.Response, error),
-	build func(ns []byte, lim ringmeta.Limits) (storage.Op, error)) (*kvpb.Response, error) {
-	ns, err := s.caller(ctx, h)
-	if err != nil {
+	build opBuild) (*kvpb.Response, error) {
+	ns, rt, fwd, err := headRoute(s, ctx, r, h, key, send)
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	rt, resp := s.locate(h, ns, key, true)
-	if resp != nil {
-		return s.forwardOr(ctx, resp, h, ns, key, toHead, func(ctx context.Context, kv kvpb.KVClient, fh *kvpb.RequestHeader) (*kvpb.Response, error) {
-			fr := proto.Clone(r).(R)
-			m := fr.ProtoReflect()
-			m.Set(m.Descriptor().Fields().ByName("header"), protoreflect.ValueOfMessage(fh.ProtoReflect()))
-			return send(kv, ctx, fr)
-		})
+	case fwd != nil:
+		return fwd(ctx)
 	}
 	op, err := build(ns, rt.ring.Limits)
 	if err != nil {
 		return nil, err
 	}
 	return s.write(ctx, rt, h, op)
+}
+
+// headRoute admits the caller of write r and finds the key's head: when it
+// is this server, the caller's namespace and the route; else fwd, which
+// forwards r there with send (or answers why it cannot).
+func headRoute[R proto.Message](s *Server, ctx context.Context, r R, h *kvpb.RequestHeader, key []byte,
+	send func(kvpb.KVClient, context.Context, R, ...grpc.CallOption) (*kvpb.Response, error),
+) (ns []byte, rt route, fwd func(context.Context) (*kvpb.Response, error), err error) {
+	ns, err = s.caller(ctx, h)
+	if err != nil {
+		return nil, route{}, nil, err
+	}
+	rt, resp := s.locate(h, ns, key, true)
+	if resp != nil {
+		return ns, rt, func(ctx context.Context) (*kvpb.Response, error) {
+			return s.forwardOr(ctx, resp, h, ns, key, toHead, func(ctx context.Context, kv kvpb.KVClient, fh *kvpb.RequestHeader) (*kvpb.Response, error) {
+				fr := proto.Clone(r).(R)
+				m := fr.ProtoReflect()
+				m.Set(m.Descriptor().Fields().ByName("header"), protoreflect.ValueOfMessage(fh.ProtoReflect()))
+				return send(kv, ctx, fr)
+			})
+		}, nil
+	}
+	return ns, rt, nil, nil
 }
 
 func (s *Server) get(ctx context.Context, r *kvpb.GetRequest) (*kvpb.Response, error) {

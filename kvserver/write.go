@@ -20,11 +20,22 @@ var errChainChanged = errors.New("kvserver: chain changed before the write commi
 // chain protocol sequences it, replicates it and answers once it is synced
 // on every member of the chain.
 func (s *Server) write(ctx context.Context, rt route, h *kvpb.RequestHeader, op storage.Op) (*kvpb.Response, error) {
+	a, err := s.core.propose(ctx, rt.partition, proposal(rt, h, op))
+	return writeAnswer(rt, h, op, a, err)
+}
+
+// proposal is the chain's proposal of client write op.
+func proposal(rt route, h *kvpb.RequestHeader, op storage.Op) chainsm.Proposal {
 	id := chainsm.ReqID{Client: scopedClientID(op.NS, h.GetClientId()), Seq: h.GetSeq()}
 	if id.Client == 0 {
 		id = chainsm.ReqID{} // no id: not deduplicated
 	}
-	a, err := s.core.propose(ctx, rt.partition, chainsm.Proposal{Ver: rt.chain.Version, ID: id, Ops: []storage.Op{op}, WallMs: nowMs()})
+	return chainsm.Proposal{Ver: rt.chain.Version, ID: id, Ops: []storage.Op{op}, WallMs: nowMs()}
+}
+
+// writeAnswer is the client's answer to write op, which the node answered
+// with a, or refused or failed with err (a.Err mapped).
+func writeAnswer(rt route, h *kvpb.RequestHeader, op storage.Op, a chainsm.Answer, err error) (*kvpb.Response, error) {
 	switch {
 	case errors.Is(err, chainsm.ErrNotResponsible):
 		return notResponsible(rt.ring, "partition is changing chains here"), nil
@@ -59,8 +70,13 @@ func (c *core) propose(ctx context.Context, p int, pr chainsm.Proposal) (chainsm
 		c.mu.Lock()
 		delete(c.waits, w.tok)
 		c.mu.Unlock()
-		return chainsm.Answer{}, fmt.Errorf("kvserver: write not yet committed: %w", ctx.Err())
+		return chainsm.Answer{}, notCommitted(ctx.Err())
 	}
+}
+
+// notCommitted fails a write whose caller stopped waiting (err).
+func notCommitted(err error) error {
+	return fmt.Errorf("kvserver: write not yet committed: %w", err)
 }
 
 // queuedProposal is a write waiting for its turn at the node.
@@ -86,7 +102,12 @@ func (c *core) proposeLocked(now chainsm.Mono, qp *queuedProposal) {
 	}
 	if err != nil {
 		delete(c.waits, tok)
-		qp.w.ch <- chainsm.Answer{Token: tok, Err: err}
+		a := chainsm.Answer{Token: tok, Err: err}
+		if qp.w.done != nil {
+			c.early = append(c.early, answered{qp.w, a})
+			return
+		}
+		qp.w.ch <- a
 	}
 }
 
