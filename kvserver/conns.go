@@ -118,7 +118,7 @@ func (g *connGate) Accept() (net.Conn, error) {
 		_ = conn.Close()
 		return nil, err
 	}
-	c := &gatedConn{Conn: conn, g: g, key: connKey(conn.LocalAddr(), conn.RemoteAddr()), accepted: accepted}
+	c := &gatedConn{Conn: withRawIO(conn), g: g, key: connKey(conn.LocalAddr(), conn.RemoteAddr()), accepted: accepted}
 	g.mu.Lock()
 	c.elem = g.pending.PushBack(c)
 	g.byAddr[c.key] = c

@@ -219,7 +219,7 @@ func (s *Server) dialRepl(addr string) (*replConn, error) {
 	}
 	// A write blocked on a peer that does not read ends when this server
 	// stops, not at its timeout: Stop waits for the sender.
-	rc := &replConn{c: c, raw: c, stop: context.AfterFunc(s.ctx, func() { _ = c.Close() })}
+	rc := &replConn{c: withRawIO(c), raw: c, stop: context.AfterFunc(s.ctx, func() { _ = c.Close() })}
 	if s.replTLS == nil {
 		if err := prefaceExchange(c); err != nil {
 			rc.close()
@@ -234,7 +234,7 @@ func (s *Server) dialRepl(addr string) (*replConn, error) {
 	}
 	cfg := s.replTLS.Clone()
 	cfg.ServerName = host // as gRPC verifies a server: by the address dialled
-	tc := tls.Client(c, cfg)
+	tc := tls.Client(rc.c, cfg)
 	ctx, cancel := context.WithTimeout(s.ctx, replDialTimeout)
 	err = tc.HandshakeContext(ctx)
 	cancel()

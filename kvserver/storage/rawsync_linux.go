@@ -4,13 +4,15 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"unsafe"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"golang.org/x/sys/unix"
 )
 
-// rawSyncFS hands out WAL files whose SyncData is a raw fdatasync (see
-// Options.RawWALSync); every other file and call goes to fs unchanged.
+// rawSyncFS hands out WAL files whose SyncData is a raw fdatasync and
+// whose Write is a raw write (see Options.RawWALSync); every other file
+// and call goes to fs unchanged.
 //
 // Why: a write's fsync blocks for most of a millisecond. Through the Go
 // runtime's syscall path the processor of the blocked thread is taken
@@ -23,6 +25,11 @@ import (
 // servers (e2e/peers, W, eight alternating pairs): context switches per
 // write about 6 -> 3.2-4.2 in every pair, server CPU per write 0.86x and
 // writes/s 1.14x at the median (README, Performance).
+//
+// The WAL's writes are raw too: each went through the same path, which
+// also wakes sysmon from its sleep whenever a server was idle for a
+// moment, to poll every 20µs for a millisecond or more (kvserver's raw
+// sockets, rawio_linux.go, say what that cost).
 //
 // The price: the Go runtime cannot stop a thread inside a raw call, so a
 // garbage collection's stop-the-world waits for the sync in progress, and
@@ -75,6 +82,25 @@ func (f rawSyncFile) SyncData() error {
 			return &os.PathError{Op: "fdatasync", Path: f.name, Err: errno}
 		}
 	}
+}
+
+// Write is write(2) without the runtime's syscall bookkeeping.
+func (f rawSyncFile) Write(p []byte) (int, error) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		return f.File.Write(p)
+	}
+	n := 0
+	for n < len(p) {
+		m, _, errno := unix.RawSyscall(unix.SYS_WRITE, f.Fd(), uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
+		switch errno {
+		case 0:
+			n += int(m)
+		case unix.EINTR:
+		default:
+			return n, &os.PathError{Op: "write", Path: f.name, Err: errno}
+		}
+	}
+	return n, nil
 }
 
 // rawFdatasync is the raw call (a variable: tests count its calls).

@@ -102,3 +102,31 @@ func TestRawSyncStore(t *testing.T) {
 		})
 	}
 }
+
+// TestRawWALWrite: a WAL file's raw writes land in order, whole, and a
+// write to a closed file fails naming it.
+func TestRawWALWrite(t *testing.T) {
+	withProcs(t, 2)
+	dir := t.TempDir()
+	name := filepath.Join(dir, "000001.log")
+	wal, err := withRawWALSync(nil).Create(name, vfs.WriteCategoryUnspecified)
+	require.NoError(t, err)
+	big := make([]byte, 1<<20)
+	for i := range big {
+		big[i] = byte(i % 251)
+	}
+	want := append([]byte("head:"), big...)
+	for _, p := range [][]byte{[]byte("head:"), big} {
+		n, err := wal.Write(p)
+		require.NoError(t, err)
+		require.Equal(t, len(p), n)
+	}
+	require.NoError(t, wal.SyncData())
+	require.NoError(t, wal.Close())
+	got, err := os.ReadFile(name)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	_, err = wal.Write([]byte("late"))
+	require.ErrorIs(t, err, unix.EBADF)
+	require.ErrorContains(t, err, "write "+name)
+}

@@ -36,9 +36,9 @@ type Options struct {
 	// WholeLog writes every log record whole, none lean (lean.go), so a
 	// version from before lean records can open the data directory.
 	WholeLog bool
-	// RawWALSync syncs the WAL with a raw fdatasync that keeps its Go
-	// processor (rawsync_linux.go): fewer context switches and less CPU
-	// per write. Only on the OS's filesystem (FS nil) and on Linux.
+	// RawWALSync syncs and writes the WAL with raw system calls that keep
+	// their Go processor (rawsync_linux.go): fewer context switches and
+	// less CPU per write. Only on the OS's filesystem (FS nil) and on Linux.
 	RawWALSync bool
 	// Tune, when set, adjusts pebble's options before Open (the simulator
 	// turns off background compactions and watches WAL rotations).

@@ -66,7 +66,7 @@ func newCommand() *cobra.Command {
 	f.Int64("cache-bytes", d.CacheBytes, "LRU cache byte budget")
 	f.Bool("lean-log", d.LeanLog, "log a single put without its value, which its data record holds; --lean-log=false writes data an older version can open")
 	f.Duration("sync-delay", d.SyncDelay, "hold a WAL sync back this long while the server is busy (the sync before it covered several steps), so more writes share one fsync; 0 = never")
-	f.Bool("raw-wal-sync", d.RawWALSync, "sync the WAL with a raw fdatasync that keeps its Go processor (fewer context switches per write); --raw-wal-sync=false syncs through the Go runtime")
+	f.Bool("raw-wal-sync", d.RawWALSync, "sync and write the WAL with raw system calls that keep their Go processor (fewer context switches per write); --raw-wal-sync=false goes through the Go runtime")
 	f.String("log-level", d.LogLevel, "debug, info, warn or error")
 	f.Int64("transfer-rate", d.TransferRate, "bytes/s sent to learners (0: no cap)")
 	f.Bool("pprof", d.Pprof, "serve /debug/pprof on the metrics address")
