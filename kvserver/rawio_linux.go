@@ -21,9 +21,9 @@ import (
 // A server between two writes is idle long enough for it to sleep, so at
 // light load nearly every message read woke it: a third of the servers'
 // context switches at 250 writes/s. Raw calls on the sockets (and the WAL,
-// storage.Options.RawWALSync) left it asleep: server CPU per write 20%
-// lower at 250 and 1,000 writes/s, context switches per write 11-13%
-// fewer under full load (README, Performance). The calls never block
+// storage.Options.RawWALSync) left it asleep: server CPU per write 0.79x
+// at 250 writes/s and 0.87x at 1,000 (medians of five pairs), context
+// switches per write 11-13% fewer under full load (README, Performance). The calls never block
 // (the sockets are non-blocking), so no thread is held.
 type rawConn struct {
 	net.Conn
