@@ -144,6 +144,9 @@ func (b *batchWrites) flush() {
 	b.s.core.runAll(b.pending)
 	clear(b.pending)
 	b.pending = b.pending[:0]
+	if b.ctx.Err() != nil {
+		b.end() // the stream ended before they were proposed: end missed them
+	}
 }
 
 // end fails the writes still waiting once the stream's context ends.
