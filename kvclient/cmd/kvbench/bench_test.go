@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,6 +39,47 @@ func TestRateBoundsTheLoad(t *testing.T) {
 	}
 	if free := run(0); free <= 4*limited {
 		t.Fatalf("unbounded run did %d ops, not more than 4x the %d of --rate %d", free, limited, r)
+	}
+}
+
+// startTarget records when each put started.
+type startTarget struct {
+	countTarget
+	mu     sync.Mutex
+	starts []time.Time
+}
+
+func (t *startTarget) put(ctx context.Context, k string, v []byte) error {
+	t.mu.Lock()
+	t.starts = append(t.starts, time.Now())
+	t.mu.Unlock()
+	return t.countTarget.put(ctx, k, v)
+}
+
+// TestRateDoesNotBurst: a fixed rate starts operations one interval apart
+// from the first, not every client at once when a phase begins (which
+// made the first clients' writes the tail of a light load).
+func TestRateDoesNotBurst(t *testing.T) {
+	const r, clients = 100, 16
+	w, err := parseWorkload("w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &startTarget{}
+	b := &bench{o: options{clients: clients, keys: 100, valueSize: 8, dist: "uniform", rate: r, quiet: true}, w: w, t: st}
+	begin := time.Now()
+	b.runPhase(context.Background(), "run", 100*time.Millisecond)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	early := 0
+	for _, s := range st.starts {
+		if s.Sub(begin) < time.Second/r {
+			early++
+		}
+	}
+	// The first token is there at once; the next one interval later.
+	if early != 1 {
+		t.Fatalf("%d of %d clients started within the first 1/%d s, want 1", early, clients, r)
 	}
 }
 
