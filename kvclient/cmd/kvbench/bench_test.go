@@ -16,7 +16,8 @@ func (t *countTarget) get(context.Context, string) error         { t.gets.Add(1)
 func (t *countTarget) close() error                              { return nil }
 
 // TestRateBoundsTheLoad: with --rate the clients together run no more than
-// the rate allows (plus one bucket), where unbounded they run far more.
+// the rate allows (plus the bucket's one token), where unbounded they run
+// far more.
 func TestRateBoundsTheLoad(t *testing.T) {
 	const d = 500 * time.Millisecond
 	run := func(r float64) int64 {
@@ -34,7 +35,7 @@ func TestRateBoundsTheLoad(t *testing.T) {
 	}
 	const r = 400
 	limited := run(r)
-	if max := int64(r*d.Seconds()) + 8 + 1; limited > max || limited < max/4 {
+	if max := int64(r*d.Seconds()) + 1 + 1; limited > max || limited < max/4 {
 		t.Fatalf("--rate %d for %v ran %d ops, want at most %d and not far below", r, d, limited, max)
 	}
 	if free := run(0); free <= 4*limited {
