@@ -78,9 +78,10 @@ func TestRateDoesNotBurst(t *testing.T) {
 			early++
 		}
 	}
-	// The first token is there at once; the next one interval later.
-	if early != 1 {
-		t.Fatalf("%d of %d clients started within the first 1/%d s, want 1", early, clients, r)
+	// The first token is there at once, the next one interval later (a
+	// slow machine may start even the first later).
+	if early > 1 || len(st.starts) == 0 {
+		t.Fatalf("%d ops started within the first 1/%d s (of %d in all), want at most 1", early, r, len(st.starts))
 	}
 }
 
