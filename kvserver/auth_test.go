@@ -35,6 +35,15 @@ func newAuthCluster(t *testing.T, configure func(*config.KVServer)) *tcluster {
 	r := c.publishInitial("s1", "s2", "s3")
 	r = c.publish(func(r *ringmeta.Ring) { r.Auth = true })
 	c.waitEpoch(r.Epoch, "s1", "s2", "s3")
+	// The key and the users come on separate watches: a server may have
+	// the key before it has every user, and a login then fails as a wrong
+	// password would.
+	for _, id := range []string{"s1", "s2", "s3"} {
+		a := c.node(id).srv.auth
+		testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool {
+			return a.Knows("alice") && a.Knows("bob")
+		})
+	}
 	return c
 }
 

@@ -339,3 +339,16 @@ func TestNamespaceFollowsRecord(t *testing.T) {
 }
 
 func b64std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// TestKnows: a user is known once loaded with a key, and not after the
+// record is deleted; nothing is known before the first load.
+func TestKnows(t *testing.T) {
+	require.False(t, NewAuthenticator(bcrypt.MinCost, nil).Knows("alice"), "before any load")
+	a, _ := newTestAuth(t)
+	require.True(t, a.Knows("alice"))
+	require.False(t, a.Knows("carol"))
+	a.DeleteUser("alice", 13)
+	require.False(t, a.Knows("alice"))
+	a.SetConfig(Config{}, 14) // the key deleted
+	require.False(t, a.Knows("bob"), "no key: no login can succeed")
+}

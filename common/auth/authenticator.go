@@ -120,6 +120,15 @@ func (a *Authenticator) DeleteUser(name string, rev int64) {
 	a.rev = max(a.rev, rev)
 }
 
+// Knows reports whether users and a key are loaded and name is among the
+// users.
+func (a *Authenticator) Knows(name string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.users[name]
+	return a.readyLocked() && ok
+}
+
 // Login checks user's password and returns a token and its expiry. from
 // is the client's address (its IP): back-off and the bcrypt budget are
 // shared out by it.
