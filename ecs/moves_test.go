@@ -44,8 +44,18 @@ func initialChains(t *testing.T, servers []string, partitions, r int) []ringmeta
 }
 
 func initialLayout(t *testing.T, servers []hashring.Server, partitions, r int) []ringmeta.Chain {
+	return layoutWith(t, servers, partitions, r)
+}
+
+// scatteredLayout lays chains out by consistent hashing over many tokens,
+// the layout of clusters created before runs of neighbours.
+func scatteredLayout(t *testing.T, servers []hashring.Server, partitions, r int) []ringmeta.Chain {
+	return layoutWith(t, servers, partitions, r, hashring.WithTokens(0))
+}
+
+func layoutWith(t *testing.T, servers []hashring.Server, partitions, r int, opts ...hashring.Option) []ringmeta.Chain {
 	t.Helper()
-	laid, err := hashring.Initial(servers, partitions, r)
+	laid, err := hashring.Initial(servers, partitions, r, opts...)
 	require.NoError(t, err)
 	out := make([]ringmeta.Chain, len(laid))
 	for p, m := range laid {

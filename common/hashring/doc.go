@@ -4,12 +4,17 @@
 //
 // It owns two decisions and nothing else:
 //
-//   - Initial lays out a new cluster by consistent hashing: every server
-//     owns tokens on a 64-bit ring, and a partition's chain is the first R
-//     distinct servers clockwise from the partition's start, skipping servers
-//     in a zone the chain already uses and servers that already hold their
-//     bounded-load share (Mirrokni, Thorup, Zadimoghaddam, "Consistent
-//     Hashing with Bounded Loads", SODA 2018).
+//   - Initial lays out a new cluster as runs of neighbours: every server
+//     owns one token on a 64-bit ring (zones taking turns), the ring is cut
+//     into N equal arcs of partitions, and the arc of server g has the chain
+//     of g and the R-1 servers after it. A server so replicates with its two
+//     ring neighbours only, and few sets of servers hold whole partitions
+//     (copysets). WithTokens lays it out by consistent hashing instead: a
+//     partition's chain is the first R distinct servers clockwise from its
+//     start over many tokens per server, skipping servers in a zone the
+//     chain already uses and servers that already hold their bounded-load
+//     share (Mirrokni, Thorup, Zadimoghaddam, "Consistent Hashing with
+//     Bounded Loads", SODA 2018).
 //   - Rebalance starts from the chains already published and changes them
 //     minimally: it drops members that left, appends new members at the
 //     tail, moves single replicas into zones a chain lacks, and from the

@@ -52,10 +52,14 @@ func WithHash(h func([]byte) uint64) Option {
 	}
 }
 
-// WithTokens sets the number of ring tokens (virtual nodes) per server;
-// n < 1 keeps DefaultTokens.
+// WithTokens makes Initial scatter chains over all servers by consistent
+// hashing with n ring tokens (virtual nodes) per server, instead of laying
+// them out as runs of neighbours; n < 1 means DefaultTokens. Every server's
+// chains then reach every other server: tests use it for chains of every
+// shape and order.
 func WithTokens(n int) Option {
 	return func(o *options) {
+		o.tokens = DefaultTokens
 		if n >= 1 {
 			o.tokens = n
 		}
@@ -63,7 +67,7 @@ func WithTokens(n int) Option {
 }
 
 func buildOptions(opts []Option) options {
-	o := options{hash: md5Hash, tokens: DefaultTokens}
+	o := options{hash: md5Hash}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -76,10 +80,11 @@ func md5Hash(b []byte) uint64 {
 }
 
 // Initial computes the first layout: for each of `partitions` partitions, a
-// chain of min(replicas, len(servers)) distinct server ids, placed by
-// bounded-load consistent hashing and then evened out by the same balancing
-// pass as Rebalance, so Rebalance of the result with the same servers is a
-// no-op.
+// chain of min(replicas, len(servers)) distinct server ids, laid out as runs
+// of neighbours on the ring (see neighbors), or with WithTokens placed by
+// bounded-load consistent hashing; either is then evened out by the same
+// balancing pass as Rebalance, so Rebalance of the result with the same
+// servers is a no-op.
 func Initial(servers []Server, partitions, replicas int, opts ...Option) ([][]string, error) {
 	if err := checkShape(partitions, replicas); err != nil {
 		return nil, err
@@ -91,6 +96,11 @@ func Initial(servers []Server, partitions, replicas int, opts ...Option) ([][]st
 	o := buildOptions(opts)
 	r := st.r
 	b := loadBounds(partitions, r, len(st.ids))
+	if o.tokens == 0 {
+		st.neighbors(o)
+		st.balance(b, nil)
+		return st.export(), nil
+	}
 	rg := newRing(st.ids, o)
 	w := newWalker(st, b.hi)
 	shift := 64 - bits.TrailingZeros(uint(partitions))

@@ -61,11 +61,37 @@ type Options struct {
 	Trace io.Writer
 	// OutDir receives porcupine's visualisation of a failed history.
 	OutDir string
+	// Layout is the first ring's placement: LayoutNeighbors (the ECS's),
+	// LayoutScattered (hashring.WithTokens: every server's chains reach
+	// every other, so more orders of messages), or, when empty, either,
+	// drawn from the seed; scripted scenarios default to scattered, the
+	// layout their roles were written for.
+	Layout string
 	// Script, when set, runs once the cluster is set up, before the first
 	// event: a scripted scenario schedules its faults and operations with
 	// Sim.at and Sim.when (tests; the random fault plan still runs unless
 	// NoFaults).
 	Script func(*Sim)
+}
+
+// The first ring's layouts (Options.Layout).
+const (
+	LayoutNeighbors = "neighbors"
+	LayoutScattered = "scattered"
+)
+
+// layout returns the run's first layout, drawn from its own stream when
+// the options leave it open.
+func (s *Sim) layout() string {
+	switch {
+	case s.opt.Layout != "":
+		return s.opt.Layout
+	case s.opt.Script != nil:
+		return LayoutScattered
+	case s.stream("layout").IntN(2) == 0:
+		return LayoutScattered
+	}
+	return LayoutNeighbors
 }
 
 func (o *Options) defaults() {
@@ -284,7 +310,13 @@ func (s *Sim) setup() {
 		s.hosts = append(s.hosts, h)
 		s.byID[id] = h
 	}
-	chains, err := hashring.Initial(servers, o.Partitions, o.Replicas)
+	var layout []hashring.Option
+	l := s.layout()
+	s.counters["layout-"+l]++
+	if l == LayoutScattered {
+		layout = append(layout, hashring.WithTokens(0))
+	}
+	chains, err := hashring.Initial(servers, o.Partitions, o.Replicas, layout...)
 	if err != nil {
 		panic(err)
 	}

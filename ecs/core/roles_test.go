@@ -74,7 +74,9 @@ func TestPlanRolesBalances(t *testing.T) {
 				balanced(t, step+": heads", heads, n, partitions)
 				balanced(t, step+": tails", tails, n, partitions)
 			}
-			chains = reorderAll(t, chains)
+			// The first layout's roles are even already: reordering
+			// would cost chain changes and break its runs of neighbours.
+			require.Empty(t, PlanRoles(chains, func(int) bool { return true }, partitions), "initial layout")
 			check("initial")
 
 			// s1 fails: dropped from every chain (its successors head).
