@@ -96,8 +96,9 @@ func Initial(servers []Server, partitions, replicas int, opts ...Option) ([][]st
 	o := buildOptions(opts)
 	r := st.r
 	b := loadBounds(partitions, r, len(st.ids))
+	st.placeOnRing(o)
 	if o.tokens == 0 {
-		st.neighbors(o)
+		st.neighbors()
 		st.balance(b, nil)
 		return st.export(), nil
 	}

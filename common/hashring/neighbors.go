@@ -24,8 +24,8 @@ import (
 // Run sizes differ by at most one and are spread evenly (run g ends at
 // (g+1)*P/N), so any R consecutive runs, a server's load, hold the mean
 // number of replicas rounded down or up, and heads and tails are as even.
-func (st *state) neighbors(o options) {
-	order := st.ringOrder(o)
+func (st *state) neighbors() {
+	order := st.order
 	n, parts := len(order), len(st.chains)
 	for g := range n {
 		for p := g * parts / n; p < (g+1)*parts/n; p++ {
@@ -71,4 +71,39 @@ func (st *state) ringOrder(o options) []int {
 		}
 	}
 	return order
+}
+
+// placeOnRing records the ring order of the servers, by which Rebalance
+// gives a chain that lost a member the server after its tail, while that
+// one is below the band: a failed server's arcs go first to the servers
+// after it, which in runs of neighbours hold the fewest replicas then, so
+// a failover copies about the P*R/N replicas it must (least-loaded-first
+// took 1.09x that on five servers). It does not keep the runs whole: to
+// even the loads every survivor takes some, and a server that joins takes
+// replicas from every server above the new mean.
+func (st *state) placeOnRing(o options) {
+	st.order = st.ringOrder(o)
+	st.rank = make([]int, len(st.order))
+	for i, s := range st.order {
+		st.rank[s] = i
+	}
+}
+
+// nextOnRing returns the first server after partition p's tail on the ring
+// that is not in the chain, holds fewer than below replicas and, unless the
+// chain spans every zone, is in a zone it lacks; or -1.
+func (st *state) nextOnRing(p, below int) int {
+	c := st.chains[p]
+	if len(c) == 0 {
+		return -1
+	}
+	allZones := st.nzones <= 1 || st.zonesIn(p) == st.nzones
+	n, from := len(st.order), st.rank[c[len(c)-1]]
+	for i := 1; i < n; i++ {
+		t := st.order[(from+i)%n]
+		if st.loads.load[t] < below && !st.inChain(p, t) && (allZones || !st.zoneUsed(p, t)) {
+			return t
+		}
+	}
+	return -1
 }

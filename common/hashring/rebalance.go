@@ -30,9 +30,10 @@ import (
 // chain never holds a server twice. A move never reduces the number of
 // zones a chain spans unless the cap cannot be met otherwise, and then it
 // takes the zone from a chain that spans the most. The result does not
-// depend on the order of servers. Options are accepted so callers can
-// pass the same ones as to Initial; Rebalance works from the current layout,
-// not the token ring, so they do not change its result today.
+// depend on the order of servers. A short chain's new member is the first
+// server after its tail in the ring order of Initial's runs of neighbours
+// (the same options give the same order) while that one is below the band
+// (see placeOnRing).
 func Rebalance(current [][]string, servers []Server, replicas int, opts ...Option) ([][]string, error) {
 	if err := checkShape(len(current), replicas); err != nil {
 		return nil, err
@@ -41,7 +42,7 @@ func Rebalance(current [][]string, servers []Server, replicas int, opts ...Optio
 	if err != nil {
 		return nil, err
 	}
-	_ = buildOptions(opts)
+	st.placeOnRing(buildOptions(opts))
 	published, backing := make([][]int, len(current)), make([]int, 0, len(current)*st.r)
 	for p, chain := range current {
 		from := len(backing)
@@ -58,7 +59,7 @@ func Rebalance(current [][]string, servers []Server, replicas int, opts ...Optio
 	b := loadBounds(len(current), st.r, len(st.ids))
 	for p := range st.chains {
 		for len(st.chains[p]) < st.r {
-			st.add(p, st.pickTail(p, b.hi))
+			st.add(p, st.pickTail(p, b))
 		}
 	}
 	st.balance(b, published)
@@ -75,6 +76,8 @@ type state struct {
 	chains [][]int // per partition: server numbers, head first
 	parts  [][]int // per server: the partitions it is in, ascending
 	loads  loadOrder
+	rank   []int // per server: its place in ring order (placeOnRing)
+	order  []int // servers in ring order
 }
 
 // newState validates the servers and returns an empty layout of the given
@@ -158,10 +161,16 @@ func (st *state) export() [][]string {
 	return out
 }
 
-// pickTail returns the server to append to partition p's chain: the least
-// loaded one not in it, from a new zone if one is under the cap, else any
-// under the cap, else a new zone, else the least loaded.
-func (st *state) pickTail(p, limit int) int {
+// pickTail returns the server to append to partition p's chain: the
+// nearest after its tail on the ring below the band's floor that keeps its
+// zones (nextOnRing), else the least loaded one not in it, from a new zone
+// if one is under the cap, else any under the cap, else a new zone, else
+// the least loaded.
+func (st *state) pickTail(p int, b bounds) int {
+	if t := st.nextOnRing(p, b.lo); t >= 0 {
+		return t
+	}
+	limit := b.hi
 	load := st.loads.load
 	allZones := st.nzones <= 1 || st.zonesIn(p) == st.nzones
 	least := -1
