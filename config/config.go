@@ -7,9 +7,15 @@ type ECS struct {
 	Cluster string `mapstructure:"cluster"`  // etcd key prefix /ecskv/<cluster>/; default "default"
 	DataDir string `mapstructure:"data-dir"` // embedded etcd and launched servers' data; default ./data
 	// Servers is how many local kvservers `ecs start` launches (-n); 0 launches none.
-	Servers  int    `mapstructure:"servers"`
-	Host     string `mapstructure:"host"`      // address launched servers and embedded etcd bind; default 127.0.0.1
-	BasePort int    `mapstructure:"base-port"` // server i listens on base-port+i-1; metrics on base-port+1000+i-1
+	Servers int `mapstructure:"servers"`
+	// InitialServers is how many servers must be active before the first
+	// ring is laid out, so that a cluster whose servers start on their own
+	// hosts one by one is laid out over all of them (runs of neighbours)
+	// instead of over the first R and then rebalanced. 0 (the default)
+	// waits for the servers this ECS launches, or R when it launches none.
+	InitialServers int    `mapstructure:"initial-servers"`
+	Host           string `mapstructure:"host"`      // address launched servers and embedded etcd bind; default 127.0.0.1
+	BasePort       int    `mapstructure:"base-port"` // server i listens on base-port+i-1; metrics on base-port+1000+i-1
 	// EtcdEndpoints selects an external etcd; empty embeds one.
 	EtcdEndpoints []string      `mapstructure:"etcd-endpoints"`
 	EtcdPort      int           `mapstructure:"etcd-port"`       // embedded etcd client port (peer port is +1); default 2379

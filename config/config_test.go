@@ -67,6 +67,7 @@ func TestValidateNamesField(t *testing.T) {
 		{name: "ecs partitions 0", cfg: ecs(func(c *ECS) { c.Partitions = 0 }), field: "partitions"},
 		{name: "ecs partitions 65536", cfg: ecs(func(c *ECS) { c.Partitions = 65536 }), field: "partitions"},
 		{name: "ecs replicas 0", cfg: ecs(func(c *ECS) { c.Replicas = 0 }), field: "replicas"},
+		{name: "ecs initial servers -1", cfg: ecs(func(c *ECS) { c.InitialServers = -1 }), field: "initial-servers"},
 		{name: "ecs replicas 8", cfg: ecs(func(c *ECS) { c.Replicas = 8 }), field: "replicas"},
 		{name: "ecs base-port 70000", cfg: ecs(func(c *ECS) { c.BasePort = 70000 }), field: "base-port"},
 		{name: "ecs base-port 0", cfg: ecs(func(c *ECS) { c.BasePort = 0 }), field: "base-port"},

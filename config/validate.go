@@ -24,6 +24,9 @@ const (
 	maxKeyLimit   = 64 << 10
 	maxValueLimit = 64 << 20
 	maxPartitions = 32768
+	// maxInitialServers bounds --initial-servers: far above any cluster a
+	// ring of MaxPartitions serves, and a typo of a count fails loudly.
+	maxInitialServers = 10000
 )
 
 // problems collects field errors so one run reports them all.
@@ -67,6 +70,9 @@ func (c ECS) Validate() error {
 		p.addf("etcd-port", "must be in 1..65534 (peer port is +1), got %d", c.EtcdPort)
 	}
 	checkEndpoints(&p, "etcd-endpoints", c.EtcdEndpoints, false)
+	if c.InitialServers < 0 || c.InitialServers > maxInitialServers {
+		p.addf("initial-servers", "must be in 0..%d, got %d", maxInitialServers, c.InitialServers)
+	}
 	if c.Replicas < 1 || c.Replicas > 7 {
 		p.addf("replicas", "must be in 1..7, got %d", c.Replicas)
 	}

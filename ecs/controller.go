@@ -38,19 +38,22 @@ const minEpochGap = 20 * time.Millisecond
 // field below the blank line; the detector's probe loops and the etcd
 // watches only send it events.
 type controller struct {
-	cfg       config.ECS
-	lg        *zap.Logger
-	cli       *clientv3.Client
-	rings     *ringStore
-	expect    []string // servers this ECS launched; readiness waits for them
-	events    *eventLog
-	gauges    *ecsMetrics
-	procs     procManager          // local kvservers; nil when this ECS launches none
-	dial      dialFunc             // health probes; nil dials gRPC
-	adminDial opclient.AdminDialer // Digest calls sizing moved partitions; nil dials gRPC
-	onReady   func(*ringmeta.Ring)
-	wg        sync.WaitGroup // measure goroutines; joined when run returns
-	sizes     chan uint64    // keys moved, from measure
+	cfg    config.ECS
+	lg     *zap.Logger
+	cli    *clientv3.Client
+	rings  *ringStore
+	expect []string // servers this ECS launched; readiness waits for them
+	// layoutWaits is how many servers were active when the first layout
+	// last waited for more (so each count is reported once).
+	layoutWaits int
+	events      *eventLog
+	gauges      *ecsMetrics
+	procs       procManager          // local kvservers; nil when this ECS launches none
+	dial        dialFunc             // health probes; nil dials gRPC
+	adminDial   opclient.AdminDialer // Digest calls sizing moved partitions; nil dials gRPC
+	onReady     func(*ringmeta.Ring)
+	wg          sync.WaitGroup // measure goroutines; joined when run returns
+	sizes       chan uint64    // keys moved, from measure
 
 	ring        *ringmeta.Ring
 	state       ctlstate.State
@@ -301,11 +304,19 @@ func (c *controller) layout(next *ringmeta.Ring, ep *epochChange) error {
 			cands = append(cands, hashring.Server{ID: s.ID, Zone: s.Zone})
 		}
 	}
-	need := len(c.expect)
+	need := c.cfg.InitialServers
+	if need == 0 {
+		need = len(c.expect)
+	}
 	if need == 0 {
 		need = next.Replicas
 	}
 	if len(cands) == 0 || len(cands) < need {
+		if len(cands) != c.layoutWaits {
+			c.layoutWaits = len(cands)
+			c.events.add("layout waits", fmt.Sprintf("%d of %d servers active", len(cands), need))
+			c.lg.Info("first layout waits for servers", zap.Int("active", len(cands)), zap.Int("need", need))
+		}
 		return nil
 	}
 	chains, err := hashring.Initial(cands, next.Partitions, next.Replicas)

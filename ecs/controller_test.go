@@ -310,3 +310,47 @@ func activeServers(st *opclient.Status) int {
 	}
 	return n
 }
+
+// TestInitialServersWaits: with --initial-servers 5 the first ring waits
+// until five servers are active (servers that start one by one on their
+// own hosts), reports the wait once per count, and then lays out runs of
+// neighbours over all five.
+func TestInitialServersWaits(t *testing.T) {
+	cfg := testConfig(16, 3, 8)
+	cfg.InitialServers = 5
+	tc := newTestCluster(t, cfg)
+	tc.register("s1", "s2", "s3")
+	tc.start()
+	waited := func(detail string) bool {
+		for _, e := range tc.ctl.events.list() {
+			if e.Kind == "layout waits" && e.Detail == detail {
+				return true
+			}
+		}
+		return false
+	}
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return waited("3 of 5 servers active") }, "the wait reported")
+	if r := tc.latest(); r != nil {
+		require.Empty(t, r.Chains, "laid out before five servers were active")
+	}
+
+	tc.register("s4", "s5")
+	r := tc.waitRing("layout", func(r *ringmeta.Ring) bool { return len(r.Chains) == 16 })
+	peers := map[string]map[string]bool{}
+	for _, ch := range r.Chains {
+		require.Len(t, ch.Members, 3)
+		for i := 1; i < len(ch.Members); i++ {
+			a, b := ch.Members[i-1], ch.Members[i]
+			for _, pair := range [][2]string{{a, b}, {b, a}} {
+				if peers[pair[0]] == nil {
+					peers[pair[0]] = map[string]bool{}
+				}
+				peers[pair[0]][pair[1]] = true
+			}
+		}
+	}
+	require.Len(t, peers, 5, "every server holds replicas")
+	for s, ps := range peers {
+		require.Len(t, ps, 2, "server %s replicates with %v", s, ps)
+	}
+}

@@ -32,6 +32,7 @@ func newStartCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.String("config", "", "config file (YAML, TOML or JSON)")
 	f.IntP("servers", "n", d.Servers, "number of local kvservers to launch")
+	f.Int("initial-servers", d.InitialServers, "lay the first ring out once this many servers are active (0: the -n launched, else --replicas)")
 	f.String("data-dir", d.DataDir, "directory for embedded etcd and launched servers' data")
 	f.String("host", d.Host, "address launched servers and the embedded etcd bind")
 	f.Int("base-port", d.BasePort, "first kvserver port (metrics on base-port+1000)")
