@@ -15,8 +15,8 @@ import (
 // server after it and acknowledges only to the one before, whatever N. A
 // layout that scatters chains over all servers makes each server send to
 // every other: a step of a few writes becomes a message to each of several
-// peers instead of one, and on five servers that cost a third of the
-// write throughput. It is also the layout that loses least when servers
+// peers instead of one: on five servers 10.2 system calls per write
+// against 6.6, and a fifth of the write throughput. It is also the layout that loses least when servers
 // fail together (copysets): only N sets of R servers hold a partition
 // entirely, where a scattered layout stores some partition on nearly every
 // set, so R simultaneous failures lose data only when they are neighbours.
