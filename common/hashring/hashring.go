@@ -14,9 +14,10 @@ import (
 const (
 	// MaxPartitions is the largest partition count accepted.
 	MaxPartitions = 1 << 15
-	// DefaultTokens is the number of ring tokens per server. 128 keeps the
-	// arc owned by a server within about 10% of its share before the
-	// bounded-load pass, while 1000 servers still hash in a few milliseconds.
+	// DefaultTokens is the number of ring tokens per server of the
+	// scattered layout (WithTokens). 128 keeps the arc owned by a server
+	// within about 10% of its share before the bounded-load pass, while
+	// 1000 servers still hash in a few milliseconds.
 	DefaultTokens = 128
 )
 
