@@ -347,3 +347,51 @@ func TestReorderedHeadTakesBackWhatItLacks(t *testing.T) {
 		t.Fatalf("retry not answered: %+v %v", a, ok)
 	}
 }
+
+// Under load a member's steps send only what a write waits for: the
+// update down the chain and the tail's ack straight to the head. The acks
+// relayed up (tail to middle, middle to head) go with the tick, so in a
+// cluster of three each server sends to one other.
+func TestRelayedAcksWaitForTick(t *testing.T) {
+	nt := newNet(t, "a", "b", "c")
+	nt.ring(1, ringmeta.Chain{Members: []string{"a", "b", "c"}, Version: 1})
+	nt.advance(2 * time.Second)
+	nt.settle()
+	type hop struct{ from, to string }
+	var acks []hop
+	nt.drop = func(m Msg) bool {
+		if m.Kind == MsgAck {
+			acks = append(acks, hop{m.From, m.To})
+		}
+		return false
+	}
+	if err := nt.nodes["a"].Propose(nt.now, 0, Proposal{Token: 1, ID: ReqID{1, 1}, Ops: put("k")}); err != nil {
+		t.Fatal(err)
+	}
+	nt.drain("a")
+	nt.settle()
+	if a, ok := nt.answers[1]; !ok || a.Err != nil {
+		t.Fatalf("not answered on the tail's direct ack: %+v %v", a, ok)
+	}
+	if len(acks) != 1 || acks[0] != (hop{"c", "a"}) {
+		t.Fatalf("acks before the tick: %v, want only c->a", acks)
+	}
+	if in, _ := nt.nodes["b"].Info(0); in.Committed != 0 {
+		t.Fatalf("middle committed %d before any relayed ack", in.Committed)
+	}
+	acks = nil
+	for range 2 { // each relay waits for its sender's tick
+		nt.advance(30 * time.Millisecond)
+		nt.settle()
+	}
+	if in, _ := nt.nodes["b"].Info(0); in.Committed != 1 {
+		t.Fatalf("middle committed %d after the tick", in.Committed)
+	}
+	want := map[hop]bool{{"c", "b"}: true, {"b", "a"}: true}
+	for _, h := range acks {
+		delete(want, h)
+	}
+	if len(want) != 0 {
+		t.Fatalf("the tick sent acks %v, missing %v", acks, want)
+	}
+}

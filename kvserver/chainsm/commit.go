@@ -81,29 +81,45 @@ func (r *replica) trim() {
 // need no lease of their own: a write commits only through the tail of
 // the chain it was sequenced in, and a member that left a chain drops that
 // chain's updates, so two versions never both commit.)
-func (r *replica) sendAck(now Mono) {
+func (r *replica) sendAck(now Mono) { r.ack(now, false) }
+
+// ack sends the acks due; tick: the node's timer, which also sends those
+// held back.
+//
+// The tail's commit point holds for the whole chain (every member synced
+// it), so the members above its predecessor take it straight from the
+// tail: a write's answer waits for one hop up, not one per member. The
+// acks relayed up the chain (a middle member's, and the tail's to a
+// predecessor that is not the head) then carry nothing a write waits for:
+// they let members above trim their logs and learn commits the direct
+// ack may have lost. They go with the tick, or at once when a resend or a
+// hello asks for them (ackAgain). Under load a server's steps so send to
+// two servers (the next one, and the head of the chains it ends), and in a
+// cluster of three to one, instead of also to the one before it.
+func (r *replica) ack(now Mono, tick bool) {
 	if r.pred == "" || !r.member() {
 		return
+	}
+	if r.succ == "" {
+		if now < r.holdUntil {
+			return // the tick tries again
+		}
+		if r.committed > r.directUp || r.ackAgain {
+			r.directUp = r.committed
+			for _, id := range r.members[:max(r.idx-1, 0)] {
+				r.n.send(Msg{Kind: MsgAck, To: id, Part: r.p, Ver: r.ver, Seq: r.committed})
+			}
+		}
 	}
 	if r.committed <= r.ackedUp && !r.ackAgain {
 		return
 	}
-	if r.succ == "" && now < r.holdUntil {
-		return // the tick tries again
+	if !tick && !r.ackAgain && (r.succ != "" || r.idx >= 2) {
+		return // relayed: the tick sends it
 	}
 	r.ackAgain = false
 	r.ackedUp = r.committed
 	r.n.send(Msg{Kind: MsgAck, To: r.pred, Part: r.p, Ver: r.ver, Seq: r.committed})
-	if r.succ == "" {
-		// The tail's commit point holds for the whole chain (every member
-		// synced it), so the members above its predecessor take it
-		// straight from the tail: a write's answer waits for one hop up,
-		// not one per member. The relayed acks still come, and cover a
-		// direct one lost.
-		for _, id := range r.members[:max(r.idx-1, 0)] {
-			r.n.send(Msg{Kind: MsgAck, To: id, Part: r.p, Ver: r.ver, Seq: r.committed})
-		}
-	}
 }
 
 // below reports whether id follows this member in its chain.

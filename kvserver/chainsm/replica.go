@@ -55,6 +55,7 @@ type replica struct {
 
 	holdUntil Mono
 	ackedUp   uint64 // last ack sent to the predecessor
+	directUp  uint64 // tail: last ack sent straight to the members above the predecessor
 	ackAgain  bool   // the predecessor may have lost our ack: send it again
 	downAcked uint64 // the successor (or learner) holds everything <= downAcked
 	reads     []pendingRead
@@ -186,7 +187,7 @@ func (r *replica) reset() {
 	r.applied, r.synced, r.committed, r.truncated = 0, 0, 0, 0
 	r.log, r.dirty = nil, map[string]uint64{}
 	r.dedup = dedupTable{}
-	r.ackedUp, r.downAcked, r.ackAgain = 0, 0, false
+	r.ackedUp, r.directUp, r.downAcked, r.ackAgain = 0, 0, 0, false
 	r.feeding, r.feedSent = false, 0
 	r.learning, r.installed, r.buf, r.readyDone = false, false, nil, false
 	r.copying, r.ingesting, r.snapFor = false, false, ""

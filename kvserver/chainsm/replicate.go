@@ -273,7 +273,7 @@ func (r *replica) tick(now Mono) {
 		}
 	}
 	r.feedTick(now)
-	r.sendAck(now)
+	r.ack(now, true)
 	r.flushHeld(now)
 	if r.repLeft > 0 && now-r.repAt >= reportEvery && !r.unsynced {
 		r.repAt = now
