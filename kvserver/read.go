@@ -20,12 +20,12 @@ func (c *core) read(p int, rq chainsm.ReadReq) (storage.Record, bool, error) {
 	c.mu.Lock()
 	tok, w := c.registerLocked(&readCall{p: p, ns: rq.NS, key: rq.Key})
 	rq.Token = tok
-	serve, err := c.node.Read(c.now(), p, rq)
+	serve, prior, err := c.node.Read(c.now(), p, rq)
 	if err != nil || serve {
 		delete(c.waits, tok)
 	}
 	if serve {
-		val, ok, gerr := c.readStoreLocked(p, rq.NS, rq.Key)
+		val, ok, gerr := chainstore.Read(c.s.store, p, rq.NS, rq.Key, prior, nowMs(), maxClockSkew.Milliseconds())
 		c.mu.Unlock()
 		return val, ok, gerr
 	}
@@ -56,5 +56,5 @@ const maxClockSkew = 50 * time.Millisecond
 
 // readStoreLocked reads a key for a client (chainstore.Read).
 func (c *core) readStoreLocked(p int, ns, key []byte) (storage.Record, bool, error) {
-	return chainstore.Read(c.s.store, p, ns, key, nowMs(), maxClockSkew.Milliseconds())
+	return chainstore.Read(c.s.store, p, ns, key, nil, nowMs(), maxClockSkew.Milliseconds())
 }

@@ -239,7 +239,7 @@ func (h *host) answer(a chainsm.Answer) {
 		rep.version = a.Res.Version
 	}
 	if c.read && a.Err == nil {
-		rep.value, rep.found, rep.version, rep.err = h.readKey(c.part, c.key)
+		rep.value, rep.found, rep.version, rep.err = h.readKey(c.part, c.key, nil)
 	}
 	if !c.read && a.Err == nil {
 		if seq, ok := h.disk.dedupSeq(c.part, c.id); ok {
@@ -271,14 +271,23 @@ func (h *host) checkDurable(p int, seq uint64, what string) {
 }
 
 // readKey reads a key the chain allowed this member to serve now, as the
-// kvserver does (chainstore.Read).
-func (h *host) readKey(p int, key string) (string, bool, uint64, error) {
-	r, ok, err := chainstore.Read(h.disk.st, p, nil, []byte(key), h.wall(), maxSkewMs)
+// kvserver does (chainstore.Read): from storage, or the record prior the
+// node gave (the key's last committed one while a write is in flight).
+func (h *host) readKey(p int, key string, prior *storage.Record) (string, bool, uint64, error) {
+	r, ok, err := chainstore.Read(h.disk.st, p, nil, []byte(key), prior, h.wall(), maxSkewMs)
 	if errors.Is(err, chainsm.ErrNotReady) {
 		h.s.count("read-near-expiry")
 	}
-	if rec, found, _ := h.disk.st.Get(p, nil, []byte(key), 0); found && err == nil {
-		h.checkDurable(p, rec.Seq, "returned by a read")
+	switch {
+	case prior != nil:
+		h.s.count("read-prior")
+		if prior.Seq != 0 && err == nil {
+			h.checkDurable(p, prior.Seq, "returned by a read (the last committed record)")
+		}
+	default:
+		if rec, found, _ := h.disk.st.Get(p, nil, []byte(key), 0); found && err == nil {
+			h.checkDurable(p, rec.Seq, "returned by a read")
+		}
 	}
 	return string(r.Value), ok, r.Seq, err
 }
@@ -308,13 +317,13 @@ func (h *host) onRequest(c *client, rq request) {
 	cl := call{client: c, attempt: rq.attempt, read: rq.kind == opGet, part: rq.part, key: rq.key, id: rq.id}
 	rep := reply{attempt: rq.attempt}
 	if rq.kind == opGet {
-		serve, err := h.node.Read(h.mono(), rq.part, chainsm.ReadReq{Token: tok, Ver: rq.ver, Key: []byte(rq.key), AnyMember: rq.anyMember})
+		serve, prior, err := h.node.Read(h.mono(), rq.part, chainsm.ReadReq{Token: tok, Ver: rq.ver, Key: []byte(rq.key), AnyMember: rq.anyMember})
 		switch {
 		case err != nil:
 			rep.err = err
 		case serve:
 			rep.status = kvpb.Status_SUCCESS
-			rep.value, rep.found, rep.version, rep.err = h.readKey(rq.part, rq.key)
+			rep.value, rep.found, rep.version, rep.err = h.readKey(rq.part, rq.key, prior)
 		default:
 			h.calls[tok] = cl
 			h.drain()

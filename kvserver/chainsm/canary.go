@@ -28,6 +28,7 @@ func Canaries() []string {
 		{canaryNoReorderProbe, "noreorderprobe"},
 		{canaryNarrowProbe, "narrowprobe"},
 		{canaryReportOnce, "reportonce"},
+		{canaryReadInFlight, "readinflight"},
 	} {
 		if c.on {
 			out = append(out, c.name)

@@ -23,16 +23,18 @@ type net struct {
 	drop    func(Msg) bool
 	hold    map[string]bool // nodes whose syncs do not complete
 	answers map[uint64]Answer
-	reports map[string][]Report    // synced and ready reports, per node
-	stored  map[string][]StorageOp // StVersion records, per node
+	reports map[string][]Report                  // synced and ready reports, per node
+	stored  map[string][]StorageOp               // StVersion records, per node
+	records map[string]map[string]storage.Record // each node's last applied put of a key, as its cache would hold it
 }
 
 func newNet(t *testing.T, ids ...string) *net {
 	nt := &net{t: t, nodes: map[string]*Node{}, applied: map[string]map[int]uint64{}, syncs: map[string][]uint64{}, answers: map[uint64]Answer{},
-		reports: map[string][]Report{}, stored: map[string][]StorageOp{}}
+		reports: map[string][]Report{}, stored: map[string][]StorageOp{}, records: map[string]map[string]storage.Record{}}
 	for _, id := range ids {
 		nt.nodes[id] = New(Config{ID: id, Check: true})
 		nt.applied[id] = map[int]uint64{}
+		nt.records[id] = map[string]storage.Record{}
 	}
 	return nt
 }
@@ -43,14 +45,27 @@ func (nt *net) drain(id string) {
 		rd := n.Ready()
 		var sts []storage.Outcome
 		for _, op := range rd.Storage {
+			out := storage.Outcome{Status: kvpb.Status_SUCCESS}
 			switch op.Kind {
 			case StApply:
 				nt.applied[id][op.Part] = op.Entry.Seq
+				o := op.Entry.Ops[0]
+				if rec, ok := nt.records[id][string(o.Key)]; ok && op.NeedPrior {
+					out.Prior = &rec
+				}
+				for _, o := range op.Entry.Ops {
+					switch o.Kind {
+					case storage.OpPut:
+						nt.records[id][string(o.Key)] = storage.Record{Seq: op.Entry.Seq, Value: o.Value}
+					case storage.OpDelete:
+						delete(nt.records[id], string(o.Key))
+					}
+				}
 			case StVersion:
 				nt.stored[id] = append(nt.stored[id], op)
 			}
-			if op.NeedStatus {
-				sts = append(sts, storage.Outcome{Status: kvpb.Status_SUCCESS})
+			if op.NeedStatus || op.NeedPrior {
+				sts = append(sts, out)
 			}
 		}
 		n.Advance(sts)
@@ -236,17 +251,17 @@ func TestRestartResendsLog(t *testing.T) {
 func TestReadsNeedLeaseAndHoldback(t *testing.T) {
 	nt := newNet(t, "a", "b")
 	nt.ring(1, ringmeta.Chain{Members: []string{"a", "b"}, Version: 1})
-	if _, err := nt.nodes["b"].Read(nt.now, 0, ReadReq{Key: []byte("k")}); err != ErrNotReady {
+	if _, _, err := nt.nodes["b"].Read(nt.now, 0, ReadReq{Key: []byte("k")}); err != ErrNotReady {
 		t.Fatalf("read during the holdback: %v", err)
 	}
 	nt.advance(2 * time.Second)
 	nt.settle() // lease requests and grants
-	if ok, err := nt.nodes["b"].Read(nt.now, 0, ReadReq{Key: []byte("k")}); !ok || err != nil {
+	if ok, _, err := nt.nodes["b"].Read(nt.now, 0, ReadReq{Key: []byte("k")}); !ok || err != nil {
 		t.Fatalf("tail read under lease: %v %v", ok, err)
 	}
 	// Without renewals the lease runs out.
 	nt.now += Mono(time.Second)
-	if _, err := nt.nodes["b"].Read(nt.now, 0, ReadReq{Key: []byte("k")}); err != ErrNotReady {
+	if _, _, err := nt.nodes["b"].Read(nt.now, 0, ReadReq{Key: []byte("k")}); err != ErrNotReady {
 		t.Fatalf("read after the lease ran out: %v", err)
 	}
 }
@@ -393,5 +408,65 @@ func TestRelayedAcksWaitForTick(t *testing.T) {
 	}
 	if len(want) != 0 {
 		t.Fatalf("the tick sent acks %v, missing %v", acks, want)
+	}
+}
+
+// A read at the tail of a key with a write in flight is answered at once
+// with the key's last committed record, not the write applied there; one
+// the tail has no record of before the write waits for the commit.
+func TestTailReadsLastCommittedInFlight(t *testing.T) {
+	nt := newNet(t, "a", "b", "c")
+	nt.ring(1, ringmeta.Chain{Members: []string{"a", "b", "c"}, Version: 1})
+	nt.advance(2 * time.Second)
+	nt.settle()
+	putV := func(tok uint64, key, v string) {
+		t.Helper()
+		ops := []storage.Op{{Kind: storage.OpPut, Key: []byte(key), Value: []byte(v)}}
+		if err := nt.nodes["a"].Propose(nt.now, 0, Proposal{Token: tok, ID: ReqID{1, tok}, Ops: ops}); err != nil {
+			t.Fatal(err)
+		}
+		nt.drain("a")
+	}
+	read := func(key string) (bool, *storage.Record) {
+		t.Helper()
+		serve, prior, err := nt.nodes["c"].Read(nt.now, 0, ReadReq{Token: 100, Key: []byte(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return serve, prior
+	}
+	putV(1, "k", "v1")
+	nt.settle()
+	if _, ok := nt.answers[1]; !ok {
+		t.Fatal("v1 not committed")
+	}
+	// v2 applied everywhere, synced nowhere but the head: in flight.
+	nt.hold = map[string]bool{"b": true, "c": true}
+	putV(2, "k", "v2")
+	putV(3, "fresh", "f1")
+	nt.settle()
+	if _, ok := nt.answers[2]; ok || nt.applied["c"][0] != 3 {
+		t.Fatalf("v2 answered %v, tail applied %d", ok, nt.applied["c"][0])
+	}
+	serve, prior := read("k")
+	if !serve || prior == nil || string(prior.Value) != "v1" || prior.Seq != 1 {
+		t.Fatalf("read of k with v2 in flight: serve %v prior %+v, want v1 at once", serve, prior)
+	}
+	if serve, prior := read("fresh"); serve || prior != nil {
+		t.Fatalf("read of a key with no record before its write in flight: serve %v prior %+v, want a wait", serve, prior)
+	}
+	nt.hold = nil
+	nt.settle()
+	if _, ok := nt.answers[2]; !ok {
+		t.Fatal("v2 not committed")
+	}
+	if a, ok := nt.answers[100]; !ok || a.Err != nil {
+		t.Fatalf("the waiting read was not served at the commit: %+v %v", a, ok)
+	}
+	if serve, prior := read("k"); !serve || prior != nil {
+		t.Fatalf("read of k once v2 committed: serve %v prior %+v, want storage", serve, prior)
+	}
+	if nt.nodes["c"].Stats().PriorReads != 1 {
+		t.Fatalf("prior reads %d", nt.nodes["c"].Stats().PriorReads)
 	}
 }

@@ -49,6 +49,11 @@ func (r *replica) check() error {
 	if len(r.log) > 0 && r.log[len(r.log)-1].e.Seq != r.applied {
 		return fmt.Errorf("log ends at %d, applied %d", r.log[len(r.log)-1].e.Seq, r.applied)
 	}
+	for k := range r.prior {
+		if !r.isTail() || r.dirty[k] <= r.committed {
+			return fmt.Errorf("prior record of %q kept with no write in flight (tail %v)", k, r.isTail())
+		}
+	}
 	if r.ackedUp > r.synced && r.member() {
 		return fmt.Errorf("acked %d above synced %d", r.ackedUp, r.synced)
 	}

@@ -1,6 +1,10 @@
 package chainsm
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/ecskv/ecskv/kvserver/storage"
+)
 
 // commitTo raises the commit point to c (bounded by what is synced here):
 // entries up to it are synced on every member of the chain. Their writers
@@ -22,8 +26,17 @@ func (r *replica) commitTo(now Mono, c uint64) {
 		}
 		for _, o := range le.e.Ops {
 			k := dirtyKey(o.NS, o.Key)
-			if r.dirty[k] <= c {
+			switch {
+			case r.dirty[k] <= c:
 				delete(r.dirty, k)
+				delete(r.prior, k)
+			case r.isTail() && o.Kind != storage.OpNone:
+				// Still in flight by a later write: this is now the key's
+				// last committed record.
+				if r.prior == nil {
+					r.prior = map[string]storage.Record{}
+				}
+				r.prior[k] = committedRecord(le.e, o)
 			}
 		}
 		for _, t := range le.waiters {
@@ -149,4 +162,12 @@ func (r *replica) onAck(now Mono, m Msg) {
 		// successor holds is still learnt from its own ack.
 		r.commitTo(now, m.Seq)
 	}
+}
+
+// committedRecord is the record op of e leaves its key with (Seq 0: none).
+func committedRecord(e *Entry, o storage.Op) storage.Record {
+	if o.Kind != storage.OpPut {
+		return storage.Record{}
+	}
+	return storage.Record{Seq: e.Seq, ExpiryMs: o.ExpiryMs, Value: o.Value}
 }

@@ -27,6 +27,7 @@ type Stats struct {
 	Resent     uint64 // entries sent again (retransmit timeout, nack, chain change)
 	DroppedGap uint64 // incoming entries dropped after a missing seq (and nacked)
 	DroppedVer uint64 // incoming entries dropped: another chain version or sender
+	PriorReads uint64 // tail reads answered with the last committed record of a key with a write in flight
 }
 
 // Stats returns the node's counters since it started.

@@ -84,7 +84,7 @@ type Node struct {
 
 	rd        Ready
 	prevRd    Ready       // the last Ready returned: its arrays are reused for the one after
-	needSt    []*logEntry // head entries in rd.Storage whose status Advance brings
+	needSt    []outcomeFor // applies in rd.Storage whose outcome Advance brings
 	toSync    []partSeq   // applied since the last sync request
 	syncGen   uint64
 	syncQ     []syncBatch // requested syncs, in order
@@ -200,13 +200,20 @@ func reuse[T any](s []T) []T {
 // HasReady reports whether Ready has anything.
 func (n *Node) HasReady() bool { return !n.rd.Empty() || len(n.toSync) > 0 }
 
-// Advance takes what the shell computed for the head applies of the last
-// Ready, in order: each entry's answer, and its ops as resolved, which is
-// what goes down the chain (the shell sends the Ready's messages after
-// Advance, and they carry the entries themselves).
+// Advance takes what the shell computed for the applies of the last Ready
+// that asked (NeedStatus, NeedPrior), in order: a head entry's answer, and
+// its ops as resolved, which is what goes down the chain (the shell sends
+// the Ready's messages after Advance, and they carry the entries
+// themselves); a tail's prior record of the entry's key.
 func (n *Node) Advance(outs []storage.Outcome) {
-	for i, le := range n.needSt {
-		if i < len(outs) {
+	for i, o := range n.needSt {
+		if i >= len(outs) {
+			break
+		}
+		if o.prior {
+			o.setPrior(outs[i].Prior)
+		}
+		if le := o.le; !le.statusKnown {
 			le.e.Status, le.e.Res = outs[i].Status, outs[i].Result
 			if outs[i].Ops != nil {
 				le.e.Ops = outs[i].Ops
@@ -214,7 +221,7 @@ func (n *Node) Advance(outs []storage.Outcome) {
 			le.statusKnown = true
 		}
 	}
-	n.needSt = n.needSt[:0]
+	n.needSt = reuse(n.needSt)
 }
 
 // SyncDone tells the node that the WAL sync id (and every earlier one) is

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ecskv/ecskv/common/kvpb"
+	"github.com/ecskv/ecskv/kvserver/storage"
 )
 
 // ReadReq is a client read.
@@ -20,23 +21,34 @@ type ReadReq struct {
 // tail, or with AnyMember any full member whose copy of the key has no
 // write in flight; only under a read lease, outside the holdback, and
 // never a promoted member before its sync. serve=true means: read storage
-// now, before the next input. A tail whose copy of the key is not yet
-// committed answers later through Ready.Answers (SUCCESS: serve it then,
-// before the next input).
-func (n *Node) Read(now Mono, p int, rq ReadReq) (serve bool, err error) {
+// now, before the next input, or, with prior, answer with that record
+// (Seq 0: none): at the tail, the key's last committed record while a
+// write to it is in flight, where the tail knows it. The read is
+// linearized before that write, which no client has seen acknowledged,
+// for it commits here first. A tail whose copy of the key is not yet
+// committed and that does not know the record before answers later
+// through Ready.Answers (SUCCESS: serve it then, before the next input).
+func (n *Node) Read(now Mono, p int, rq ReadReq) (serve bool, prior *storage.Record, err error) {
 	r := n.lookup(p)
 	if err := n.readGate(now, r, rq.Ver, rq.AnyMember); err != nil {
-		return false, err
+		return false, nil, err
 	}
 	k := dirtyKey(rq.NS, rq.Key)
 	if r.dirty[k] <= r.committed {
-		return true, nil
+		return true, nil, nil
 	}
 	if r.succ != "" {
-		return false, ErrReadFromTail
+		return false, nil, ErrReadFromTail
+	}
+	if rec, ok := r.prior[k]; ok && !canaryReadInFlight {
+		n.stats.PriorReads++
+		return true, &rec, nil
+	}
+	if canaryReadInFlight {
+		return true, nil, nil
 	}
 	r.reads = append(r.reads, pendingRead{token: rq.Token, key: k})
-	return false, nil
+	return false, nil, nil
 }
 
 // readGate says whether replica r may serve reads now: a full member

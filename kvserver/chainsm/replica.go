@@ -34,6 +34,10 @@ type replica struct {
 	truncated uint64 // log records <= truncated are gone from storage
 	log       []*logEntry
 	dirty     map[string]uint64
+	// prior (tail): the last committed record of keys with a write in
+	// flight (Seq 0: none), where known; a read of such a key gets it
+	// instead of waiting for the write to commit (read.go).
+	prior     map[string]storage.Record
 	dedup     dedupTable
 	syncDirty bool // synced moved; onSynced is due
 	stored    bool // storage may hold something of the partition
@@ -115,6 +119,35 @@ type logEntry struct {
 	dedupPos    uint64 // its dedup record's position + 1 (0: none)
 }
 
+// outcomeFor is an apply of the last Ready whose outcome Advance brings:
+// a head's answer, or a tail's prior record of the entry's key.
+type outcomeFor struct {
+	le    *logEntry
+	r     *replica
+	gen   uint64
+	ver   uint64
+	prior bool
+}
+
+// setPrior records, at the tail, what Advance brought for o: the record
+// the key held before o's entry, committed (its key had no write in
+// flight), unless the replica moved on since (a reset, a chain change, a
+// commit of the entry).
+func (o outcomeFor) setPrior(rec *storage.Record) {
+	r, e := o.r, o.le.e
+	if rec == nil || r.gen != o.gen || r.ver != o.ver || !r.isTail() || e.Seq <= r.committed {
+		return
+	}
+	k := dirtyKey(e.Ops[0].NS, e.Ops[0].Key)
+	if _, ok := r.prior[k]; ok || r.dirty[k] < e.Seq {
+		return
+	}
+	if r.prior == nil {
+		r.prior = map[string]storage.Record{}
+	}
+	r.prior[k] = *rec
+}
+
 type pendingRead struct {
 	token uint64
 	key   string
@@ -154,14 +187,17 @@ func (r *replica) appendEntry(e *Entry, needStatus bool) *logEntry {
 	r.applied = e.Seq
 	le := &logEntry{e: e, statusKnown: !needStatus}
 	r.log = append(r.log, le)
+	// A tail asks for the committed record of a key that had no write in
+	// flight, to serve reads of it while this one is.
+	needPrior := r.isTail() && len(e.Ops) == 1 && r.dirty[dirtyKey(e.Ops[0].NS, e.Ops[0].Key)] <= r.committed
 	for _, o := range e.Ops {
 		r.dirty[dirtyKey(o.NS, o.Key)] = e.Seq
 	}
 	r.dedup.add(DedupRecord{ID: e.ID, Seq: e.Seq, Status: e.Status, WallMs: e.WallMs, Sum: e.sum(), Res: e.Res}, le)
-	r.n.store(StorageOp{Kind: StApply, Part: r.p, Entry: e, NeedStatus: needStatus})
+	r.n.store(StorageOp{Kind: StApply, Part: r.p, Entry: e, NeedStatus: needStatus, NeedPrior: needPrior})
 	r.stored = true
-	if needStatus {
-		r.n.needSt = append(r.n.needSt, le)
+	if needStatus || needPrior {
+		r.n.needSt = append(r.n.needSt, outcomeFor{le: le, r: r, gen: r.gen, ver: r.ver, prior: needPrior})
 	}
 	r.n.toSync = append(r.n.toSync, partSeq{r.p, r.gen, e.Seq})
 	return le
@@ -185,7 +221,7 @@ func (r *replica) markSynced(seq uint64) bool {
 func (r *replica) reset() {
 	r.gen++
 	r.applied, r.synced, r.committed, r.truncated = 0, 0, 0, 0
-	r.log, r.dirty = nil, map[string]uint64{}
+	r.log, r.dirty, r.prior = nil, map[string]uint64{}, nil
 	r.dedup = dedupTable{}
 	r.ackedUp, r.directUp, r.downAcked, r.ackAgain = 0, 0, 0, false
 	r.feeding, r.feedSent = false, 0

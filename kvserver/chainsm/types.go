@@ -150,6 +150,11 @@ type StorageOp struct {
 	// NeedStatus: a head apply; the shell reports what it computed
 	// (storage.Outcome: the answer and the resolved ops) through Advance.
 	NeedStatus bool
+	// NeedPrior: a tail's apply of an entry whose only key has no write
+	// in flight; the shell reports the record the key held before it, if
+	// it knows it without reading storage (storage.Outcome.Prior), and
+	// the tail serves reads of the key from it until the entry commits.
+	NeedPrior bool
 	// Unsynced (StVersion): the ECS may still mark this member unsynced
 	// (a promoted learner, until a chain change shows the mark gone): it
 	// reports its sync at this version, again after a restart.

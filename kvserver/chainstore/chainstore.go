@@ -60,7 +60,7 @@ func opBytes(op chainsm.StorageOp) int {
 // the shell syncs when the node asks (Ready.Sync). A failed operation fails
 // the group, which writes nothing. nowMs is the wall clock a head apply
 // judges liveness by. The outcomes are those of head applies (NeedStatus),
-// by index in ops.
+// by index in ops, and the prior records asked for (NeedPrior).
 func ApplyGroup(st *storage.Store, ops []chainsm.StorageOp, nowMs int64) ([]storage.Outcome, error) {
 	if len(ops) == 1 && (ops[0].Kind == chainsm.StDrop || ops[0].Kind == chainsm.StIngest) {
 		return []storage.Outcome{{}}, applyAlone(st, ops[0])
@@ -72,7 +72,15 @@ func ApplyGroup(st *storage.Store, ops []chainsm.StorageOp, nowMs int64) ([]stor
 		var err error
 		switch op.Kind {
 		case chainsm.StApply:
+			var prior *storage.Record
+			if op.NeedPrior {
+				o := op.Entry.Ops[0]
+				if rec, ok := w.Cached(op.Part, o.NS, o.Key); ok {
+					prior = &rec
+				}
+			}
 			sts[i], err = w.ApplyEntry(op.Part, ToLogEntry(op.Entry), op.NeedStatus, nowMs)
+			sts[i].Prior = prior
 		case chainsm.StTruncate:
 			err = w.TruncateLog(op.Part, op.Seq)
 		case chainsm.StForget:
@@ -188,10 +196,20 @@ func toDedupIDs(ids []chainsm.ReqID) []storage.DedupID {
 // reported either way (chainsm.ErrNotReady; the client retries): a key one
 // read reported missing is never returned by a later read, whichever
 // member serves it, with clocks within skewMs of true time.
-func Read(st *storage.Store, p int, ns, key []byte, nowMs, skewMs int64) (storage.Record, bool, error) {
-	rec, ok, err := st.Get(p, ns, key, 0)
-	if err != nil || !ok {
-		return storage.Record{}, false, err
+// With prior (chainsm.Node.Read) the record is that one, not storage's.
+func Read(st *storage.Store, p int, ns, key []byte, prior *storage.Record, nowMs, skewMs int64) (storage.Record, bool, error) {
+	var rec storage.Record
+	if prior != nil {
+		rec = *prior
+	} else {
+		r, ok, err := st.Get(p, ns, key, 0)
+		if err != nil || !ok {
+			return storage.Record{}, false, err
+		}
+		rec = r
+	}
+	if rec.Seq == 0 {
+		return storage.Record{}, false, nil
 	}
 	switch live, expired := chainsm.ExpiryVerdict(nowMs, rec.ExpiryMs, skewMs); {
 	case live:

@@ -43,7 +43,7 @@ func Drain(n *chainsm.Node, sh Shell) error {
 				gst, first = sh.Apply(g)
 			}
 			for i, op := range g {
-				if op.NeedStatus {
+				if op.NeedStatus || op.NeedPrior {
 					var st storage.Outcome
 					if i < len(gst) {
 						st = gst[i]

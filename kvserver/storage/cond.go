@@ -73,6 +73,9 @@ type Outcome struct {
 	Status kvpb.Status
 	Result Result
 	Ops    []Op
+	// Prior is the record the entry's key held before it (Seq 0: none),
+	// when the apply asked (chainstore) and it was known without a read.
+	Prior *Record
 }
 
 // HeadOp reports whether op must be resolved at the head before it can be

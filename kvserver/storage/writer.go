@@ -132,6 +132,17 @@ func (w *Writer) ApplyEntry(p int, e LogEntry, head bool, nowMs int64) (Outcome,
 	return Outcome{Status: e.Status, Result: e.Result, Ops: e.Ops}, nil
 }
 
+// Cached returns the record key holds in storage when the cache has it
+// and no write of this batch changed it: it never reads pebble (a miss is
+// reported as unknown, false). The value must not be modified.
+func (w *Writer) Cached(p int, ns, key []byte) (Record, bool) {
+	k := appendKeyUnchecked(make([]byte, 0, 3+len(ns)+len(key)), p, ns, key)
+	if _, ok := w.live[lookupKey(k)]; ok {
+		return Record{}, false
+	}
+	return w.s.cache.peek(k)
+}
+
 // resolve replaces e's only op by what it resolves to against the key's
 // current record, and sets e's status and result. Liveness is judged at
 // e.WallMs, the head's clock when it sequenced the write, so the head can

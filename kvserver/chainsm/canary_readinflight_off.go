@@ -1,0 +1,5 @@
+//go:build !simcanary_readinflight
+
+package chainsm
+
+const canaryReadInFlight = false
