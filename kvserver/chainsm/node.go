@@ -83,9 +83,9 @@ type Node struct {
 	etcdOK      bool
 
 	rd        Ready
-	prevRd    Ready       // the last Ready returned: its arrays are reused for the one after
+	prevRd    Ready        // the last Ready returned: its arrays are reused for the one after
 	needSt    []outcomeFor // applies in rd.Storage whose outcome Advance brings
-	toSync    []partSeq   // applied since the last sync request
+	toSync    []partSeq    // applied since the last sync request
 	syncGen   uint64
 	syncQ     []syncBatch // requested syncs, in order
 	lastTick  Mono
