@@ -237,6 +237,9 @@ func (c *core) exportStatsLocked() {
 	if d := st.Resent - c.stats.Resent; d > 0 {
 		m.resent.Add(float64(d))
 	}
+	if d := st.PriorReads - c.stats.PriorReads; d > 0 {
+		m.priorReads.Add(float64(d))
+	}
 	if d := st.DroppedGap - c.stats.DroppedGap; d > 0 {
 		m.dropped.WithLabelValues(dropGap).Add(float64(d))
 	}

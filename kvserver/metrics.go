@@ -32,6 +32,7 @@ type metrics struct {
 	partitions *prometheus.GaugeVec
 	transfer   prometheus.Counter
 	resent     prometheus.Counter
+	priorReads prometheus.Counter
 	syncHeld   prometheus.Counter
 	dropped    *prometheus.CounterVec
 	batches    prometheus.Histogram
@@ -110,6 +111,9 @@ func newMetrics(s *Server) *metrics {
 	m.resent = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "ecskv_replication_resent_updates_total", Help: "Updates sent again after a timeout, a nack or a chain change.",
 	})
+	m.priorReads = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ecskv_reads_last_committed_total", Help: "Reads at a tail of a key with a write in flight, answered with the key's last committed record instead of waiting for the commit.",
+	})
 	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ecskv_replication_dropped_updates_total", Help: "Incoming updates not applied, by reason.",
 	}, []string{"reason"})
@@ -150,7 +154,7 @@ func newMetrics(s *Server) *metrics {
 		m.dropped.WithLabelValues(reason) // exported at 0 from the start: dashboards and rate() see it
 	}
 	m.addBounds()
-	m.reg.MustRegister(m.requests, m.latency, m.epoch, m.partitions, m.transfer, m.resent, m.dropped, m.batches,
+	m.reg.MustRegister(m.requests, m.latency, m.epoch, m.partitions, m.transfer, m.resent, m.priorReads, m.dropped, m.batches,
 		m.walSync, m.syncHeld, m.commit, stage, m.forwarded, m.removedSwept, newStateCollector(s),
 		m.batchQueued, m.batchStalls, m.batchClosed, m.connsClosed, m.connsRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
