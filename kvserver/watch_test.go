@@ -24,12 +24,15 @@ func (c *tcluster) watchOnce(ctx context.Context, id string, p int, key string, 
 }
 
 // nextEvents receives until it has n events, returning them and the last
-// resume point.
+// resume point. It receives at least one message: with n 0, the watch's
+// first, which tells where it starts. A watch from now starts when the
+// server takes the call, which the client's Watch does not wait for:
+// writes made before that first message may come before the start.
 func nextEvents(t *testing.T, st kvpb.KV_WatchClient, n int) ([]*kvpb.WatchEvent, uint64) {
 	t.Helper()
 	var out []*kvpb.WatchEvent
 	var seq uint64
-	for len(out) < n {
+	for first := true; first || len(out) < n; first = false {
 		resp, err := st.Recv()
 		require.NoError(t, err)
 		require.Equal(t, kvpb.Status_STATUS_UNSPECIFIED, resp.Status, resp.Message)
