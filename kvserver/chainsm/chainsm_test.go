@@ -136,6 +136,16 @@ func (nt *net) advance(d time.Duration) {
 	}
 }
 
+// newChainNet is a net of a, b and c with partition 0's chain [a b c],
+// past the holdback of its first adoption.
+func newChainNet(t *testing.T) *net {
+	nt := newNet(t, "a", "b", "c")
+	nt.ring(1, ringmeta.Chain{Members: []string{"a", "b", "c"}, Version: 1})
+	nt.advance(2 * time.Second)
+	nt.settle()
+	return nt
+}
+
 func put(key string) []storage.Op {
 	return []storage.Op{{Kind: storage.OpPut, Key: []byte(key), Value: []byte("v")}}
 }
@@ -322,10 +332,7 @@ func TestRestartedHeadTakesBackWhatItForwarded(t *testing.T) {
 // back before it sequences, so a retry of that write is answered, not
 // applied a second time.
 func TestReorderedHeadTakesBackWhatItLacks(t *testing.T) {
-	nt := newNet(t, "a", "b", "c")
-	nt.ring(1, ringmeta.Chain{Members: []string{"a", "b", "c"}, Version: 1})
-	nt.advance(2 * time.Second)
-	nt.settle()
+	nt := newChainNet(t)
 	// a sequences seq 1; only c... no: b gets it, c does not yet.
 	nt.drop = func(m Msg) bool { return m.To == "c" }
 	if err := nt.nodes["a"].Propose(nt.now, 0, Proposal{Token: 1, ID: ReqID{7, 1}, Ops: put("k")}); err != nil {
@@ -368,10 +375,7 @@ func TestReorderedHeadTakesBackWhatItLacks(t *testing.T) {
 // relayed up (tail to middle, middle to head) go with the tick, so in a
 // cluster of three each server sends to one other.
 func TestRelayedAcksWaitForTick(t *testing.T) {
-	nt := newNet(t, "a", "b", "c")
-	nt.ring(1, ringmeta.Chain{Members: []string{"a", "b", "c"}, Version: 1})
-	nt.advance(2 * time.Second)
-	nt.settle()
+	nt := newChainNet(t)
 	type hop struct{ from, to string }
 	var acks []hop
 	nt.drop = func(m Msg) bool {
@@ -415,10 +419,7 @@ func TestRelayedAcksWaitForTick(t *testing.T) {
 // with the key's last committed record, not the write applied there; one
 // the tail has no record of before the write waits for the commit.
 func TestTailReadsLastCommittedInFlight(t *testing.T) {
-	nt := newNet(t, "a", "b", "c")
-	nt.ring(1, ringmeta.Chain{Members: []string{"a", "b", "c"}, Version: 1})
-	nt.advance(2 * time.Second)
-	nt.settle()
+	nt := newChainNet(t)
 	putV := func(tok uint64, key, v string) {
 		t.Helper()
 		ops := []storage.Op{{Kind: storage.OpPut, Key: []byte(key), Value: []byte(v)}}
