@@ -151,10 +151,7 @@ func put(key string) []storage.Op {
 }
 
 func TestWriteAnsweredOnlyWhenSyncedEverywhere(t *testing.T) {
-	nt := newNet(t, "a", "b", "c")
-	nt.ring(1, ringmeta.Chain{Members: []string{"a", "b", "c"}, Version: 1})
-	nt.advance(2 * time.Second) // past the first adoption's holdback
-	nt.settle()
+	nt := newChainNet(t)
 	if err := nt.nodes["a"].Propose(nt.now, 0, Proposal{Token: 7, ID: ReqID{1, 1}, Ops: put("k")}); err != nil {
 		t.Fatal(err)
 	}
