@@ -318,7 +318,8 @@ type ChainMsg struct {
 	ReqToken     uint64                 `protobuf:"varint,10,opt,name=req_token,json=reqToken,proto3" json:"req_token,omitempty"`
 	// hello marks the nack a member sends after adopting a chain version.
 	Hello bool `protobuf:"varint,11,opt,name=hello,proto3" json:"hello,omitempty"`
-	// trunc (in a sync): the sender's log starts after this seq.
+	// trunc (in a sync): the sender's log starts after this seq; (in an
+	// update) the sender's commit point, at the message's chain version.
 	Trunc         uint64 `protobuf:"varint,12,opt,name=trunc,proto3" json:"trunc,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

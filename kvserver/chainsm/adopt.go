@@ -26,7 +26,7 @@ func (r *replica) adopt(now Mono, ch ringmeta.Chain, epoch uint64) {
 	wasHead, wasLearner, wasKnown, prevVer := r.isHead(), r.learning, r.known, r.ver
 	prevSucc, prevMembers := r.succ, r.members
 	r.ver, r.since, r.members = ch.Version, epoch, slices.Clone(ch.Members)
-	r.upSynced, r.sentSynced = 0, 0 // watermarks are per version
+	r.upSynced, r.sentSynced, r.sentCommit = 0, 0, 0 // watermarks are per version
 	r.prior = nil                   // learnt again as this version's tail
 	r.repLeft = 0                   // a report repeats only for the version it was made at
 	r.known = true

@@ -54,6 +54,9 @@ func (r *replica) commitTo(now Mono, c uint64) {
 	r.serveReads()
 	r.trim()
 	r.sendAck(now)
+	if r.succ != "" && r.member() && !r.copying {
+		r.forward(now)
+	}
 }
 
 // keepFrom is the highest seq whose log record may go: committed, and held

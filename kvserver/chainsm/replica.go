@@ -47,6 +47,7 @@ type replica struct {
 	// watermark last passed down.
 	upSynced   uint64
 	sentSynced uint64
+	sentCommit uint64 // the commit point last passed down (MsgUpdate Trunc)
 	// reconciled: the successor holds nothing this member lacks. False
 	// after a start (entries forwarded before their sync may be lost in a
 	// crash) and after every chain change (a reorder may have left entries
@@ -228,7 +229,7 @@ func (r *replica) reset() {
 	r.learning, r.installed, r.buf, r.readyDone = false, false, nil, false
 	r.copying, r.ingesting, r.snapFor = false, false, ""
 	r.unsynced, r.reportSync, r.marked, r.syncTo, r.helloDone = false, false, false, 0, false
-	r.upSynced, r.sentSynced, r.reconciled = 0, 0, true
+	r.upSynced, r.sentSynced, r.sentCommit, r.reconciled = 0, 0, 0, true
 }
 
 // chainSynced is the watermark this member passes down: every seq <= it is

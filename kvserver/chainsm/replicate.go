@@ -79,7 +79,10 @@ func (r *replica) onSynced(now Mono) {
 }
 
 // forward sends the successor the entries it has not been sent yet, synced
-// here or not, and the watermark when it rose.
+// here or not, and the watermark and the commit point when they rose. The
+// commit point is how a middle member learns of commits at once, for its
+// nearest-replica reads: the relayed acks from below come with the tick
+// (ack), and this message goes to the server the step sends to anyway.
 func (r *replica) forward(now Mono) {
 	if r.succ == "" {
 		return
@@ -91,9 +94,10 @@ func (r *replica) forward(now Mono) {
 			out = append(out, le.e)
 		}
 	}
-	if w := r.chainSynced(); len(out) > 0 || w > r.sentSynced {
+	if w := r.chainSynced(); len(out) > 0 || w > r.sentSynced || r.committed > r.sentCommit {
 		r.sentSynced = max(r.sentSynced, w)
-		r.n.send(Msg{Kind: MsgUpdate, To: r.succ, Part: r.p, Ver: r.ver, Seq: w, Entries: out})
+		r.sentCommit = max(r.sentCommit, r.committed)
+		r.n.send(Msg{Kind: MsgUpdate, To: r.succ, Part: r.p, Ver: r.ver, Seq: w, Trunc: r.committed, Entries: out})
 	}
 }
 
@@ -128,7 +132,8 @@ func (r *replica) resend(now Mono, to string, after uint64, learner bool) {
 	case !learner:
 		w := r.chainSynced()
 		r.sentSynced = max(r.sentSynced, w)
-		r.n.send(Msg{Kind: MsgUpdate, To: to, Part: r.p, Ver: r.ver, Seq: w, Entries: out})
+		r.sentCommit = max(r.sentCommit, r.committed)
+		r.n.send(Msg{Kind: MsgUpdate, To: to, Part: r.p, Ver: r.ver, Seq: w, Trunc: r.committed, Entries: out})
 	}
 }
 
@@ -161,6 +166,9 @@ apply:
 		r.commitTo(now, r.chainSynced())
 		r.feed(now)
 	} else {
+		// The predecessor's commit point, learnt from the tail at this
+		// version: synced here already, as the tail committed it.
+		r.commitTo(now, m.Trunc)
 		r.forward(now)
 	}
 	r.serveDeferredSnapshot(now)

@@ -104,7 +104,7 @@ type Msg struct {
 	Entries  []*Entry
 	Learner  bool   // an update or nack between the tail and its learner
 	Hello    bool   // MsgNack: the hello after adopting a chain version
-	Trunc    uint64 // MsgSync: the sender's log starts after this seq
+	Trunc    uint64 // MsgSync: the sender's log starts after this seq; MsgUpdate: the sender's commit point
 	Epoch    uint64
 	Granted  bool
 	LeaseNs  int64
