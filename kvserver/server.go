@@ -173,7 +173,10 @@ func (s *Server) Start() (err error) {
 	}
 	s.goAttach(s.mux.run)
 	s.goAttach(func() {
-		if err := s.grpc.Serve(s.mux); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		// Once Stop has begun, the mux may close before gRPC stops (a
+		// connection accepted then is refused, and the mux ends): Serve's
+		// error is then the stop's, not a fault.
+		if err := s.grpc.Serve(s.mux); err != nil && !errors.Is(err, grpc.ErrServerStopped) && !s.stopped.Load() {
 			s.lg.Error("grpc serve", zap.Error(err))
 		}
 	})
