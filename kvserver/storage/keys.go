@@ -98,10 +98,14 @@ func stateBounds(p int) (lo, hi []byte) {
 
 // stateKey returns the reserved key holding state kind for partition p.
 func stateKey(p int, kind byte) []byte {
-	k := make([]byte, 0, stateKeyLen)
-	k = append(k, stateTag, stateTag)
-	k = binary.BigEndian.AppendUint16(k, uint16(p))
-	return append(k, kind)
+	return appendStateKey(make([]byte, 0, stateKeyLen), p, kind)
+}
+
+// appendStateKey appends p's state key of kind to dst.
+func appendStateKey(dst []byte, p int, kind byte) []byte {
+	dst = append(dst, stateTag, stateTag)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(p))
+	return append(dst, kind)
 }
 
 // keyPartition returns the partition prefix of an encoded key (data or state).
@@ -114,12 +118,16 @@ func keyPartition(k []byte) int {
 
 // logKey returns the key of partition p's log record for seq.
 func logKey(p int, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(stateKey(p, stateLog), seq)
+	// Sized whole, the key stays on the stack where it does not escape
+	// (a batch copies its keys): no allocation per write.
+	k := appendStateKey(make([]byte, 0, stateKeyLen+8), p, stateLog)
+	return binary.BigEndian.AppendUint64(k, seq)
 }
 
 // dedupKey returns the key of partition p's dedup record for a request id.
 func dedupKey(p int, id DedupID) []byte {
-	k := binary.BigEndian.AppendUint64(stateKey(p, stateDedup), id.Client)
+	k := appendStateKey(make([]byte, 0, dedupKeyLen), p, stateDedup)
+	k = binary.BigEndian.AppendUint64(k, id.Client)
 	return binary.BigEndian.AppendUint64(k, id.Seq)
 }
 
