@@ -410,42 +410,6 @@ func TestRelayedAcksWaitForTick(t *testing.T) {
 	}
 }
 
-// The tail is where commits come from: the middle passes a risen commit
-// point down to it only with entries or a risen synced watermark, never
-// alone, while the middle itself still learns it from the head.
-func TestNoCommitOnlyUpdateToTail(t *testing.T) {
-	nt := newChainNet(t)
-	var toTail []Msg
-	nt.drop = func(m Msg) bool {
-		if m.Kind == MsgUpdate && m.To == "c" {
-			toTail = append(toTail, m)
-		}
-		return false
-	}
-	for tok := uint64(1); tok <= 3; tok++ {
-		if err := nt.nodes["a"].Propose(nt.now, 0, Proposal{Token: tok, ID: ReqID{1, tok}, Ops: put("k")}); err != nil {
-			t.Fatal(err)
-		}
-		nt.drain("a")
-		nt.settle()
-		nt.advance(30 * time.Millisecond)
-		nt.settle()
-	}
-	if in, _ := nt.nodes["b"].Info(0); in.Committed != 3 {
-		t.Fatalf("middle committed %d, want 3", in.Committed)
-	}
-	if len(toTail) == 0 {
-		t.Fatal("no update reached the tail")
-	}
-	seen := uint64(0) // the highest watermark the tail was sent
-	for _, m := range toTail {
-		if len(m.Entries) == 0 && m.Seq <= seen {
-			t.Fatalf("commit-only update to the tail: %+v (of %d updates)", m, len(toTail))
-		}
-		seen = max(seen, m.Seq)
-	}
-}
-
 // A read at the tail of a key with a write in flight is answered at once
 // with the key's last committed record, not the write applied there; one
 // the tail has no record of before the write waits for the commit.

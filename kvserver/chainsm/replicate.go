@@ -83,8 +83,6 @@ func (r *replica) onSynced(now Mono) {
 // commit point is how a middle member learns of commits at once, for its
 // nearest-replica reads: the relayed acks from below come with the tick
 // (ack), and this message goes to the server the step sends to anyway.
-// The tail is where commits come from: a risen commit point alone is not
-// sent to it.
 func (r *replica) forward(now Mono) {
 	if r.succ == "" {
 		return
@@ -96,8 +94,7 @@ func (r *replica) forward(now Mono) {
 			out = append(out, le.e)
 		}
 	}
-	toTail := r.idx == len(r.members)-2
-	if w := r.chainSynced(); len(out) > 0 || w > r.sentSynced || r.committed > r.sentCommit && !toTail {
+	if w := r.chainSynced(); len(out) > 0 || w > r.sentSynced || r.committed > r.sentCommit {
 		r.sentSynced = max(r.sentSynced, w)
 		r.sentCommit = max(r.sentCommit, r.committed)
 		r.n.send(Msg{Kind: MsgUpdate, To: r.succ, Part: r.p, Ver: r.ver, Seq: w, Trunc: r.committed, Entries: out})
