@@ -7,6 +7,7 @@ import (
 
 	"github.com/ecskv/ecskv/common/ringmeta"
 	"github.com/ecskv/ecskv/e2e/framework"
+	"github.com/ecskv/ecskv/kvserver/chainsm"
 )
 
 // Scripted reproductions of the bugs of issue 12 (SIMULATION.md §7), named
@@ -22,6 +23,7 @@ func init() {
 	scenarios["head-restart-after-forward"] = scenarioHeadRestartAfterForward
 	scenarios["synced-report-after-failover"] = scenarioSyncedReportAfterFailover
 	scenarios["member-skips-reorder"] = scenarioMemberSkipsReorder
+	scenarios["promoted-tail-missed-commit"] = scenarioPromotedTailMissedCommit
 }
 
 func ms(n int64) int64 { return n * int64(time.Millisecond) }
@@ -294,6 +296,54 @@ func scenarioMemberSkipsReorder() Options {
 					}
 					s.cutFor("isolate", s.now, int64(s.opt.FaultTime), []string{a}, rest)
 					s.reorder = reorderAsk{ok: true, part: 0, rot: 1}
+				})
+			})
+		}}
+}
+
+// promoted-tail-missed-commit (prior reads): [A,B,C] and a spare D under
+// the clients' writes. C crashes at 1 s; the ECS makes D the learner of
+// [A,B] and, once D is ready, its tail. From the moment D is ready B's feed
+// to D is lost, and every ECS pauses for 1.5 s, so D is promoted lacking
+// writes B committed and A acknowledged; and for 600 ms from the moment the ring names D a member,
+// A's updates to B are lost, and with them the watermark that would let D
+// commit those writes. D gets them from B in its hello: committed, though
+// D cannot tell them from writes in flight. A read of their keys at D must
+// wait for their commit; answering with the record before them, as a tail
+// may for a write in flight (simcanary_priorfloor), returns values older
+// than acknowledged writes. Readers read every key at D throughout.
+func scenarioPromotedTailMissedCommit() Options {
+	return Options{Partitions: 1, Servers: 4, Keys: 4, NoFaults: true, FaultTime: 8 * time.Second, LiveTime: 12 * time.Second,
+		Script: func(s *Sim) {
+			ch := s.chainNow(0)
+			a, b := ch.Members[0], ch.Members[1]
+			s.at(ms(1000), s.byID[ch.Members[2]].crash)
+			var d string
+			s.when(func() bool {
+				c := s.chainNow(0)
+				if c.Learner == "" {
+					return false
+				}
+				_, ok := s.etcd.Get(readyKey(c.Learner, 0))
+				d = c.Learner
+				return ok
+			}, func() {
+				s.count("script-cut")
+				feed := func(m chainsm.Msg) bool { return m.From == b && m.To == d && m.Learner }
+				s.dropMsg = feed
+				for _, e := range s.ecses {
+					e.pausedTill = max(e.pausedTill, s.now+ms(1500)) // past the holdback: writes D lacks
+				}
+				for k := range 4 {
+					r := s.scriptClient(fmt.Sprintf("reader%d", k))
+					r.prefer = d
+					r.readLoop(fmt.Sprintf("k%d", k), ms(5), ms(8000))
+				}
+				s.when(func() bool { return slices.Contains(s.chainNow(0).Members, d) }, func() {
+					s.dropMsg = func(m chainsm.Msg) bool {
+						return feed(m) || m.From == a && m.To == b && m.Kind == chainsm.MsgUpdate
+					}
+					s.after(ms(600), func() { s.dropMsg = nil })
 				})
 			})
 		}}

@@ -140,6 +140,7 @@ type Sim struct {
 	diskRng *rand.Rand
 	rootRng *rand.Rand
 	net     *network
+	dropMsg func(chainsm.Msg) bool // scenarios: chain messages lost on purpose
 	etcd    *etcdmodel.Store
 	hosts   []*host
 	byID    map[string]*host
@@ -379,6 +380,10 @@ func (s *Sim) sendMsg(m chainsm.Msg) {
 		return
 	}
 	s.count("msg-" + m.Kind.String())
+	if s.dropMsg != nil && s.dropMsg(m) {
+		s.count("script-drop")
+		return
+	}
 	fmt.Fprintf(s.hash, "%d %s>%s %d %d %d %d %d\n", s.now, m.From, m.To, m.Kind, m.Part, m.Ver, m.Seq, len(m.Entries))
 	if s.opt.Trace != nil && m.Kind != chainsm.MsgLeaseReq && m.Kind != chainsm.MsgLeaseResp {
 		var first, last uint64

@@ -28,6 +28,7 @@ func (r *replica) adopt(now Mono, ch ringmeta.Chain, epoch uint64) {
 	r.ver, r.since, r.members = ch.Version, epoch, slices.Clone(ch.Members)
 	r.upSynced, r.sentSynced, r.sentCommit = 0, 0, 0 // watermarks are per version
 	r.prior = nil                                    // learnt again as this version's tail
+	r.priorFloor = r.applied                         // an old tail may have committed any of it
 	r.repLeft = 0                                    // a report repeats only for the version it was made at
 	r.known = true
 	if removed {

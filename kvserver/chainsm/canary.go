@@ -29,6 +29,7 @@ func Canaries() []string {
 		{canaryNarrowProbe, "narrowprobe"},
 		{canaryReportOnce, "reportonce"},
 		{canaryReadInFlight, "readinflight"},
+		{canaryPriorFloor, "priorfloor"},
 	} {
 		if c.on {
 			out = append(out, c.name)

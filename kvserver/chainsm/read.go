@@ -40,7 +40,7 @@ func (n *Node) Read(now Mono, p int, rq ReadReq) (serve bool, prior *storage.Rec
 	if r.succ != "" {
 		return false, nil, ErrReadFromTail
 	}
-	if rec, ok := r.prior[k]; ok && !canaryReadInFlight {
+	if rec, ok := r.prior[k]; ok && (r.dirty[k] > r.priorFloor || canaryPriorFloor) && !canaryReadInFlight {
 		n.stats.PriorReads++
 		return true, &rec, nil
 	}

@@ -37,16 +37,24 @@ type replica struct {
 	// prior (tail): the last committed record of keys with a write in
 	// flight (Seq 0: none), where known; a read of such a key gets it
 	// instead of waiting for the write to commit (read.go).
-	prior     map[string]storage.Record
-	dedup     dedupTable
-	syncDirty bool // synced moved; onSynced is due
-	stored    bool // storage may hold something of the partition
+	prior map[string]storage.Record
+	// priorFloor (tail): writes at or below it may have committed, and
+	// been acknowledged, before this member was the tail at this version
+	// (an old tail committed them; the watermark that lets this one commit
+	// them may still be on its way): they are not in flight, so a read of
+	// their key waits for their commit here instead of taking its prior.
+	priorFloor uint64
+	dedup      dedupTable
+	syncDirty  bool // synced moved; onSynced is due
+	stored     bool // storage may hold something of the partition
 
 	// upSynced: every seq <= upSynced is synced on every member above this
 	// one (the predecessor's watermark, at this version). sentSynced is the
 	// watermark last passed down.
 	upSynced   uint64
 	sentSynced uint64
+	// upLagAt: since when upSynced has stayed below synced (0: it has not).
+	upLagAt    Mono
 	sentCommit uint64 // the commit point last passed down (MsgUpdate Trunc)
 	// reconciled: the successor holds nothing this member lacks. False
 	// after a start (entries forwarded before their sync may be lost in a
@@ -222,7 +230,7 @@ func (r *replica) markSynced(seq uint64) bool {
 func (r *replica) reset() {
 	r.gen++
 	r.applied, r.synced, r.committed, r.truncated = 0, 0, 0, 0
-	r.log, r.dirty, r.prior = nil, map[string]uint64{}, nil
+	r.log, r.dirty, r.prior, r.priorFloor = nil, map[string]uint64{}, nil, 0
 	r.dedup = dedupTable{}
 	r.ackedUp, r.directUp, r.downAcked, r.ackAgain = 0, 0, 0, false
 	r.feeding, r.feedSent = false, 0

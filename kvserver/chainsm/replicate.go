@@ -217,6 +217,9 @@ func (r *replica) onSync(now Mono, m Msg) {
 	}
 	r.helloDone = true
 	r.syncTo = max(r.syncTo, m.Seq)
+	// Whatever an earlier chain version committed is synced on the
+	// predecessor (priorFloor).
+	r.priorFloor = max(r.priorFloor, m.Seq)
 	// The predecessor follows our version now: an ack sent before it did
 	// was dropped, so send the commit point again.
 	r.ackAgain = true
@@ -266,6 +269,7 @@ func (r *replica) tick(now Mono) {
 		r.nack(now, r.pred, false)
 	}
 	r.probeTick(now)
+	r.upLagTick(now)
 	// A deferred snapshot whose wait ended with no sync (a chain change
 	// made this member head) would otherwise wait forever.
 	r.serveDeferredSnapshot(now)
@@ -287,6 +291,25 @@ func (r *replica) tick(now Mono) {
 		r.repAt = now
 		r.repLeft--
 		r.n.report(Report{Kind: RepSynced, Part: r.p, Ver: r.ver})
+	}
+}
+
+// upLagTick asks the predecessor for its watermark again when it has
+// stayed below what is synced here for a retransmit interval. Only a rise
+// sends it (forward), so a lost one is not sent again; then nothing below
+// would commit what only this member holds the watermark of, and a new
+// tail would never commit what an old tail committed before it.
+func (r *replica) upLagTick(now Mono) {
+	if r.pred == "" || !r.helloDone || r.upSynced >= r.synced {
+		r.upLagAt = 0
+		return
+	}
+	switch {
+	case r.upLagAt == 0:
+		r.upLagAt = now
+	case now-r.upLagAt >= r.n.cfg.Retransmit:
+		r.upLagAt = now
+		r.nack(now, r.pred, false) // answered with a resend: the watermark, and nothing we hold
 	}
 }
 

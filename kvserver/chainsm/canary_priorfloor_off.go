@@ -1,0 +1,5 @@
+//go:build !simcanary_priorfloor
+
+package chainsm
+
+const canaryPriorFloor = false
