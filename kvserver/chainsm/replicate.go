@@ -295,18 +295,19 @@ func (r *replica) tick(now Mono) {
 }
 
 // upLagTick asks the predecessor for its watermark again when it has
-// stayed below what is synced here for a retransmit interval. Only a rise
-// sends it (forward), so a lost one is not sent again; then nothing below
-// would commit what only this member holds the watermark of, and a new
-// tail would never commit what an old tail committed before it.
+// stood still below what is synced here for a retransmit interval. Only a
+// rise sends it (forward), so a lost one is not sent again; then nothing
+// below would commit what only this member holds the watermark of, and a
+// new tail would never commit what an old tail committed before it. Under
+// load the watermark keeps rising, and nothing is asked.
 func (r *replica) upLagTick(now Mono) {
 	if r.pred == "" || !r.helloDone || r.upSynced >= r.synced {
 		r.upLagAt = 0
 		return
 	}
 	switch {
-	case r.upLagAt == 0:
-		r.upLagAt = now
+	case r.upLagAt == 0 || r.upSynced != r.upLagSeen:
+		r.upLagAt, r.upLagSeen = now, r.upSynced
 	case now-r.upLagAt >= r.n.cfg.Retransmit:
 		r.upLagAt = now
 		r.nack(now, r.pred, false) // answered with a resend: the watermark, and nothing we hold
