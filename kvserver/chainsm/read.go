@@ -25,7 +25,8 @@ type ReadReq struct {
 // (Seq 0: none): at the tail, the key's last committed record while a
 // write to it is in flight, where the tail knows it. The read is
 // linearized before that write, which no client has seen acknowledged,
-// for it commits here first. A tail whose copy of the key is not yet
+// for it commits here first: it was sequenced after this member became
+// the tail (priorFloor). A tail whose copy of the key is not yet
 // committed and that does not know the record before answers later
 // through Ready.Answers (SUCCESS: serve it then, before the next input).
 func (n *Node) Read(now Mono, p int, rq ReadReq) (serve bool, prior *storage.Record, err error) {

@@ -53,11 +53,11 @@ type replica struct {
 	// watermark last passed down.
 	upSynced   uint64
 	sentSynced uint64
-	// upLagAt: since when upSynced has stayed at upLagSeen, below synced
-	// (0: it has not).
-	upLagAt    Mono
-	upLagSeen  uint64
 	sentCommit uint64 // the commit point last passed down (MsgUpdate Trunc)
+	// upLagAt: since when upSynced has stayed at upLagSeen, below synced
+	// (0: it has not; upLagTick).
+	upLagAt   Mono
+	upLagSeen uint64
 	// reconciled: the successor holds nothing this member lacks. False
 	// after a start (entries forwarded before their sync may be lost in a
 	// crash) and after every chain change (a reorder may have left entries
