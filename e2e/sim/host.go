@@ -89,7 +89,8 @@ func (h *host) start() {
 	h.gen++
 	h.up, h.registered, h.lease = true, false, 0
 	h.calls, h.reports = map[uint64]call{}, map[string]string{}
-	h.node = chainsm.New(chainsm.Config{ID: h.id, Check: true, Lease: chainsm.Mono(h.s.opt.Lease)})
+	h.node = chainsm.New(chainsm.Config{ID: h.id, Check: true, Lease: chainsm.Mono(h.s.opt.Lease),
+		DedupRetentionMs: h.s.opt.DedupRetention.Milliseconds()})
 	if err := chainstore.Recover(h.disk.st, h.node); err != nil {
 		h.s.fail("%s: recover: %v", h.id, err)
 		h.up, h.broken = false, true

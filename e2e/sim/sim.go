@@ -67,6 +67,11 @@ type Options struct {
 	// drawn from the seed; scripted scenarios default to scattered, the
 	// layout their roles were written for.
 	Layout string
+	// DedupRetention is how long the chain nodes remember request ids
+	// (chainsm.Config.DedupRetentionMs): short, so runs expire dedup
+	// records and crash with tables partly expired, yet longer than a
+	// client retries one (OpDeadline) plus any clock's skew and drift.
+	DedupRetention time.Duration
 	// Script, when set, runs once the cluster is set up, before the first
 	// event: a scripted scenario schedules its faults and operations with
 	// Sim.at and Sim.when (tests; the random fault plan still runs unless
@@ -126,6 +131,7 @@ func (o *Options) defaults() {
 	if o.AttemptTimeout == 0 {
 		o.AttemptTimeout = int64(400 * time.Millisecond)
 	}
+	setD(&o.DedupRetention, 8*time.Second)
 }
 
 // Sim is one run.
