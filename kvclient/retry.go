@@ -18,6 +18,17 @@ const (
 	maxBackoff = 250 * time.Millisecond
 )
 
+// WriteRetryWindow bounds how long a write is retried once an attempt may
+// have reached a server, whatever the caller's deadline: a server
+// remembers a request id (its answer, for a retry) for two minutes, and a
+// retry after it forgot could apply the write a second time. Half of that
+// leaves the servers' clocks room to differ. After it the call fails with
+// ErrUnknownOutcome.
+const WriteRetryWindow = time.Minute
+
+// writeRetryWindow is WriteRetryWindow, shorter in tests.
+var writeRetryWindow = WriteRetryWindow
+
 // do routes o by the cached ring and retries on stale routing and dead
 // connections until ctx ends. Writes keep one request id across attempts so
 // the head can recognise a retry.
@@ -35,7 +46,11 @@ func (c *Client) do(ctx context.Context, o *op) (*kvpb.Response, error) {
 	refused := ""      // a token a server refused: log in again, once
 	backoff := minBackoff
 	var lastErr error
+	var sent time.Time // the write's first attempt that may have reached a server
 	for attempt := 0; ; attempt++ {
+		if ambiguous && time.Since(sent) >= writeRetryWindow {
+			break // a retry now might find its request id forgotten
+		}
 		rr := c.rings.get()
 		if err := checkLimits(rr.Ring, o); err != nil {
 			return nil, err
@@ -52,6 +67,9 @@ func (c *Client) do(ctx context.Context, o *op) (*kvpb.Response, error) {
 		if err == nil {
 			var resp *kvpb.Response
 			start := time.Now()
+			if sent.IsZero() && o.kind.write() {
+				sent = start
+			}
 			resp, err = c.tr.call(ctx, addr, o)
 			c.lat.observe(addr, time.Since(start), err)
 			if err == nil && resp.Status == kvpb.Status_READ_FROM_TAIL && !o.toTail {

@@ -18,6 +18,7 @@ func Canaries() []string {
 	}{
 		{canaryTwoHeads, "twoheads"},
 		{canaryUnsyncedHead, "unsyncedhead"},
+		{canaryRetryWindow, "retrywindow"},
 		{storage.CanaryCASNoValue, "casnovalue"},
 		{storage.CanaryLeanOverwrite, "leanoverwrite"},
 	} {

@@ -12,7 +12,7 @@ import (
 
 // knownCanaries are the canaries of the code (one build tag simcanary_<name>
 // each); testdata/canaries.txt must name a reproduction for every one.
-var knownCanaries = []string{"restart", "dedupevict", "ttlskew", "leaseorder", "dupholdback", "twoheads", "unsyncedhead", "noprobe", "tailsynced", "snapunsynced", "noreorderprobe", "narrowprobe", "casnovalue", "reportonce", "leanoverwrite", "readinflight", "priorfloor"}
+var knownCanaries = []string{"restart", "dedupevict", "ttlskew", "leaseorder", "dupholdback", "twoheads", "unsyncedhead", "noprobe", "tailsynced", "snapunsynced", "noreorderprobe", "narrowprobe", "casnovalue", "reportonce", "leanoverwrite", "readinflight", "priorfloor", "retrywindow"}
 
 // scenarios are the scripted reproductions canaries.txt may name, by name:
 // the options of one run (a Script, usually with NoFaults).

@@ -112,7 +112,8 @@ type pendingOp struct {
 	id        chainsm.ReqID
 	start     int64
 	deadline  int64
-	maybe     bool // a write attempt may have been sequenced
+	maybe     bool  // a write attempt may have been sequenced
+	sent      int64 // when the first such attempt was sent
 	anyMember bool
 	cas       casReq
 	onDone    func(framework.Op)
@@ -188,6 +189,10 @@ func (c *client) try() {
 		c.finish(nil)
 		return
 	}
+	if op.maybe && !canaryRetryWindow && c.s.now-op.sent >= int64(c.s.opt.WriteRetryWindow) {
+		c.finish(nil) // the servers may forget the request id: Unknown
+		return
+	}
 	if c.ring == nil {
 		c.refresh(c.try)
 		return
@@ -208,6 +213,9 @@ func (c *client) try() {
 	att := c.attempt
 	rq := request{attempt: att, kind: op.kind, part: p, key: op.key, value: op.value, ttlMs: op.ttlMs, id: op.id, ver: ch.Version, anyMember: op.anyMember, cas: op.cas}
 	if op.kind != opGet {
+		if !op.maybe {
+			op.sent = c.s.now
+		}
 		op.maybe = true // until a definite refusal says otherwise... only for this attempt
 	}
 	c.s.request(c, to, rq)

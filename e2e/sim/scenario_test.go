@@ -24,6 +24,7 @@ func init() {
 	scenarios["synced-report-after-failover"] = scenarioSyncedReportAfterFailover
 	scenarios["member-skips-reorder"] = scenarioMemberSkipsReorder
 	scenarios["promoted-tail-missed-commit"] = scenarioPromotedTailMissedCommit
+	scenarios["retry-after-expiry"] = scenarioRetryAfterExpiry
 }
 
 func ms(n int64) int64 { return n * int64(time.Millisecond) }
@@ -52,6 +53,14 @@ func (s *Sim) scriptClient(name string) *client {
 // put writes key=value through c, then calls done with the outcome.
 func (c *client) put(key string, done func(framework.Op)) {
 	c.begin(opPut, key, 0, false, done)
+}
+
+// incr adds 1 to key through c, then calls done with the outcome.
+func (c *client) incr(key string, done func(framework.Op)) {
+	c.seq++
+	c.op = &pendingOp{kind: opIncr, key: key, start: c.s.now, deadline: c.s.now + c.s.opt.OpDeadline,
+		id: chainsm.ReqID{Client: c.cid, Seq: c.seq}, cas: casReq{delta: 1}, onDone: done}
+	c.try()
 }
 
 // readLoop reads key through c (any member, c.prefer first) one read after
@@ -346,5 +355,39 @@ func scenarioPromotedTailMissedCommit() Options {
 					s.after(ms(600), func() { s.dropMsg = nil })
 				})
 			})
+		}}
+}
+
+// retry-after-expiry: the servers remember a request id for 1.5 s, and an
+// operation's deadline is 20 s. At 1 s a client increments x; once the
+// head has applied it, the client is cut from every server for 4 s, so
+// the answer is lost and every retry fails. The client stops retrying the
+// write after WriteRetryWindow (600 ms): its outcome is unknown. Retrying
+// until the deadline (simcanary_retrywindow), it reaches the head once the
+// cut heals, long after the id was forgotten, and the increment applies
+// twice: a read after shows it.
+func scenarioRetryAfterExpiry() Options {
+	return Options{Partitions: 1, Servers: 3, NoFaults: true, OpDeadline: int64(20 * time.Second),
+		DedupRetention: 1500 * time.Millisecond, WriteRetryWindow: 600 * time.Millisecond,
+		FaultTime: 8 * time.Second, LiveTime: 12 * time.Second,
+		Script: func(s *Sim) {
+			head := s.chainNow(0).Head()
+			var servers []string
+			for _, h := range s.hosts {
+				servers = append(servers, h.id)
+			}
+			w, r := s.scriptClient("writer"), s.scriptClient("reader")
+			s.at(ms(1000), func() {
+				w.incr("x", func(framework.Op) {})
+				id := w.op.id
+				s.when(func() bool {
+					_, ok := s.byID[head].disk.dedupSeq(0, id)
+					return ok
+				}, func() {
+					s.count("script-cut")
+					s.cutFor("client", s.now, s.now+ms(4000), []string{w.name}, servers)
+				})
+			})
+			s.at(ms(7000), func() { r.begin(opGet, "x", 0, false, func(framework.Op) {}) })
 		}}
 }

@@ -72,6 +72,10 @@ type Options struct {
 	// records and crash with tables partly expired, yet longer than a
 	// client retries one (OpDeadline) plus any clock's skew and drift.
 	DedupRetention time.Duration
+	// WriteRetryWindow bounds how long a client retries a write once an
+	// attempt may have been sequenced, as kvclient.WriteRetryWindow does;
+	// default half of DedupRetention.
+	WriteRetryWindow time.Duration
 	// Script, when set, runs once the cluster is set up, before the first
 	// event: a scripted scenario schedules its faults and operations with
 	// Sim.at and Sim.when (tests; the random fault plan still runs unless
@@ -132,6 +136,7 @@ func (o *Options) defaults() {
 		o.AttemptTimeout = int64(400 * time.Millisecond)
 	}
 	setD(&o.DedupRetention, 8*time.Second)
+	setD(&o.WriteRetryWindow, o.DedupRetention/2)
 }
 
 // Sim is one run.

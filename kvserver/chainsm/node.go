@@ -12,6 +12,11 @@ import (
 )
 
 // Config configures a Node. Durations are in nanoseconds of Mono time.
+// DefaultDedupRetentionMs is how long a node remembers a request id
+// unless configured otherwise: two minutes. Clients retry a write for half
+// of it at most (kvclient.WriteRetryWindow).
+const DefaultDedupRetentionMs = 120_000
+
 type Config struct {
 	// ID is this server's id in the ring.
 	ID string
@@ -50,7 +55,7 @@ func (c *Config) defaults() {
 		c.Retransmit = Mono(time.Second)
 	}
 	if c.DedupRetentionMs == 0 {
-		c.DedupRetentionMs = 120_000
+		c.DedupRetentionMs = DefaultDedupRetentionMs
 	}
 	if c.MaxLearnerBuffer == 0 {
 		c.MaxLearnerBuffer = 1 << 16

@@ -1,0 +1,5 @@
+//go:build !simcanary_retrywindow
+
+package sim
+
+const canaryRetryWindow = false
