@@ -20,11 +20,11 @@ const (
 
 // WriteRetryWindow bounds how long a write is retried once an attempt may
 // have reached a server, whatever the caller's deadline: a server
-// remembers a request id (its answer, for a retry) for two minutes, and a
-// retry after it forgot could apply the write a second time. Half of that
-// leaves the servers' clocks room to differ. After it the call fails with
+// remembers a request id (its answer, for a retry) for 30 s, and a retry
+// after it forgot could apply the write a second time. Half of that leaves
+// the servers' clocks room to differ. After it the call fails with
 // ErrUnknownOutcome.
-const WriteRetryWindow = time.Minute
+const WriteRetryWindow = 15 * time.Second
 
 // writeRetryWindow is WriteRetryWindow, shorter in tests.
 var writeRetryWindow = WriteRetryWindow
