@@ -11,7 +11,6 @@ import (
 	"github.com/ecskv/ecskv/kvserver/storage"
 )
 
-// Config configures a Node. Durations are in nanoseconds of Mono time.
 // DefaultDedupRetentionMs is how long a node remembers a request id
 // unless configured otherwise: 30 s. Clients retry a write for half of it
 // at most (kvclient.WriteRetryWindow). The records live in the LSM tree
@@ -19,6 +18,7 @@ import (
 // sustained writes to 0.6x (README, Performance).
 const DefaultDedupRetentionMs = 30_000
 
+// Config configures a Node. Durations are in nanoseconds of Mono time.
 type Config struct {
 	// ID is this server's id in the ring.
 	ID string
