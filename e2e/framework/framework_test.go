@@ -19,7 +19,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestProcessVerbs(t *testing.T) {
 	p := StartProcess(t, ProcessSpec{Name: "sh", Path: "/bin/sh",
-		Args: []string{"-c", `echo hello; echo oops >&2; trap 'echo bye; exit 3' TERM; while :; do sleep 0.05; done`}})
+		// The trap comes first: once "hello" is out, SIGTERM finds it set.
+		Args: []string{"-c", `trap 'echo bye; exit 3' TERM; echo hello; echo oops >&2; while :; do sleep 0.05; done`}})
 	line, err := p.WaitForStdout(5*time.Second, "hell")
 	require.NoError(t, err)
 	require.Equal(t, "hello", line)
